@@ -1,0 +1,2 @@
+export { type Clock, systemClock, ManualClock, skewedClock } from './clock';
+export { sleep } from './sleep';
