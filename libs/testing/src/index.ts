@@ -1,0 +1,14 @@
+export { freePort } from './free-port';
+export type { ServerHandle } from './server-process';
+export { startNats, type StartNatsOptions } from './nats-server';
+export { startRedis, type StartRedisOptions } from './redis-server';
+export { spawnProcess, parseReadyLine, type SpawnProcessOptions, type SpawnedProcess } from './spawn-process';
+export {
+  spawnSimulator,
+  SIMULATOR_ENTRY,
+  type SpawnSimulatorOptions,
+  type SimulatorHandle,
+  type SimulatorDeploymentCounters,
+  type SimulatorRequestRecord,
+} from './simulator';
+export { startOtlpReceiver, flattenOtlpJson, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver';
