@@ -1,0 +1,169 @@
+import { type Clock, systemClock } from '@switchyard/util';
+import {
+  type BudgetStore,
+  type CapUsage,
+  type CommitResult,
+  type ReleaseResult,
+  type ReserveInput,
+  type ReserveResult,
+  type ThresholdCrossing,
+  SETTLED_RETENTION_MS,
+} from '../domain/budget-store';
+import { type CapSpec, thresholdsReached } from '../domain/caps';
+import { periodWindow } from '../domain/period';
+
+interface Counter {
+  spent: number;
+  reserved: number;
+  /** Alert thresholds already announced this period. */
+  alerted: Set<number>;
+  epoch: number;
+}
+
+interface Reservation {
+  tenant: string;
+  amount: number;
+  expiresAt: number;
+  /** Counter keys the amount is held against (the periods current at reserve time). */
+  keys: string[];
+  state: 'held' | 'expired' | 'released' | 'committed';
+  /** Dropped from memory after this instant (retention for idempotent settles). */
+  forgetAt: number;
+  commit?: { found: boolean; returned: number };
+}
+
+/**
+ * In-process BudgetStore for the embedded demo and fast tests. Same semantics
+ * as the Redis store (one contract suite runs against both); each method runs
+ * synchronously, which makes it as atomic as the Lua scripts.
+ */
+export function createMemoryBudgetStore(options: { clock?: Clock } = {}): BudgetStore {
+  const clock = options.clock ?? systemClock;
+  const counters = new Map<string, Counter>();
+  const reservations = new Map<string, Reservation>();
+  const byRequest = new Map<string, string>();
+
+  const keyOf = (tenant: string, cap: CapSpec, now: number) => {
+    const w = periodWindow(cap.period, now);
+    return { key: `${tenant}:${cap.id}:${w.label}`, window: w };
+  };
+  const counter = (key: string): Counter => {
+    let c = counters.get(key);
+    if (!c) counters.set(key, (c = { spent: 0, reserved: 0, alerted: new Set(), epoch: 0 }));
+    return c;
+  };
+
+  function reclaim(now: number) {
+    for (const [id, r] of reservations) {
+      if (r.state === 'held' && r.expiresAt <= now) {
+        for (const k of r.keys) counter(k).reserved -= r.amount;
+        r.state = 'expired';
+        r.forgetAt = now + SETTLED_RETENTION_MS;
+      }
+      if (r.state !== 'held' && r.forgetAt <= now) reservations.delete(id);
+    }
+  }
+
+  return {
+    async reserve(input: ReserveInput): Promise<ReserveResult> {
+      const now = clock.now();
+      reclaim(now);
+      const reqKey = input.requestId ? `${input.tenant}:${input.requestId}` : undefined;
+      if (reqKey) {
+        const prior = byRequest.get(reqKey);
+        if (prior && reservations.get(prior)?.state === 'held') return { granted: true, reservationId: prior, existing: true };
+      }
+      const slots = input.caps.map((cap) => ({ cap, ...keyOf(input.tenant, cap, now) }));
+      for (const s of slots) {
+        const c = counter(s.key);
+        if (s.cap.hard && c.spent + c.reserved + input.amountMicros > s.cap.limitMicros) {
+          return {
+            granted: false,
+            cap: s.cap,
+            spentMicros: c.spent,
+            reservedMicros: c.reserved,
+            periodStartMs: s.window.startMs,
+            periodEndMs: s.window.endMs,
+          };
+        }
+      }
+      for (const s of slots) counter(s.key).reserved += input.amountMicros;
+      const expiresAt = now + input.ttlMs;
+      reservations.set(input.reservationId, {
+        tenant: input.tenant,
+        amount: input.amountMicros,
+        expiresAt,
+        keys: slots.map((s) => s.key),
+        state: 'held',
+        forgetAt: Number.POSITIVE_INFINITY,
+      });
+      if (reqKey) byRequest.set(reqKey, input.reservationId);
+      return { granted: true, reservationId: input.reservationId, existing: false };
+    },
+
+    async commit({ tenant, caps, reservationId, actualMicros }): Promise<CommitResult> {
+      const now = clock.now();
+      reclaim(now);
+      let r = reservations.get(reservationId);
+      if (r?.state === 'committed') {
+        return { found: r.commit!.found, returnedMicros: r.commit!.returned, alreadySettled: true, crossed: [] };
+      }
+      let held = 0;
+      if (r?.state === 'held') {
+        for (const k of r.keys) counter(k).reserved -= r.amount;
+        held = r.amount;
+      }
+      const found = r?.state === 'held';
+      const crossed: ThresholdCrossing[] = [];
+      for (const cap of caps) {
+        const { key, window } = keyOf(tenant, cap, now);
+        const c = counter(key);
+        c.spent += actualMicros;
+        for (const t of thresholdsReached(c.spent, cap.limitMicros)) {
+          if (c.alerted.has(t)) continue;
+          c.alerted.add(t);
+          crossed.push({ cap, thresholdPercent: t, spentMicros: c.spent, periodStartMs: window.startMs, epoch: ++c.epoch, atMs: now });
+        }
+      }
+      const commit = { found, returned: held - actualMicros };
+      if (!r) {
+        r = { tenant, amount: 0, expiresAt: now, keys: [], state: 'committed', forgetAt: 0 };
+        reservations.set(reservationId, r);
+      }
+      r.state = 'committed';
+      r.commit = commit;
+      r.forgetAt = now + SETTLED_RETENTION_MS;
+      return { found, returnedMicros: commit.returned, alreadySettled: false, crossed };
+    },
+
+    async release({ reservationId }): Promise<ReleaseResult> {
+      const now = clock.now();
+      reclaim(now);
+      const r = reservations.get(reservationId);
+      if (!r) return { released: false, alreadySettled: false };
+      if (r.state !== 'held') return { released: false, alreadySettled: true };
+      for (const k of r.keys) counter(k).reserved -= r.amount;
+      r.state = 'released';
+      r.forgetAt = now + SETTLED_RETENTION_MS;
+      return { released: true, alreadySettled: false };
+    },
+
+    async usage({ tenant, caps }): Promise<CapUsage[]> {
+      const now = clock.now();
+      reclaim(now);
+      return caps.map((cap) => {
+        const { key, window } = keyOf(tenant, cap, now);
+        const c = counters.get(key);
+        return {
+          cap,
+          spentMicros: c?.spent ?? 0,
+          reservedMicros: c?.reserved ?? 0,
+          periodStartMs: window.startMs,
+          periodEndMs: window.endMs,
+        };
+      });
+    },
+
+    async close() {},
+  };
+}
