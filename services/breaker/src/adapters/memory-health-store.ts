@@ -1,0 +1,98 @@
+import { type Clock, systemClock } from '@switchyard/util';
+import {
+  type BreakerPolicy,
+  type CircuitRecord,
+  type DeploymentIdentity,
+  type ForceInput,
+  type OutcomeInput,
+  type Step,
+  DEFAULT_POLICY,
+  effectiveState,
+  forceState,
+  newCircuit,
+  observe,
+  probeAllowed,
+  recordOutcome,
+} from '../domain/circuit';
+import { type HealthStore, type ProbeResult, type StoreStep, EVENT_DEDUP_MS } from '../domain/health-store';
+
+/**
+ * In-process HealthStore for the embedded demo (one process, one replica).
+ * Runs the domain state machine directly; JavaScript's single thread gives the
+ * atomicity that Lua gives in Redis.
+ */
+export function createMemoryHealthStore(options: { policy?: BreakerPolicy; clock?: Clock } = {}): HealthStore {
+  const policy = options.policy ?? DEFAULT_POLICY;
+  const clock = options.clock ?? systemClock;
+  const circuits = new Map<string, CircuitRecord>();
+  const probes = new Map<string, { holderId: string; expiresAt: number }>();
+  const seen = new Map<string, number>();
+  const open = new Set<string>();
+
+  const commit = (step: Step, now: number): StoreStep => {
+    circuits.set(step.record.deployment, step.record);
+    if (step.transition) probes.delete(step.record.deployment);
+    if (step.record.state === 'OPEN' && step.record.openUntil > 0) open.add(step.record.deployment);
+    else open.delete(step.record.deployment);
+    return { record: step.record, transition: step.transition, now };
+  };
+
+  const isDuplicate = (deployment: string, eventId: string | undefined, now: number): boolean => {
+    if (!eventId) return false;
+    for (const [k, exp] of seen) if (exp <= now) seen.delete(k);
+    const key = `${deployment}\u0000${eventId}`;
+    if (seen.has(key)) return true;
+    seen.set(key, now + EVENT_DEDUP_MS);
+    return false;
+  };
+
+  return {
+    async record(id: DeploymentIdentity, outcome: OutcomeInput & { eventId?: string }) {
+      const now = clock.now();
+      const current = circuits.get(id.deployment) ?? newCircuit(id, now);
+      if (isDuplicate(id.deployment, outcome.eventId, now)) {
+        return { ...commit(observe(current, now), now), duplicate: true };
+      }
+      return { ...commit(recordOutcome(current, outcome, now, policy), now), duplicate: false };
+    },
+
+    async observe(deployment: string) {
+      const current = circuits.get(deployment);
+      if (!current) return undefined;
+      const now = clock.now();
+      return commit(observe(current, now), now);
+    },
+
+    async force(id: DeploymentIdentity, input: ForceInput) {
+      const now = clock.now();
+      return commit(forceState(circuits.get(id.deployment) ?? newCircuit(id, now), input, now, policy), now);
+    },
+
+    async acquireProbe(deployment: string, holderId: string, ttlMs: number): Promise<ProbeResult> {
+      const current = circuits.get(deployment);
+      if (!current) return { granted: false, holderId: '', expiresAt: 0, state: 'CLOSED' };
+      const now = clock.now();
+      const observed = commit(observe(current, now), now);
+      const step = observed.transition ? observed : undefined;
+      const state = effectiveState(observed.record, now);
+      if (!probeAllowed(observed.record, now)) return { granted: false, holderId: '', expiresAt: 0, state, step };
+      const held = probes.get(deployment);
+      if (held && held.expiresAt > now && held.holderId !== holderId) {
+        return { granted: false, holderId: held.holderId, expiresAt: held.expiresAt, state, step };
+      }
+      const expiresAt = now + ttlMs;
+      probes.set(deployment, { holderId, expiresAt });
+      return { granted: true, holderId, expiresAt, state, step };
+    },
+
+    async deployments() {
+      return [...circuits.keys()].sort();
+    },
+
+    async openDeployments() {
+      return [...open].sort();
+    },
+
+    async close() {},
+  };
+}

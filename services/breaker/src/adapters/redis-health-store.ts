@@ -1,0 +1,182 @@
+import type { Redis } from 'ioredis';
+import type { Clock } from '@switchyard/util';
+import {
+  type BreakerPolicy,
+  type CircuitRecord,
+  type CircuitStateName,
+  type DeploymentIdentity,
+  type ForceInput,
+  type OutcomeErrorClass,
+  type OutcomeInput,
+  type Transition,
+  DEFAULT_POLICY,
+} from '../domain/circuit';
+import { type HealthStore, type ProbeResult, type StoreStep, EVENT_DEDUP_MS } from '../domain/health-store';
+import { FORCE_SCRIPT, OBSERVE_SCRIPT, PROBE_SCRIPT, RECORD_SCRIPT } from './redis-health-lua';
+
+export const BREAKER_KEY_PREFIX = 'sy:brk:';
+
+/** Key builders: every per-deployment key carries the `{deployment}` hash tag so one script stays on one slot. */
+export const breakerKeys = {
+  circuit: (deployment: string) => `${BREAKER_KEY_PREFIX}{${deployment}}:circuit`,
+  probe: (deployment: string) => `${BREAKER_KEY_PREFIX}{${deployment}}:probe`,
+  event: (deployment: string, eventId: string) => `${BREAKER_KEY_PREFIX}{${deployment}}:ev:${eventId}`,
+  /** Registry of deployments (its own slot; maintained outside the scripts, idempotently). */
+  deployments: () => `${BREAKER_KEY_PREFIX}{index}:deployments`,
+  /** Deployments last seen OPEN with a deadline (the sweep's work list; best effort). */
+  open: () => `${BREAKER_KEY_PREFIX}{index}:open`,
+};
+
+interface RawStep {
+  record?: Omit<CircuitRecord, 'lastErrorClass'> & { lastErrorClass: string };
+  transition?: Transition;
+  now: number;
+  duplicate?: boolean;
+}
+
+interface RawProbe extends RawStep {
+  granted: boolean;
+  holderId: string;
+  expiresAt: number;
+  state: CircuitStateName;
+}
+
+export interface RedisHealthStoreOptions {
+  redis: Redis;
+  policy?: BreakerPolicy;
+  /**
+   * Production leaves this unset: scripts take the time from Redis TIME so
+   * replica clocks do not matter. Tests and simulations pass a clock to drive
+   * the same scripts through time without sleeping.
+   */
+  clock?: Clock;
+  /** Close the connection in close() (when the store created/owns it). */
+  ownsConnection?: boolean;
+}
+
+type Script = 'record' | 'observe' | 'force' | 'probe';
+const SOURCES: Record<Script, string> = { record: RECORD_SCRIPT, observe: OBSERVE_SCRIPT, force: FORCE_SCRIPT, probe: PROBE_SCRIPT };
+
+/**
+ * HealthStore on Redis, shared by every breaker replica. Each operation is one
+ * Lua script (atomic per deployment), so concurrent replicas never both see
+ * the same transition.
+ */
+export function createRedisHealthStore(options: RedisHealthStoreOptions): HealthStore {
+  const { redis, clock } = options;
+  const policy = options.policy ?? DEFAULT_POLICY;
+  const shas = new Map<Script, string>();
+
+  async function run(script: Script, keys: string[], id: DeploymentIdentity, extra: string[]): Promise<string> {
+    const args = [
+      clock ? String(clock.now()) : '',
+      String(policy.consecutiveFailures),
+      String(policy.openMs),
+      String(policy.windowSize),
+      id.deployment,
+      id.provider,
+      id.model,
+      ...extra,
+    ];
+    let sha = shas.get(script);
+    if (!sha) {
+      sha = (await redis.script('LOAD', SOURCES[script])) as string;
+      shas.set(script, sha);
+    }
+    try {
+      return (await redis.evalsha(sha, keys.length, ...keys, ...args)) as string;
+    } catch (err) {
+      // Redis restarted (script cache empty): load again once.
+      if (!String((err as Error).message).includes('NOSCRIPT')) throw err;
+      shas.delete(script);
+      return run(script, keys, id, extra);
+    }
+  }
+
+  const toStep = (raw: RawStep): StoreStep => {
+    const r = raw.record!;
+    const record: CircuitRecord = {
+      ...r,
+      lastErrorClass: r.lastErrorClass === '' ? undefined : (r.lastErrorClass as OutcomeErrorClass),
+    };
+    return { record, transition: raw.transition, now: raw.now };
+  };
+
+  /**
+   * Keeps the registry and the sweep's work list up to date in one round trip.
+   * They live outside the per-deployment slot, so this is not atomic with the
+   * script: losing an update only delays OPEN→HALF_OPEN to the next read.
+   */
+  async function track(step: StoreStep, registered: boolean): Promise<StoreStep> {
+    const { record } = step;
+    const pipeline = redis.pipeline();
+    if (registered) pipeline.sadd(breakerKeys.deployments(), record.deployment);
+    if (record.state === 'OPEN' && record.openUntil > 0) pipeline.sadd(breakerKeys.open(), record.deployment);
+    else pipeline.srem(breakerKeys.open(), record.deployment);
+    await pipeline.exec();
+    return step;
+  }
+
+  const identityOnly = (deployment: string): DeploymentIdentity => ({ deployment, provider: '', model: '' });
+
+  return {
+    async record(id, outcome: OutcomeInput & { eventId?: string }) {
+      const eventKey = breakerKeys.event(id.deployment, outcome.eventId ?? '');
+      const raw = JSON.parse(
+        await run('record', [breakerKeys.circuit(id.deployment), breakerKeys.probe(id.deployment), eventKey], id, [
+          outcome.errorClass ?? '',
+          String(Math.max(0, Math.round(outcome.latencyMs))),
+          String(EVENT_DEDUP_MS),
+          outcome.eventId ? '1' : '0',
+        ]),
+      ) as RawStep;
+      const step = await track(toStep(raw), true);
+      return { ...step, duplicate: raw.duplicate === true };
+    },
+
+    async observe(deployment) {
+      const raw = JSON.parse(
+        await run('observe', [breakerKeys.circuit(deployment), breakerKeys.probe(deployment)], identityOnly(deployment), []),
+      ) as RawStep;
+      if (!raw.record) {
+        await redis.srem(breakerKeys.open(), deployment);
+        return undefined;
+      }
+      return track(toStep(raw), false);
+    },
+
+    async force(id, input: ForceInput) {
+      const raw = JSON.parse(
+        await run('force', [breakerKeys.circuit(id.deployment), breakerKeys.probe(id.deployment)], id, [
+          input.state ?? '',
+          input.release ? '1' : '0',
+          input.reason,
+        ]),
+      ) as RawStep;
+      return track(toStep(raw), true);
+    },
+
+    async acquireProbe(deployment, holderId, ttlMs): Promise<ProbeResult> {
+      const raw = JSON.parse(
+        await run('probe', [breakerKeys.circuit(deployment), breakerKeys.probe(deployment)], identityOnly(deployment), [
+          holderId,
+          String(ttlMs),
+        ]),
+      ) as RawProbe;
+      const step = raw.transition ? await track(toStep(raw), false) : undefined;
+      return { granted: raw.granted, holderId: raw.holderId, expiresAt: raw.expiresAt, state: raw.state, step };
+    },
+
+    async deployments() {
+      return (await redis.smembers(breakerKeys.deployments())).sort();
+    },
+
+    async openDeployments() {
+      return (await redis.smembers(breakerKeys.open())).sort();
+    },
+
+    async close() {
+      if (options.ownsConnection) await redis.quit().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import type { CircuitRecord, CircuitStateName, DeploymentIdentity, ForceInput, OutcomeInput, Transition } from './circuit';
+
+/**
+ * Where circuit state lives. Every method is one atomic step (one Lua script
+ * in Redis) that first materialises a due OPEN→HALF_OPEN, so a transition is
+ * returned to exactly one caller cluster-wide: that caller publishes it.
+ *
+ * Implementations: adapters/redis-health-store.ts (production, shared by all
+ * replicas) and adapters/memory-health-store.ts (embedded demo), held to the
+ * same behaviour by test/health-store.contract.ts.
+ */
+export interface HealthStore {
+  /** Applies one attempt outcome. Outcomes with an already-seen `eventId` are ignored (`duplicate`). */
+  record(id: DeploymentIdentity, outcome: OutcomeInput & { eventId?: string }): Promise<StoreStep & { duplicate: boolean }>;
+  /** Reads one deployment (materialising a due transition); undefined if never seen. */
+  observe(deployment: string): Promise<StoreStep | undefined>;
+  /** Operator override (creates the record if needed). */
+  force(id: DeploymentIdentity, input: ForceInput): Promise<StoreStep>;
+  /** The cluster-wide half-open probe permit (expires after `ttlMs` so a crashed prober cannot wedge it). */
+  acquireProbe(deployment: string, holderId: string, ttlMs: number): Promise<ProbeResult>;
+  /** Every deployment with a record, sorted. */
+  deployments(): Promise<string[]>;
+  /**
+   * Deployments last seen OPEN with a deadline, for the sweep that makes
+   * OPEN→HALF_OPEN happen without traffic. May contain stale entries (the
+   * sweep observes each one and the store drops those no longer OPEN).
+   */
+  openDeployments(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export interface StoreStep {
+  record: CircuitRecord;
+  transition?: Transition;
+  /** The instant (store time) the step was taken at; effective state is computed against it. */
+  now: number;
+}
+
+export interface ProbeResult {
+  granted: boolean;
+  /** Current holder ('' if none). */
+  holderId: string;
+  /** Permit expiry (0 if none). */
+  expiresAt: number;
+  /** Effective state after the call; CLOSED for a deployment never seen. */
+  state: CircuitStateName;
+  /** Present when this call materialised OPEN→HALF_OPEN. */
+  step?: StoreStep;
+}
+
+/** How long an outcome's event_id is remembered for de-duplication (NATS redelivery, NATS+gRPC double report). */
+export const EVENT_DEDUP_MS = 10 * 60_000;

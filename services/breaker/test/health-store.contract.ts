@@ -1,0 +1,164 @@
+import { ManualClock } from '@switchyard/util';
+import type { BreakerPolicy, DeploymentIdentity, OutcomeErrorClass } from '../src/domain/circuit';
+import { effectiveState } from '../src/domain/circuit';
+import type { HealthStore } from '../src/domain/health-store';
+
+export interface HealthStoreFixture {
+  store: HealthStore;
+  /** Drives the store's time (injected into both implementations). */
+  clock: ManualClock;
+  /** A second store over the same state (another replica); memory: the same store. */
+  peer?: HealthStore;
+  close(): Promise<void>;
+}
+
+export type HealthStoreFactory = (policy: BreakerPolicy) => Promise<HealthStoreFixture>;
+
+const policy: BreakerPolicy = { consecutiveFailures: 5, openMs: 30_000, windowSize: 20 };
+let n = 0;
+const dep = (): DeploymentIdentity => ({ deployment: `dep-${process.pid}-${Date.now()}-${n++}`, provider: 'openai', model: 'gpt-4o' });
+
+/**
+ * One behaviour, two stores: the in-memory store (embedded demo) and the Redis
+ * Lua store (production) must be indistinguishable through HealthStore.
+ */
+export function healthStoreContract(name: string, factory: HealthStoreFactory): void {
+  describe(`HealthStore contract: ${name}`, () => {
+    let fx: HealthStoreFixture;
+    beforeEach(async () => {
+      fx = await factory(policy);
+    });
+    afterEach(async () => {
+      await fx.close();
+    });
+
+    const fail = (id: DeploymentIdentity, cls: OutcomeErrorClass = 'OVERLOADED', eventId?: string) =>
+      fx.store.record(id, { errorClass: cls, latencyMs: 50, eventId });
+    const succeed = (id: DeploymentIdentity, latencyMs = 50) => fx.store.record(id, { errorClass: undefined, latencyMs });
+
+    it('opens after 5 consecutive failures and reports the transition exactly once', async () => {
+      const id = dep();
+      for (let i = 0; i < 4; i++) expect((await fail(id)).transition).toBeUndefined();
+      const step = await fail(id);
+      expect(step.transition).toMatchObject({ from: 'CLOSED', to: 'OPEN', epoch: 1, forced: false, failureRate: 1 });
+      expect(step.transition!.openUntil).toBe(fx.clock.now() + 30_000);
+      expect(step.record).toMatchObject({ state: 'OPEN', consecutiveFailures: 5, lastErrorClass: 'OVERLOADED', provider: 'openai', model: 'gpt-4o' });
+      expect((await fail(id)).transition).toBeUndefined();
+      expect(await fx.store.openDeployments()).toContain(id.deployment);
+    });
+
+    it('a success resets the count; client errors never open', async () => {
+      const id = dep();
+      for (let i = 0; i < 4; i++) await fail(id, 'SERVER_ERROR');
+      await succeed(id);
+      for (let i = 0; i < 4; i++) await fail(id, 'TIMEOUT');
+      for (let i = 0; i < 20; i++) expect((await fail(id, 'INVALID_REQUEST')).transition).toBeUndefined();
+      const step = await fx.store.observe(id.deployment);
+      expect(step!.record).toMatchObject({ state: 'CLOSED', consecutiveFailures: 4, lastErrorClass: 'INVALID_REQUEST' });
+      expect(step!.record.window).toBe('111101111');
+    });
+
+    it('ignores an outcome whose event id was already seen', async () => {
+      const id = dep();
+      for (let i = 0; i < 4; i++) expect((await fail(id, 'NETWORK', `e${i}`)).duplicate).toBe(false);
+      const dup = await fail(id, 'NETWORK', 'e3');
+      expect(dup.duplicate).toBe(true);
+      expect(dup.transition).toBeUndefined();
+      expect(dup.record.consecutiveFailures).toBe(4);
+      expect((await fail(id, 'NETWORK', 'e4')).transition).toMatchObject({ to: 'OPEN' });
+    });
+
+    it('reads OPEN until open_until, then HALF_OPEN; the first observer alone gets the transition', async () => {
+      const id = dep();
+      for (let i = 0; i < 5; i++) await fail(id);
+      fx.clock.advance(29_999);
+      expect((await fx.store.observe(id.deployment))!.transition).toBeUndefined();
+      fx.clock.advance(1);
+      const other = fx.peer ?? fx.store;
+      const [a, b] = await Promise.all([fx.store.observe(id.deployment), other.observe(id.deployment)]);
+      const transitions = [a!.transition, b!.transition].filter(Boolean);
+      expect(transitions).toHaveLength(1);
+      expect(transitions[0]).toMatchObject({ from: 'OPEN', to: 'HALF_OPEN', epoch: 2 });
+      expect(a!.record.state).toBe('HALF_OPEN');
+      expect(await fx.store.openDeployments()).not.toContain(id.deployment);
+    });
+
+    it('grants one probe permit cluster-wide, re-grants to the holder, and again after it expires', async () => {
+      const id = dep();
+      expect(await fx.store.acquireProbe(id.deployment, 'r1', 5_000)).toMatchObject({ granted: false, state: 'CLOSED' });
+      for (let i = 0; i < 5; i++) await fail(id);
+      expect(await fx.store.acquireProbe(id.deployment, 'r1', 5_000)).toMatchObject({ granted: false, state: 'OPEN' });
+      fx.clock.advance(30_000);
+      const first = await fx.store.acquireProbe(id.deployment, 'r1', 5_000);
+      expect(first).toMatchObject({ granted: true, holderId: 'r1', expiresAt: fx.clock.now() + 5_000, state: 'HALF_OPEN' });
+      expect(first.step?.transition).toMatchObject({ from: 'OPEN', to: 'HALF_OPEN' });
+      const other = fx.peer ?? fx.store;
+      expect(await other.acquireProbe(id.deployment, 'r2', 5_000)).toMatchObject({ granted: false, holderId: 'r1', state: 'HALF_OPEN' });
+      fx.clock.advance(1_000);
+      expect(await fx.store.acquireProbe(id.deployment, 'r1', 5_000)).toMatchObject({ granted: true, expiresAt: fx.clock.now() + 5_000 });
+      fx.clock.advance(5_000);
+      const taken = await other.acquireProbe(id.deployment, 'r2', 5_000);
+      expect(taken).toMatchObject({ granted: true, holderId: 'r2' });
+      expect(taken.step).toBeUndefined();
+    });
+
+    it('probe success closes; probe failure re-opens', async () => {
+      const a = dep();
+      for (let i = 0; i < 5; i++) await fail(a);
+      fx.clock.advance(30_000);
+      await fx.store.acquireProbe(a.deployment, 'r1', 5_000);
+      expect((await succeed(a)).transition).toMatchObject({ from: 'HALF_OPEN', to: 'CLOSED', reason: 'probe succeeded', epoch: 3 });
+      // The permit ended with the transition.
+      for (let i = 0; i < 5; i++) await fail(a);
+      fx.clock.advance(30_000);
+      expect(await fx.store.acquireProbe(a.deployment, 'r2', 5_000)).toMatchObject({ granted: true, holderId: 'r2' });
+      const reopened = await fail(a, 'TIMEOUT');
+      expect(reopened.transition).toMatchObject({ from: 'HALF_OPEN', to: 'OPEN', reason: 'probe failed' });
+      expect(reopened.record).toMatchObject({ reopenCount: 1, openUntil: fx.clock.now() + 30_000 });
+      expect(effectiveState(reopened.record, fx.clock.now())).toBe('OPEN');
+    });
+
+    it('an outcome after open_until is one transition OPEN→CLOSED', async () => {
+      const id = dep();
+      for (let i = 0; i < 5; i++) await fail(id);
+      fx.clock.advance(45_000);
+      expect((await succeed(id)).transition).toMatchObject({ from: 'OPEN', to: 'CLOSED', epoch: 3 });
+    });
+
+    it('forced states hold until released; forcing CLOSED clears history', async () => {
+      const id = dep();
+      const forced = await fx.store.force(id, { state: 'OPEN', release: false, reason: 'maintenance' });
+      expect(forced.transition).toMatchObject({ from: 'CLOSED', to: 'OPEN', forced: true, reason: 'maintenance', openUntil: 0, epoch: 1 });
+      expect(await fx.store.deployments()).toContain(id.deployment);
+      for (let i = 0; i < 3; i++) await succeed(id);
+      fx.clock.advance(600_000);
+      expect((await fx.store.observe(id.deployment))!.record).toMatchObject({ state: 'OPEN', forced: true });
+      // Same state again: nothing changes, no event.
+      const again = await fx.store.force(id, { state: 'OPEN', release: false, reason: '' });
+      expect(again.transition).toBeUndefined();
+      expect(again.record.epoch).toBe(1);
+      const closed = await fx.store.force(id, { state: 'CLOSED', release: false, reason: '' });
+      expect(closed.transition).toMatchObject({ from: 'OPEN', to: 'CLOSED', forced: true, reason: 'operator override' });
+      for (let i = 0; i < 10; i++) await fail(id);
+      const released = await fx.store.force(id, { state: undefined, release: true, reason: '' });
+      expect(released.transition).toBeUndefined();
+      expect(released.record).toMatchObject({ state: 'CLOSED', forced: false, consecutiveFailures: 0, window: '', epoch: 3 });
+      for (let i = 0; i < 5; i++) await fail(id);
+      expect((await fx.store.observe(id.deployment))!.record.state).toBe('OPEN');
+    });
+
+    it('tracks latency EWMA, failure-rate window and lists deployments sorted', async () => {
+      const id = dep();
+      await succeed(id, 100);
+      await succeed(id, 200);
+      await fail(id, 'SERVER_ERROR');
+      const step = await fx.store.observe(id.deployment);
+      expect(step!.record.latencyEwmaMs).toBeCloseTo(120 + 0.2 * (50 - 120), 6);
+      expect(step!.record.window).toBe('001');
+      expect(await fx.store.observe('never-seen')).toBeUndefined();
+      const list = await fx.store.deployments();
+      expect(list).toContain(id.deployment);
+      expect([...list].sort()).toEqual(list);
+    });
+  });
+}
