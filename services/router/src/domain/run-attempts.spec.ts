@@ -1,0 +1,157 @@
+import { ManualClock } from '@switchyard/util';
+import { CancelledError, ProviderError, CLASS_POLICY, type Classification, type ErrorClass } from '@switchyard/providers';
+import type { Candidate } from './candidates';
+import { runAttempts, type Admission, type AttemptEvent, type AttemptPorts } from './run-attempts';
+import { candidate, fixedRng } from './test-fixtures';
+
+function providerError(errorClass: ErrorClass, extra: Partial<Classification> = {}): ProviderError {
+  return new ProviderError({ errorClass, ...CLASS_POLICY[errorClass], message: `${errorClass} happened`, ...extra });
+}
+
+/** Scripted upstream: each deployment answers from its own queue of outcomes ('ok' or an error). */
+function harness(script: Record<string, (ErrorClass | 'ok' | Error)[]>, opts: { latencyMs?: number; admit?: (c: Candidate) => Admission } = {}) {
+  const clock = new ManualClock(1_000_000);
+  const calls: string[] = [];
+  const sleeps: number[] = [];
+  const events: AttemptEvent<string>[] = [];
+  const ports: AttemptPorts<string> = {
+    clock,
+    rng: fixedRng(0.5),
+    sleep: async (ms) => {
+      sleeps.push(ms);
+      clock.advance(ms);
+    },
+    admit: async (c) => opts.admit?.(c) ?? { granted: true, reservationId: `res-${c.name}` },
+    call: async (c) => {
+      calls.push(c.name);
+      clock.advance(opts.latencyMs ?? 10);
+      const next = script[c.name]?.shift() ?? 'ok';
+      if (next === 'ok') return `answer from ${c.name}`;
+      if (next instanceof Error) throw next;
+      throw providerError(next);
+    },
+    afterAttempt: (e) => events.push(e),
+  };
+  return { clock, calls, sleeps, events, ports };
+}
+
+const retry = { maxAttempts: 3, baseMs: 100, capMs: 1000 };
+const options = (deadlineAt = Number.POSITIVE_INFINITY) => ({ retry, deadlineAt, fallbackOnContentFilter: false });
+
+describe('runAttempts', () => {
+  it('answers from the first candidate when it succeeds', async () => {
+    const h = harness({});
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());
+    expect(result).toMatchObject({ ok: true, value: 'answer from a' });
+    expect(result.attempts).toEqual([{ deployment: 'a', provider: 'openai', model: 'gpt-4o-mini', latencyMs: 10, attempt: 1 }]);
+    expect(h.events).toHaveLength(1);
+  });
+
+  it('retries a 503 on the same deployment with jittered backoff, then succeeds', async () => {
+    const h = harness({ a: ['OVERLOADED', 'OVERLOADED'] });
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());
+    expect(result.ok).toBe(true);
+    expect(h.calls).toEqual(['a', 'a', 'a']);
+    expect(h.sleeps).toEqual([50, 100]);
+    expect(result.attempts.map((a) => a.errorClass)).toEqual(['OVERLOADED', 'OVERLOADED', undefined]);
+  });
+
+  it('falls back after maxAttempts and lists every attempt', async () => {
+    const h = harness({ a: ['OVERLOADED', 'SERVER_ERROR', 'OVERLOADED'] });
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());
+    expect(result).toMatchObject({ ok: true, value: 'answer from b' });
+    expect(result.attempts.map((a) => [a.deployment, a.errorClass ?? 'ok', a.attempt])).toEqual([
+      ['a', 'OVERLOADED', 1],
+      ['a', 'SERVER_ERROR', 2],
+      ['a', 'OVERLOADED', 3],
+      ['b', 'ok', 4],
+    ]);
+  });
+
+  it('moves to the next candidate at once on RATE_LIMITED', async () => {
+    const h = harness({ a: ['RATE_LIMITED'] });
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());
+    expect(h.calls).toEqual(['a', 'b']);
+    expect(h.sleeps).toEqual([]);
+    expect(result.ok).toBe(true);
+  });
+
+  it('never sleeps past the deadline: a retry that does not fit becomes a failure', async () => {
+    const h = harness({ a: ['OVERLOADED', 'OVERLOADED'] }, { latencyMs: 400 });
+    const result = await runAttempts([candidate('a')], h.ports, { ...options(1_000_000 + 500), retry: { maxAttempts: 3, baseMs: 1000, capMs: 1000 } });
+    expect(result.ok).toBe(false);
+    expect(h.calls).toEqual(['a']);
+  });
+
+  it('bounds each attempt by the remaining deadline', async () => {
+    const h = harness({});
+    const timeouts: number[] = [];
+    const call = h.ports.call;
+    h.ports.call = (c, t) => (timeouts.push(t), call(c, t));
+    await runAttempts([candidate('a', { timeoutMs: 30_000 })], h.ports, options(1_000_000 + 2000));
+    expect(timeouts).toEqual([2000]);
+  });
+
+  it('fails fast on INVALID_REQUEST without trying other candidates', async () => {
+    const h = harness({ a: ['INVALID_REQUEST'] });
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());
+    expect(result).toMatchObject({ ok: false, last: { classification: { errorClass: 'INVALID_REQUEST' } } });
+    expect(h.calls).toEqual(['a']);
+  });
+
+  it('on CONTEXT_LENGTH tries only candidates with a larger window', async () => {
+    const h = harness({ a: ['CONTEXT_LENGTH'] });
+    const result = await runAttempts(
+      [candidate('a', { contextWindow: 8000 }), candidate('b', { contextWindow: 8000 }), candidate('c', { contextWindow: 200_000 })],
+      h.ports,
+      options(),
+    );
+    expect(h.calls).toEqual(['a', 'c']);
+    expect(result.ok).toBe(true);
+    expect(result.skipped.map((s) => s.name)).toEqual(['b']);
+  });
+
+  it('does not fall back on CONTENT_FILTER unless the route says so', async () => {
+    const h1 = harness({ a: ['CONTENT_FILTER'] });
+    expect((await runAttempts([candidate('a'), candidate('b')], h1.ports, options())).ok).toBe(false);
+    const h2 = harness({ a: ['CONTENT_FILTER'] });
+    expect((await runAttempts([candidate('a'), candidate('b')], h2.ports, { ...options(), fallbackOnContentFilter: true })).ok).toBe(true);
+  });
+
+  it('skips a candidate the limiter refuses, without an upstream attempt', async () => {
+    const h = harness({}, { admit: (c) => (c.name === 'a' ? { granted: false, retryAfterMs: 700, reason: 'RPM exhausted' } : { granted: true }) });
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());
+    expect(h.calls).toEqual(['b']);
+    expect(result.skipped).toEqual([{ name: 'a', reason: 'limiter: RPM exhausted', retryAt: 1_000_700, quota: true }]);
+  });
+
+  it('uses the pre-acquired admission for the first attempt only', async () => {
+    const admitted: string[] = [];
+    const h = harness({ a: ['OVERLOADED'] }, { admit: (c) => (admitted.push(c.name), { granted: true }) });
+    await runAttempts([candidate('a')], h.ports, { ...options(), firstAdmission: { granted: true, reservationId: 'pre' } });
+    expect(admitted).toEqual(['a']); // the retry acquired anew
+    expect(h.events[0]!.admission.reservationId).toBe('pre');
+  });
+
+  it('stops without classifying when the caller cancels', async () => {
+    const h = harness({ a: [new CancelledError('gone')] });
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());
+    expect(result).toMatchObject({ ok: false, cancelled: true });
+    expect(h.events[0]!.cancelled).toBe(true);
+    expect(h.calls).toEqual(['a']);
+  });
+
+  it('never fails over once output was committed (stream)', async () => {
+    const h = harness({ a: ['OVERLOADED'] });
+    h.ports.committed = () => true;
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());
+    expect(result.ok).toBe(false);
+    expect(h.calls).toEqual(['a']);
+  });
+
+  it('records upstream request id, status and Retry-After of a failure', async () => {
+    const h = harness({ a: [providerError('RATE_LIMITED', { upstreamRequestId: 'req_1', status: 429, retryAfterMs: 1200 })] });
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());
+    expect(result.attempts[0]).toMatchObject({ upstreamRequestId: 'req_1', httpStatus: 429, retryAfterMs: 1200, errorClass: 'RATE_LIMITED' });
+  });
+});

@@ -1,0 +1,223 @@
+import type { Clock } from '@switchyard/util';
+import {
+  isCancelledError,
+  isProviderError,
+  type Classification,
+  type ErrorClass,
+  type ProviderKind,
+} from '@switchyard/providers';
+import type { Candidate, Rng, SkippedCandidate } from './candidates';
+import { decideNextStep } from './outcome-action';
+import type { RetrySettings } from './retry-policy';
+
+/** One upstream attempt, as reported in the response, the error details, the logs and the outcome event. */
+export interface AttemptRecord {
+  deployment: string;
+  provider: ProviderKind;
+  model: string;
+  /** Undefined when the attempt succeeded. */
+  errorClass?: ErrorClass;
+  latencyMs: number;
+  upstreamRequestId?: string;
+  retryAfterMs?: number;
+  httpStatus?: number;
+  /** How the attempt was admitted or ended ("limiter unavailable", "provider message: ..."). */
+  note?: string;
+  /** 1-based number of the attempt within the call. */
+  attempt: number;
+}
+
+/** Limiter verdict for one attempt. Peer failures are not denials: they become a grant with a note. */
+export type Admission =
+  | { granted: true; reservationId?: string; note?: string }
+  | { granted: false; retryAfterMs: number; reason: string };
+
+/** What the loop reports after each upstream attempt (accounting and outcome events hang off this). */
+export interface AttemptEvent<T> {
+  candidate: Candidate;
+  admission: Extract<Admission, { granted: true }>;
+  record: AttemptRecord;
+  value?: T;
+  classification?: Classification;
+  /** The caller went away mid-attempt: nothing about the provider was learned. */
+  cancelled?: boolean;
+}
+
+export interface AttemptPorts<T> {
+  clock: Clock;
+  rng: Rng;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Limiter Acquire for one attempt on `candidate`; must not throw. */
+  admit(candidate: Candidate): Promise<Admission>;
+  /** One upstream attempt bounded by `timeoutMs`; rejects with ProviderError or CancelledError. */
+  call(candidate: Candidate, timeoutMs: number): Promise<T>;
+  /** Called once per upstream attempt, success or failure; must not throw and must not block the caller. */
+  afterAttempt(event: AttemptEvent<T>): void;
+  /** True once output reached the caller (streams): from then on no failure may fail over. */
+  committed?(): boolean;
+}
+
+export interface LoopOptions {
+  retry: RetrySettings;
+  /** Caller deadline as an epoch-ms instant; Infinity when the caller set none. */
+  deadlineAt: number;
+  fallbackOnContentFilter: boolean;
+  /** The caller's cancellation (client gone / deadline); aborts backoff sleeps. */
+  signal?: AbortSignal;
+  /** Admission already obtained for the first candidate (acquired in the parallel fan-out). */
+  firstAdmission?: Admission;
+}
+
+export type LoopResult<T> =
+  | { ok: true; value: T; candidate: Candidate; attempts: AttemptRecord[]; skipped: SkippedCandidate[] }
+  | {
+      ok: false;
+      attempts: AttemptRecord[];
+      skipped: SkippedCandidate[];
+      /** Classification of the last upstream failure, if any attempt reached a provider. */
+      last?: { classification: Classification; candidate: Candidate };
+      /** Why the loop stopped. */
+      reason: string;
+      cancelled: boolean;
+      deadlineExceeded: boolean;
+    };
+
+function failureNote(c: Classification): string {
+  const parts = [] as string[];
+  if (c.providerCode) parts.push(`code ${c.providerCode}`);
+  if (c.message) parts.push(`provider message: ${c.message}`);
+  return parts.join('; ');
+}
+
+function joinNotes(...notes: (string | undefined)[]): string | undefined {
+  const kept = notes.filter((n): n is string => !!n);
+  return kept.length > 0 ? kept.join('; ') : undefined;
+}
+
+/**
+ * The attempt loop of one call: candidates in order, each attempt admitted by
+ * the limiter, failures classified and acted on per the outcome table (retry
+ * with backoff on the same deployment, fall back, or stop), never past the
+ * caller's deadline. Transport-free: every side effect is a port, so it is
+ * unit-tested with fakes and shared by Complete and StreamComplete.
+ */
+export async function runAttempts<T>(candidates: readonly Candidate[], ports: AttemptPorts<T>, options: LoopOptions): Promise<LoopResult<T>> {
+  const attempts: AttemptRecord[] = [];
+  const skipped: SkippedCandidate[] = [];
+  const queue = [...candidates];
+  let pending = options.firstAdmission;
+  let last: { classification: Classification; candidate: Candidate } | undefined;
+  const fail = (reason: string, extra: { cancelled?: boolean; deadlineExceeded?: boolean } = {}): LoopResult<T> => ({
+    ok: false,
+    attempts,
+    skipped,
+    last,
+    reason,
+    cancelled: extra.cancelled ?? false,
+    deadlineExceeded: extra.deadlineExceeded ?? false,
+  });
+
+  while (queue.length > 0) {
+    const candidate = queue.shift()!;
+    let onThisDeployment = 0;
+    for (;;) {
+      if (options.signal?.aborted) return fail('cancelled by caller', { cancelled: true });
+      const remainingBefore = options.deadlineAt - ports.clock.now();
+      if (remainingBefore <= 0) return fail('deadline exceeded', { deadlineExceeded: true });
+
+      const admission = pending ?? (await ports.admit(candidate));
+      pending = undefined;
+      if (!admission.granted) {
+        skipped.push({ name: candidate.name, reason: `limiter: ${admission.reason}`, retryAt: ports.clock.now() + admission.retryAfterMs, quota: true });
+        break;
+      }
+
+      onThisDeployment += 1;
+      const started = ports.clock.now();
+      const remaining = options.deadlineAt - started;
+      if (remaining <= 0) {
+        ports.afterAttempt({ candidate, admission, record: baseRecord(candidate, attempts.length + 1, 0, admission.note), cancelled: true });
+        return fail('deadline exceeded', { deadlineExceeded: true });
+      }
+      const record = baseRecord(candidate, attempts.length + 1, 0, admission.note);
+      try {
+        const value = await ports.call(candidate, Math.min(candidate.deployment.timeoutMs, remaining));
+        record.latencyMs = ports.clock.now() - started;
+        attempts.push(record);
+        ports.afterAttempt({ candidate, admission, record, value });
+        return { ok: true, value, candidate, attempts, skipped };
+      } catch (err) {
+        record.latencyMs = ports.clock.now() - started;
+        if (isCancelledError(err)) {
+          record.note = joinNotes(record.note, 'cancelled by caller');
+          ports.afterAttempt({ candidate, admission, record, cancelled: true });
+          return fail('cancelled by caller', { cancelled: true });
+        }
+        if (!isProviderError(err)) {
+          // Not a provider failure (a bug or bad neutral input): account for the
+          // attempt, then let the boundary turn it into INTERNAL.
+          ports.afterAttempt({ candidate, admission, record, cancelled: true });
+          throw err;
+        }
+        const c = err.classification;
+        record.errorClass = c.errorClass;
+        if (c.upstreamRequestId) record.upstreamRequestId = c.upstreamRequestId;
+        if (c.retryAfterMs !== undefined) record.retryAfterMs = c.retryAfterMs;
+        if (c.status !== undefined) record.httpStatus = c.status;
+        record.note = joinNotes(record.note, failureNote(c));
+        attempts.push(record);
+        last = { classification: c, candidate };
+        ports.afterAttempt({ candidate, admission, record, classification: c });
+
+        if (ports.committed?.()) return fail('failed after output was sent');
+        const step = decideNextStep(
+          {
+            errorClass: c.errorClass,
+            retryable: c.retryable,
+            retryAfterMs: c.retryAfterMs,
+            attemptsOnDeployment: onThisDeployment,
+            hasMoreCandidates: queue.length > 0,
+            remainingMs: options.deadlineAt - ports.clock.now(),
+            contextWindow: candidate.deployment.contextWindow,
+            fallbackOnContentFilter: options.fallbackOnContentFilter,
+          },
+          options.retry,
+          ports.rng,
+        );
+        if (step.kind === 'stop') return fail(step.reason);
+        if (step.kind === 'retry') {
+          try {
+            await ports.sleep(step.delayMs, options.signal);
+          } catch {
+            return fail('cancelled by caller', { cancelled: true });
+          }
+          continue;
+        }
+        if (step.minContextWindow !== undefined) {
+          const min = step.minContextWindow;
+          for (let i = queue.length - 1; i >= 0; i--) {
+            if (queue[i]!.deployment.contextWindow < min) {
+              skipped.push({ name: queue[i]!.name, reason: `context window ${queue[i]!.deployment.contextWindow} is not larger than ${min - 1}`, retryAt: 0, quota: false });
+              queue.splice(i, 1);
+            }
+          }
+          if (queue.length === 0) return fail('no candidate with a larger context window');
+        }
+        break;
+      }
+    }
+  }
+  return fail(attempts.length === 0 ? 'no candidate could be tried' : 'every candidate failed');
+}
+
+function baseRecord(candidate: Candidate, attempt: number, latencyMs: number, note: string | undefined): AttemptRecord {
+  const r: AttemptRecord = {
+    deployment: candidate.name,
+    provider: candidate.deployment.provider,
+    model: candidate.deployment.model,
+    latencyMs,
+    attempt,
+  };
+  if (note) r.note = note;
+  return r;
+}
