@@ -1,0 +1,205 @@
+import { type Clock, systemClock } from '@switchyard/util';
+import { type GcraState, gcraAdjust, gcraTake, gcraTtlMs, gcraUsage } from '../domain/gcra';
+import type {
+  AcquireInput,
+  AcquireResult,
+  BlockReason,
+  CooldownResult,
+  DimensionUsage,
+  KeyKind,
+  KeyState,
+  LimitedKey,
+  QuotaStore,
+  SettleInput,
+  SettleResult,
+  UnavailableResult,
+} from '../domain/quota-store';
+
+interface ReservedKey {
+  name: string;
+  rpm: number;
+  tpm: number;
+  concurrency: boolean;
+}
+
+interface Reservation {
+  keys: ReservedKey[];
+  requests: number;
+  tokens: number;
+  expiresAt: number;
+}
+
+const keyName = (key: { kind: KeyKind; id: string }) => `${key.kind}:${key.id}`;
+
+/**
+ * In-process QuotaStore for the embedded demo and fast tests: the same GCRA
+ * math (domain/gcra.ts) and the same semantics as the Redis store, one replica
+ * only. Every method is synchronous inside, so each is atomic like a Lua script.
+ */
+export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaStore {
+  const clock = options.clock ?? systemClock;
+  const gcra = new Map<string, GcraState>();
+  /** key name → reservation id → expiry. */
+  const inFlight = new Map<string, Map<string, number>>();
+  const cooldowns = new Map<string, number>();
+  const unavailable = new Set<string>();
+  const epochs = new Map<string, number>();
+  const reservations = new Map<string, Reservation>();
+  const requestIds = new Map<string, { reservationId: string; expiresAt: number }>();
+
+  const liveReservation = (id: string, now: number): Reservation | undefined => {
+    const r = reservations.get(id);
+    if (r && r.expiresAt <= now) {
+      reservations.delete(id);
+      return undefined;
+    }
+    return r;
+  };
+
+  const liveInFlight = (name: string, now: number): Map<string, number> => {
+    let members = inFlight.get(name);
+    if (!members) inFlight.set(name, (members = new Map()));
+    for (const [id, expiresAt] of members) if (expiresAt <= now) members.delete(id);
+    return members;
+  };
+
+  const store = (name: string, state: GcraState) => {
+    if (gcraTtlMs(state) > 0) gcra.set(name, state);
+    else gcra.delete(name);
+  };
+
+  const bumpEpoch = (name: string) => {
+    const next = (epochs.get(name) ?? 0) + 1;
+    epochs.set(name, next);
+    return next;
+  };
+
+  return {
+    async acquire(input: AcquireInput): Promise<AcquireResult> {
+      const now = clock.now();
+      if (input.requestId) {
+        const seen = requestIds.get(input.requestId);
+        if (seen && seen.expiresAt > now && liveReservation(seen.reservationId, now)) {
+          return { granted: true, reservationId: seen.reservationId, nowMs: now, replayed: true };
+        }
+      }
+      let blocked: { index: number; by: BlockReason; wait: number } | undefined;
+      const block = (index: number, by: BlockReason, wait: number) => {
+        if (!blocked || wait > blocked.wait) blocked = { index, by, wait };
+      };
+      const writes: Array<[string, GcraState]> = [];
+      input.keys.forEach((key, index) => {
+        const name = keyName(key);
+        if (unavailable.has(name)) block(index, 'unavailable', Number.POSITIVE_INFINITY);
+        const until = cooldowns.get(name) ?? 0;
+        if (until > now) block(index, 'cooldown', until - now);
+        const dims: Array<['rpm' | 'tpm', number | undefined, number]> = [
+          ['rpm', key.limits.rpm, input.requests],
+          ['tpm', key.limits.tpm, input.tokens],
+        ];
+        for (const [dim, limit, cost] of dims) {
+          if (!limit) continue;
+          const decision = gcraTake(gcra.get(`${name}:${dim}`), limit, cost, now);
+          if (decision.allowed) writes.push([`${name}:${dim}`, decision.next]);
+          else block(index, dim, decision.retryAfterMs);
+        }
+        if (key.limits.concurrency) {
+          const members = liveInFlight(name, now);
+          if (members.size >= key.limits.concurrency) {
+            const expiries = [...members.values()].sort((a, b) => a - b);
+            block(index, 'concurrency', expiries[members.size - key.limits.concurrency]! - now);
+          }
+        }
+      });
+      if (blocked) {
+        const wait = Number.isFinite(blocked.wait) ? blocked.wait : 0;
+        return { granted: false, blockedIndex: blocked.index, blockedBy: blocked.by, retryAfterMs: wait, nowMs: now };
+      }
+      for (const [name, state] of writes) store(name, state);
+      const expiresAt = now + input.ttlMs;
+      for (const key of input.keys) {
+        if (key.limits.concurrency) liveInFlight(keyName(key), now).set(input.reservationId, expiresAt);
+      }
+      reservations.set(input.reservationId, {
+        keys: input.keys.map((k) => ({
+          name: keyName(k),
+          rpm: k.limits.rpm ?? 0,
+          tpm: k.limits.tpm ?? 0,
+          concurrency: Boolean(k.limits.concurrency),
+        })),
+        requests: input.requests,
+        tokens: input.tokens,
+        expiresAt,
+      });
+      if (input.requestId) requestIds.set(input.requestId, { reservationId: input.reservationId, expiresAt });
+      return { granted: true, reservationId: input.reservationId, nowMs: now, replayed: false };
+    },
+
+    async settle(input: SettleInput): Promise<SettleResult> {
+      const now = clock.now();
+      const r = liveReservation(input.reservationId, now);
+      if (!r) return { found: false, tokensReturned: 0, tokensOverrun: 0 };
+      reservations.delete(input.reservationId);
+      const delta = input.cancelled ? -r.tokens : input.actualTokens - r.tokens;
+      for (const key of r.keys) {
+        if (key.tpm && delta !== 0) store(`${key.name}:tpm`, gcraAdjust(gcra.get(`${key.name}:tpm`), key.tpm, delta, now));
+        if (key.rpm && input.cancelled) {
+          store(`${key.name}:rpm`, gcraAdjust(gcra.get(`${key.name}:rpm`), key.rpm, -r.requests, now));
+        }
+        if (key.concurrency) inFlight.get(key.name)?.delete(input.reservationId);
+      }
+      return { found: true, tokensReturned: Math.max(0, -delta), tokensOverrun: Math.max(0, delta) };
+    },
+
+    async cooldown(key, ms): Promise<CooldownResult> {
+      const now = clock.now();
+      const name = keyName(key);
+      const current = cooldowns.get(name) ?? 0;
+      const until = now + ms;
+      if (current >= until) return { cooldownUntilMs: current, changed: false, epoch: epochs.get(name) ?? 0, nowMs: now };
+      cooldowns.set(name, until);
+      return { cooldownUntilMs: until, changed: true, epoch: bumpEpoch(name), nowMs: now };
+    },
+
+    async setUnavailable(key, value): Promise<UnavailableResult> {
+      const now = clock.now();
+      const name = keyName(key);
+      if (unavailable.has(name) === value) return { changed: false, epoch: epochs.get(name) ?? 0, nowMs: now };
+      if (value) unavailable.add(name);
+      else unavailable.delete(name);
+      return { changed: true, epoch: bumpEpoch(name), nowMs: now };
+    },
+
+    async state(key: LimitedKey): Promise<KeyState> {
+      const now = clock.now();
+      const name = keyName(key);
+      const usage: DimensionUsage[] = [];
+      for (const dim of ['rpm', 'tpm'] as const) {
+        const limit = key.limits[dim];
+        if (limit) usage.push({ dimension: dim, ...gcraUsage(gcra.get(`${name}:${dim}`), limit, now) });
+      }
+      if (key.limits.concurrency) {
+        const members = liveInFlight(name, now);
+        const limit = key.limits.concurrency;
+        const next = Math.min(...members.values());
+        usage.push({
+          dimension: 'concurrency',
+          limit,
+          used: members.size,
+          remaining: Math.max(0, limit - members.size),
+          resetsAtMs: members.size > 0 ? next : now,
+        });
+      }
+      const until = cooldowns.get(name) ?? 0;
+      return {
+        usage,
+        cooldownUntilMs: until > now ? until : 0,
+        unavailable: unavailable.has(name),
+        epoch: epochs.get(name) ?? 0,
+        nowMs: now,
+      };
+    },
+
+    async close() {},
+  };
+}

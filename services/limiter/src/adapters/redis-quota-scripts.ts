@@ -1,0 +1,213 @@
+/**
+ * Lua for the Redis QuotaStore. Each operation is one script, so it is atomic
+ * across every limiter replica, and takes its time from Redis TIME, so replica
+ * clocks never matter. The GCRA arithmetic mirrors domain/gcra.ts line for line
+ * (integers only; see there for the representation).
+ */
+
+import { DEBT_CAP_PERIODS, PERIOD_MS } from '../domain/gcra';
+
+const PRELUDE = `
+local P = ${PERIOD_MS}
+local function clock()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function num(x) return string.format('%.0f', x) end
+-- Debt of a GCRA state brought forward to now, on the scale of limit.
+local function load(key, limit, now)
+  local v = redis.call('HMGET', key, 'd', 't', 'l')
+  local debt = tonumber(v[1]) or 0
+  local ts = tonumber(v[2]) or now
+  local l = tonumber(v[3]) or limit
+  if debt <= 0 or l <= 0 then return 0 end
+  if l ~= limit then debt = math.floor(debt * limit / l) end
+  local elapsed = now - ts
+  if elapsed < 0 then elapsed = 0 end
+  debt = debt - elapsed * limit
+  if debt < 0 then debt = 0 end
+  return debt
+end
+local function save(key, debt, limit, now)
+  if debt <= 0 then
+    redis.call('DEL', key)
+    return
+  end
+  redis.call('HSET', key, 'd', num(debt), 't', num(now), 'l', num(limit))
+  redis.call('PEXPIRE', key, math.ceil(debt / limit) + 1000)
+end
+local function adjust(key, limit, delta, now)
+  local debt = load(key, limit, now) + delta * P
+  if debt < 0 then debt = 0 end
+  local cap = ${DEBT_CAP_PERIODS} * P * limit
+  if debt > cap then debt = cap end
+  save(key, debt, limit, now)
+end
+`;
+
+/**
+ * KEYS: per limit key i (5 each): rpm, tpm, conc, cool, unavail; then the
+ * reservation key and the request-id key.
+ * ARGV: n, requests, tokens, ttlMs, reservationId, hasRequestId (1/0), then per
+ * key: rpm, tpm, concurrency (0 = unlimited), name.
+ * Returns {1, reservationId, now, replayed} or {0, index, reason, waitMs, now}.
+ */
+export const ACQUIRE_LUA = `${PRELUDE}
+local n = tonumber(ARGV[1])
+local requests = tonumber(ARGV[2])
+local tokens = tonumber(ARGV[3])
+local ttl = tonumber(ARGV[4])
+local resId = ARGV[5]
+local now = clock()
+local resKey = KEYS[5 * n + 1]
+local reqKey = KEYS[5 * n + 2]
+if ARGV[6] == '1' then
+  local prev = redis.call('GET', reqKey)
+  if prev then return {1, prev, now, 1} end
+end
+-- Check every key first; write nothing unless all admit (all-or-nothing).
+local bIndex, bReason, bWait = 0, '', -1
+local function block(i, reason, wait)
+  if wait > bWait then bIndex, bReason, bWait = i, reason, wait end
+end
+local writes = {}
+for i = 1, n do
+  local k = (i - 1) * 5
+  local a = 6 + (i - 1) * 4
+  local rpm, tpm, conc = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  if redis.call('EXISTS', KEYS[k + 5]) == 1 then block(i, 'unavailable', 1e15) end
+  local cool = tonumber(redis.call('GET', KEYS[k + 4]) or '0')
+  if cool > now then block(i, 'cooldown', cool - now) end
+  local dims = { { KEYS[k + 1], rpm, requests, 'rpm' }, { KEYS[k + 2], tpm, tokens, 'tpm' } }
+  for _, d in ipairs(dims) do
+    local limit = d[2]
+    if limit > 0 then
+      local debt = load(d[1], limit, now) + d[3] * P
+      local cap = P * limit
+      if debt <= cap then
+        writes[#writes + 1] = { d[1], debt, limit }
+      else
+        block(i, d[4], math.ceil((debt - cap) / limit))
+      end
+    end
+  end
+  if conc > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', now)
+    local count = redis.call('ZCARD', KEYS[k + 3])
+    if count >= conc then
+      local s = redis.call('ZRANGE', KEYS[k + 3], count - conc, count - conc, 'WITHSCORES')
+      block(i, 'concurrency', tonumber(s[2]) - now)
+    end
+  end
+end
+if bWait >= 0 then
+  if bReason == 'unavailable' then bWait = 0 end
+  return {0, bIndex - 1, bReason, bWait, now}
+end
+for _, w in ipairs(writes) do save(w[1], w[2], w[3], now) end
+local expiresAt = now + ttl
+local record = {'n', n, 'requests', requests, 'tokens', tokens, 'q', ARGV[6], 'qk', reqKey}
+for i = 1, n do
+  local k = (i - 1) * 5
+  local a = 6 + (i - 1) * 4
+  local conc = tonumber(ARGV[a + 3])
+  if conc > 0 then
+    redis.call('ZADD', KEYS[k + 3], expiresAt, resId)
+    local last = redis.call('ZRANGE', KEYS[k + 3], -1, -1, 'WITHSCORES')
+    redis.call('PEXPIRE', KEYS[k + 3], tonumber(last[2]) - now + 1000)
+  end
+  record[#record + 1] = 'k' .. i
+  record[#record + 1] = ARGV[a + 4]
+  record[#record + 1] = 'r' .. i
+  record[#record + 1] = ARGV[a + 1]
+  record[#record + 1] = 't' .. i
+  record[#record + 1] = ARGV[a + 2]
+  record[#record + 1] = 'c' .. i
+  record[#record + 1] = ARGV[a + 3]
+end
+redis.call('HSET', resKey, unpack(record))
+redis.call('PEXPIRE', resKey, ttl)
+if ARGV[6] == '1' then redis.call('SET', reqKey, resId, 'PX', ttl) end
+return {1, resId, now, 0}
+`;
+
+/**
+ * KEYS: reservation, request-id key, then per reserved key i (3 each): rpm, tpm, conc
+ * (the caller read the record to name them; the script re-reads it atomically).
+ * ARGV: reservationId, actualTokens, cancelled (1/0).
+ * Returns {found, tokensReturned, tokensOverrun}.
+ */
+export const SETTLE_LUA = `${PRELUDE}
+local rec = redis.call('HGETALL', KEYS[1])
+if #rec == 0 then return {0, 0, 0} end
+local h = {}
+for i = 1, #rec, 2 do h[rec[i]] = rec[i + 1] end
+local n = tonumber(h.n)
+if #KEYS ~= 2 + 3 * n then return redis.error_reply('settle: key count does not match the reservation') end
+local now = clock()
+redis.call('DEL', KEYS[1])
+if h.q == '1' then redis.call('DEL', KEYS[2]) end
+local tokens = tonumber(h.tokens)
+local requests = tonumber(h.requests)
+local cancelled = ARGV[3] == '1'
+local delta
+if cancelled then delta = -tokens else delta = tonumber(ARGV[2]) - tokens end
+for i = 1, n do
+  local k = 2 + (i - 1) * 3
+  local rpm, tpm = tonumber(h['r' .. i]), tonumber(h['t' .. i])
+  if tpm > 0 and delta ~= 0 then adjust(KEYS[k + 2], tpm, delta, now) end
+  if rpm > 0 and cancelled then adjust(KEYS[k + 1], rpm, -requests, now) end
+  if tonumber(h['c' .. i]) > 0 then redis.call('ZREM', KEYS[k + 3], ARGV[1]) end
+end
+local returned, overrun = 0, 0
+if delta < 0 then returned = -delta else overrun = delta end
+return {1, returned, overrun}
+`;
+
+/**
+ * KEYS: cool, epoch. ARGV: ms. A longer cooldown already in force is kept.
+ * Returns {until, changed, epoch, now}.
+ */
+export const COOLDOWN_LUA = `${PRELUDE}
+local now = clock()
+local ms = tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local untilMs = now + ms
+if current >= untilMs then
+  return {current, 0, tonumber(redis.call('GET', KEYS[2]) or '0'), now}
+end
+redis.call('SET', KEYS[1], num(untilMs), 'PX', ms)
+return {untilMs, 1, redis.call('INCR', KEYS[2]), now}
+`;
+
+/** KEYS: unavail, epoch. ARGV: 1 to mark, 0 to clear. Returns {changed, epoch, now}. */
+export const UNAVAILABLE_LUA = `${PRELUDE}
+local now = clock()
+local want = ARGV[1] == '1'
+local has = redis.call('EXISTS', KEYS[1]) == 1
+if want == has then return {0, tonumber(redis.call('GET', KEYS[2]) or '0'), now} end
+if want then redis.call('SET', KEYS[1], num(now)) else redis.call('DEL', KEYS[1]) end
+return {1, redis.call('INCR', KEYS[2]), now}
+`;
+
+/**
+ * KEYS: rpm, tpm, conc, cool, unavail, epoch. Read-only.
+ * Returns {now, rpm d, t, l, tpm d, t, l, conc live count, next conc expiry, cool, unavail, epoch}.
+ */
+export const STATE_LUA = `${PRELUDE}
+local now = clock()
+local out = {now}
+for k = 1, 2 do
+  local v = redis.call('HMGET', KEYS[k], 'd', 't', 'l')
+  out[#out + 1] = tonumber(v[1]) or 0
+  out[#out + 1] = tonumber(v[2]) or 0
+  out[#out + 1] = tonumber(v[3]) or 0
+end
+out[#out + 1] = redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf')
+local first = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+out[#out + 1] = tonumber(first[2] or '0')
+out[#out + 1] = tonumber(redis.call('GET', KEYS[4]) or '0')
+out[#out + 1] = redis.call('EXISTS', KEYS[5])
+out[#out + 1] = tonumber(redis.call('GET', KEYS[6]) or '0')
+return out
+`;

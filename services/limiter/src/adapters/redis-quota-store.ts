@@ -1,0 +1,159 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { type GcraState, gcraUsage } from '../domain/gcra';
+import type {
+  AcquireInput,
+  AcquireResult,
+  BlockReason,
+  DimensionUsage,
+  KeyKind,
+  KeyState,
+  QuotaStore,
+} from '../domain/quota-store';
+import { ACQUIRE_LUA, COOLDOWN_LUA, SETTLE_LUA, STATE_LUA, UNAVAILABLE_LUA } from './redis-quota-scripts';
+
+/**
+ * Every key of the limiter carries the one hash tag `{lim}`, so on Redis Cluster
+ * they all live in one slot and any multi-key acquire is a legal single script.
+ *
+ * Why not one tag per deployment: a tenant limit is tenant-wide, across all
+ * deployments. With deployment tags the tenant counter would have to be split
+ * per (tenant, deployment), which silently multiplies a tenant's RPM by the
+ * number of deployments it can reach. One slot costs horizontal sharding of the
+ * limiter's Redis load, but one shard runs ~100k of these scripts per second,
+ * far above the call rate of any LLM gateway (each call is seconds of upstream
+ * work). Should that ever bind, the key builders below are the one place to
+ * change (e.g. tenant-tagged tenant keys with a two-phase acquire).
+ */
+const TAG = '{lim}';
+
+interface Script {
+  lua: string;
+  sha: string;
+}
+
+const script = (lua: string): Script => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
+const SCRIPTS = {
+  acquire: script(ACQUIRE_LUA),
+  settle: script(SETTLE_LUA),
+  cooldown: script(COOLDOWN_LUA),
+  unavailable: script(UNAVAILABLE_LUA),
+  state: script(STATE_LUA),
+};
+
+export interface RedisQuotaStoreOptions {
+  redis: Redis;
+  /** Key prefix; tests use a fresh one per case to share one Redis. Default `sy:lim:`. */
+  prefix?: string;
+  /** Close the client on close(). Default false (the caller owns it). */
+  ownsClient?: boolean;
+}
+
+/** The QuotaStore shared by every limiter replica: one Lua script per operation, Redis TIME as the clock. */
+export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaStore {
+  const { redis, prefix = 'sy:lim:', ownsClient = false } = options;
+  const root = `${prefix}${TAG}:`;
+  const base = (kind: KeyKind, id: string) => `${root}${kind === 'deployment' ? 'd' : 't'}:${id}`;
+  const keyOf = (key: { kind: KeyKind; id: string }) => ({
+    rpm: `${base(key.kind, key.id)}:rpm`,
+    tpm: `${base(key.kind, key.id)}:tpm`,
+    conc: `${base(key.kind, key.id)}:conc`,
+    cool: `${base(key.kind, key.id)}:cool`,
+    unavail: `${base(key.kind, key.id)}:unavail`,
+    epoch: `${base(key.kind, key.id)}:epoch`,
+  });
+  const reservationKey = (id: string) => `${root}res:${id}`;
+  const requestKey = (id: string) => `${root}req:${id}`;
+
+  /** EVALSHA, loading the script on NOSCRIPT (after a Redis restart or failover). */
+  async function run(s: Script, keys: string[], args: Array<string | number>): Promise<unknown[]> {
+    try {
+      return (await redis.evalsha(s.sha, keys.length, ...keys, ...args)) as unknown[];
+    } catch (err) {
+      if (!String((err as Error).message).includes('NOSCRIPT')) throw err;
+      return (await redis.eval(s.lua, keys.length, ...keys, ...args)) as unknown[];
+    }
+  }
+
+  return {
+    async acquire(input: AcquireInput): Promise<AcquireResult> {
+      const keys: string[] = [];
+      const args: Array<string | number> = [
+        input.keys.length,
+        input.requests,
+        input.tokens,
+        input.ttlMs,
+        input.reservationId,
+        input.requestId ? 1 : 0,
+      ];
+      for (const key of input.keys) {
+        const k = keyOf(key);
+        keys.push(k.rpm, k.tpm, k.conc, k.cool, k.unavail);
+        args.push(key.limits.rpm ?? 0, key.limits.tpm ?? 0, key.limits.concurrency ?? 0, `${key.kind}:${key.id}`);
+      }
+      keys.push(reservationKey(input.reservationId), requestKey(input.requestId ?? input.reservationId));
+      const r = await run(SCRIPTS.acquire, keys, args);
+      if (Number(r[0]) === 1) {
+        return { granted: true, reservationId: String(r[1]), nowMs: Number(r[2]), replayed: Number(r[3]) === 1 };
+      }
+      return {
+        granted: false,
+        blockedIndex: Number(r[1]),
+        blockedBy: String(r[2]) as BlockReason,
+        retryAfterMs: Number(r[3]),
+        nowMs: Number(r[4]),
+      };
+    },
+
+    async settle(input) {
+      const resKey = reservationKey(input.reservationId);
+      // The record names the keys the settle script must declare; the script
+      // re-reads it atomically, so a concurrent settle or expiry is harmless.
+      const record = await redis.hgetall(resKey);
+      const n = Number(record.n ?? 0);
+      if (n === 0) return { found: false, tokensReturned: 0, tokensOverrun: 0 };
+      const keys = [resKey, record.q === '1' && record.qk ? record.qk : resKey];
+      for (let i = 1; i <= n; i++) {
+        const name = record[`k${i}`] ?? '';
+        const sep = name.indexOf(':');
+        const k = keyOf({ kind: name.slice(0, sep) as KeyKind, id: name.slice(sep + 1) });
+        keys.push(k.rpm, k.tpm, k.conc);
+      }
+      const r = await run(SCRIPTS.settle, keys, [input.reservationId, input.actualTokens, input.cancelled ? 1 : 0]);
+      return { found: Number(r[0]) === 1, tokensReturned: Number(r[1]), tokensOverrun: Number(r[2]) };
+    },
+
+    async cooldown(key, ms) {
+      const k = keyOf(key);
+      const r = await run(SCRIPTS.cooldown, [k.cool, k.epoch], [Math.max(1, Math.ceil(ms))]);
+      return { cooldownUntilMs: Number(r[0]), changed: Number(r[1]) === 1, epoch: Number(r[2]), nowMs: Number(r[3]) };
+    },
+
+    async setUnavailable(key, unavailable) {
+      const k = keyOf(key);
+      const r = await run(SCRIPTS.unavailable, [k.unavail, k.epoch], [unavailable ? 1 : 0]);
+      return { changed: Number(r[0]) === 1, epoch: Number(r[1]), nowMs: Number(r[2]) };
+    },
+
+    async state(key): Promise<KeyState> {
+      const k = keyOf(key);
+      const r = (await run(SCRIPTS.state, [k.rpm, k.tpm, k.conc, k.cool, k.unavail, k.epoch], [])).map(Number);
+      const now = r[0]!;
+      const gcra = (at: number): GcraState => ({ debt: r[at]!, ts: r[at + 1]!, limit: r[at + 2]! });
+      const usage: DimensionUsage[] = [];
+      if (key.limits.rpm) usage.push({ dimension: 'rpm', ...gcraUsage(gcra(1), key.limits.rpm, now) });
+      if (key.limits.tpm) usage.push({ dimension: 'tpm', ...gcraUsage(gcra(4), key.limits.tpm, now) });
+      if (key.limits.concurrency) {
+        const limit = key.limits.concurrency;
+        const used = r[7]!;
+        usage.push({ dimension: 'concurrency', limit, used, remaining: Math.max(0, limit - used), resetsAtMs: used > 0 ? r[8]! : now });
+      }
+      const cool = r[9]!;
+      return { usage, cooldownUntilMs: cool > now ? cool : 0, unavailable: r[10] === 1, epoch: r[11]!, nowMs: now };
+    },
+
+    async close() {
+      if (ownsClient) await redis.quit();
+    },
+  };
+}

@@ -1,0 +1,212 @@
+import { randomUUID } from 'node:crypto';
+import type { AcquireInput, LimitedKey, QuotaStore } from '../src/domain/quota-store';
+
+/**
+ * What both QuotaStore implementations must do. `advance(ms)` moves time: the
+ * memory store's ManualClock, or real waiting for Redis (whose clock is Redis
+ * TIME and cannot be injected), so time-dependent cases use short durations.
+ */
+export interface QuotaStoreHarness {
+  store: QuotaStore;
+  advance(ms: number): Promise<void>;
+  /** Slack for assertions on durations: 0 for a manual clock, a little for real time. */
+  slackMs: number;
+  close(): Promise<void>;
+}
+
+const dep = (id: string, limits: LimitedKey['limits']): LimitedKey => ({ kind: 'deployment', id, limits });
+const tenant = (id: string, limits: LimitedKey['limits']): LimitedKey => ({ kind: 'tenant', id, limits });
+
+function acquireInput(keys: LimitedKey[], over: Partial<AcquireInput> = {}): AcquireInput {
+  return { keys, requests: 1, tokens: 0, ttlMs: 60_000, reservationId: randomUUID(), ...over };
+}
+
+export function quotaStoreContract(name: string, factory: () => Promise<QuotaStoreHarness>): void {
+  describe(`QuotaStore contract: ${name}`, () => {
+    let h: QuotaStoreHarness;
+    beforeEach(async () => {
+      h = await factory();
+    });
+    afterEach(async () => {
+      await h.close();
+    });
+
+    it('admits exactly RPM 10 of 30 concurrent acquires and tells the others when to retry', async () => {
+      const key = dep('d1', { rpm: 10 });
+      const results = await Promise.all(Array.from({ length: 30 }, () => h.store.acquire(acquireInput([key]))));
+      const granted = results.filter((r) => r.granted);
+      expect(granted).toHaveLength(10);
+      for (const r of results) {
+        if (r.granted) continue;
+        expect(r.blockedBy).toBe('rpm');
+        expect(r.blockedIndex).toBe(0);
+        // One request per 6 s: the next slot opens at most 6 s after the burst.
+        expect(r.retryAfterMs).toBeGreaterThan(6_000 - 1_000);
+        expect(r.retryAfterMs).toBeLessThanOrEqual(6_000);
+      }
+    });
+
+    it('counts tokens against TPM and gives unused tokens back on settle', async () => {
+      const key = dep('d1', { tpm: 1_000 });
+      const first = await h.store.acquire(acquireInput([key], { tokens: 600 }));
+      expect(first.granted).toBe(true);
+      const second = await h.store.acquire(acquireInput([key], { tokens: 600 }));
+      expect(second).toMatchObject({ granted: false, blockedBy: 'tpm' });
+      const settled = await h.store.settle({ reservationId: first.granted ? first.reservationId : '', actualTokens: 100, cancelled: false });
+      expect(settled).toEqual({ found: true, tokensReturned: 500, tokensOverrun: 0 });
+      expect((await h.store.acquire(acquireInput([key], { tokens: 600 }))).granted).toBe(true);
+      expect((await h.store.acquire(acquireInput([key], { tokens: 600 }))).granted).toBe(false);
+    });
+
+    it('charges an overrun on settle so later acquires wait for it', async () => {
+      const key = dep('d1', { tpm: 1_000 });
+      const first = await h.store.acquire(acquireInput([key], { tokens: 100 }));
+      if (!first.granted) throw new Error('expected a grant');
+      expect(await h.store.settle({ reservationId: first.reservationId, actualTokens: 900, cancelled: false })).toEqual({
+        found: true,
+        tokensReturned: 0,
+        tokensOverrun: 800,
+      });
+      const state = await h.store.state(key);
+      expect(state.usage[0]).toMatchObject({ dimension: 'tpm', limit: 1_000 });
+      expect(state.usage[0]!.used).toBeGreaterThanOrEqual(899);
+      expect((await h.store.acquire(acquireInput([key], { tokens: 200 }))).granted).toBe(false);
+    });
+
+    it('is all-or-nothing: a blocking tenant limit consumes nothing of the deployment', async () => {
+      const d = dep('d1', { rpm: 3 });
+      const a = tenant('a', { rpm: 1 });
+      const b = tenant('b', { rpm: 10 });
+      expect((await h.store.acquire(acquireInput([d, a]))).granted).toBe(true);
+      for (let i = 0; i < 5; i++) {
+        expect(await h.store.acquire(acquireInput([d, a]))).toMatchObject({ granted: false, blockedIndex: 1, blockedBy: 'rpm' });
+      }
+      expect((await h.store.state(d)).usage[0]).toMatchObject({ used: 1, remaining: 2 });
+      expect((await h.store.acquire(acquireInput([d, b]))).granted).toBe(true);
+      expect((await h.store.acquire(acquireInput([d, b]))).granted).toBe(true);
+      expect(await h.store.acquire(acquireInput([d, b]))).toMatchObject({ granted: false, blockedIndex: 0, blockedBy: 'rpm' });
+      expect((await h.store.state(b)).usage[0]).toMatchObject({ used: 2, remaining: 8 });
+    });
+
+    it('treats a dimension without a limit as unlimited', async () => {
+      const key = dep('d1', {});
+      const results = await Promise.all(Array.from({ length: 50 }, () => h.store.acquire(acquireInput([key], { tokens: 1e6 }))));
+      expect(results.every((r) => r.granted)).toBe(true);
+      expect((await h.store.state(key)).usage).toEqual([]);
+    });
+
+    it('holds a concurrency slot until settle, or until the reservation expires', async () => {
+      const key = dep('d1', { concurrency: 2 });
+      const a = await h.store.acquire(acquireInput([key], { ttlMs: 200 }));
+      const b = await h.store.acquire(acquireInput([key], { ttlMs: 60_000 }));
+      expect(a.granted && b.granted).toBe(true);
+      const blocked = await h.store.acquire(acquireInput([key]));
+      expect(blocked).toMatchObject({ granted: false, blockedBy: 'concurrency' });
+      if (!blocked.granted) expect(blocked.retryAfterMs).toBeLessThanOrEqual(200);
+      expect((await h.store.state(key)).usage[0]).toMatchObject({ dimension: 'concurrency', used: 2, remaining: 0 });
+
+      await h.advance(250 + h.slackMs);
+      const c = await h.store.acquire(acquireInput([key]));
+      expect(c.granted).toBe(true);
+      expect((await h.store.acquire(acquireInput([key]))).granted).toBe(false);
+      // The expired reservation is gone: settling it is a no-op.
+      expect(await h.store.settle({ reservationId: a.granted ? a.reservationId : '', actualTokens: 0, cancelled: false })).toMatchObject({ found: false });
+      // Settling a live one frees its slot at once.
+      expect((await h.store.settle({ reservationId: b.granted ? b.reservationId : '', actualTokens: 0, cancelled: false })).found).toBe(true);
+      expect((await h.store.acquire(acquireInput([key]))).granted).toBe(true);
+    });
+
+    it('leaves the tokens of a never-settled reservation charged after it expires', async () => {
+      const key = dep('d1', { tpm: 1_000 });
+      const a = await h.store.acquire(acquireInput([key], { tokens: 900, ttlMs: 100 }));
+      expect(a.granted).toBe(true);
+      await h.advance(150 + h.slackMs);
+      expect(await h.store.settle({ reservationId: a.granted ? a.reservationId : '', actualTokens: 10, cancelled: false })).toEqual({
+        found: false,
+        tokensReturned: 0,
+        tokensOverrun: 0,
+      });
+      expect((await h.store.acquire(acquireInput([key], { tokens: 200 }))).granted).toBe(false);
+    });
+
+    it('gives back the request and all tokens of a cancelled reservation', async () => {
+      const key = dep('d1', { rpm: 1, tpm: 100 });
+      const a = await h.store.acquire(acquireInput([key], { tokens: 100 }));
+      if (!a.granted) throw new Error('expected a grant');
+      expect(await h.store.settle({ reservationId: a.reservationId, actualTokens: 50, cancelled: true })).toEqual({
+        found: true,
+        tokensReturned: 100,
+        tokensOverrun: 0,
+      });
+      expect((await h.store.acquire(acquireInput([key], { tokens: 100 }))).granted).toBe(true);
+    });
+
+    it('settles a reservation once', async () => {
+      const key = dep('d1', { tpm: 1_000 });
+      const a = await h.store.acquire(acquireInput([key], { tokens: 500 }));
+      if (!a.granted) throw new Error('expected a grant');
+      expect((await h.store.settle({ reservationId: a.reservationId, actualTokens: 0, cancelled: false })).tokensReturned).toBe(500);
+      expect(await h.store.settle({ reservationId: a.reservationId, actualTokens: 0, cancelled: false })).toEqual({
+        found: false,
+        tokensReturned: 0,
+        tokensOverrun: 0,
+      });
+      expect(await h.store.settle({ reservationId: 'never-issued', actualTokens: 0, cancelled: false })).toMatchObject({ found: false });
+    });
+
+    it('returns the same reservation for a repeated request id without charging twice', async () => {
+      const key = dep('d1', { rpm: 2 });
+      const first = await h.store.acquire(acquireInput([key], { requestId: 'req-1' }));
+      const again = await h.store.acquire(acquireInput([key], { requestId: 'req-1' }));
+      expect(first.granted && again.granted).toBe(true);
+      if (!first.granted || !again.granted) return;
+      expect(again.reservationId).toBe(first.reservationId);
+      expect(again.replayed).toBe(true);
+      expect((await h.store.state(key)).usage[0]).toMatchObject({ used: 1 });
+    });
+
+    it('blocks every acquire during a cooldown and admits again when it ends', async () => {
+      const key = dep('d1', { rpm: 100 });
+      const cd = await h.store.cooldown(key, 300);
+      expect(cd).toMatchObject({ changed: true, epoch: 1 });
+      expect(cd.cooldownUntilMs - cd.nowMs).toBe(300);
+      // A shorter cooldown does not cut a longer one short.
+      expect(await h.store.cooldown(key, 10)).toMatchObject({ changed: false, cooldownUntilMs: cd.cooldownUntilMs, epoch: 1 });
+      const blocked = await h.store.acquire(acquireInput([tenant('t', {}), key]));
+      expect(blocked).toMatchObject({ granted: false, blockedIndex: 1, blockedBy: 'cooldown' });
+      if (!blocked.granted) {
+        expect(blocked.retryAfterMs).toBeGreaterThan(0);
+        expect(blocked.retryAfterMs).toBeLessThanOrEqual(300);
+      }
+      expect((await h.store.state(key)).cooldownUntilMs).toBe(cd.cooldownUntilMs);
+      expect((await h.store.state(key)).usage[0]).toMatchObject({ used: 0 });
+      await h.advance(350 + h.slackMs);
+      expect((await h.store.acquire(acquireInput([key]))).granted).toBe(true);
+      expect((await h.store.state(key)).cooldownUntilMs).toBe(0);
+    });
+
+    it('blocks an unavailable key until cleared, bumping the epoch each time', async () => {
+      const key = dep('d1', {});
+      expect(await h.store.setUnavailable(key, true)).toMatchObject({ changed: true, epoch: 1 });
+      expect(await h.store.setUnavailable(key, true)).toMatchObject({ changed: false, epoch: 1 });
+      expect(await h.store.acquire(acquireInput([key]))).toMatchObject({ granted: false, blockedBy: 'unavailable', retryAfterMs: 0 });
+      expect((await h.store.state(key)).unavailable).toBe(true);
+      expect(await h.store.setUnavailable(key, false)).toMatchObject({ changed: true, epoch: 2 });
+      expect((await h.store.acquire(acquireInput([key]))).granted).toBe(true);
+      expect(await h.store.cooldown(key, 100)).toMatchObject({ epoch: 3 });
+    });
+
+    it('reports usage, remaining and reset time from the GCRA state', async () => {
+      const key = dep('d1', { rpm: 10, tpm: 1_000 });
+      for (let i = 0; i < 4; i++) expect((await h.store.acquire(acquireInput([key], { tokens: 100 }))).granted).toBe(true);
+      const state = await h.store.state(key);
+      const [rpm, tpm] = state.usage;
+      expect(rpm).toMatchObject({ dimension: 'rpm', limit: 10, used: 4, remaining: 6 });
+      expect(tpm).toMatchObject({ dimension: 'tpm', limit: 1_000, used: 400, remaining: 600 });
+      // 4 of 10 per minute drain in 24 s.
+      expect(rpm!.resetsAtMs - state.nowMs).toBeGreaterThan(24_000 - 1_000);
+      expect(rpm!.resetsAtMs - state.nowMs).toBeLessThanOrEqual(24_000);
+      expect(state).toMatchObject({ cooldownUntilMs: 0, unavailable: false, epoch: 0 });
+    });
+  });
+}

@@ -1,0 +1,37 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { startRedis } from '@switchyard/testing';
+import { sleep } from '@switchyard/util';
+import { createRedisQuotaStore } from '../src/adapters/redis-quota-store';
+import { quotaStoreContract } from './quota-store.contract';
+
+// One real redis-server for the file; each case gets its own key prefix.
+let server: Awaited<ReturnType<typeof startRedis>>;
+let redis: Redis;
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = new Redis(server.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+});
+
+afterAll(async () => {
+  await redis?.quit();
+  await server?.stop();
+});
+
+quotaStoreContract('redis', async () => ({
+  store: createRedisQuotaStore({ redis, prefix: `t${randomUUID().slice(0, 8)}:` }),
+  // Redis TIME cannot be injected: really wait.
+  advance: (ms) => sleep(ms),
+  slackMs: 20,
+  close: async () => {},
+}));
+
+it('survives a script cache flush (NOSCRIPT falls back to EVAL)', async () => {
+  const store = createRedisQuotaStore({ redis, prefix: 'flush:' });
+  const key = { kind: 'deployment' as const, id: 'd1', limits: { rpm: 5 } };
+  expect((await store.acquire({ keys: [key], requests: 1, tokens: 0, ttlMs: 1000, reservationId: 'r1' })).granted).toBe(true);
+  await redis.script('FLUSH');
+  expect((await store.acquire({ keys: [key], requests: 1, tokens: 0, ttlMs: 1000, reservationId: 'r2' })).granted).toBe(true);
+  expect((await store.state(key)).usage[0]).toMatchObject({ used: 2 });
+});
