@@ -1,0 +1,243 @@
+import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type MessageInitShape } from '@bufbuild/protobuf';
+import {
+  Server,
+  ServerCredentials,
+  status,
+  type ChannelOptions,
+  type Deadline,
+  type MethodDefinition,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import type { GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
+import { toServerError } from './error-status';
+import { createHealthRegistry } from './health';
+import { addReflection } from './reflection';
+import type { CallContext, GrpcLogger, ServiceRegistration } from './types';
+
+export interface GrpcServerOptions<T extends GenServiceMethods[] = GenServiceMethods[]> {
+  /** Interface to bind; default "0.0.0.0" (all IPv4 interfaces, as containers need). */
+  host?: string;
+  /** Port to bind; 0 picks a free one (read it back from the returned `port`). */
+  port: number;
+  services: { [K in keyof T]: ServiceRegistration<T[K]> };
+  logger?: GrpcLogger;
+  /** Serve grpc.reflection v1 + v1alpha; default true. */
+  reflection?: boolean;
+  /** Server credentials; default insecure (internal network, see DESIGN "Security"). */
+  credentials?: ServerCredentials;
+  /** grpc-js channel options, e.g. max message sizes. */
+  channelOptions?: ChannelOptions;
+}
+
+export interface GrpcServerHandle {
+  /** The bound port (useful with port 0). */
+  port: number;
+  /** The underlying grpc-js server. */
+  server: Server;
+  /** Sets the health status of every service and of the server (""), or of one service. */
+  setServing(serving: boolean, service?: string): void;
+  /**
+   * Graceful stop: health NOT_SERVING first (Watch streams see it, then end),
+   * refuse new calls, let in-flight calls finish, force-close after graceMs.
+   */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+const consoleLogger: GrpcLogger = {
+  info: () => {},
+  warn: (obj, msg) => console.warn(msg ?? '', obj),
+  error: (obj, msg) => console.error(msg ?? '', obj),
+};
+
+function deadlineToDate(deadline: Deadline): Date | undefined {
+  if (deadline instanceof Date) return deadline;
+  return Number.isFinite(deadline) ? new Date(deadline) : undefined;
+}
+
+/** Builds the per-call context and tears it down when the call ends. */
+function openContext(call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>, path: string) {
+  const controller = new AbortController();
+  const deadline = deadlineToDate(call.getDeadline());
+  const onCancelled = () => controller.abort(new Error(`call cancelled: ${path}`));
+  call.on('cancelled', onCancelled);
+  // grpc-js answers DEADLINE_EXCEEDED itself; the timer makes handlers stop working too.
+  const timer =
+    deadline === undefined
+      ? undefined
+      : setTimeout(() => controller.abort(new Error(`deadline exceeded: ${path}`)), Math.max(0, deadline.getTime() - Date.now()));
+  timer?.unref?.();
+  const ctx: CallContext = { metadata: call.metadata, deadline, signal: controller.signal, peer: call.getPeer(), path };
+  const close = () => {
+    if (timer) clearTimeout(timer);
+    call.removeListener('cancelled', onCancelled);
+  };
+  return { ctx, close };
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return value != null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+}
+
+/** Writes one message honouring backpressure; rejects if the call is cancelled meanwhile. */
+function writeWithBackpressure(call: ServerWritableStream<unknown, unknown>, message: unknown, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  if (call.write(message)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (err?: unknown) => {
+      call.removeListener('drain', onDrain);
+      signal.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onDrain = () => done();
+    const onAbort = () => done(signal.reason);
+    call.once('drain', onDrain);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function methodDefinition(method: DescMethod): MethodDefinition<unknown, unknown> {
+  const input: DescMessage = method.input;
+  const output: DescMessage = method.output;
+  return {
+    path: `/${method.parent.typeName}/${method.name}`,
+    requestStream: false,
+    responseStream: method.methodKind === 'server_streaming',
+    originalName: method.localName,
+    requestSerialize: (value) => Buffer.from(toBinary(input, create(input, value as MessageInitShape<DescMessage>))),
+    requestDeserialize: (bytes) => fromBinary(input, bytes),
+    responseSerialize: (value) => Buffer.from(toBinary(output, create(output, value as MessageInitShape<DescMessage>))),
+    responseDeserialize: (bytes) => fromBinary(output, bytes),
+  };
+}
+
+/** grpc-js service definition for a protobuf-es service (also used by the client). */
+export function toServiceDefinition(service: DescService): ServiceDefinition {
+  const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
+  for (const method of service.methods) definition[method.name] = methodDefinition(method);
+  return definition as ServiceDefinition;
+}
+
+function abortedStatus(path: string) {
+  return Object.assign(new Error(`call aborted: ${path}`), { code: status.CANCELLED, details: 'call aborted' });
+}
+
+type AnyHandler = (request: unknown, ctx: CallContext, send: (m: unknown) => Promise<void>) => unknown;
+
+function unaryHandler(path: string, handler: AnyHandler, logger: GrpcLogger) {
+  return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+    const { ctx, close } = openContext(call, path);
+    Promise.resolve()
+      .then(() => handler(call.request, ctx, () => Promise.reject(new Error('send is only available on streaming methods'))))
+      .then(
+        (response) => callback(null, response),
+        (err: unknown) =>
+          // Once the caller is gone (cancel, deadline) nobody reads the status; a
+          // handler failing because its signal aborted is not worth an error log.
+          callback(ctx.signal.aborted ? abortedStatus(path) : toServerError(err, path, logger)),
+      )
+      .finally(close);
+  };
+}
+
+function serverStreamingHandler(path: string, handler: AnyHandler, logger: GrpcLogger) {
+  return (call: ServerWritableStream<unknown, unknown>) => {
+    const { ctx, close } = openContext(call, path);
+    const send = (message: unknown) => writeWithBackpressure(call, message, ctx.signal);
+    (async () => {
+      const result = handler(call.request, ctx, send);
+      if (isAsyncIterable(result)) {
+        // for-await calls the generator's return() on break/throw, running its finally blocks.
+        for await (const message of result) {
+          if (ctx.signal.aborted) break;
+          await send(message);
+        }
+      } else {
+        await result;
+      }
+    })()
+      .then(
+        () => {
+          if (!ctx.signal.aborted) call.end();
+        },
+        (err: unknown) => {
+          // After a cancel nobody is listening; the abort itself is not an error worth logging.
+          if (!ctx.signal.aborted) call.emit('error', toServerError(err, path, logger));
+        },
+      )
+      .finally(close);
+  };
+}
+
+function buildImplementation(registration: ServiceRegistration, logger: GrpcLogger): UntypedServiceImplementation {
+  const impl: UntypedServiceImplementation = {};
+  const handlers = registration.implementation as unknown as Record<string, AnyHandler | undefined>;
+  for (const method of registration.service.methods) {
+    const handler = handlers[method.localName];
+    const path = `/${registration.service.typeName}/${method.name}`;
+    if (typeof handler !== 'function') {
+      throw new Error(`services[${registration.service.typeName}].implementation.${method.localName}: handler missing`);
+    }
+    if (method.methodKind === 'unary') impl[method.name] = unaryHandler(path, handler, logger);
+    else if (method.methodKind === 'server_streaming') impl[method.name] = serverStreamingHandler(path, handler, logger);
+    else throw new Error(`${path}: ${method.methodKind} methods are not supported by this adapter`);
+  }
+  return impl;
+}
+
+/**
+ * Serves protobuf-es services over grpc-js, plus grpc.health.v1 and server
+ * reflection, bound and ready when the promise resolves.
+ */
+export async function createGrpcServer<const T extends GenServiceMethods[]>(options: GrpcServerOptions<T>): Promise<GrpcServerHandle> {
+  const logger = options.logger ?? consoleLogger;
+  const registrations = options.services as unknown as ServiceRegistration[];
+  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
+    throw new Error(`port: must be an integer 0..65535, got ${String(options.port)}`);
+  }
+  const names = registrations.map((r) => r.service.typeName);
+  const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+  if (duplicate) throw new Error(`services: ${duplicate} registered twice`);
+
+  const server = new Server(options.channelOptions);
+  const health = createHealthRegistry(names);
+  for (const registration of [...registrations, health.registration]) {
+    server.addService(toServiceDefinition(registration.service), buildImplementation(registration, logger));
+  }
+  if (options.reflection ?? true) {
+    addReflection(server, [...registrations, health.registration].map((r) => r.service));
+  }
+
+  const host = options.host ?? '0.0.0.0';
+  const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${options.port}` : `${host}:${options.port}`;
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, options.credentials ?? ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    server,
+    setServing: (serving, service) => health.setServing(serving, service),
+    shutdown(graceMs = 10_000) {
+      stopping ??= new Promise<void>((resolve) => {
+        health.setServing(false);
+        health.closeWatchers();
+        const force = setTimeout(() => {
+          logger.warn({ graceMs }, 'gRPC graceful shutdown timed out; forcing');
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      return stopping;
+    },
+  };
+}
