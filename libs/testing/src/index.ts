@@ -12,3 +12,4 @@ export {
   type SimulatorRequestRecord,
 } from './simulator';
 export { startOtlpReceiver, flattenOtlpJson, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver';
+export { startInMemoryTracing, type InMemoryTracing } from './in-memory-tracing';

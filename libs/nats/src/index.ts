@@ -1,0 +1,32 @@
+export type {
+  EventBus,
+  BusMessage,
+  DurableMessage,
+  Headers,
+  PublishOptions,
+  DurablePublishOptions,
+  Subscription,
+  StreamSpec,
+  ConsumeOptions,
+  Consumer,
+  KvStore,
+  KvEntry,
+  KvWatchOptions,
+  KvWatcher,
+  BusStatus,
+  BusLogger,
+} from './event-bus';
+export { KvConflictError, isKvConflictError } from './event-bus';
+export { createNatsEventBus, type NatsEventBusOptions } from './nats-event-bus';
+export { createMemoryEventBus, createMemoryBroker, type MemoryBroker, type MemoryEventBusOptions } from './memory-event-bus';
+export {
+  subjects,
+  deploymentKey,
+  assertToken,
+  subjectMatches,
+  SUBJECT_ROOT,
+  OUTCOMES_STREAM,
+  OUTCOMES_SUBJECTS,
+  KV_BUCKETS,
+  type SubjectKind,
+} from './subjects';

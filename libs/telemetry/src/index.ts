@@ -1,0 +1,7 @@
+export {
+  injectTraceContext,
+  extractTraceContext,
+  withProducerSpan,
+  withConsumerSpan,
+  type MessagingSpanOptions,
+} from './propagation';
