@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@switchyard/util';
-import { type GcraState, gcraAdjust, gcraTake, gcraTtlMs, gcraUsage } from '../domain/gcra';
+import { type GcraState, gcraAdjust, gcraAt, gcraTake, gcraTtlMs, gcraUsage } from '../domain/gcra';
 import type {
   AcquireInput,
   AcquireResult,
@@ -27,6 +27,7 @@ interface Reservation {
   requests: number;
   tokens: number;
   expiresAt: number;
+  requestId?: string;
 }
 
 const keyName = (key: { kind: KeyKind; id: string }) => `${key.kind}:${key.id}`;
@@ -68,6 +69,16 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
     else gcra.delete(name);
   };
 
+  /** Unsettled reservations expire lazily; sweep now and then so a long demo run does not grow without bound. */
+  let operations = 0;
+  const sweep = (now: number) => {
+    if (++operations % 1_000 !== 0) return;
+    for (const [id, r] of reservations) if (r.expiresAt <= now) reservations.delete(id);
+    for (const [id, q] of requestIds) if (q.expiresAt <= now) requestIds.delete(id);
+    for (const [name, until] of cooldowns) if (until <= now) cooldowns.delete(name);
+    for (const [name, state] of gcra) if (gcraAt(state, state.limit, now).debt === 0) gcra.delete(name);
+  };
+
   const bumpEpoch = (name: string) => {
     const next = (epochs.get(name) ?? 0) + 1;
     epochs.set(name, next);
@@ -77,6 +88,7 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
   return {
     async acquire(input: AcquireInput): Promise<AcquireResult> {
       const now = clock.now();
+      sweep(now);
       if (input.requestId) {
         const seen = requestIds.get(input.requestId);
         if (seen && seen.expiresAt > now && liveReservation(seen.reservationId, now)) {
@@ -130,6 +142,7 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
         requests: input.requests,
         tokens: input.tokens,
         expiresAt,
+        requestId: input.requestId,
       });
       if (input.requestId) requestIds.set(input.requestId, { reservationId: input.reservationId, expiresAt });
       return { granted: true, reservationId: input.reservationId, nowMs: now, replayed: false };
@@ -140,6 +153,7 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
       const r = liveReservation(input.reservationId, now);
       if (!r) return { found: false, tokensReturned: 0, tokensOverrun: 0 };
       reservations.delete(input.reservationId);
+      if (r.requestId) requestIds.delete(r.requestId);
       const delta = input.cancelled ? -r.tokens : input.actualTokens - r.tokens;
       for (const key of r.keys) {
         if (key.tpm && delta !== 0) store(`${key.name}:tpm`, gcraAdjust(gcra.get(`${key.name}:tpm`), key.tpm, delta, now));

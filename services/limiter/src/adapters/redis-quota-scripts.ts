@@ -19,9 +19,7 @@ local function load(key, limit, now)
   local v = redis.call('HMGET', key, 'd', 't', 'l')
   local debt = tonumber(v[1]) or 0
   local ts = tonumber(v[2]) or now
-  local l = tonumber(v[3]) or limit
-  if debt <= 0 or l <= 0 then return 0 end
-  if l ~= limit then debt = math.floor(debt * limit / l) end
+  if debt <= 0 then return 0 end
   local elapsed = now - ts
   if elapsed < 0 then elapsed = 0 end
   debt = debt - elapsed * limit

@@ -28,19 +28,17 @@ export interface GcraState {
   debt: number;
   /** Last update, ms. */
   ts: number;
-  /** The limit the debt was scaled with (a config change rescales it). */
+  /** The limit at the last update (for the storage TTL; the debt does not depend on it). */
   limit: number;
 }
 
-export const EMPTY_GCRA: GcraState = { debt: 0, ts: 0, limit: 0 };
-
-/** The state brought forward to `now` (drained) and onto `limit`'s scale. */
+/** The state brought forward to `now` (drained at `limit` per ms). */
 export function gcraAt(state: GcraState | undefined, limit: number, now: number): GcraState {
-  if (!state || state.debt <= 0 || state.limit <= 0) return { debt: 0, ts: now, limit };
-  let debt = state.debt;
-  if (state.limit !== limit) debt = Math.floor((debt * limit) / state.limit);
+  if (!state || state.debt <= 0) return { debt: 0, ts: now, limit };
+  // Debt is in unit-periods, independent of the limit: after a config change the
+  // units already sent still count, and only the drain rate follows the new limit.
   const elapsed = Math.max(0, now - state.ts);
-  debt = Math.max(0, debt - elapsed * limit);
+  const debt = Math.max(0, state.debt - elapsed * limit);
   return { debt, ts: now, limit };
 }
 
