@@ -1,0 +1,109 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { TokenMessage, TokenProvider } from '@switchyard/tokens';
+import type { LimitSnapshot, Rejection } from './rate-limits';
+import type { FaultKind } from './scenario';
+
+/** A chat request normalised from any provider's wire shape. */
+export interface ChatRequest {
+  deployment: string;
+  messages: TokenMessage[];
+  /** max_tokens / max_completion_tokens, or null when the caller gave none. */
+  maxTokens: number | null;
+  stream: boolean;
+  /** OpenAI stream_options.include_usage. */
+  includeUsage: boolean;
+  stop: string[];
+  /** Azure api-version query parameter. */
+  apiVersion?: string;
+}
+
+/** A complete non-2xx answer. */
+export interface ErrorReply {
+  status: number;
+  body: string;
+}
+
+export interface FaultContext {
+  deployment: string;
+  model: string;
+  apiKey: string;
+  promptTokens: number;
+  contextWindow: number;
+  retryAfterMs: number;
+  apiVersion?: string;
+}
+
+/** What a successful answer needs, whatever the wire shape. */
+export interface Completion {
+  id: string;
+  created: number;
+  model: string;
+  text: string;
+  pieces: string[];
+  finish: 'stop' | 'length' | 'stop_sequence' | 'content_filter';
+  stopSequence: string | null;
+  promptTokens: number;
+  completionTokens: number;
+  /** OpenAI stream_options.include_usage (ignored elsewhere). */
+  includeUsage: boolean;
+}
+
+/**
+ * One provider's wire format. The server runs the same admission pipeline for
+ * every provider and asks the dialect only for shapes: bodies, headers, SSE.
+ */
+export interface Dialect {
+  readonly name: 'openai' | 'azure' | 'anthropic';
+  readonly tokenProvider: TokenProvider;
+  /** The caller's key, or undefined when none was sent. */
+  apiKey(headers: IncomingHttpHeaders): string | undefined;
+  /** Provider checks before the body is read (e.g. anthropic-version, api-version); null when fine. */
+  preflight(headers: IncomingHttpHeaders, query: string): ErrorReply | null;
+  missingKey(): ErrorReply;
+  invalidJson(): ErrorReply;
+  parse(body: unknown, pathDeployment: string | undefined, query: string): ChatRequest | ErrorReply;
+  /** Error answer for an injected fault (every kind except hang, reset, content_filter). */
+  fault(kind: FaultKind, ctx: FaultContext): ErrorReply;
+  rateLimited(rejection: Rejection, ctx: FaultContext): ErrorReply;
+  /** Request-id headers and any other per-answer identity headers. */
+  baseHeaders(): Record<string, string>;
+  addLimitHeaders(headers: Record<string, string>, snapshot: LimitSnapshot, now: number): void;
+  newId(): string;
+  completion(c: Completion): string;
+  stream: {
+    /** Frames sent as soon as the stream opens (before the first token). */
+    open(c: Completion): string;
+    /** Frame(s) carrying one content piece; `index` counts content chunks from 0. */
+    delta(c: Completion, piece: string, index: number): string;
+    /** Closing frames after the last piece. */
+    close(c: Completion): string;
+    /** Mid-stream error frame. */
+    error(): string;
+  };
+}
+
+export function isErrorReply(v: ChatRequest | ErrorReply): v is ErrorReply {
+  return typeof (v as ErrorReply).status === 'number';
+}
+
+/** Process-unique, cheap ids: a random prefix per process plus a counter (no crypto call per request). */
+export function createIdSource(alphabet: string, randomLength: number) {
+  let prefix = '';
+  for (let i = 0; i < randomLength; i++) prefix += alphabet[Math.floor(Math.random() * alphabet.length)];
+  let counter = 0;
+  return () => prefix + (++counter).toString(16).padStart(10, '0');
+}
+
+/** Text of a message content that may be a string or a list of parts ({type:'text', text}). */
+export function contentText(content: unknown): string | null {
+  if (typeof content === 'string') return content;
+  if (content === null || content === undefined) return '';
+  if (Array.isArray(content)) {
+    let out = '';
+    for (const part of content) {
+      if (part && typeof part === 'object' && typeof (part as { text?: unknown }).text === 'string') out += (part as { text: string }).text;
+    }
+    return out;
+  }
+  return null;
+}
