@@ -4,12 +4,13 @@ import type { GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 /** Logger that records error logs so tests can assert what was (not) leaked. */
 export function createRecordingLogger() {
   const errors: { obj: object; msg?: string }[] = [];
+  const warnings: { obj: object; msg?: string }[] = [];
   const logger: GrpcLogger = {
     info: () => {},
-    warn: () => {},
+    warn: (obj, msg) => warnings.push({ obj, msg }),
     error: (obj, msg) => errors.push({ obj, msg }),
   };
-  return { logger, errors };
+  return { logger, errors, warnings };
 }
 
 /** Starts a real server on 127.0.0.1:0 and remembers it for `stopAll`. */
