@@ -1,0 +1,70 @@
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { DeploymentHealthSchema, HealthTransitionSchema } from '@switchyard/contracts';
+import { type EventBus, type KvStore, isKvConflictError, subjects } from '@switchyard/nats';
+import type { StoreStep } from '../domain/health-store';
+import { toDeploymentHealth, toHealthTransition } from './proto-mapping';
+
+export interface HealthPublisher {
+  /**
+   * Publishes a step's transition on `switchyard.health.<provider>.<deployment>`
+   * and writes the new DeploymentHealth to the KV bucket. Call it only with the
+   * step a store returned to this caller: the store hands each transition to
+   * exactly one caller, so each is published once.
+   */
+  transition(step: StoreStep): Promise<void>;
+  /** Writes the KV state without an event (epoch changed but the state did not, e.g. an override released). */
+  state(step: StoreStep): Promise<void>;
+}
+
+export interface PublisherLogger {
+  warn(obj: object, msg?: string): void;
+}
+
+/**
+ * KV value format: the binary DeploymentHealth (events.v1) of the deployment,
+ * key = deployment id. Writes are compare-and-set on the KV revision and skip
+ * when the bucket already holds an epoch at least as new, so two replicas
+ * publishing consecutive transitions out of order never leave the older state
+ * in the bucket.
+ */
+export function createHealthPublisher(options: { bus: EventBus; kv: KvStore; logger: PublisherLogger }): HealthPublisher {
+  const { bus, kv, logger } = options;
+
+  async function putNewest(step: StoreStep): Promise<void> {
+    const health = toDeploymentHealth(step.record, step.now);
+    const key = step.record.deployment;
+    const bytes = toBinary(DeploymentHealthSchema, health);
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const current = await kv.get(key);
+      try {
+        if (!current || current.value.length === 0) {
+          await kv.create(key, bytes);
+          return;
+        }
+        let held = -1n;
+        try {
+          held = fromBinary(DeploymentHealthSchema, current.value).epoch;
+        } catch {
+          // Unreadable value: overwrite it.
+        }
+        if (held >= health.epoch) return;
+        await kv.update(key, bytes, current.revision);
+        return;
+      } catch (err) {
+        if (!isKvConflictError(err)) throw err;
+      }
+    }
+    logger.warn({ deployment: key, epoch: String(health.epoch) }, 'kv health write lost the race 10 times; a newer writer holds the key');
+  }
+
+  return {
+    async transition(step) {
+      if (!step.transition) return;
+      const event = toHealthTransition(step.record, step.transition);
+      // Event first: subscribers react to it; the KV write is the catch-up path for new replicas.
+      await bus.publish(subjects.health(step.record.provider, step.record.deployment), toBinary(HealthTransitionSchema, event));
+      await putNewest(step);
+    },
+    state: putNewest,
+  };
+}

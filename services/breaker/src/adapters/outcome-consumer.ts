@@ -1,0 +1,39 @@
+import { fromBinary } from '@bufbuild/protobuf';
+import { AttemptOutcomeSchema } from '@switchyard/contracts';
+import { isAppError } from '@switchyard/grpc';
+import { type Consumer, type EventBus, OUTCOMES_STREAM, OUTCOMES_SUBJECTS } from '@switchyard/nats';
+import type { HealthTracker, TrackerLogger } from '../health-tracker';
+import { parseOutcome } from './grpc-handlers';
+
+/** Durable consumer name shared by every breaker replica: JetStream hands each outcome to one of them. */
+export const OUTCOME_CONSUMER = 'breaker';
+
+/**
+ * Feeds AttemptOutcome events from the SWITCHYARD_OUTCOMES stream into the
+ * tracker. The bus runs each handler inside its CONSUMER span (parented by the
+ * router's publish span), so the store call and any health event are in the
+ * router's trace. Malformed messages are logged and acked (redelivery cannot
+ * fix them); store failures throw, so the bus naks and JetStream redelivers —
+ * the event_id de-duplication makes that harmless.
+ */
+export async function startOutcomeConsumer(options: { bus: EventBus; tracker: HealthTracker; logger: TrackerLogger }): Promise<Consumer> {
+  const { bus, tracker, logger } = options;
+  await bus.ensureStream({ name: OUTCOMES_STREAM, subjects: [OUTCOMES_SUBJECTS] });
+  return bus.consume({
+    stream: OUTCOMES_STREAM,
+    durable: OUTCOME_CONSUMER,
+    async handler(msg) {
+      let parsed: ReturnType<typeof parseOutcome>;
+      try {
+        parsed = parseOutcome(fromBinary(AttemptOutcomeSchema, msg.data), 'AttemptOutcome');
+      } catch (err) {
+        logger.warn(
+          { err: { message: (err as Error).message }, subject: msg.subject, seq: msg.seq, malformed: true },
+          isAppError(err) ? 'dropping invalid outcome event' : 'dropping undecodable outcome event',
+        );
+        return;
+      }
+      await tracker.report(parsed.id, parsed.input);
+    },
+  });
+}

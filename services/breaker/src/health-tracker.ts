@@ -1,0 +1,132 @@
+import type { CircuitRecord, CircuitStateName, DeploymentIdentity, OutcomeInput } from './domain/circuit';
+import { effectiveState, newCircuit } from './domain/circuit';
+import type { HealthStore, ProbeResult, StoreStep } from './domain/health-store';
+import type { HealthPublisher } from './adapters/health-publisher';
+
+export interface TrackerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** A deployment's health at an instant: the record plus the state it reads as then. */
+export interface HealthSnapshot {
+  record: CircuitRecord;
+  now: number;
+  state: CircuitStateName;
+}
+
+export interface HealthTracker {
+  /** Applies one outcome (from NATS or the Report RPC). */
+  report(id: DeploymentIdentity, outcome: OutcomeInput & { eventId?: string }): Promise<HealthSnapshot & { transitioned: boolean; duplicate: boolean }>;
+  /** undefined when the deployment was never seen and is not configured. */
+  get(deployment: string): Promise<HealthSnapshot | undefined>;
+  /** Every seen or configured deployment, by id. */
+  list(): Promise<HealthSnapshot[]>;
+  acquireProbe(deployment: string, holderId: string, ttlMs: number): Promise<ProbeResult>;
+  /** undefined when the deployment is unknown (its provider, needed for the subject, is unknown too). */
+  force(deployment: string, state: CircuitStateName | undefined, release: boolean, reason: string): Promise<HealthSnapshot | undefined>;
+  /** Observes every deployment last seen OPEN so OPEN→HALF_OPEN is published without traffic. */
+  sweep(): Promise<void>;
+}
+
+/**
+ * The breaker's use cases: store step, then publish whatever transition the
+ * step returned to us. Transitions are returned by the store to exactly one
+ * caller cluster-wide, so publishing here publishes each exactly once.
+ */
+export function createHealthTracker(options: {
+  store: HealthStore;
+  publisher: HealthPublisher;
+  logger: TrackerLogger;
+  /** Deployments from SWITCHYARD_CONFIG: known (CLOSED) before any outcome. */
+  configured?: DeploymentIdentity[];
+  now?: () => number;
+}): HealthTracker {
+  const { store, publisher, logger } = options;
+  const configured = new Map((options.configured ?? []).map((d) => [d.deployment, d]));
+  const now = options.now ?? Date.now;
+
+  async function publish(step: StoreStep): Promise<void> {
+    if (!step.transition) return;
+    const t = step.transition;
+    logger.info(
+      { event: 'health_transition', deployment: t.deployment, from: t.from, to: t.to, reason: t.reason, epoch: t.epoch, forced: t.forced },
+      `${t.deployment}: ${t.from} → ${t.to} (${t.reason})`,
+    );
+    try {
+      await publisher.transition(step);
+    } catch (err) {
+      // The state in Redis is already the truth; readers and the next transition recover the rest.
+      logger.error({ err, deployment: t.deployment, epoch: t.epoch }, 'could not publish health transition');
+    }
+  }
+
+  const snapshot = (step: StoreStep): HealthSnapshot => ({ record: step.record, now: step.now, state: effectiveState(step.record, step.now) });
+
+  const fresh = (id: DeploymentIdentity): HealthSnapshot => {
+    const t = now();
+    return { record: newCircuit(id, t), now: t, state: 'CLOSED' };
+  };
+
+  async function get(deployment: string): Promise<HealthSnapshot | undefined> {
+    const step = await store.observe(deployment);
+    if (step) {
+      await publish(step);
+      return snapshot(step);
+    }
+    const id = configured.get(deployment);
+    return id ? fresh(id) : undefined;
+  }
+
+  return {
+    async report(id, outcome) {
+      const step = await store.record(id, outcome);
+      await publish(step);
+      return { ...snapshot(step), transitioned: step.transition !== undefined, duplicate: step.duplicate };
+    },
+
+    get,
+
+    async list() {
+      const ids = new Set([...(await store.deployments()), ...configured.keys()]);
+      const out: HealthSnapshot[] = [];
+      for (const id of [...ids].sort()) {
+        const s = await get(id);
+        if (s) out.push(s);
+      }
+      return out;
+    },
+
+    async acquireProbe(deployment, holderId, ttlMs) {
+      const result = await store.acquireProbe(deployment, holderId, ttlMs);
+      if (result.step) await publish(result.step);
+      return result;
+    },
+
+    async force(deployment, state, release, reason) {
+      const before = await store.observe(deployment);
+      if (before) await publish(before);
+      const id = configured.get(deployment) ?? before?.record;
+      if (!id) return undefined;
+      const step = await store.force({ deployment: id.deployment, provider: id.provider, model: id.model }, { state, release, reason });
+      if (step.transition) await publish(step);
+      else if (step.record.epoch !== (before?.record.epoch ?? 0)) {
+        // The epoch moved without a state change (e.g. an override released): replicas still need the new value.
+        await publisher.state(step).catch((err) => logger.error({ err, deployment }, 'could not write health state'));
+      }
+      return snapshot(step);
+    },
+
+    async sweep() {
+      for (const deployment of await store.openDeployments()) {
+        try {
+          const step = await store.observe(deployment);
+          if (step) await publish(step);
+        } catch (err) {
+          logger.warn({ err, deployment }, 'health sweep failed for deployment');
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import { Redis } from 'ioredis';
+import { createGrpcServer } from '@switchyard/grpc';
+import { type EventBus, KV_BUCKETS, createNatsEventBus } from '@switchyard/nats';
+import type { RunningService } from '@switchyard/runtime';
+import type { Clock } from '@switchyard/util';
+import type { BreakerConfig } from './config';
+import type { HealthStore } from './domain/health-store';
+import { createBreakerHandlers } from './adapters/grpc-handlers';
+import { createHealthPublisher } from './adapters/health-publisher';
+import { startOutcomeConsumer } from './adapters/outcome-consumer';
+import { createRedisHealthStore } from './adapters/redis-health-store';
+import { createHealthTracker, type TrackerLogger } from './health-tracker';
+import { createServiceLogger } from './logger';
+
+/** What the embedded demo (or a test) may pass in instead of the real connections. */
+export interface BreakerDeps {
+  bus: EventBus;
+  store: HealthStore;
+  /** Used for snapshots of configured-but-unseen deployments; stores keep their own time. */
+  clock: Clock;
+  logger: TrackerLogger;
+}
+
+export type BreakerService = RunningService;
+
+/**
+ * Wires the breaker: store (Redis, or the one passed in), event bus (NATS, or
+ * the one passed in), tracker, gRPC server, outcome consumer and the
+ * OPEN→HALF_OPEN sweep. stop(): health NOT_SERVING → gRPC shutdown(grace) →
+ * stop consuming → close the bus (drain) → quit Redis.
+ */
+export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = {}): Promise<BreakerService> {
+  const logger = deps.logger ?? createServiceLogger('breaker', config.logLevel);
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch((err) => logger.warn({ err }, 'cleanup step failed'));
+  };
+  try {
+    let store = deps.store;
+    if (!store) {
+      const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+      redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+      await redis.connect();
+      store = createRedisHealthStore({ redis, policy: config.policy, ownsConnection: true });
+    }
+    const ownedStore = store;
+    cleanups.push(() => ownedStore.close());
+
+    const bus = deps.bus ?? (await createNatsEventBus({ url: config.natsUrl, name: 'switchyard-breaker', logger }));
+    cleanups.push(() => bus.close());
+    const kv = await bus.kv(KV_BUCKETS.health);
+    const clock = deps.clock;
+    const tracker = createHealthTracker({
+      store,
+      publisher: createHealthPublisher({ bus, kv, logger }),
+      logger,
+      configured: config.deployments,
+      now: clock ? () => clock.now() : undefined,
+    });
+
+    const server = await createGrpcServer({
+      host: config.grpcHost,
+      port: config.grpcPort,
+      logger,
+      services: [createBreakerHandlers({ tracker, defaultProbeTtlMs: config.probeTtlMs, internalToken: config.internalToken })],
+    });
+    cleanups.push(() => server.shutdown(config.shutdownGraceMs));
+
+    const consumer = await startOutcomeConsumer({ bus, tracker, logger });
+    cleanups.push(() => consumer.stop());
+
+    let sweeping: Promise<void> = Promise.resolve();
+    const timer =
+      config.sweepIntervalMs > 0
+        ? setInterval(() => {
+            sweeping = sweeping.then(() => tracker.sweep()).catch((err) => logger.warn({ err }, 'health sweep failed'));
+          }, config.sweepIntervalMs)
+        : undefined;
+    timer?.unref();
+    cleanups.push(async () => {
+      if (timer) clearInterval(timer);
+      await sweeping;
+    });
+
+    let stopped: Promise<void> | undefined;
+    return {
+      port: server.port,
+      stop: () => (stopped ??= cleanup()),
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
