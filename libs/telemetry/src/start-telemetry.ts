@@ -1,0 +1,78 @@
+import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
+import type { Instrumentation } from '@opentelemetry/instrumentation';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+
+export interface StartTelemetryOptions {
+  /** `service.name` on every span (router, limiter, ...). */
+  serviceName: string;
+  serviceVersion?: string;
+  /** Added to the standard set (grpc, ioredis, undici, http). */
+  instrumentations?: Instrumentation[];
+  /**
+   * Extra span processors (tests). When given, the NodeSDK does not build an
+   * exporter from OTEL_* itself, so include your exporter's processor here.
+   */
+  spanProcessors?: SpanProcessor[];
+}
+
+export interface Telemetry {
+  /** Flushes pending spans and stops instrumentation; call last during shutdown. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Redis commands are recorded by name and first key only: values can hold
+ * cached completions, and prompts must never reach a span.
+ */
+function redisStatement(command: string, args: unknown[]): string {
+  const first = args[0];
+  return typeof first === 'string' && first.length <= 200 ? `${command} ${first}` : command;
+}
+
+/**
+ * Starts OpenTelemetry for one service process: traces for gRPC (client and
+ * server), Redis (ioredis), provider HTTP calls (undici = global fetch used by
+ * the openai and Anthropic SDKs) and node:http.
+ *
+ * It patches modules as they are required, so it must run BEFORE @grpc/grpc-js
+ * or ioredis are loaded. Pattern: each service has `src/instrumentation.ts`
+ *
+ *     import { startTelemetry } from '@switchyard/telemetry';
+ *     export const telemetry = startTelemetry({ serviceName: 'router' });
+ *
+ * and `src/main.ts` imports it on its first line (`import { telemetry } from './instrumentation';`),
+ * calling `telemetry.shutdown()` last on SIGTERM. Services stay CommonJS (no
+ * `"type": "module"`), so require hooks see every import.
+ *
+ * Exporters come from the SDK's standard environment handling, never from this
+ * lib: OTEL_TRACES_EXPORTER (`otlp` default, `none` disables, `console`),
+ * OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+ * OTEL_EXPORTER_OTLP_PROTOCOL (`http/protobuf` default, `http/json`, `grpc`),
+ * OTEL_METRICS_EXPORTER (`prometheus` serves /metrics on 9464, or `none`),
+ * OTEL_SDK_DISABLED=true turns everything off.
+ */
+export function startTelemetry(options: StartTelemetryOptions): Telemetry {
+  if (!options?.serviceName) throw new TypeError('startTelemetry: serviceName is required');
+  const sdk = new NodeSDK({
+    serviceName: options.serviceName,
+    ...(options.serviceVersion ? { resource: resourceFromAttributes({ 'service.version': options.serviceVersion }) } : {}),
+    ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
+    instrumentations: [
+      new GrpcInstrumentation(),
+      new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: redisStatement }),
+      new UndiciInstrumentation(),
+      new HttpInstrumentation(),
+      ...(options.instrumentations ?? []),
+    ],
+  });
+  sdk.start();
+  let stopped: Promise<void> | undefined;
+  return {
+    shutdown: () => (stopped ??= sdk.shutdown()),
+  };
+}

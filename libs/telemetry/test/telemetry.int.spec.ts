@@ -1,0 +1,51 @@
+import { spawnProcess, startOtlpReceiver, startRedis, type OtlpReceiver, type ServerHandle } from '@switchyard/testing';
+import { join } from 'node:path';
+
+describe('startTelemetry in a real process', () => {
+  let receiver: OtlpReceiver;
+  let redis: ServerHandle;
+  beforeAll(async () => {
+    receiver = await startOtlpReceiver();
+    redis = await startRedis({ reuseExternal: true });
+  });
+  afterAll(async () => {
+    await receiver?.stop();
+    await redis?.stop();
+  });
+
+  it('exports gRPC client + server and Redis spans of one call in one trace', async () => {
+    const child = await spawnProcess({
+      entry: join(__dirname, 'fixtures/traced-service.ts'),
+      env: { ...receiver.env, REDIS_URL: redis.url, FIXTURE_SERVICE: 'fixture-svc' },
+    });
+    expect(await child.exited).toBe(0);
+    expect(child.lines.join('\n')).toContain('"reply":"ping:');
+
+    const spans = await receiver.waitForSpans(
+      (all) => ['CLIENT', 'SERVER'].every((kind) => all.some((s) => s.kind === kind && s.name.includes('Echo/Ping'))),
+      10_000,
+    );
+    const client = spans.find((s) => s.kind === 'CLIENT' && s.name.includes('Echo/Ping'))!;
+    const server = spans.find((s) => s.kind === 'SERVER' && s.name.includes('Echo/Ping'))!;
+    const redisSpan = spans.find((s) => s.scope.includes('ioredis') && s.name === 'incr');
+    expect(redisSpan).toBeDefined();
+    expect(server.traceId).toBe(client.traceId);
+    expect(server.parentSpanId).toBe(client.spanId);
+    expect(redisSpan!.traceId).toBe(client.traceId);
+    expect(redisSpan!.parentSpanId).toBe(server.spanId);
+    expect(redisSpan!.kind).toBe('CLIENT');
+    // Only the command and key: values may hold completions.
+    expect(redisSpan!.attributes['db.statement'] ?? redisSpan!.attributes['db.query.text']).toBe('incr fixture:pings');
+    expect(server.serviceName).toBe('fixture-svc');
+  }, 30_000);
+
+  it('exports nothing when OTEL_TRACES_EXPORTER=none', async () => {
+    receiver.clear();
+    const child = await spawnProcess({
+      entry: join(__dirname, 'fixtures/traced-service.ts'),
+      env: { ...receiver.env, OTEL_TRACES_EXPORTER: 'none', REDIS_URL: redis.url },
+    });
+    expect(await child.exited).toBe(0);
+    expect(receiver.spans()).toEqual([]);
+  }, 30_000);
+});
