@@ -1,5 +1,6 @@
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescService, type MessageInitShape } from '@bufbuild/protobuf';
 import {
+  Metadata,
   Server,
   ServerCredentials,
   status,
@@ -70,7 +71,15 @@ function openContext(call: ServerUnaryCall<unknown, unknown> | ServerWritableStr
       ? undefined
       : setTimeout(() => controller.abort(new Error(`deadline exceeded: ${path}`)), Math.max(0, deadline.getTime() - Date.now()));
   timer?.unref?.();
-  const ctx: CallContext = { metadata: call.metadata, deadline, signal: controller.signal, peer: call.getPeer(), path };
+  let headersSent = false;
+  const sendHeaders = (headers: Record<string, string>) => {
+    if (headersSent) return;
+    headersSent = true;
+    const metadata = new Metadata();
+    for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
+    call.sendMetadata(metadata);
+  };
+  const ctx: CallContext = { metadata: call.metadata, deadline, signal: controller.signal, peer: call.getPeer(), path, sendHeaders };
   const close = () => {
     if (timer) clearTimeout(timer);
     call.removeListener('cancelled', onCancelled);

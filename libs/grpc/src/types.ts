@@ -14,6 +14,11 @@ export interface CallContext {
   peer: string;
   /** Full method path, e.g. "/switchyard.budget.v1.BudgetService/Reserve". */
   path: string;
+  /**
+   * Sends response headers (initial metadata) now, e.g. a trace id the caller
+   * can quote. Only the first call has an effect; later ones are ignored.
+   */
+  sendHeaders(headers: Record<string, string>): void;
 }
 
 /** Sends one message on a server stream; resolves when the transport accepted it (backpressure). */
