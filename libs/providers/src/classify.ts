@@ -84,7 +84,7 @@ function classifyBase(input: unknown, ctx: ClassifyContext): Classification | nu
   if (input instanceof OpenAIAPIError || input instanceof AnthropicAPIError) {
     return classifyApiError(input, ctx);
   }
-  if (input instanceof Error) {
+  if (isErrorLike(input)) {
     if (networkCode(input) !== undefined || /socket hang up|other side closed|terminated|fetch failed/i.test(input.message)) {
       return classifyNetwork(input, ctx);
     }
@@ -94,13 +94,22 @@ function classifyBase(input: unknown, ctx: ClassifyContext): Classification | nu
   return make('SERVER_ERROR', `unexpected value thrown from provider call: ${String(input)}`);
 }
 
+/**
+ * Structural, not `instanceof Error`: errors raised inside Node's bundled
+ * undici come from another realm under some runners (jest's vm context), and
+ * an `instanceof` miss there would turn a socket error into "not an error".
+ */
+function isErrorLike(v: unknown): v is Error {
+  return typeof v === 'object' && v !== null && typeof (v as { message?: unknown }).message === 'string' && ('stack' in v || 'name' in v);
+}
+
 function isAbortLike(err: unknown): boolean {
   if (err instanceof OpenAIUserAbortError || err instanceof AnthropicUserAbortError) return true;
   return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'AbortError';
 }
 
 function isConnectionError(err: unknown): boolean {
-  return err instanceof OpenAIConnectionError || err instanceof AnthropicConnectionError || (err instanceof Error && networkCode(err) !== undefined);
+  return err instanceof OpenAIConnectionError || err instanceof AnthropicConnectionError || (isErrorLike(err) && networkCode(err) !== undefined);
 }
 
 const NETWORK_CODES = new Set([
@@ -123,7 +132,7 @@ export function networkCode(err: unknown): string | undefined {
 function causeMessages(err: unknown): string {
   const parts: string[] = [];
   let cur: unknown = err;
-  for (let depth = 0; depth < 8 && cur instanceof Error; depth++) {
+  for (let depth = 0; depth < 8 && isErrorLike(cur); depth++) {
     if (cur.message && !parts.includes(cur.message)) parts.push(cur.message);
     cur = (cur as { cause?: unknown }).cause;
   }
@@ -217,7 +226,7 @@ function requestMeta(headers: HeaderSource | undefined, now: number | undefined)
 }
 
 function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : '';
+  return isErrorLike(err) ? err.message : '';
 }
 
 /** Non-error payloads: responses and stream events that still mean "failure". */
@@ -254,5 +263,17 @@ function classifyPayload(obj: Record<string, unknown>, ctx: ClassifyContext): Cl
     const providerCode = f.code ?? f.type;
     return make(pickClass(undefined, f), f.message, { ...meta, ...(providerCode ? { providerCode } : {}) });
   }
-  return null;
+  // Recognised non-failure payloads: neutral chunks/responses and the other stream event types.
+  if ('finishReason' in obj || obj['type'] === 'delta' || (typeof obj['type'] === 'string' && SUCCESS_EVENT_TYPES.has(obj['type']))) return null;
+  return make('SERVER_ERROR', `unrecognised value from provider call: ${safeJson(obj)}`, meta);
+}
+
+const SUCCESS_EVENT_TYPES = new Set(['message_start', 'message_stop', 'content_block_start', 'content_block_delta', 'content_block_stop', 'ping', 'end']);
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v).slice(0, 200);
+  } catch {
+    return String(v);
+  }
 }
