@@ -1,9 +1,6 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, createLogger } from '@switchyard/telemetry';
 
-/**
- * JSON logs. TODO(telemetry): switch to createLogger from @switchyard/telemetry
- * (trace_id/span_id mixin) once that lib exports it.
- */
+/** JSON logs with trace_id/span_id of the active span. */
 export function createServiceLogger(name: string, level: string): Logger {
-  return pino({ name: `switchyard-${name}`, level });
+  return createLogger(`switchyard-${name}`, { level });
 }

@@ -40,13 +40,20 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
     if (!store) {
       const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
       redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
-      await redis.connect();
+      await redis.connect().catch((err: Error) => {
+        redis.disconnect();
+        throw new Error(`redis ${config.redisUrl}: ${err.message}`, { cause: err });
+      });
       store = createRedisHealthStore({ redis, policy: config.policy, ownsConnection: true });
     }
     const ownedStore = store;
     cleanups.push(() => ownedStore.close());
 
-    const bus = deps.bus ?? (await createNatsEventBus({ url: config.natsUrl, name: 'switchyard-breaker', logger }));
+    const bus =
+      deps.bus ??
+      (await createNatsEventBus({ url: config.natsUrl, name: 'switchyard-breaker', logger }).catch((err: Error) => {
+        throw new Error(`nats ${config.natsUrl}: ${err.message}`, { cause: err });
+      }));
     cleanups.push(() => bus.close());
     const kv = await bus.kv(KV_BUCKETS.health);
     const clock = deps.clock;
