@@ -40,7 +40,7 @@ async function main(): Promise<void> {
       ? {
           path: '/v1/messages',
           headers: { 'content-type': 'application/json', 'x-api-key': 'bench', 'anthropic-version': '2023-06-01' },
-          body: { model: 'claude-sonnet-4-5', max_tokens: 64, system: 'Be brief.', messages: [{ role: 'user', content: prompt }], stream },
+          body: { model: 'claude-sonnet-4-6', max_tokens: 64, system: 'Be brief.', messages: [{ role: 'user', content: prompt }], stream },
         }
       : provider === 'azure'
         ? {

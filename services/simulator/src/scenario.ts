@@ -119,7 +119,7 @@ export const BUILT_IN_SCENARIO: Scenario = {
   deployments: {
     'gpt-4o': { contextWindow: 128_000 },
     'gpt-4o-mini': { contextWindow: 128_000 },
-    'claude-sonnet-4-5': { contextWindow: 200_000 },
+    'claude-sonnet-4-6': { contextWindow: 200_000 },
     'claude-haiku-4-5': { contextWindow: 200_000 },
   },
 };
