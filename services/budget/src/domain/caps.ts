@@ -34,7 +34,7 @@ export function tenantCaps(tenantId: string, tenant: Pick<TenantConfig, 'budgets
   const seen = new Set<string>();
   return tenant.budgets.map((b, i) => {
     // Two caps of the same period would share a key; suffix the later ones.
-    let id = b.period;
+    let id: string = b.period;
     if (seen.has(id)) id = `${b.period}.${i}`;
     seen.add(id);
     return { id, scope: 'tenant', subject: tenantId, period: b.period, limitMicros: usdToMicros(b.limitUsd), hard: b.hard };

@@ -1,0 +1,115 @@
+import { Redis } from 'ioredis';
+import { BudgetService } from '@switchyard/contracts';
+import { createGrpcServer, serviceRegistration } from '@switchyard/grpc';
+import { createNatsEventBus, type EventBus } from '@switchyard/nats';
+import type { RunningService } from '@switchyard/runtime';
+import { createLogger } from '@switchyard/telemetry';
+import { type BudgetHandlerLogger, type BudgetStats, createBudgetHandlers } from './adapters/grpc-budget-handlers';
+import { createInternalAuth } from './adapters/internal-auth';
+import { createRedisBudgetStore } from './adapters/redis-budget-store';
+import type { BudgetConfig } from './config';
+import type { BudgetStore } from './domain/budget-store';
+
+export interface BudgetLogger extends BudgetHandlerLogger {
+  error(obj: object, msg?: string): void;
+}
+
+/** What start() needs from the outside; the embedded demo passes in-memory ones. */
+export interface BudgetDeps {
+  store: BudgetStore;
+  bus: EventBus;
+  logger: BudgetLogger;
+}
+
+export interface RunningBudgetService extends RunningService {
+  stats: BudgetStats;
+}
+
+/** How long start-up waits for Redis before serving anyway (fail-closed until it connects). */
+const REDIS_STARTUP_WAIT_MS = 5_000;
+
+/**
+ * Opens a Redis client that fails fast instead of queueing: a budget decision
+ * that waits for a dead Redis would stall every call of the gateway, so commands
+ * error at once while disconnected (and after the command timeout when Redis hangs).
+ */
+async function connectRedis(config: BudgetConfig, logger: BudgetLogger): Promise<Redis> {
+  const redis = new Redis(config.redisUrl, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: config.redisCommandTimeoutMs,
+    connectionName: 'switchyard-budget',
+    // A socket stuck connecting to a dead Redis would otherwise hold shutdown for 2 s.
+    disconnectTimeout: 200,
+    retryStrategy: (times) => Math.min(times * 100, 2_000),
+  });
+  // One line per outage, not one per reconnect attempt.
+  let lastError: string | undefined;
+  redis.on('error', (err: Error) => {
+    if (err.message === lastError) return;
+    lastError = err.message;
+    logger.warn({ event: 'redis_error', err: { message: err.message } }, 'redis error');
+  });
+  redis.on('ready', () => {
+    if (lastError) logger.info({ event: 'redis_reconnected' }, 'redis reachable again');
+    lastError = undefined;
+  });
+  const ready = new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), REDIS_STARTUP_WAIT_MS);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  if (!(await ready)) logger.warn({ event: 'redis_unreachable_at_start', url: config.redisUrl }, 'serving without Redis for now');
+  return redis;
+}
+
+/** Wires config → adapters → handlers → gRPC server; tests and main share it. */
+export async function start(config: BudgetConfig, deps: Partial<BudgetDeps> = {}): Promise<RunningBudgetService> {
+  const logger: BudgetLogger = deps.logger ?? createLogger('switchyard-budget', { level: config.logLevel });
+  const owned: { redis?: Redis; bus?: EventBus } = {};
+  try {
+    let store = deps.store;
+    if (!store) {
+      owned.redis = await connectRedis(config, logger);
+      store = createRedisBudgetStore(owned.redis);
+    }
+    const bus = deps.bus ?? (owned.bus = await createNatsEventBus({ url: config.natsUrl, name: 'switchyard-budget', logger }));
+    const { implementation, stats } = createBudgetHandlers({
+      config: config.switchyard,
+      store,
+      bus,
+      logger,
+      defaultTtlMs: config.reservationTtlMs,
+      onStoreFailure: config.onStoreFailure,
+      authorize: createInternalAuth(config.internalToken),
+    });
+    const server = await createGrpcServer({
+      host: config.grpcHost,
+      port: config.grpcPort,
+      services: [serviceRegistration(BudgetService, implementation)],
+      logger,
+    });
+    let stopped: Promise<void> | undefined;
+    return {
+      port: server.port,
+      stats,
+      stop() {
+        stopped ??= (async () => {
+          await server.shutdown(config.shutdownGraceMs);
+          await owned.bus?.close();
+          await store.close();
+          // QUIT needs a live connection; a dead one is just torn down (stops reconnect timers too).
+          if (owned.redis?.status === 'ready') await owned.redis.quit().catch(() => undefined);
+          owned.redis?.disconnect();
+        })();
+        return stopped;
+      },
+    };
+  } catch (err) {
+    await owned.bus?.close().catch(() => undefined);
+    owned.redis?.disconnect();
+    throw err;
+  }
+}
