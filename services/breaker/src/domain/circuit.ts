@@ -187,7 +187,7 @@ export function observe(r: CircuitRecord, now: number): Step {
 export function recordOutcome(r0: CircuitRecord, outcome: OutcomeInput, now: number, policy: BreakerPolicy): Step {
   const observed = observe(r0, now);
   const kind = outcomeKind(outcome.errorClass);
-  let r: CircuitRecord = { ...observed.record, updatedAt: now };
+  const r: CircuitRecord = { ...observed.record, updatedAt: now };
 
   if (outcome.latencyMs > 0) {
     r.latencyEwmaMs =
