@@ -84,12 +84,12 @@ describe('Anthropic messages through the official SDK', () => {
     expect(await noMax.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'max_tokens: Field required' } });
     const systemRole = await post({ model: 'claude-sonnet-4-6', max_tokens: 10, messages: [{ role: 'system', content: 'x' }, ...messages] });
     expect(systemRole.status).toBe(400);
-    expect((await systemRole.json()).error.message).toMatch(/Unexpected role "system"/);
+    expect(((await systemRole.json()) as { error: { message: string; type: string } }).error.message).toMatch(/Unexpected role "system"/);
     const noVersion = await post({ model: 'claude-sonnet-4-6', max_tokens: 10, messages }, { 'x-api-key': 'k' });
     expect(noVersion.status).toBe(400);
     const noKey = await post({ model: 'claude-sonnet-4-6', max_tokens: 10, messages }, { 'anthropic-version': '2023-06-01' });
     expect(noKey.status).toBe(401);
-    expect((await noKey.json()).error.type).toBe('authentication_error');
+    expect(((await noKey.json()) as { error: { message: string; type: string } }).error.type).toBe('authentication_error');
   });
 
   it('lists models in the Anthropic shape', async () => {

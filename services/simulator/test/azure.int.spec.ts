@@ -68,7 +68,7 @@ describe('Azure OpenAI through AzureOpenAI', () => {
     expect(await noVersion.json()).toEqual({ error: { code: '404', message: 'Resource not found' } });
     const noKey = await fetch(`${url}?api-version=${apiVersion}`, { method: 'POST', body });
     expect(noKey.status).toBe(401);
-    expect((await noKey.json()).error.message).toMatch(/Access denied due to invalid subscription key/);
+    expect(((await noKey.json()) as { error: { message: string; type: string } }).error.message).toMatch(/Access denied due to invalid subscription key/);
   });
 });
 

@@ -85,7 +85,7 @@ describe('OpenAI chat completions through the official SDK', () => {
   it('rejects a request without an API key with 401', async () => {
     const res = await fetch(`${sim.current.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'gpt-4o', messages }) });
     expect(res.status).toBe(401);
-    expect((await res.json()).error.message).toMatch(/didn't provide an API key/);
+    expect(((await res.json()) as { error: { message: string; type: string } }).error.message).toMatch(/didn't provide an API key/);
   });
 });
 
