@@ -30,7 +30,8 @@ export interface AttemptRecord {
 /** Limiter verdict for one attempt. Peer failures are not denials: they become a grant with a note. */
 export type Admission =
   | { granted: true; reservationId?: string; note?: string }
-  | { granted: false; retryAfterMs: number; reason: string };
+  /** `final`: no other candidate can be admitted either (e.g. the tenant's own limit blocked), so stop trying. */
+  | { granted: false; retryAfterMs: number; reason: string; final?: boolean };
 
 /** What the loop reports after each upstream attempt (accounting and outcome events hang off this). */
 export interface AttemptEvent<T> {
@@ -129,6 +130,7 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
       pending = undefined;
       if (!admission.granted) {
         skipped.push({ name: candidate.name, reason: `limiter: ${admission.reason}`, retryAt: ports.clock.now() + admission.retryAfterMs, quota: true });
+        if (admission.final) return fail(`limiter: ${admission.reason}`);
         break;
       }
 

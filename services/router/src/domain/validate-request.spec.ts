@@ -1,4 +1,4 @@
-import { create } from '@bufbuild/protobuf';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type { RouteConfig } from '@switchyard/config';
 import { CacheMode, CompleteRequestSchema, Role, type CompleteRequest } from '@switchyard/contracts';
 import { InvalidRequestError } from './errors';
@@ -7,8 +7,10 @@ import { resolveRoute, validateCall, type ValidationLimits } from './validate-re
 const route: RouteConfig = { candidates: [{ deployment: 'a', priority: 0, weight: 1 }], allowStaleOnError: true, fallbackOnContentFilter: false, cacheable: true };
 const limits: ValidationLimits = { maxMessages: 3, maxPromptChars: 100, maxTokens: 1000, defaultMaxTokens: 256 };
 
-function request(overrides: Partial<Parameters<typeof create<typeof CompleteRequestSchema>>[1]> = {}): CompleteRequest {
-  return create(CompleteRequestSchema, { route: 'chat', messages: [{ role: Role.USER, content: 'hello' }], ...overrides });
+type RequestInit = MessageInitShape<typeof CompleteRequestSchema>;
+
+function request(overrides: Partial<RequestInit> = {}): CompleteRequest {
+  return create(CompleteRequestSchema, { route: 'chat', messages: [{ role: Role.USER, content: 'hello' }], ...overrides } as RequestInit);
 }
 
 function problem(fn: () => unknown): { field: string; problem: string } {
@@ -36,7 +38,7 @@ describe('validateCall', () => {
     expect(call.cache).toEqual({ read: true, write: true, staleOnError: true });
   });
 
-  it.each<[string, Partial<Parameters<typeof request>[0]>, string]>([
+  it.each<[string, Partial<RequestInit>, string]>([
     ['empty messages', { messages: [] }, 'messages'],
     ['too many messages', { messages: Array.from({ length: 4 }, () => ({ role: Role.USER, content: 'x' })) }, 'messages'],
     ['unspecified role', { messages: [{ role: Role.UNSPECIFIED, content: 'x' }] }, 'messages[0].role'],

@@ -1,0 +1,58 @@
+import {
+  BreakerService,
+  BudgetService,
+  CacheService,
+  LimiterService,
+} from '@switchyard/contracts';
+import { createClient, type Client } from '@switchyard/grpc';
+
+export type LimiterClient = Client<typeof LimiterService.method>;
+export type BudgetClient = Client<typeof BudgetService.method>;
+export type CacheClient = Client<typeof CacheService.method>;
+export type BreakerClient = Client<typeof BreakerService.method>;
+
+/** The four internal services the router fans out to. */
+export interface Peers {
+  limiter: LimiterClient;
+  budget: BudgetClient;
+  cache: CacheClient;
+  breaker: BreakerClient;
+  close(): void;
+}
+
+export interface PeerAddresses {
+  cacheAddr: string;
+  budgetAddr: string;
+  limiterAddr: string;
+  breakerAddr: string;
+  /**
+   * Per-hop deadline: a dead or slow peer costs at most this much of the
+   * caller's time, then the router applies that peer's fallback policy.
+   */
+  peerDeadlineMs: number;
+  /** Shared secret the internal services require (metadata x-switchyard-internal-token). */
+  internalToken?: string;
+}
+
+export const INTERNAL_TOKEN_METADATA = 'x-switchyard-internal-token';
+
+/** One gRPC client per peer, each with the per-hop deadline and the internal token on every call. */
+export function createPeers(addresses: PeerAddresses): Peers {
+  const options = {
+    defaultDeadlineMs: addresses.peerDeadlineMs,
+    defaultMetadata: addresses.internalToken ? { [INTERNAL_TOKEN_METADATA]: addresses.internalToken } : undefined,
+  };
+  const limiter = createClient(LimiterService, addresses.limiterAddr, options);
+  const budget = createClient(BudgetService, addresses.budgetAddr, options);
+  const cache = createClient(CacheService, addresses.cacheAddr, options);
+  const breaker = createClient(BreakerService, addresses.breakerAddr, options);
+  return {
+    limiter,
+    budget,
+    cache,
+    breaker,
+    close() {
+      for (const c of [limiter, budget, cache, breaker]) c.close();
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import { loadConfigFile, resolveSecret, type SwitchyardConfig } from '@switchyard/config';
+import { type Env, envInt, envOptional, envString, EnvError, parseEnv } from '@switchyard/runtime';
+
+/** Every variable the router reads, with its default (feeds the README table). */
+export const envSpec = {
+  grpcHost: envString('GRPC_HOST', '0.0.0.0', 'interface the gRPC server binds'),
+  grpcPort: envInt('GRPC_PORT', 50051, 'gRPC port (0 = any free port)', { min: 0, max: 65535 }),
+  natsUrl: envString('NATS_URL', 'nats://127.0.0.1:4222', 'NATS server: health/quota replicas (KV watch) and outcome events'),
+  logLevel: envString('LOG_LEVEL', 'info', 'pino log level'),
+  shutdownGraceMs: envInt('SHUTDOWN_GRACE_MS', 10_000, 'how long in-flight calls may finish on SIGTERM'),
+  configPath: envString('SWITCHYARD_CONFIG', undefined, 'path of the gateway YAML config (deployments, routes, tenants, defaults)'),
+  internalToken: envOptional('SWITCHYARD_INTERNAL_TOKEN', 'shared secret sent to internal services as x-switchyard-internal-token'),
+  cacheAddr: envString('CACHE_ADDR', '127.0.0.1:50055', 'cache service address (host:port)'),
+  budgetAddr: envString('BUDGET_ADDR', '127.0.0.1:50054', 'budget service address (host:port)'),
+  limiterAddr: envString('LIMITER_ADDR', '127.0.0.1:50052', 'limiter service address (host:port)'),
+  breakerAddr: envString('BREAKER_ADDR', '127.0.0.1:50053', 'breaker service address (host:port)'),
+  peerDeadlineMs: envInt('PEER_DEADLINE_MS', 500, 'deadline of each call to an internal service; a slower peer gets its fallback policy', {
+    min: 10,
+    max: 60_000,
+  }),
+  defaultMaxTokens: envInt('DEFAULT_MAX_TOKENS', 1024, 'max_tokens used when a request leaves params.max_tokens at 0 (capped by defaults.requestLimits.maxTokens)', {
+    min: 1,
+    max: 1_000_000,
+  }),
+};
+
+export type RouterEnv = ReturnType<typeof parseEnv<typeof envSpec>>;
+
+export interface RouterConfig extends Omit<RouterEnv, 'configPath'> {
+  /** The parsed gateway config. */
+  switchyard: SwitchyardConfig;
+  /** Provider API key per deployment id, resolved from `apiKey` references at load time; never logged. */
+  providerKeys: Record<string, string>;
+}
+
+/**
+ * Reads and validates the environment, the config file and every provider key
+ * reference; throws listing every problem (a missing key names the deployment
+ * and the variable), so a misconfigured router never starts half-able.
+ */
+export function loadConfig(env: Env): RouterConfig {
+  const { configPath, ...rest } = parseEnv(envSpec, env);
+  const switchyard = loadConfigFile(configPath, env);
+  const providerKeys: Record<string, string> = {};
+  const problems: string[] = [];
+  for (const [name, deployment] of Object.entries(switchyard.deployments)) {
+    try {
+      providerKeys[name] = resolveSecret(deployment.apiKey, env);
+    } catch (err) {
+      problems.push(`deployments.${name}.apiKey (${deployment.apiKey}): ${(err as Error).message}`);
+    }
+  }
+  if (problems.length > 0) throw new EnvError(problems);
+  return { ...rest, switchyard, providerKeys };
+}

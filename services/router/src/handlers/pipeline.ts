@@ -1,0 +1,471 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import {
+  AttemptOutcomeSchema,
+  AttemptSchema,
+  CacheStatus,
+  CompleteResponseSchema,
+  ErrorClass as ErrorClassEnum,
+  FinishReason,
+  KeyKind,
+  LimitKind,
+  LookupStatus,
+  type Attempt,
+  type CompleteResponse,
+  type DeploymentRef,
+} from '@switchyard/contracts';
+import { AppError, invalidArgument, status, type Metadata } from '@switchyard/grpc';
+import {
+  estimateCostMicros,
+  estimateRequestTokens,
+  InvalidChatRequestError,
+  type FinishReason as NeutralFinishReason,
+  type Usage,
+} from '@switchyard/providers';
+import { orderCandidates, planCandidates, UNKNOWN_VIEW, type Candidate, type CandidatePlan, type DeploymentView } from '../domain/candidates';
+import { InvalidRequestError } from '../domain/errors';
+import { classEffects } from '../domain/outcome-action';
+import type { Admission, AttemptEvent, AttemptRecord } from '../domain/run-attempts';
+import { resolveRoute, validateCall, type CallRequest, type ValidatedCall } from '../domain/validate-request';
+import type { KeyOwner, RouterContext } from '../router-context';
+import { authenticate, authorizeRoute } from './auth';
+
+/** A request that passed auth and validation, with everything the fan-out and the attempt loop need. */
+export interface PreparedCall {
+  requestId: string;
+  owner: KeyOwner;
+  call: ValidatedCall;
+  plan: CandidatePlan;
+  /** Estimated prompt tokens per candidate (providers count differently). */
+  inputTokens: Map<string, number>;
+  /** Worst-case cost at the most expensive usable candidate, micro-USD. */
+  reserveMicros: number;
+  cacheKey: string;
+  /** Caller deadline as an instant; Infinity when none. */
+  deadlineAt: number;
+}
+
+/** Outcome of the cache Lookup in the fan-out. */
+export type CacheLookup =
+  | { kind: 'bypass' }
+  | { kind: 'unavailable' }
+  | { kind: 'miss' }
+  | { kind: 'hit'; response: CompleteResponse; ageMs: number }
+  | { kind: 'stale'; response: CompleteResponse; ageMs: number };
+
+/** Outcome of the budget Reserve in the fan-out. */
+export type BudgetHold =
+  | { kind: 'granted'; reservationId: string; note?: string }
+  /** Nothing held: the budget service was unreachable and the tenant has no hard cap (fail open). */
+  | { kind: 'unrecorded'; note: string }
+  | { kind: 'denied'; error: AppError };
+
+export interface FanOut {
+  cache: CacheLookup;
+  budget: BudgetHold;
+  firstAdmission?: Admission;
+}
+
+const ERROR_DOMAIN = 'switchyard.router';
+
+function errMessage(err: unknown): string {
+  const e = err as { code?: number; details?: string; message?: string };
+  if (typeof e?.code === 'number' && e.details !== undefined) return `${status[e.code] ?? e.code}: ${e.details}`;
+  return e?.message ?? String(err);
+}
+
+/** Canonical cache key: the route plus a hash of exactly the fields that change the answer. */
+export function cacheKeyFor(call: ValidatedCall): string {
+  const { messages, maxTokens, temperature, topP, stop } = call.chat;
+  const canonical = JSON.stringify({ messages: messages.map((m) => [m.role, m.content]), maxTokens, temperature: temperature ?? null, topP: topP ?? null, stop: stop ?? [] });
+  return `${call.routeName}:${createHash('sha256').update(canonical, 'utf8').digest('hex')}`;
+}
+
+function viewFrom(ctx: RouterContext, name: string): DeploymentView {
+  const h = ctx.health.get(name);
+  const q = ctx.quota.get(name);
+  const view: DeploymentView = { ...UNKNOWN_VIEW };
+  if (h) {
+    view.circuit = h.circuit;
+    view.openUntil = h.openUntil;
+    view.slow = h.slow;
+    view.p50LatencyMs = h.p50LatencyMs;
+  }
+  if (q) {
+    view.unavailable = q.unavailable;
+    if (q.cooldownUntil >= q.exhaustedUntil && q.cooldownUntil > 0) {
+      view.blockedUntil = q.cooldownUntil;
+      view.blockedReason = 'cooling down after an upstream 429';
+    } else if (q.exhaustedUntil > 0) {
+      view.blockedUntil = q.exhaustedUntil;
+      view.blockedReason = `${q.exhaustedLimit ?? 'quota'} exhausted`;
+    }
+  }
+  return view;
+}
+
+/**
+ * Steps 1-2 of DESIGN.md "The life of one call": authenticate, resolve and
+ * authorise the route, validate, estimate, plan candidates from the local
+ * replicas. Throws AppError; nothing has been reserved yet, so bad input is
+ * never charged.
+ */
+export function prepareCall(ctx: RouterContext, req: CallRequest, metadata: Metadata, deadline: Date | undefined): PreparedCall {
+  const owner = authenticate(ctx, metadata);
+  try {
+    const route = resolveRoute(ctx.gateway, req.route);
+    authorizeRoute(owner, req.route);
+    const call = validateCall(req, route, { ...ctx.gateway.defaults.requestLimits, defaultMaxTokens: ctx.defaultMaxTokens });
+    const ordered = orderCandidates(route, ctx.gateway.deployments, ctx.rng);
+    const now = ctx.clock.now();
+    const plan = planCandidates(ordered, (name) => viewFrom(ctx, name), now);
+    const inputTokens = new Map<string, number>();
+    let reserveMicros = 0;
+    for (const c of ordered) {
+      const estimate = estimateRequestTokens(call.chat, c.deployment.provider);
+      inputTokens.set(c.name, estimate.inputTokens);
+      if (plan.usable.includes(c)) {
+        const price = { inputPerMillion: c.deployment.price.inputPerMillionUsd, outputPerMillion: c.deployment.price.outputPerMillionUsd };
+        reserveMicros = Math.max(reserveMicros, estimateCostMicros({ inputTokens: estimate.inputTokens, outputTokens: estimate.outputTokens }, price));
+      }
+    }
+    return {
+      requestId: randomUUID(),
+      owner,
+      call,
+      plan,
+      inputTokens,
+      reserveMicros,
+      cacheKey: cacheKeyFor(call),
+      deadlineAt: deadline ? deadline.getTime() : Number.POSITIVE_INFINITY,
+    };
+  } catch (err) {
+    if (err instanceof InvalidRequestError) throw invalidArgument(err.field, err.problem);
+    if (err instanceof InvalidChatRequestError) throw invalidArgument(err.field, err.problem);
+    throw err;
+  }
+}
+
+export function deploymentRef(c: Candidate): { provider: string; deployment: string; model: string } {
+  return { provider: c.deployment.provider, deployment: c.name, model: c.deployment.model };
+}
+
+// ---------------------------------------------------------------- fan-out
+
+async function lookupCache(ctx: RouterContext, p: PreparedCall): Promise<CacheLookup> {
+  if (!p.call.cache.read) return { kind: 'bypass' };
+  try {
+    const res = await ctx.peers.cache.lookup({ tenant: p.owner.tenantId, key: p.cacheKey, allowStale: p.call.cache.staleOnError });
+    if (res.status !== LookupStatus.HIT && res.status !== LookupStatus.STALE) return { kind: 'miss' };
+    let response: CompleteResponse;
+    try {
+      response = fromBinary(CompleteResponseSchema, res.response);
+    } catch (err) {
+      ctx.logger.warn({ request_id: p.requestId, err: { message: (err as Error).message } }, 'undecodable cache entry treated as a miss');
+      return { kind: 'miss' };
+    }
+    return { kind: res.status === LookupStatus.HIT ? 'hit' : 'stale', response, ageMs: res.ageMs };
+  } catch (err) {
+    ctx.logger.warn({ request_id: p.requestId, peer: 'cache', err: { message: errMessage(err) } }, 'cache unreachable; bypassing');
+    return { kind: 'unavailable' };
+  }
+}
+
+function hasHardCap(owner: KeyOwner): boolean {
+  return owner.tenant.budgets.some((b) => b.hard);
+}
+
+async function reserveBudget(ctx: RouterContext, p: PreparedCall): Promise<BudgetHold> {
+  try {
+    const res = await ctx.peers.budget.reserve({
+      tenant: p.owner.tenantId,
+      feature: p.call.feature,
+      apiKeyId: p.owner.apiKeyId,
+      amountMicros: BigInt(p.reserveMicros),
+      requestId: p.requestId,
+    });
+    if (res.granted) {
+      return res.failOpen
+        ? { kind: 'granted', reservationId: res.reservationId, note: 'budget store unavailable: spend not recorded centrally' }
+        : { kind: 'granted', reservationId: res.reservationId };
+    }
+    if (res.failClosed) {
+      return {
+        kind: 'denied',
+        error: new AppError(status.UNAVAILABLE, 'budget service cannot reach its store and the tenant has hard caps (fail closed)', {
+          retryDelayMs: 1000,
+          errorInfo: { reason: 'BUDGET_UNAVAILABLE', domain: ERROR_DOMAIN, metadata: { tenant: p.owner.tenantId, request_id: p.requestId } },
+        }),
+      };
+    }
+    const cap = res.deniedCap;
+    const period = cap ? ['unspecified', 'hour', 'day', 'month'][cap.period] ?? 'period' : 'period';
+    const scope = cap ? ['cap', 'tenant', 'api key', 'feature'][cap.scope] ?? 'cap' : 'cap';
+    const subject = cap ? `${scope}:${cap.subject}` : `tenant:${p.owner.tenantId}`;
+    const description =
+      `hard ${period} budget of ${res.limitMicros} micro-USD: spent ${res.spentMicros} + reserved ${res.reservedMicros} ` +
+      `+ this call's worst case ${p.reserveMicros} would exceed it`;
+    const retryAfterMs = res.resetsAtUnixMs > 0n ? Math.max(0, Number(res.resetsAtUnixMs) - ctx.clock.now()) : undefined;
+    return {
+      kind: 'denied',
+      error: new AppError(status.RESOURCE_EXHAUSTED, `budget exceeded: ${subject}: ${description}`, {
+        quotaFailure: [{ subject, description }],
+        ...(retryAfterMs !== undefined ? { retryDelayMs: retryAfterMs } : {}),
+        errorInfo: {
+          reason: 'BUDGET_EXCEEDED',
+          domain: ERROR_DOMAIN,
+          metadata: {
+            tenant: p.owner.tenantId,
+            request_id: p.requestId,
+            limit_micros: String(res.limitMicros),
+            spent_micros: String(res.spentMicros),
+            reserved_micros: String(res.reservedMicros),
+            requested_micros: String(p.reserveMicros),
+          },
+        },
+      }),
+    };
+  } catch (err) {
+    // DESIGN.md "When our own dependencies fail": hard caps fail closed, no caps fail open.
+    if (hasHardCap(p.owner)) {
+      return {
+        kind: 'denied',
+        error: new AppError(status.UNAVAILABLE, `budget service unavailable (${errMessage(err)}); tenant "${p.owner.tenantId}" has hard caps, so the call is refused`, {
+          retryDelayMs: 1000,
+          errorInfo: { reason: 'BUDGET_UNAVAILABLE', domain: ERROR_DOMAIN, metadata: { tenant: p.owner.tenantId, request_id: p.requestId } },
+        }),
+      };
+    }
+    ctx.logger.warn({ request_id: p.requestId, peer: 'budget', err: { message: errMessage(err) } }, 'budget unreachable; tenant has no hard caps, proceeding');
+    return { kind: 'unrecorded', note: 'budget service unavailable: spend not recorded' };
+  }
+}
+
+const LIMIT_NAMES: Record<number, string> = {
+  [LimitKind.RPM]: 'RPM',
+  [LimitKind.TPM]: 'TPM',
+  [LimitKind.CONCURRENCY]: 'concurrency',
+  [LimitKind.COOLDOWN]: 'cooldown',
+  [LimitKind.UNAVAILABLE]: 'unavailable',
+};
+
+/** Limiter Acquire for one attempt on `c`: the deployment key and the tenant key, all-or-nothing. Never throws. */
+export async function admit(ctx: RouterContext, p: PreparedCall, c: Candidate): Promise<Admission> {
+  const tokens = (p.inputTokens.get(c.name) ?? 0) + p.call.chat.maxTokens;
+  try {
+    const res = await ctx.peers.limiter.acquire({
+      keys: [
+        { kind: KeyKind.DEPLOYMENT, id: c.name },
+        { kind: KeyKind.TENANT, id: p.owner.tenantId },
+      ],
+      requests: 1,
+      tokens,
+    });
+    if (res.granted) {
+      return res.localFallback ? { granted: true, reservationId: res.reservationId, note: 'limiter local fallback' } : { granted: true, reservationId: res.reservationId };
+    }
+    const key = res.blockedKey;
+    const tenantBlocked = key?.kind === KeyKind.TENANT;
+    const who = key ? `${tenantBlocked ? 'tenant' : 'deployment'} ${key.id}` : c.name;
+    return {
+      granted: false,
+      retryAfterMs: res.retryAfterMs,
+      reason: `${who} ${LIMIT_NAMES[res.blockedLimit] ?? 'limit'} exhausted`,
+      final: tenantBlocked,
+    };
+  } catch (err) {
+    ctx.logger.warn({ request_id: p.requestId, peer: 'limiter', deployment: c.name, err: { message: errMessage(err) } }, 'limiter unreachable; proceeding');
+    return { granted: true, note: 'limiter unavailable' };
+  }
+}
+
+/** Step 3: cache Lookup, budget Reserve and the first limiter Acquire, in parallel, each bounded by the per-hop deadline. */
+export async function fanOut(ctx: RouterContext, p: PreparedCall): Promise<FanOut> {
+  const first = p.plan.usable[0];
+  const nothingToTry = first === undefined;
+  const [cache, budget, firstAdmission] = await Promise.all([
+    lookupCache(ctx, p),
+    nothingToTry ? Promise.resolve<BudgetHold>({ kind: 'unrecorded', note: '' }) : reserveBudget(ctx, p),
+    nothingToTry ? Promise.resolve(undefined) : admit(ctx, p, first),
+  ]);
+  return { cache, budget, firstAdmission };
+}
+
+// ---------------------------------------------------------------- accounting (off the response path)
+
+export function settleAdmission(ctx: RouterContext, p: PreparedCall, admission: Admission | undefined, usage: { tokens: number } | 'cancelled'): void {
+  if (!admission?.granted || !admission.reservationId) return;
+  const reservationId = admission.reservationId;
+  ctx.tasks.run('limiter settle', { request_id: p.requestId, reservation_id: reservationId }, () =>
+    usage === 'cancelled' ? ctx.peers.limiter.settle({ reservationId, cancelled: true }) : ctx.peers.limiter.settle({ reservationId, actualTokens: usage.tokens }),
+  );
+}
+
+export function releaseBudget(ctx: RouterContext, p: PreparedCall, hold: BudgetHold): void {
+  if (hold.kind !== 'granted' || !hold.reservationId) return;
+  const reservationId = hold.reservationId;
+  ctx.tasks.run('budget release', { request_id: p.requestId, reservation_id: reservationId }, () => ctx.peers.budget.release({ reservationId }));
+}
+
+export function commitBudget(ctx: RouterContext, p: PreparedCall, hold: BudgetHold, actualMicros: number): void {
+  if (hold.kind !== 'granted' || !hold.reservationId) return;
+  const reservationId = hold.reservationId;
+  ctx.tasks.run('budget commit', { request_id: p.requestId, reservation_id: reservationId, actual_micros: actualMicros }, () =>
+    ctx.peers.budget.commit({ reservationId, actualMicros: BigInt(actualMicros) }),
+  );
+}
+
+export function storeInCache(ctx: RouterContext, p: PreparedCall, response: CompleteResponse): void {
+  if (!p.call.cache.write) return;
+  const stored = create(CompleteResponseSchema, { ...response, attempts: [], requestId: '', cacheStatus: CacheStatus.UNSPECIFIED, degraded: false, degradedReason: '', cacheAgeMs: 0 });
+  const bytes = toBinary(CompleteResponseSchema, stored);
+  const { ttlMs, staleTtlMs } = ctx.gateway.defaults.cache;
+  ctx.tasks.run('cache store', { request_id: p.requestId }, () =>
+    ctx.peers.cache.store({ tenant: p.owner.tenantId, key: p.cacheKey, response: bytes, ttlMs, staleTtlMs }),
+  );
+}
+
+export function costMicros(c: Candidate, usage: Usage): number {
+  return estimateCostMicros(usage, { inputPerMillion: c.deployment.price.inputPerMillionUsd, outputPerMillion: c.deployment.price.outputPerMillionUsd });
+}
+
+/**
+ * After every upstream attempt: settle its limiter reservation (actual tokens
+ * on success, `usage` for a partial stream, 0 otherwise), tell the limiter about
+ * rate limits / exhausted quota, publish the outcome, log one line. All of it
+ * off the response path.
+ */
+export function recordAttempt<T>(
+  ctx: RouterContext,
+  p: PreparedCall,
+  event: AttemptEvent<T>,
+  extra: { usage?: Usage; streaming?: boolean; timeToFirstTokenMs?: number } = {},
+): void {
+  const { candidate, admission, record, classification } = event;
+  if (event.cancelled) {
+    settleAdmission(ctx, p, admission, 'cancelled');
+    ctx.logger.info({ event: 'attempt', request_id: p.requestId, deployment: candidate.name, attempt: record.attempt, cancelled: true }, 'attempt cancelled');
+    return;
+  }
+  const usage = extra.usage;
+  settleAdmission(ctx, p, admission, { tokens: usage ? usage.inputTokens + usage.outputTokens : 0 });
+  if (classification && classEffects(classification.errorClass).observeLimiter) {
+    const headers: Record<string, string> = {};
+    if (classification.retryAfterMs !== undefined) headers['retry-after-ms'] = String(classification.retryAfterMs);
+    ctx.tasks.run('limiter observe', { request_id: p.requestId, deployment: candidate.name }, () =>
+      ctx.peers.limiter.observe({
+        deployment: deploymentRef(candidate),
+        httpStatus: classification.status ?? 0,
+        headers,
+        errorClass: ErrorClassEnum[classification.errorClass],
+      }),
+    );
+  }
+  const outcome = create(AttemptOutcomeSchema, {
+    eventId: randomUUID(),
+    requestId: p.requestId,
+    route: p.call.routeName,
+    tenant: p.owner.tenantId,
+    feature: p.call.feature,
+    deployment: deploymentRef(candidate),
+    errorClass: record.errorClass ? ErrorClassEnum[record.errorClass] : ErrorClassEnum.UNSPECIFIED,
+    httpStatus: record.httpStatus ?? (record.errorClass ? 0 : 200),
+    latencyMs: record.latencyMs,
+    upstreamRequestId: record.upstreamRequestId ?? '',
+    timeUnixMs: BigInt(ctx.clock.now()),
+    attempt: record.attempt,
+    streaming: extra.streaming ?? false,
+    timeToFirstTokenMs: extra.timeToFirstTokenMs ?? 0,
+    ...(usage ? { usage } : {}),
+  });
+  ctx.outcomes.publish(outcome);
+  ctx.logger.info(
+    {
+      event: 'attempt',
+      request_id: p.requestId,
+      tenant: p.owner.tenantId,
+      feature: p.call.feature || undefined,
+      route: p.call.routeName,
+      provider: candidate.deployment.provider,
+      deployment: candidate.name,
+      model: candidate.deployment.model,
+      attempt: record.attempt,
+      status: record.httpStatus,
+      error_class: record.errorClass,
+      latency_ms: record.latencyMs,
+      upstream_request_id: record.upstreamRequestId,
+      prompt_tokens: usage?.inputTokens,
+      completion_tokens: usage?.outputTokens,
+      estimated_cost_micros: usage ? costMicros(candidate, usage) : undefined,
+      note: record.note,
+    },
+    'provider attempt',
+  );
+}
+
+// ---------------------------------------------------------------- response shapes
+
+export function toAttemptProto(r: AttemptRecord): Attempt {
+  return create(AttemptSchema, {
+    deployment: { provider: r.provider, deployment: r.deployment, model: r.model },
+    errorClass: r.errorClass ? ErrorClassEnum[r.errorClass] : ErrorClassEnum.UNSPECIFIED,
+    latencyMs: r.latencyMs,
+    upstreamRequestId: r.upstreamRequestId ?? '',
+    retryAfterMs: r.retryAfterMs ?? 0,
+    httpStatus: r.httpStatus ?? 0,
+    note: r.note ?? '',
+  });
+}
+
+export function finishReasonProto(r: NeutralFinishReason): FinishReason {
+  switch (r) {
+    case 'stop':
+      return FinishReason.STOP;
+    case 'length':
+      return FinishReason.LENGTH;
+    case 'content_filter':
+      return FinishReason.CONTENT_FILTER;
+    default:
+      return FinishReason.STOP;
+  }
+}
+
+export function cacheStatusFor(lookup: CacheLookup): CacheStatus {
+  switch (lookup.kind) {
+    case 'bypass':
+      return CacheStatus.BYPASS;
+    case 'unavailable':
+      return CacheStatus.UNAVAILABLE;
+    default:
+      return CacheStatus.MISS;
+  }
+}
+
+/** Notes that make an answer "degraded" (local fallbacks of our own dependencies). */
+export function degradedNotes(f: FanOut, attempts: readonly AttemptRecord[]): string[] {
+  const notes: string[] = [];
+  if (f.budget.kind === 'unrecorded' && f.budget.note) notes.push(f.budget.note);
+  if (f.budget.kind === 'granted' && f.budget.note) notes.push(f.budget.note);
+  if (f.cache.kind === 'unavailable') notes.push('cache unavailable: bypassed');
+  const limiterNotes = new Set(attempts.map((a) => a.note).filter((n): n is string => !!n && (n.includes('limiter unavailable') || n.includes('limiter local fallback'))));
+  for (const n of limiterNotes) notes.push(n.includes('limiter unavailable') ? 'limiter unavailable' : 'limiter local fallback');
+  return [...new Set(notes)];
+}
+
+/** A cached answer re-dressed for this call (HIT or STALE). */
+export function fromCache(p: PreparedCall, lookup: Extract<CacheLookup, { kind: 'hit' | 'stale' }>, attempts: Attempt[], degradedReason?: string): CompleteResponse {
+  return create(CompleteResponseSchema, {
+    ...lookup.response,
+    costMicros: 0n,
+    attempts,
+    cacheStatus: lookup.kind === 'hit' ? CacheStatus.HIT : CacheStatus.STALE,
+    degraded: degradedReason !== undefined,
+    degradedReason: degradedReason ?? '',
+    requestId: p.requestId,
+    cacheAgeMs: lookup.ageMs,
+  });
+}
+
+export function servedBy(c: Candidate): DeploymentRef {
+  return create(CompleteResponseSchema, { servedBy: deploymentRef(c) }).servedBy!;
+}

@@ -1,0 +1,39 @@
+import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import type { CallContext } from '@switchyard/grpc';
+import type { ProviderError } from '@switchyard/providers';
+import { getTracer, setGenAiAttributes } from '@switchyard/telemetry';
+import type { Candidate } from '../domain/candidates';
+
+export const TRACE_ID_HEADER = 'x-switchyard-trace-id';
+
+const tracer = () => getTracer('switchyard-router');
+
+const GEN_AI_SYSTEM: Record<string, string> = { openai: 'openai', azure: 'az.ai.openai', anthropic: 'anthropic', 'openai-compatible': 'openai' };
+
+/** Sends the active trace id as initial metadata so a caller can quote it; skipped when tracing is off. */
+export function sendTraceId(call: CallContext): void {
+  const ctx = trace.getActiveSpan()?.spanContext();
+  if (ctx && trace.isSpanContextValid(ctx)) call.sendHeaders({ [TRACE_ID_HEADER]: ctx.traceId });
+}
+
+/**
+ * One CLIENT span per provider attempt with GenAI semantic-convention
+ * attributes (never prompt or completion text); the SDK's HTTP span nests under it.
+ */
+export async function withAttemptSpan<T>(c: Candidate, maxTokens: number, fn: (span: Span) => Promise<T>): Promise<T> {
+  return tracer().startActiveSpan(`chat ${c.deployment.model}`, { kind: SpanKind.CLIENT, attributes: { 'switchyard.deployment': c.name } }, async (span) => {
+    setGenAiAttributes(span, { system: GEN_AI_SYSTEM[c.deployment.provider], requestModel: c.deployment.model, maxTokens });
+    try {
+      return await fn(span);
+    } catch (err) {
+      const classification = (err as ProviderError).classification;
+      if (classification) {
+        span.setAttributes({ 'error.type': classification.errorClass, 'switchyard.upstream_request_id': classification.upstreamRequestId ?? '' });
+      }
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}

@@ -1,0 +1,44 @@
+import type { SwitchyardConfig, TenantConfig } from '@switchyard/config';
+import type { ProviderAdapter } from '@switchyard/providers';
+import type { Clock } from '@switchyard/util';
+import type { HealthReplica } from './adapters/health-replica';
+import type { OutcomePublisher } from './adapters/outcome-publisher';
+import type { Peers } from './adapters/peers';
+import type { QuotaReplica } from './adapters/quota-replica';
+import type { BackgroundTasks } from './background-tasks';
+import type { Rng } from './domain/candidates';
+
+/** pino-compatible subset the router logs through. */
+export interface RouterLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** A caller API key as configured: which tenant it belongs to. */
+export interface KeyOwner {
+  tenantId: string;
+  tenant: TenantConfig;
+  apiKeyId: string;
+}
+
+/** Everything a handler needs, built once by start(). */
+export interface RouterContext {
+  gateway: SwitchyardConfig;
+  /** sha256(api key) → owner. */
+  keys: ReadonlyMap<string, KeyOwner>;
+  /** One adapter per deployment id, created at start (each owns its SDK client and connection pool). */
+  adapters: ReadonlyMap<string, ProviderAdapter>;
+  peers: Peers;
+  health: Pick<HealthReplica, 'get'>;
+  quota: Pick<QuotaReplica, 'get'>;
+  outcomes: OutcomePublisher;
+  tasks: BackgroundTasks;
+  clock: Clock;
+  rng: Rng;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  logger: RouterLogger;
+  defaultMaxTokens: number;
+  /** Per-hop deadline of peer calls (also bounds the fan-out). */
+  peerDeadlineMs: number;
+}

@@ -1,0 +1,128 @@
+import { RouterService } from '@switchyard/contracts';
+import { createGrpcServer, serviceRegistration } from '@switchyard/grpc';
+import { createNatsEventBus, type EventBus } from '@switchyard/nats';
+import { createProviderAdapter, type ProviderAdapter } from '@switchyard/providers';
+import type { RunningService } from '@switchyard/runtime';
+import { createLogger } from '@switchyard/telemetry';
+import { sleep as realSleep, systemClock, type Clock } from '@switchyard/util';
+import { startHealthReplica } from './adapters/health-replica';
+import { createOutcomePublisher, ensureOutcomeStream } from './adapters/outcome-publisher';
+import { createPeers, type Peers } from './adapters/peers';
+import { startQuotaReplica } from './adapters/quota-replica';
+import { createBackgroundTasks } from './background-tasks';
+import type { RouterConfig } from './config';
+import type { Rng } from './domain/candidates';
+import { createCompleteHandler } from './handlers/complete';
+import { createStreamCompleteHandler } from './handlers/stream-complete';
+import type { KeyOwner, RouterContext, RouterLogger } from './router-context';
+
+/** What start() can be given instead of connecting on its own (embedded demo, tests). */
+export interface RouterDeps {
+  /** Event bus for the health/quota replicas and outcome events; default NATS at config.natsUrl. */
+  bus: EventBus;
+  /** gRPC clients of cache, budget, limiter, breaker; default from the *_ADDR variables. */
+  peers: Peers;
+  /** Provider adapters by deployment id; default one createProviderAdapter per configured deployment. */
+  adapters: ReadonlyMap<string, ProviderAdapter>;
+  clock: Clock;
+  /** Candidate weighting and retry jitter; default Math.random. */
+  rng: Rng;
+  /** Backoff waits; tests inject one that does not wait. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  logger: RouterLogger;
+}
+
+function keyOwners(config: RouterConfig): Map<string, KeyOwner> {
+  const keys = new Map<string, KeyOwner>();
+  for (const [tenantId, tenant] of Object.entries(config.switchyard.tenants)) {
+    for (const key of tenant.apiKeys) keys.set(key.sha256, { tenantId, tenant, apiKeyId: key.id });
+  }
+  return keys;
+}
+
+function createAdapters(config: RouterConfig): Map<string, ProviderAdapter> {
+  const adapters = new Map<string, ProviderAdapter>();
+  for (const [name, d] of Object.entries(config.switchyard.deployments)) {
+    const apiKey = config.providerKeys[name];
+    if (!apiKey) throw new Error(`deployments.${name}.apiKey: not resolved (${d.apiKey})`);
+    adapters.set(
+      name,
+      createProviderAdapter({ name, provider: d.provider, baseUrl: d.baseUrl, model: d.model, apiKey, ...(d.apiVersion ? { apiVersion: d.apiVersion } : {}) }),
+    );
+  }
+  return adapters;
+}
+
+/**
+ * Wires the router: replicas of health and quota state (KV watch), peer
+ * clients, provider adapters, the gRPC server. Used unchanged by main.ts and
+ * the integration tests. stop(): health NOT_SERVING → in-flight calls finish →
+ * pending accounting (settle/commit/store/outcomes) drains → replicas stop →
+ * the bus and peer clients close (only those start() created).
+ */
+export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}): Promise<RunningService> {
+  const logger: RouterLogger = deps.logger ?? createLogger('router', { level: config.logLevel });
+  const adapters = deps.adapters ?? createAdapters(config);
+  const ownsBus = !deps.bus;
+  const bus = deps.bus ?? (await createNatsEventBus({ url: config.natsUrl, name: 'switchyard-router', logger }));
+  const cleanups: (() => Promise<void> | void)[] = [];
+  try {
+    await ensureOutcomeStream(bus).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'could not ensure the outcomes stream; outcomes may fall back to breaker Report'));
+    const health = await startHealthReplica(bus, logger);
+    cleanups.push(() => health.stop());
+    const quota = await startQuotaReplica(bus, logger);
+    cleanups.push(() => quota.stop());
+    const ownsPeers = !deps.peers;
+    const peers =
+      deps.peers ??
+      createPeers({
+        cacheAddr: config.cacheAddr,
+        budgetAddr: config.budgetAddr,
+        limiterAddr: config.limiterAddr,
+        breakerAddr: config.breakerAddr,
+        peerDeadlineMs: config.peerDeadlineMs,
+        ...(config.internalToken ? { internalToken: config.internalToken } : {}),
+      });
+    if (ownsPeers) cleanups.push(() => peers.close());
+    const tasks = createBackgroundTasks(logger);
+    const ctx: RouterContext = {
+      gateway: config.switchyard,
+      keys: keyOwners(config),
+      adapters,
+      peers,
+      health,
+      quota,
+      outcomes: createOutcomePublisher({ bus, breaker: peers.breaker, tasks, logger }),
+      tasks,
+      clock: deps.clock ?? systemClock,
+      rng: deps.rng ?? Math.random,
+      sleep: deps.sleep ?? realSleep,
+      logger,
+      defaultMaxTokens: config.defaultMaxTokens,
+      peerDeadlineMs: config.peerDeadlineMs,
+    };
+    const server = await createGrpcServer({
+      host: config.grpcHost,
+      port: config.grpcPort,
+      logger,
+      services: [serviceRegistration(RouterService, { complete: createCompleteHandler(ctx), streamComplete: createStreamCompleteHandler(ctx) })],
+    });
+    let stopping: Promise<void> | undefined;
+    return {
+      port: server.port,
+      stop() {
+        stopping ??= (async () => {
+          await server.shutdown(config.shutdownGraceMs);
+          await tasks.drain();
+          for (const cleanup of cleanups.reverse()) await cleanup();
+          if (ownsBus) await bus.close();
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch(() => undefined);
+    if (ownsBus) await bus.close().catch(() => undefined);
+    throw err;
+  }
+}
