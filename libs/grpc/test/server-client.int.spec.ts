@@ -111,6 +111,7 @@ describe('grpc adapter: unary', () => {
   });
 
   it('cancels a unary call when the caller aborts its signal', async () => {
+    const serverStarted = deferred();
     const serverAborted = deferred();
     const { address } = await pool.start({
       services: [
@@ -118,6 +119,7 @@ describe('grpc adapter: unary', () => {
           service: BudgetService,
           implementation: budgetImpl({
             release: async (_r: unknown, ctx: CallContext) => {
+              serverStarted.resolve();
               await sleep(10_000, ctx.signal).catch(() => serverAborted.resolve());
               return { released: true };
             },
@@ -129,7 +131,7 @@ describe('grpc adapter: unary', () => {
     try {
       const controller = new AbortController();
       const pending = client.release({ reservationId: 'r' }, { signal: controller.signal }).catch((e: unknown) => e);
-      await sleep(100);
+      await within(serverStarted.promise, 2000, 'handler to start');
       controller.abort();
       expect(parseGrpcError(await pending).code).toBe(status.CANCELLED);
       await within(serverAborted.promise, 2000, 'server to see the cancel');
