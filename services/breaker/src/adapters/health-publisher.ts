@@ -61,9 +61,14 @@ export function createHealthPublisher(options: { bus: EventBus; kv: KvStore; log
     async transition(step) {
       if (!step.transition) return;
       const event = toHealthTransition(step.record, step.transition);
-      // Event first: subscribers react to it; the KV write is the catch-up path for new replicas.
-      await bus.publish(subjects.health(step.record.provider, step.record.deployment), toBinary(HealthTransitionSchema, event));
-      await putNewest(step);
+      // Event first: subscribers react to it; the KV write is the catch-up path for
+      // new replicas, so it is attempted even when the publish failed.
+      const results = await Promise.allSettled([
+        bus.publish(subjects.health(step.record.provider, step.record.deployment), toBinary(HealthTransitionSchema, event)),
+      ]);
+      results.push(...(await Promise.allSettled([putNewest(step)])));
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed.length > 0) throw new AggregateError(failed.map((f) => f.reason as unknown), `health ${step.record.deployment}: ${failed.length} of 2 writes failed`);
     },
     state: putNewest,
   };
