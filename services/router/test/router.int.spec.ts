@@ -33,6 +33,7 @@ import { loadConfig, start } from '../src';
 const ACME_KEY = 'acme-secret-key';
 const STRICT_KEY = 'strict-secret-key';
 const PROBE_KEY = 'probe-secret-key';
+const NOCAP_KEY = 'nocap-secret-key';
 const SIM_KEY = 'sim-provider-key';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {}, fatal() {}, trace() {}, child() { return silent; }, level: 'silent' };
@@ -77,6 +78,43 @@ deployments:
     model: gpt-4o
     apiKey: env:SIM_PROVIDER_KEY
     price: { inputPerMillionUsd: 2.5, outputPerMillionUsd: 10 }
+  flaky-stream:
+    provider: openai
+    baseUrl: ${sim}/v1
+    model: flaky-model
+    apiKey: env:SIM_PROVIDER_KEY
+    price: { inputPerMillionUsd: 2.5, outputPerMillionUsd: 10 }
+  flaky-dead:
+    provider: openai
+    baseUrl: ${sim}/v1
+    model: flaky-model
+    apiKey: env:SIM_PROVIDER_KEY
+    price: { inputPerMillionUsd: 2.5, outputPerMillionUsd: 10 }
+  flaky-breaker:
+    provider: openai
+    baseUrl: ${sim}/v1
+    model: flaky-model
+    apiKey: env:SIM_PROVIDER_KEY
+    price: { inputPerMillionUsd: 2.5, outputPerMillionUsd: 10 }
+  cut:
+    provider: openai
+    baseUrl: ${sim}/v1
+    model: cut-model
+    apiKey: env:SIM_PROVIDER_KEY
+    price: { inputPerMillionUsd: 2.5, outputPerMillionUsd: 10 }
+  tiny:
+    provider: openai
+    baseUrl: ${sim}/v1
+    model: tiny-model
+    apiKey: env:SIM_PROVIDER_KEY
+    contextWindow: 30
+    price: { inputPerMillionUsd: 0.1, outputPerMillionUsd: 0.1 }
+  rejecting:
+    provider: anthropic
+    baseUrl: ${sim}
+    model: rejecting-model
+    apiKey: env:SIM_PROVIDER_KEY
+    price: { inputPerMillionUsd: 1, outputPerMillionUsd: 5 }
 routes:
   chat-openai:
     candidates: [{ deployment: oai-primary }]
@@ -87,7 +125,32 @@ routes:
     candidates:
       - { deployment: flaky, priority: 0 }
       - { deployment: backup, priority: 1 }
+  chat-stream-fallback:
+    cacheable: false
+    candidates:
+      - { deployment: flaky-stream, priority: 0 }
+      - { deployment: backup, priority: 1 }
+  chat-dead:
+    cacheable: false
+    candidates: [{ deployment: flaky-dead }]
+  chat-breaker:
+    cacheable: false
+    candidates: [{ deployment: flaky-breaker }]
+  chat-cut:
+    cacheable: false
+    candidates: [{ deployment: cut }, { deployment: backup, priority: 1 }]
+  chat-context:
+    cacheable: false
+    candidates: [{ deployment: tiny }, { deployment: backup, priority: 1 }]
+  chat-tiny:
+    cacheable: false
+    candidates: [{ deployment: tiny }]
+  chat-rejecting:
+    cacheable: false
+    candidates: [{ deployment: rejecting }, { deployment: backup, priority: 1 }]
 tenants:
+  nocap:
+    apiKeys: [{ id: nocap-main, sha256: ${hashApiKey(NOCAP_KEY)} }]
   acme:
     apiKeys: [{ id: acme-main, sha256: ${hashApiKey(ACME_KEY)} }]
     limits: { rpm: 10000, tpm: 10000000 }
@@ -114,6 +177,9 @@ const scenario = {
     'gpt-4o': {},
     'claude-haiku-4-5': {},
     'flaky-model': { faults: { unavailable: 1 }, retryAfterMs: 20 },
+    'cut-model': { cutAfterChunks: 3, reply: { minTokens: 30, maxTokens: 40 } },
+    'tiny-model': { contextWindow: 30 },
+    'rejecting-model': { faults: { not_found: 1 } },
   },
 };
 
@@ -247,6 +313,110 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
     const counters = await sim.counters();
     expect(counters['flaky-model']!.received).toBe(3);
     expect(counters['gpt-4o']!.received).toBe(1);
+  });
+
+  it('fails over transparently on a stream that fails before its first delta', async () => {
+    const deltas: string[] = [];
+    let final: { servedBy?: { deployment: string }; attempts: { deployment?: { deployment: string }; errorClass: ErrorClass }[]; finishReason: FinishReason } | undefined;
+    for await (const msg of client.streamComplete(request({ route: 'chat-stream-fallback' }), acme)) {
+      if (msg.event.case === 'delta') deltas.push(msg.event.value.text);
+      else if (msg.event.case === 'final') final = msg.event.value;
+    }
+    expect(deltas.join('').length).toBeGreaterThan(0);
+    expect(final!.finishReason).toBe(FinishReason.STOP);
+    expect(final!.servedBy!.deployment).toBe('backup');
+    expect(final!.attempts.map((a) => [a.deployment!.deployment, ErrorClass[a.errorClass]])).toEqual([
+      ['flaky-stream', 'OVERLOADED'],
+      ['flaky-stream', 'OVERLOADED'],
+      ['flaky-stream', 'OVERLOADED'],
+      ['backup', 'UNSPECIFIED'],
+    ]);
+  });
+
+  it('ends an interrupted stream with an INCOMPLETE final (never a clean end) and accounts the partial output', async () => {
+    const deltas: string[] = [];
+    const finals: { finishReason: FinishReason; errorClass: ErrorClass; errorMessage: string; usage?: { inputTokens: number; outputTokens: number }; costMicros: bigint; servedBy?: { deployment: string } }[] = [];
+    for await (const msg of client.streamComplete(request({ route: 'chat-cut', params: { maxTokens: 100 } }), acme)) {
+      if (msg.event.case === 'delta') deltas.push(msg.event.value.text);
+      else if (msg.event.case === 'final') finals.push(msg.event.value);
+    }
+    expect(deltas.length).toBeGreaterThan(0);
+    expect(finals).toHaveLength(1);
+    const final = finals[0]!;
+    expect(final.finishReason).toBe(FinishReason.INCOMPLETE);
+    expect(ErrorClass[final.errorClass]).toBe('STREAM_INTERRUPTED');
+    expect(final.errorMessage.length).toBeGreaterThan(0);
+    // No failover after output was sent: the backup never ran.
+    expect(final.servedBy!.deployment).toBe('cut');
+    expect(final.usage!.inputTokens).toBeGreaterThan(0);
+    expect(final.usage!.outputTokens).toBeGreaterThan(0);
+    expect(final.costMicros).toBeGreaterThan(0n);
+  });
+
+  it('when every candidate fails: UNAVAILABLE with RetryInfo and every attempt in ErrorInfo', async () => {
+    const err = await client.complete(request({ route: 'chat-dead' }), acme).then(
+      () => {
+        throw new Error('expected an error');
+      },
+      (e: unknown) => parseGrpcError(e),
+    );
+    expect(err.code).toBe(status.UNAVAILABLE);
+    expect(err.message).toMatch(/every candidate of route chat-dead failed/);
+    expect(err.details.retryDelayMs).toBeGreaterThanOrEqual(0);
+    const meta = err.details.errorInfo!.metadata;
+    expect(err.details.errorInfo!.reason).toBe('ALL_CANDIDATES_FAILED');
+    expect(meta.attempts).toBe('3');
+    expect(meta.attempt_1).toMatch(/^deployment=flaky-dead class=OVERLOADED latency_ms=\d+ upstream_request_id=\S* http_status=503/);
+    expect(meta.attempt_3).toMatch(/deployment=flaky-dead/);
+  });
+
+  it('falls back only to a larger context window on CONTEXT_LENGTH', async () => {
+    const long = 'word '.repeat(60);
+    const res = await client.complete(request({ route: 'chat-context', messages: [{ role: Role.USER, content: long }] }), acme);
+    expect(res.servedBy!.deployment).toBe('backup');
+    expect(res.attempts.map((a) => ErrorClass[a.errorClass])).toEqual(['CONTEXT_LENGTH', 'UNSPECIFIED']);
+  });
+
+  it('answers FAILED_PRECONDITION naming the prompt size when no candidate has a large enough window', async () => {
+    const long = 'word '.repeat(60);
+    const err = await client.complete(request({ route: 'chat-tiny', messages: [{ role: Role.USER, content: long }] }), acme).then(
+      () => {
+        throw new Error('expected an error');
+      },
+      (e: unknown) => parseGrpcError(e),
+    );
+    expect(err.code).toBe(status.FAILED_PRECONDITION);
+    expect(err.message).toMatch(/^prompt has \d+ tokens; largest context window among candidates is 30$/);
+  });
+
+  it('fails fast with the provider message on INVALID_REQUEST, without trying the fallback', async () => {
+    await sim.reset();
+    const err = await client.complete(request({ route: 'chat-rejecting' }), acme).then(
+      () => {
+        throw new Error('expected an error');
+      },
+      (e: unknown) => parseGrpcError(e),
+    );
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.message).toMatch(/provider rejected the request: rejected by deployment rejecting: .*rejecting-model/);
+    expect((await sim.counters())['gpt-4o']?.received ?? 0).toBe(0);
+  });
+
+  it('stops sending to a deployment once the breaker opened it (outcomes → breaker → KV → replica)', async () => {
+    // 3 failures per call; the breaker opens at 5 consecutive, so the third call sees it OPEN.
+    const attemptsOf = async () =>
+      client.complete(request({ route: 'chat-breaker' }), acme).then(
+        () => {
+          throw new Error('expected an error');
+        },
+        (e: unknown) => parseGrpcError(e),
+      );
+    await attemptsOf();
+    await attemptsOf();
+    const err = await eventually(attemptsOf, (e) => e.details.errorInfo?.metadata.attempts === '0', 10_000);
+    expect(err.code).toBe(status.UNAVAILABLE);
+    expect(err.details.errorInfo!.metadata['skipped_flaky-breaker']).toBe('circuit open');
+    expect(err.details.retryDelayMs).toBeGreaterThan(0);
   });
 
   it('records the spend with the budget service after a success', async () => {
