@@ -1,8 +1,13 @@
-import { trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
+import { metrics, trace, type Attributes, type Meter, type Span, type Tracer } from '@opentelemetry/api';
 
 /** The tracer for a module (instrumentation scope); a no-op until telemetry is started. */
 export function getTracer(name: string, version?: string): Tracer {
   return trace.getTracer(name, version);
+}
+
+/** The meter for a module; instruments are no-ops until telemetry is started with a metric reader. */
+export function getMeter(name: string, version?: string): Meter {
+  return metrics.getMeter(name, version);
 }
 
 /** GenAI semantic-convention fields of one provider attempt. Never prompt or completion text. */

@@ -1,6 +1,6 @@
 export { startTelemetry, type StartTelemetryOptions, type Telemetry } from './start-telemetry';
 export { createLogger, REDACTED_PATHS, type CreateLoggerOptions, type Logger } from './logger';
-export { getTracer, genAiAttributes, setGenAiAttributes, type GenAiAttributes } from './gen-ai';
+export { getTracer, getMeter, genAiAttributes, setGenAiAttributes, type GenAiAttributes } from './gen-ai';
 export {
   injectTraceContext,
   extractTraceContext,

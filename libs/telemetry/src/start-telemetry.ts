@@ -18,7 +18,14 @@ export interface StartTelemetryOptions {
    * exporter from OTEL_* itself, so include your exporter's processor here.
    */
   spanProcessors?: SpanProcessor[];
+  /**
+   * Metric readers (e.g. a PrometheusExporter on a chosen port). When omitted the
+   * SDK follows OTEL_METRICS_EXPORTER (`otlp` default, `prometheus`, `none`).
+   */
+  metricReaders?: SdkConfig['metricReaders'];
 }
+
+type SdkConfig = NonNullable<ConstructorParameters<typeof NodeSDK>[0]>;
 
 export interface Telemetry {
   /** Flushes pending spans and stops instrumentation; call last during shutdown. */
@@ -62,6 +69,7 @@ export function startTelemetry(options: StartTelemetryOptions): Telemetry {
     serviceName: options.serviceName,
     ...(options.serviceVersion ? { resource: resourceFromAttributes({ 'service.version': options.serviceVersion }) } : {}),
     ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
+    ...(options.metricReaders ? { metricReaders: options.metricReaders } : {}),
     instrumentations: [
       new GrpcInstrumentation(),
       new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: redisStatement }),

@@ -13,7 +13,7 @@ describe('startTelemetry in a real process', () => {
     await redis?.stop();
   });
 
-  it('exports gRPC client + server and Redis spans of one call in one trace', async () => {
+  it('exports gRPC client + server, Redis and provider fetch spans of one call in one trace', async () => {
     const child = await spawnProcess({
       entry: join(__dirname, 'fixtures/traced-service.ts'),
       env: { ...receiver.env, REDIS_URL: redis.url, FIXTURE_SERVICE: 'fixture-svc' },
@@ -22,7 +22,9 @@ describe('startTelemetry in a real process', () => {
     expect(child.lines.join('\n')).toContain('"reply":"ping:');
 
     const spans = await receiver.waitForSpans(
-      (all) => ['CLIENT', 'SERVER'].every((kind) => all.some((s) => s.kind === kind && s.name.includes('Echo/Ping'))),
+      (all) =>
+        ['CLIENT', 'SERVER'].every((kind) => all.some((s) => s.kind === kind && s.name.includes('Echo/Ping'))) &&
+        all.some((s) => s.scope.includes('undici')),
       10_000,
     );
     const client = spans.find((s) => s.kind === 'CLIENT' && s.name.includes('Echo/Ping'))!;
@@ -37,6 +39,8 @@ describe('startTelemetry in a real process', () => {
     // Only the command and key: values may hold completions.
     expect(redisSpan!.attributes['db.statement'] ?? redisSpan!.attributes['db.query.text']).toBe('incr fixture:pings');
     expect(server.serviceName).toBe('fixture-svc');
+    const fetchSpan = spans.find((s) => s.scope.includes('undici') && s.kind === 'CLIENT');
+    expect(fetchSpan).toMatchObject({ traceId: client.traceId, parentSpanId: server.spanId });
   }, 30_000);
 
   it('exports nothing when OTEL_TRACES_EXPORTER=none', async () => {

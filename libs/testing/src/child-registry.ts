@@ -36,6 +36,13 @@ function hook(): void {
   if (hooked) return;
   hooked = true;
   process.once('exit', cleanupSync);
+  // A terminated test runner emits no 'exit': clean up, then let the signal do its default.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      cleanupSync();
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    });
+  }
 }
 
 export function trackChild(child: ChildProcess): void {
