@@ -1,7 +1,7 @@
 /**
  * Throughput of the simulator on one core with zero latency.
  *
- *   npx tsx services/simulator/bench/simulator-load.ts [--connections 50] [--duration 10] [--provider openai|anthropic|azure] [--stream]
+ *   npx tsx services/simulator/bench/simulator-load.ts [--connections 50] [--duration 10] [--provider openai|anthropic|azure] [--stream] [--unique-prompts]
  *
  * Spawns the simulator CLI as its own process (built-in scenario: no latency, limits high enough not to bite,
  * but still evaluated on every request) and drives it with autocannon over keep-alive connections from this
@@ -23,6 +23,8 @@ async function main(): Promise<void> {
   const duration = Number(arg('duration', '10'));
   const provider = arg('provider', 'openai');
   const stream = process.argv.includes('--stream');
+  // Every request a new prompt: measures the uncached tokenizer path instead of the prompt-cache hit.
+  const unique = process.argv.includes('--unique-prompts');
 
   const entry = resolve(__dirname, '../src/main.ts');
   const child = spawn(process.execPath, ['--import', 'tsx', entry, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -54,6 +56,7 @@ async function main(): Promise<void> {
             body: { model: 'gpt-4o', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: prompt }], max_tokens: 64, stream },
           };
 
+  let sequence = 0;
   const result = await autocannon({
     url: `http://127.0.0.1:${port}${request.path}`,
     method: 'POST',
@@ -61,6 +64,18 @@ async function main(): Promise<void> {
     body: JSON.stringify(request.body),
     connections,
     duration,
+    ...(unique
+      ? {
+          requests: [
+            {
+              setupRequest: (req: { body?: string }) => {
+                req.body = JSON.stringify(request.body).replace('Summarise', `Summarise #${++sequence}`);
+                return req;
+              },
+            },
+          ],
+        }
+      : {}),
   });
   const counters = await (await fetch(`http://127.0.0.1:${port}/_admin/counters`)).json();
   child.kill('SIGTERM');
@@ -69,6 +84,7 @@ async function main(): Promise<void> {
     JSON.stringify({
       provider,
       stream,
+      uniquePrompts: unique,
       connections,
       durationS: duration,
       requestsPerSec: Math.round(result.requests.average),
