@@ -1,0 +1,98 @@
+import { timingSafeEqual } from 'node:crypto';
+import { ErrorClass, ErrorClassSchema, LimiterService, type LimitKey } from '@switchyard/contracts';
+import { type CallContext, type ServiceRegistration, invalidArgument, serviceRegistration, unauthenticated } from '@switchyard/grpc';
+import { type KeyRef, type Limiter, LimiterInputError } from '../domain/limiter';
+import { keyKindFromProto, limitKeyToProto, limitKindToProto, quotaStateToProto } from './quota-proto';
+
+function keyRef(key: LimitKey | undefined): KeyRef {
+  return { kind: key ? keyKindFromProto(key.kind) : undefined, id: key?.id ?? '' };
+}
+
+/** Proto ErrorClass → the provider library's class name ('RATE_LIMITED'); undefined for success. */
+function errorClassName(value: ErrorClass): string | undefined {
+  if (value === ErrorClass.UNSPECIFIED) return undefined;
+  return ErrorClassSchema.value[value]?.name.replace(/^ERROR_CLASS_/, '');
+}
+
+/** Runs a handler body, turning the domain's input errors into INVALID_ARGUMENT naming the proto field. */
+async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof LimiterInputError) throw invalidArgument(err.field, err.problem);
+    throw err;
+  }
+}
+
+/** LimiterService over the domain Limiter; optional shared-secret check for internal callers. */
+export function createLimiterHandlers(options: { limiter: Limiter; internalToken?: string }): ServiceRegistration {
+  const { limiter } = options;
+  const expected = options.internalToken ? Buffer.from(options.internalToken) : undefined;
+  const authorize = (ctx: CallContext) => {
+    if (!expected) return;
+    const given = ctx.metadata.get('x-switchyard-internal-token')[0];
+    const buf = Buffer.from(typeof given === 'string' ? given : (given ?? ''));
+    if (buf.length !== expected.length || !timingSafeEqual(buf, expected)) {
+      throw unauthenticated('missing or wrong x-switchyard-internal-token metadata');
+    }
+  };
+
+  return serviceRegistration(LimiterService, {
+    async acquire(req, ctx) {
+      authorize(ctx);
+      return guarded(async () => {
+        const r = await limiter.acquire(
+          {
+            keys: req.keys.map(keyRef),
+            requests: req.requests,
+            tokens: req.tokens,
+            reservationTtlMs: req.reservationTtlMs,
+            maxWaitMs: req.maxWaitMs,
+            requestId: req.requestId,
+          },
+          { signal: ctx.signal, deadlineMs: ctx.deadline?.getTime() },
+        );
+        if (r.granted) return { granted: true, reservationId: r.reservationId, waitedMs: r.waitedMs };
+        return {
+          granted: false,
+          retryAfterMs: r.retryAfterMs,
+          retryAtUnixMs: BigInt(r.retryAtMs),
+          blockedKey: limitKeyToProto(r.blockedKey),
+          blockedLimit: limitKindToProto(r.blockedBy),
+          waitedMs: r.waitedMs,
+        };
+      });
+    },
+
+    async settle(req, ctx) {
+      authorize(ctx);
+      return guarded(() =>
+        limiter.settle({ reservationId: req.reservationId, actualTokens: req.actualTokens, cancelled: req.cancelled }),
+      );
+    },
+
+    async observe(req, ctx) {
+      authorize(ctx);
+      return guarded(async () => {
+        if (!req.deployment) throw new LimiterInputError('deployment', 'is required');
+        const r = await limiter.observe({
+          provider: req.deployment.provider,
+          deployment: req.deployment.deployment,
+          httpStatus: req.httpStatus,
+          headers: req.headers,
+          errorClass: errorClassName(req.errorClass),
+        });
+        return { cooldownUntilUnixMs: BigInt(r.cooldownUntilMs), unavailable: r.unavailable };
+      });
+    },
+
+    async getQuota(req, ctx) {
+      authorize(ctx);
+      return guarded(async () => {
+        if (!req.key) throw new LimiterInputError('key', 'is required');
+        const { key, state } = await limiter.getQuota(keyRef(req.key));
+        return { quota: quotaStateToProto(key, state) };
+      });
+    },
+  });
+}

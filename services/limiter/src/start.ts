@@ -1,0 +1,74 @@
+import { Redis } from 'ioredis';
+import { createGrpcServer } from '@switchyard/grpc';
+import { type EventBus, createNatsEventBus } from '@switchyard/nats';
+import type { RunningService } from '@switchyard/runtime';
+import { type Logger, createLogger } from '@switchyard/telemetry';
+import type { LimiterConfig } from './config';
+import { createLimiter } from './domain/limiter';
+import type { QuotaStore } from './domain/quota-store';
+import { createLimiterHandlers } from './adapters/grpc-handlers';
+import { createQuotaPublisher } from './adapters/quota-publisher';
+import { createRedisQuotaStore } from './adapters/redis-quota-store';
+
+/** What the embedded demo (or a test) may pass in instead of the real connections. */
+export interface LimiterDeps {
+  bus: EventBus;
+  /** e.g. createMemoryQuotaStore({ clock }) for the embedded demo. */
+  store: QuotaStore;
+  logger: Logger;
+}
+
+export type LimiterService = RunningService;
+
+/**
+ * Wires the limiter: quota store (Redis, or the one passed in), event bus
+ * (NATS, or the one passed in), domain, gRPC server. stop(): health
+ * NOT_SERVING → gRPC shutdown(grace) → close the bus (drain) → quit Redis.
+ */
+export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = {}): Promise<LimiterService> {
+  const logger = deps.logger ?? createLogger('switchyard-limiter', { level: config.logLevel });
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch((err) => logger.warn({ err }, 'cleanup step failed'));
+  };
+  try {
+    let store = deps.store;
+    if (!store) {
+      const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+      redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+      await redis.connect();
+      store = createRedisQuotaStore({ redis, ownsClient: true });
+    }
+    const ownedStore = store;
+    cleanups.push(() => ownedStore.close());
+
+    const bus = deps.bus ?? (await createNatsEventBus({ url: config.natsUrl, name: 'switchyard-limiter', logger }));
+    cleanups.push(() => bus.close());
+
+    const limiter = createLimiter({
+      store,
+      config: config.gateway,
+      publisher: createQuotaPublisher(bus),
+      settings: config.settings,
+      onPublishError: (err, change) =>
+        logger.warn(
+          { err: { message: (err as Error).message }, deployment: change.key.id, kind: change.kind, epoch: change.epoch },
+          'quota change not published (state is in the store; routers catch up on the next change)',
+        ),
+    });
+
+    const server = await createGrpcServer({
+      host: config.grpcHost,
+      port: config.grpcPort,
+      logger,
+      services: [createLimiterHandlers({ limiter, internalToken: config.internalToken })],
+    });
+    cleanups.push(() => server.shutdown(config.shutdownGraceMs));
+
+    let stopped: Promise<void> | undefined;
+    return { port: server.port, stop: () => (stopped ??= cleanup()) };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
