@@ -58,7 +58,8 @@ export type ImplementationOf<Svc> = Svc extends GenService<infer S> ? ServiceImp
 /** A service to serve and its implementation. */
 export interface ServiceRegistration<S extends GenServiceMethods = GenServiceMethods> {
   service: GenService<S>;
-  implementation: ServiceImplementation<S>;
+  // NoInfer: the service alone decides S, so a mismatched implementation is an error.
+  implementation: NoInfer<ServiceImplementation<S>>;
 }
 
 /** Pairs a service with its implementation, type-checking the implementation against it. */
