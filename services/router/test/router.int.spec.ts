@@ -12,10 +12,7 @@ import {
   LimiterService,
   Role,
   RouterService,
-  type CompleteRequest,
 } from '@switchyard/contracts';
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { CompleteRequestSchema } from '@switchyard/contracts';
 import { createClient, parseGrpcError, status, type Client } from '@switchyard/grpc';
 import type { RunningService } from '@switchyard/runtime';
 import { freePort, spawnSimulator, startNats, startRedis, type ServerHandle, type SimulatorHandle } from '@switchyard/testing';
@@ -183,7 +180,14 @@ const scenario = {
   },
 };
 
-function request(init: Partial<MessageInitShape<typeof CompleteRequestSchema>> = {}): MessageInitShape<typeof CompleteRequestSchema> {
+/** Plain init shape accepted by both Complete and StreamComplete (the messages are field-for-field identical). */
+interface Req {
+  route: string;
+  messages: { role: Role; content: string }[];
+  params?: { maxTokens?: number; temperature?: number; topP?: number; stop?: string[] };
+}
+
+function request(init: Partial<Req> = {}): Req {
   return { route: 'chat-openai', messages: [{ role: Role.USER, content: 'Say hello to the integration test.' }], params: { maxTokens: 64 }, ...init };
 }
 
@@ -206,6 +210,7 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
   let budget: Client<typeof BudgetService.method>;
   let limiter: Client<typeof LimiterService.method>;
   let cacheRunning = false;
+  let configPath: string;
   const acme = { metadata: { 'x-api-key': ACME_KEY } };
   const strict = { metadata: { authorization: `Bearer ${STRICT_KEY}` } };
   const probe = { metadata: { authorization: `Bearer ${PROBE_KEY}` } };
@@ -213,7 +218,7 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
   beforeAll(async () => {
     [redis, nats, sim] = await Promise.all([startRedis(), startNats({ jetstream: true }), spawnSimulator({ scenario })]);
     const dir = mkdtempSync(join(tmpdir(), 'sy-router-'));
-    const configPath = join(dir, 'gateway.yaml');
+    configPath = join(dir, 'gateway.yaml');
     writeFileSync(configPath, gatewayYaml(sim.url));
     const common = { GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', REDIS_URL: redis.url, NATS_URL: nats.url, SWITCHYARD_CONFIG: configPath, LOG_LEVEL: 'silent' };
     const [lim, brk, bud] = await Promise.all([
@@ -433,7 +438,7 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
   describe('bad input is refused with a message naming the problem, and charges nothing', () => {
     // The probe tenant only ever sends bad input, so "nothing charged" is exact.
     const BAD_KEY = { metadata: { 'x-api-key': 'not-a-key' } };
-    const cases: [string, MessageInitShape<typeof CompleteRequestSchema>, { metadata: Record<string, string> } | undefined, status, RegExp][] = [
+    const cases: [string, Req, { metadata: Record<string, string> } | undefined, status, RegExp][] = [
       ['no API key', request(), undefined, status.UNAUTHENTICATED, /missing API key \(metadata x-api-key\)/],
       ['an unknown API key', request(), BAD_KEY, status.UNAUTHENTICATED, /unknown API key/],
       ['an unknown route', request({ route: 'nope' }), undefined, status.INVALID_ARGUMENT, /^route: unknown route "nope"/],
@@ -482,6 +487,57 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
     });
   });
 
+  describe('when its own peers are down (DESIGN.md "When our own dependencies fail")', () => {
+    let lonely: RunningService;
+    let lonelyClient: Client<typeof RouterService.method>;
+    beforeAll(async () => {
+      const [deadBudget, deadLimiter, deadCache] = await Promise.all([freePort(), freePort(), freePort()]);
+      lonely = await start(
+        loadConfig({
+          GRPC_HOST: '127.0.0.1',
+          GRPC_PORT: '0',
+          NATS_URL: nats.url,
+          SWITCHYARD_CONFIG: configPath,
+          SIM_PROVIDER_KEY: SIM_KEY,
+          PEER_DEADLINE_MS: '200',
+          LIMITER_ADDR: `127.0.0.1:${deadLimiter}`,
+          BUDGET_ADDR: `127.0.0.1:${deadBudget}`,
+          CACHE_ADDR: `127.0.0.1:${deadCache}`,
+          BREAKER_ADDR: `127.0.0.1:${deadCache}`,
+        }),
+        { logger: silent },
+      );
+      lonelyClient = createClient(RouterService, `127.0.0.1:${lonely.port}`, { defaultDeadlineMs: 15_000 });
+    });
+    afterAll(async () => {
+      lonelyClient?.close();
+      await lonely?.stop();
+    });
+
+    it('refuses a tenant with hard caps when the budget service is unreachable (fail closed), naming the budget service', async () => {
+      const started = Date.now();
+      const err = await lonelyClient.complete(request(), acme).then(
+        () => {
+          throw new Error('expected an error');
+        },
+        (e: unknown) => parseGrpcError(e),
+      );
+      expect(err.code).toBe(status.UNAVAILABLE);
+      expect(err.message).toMatch(/budget service unavailable .*tenant "acme" has hard caps/);
+      expect(Date.now() - started).toBeLessThan(2000);
+    });
+
+    it('serves a tenant without caps, bypassing the cache and noting the missing limiter', async () => {
+      const res = await lonelyClient.complete(request(), { metadata: { 'x-api-key': NOCAP_KEY } });
+      expect(res.content.length).toBeGreaterThan(0);
+      expect(res.cacheStatus).toBe(CacheStatus.UNAVAILABLE);
+      expect(res.attempts[0]!.note).toBe('limiter unavailable');
+      expect(res.degraded).toBe(true);
+      expect(res.degradedReason).toMatch(/budget service unavailable/);
+      expect(res.degradedReason).toMatch(/limiter unavailable/);
+    });
+  });
+
   it('serves a repeated request from the cache when the cache service runs', async () => {
     if (!cacheRunning) return; // the cache service has not landed yet: covered by the UNAVAILABLE status above
     const req = request({ messages: [{ role: Role.USER, content: 'cache me' }] });
@@ -498,4 +554,3 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
   });
 });
 
-export type { CompleteRequest };
