@@ -317,6 +317,22 @@ describe('connections', () => {
     }
   });
 
+  it('a consumer that stops reading a stream early releases the socket', async () => {
+    const proxy = await startTcpProxy(sim.port);
+    try {
+      await sim.setScenario(scenarioFor('anthropic', { latency: { firstToken: 0, perToken: 100 } }));
+      const adapter = createProviderAdapter({ ...deploymentFor('anthropic', `http://127.0.0.1:${proxy.port}`), name: 'via-proxy' });
+      for await (const chunk of adapter.stream(REQUEST)) {
+        expect(chunk.type).toBe('delta');
+        break;
+      }
+      await proxy.waitUntilIdle(2000);
+      expect(proxy.open()).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('reuses kept-alive connections across calls instead of one per call', async () => {
     const proxy = await startTcpProxy(sim.port);
     try {

@@ -8,22 +8,31 @@ import { createServer, connect, type Socket } from 'node:net';
  */
 export interface TcpProxy {
   readonly port: number;
-  /** Client connections currently open through the proxy. */
+  /**
+   * Open client connections that have carried a request. Connections that
+   * never sent a byte are not counted: undici may open a spare socket right
+   * after destroying one, and that socket holds no request.
+   */
   open(): number;
-  /** Total client connections accepted so far. */
+  /** Total client connections that carried a request. */
   accepted(): number;
-  /** Resolves when no client connection is open; rejects after timeoutMs. */
+  /** Resolves when no request-carrying connection is open; rejects after timeoutMs. */
   waitUntilIdle(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const clients = new Set<Socket>();
+  const all = new Set<Socket>();
   let accepted = 0;
   let waiters: (() => void)[] = [];
   const server = createServer((client) => {
-    accepted++;
-    clients.add(client);
+    all.add(client);
+    client.once('close', () => all.delete(client));
+    client.once('data', () => {
+      accepted++;
+      clients.add(client);
+    });
     const upstream = connect(targetPort, '127.0.0.1');
     client.pipe(upstream);
     upstream.pipe(client);
@@ -58,7 +67,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       });
     },
     close() {
-      for (const c of clients) c.destroy();
+      for (const c of all) c.destroy();
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
