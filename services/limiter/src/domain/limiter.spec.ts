@@ -1,0 +1,155 @@
+import { parseConfig } from '@switchyard/config';
+import { ManualClock } from '@switchyard/util';
+import { createMemoryQuotaStore } from '../adapters/memory-quota-store';
+import { type QuotaChange, LimiterInputError, createLimiter } from './limiter';
+
+const config = parseConfig(`
+deployments:
+  d1:
+    provider: openai
+    baseUrl: http://127.0.0.1:9/v1
+    model: gpt-4o
+    apiKey: env:OPENAI_API_KEY
+    limits: { rpm: 10, tpm: 1000, concurrency: 20 }
+    price: { inputPerMillionUsd: 1, outputPerMillionUsd: 1 }
+routes: {}
+tenants:
+  t1:
+    apiKeys: [{ id: k1, sha256: "${'c'.repeat(64)}" }]
+    limits: { rpm: 3 }
+`);
+
+function setup(options: { publishFails?: boolean } = {}) {
+  const clock = new ManualClock(1_700_000_000_000);
+  const store = createMemoryQuotaStore({ clock });
+  const changes: QuotaChange[] = [];
+  const publishErrors: unknown[] = [];
+  const waits: number[] = [];
+  const limiter = createLimiter({
+    store,
+    config,
+    publisher: {
+      publish: async (c) => {
+        if (options.publishFails) throw new Error('nats down');
+        changes.push(c);
+      },
+    },
+    // Waiting moves the manual clock instead of sleeping.
+    wait: async (ms) => {
+      waits.push(ms);
+      clock.advance(ms);
+    },
+    onPublishError: (err) => publishErrors.push(err),
+  });
+  const acquire = (over: Partial<Parameters<typeof limiter.acquire>[0]> = {}, scope = {}) =>
+    limiter.acquire(
+      { keys: [{ kind: 'deployment', id: 'd1' }], requests: 0, tokens: 0, reservationTtlMs: 0, maxWaitMs: 0, requestId: '', ...over },
+      { now: () => clock.now(), ...scope },
+    );
+  return { clock, store, limiter, changes, publishErrors, waits, acquire };
+}
+
+async function inputError(p: Promise<unknown>): Promise<LimiterInputError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(LimiterInputError);
+  return err as LimiterInputError;
+}
+
+describe('limiter', () => {
+  it('applies the default 0.8 headroom to deployment limits but not to tenant limits', async () => {
+    const { limiter } = setup();
+    const d = await limiter.getQuota({ kind: 'deployment', id: 'd1' });
+    expect(d.key.limits).toEqual({ rpm: 8, tpm: 800, concurrency: 16 });
+    expect((await limiter.getQuota({ kind: 'tenant', id: 't1' })).key.limits).toEqual({ rpm: 3 });
+  });
+
+  it('admits exactly the effective RPM (10 × 0.8 = 8), then tells when to retry', async () => {
+    const { acquire } = setup();
+    for (let i = 0; i < 8; i++) expect((await acquire()).granted).toBe(true);
+    expect(await acquire()).toMatchObject({ granted: false, blockedBy: 'rpm', retryAfterMs: 7_500, blockedKey: { id: 'd1' } });
+  });
+
+  it('waits once, inside max_wait_ms and the deadline, then answers', async () => {
+    const { acquire, clock, waits } = setup();
+    for (let i = 0; i < 8; i++) await acquire();
+    const denied = await acquire({ maxWaitMs: 7_499 });
+    expect(denied).toMatchObject({ granted: false, retryAfterMs: 7_500, waitedMs: 0 });
+    const tooShortDeadline = await acquire({ maxWaitMs: 10_000 }, { deadlineMs: clock.now() + 7_000 });
+    expect(tooShortDeadline).toMatchObject({ granted: false, waitedMs: 0 });
+    expect(waits).toEqual([]);
+    const waited = await acquire({ maxWaitMs: 10_000 }, { deadlineMs: clock.now() + 20_000 });
+    expect(waited).toMatchObject({ granted: true, waitedMs: 7_500 });
+    expect(waits).toEqual([7_500]);
+  });
+
+  it('never waits on an unavailable deployment', async () => {
+    const { acquire, limiter, waits } = setup();
+    await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 429, headers: {}, errorClass: 'QUOTA_EXHAUSTED' });
+    expect(await acquire({ maxWaitMs: 60_000 })).toMatchObject({ granted: false, blockedBy: 'unavailable', retryAfterMs: 0, retryAtMs: 0 });
+    expect(waits).toEqual([]);
+  });
+
+  it('cools a deployment down for retry-after-ms and publishes the change once', async () => {
+    const { limiter, acquire, changes, clock } = setup();
+    const now = clock.now();
+    const first = await limiter.observe({ provider: '', deployment: 'd1', httpStatus: 429, headers: { 'retry-after-ms': '1500' }, errorClass: 'RATE_LIMITED' });
+    expect(first).toEqual({ cooldownUntilMs: now + 1_500, unavailable: false });
+    // The same 429 seen again by another router changes nothing and publishes nothing.
+    await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 429, headers: { 'retry-after-ms': '1500' }, errorClass: 'RATE_LIMITED' });
+    expect(changes).toHaveLength(1);
+    expect(changes[0]).toMatchObject({ kind: 'cooldown_started', provider: 'openai', untilMs: now + 1_500, epoch: 1 });
+    expect(await acquire()).toMatchObject({ granted: false, blockedBy: 'cooldown', retryAfterMs: 1_500, retryAtMs: now + 1_500 });
+    clock.advance(1_500);
+    expect((await acquire()).granted).toBe(true);
+  });
+
+  it('uses the default cooldown on a 429 without retry-after', async () => {
+    const { limiter, clock } = setup();
+    const r = await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 429, headers: {}, errorClass: undefined });
+    expect(r.cooldownUntilMs).toBe(clock.now() + 1_000);
+  });
+
+  it('ignores successes and other errors', async () => {
+    const { limiter, changes } = setup();
+    expect(await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 200, headers: {}, errorClass: undefined })).toEqual({
+      cooldownUntilMs: 0,
+      unavailable: false,
+    });
+    await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 503, headers: {}, errorClass: 'OVERLOADED' });
+    expect(changes).toEqual([]);
+  });
+
+  it('keeps the cooldown when publishing fails, and reports the failure', async () => {
+    const { limiter, acquire, publishErrors } = setup({ publishFails: true });
+    await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 429, headers: { 'retry-after': '3' }, errorClass: 'RATE_LIMITED' });
+    expect(publishErrors).toHaveLength(1);
+    expect(await acquire()).toMatchObject({ granted: false, blockedBy: 'cooldown', retryAfterMs: 3_000 });
+  });
+
+  it.each([
+    [{ keys: [{ kind: 'deployment' as const, id: 'd1' }], tokens: -1 }, 'tokens'],
+    [{ keys: [{ kind: 'deployment' as const, id: 'd1' }], tokens: 10_000_001 }, 'tokens'],
+    [{ keys: [{ kind: 'deployment' as const, id: 'd1' }], tokens: 801 }, 'tokens'],
+    [{ keys: [{ kind: 'tenant' as const, id: 't1' }], requests: 4 }, 'requests'],
+    [{ keys: [{ kind: 'deployment' as const, id: 'd1' }], reservationTtlMs: 3_600_001 }, 'reservation_ttl_ms'],
+    [{ keys: [{ kind: 'deployment' as const, id: 'd1' }], maxWaitMs: 60_001 }, 'max_wait_ms'],
+    [{ keys: [{ kind: undefined, id: 'd1' }] }, 'keys[0].kind'],
+    [{ keys: [{ kind: 'deployment' as const, id: '' }] }, 'keys[0].id'],
+    [{ keys: Array.from({ length: 9 }, () => ({ kind: 'deployment' as const, id: 'd1' })) }, 'keys'],
+  ])('rejects bad Acquire input %j naming %s', async (over, field) => {
+    const { acquire } = setup();
+    expect((await inputError(acquire(over))).field).toBe(field);
+  });
+
+  it('rejects bad Observe and Settle input naming the field', async () => {
+    const { limiter } = setup();
+    const observe = (over: object) =>
+      limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 429, headers: {}, errorClass: undefined, ...over });
+    expect((await inputError(observe({ deployment: '' }))).field).toBe('deployment.deployment');
+    expect((await inputError(observe({ deployment: 'nope' }))).field).toBe('deployment.deployment');
+    expect((await inputError(observe({ provider: 'anthropic' }))).field).toBe('deployment.provider');
+    expect((await inputError(observe({ httpStatus: 42 }))).field).toBe('http_status');
+    expect((await inputError(limiter.settle({ reservationId: 'r', actualTokens: -5, cancelled: false }))).field).toBe('actual_tokens');
+    expect((await inputError(limiter.getQuota({ kind: 'tenant', id: 'nobody' }))).field).toBe('key.id');
+  });
+});
