@@ -17,8 +17,9 @@ const messageId = createIdSource(BASE58, 12);
 const RATE_LIMIT_TAIL =
   'For details, refer to: https://docs.claude.com/en/api/rate-limits. You can see the response headers for current usage. Please reduce the prompt length or the maximum tokens requested, or try again later. You may also contact sales at https://www.anthropic.com/contact-sales to discuss your options for a rate limit increase.';
 
-function err(status: number, type: string, message: string): ErrorReply {
-  return { status, body: JSON.stringify({ type: 'error', error: { type, message } }) };
+function err(status: number, type: string, message: string, errorCode?: string): ErrorReply {
+  const error = errorCode ? { type, message, details: { error_code: errorCode } } : { type, message };
+  return { status, body: JSON.stringify({ type: 'error', error }) };
 }
 const invalid = (message: string) => err(400, 'invalid_request_error', message);
 
@@ -70,12 +71,18 @@ function nextMonthUtc(nowMs: number): string {
 function fault(kind: FaultKind, ctx: FaultContext): ErrorReply {
   switch (kind) {
     case 'rate_limit':
-      return err(429, 'rate_limit_error', `This request would exceed the rate limit for your organization (org-simulator) of 50 requests per minute. ${RATE_LIMIT_TAIL}`);
+      return err(429, 'rate_limit_error', `This request would exceed the rate limit for your organization (org-simulator) of ${ctx.rpmLimit ?? 50} requests per minute. ${RATE_LIMIT_TAIL}`);
     case 'insufficient_quota':
       return invalid('Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.');
     case 'spend_limit':
-      // What Anthropic returns when a workspace/organisation spend limit is enforced: a 400, not a 429.
-      return invalid(`You have reached your specified API usage limits. You will regain access on ${nextMonthUtc(Date.now())} at 00:00 UTC.`);
+      // The current API (as @anthropic-ai/sdk 1.x models it: EnforcedSpendLimitReachedError) answers an enforced
+      // spend limit with a 429 rate_limit_error whose details.error_code tells it apart from an ordinary rate limit.
+      return err(
+        429,
+        'rate_limit_error',
+        `You have reached your specified API usage limits. You will regain access on ${nextMonthUtc(Date.now())} at 00:00 UTC.`,
+        'enforced_spend_limit_reached',
+      );
     case 'server_error':
       return err(500, 'api_error', 'Internal server error');
     case 'bad_gateway':

@@ -30,6 +30,8 @@ export interface FaultContext {
   promptTokens: number;
   contextWindow: number;
   retryAfterMs: number;
+  /** Configured RPM, quoted by injected rate-limit messages (a plausible figure when unlimited). */
+  rpmLimit: number | null;
   apiVersion?: string;
 }
 

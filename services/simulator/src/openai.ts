@@ -80,7 +80,7 @@ function maskKey(key: string): string {
 function openaiFault(kind: FaultKind, ctx: FaultContext): ErrorReply {
   switch (kind) {
     case 'rate_limit':
-      return err(429, `Rate limit reached for ${ctx.model} in organization org-simulator on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in ${formatOpenAIDuration(ctx.retryAfterMs)}. ${RATE_LIMIT_DOCS}`, 'requests', null, 'rate_limit_exceeded');
+      return err(429, `Rate limit reached for ${ctx.model} in organization org-simulator on requests per min (RPM): Limit ${ctx.rpmLimit ?? 500}, Used ${ctx.rpmLimit ?? 500}, Requested 1. Please try again in ${formatOpenAIDuration(ctx.retryAfterMs)}. ${RATE_LIMIT_DOCS}`, 'requests', null, 'rate_limit_exceeded');
     case 'insufficient_quota':
     case 'spend_limit':
       // OpenAI has no separate spend-limit error: a hard budget limit answers exactly like an exhausted quota.

@@ -45,6 +45,7 @@ const AZURE_PATH = /^\/openai\/deployments\/([^/]+)\/chat\/completions$/;
 const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
 /** Statuses after which clients are told when to come back. */
 const RETRY_AFTER_STATUSES = new Set([429, 503, 529]);
+const NO_RETRY_AFTER = new Set<FaultKind>(['insufficient_quota', 'spend_limit']);
 
 function toScenario(input: unknown): Scenario {
   return typeof input === 'string' ? parseScenarioText(input) : validateScenario(input);
@@ -86,7 +87,8 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
   function faultHeaders(rt: DeploymentRuntime, kind: FaultKind, status: number, retryAfterMs: number, snapshot: LimitSnapshot | null, dialect: Dialect): Record<string, string> {
     const h: Record<string, string> = {};
     if (snapshot) dialect.addLimitHeaders(h, snapshot, clock.now());
-    if (RETRY_AFTER_STATUSES.has(status) && Number.isFinite(retryAfterMs)) {
+    // Quota errors get no retry-after: the providers send none, and one would invite a retry that cannot succeed.
+    if (RETRY_AFTER_STATUSES.has(status) && Number.isFinite(retryAfterMs) && !NO_RETRY_AFTER.has(kind)) {
       h['retry-after'] = String(retryAfterSeconds(retryAfterMs));
       h['retry-after-ms'] = String(Math.ceil(retryAfterMs));
     }
@@ -139,7 +141,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
       const apiKey = dialect.apiKey(req.headers);
       if (apiKey === undefined) return sendError(res, dialect, deployment, dialect.missingKey());
       if (size > MAX_BODY_BYTES) {
-        const ctx: FaultContext = { deployment, model: deployment, apiKey, promptTokens: 0, contextWindow: 0, retryAfterMs: 0 };
+        const ctx: FaultContext = { deployment, model: deployment, apiKey, promptTokens: 0, contextWindow: 0, retryAfterMs: 0, rpmLimit: null };
         return sendError(res, dialect, deployment, dialect.fault('too_large', ctx));
       }
       if (!parsed) return sendError(res, dialect, deployment, dialect.invalidJson());
@@ -159,6 +161,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
       promptTokens: 0,
       contextWindow: rt?.settings.contextWindow ?? 0,
       retryAfterMs: rt?.settings.retryAfterMs ?? 0,
+      rpmLimit: rt?.settings.limits.rpm ?? null,
       apiVersion: request.apiVersion,
     };
     if (!rt) {

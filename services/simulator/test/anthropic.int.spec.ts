@@ -103,7 +103,7 @@ describe('Anthropic faults through the SDK', () => {
   const kinds = {
     rate_limit: [429, 'rate_limit_error', /rate limit for your organization/],
     insufficient_quota: [400, 'invalid_request_error', /credit balance is too low/],
-    spend_limit: [400, 'invalid_request_error', /reached your specified API usage limits/],
+    spend_limit: [429, 'rate_limit_error', /reached your specified API usage limits/],
     server_error: [500, 'api_error', /Internal server error/],
     bad_gateway: [502, 'api_error', /Bad gateway/],
     unavailable: [503, 'api_error', /Service unavailable/],
@@ -125,7 +125,9 @@ describe('Anthropic faults through the SDK', () => {
     expect(err.error).toMatchObject({ type: 'error', error: { type } });
     expect((err.error as { error: { message: string } }).error.message).toMatch(message);
     expect(err.requestID).toMatch(/^req_/);
-    if (status === 429 || status === 529 || status === 503) expect(err.headers?.get('retry-after')).toBe('1');
+    const quota = kind === 'spend_limit' || kind === 'insufficient_quota';
+    expect(err.headers?.get('retry-after')).toBe([429, 503, 529].includes(status) && !quota ? '1' : null);
+    expect(err.errorCode).toBe(kind === 'spend_limit' ? 'enforced_spend_limit_reached' : null);
     if (kind === 'overloaded') expect(err.headers?.get('x-should-retry')).toBe('true');
   });
 

@@ -120,7 +120,7 @@ describe('OpenAI faults through the SDK', () => {
     expect(e.type).toBe(type);
     expect(e.code ?? null).toBe(code);
     expect(e.requestID).toMatch(/^req_/);
-    if (status === 429 || status === 503) {
+    if ((status === 429 || status === 503) && kind !== 'insufficient_quota' && kind !== 'spend_limit') {
       expect(e.headers?.get('retry-after')).toBe('3');
       expect(e.headers?.get('retry-after-ms')).toBe('2500');
     } else {
