@@ -163,6 +163,12 @@ export function quotaStoreContract(name: string, factory: () => Promise<QuotaSto
       expect(again.reservationId).toBe(first.reservationId);
       expect(again.replayed).toBe(true);
       expect((await h.store.state(key)).usage[0]).toMatchObject({ used: 1 });
+      // Once settled, the id is spent: a new acquire with it is a new attempt.
+      expect((await h.store.settle({ reservationId: first.reservationId, actualTokens: 0, cancelled: false })).found).toBe(true);
+      const next = await h.store.acquire(acquireInput([key], { requestId: 'req-1' }));
+      expect(next).toMatchObject({ granted: true, replayed: false });
+      if (next.granted) expect(next.reservationId).not.toBe(first.reservationId);
+      expect((await h.store.state(key)).usage[0]).toMatchObject({ used: 2 });
     });
 
     it('blocks every acquire during a cooldown and admits again when it ends', async () => {
