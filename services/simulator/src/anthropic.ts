@@ -170,6 +170,8 @@ export function createAnthropicDialect(): Dialect {
     parse: (body) => parse(body),
     fault,
     rateLimited: (r) => rateLimited(r),
+    // Anthropic error envelopes carry the request id in the body too ({type, error, request_id}).
+    stampError: (body, headers) => `${body.slice(0, -1)},"request_id":"${headers['request-id']}"}`,
     baseHeaders: () => ({ 'content-type': 'application/json', 'request-id': `req_011C${requestId()}`, 'anthropic-organization-id': '00000000-0000-4000-8000-5100a7000000' }),
     addLimitHeaders,
     newId: () => `msg_01${messageId()}`,

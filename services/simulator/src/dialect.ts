@@ -67,6 +67,8 @@ export interface Dialect {
   /** Error answer for an injected fault (every kind except hang, reset, content_filter). */
   fault(kind: FaultKind, ctx: FaultContext): ErrorReply;
   rateLimited(rejection: Rejection, ctx: FaultContext): ErrorReply;
+  /** Final touch on an error body once the answer's headers (request id) exist; identity for OpenAI. */
+  stampError(body: string, headers: Record<string, string>): string;
   /** Request-id headers and any other per-answer identity headers. */
   baseHeaders(): Record<string, string>;
   addLimitHeaders(headers: Record<string, string>, snapshot: LimitSnapshot, now: number): void;

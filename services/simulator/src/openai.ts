@@ -184,6 +184,7 @@ export function createOpenAIDialect(): Dialect {
     parse: (body) => parseChat(body, undefined),
     fault: openaiFault,
     rateLimited: openaiRateLimited,
+    stampError: (body) => body,
     baseHeaders: () => ({ 'content-type': 'application/json', 'x-request-id': `req_${requestId()}`, 'openai-version': '2020-10-01', 'openai-organization': 'org-simulator', 'openai-processing-ms': '0' }),
     addLimitHeaders: (h, s) => addLimitHeaders(h, s),
     newId: () => `chatcmpl-${completionId()}`,

@@ -78,10 +78,11 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
   function sendError(res: ServerResponse, dialect: Dialect, deployment: string, reply: ErrorReply, extra?: Record<string, string>): void {
     const headers = dialect.baseHeaders();
     if (extra) Object.assign(headers, extra);
-    headers['content-length'] = String(Buffer.byteLength(reply.body));
+    const body = dialect.stampError(reply.body, headers);
+    headers['content-length'] = String(Buffer.byteLength(body));
     recorder.answered(deployment, reply.status);
     res.writeHead(reply.status, headers);
-    res.end(reply.body);
+    res.end(body);
   }
 
   function faultHeaders(rt: DeploymentRuntime, kind: FaultKind, status: number, retryAfterMs: number, snapshot: LimitSnapshot | null, dialect: Dialect): Record<string, string> {

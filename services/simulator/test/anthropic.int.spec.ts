@@ -81,7 +81,11 @@ describe('Anthropic messages through the official SDK', () => {
       fetch(`${sim.current.url}/v1/messages`, { method: 'POST', headers, body: JSON.stringify(body) });
     const noMax = await post({ model: 'claude-sonnet-4-6', messages });
     expect(noMax.status).toBe(400);
-    expect(await noMax.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'max_tokens: Field required' } });
+    expect(await noMax.json()).toEqual({
+      type: 'error',
+      error: { type: 'invalid_request_error', message: 'max_tokens: Field required' },
+      request_id: noMax.headers.get('request-id'),
+    });
     const systemRole = await post({ model: 'claude-sonnet-4-6', max_tokens: 10, messages: [{ role: 'system', content: 'x' }, ...messages] });
     expect(systemRole.status).toBe(400);
     expect(((await systemRole.json()) as { error: { message: string; type: string } }).error.message).toMatch(/Unexpected role "system"/);
