@@ -237,6 +237,34 @@ describe('limiter service: 3 replicas on one Redis, real NATS, real gRPC', () =>
     expect(err.details.badRequest?.[0]?.field).toBe(field);
   });
 
+  it('requires the internal token when SWITCHYARD_INTERNAL_TOKEN is set', async () => {
+    const guarded = await start(
+      loadConfig({
+        SWITCHYARD_CONFIG: join(dir, 'switchyard.yaml'),
+        NATS_URL: nats.url,
+        REDIS_URL: redis.url,
+        GRPC_HOST: '127.0.0.1',
+        GRPC_PORT: '0',
+        LOG_LEVEL: 'silent',
+        SWITCHYARD_INTERNAL_TOKEN: 's3cret',
+      }),
+    );
+    const anonymous = createClient(LimiterService, `127.0.0.1:${guarded.port}`, { defaultDeadlineMs: 5_000 });
+    const trusted = createClient(LimiterService, `127.0.0.1:${guarded.port}`, {
+      defaultDeadlineMs: 5_000,
+      defaultMetadata: { 'x-switchyard-internal-token': 's3cret' },
+    });
+    try {
+      const err = parseGrpcError(await anonymous.getQuota({ key: dep('burst') }).then(() => undefined, (e: unknown) => e));
+      expect(err.code).toBe(status.UNAUTHENTICATED);
+      expect((await trusted.getQuota({ key: dep('burst') })).quota?.key).toMatchObject({ id: 'burst' });
+    } finally {
+      anonymous.close();
+      trusted.close();
+      await guarded.stop();
+    }
+  });
+
   it('rejects Observe, Settle and GetQuota bad input naming the field', async () => {
     const cases: Array<[Promise<unknown>, string]> = [
       [clients[0]!.observe({ deployment: { provider: 'openai', deployment: 'nope' }, httpStatus: 429 }), 'deployment.deployment'],
