@@ -15,11 +15,28 @@ import {
 } from '@switchyard/contracts';
 import { createClient, parseGrpcError, status, type Client } from '@switchyard/grpc';
 import type { RunningService } from '@switchyard/runtime';
-import { freePort, spawnSimulator, startNats, startRedis, type ServerHandle, type SimulatorHandle } from '@switchyard/testing';
+import {
+  freePort,
+  spawnSimulator,
+  startInMemoryTracing,
+  startNats,
+  startRedis,
+  type InMemoryTracing,
+  type ServerHandle,
+  type SimulatorHandle,
+} from '@switchyard/testing';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { CompleteRequestSchema, CompleteResponseSchema } from '@switchyard/contracts';
+import { Client as GrpcClient, credentials, Metadata } from '@grpc/grpc-js';
+// The peers run in-process through their production start(), so this test
+// covers the real contracts between services rather than fakes of them.
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { start as startBreaker, loadConfig as loadBreakerConfig } from '@switchyard/breaker';
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { start as startBudget, loadConfig as loadBudgetConfig } from '@switchyard/budget';
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { start as startLimiter, loadConfig as loadLimiterConfig } from '@switchyard/limiter';
-import { loadConfig, start } from '../src';
+import { loadConfig, start, TRACE_ID_HEADER } from '../src';
 
 /**
  * The router against REAL peers (limiter, breaker, budget, cache started
@@ -39,7 +56,7 @@ type CacheModule = { start(config: unknown, deps?: unknown): Promise<RunningServ
 /** The cache service is being built alongside; run against it when it exists, else the router's cache-bypass path is exercised. */
 function cacheModule(): CacheModule | undefined {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    // eslint-disable-next-line @typescript-eslint/no-require-imports, @nx/enforce-module-boundaries
     const m = require('@switchyard/cache') as Partial<CacheModule>;
     return typeof m.start === 'function' && typeof m.loadConfig === 'function' ? (m as CacheModule) : undefined;
   } catch {
@@ -210,12 +227,14 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
   let budget: Client<typeof BudgetService.method>;
   let limiter: Client<typeof LimiterService.method>;
   let cacheRunning = false;
+  let tracing: InMemoryTracing;
   let configPath: string;
   const acme = { metadata: { 'x-api-key': ACME_KEY } };
   const strict = { metadata: { authorization: `Bearer ${STRICT_KEY}` } };
   const probe = { metadata: { authorization: `Bearer ${PROBE_KEY}` } };
 
   beforeAll(async () => {
+    tracing = startInMemoryTracing();
     [redis, nats, sim] = await Promise.all([startRedis(), startNats({ jetstream: true }), spawnSimulator({ scenario })]);
     const dir = mkdtempSync(join(tmpdir(), 'sy-router-'));
     configPath = join(dir, 'gateway.yaml');
@@ -256,6 +275,7 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
     await router?.stop();
     await Promise.all(services.map((s) => s.stop()));
     await Promise.all([sim?.stop(), nats?.stop(), redis?.stop()]);
+    await tracing?.shutdown();
   }, 60_000);
 
   it('completes through an OpenAI-backed route and reports how', async () => {
@@ -273,6 +293,36 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
     // The simulator saw exactly the parameters we asked for.
     const seen = await sim.requests('gpt-4o-mini');
     expect(seen.at(-1)!.body).toMatchObject({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'openai route, unique 1' }] });
+  });
+
+  it('sends the trace id as initial metadata, and traces each provider attempt with GenAI attributes', async () => {
+    tracing.reset();
+    const raw = new GrpcClient(`127.0.0.1:${router.port}`, credentials.createInsecure());
+    const md = new Metadata();
+    md.set('x-api-key', ACME_KEY);
+    let headers: Metadata | undefined;
+    await new Promise<void>((resolve, reject) => {
+      const call = raw.makeUnaryRequest(
+        '/switchyard.router.v1.RouterService/Complete',
+        (m: ReturnType<typeof create<typeof CompleteRequestSchema>>) => Buffer.from(toBinary(CompleteRequestSchema, m)),
+        (b: Buffer) => fromBinary(CompleteResponseSchema, b),
+        create(CompleteRequestSchema, request({ messages: [{ role: Role.USER, content: 'trace me' }] })),
+        md,
+        (err) => (err ? reject(err) : resolve()),
+      );
+      call.on('metadata', (m) => (headers = m));
+    });
+    raw.close();
+    const traceId = String(headers?.get(TRACE_ID_HEADER)[0] ?? '');
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    const callSpan = tracing.spans().find((s) => s.name === 'router.Complete');
+    const attemptSpan = tracing.spans().find((s) => s.name === 'chat gpt-4o-mini');
+    expect(callSpan?.spanContext().traceId).toBe(traceId);
+    expect(attemptSpan?.spanContext().traceId).toBe(traceId);
+    expect(attemptSpan?.attributes).toMatchObject({ 'gen_ai.system': 'openai', 'gen_ai.request.model': 'gpt-4o-mini', 'switchyard.deployment': 'oai-primary' });
+    expect(attemptSpan?.attributes['gen_ai.usage.output_tokens']).toBeGreaterThan(0);
+    // No prompt text in span attributes.
+    expect(JSON.stringify(tracing.spans().map((s) => s.attributes))).not.toContain('trace me');
   });
 
   it('completes through an Anthropic-backed route', async () => {

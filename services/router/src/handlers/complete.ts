@@ -23,72 +23,73 @@ import {
   storeInCache,
   toAttemptProto,
 } from './pipeline';
-import { sendTraceId, withAttemptSpan } from './tracing';
+import { inCallSpan, withAttemptSpan } from './tracing';
 
 /** RouterService.Complete: the life of one call (DESIGN.md), one whole answer. */
 export function createCompleteHandler(ctx: RouterContext) {
-  return async (req: CompleteRequest, call: CallContext): Promise<CompleteResponse> => {
-    sendTraceId(call);
-    const p = prepareCall(ctx, req, call.metadata, call.deadline);
-    const fan = await fanOut(ctx, p);
+  return async (req: CompleteRequest, call: CallContext): Promise<CompleteResponse> =>
+    inCallSpan('router.Complete', call, async (span) => {
+      const p = prepareCall(ctx, req, call.metadata, call.deadline);
+      span.setAttributes({ 'switchyard.request_id': p.requestId, 'switchyard.route': p.call.routeName, 'switchyard.tenant': p.owner.tenantId });
+      const fan = await fanOut(ctx, p);
 
-    if (fan.cache.kind === 'hit') {
-      settleAdmission(ctx, p, fan.firstAdmission, 'cancelled');
-      releaseBudget(ctx, p, fan.budget);
-      return fromCache(p, fan.cache, []);
-    }
-    if (fan.budget.kind === 'denied') {
-      settleAdmission(ctx, p, fan.firstAdmission, 'cancelled');
-      throw fan.budget.error;
-    }
+      if (fan.cache.kind === 'hit') {
+        settleAdmission(ctx, p, fan.firstAdmission, 'cancelled');
+        releaseBudget(ctx, p, fan.budget);
+        return fromCache(p, fan.cache, []);
+      }
+      if (fan.budget.kind === 'denied') {
+        settleAdmission(ctx, p, fan.firstAdmission, 'cancelled');
+        throw fan.budget.error;
+      }
 
-    const ports: AttemptPorts<ChatResponse> = {
-      clock: ctx.clock,
-      rng: ctx.rng,
-      sleep: ctx.sleep,
-      admit: (c) => admit(ctx, p, c),
-      call: (c, timeoutMs) =>
-        withAttemptSpan(c, p.call.chat.maxTokens, async (span) => {
-          const res = await ctx.adapters.get(c.name)!.complete(p.call.chat, { signal: call.signal, timeoutMs });
-          setGenAiAttributes(span, { responseModel: res.model, inputTokens: res.usage.inputTokens, outputTokens: res.usage.outputTokens, finishReasons: [res.finishReason] });
-          return res;
-        }),
-      afterAttempt: (e) => recordAttempt(ctx, p, e, e.value ? { usage: e.value.usage } : {}),
-    };
-    const result = await runAttempts(p.plan.usable, ports, {
-      retry: ctx.gateway.defaults.retry,
-      deadlineAt: p.deadlineAt,
-      fallbackOnContentFilter: p.call.route.fallbackOnContentFilter,
-      signal: call.signal,
-      ...(fan.firstAdmission ? { firstAdmission: fan.firstAdmission } : {}),
-    });
-
-    if (result.ok) {
-      const { value, candidate } = result;
-      const cost = costMicros(candidate, value.usage);
-      commitBudget(ctx, p, fan.budget, cost);
-      const notes = degradedNotes(fan, result.attempts);
-      const response = create(CompleteResponseSchema, {
-        content: value.content,
-        finishReason: finishReasonProto(value.finishReason),
-        usage: value.usage,
-        costMicros: BigInt(cost),
-        servedBy: servedBy(candidate),
-        attempts: result.attempts.map(toAttemptProto),
-        cacheStatus: cacheStatusFor(fan.cache),
-        degraded: notes.length > 0,
-        degradedReason: notes.join('; '),
-        requestId: p.requestId,
+      const ports: AttemptPorts<ChatResponse> = {
+        clock: ctx.clock,
+        rng: ctx.rng,
+        sleep: ctx.sleep,
+        admit: (c) => admit(ctx, p, c),
+        call: (c, timeoutMs) =>
+          withAttemptSpan(c, p.call.chat.maxTokens, async (span) => {
+            const res = await ctx.adapters.get(c.name)!.complete(p.call.chat, { signal: call.signal, timeoutMs });
+            setGenAiAttributes(span, { responseModel: res.model, inputTokens: res.usage.inputTokens, outputTokens: res.usage.outputTokens, finishReasons: [res.finishReason] });
+            return res;
+          }),
+        afterAttempt: (e) => recordAttempt(ctx, p, e, e.value ? { usage: e.value.usage } : {}),
+      };
+      const result = await runAttempts(p.plan.usable, ports, {
+        retry: ctx.gateway.defaults.retry,
+        deadlineAt: p.deadlineAt,
+        fallbackOnContentFilter: p.call.route.fallbackOnContentFilter,
+        signal: call.signal,
+        ...(fan.firstAdmission ? { firstAdmission: fan.firstAdmission } : {}),
       });
-      storeInCache(ctx, p, response);
-      return response;
-    }
 
-    releaseBudget(ctx, p, fan.budget);
-    const failure = { ...result, skipped: [...p.plan.skipped, ...result.skipped] };
-    if (fan.cache.kind === 'stale' && !failure.cancelled && failure.last?.classification.errorClass !== 'CONTENT_FILTER') {
-      return fromCache(p, fan.cache, failure.attempts.map(toAttemptProto), 'stale cache: all candidates failed');
-    }
-    throw failureError(ctx, p, failure);
-  };
+      if (result.ok) {
+        const { value, candidate } = result;
+        const cost = costMicros(candidate, value.usage);
+        commitBudget(ctx, p, fan.budget, cost);
+        const notes = degradedNotes(fan, result.attempts);
+        const response = create(CompleteResponseSchema, {
+          content: value.content,
+          finishReason: finishReasonProto(value.finishReason),
+          usage: value.usage,
+          costMicros: BigInt(cost),
+          servedBy: servedBy(candidate),
+          attempts: result.attempts.map(toAttemptProto),
+          cacheStatus: cacheStatusFor(fan.cache),
+          degraded: notes.length > 0,
+          degradedReason: notes.join('; '),
+          requestId: p.requestId,
+        });
+        storeInCache(ctx, p, response);
+        return response;
+      }
+
+      releaseBudget(ctx, p, fan.budget);
+      const failure = { ...result, skipped: [...p.plan.skipped, ...result.skipped] };
+      if (fan.cache.kind === 'stale' && !failure.cancelled && failure.last?.classification.errorClass !== 'CONTENT_FILTER') {
+        return fromCache(p, fan.cache, failure.attempts.map(toAttemptProto), 'stale cache: all candidates failed');
+      }
+      throw failureError(ctx, p, failure);
+    });
 }

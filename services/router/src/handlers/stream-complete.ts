@@ -32,7 +32,7 @@ import {
   storeInCache,
   toAttemptProto,
 } from './pipeline';
-import { sendTraceId, withAttemptSpan } from './tracing';
+import { inCallSpan, withAttemptSpan } from './tracing';
 
 type End = Extract<StreamChunk, { type: 'end' }>;
 interface StreamedAnswer {
@@ -48,142 +48,143 @@ interface StreamedAnswer {
  * is still accounted (tokens counted locally when the provider gave no usage).
  */
 export function createStreamCompleteHandler(ctx: RouterContext) {
-  return async (req: StreamCompleteRequest, call: CallContext, send: StreamSend<typeof StreamCompleteResponseSchema>): Promise<void> => {
-    sendTraceId(call);
-    const p = prepareCall(ctx, req, call.metadata, call.deadline);
-    const fan = await fanOut(ctx, p);
-    const sendDelta = (text: string) => send({ event: { case: 'delta', value: { text } } });
-    const sendFinal = (final: MessageInitShape<typeof FinalSchema>) => send({ event: { case: 'final', value: create(FinalSchema, final) } });
+  return async (req: StreamCompleteRequest, call: CallContext, send: StreamSend<typeof StreamCompleteResponseSchema>): Promise<void> =>
+    inCallSpan('router.StreamComplete', call, async (span) => {
+      const p = prepareCall(ctx, req, call.metadata, call.deadline);
+      span.setAttributes({ 'switchyard.request_id': p.requestId, 'switchyard.route': p.call.routeName, 'switchyard.tenant': p.owner.tenantId });
+      const fan = await fanOut(ctx, p);
+      const sendDelta = (text: string) => send({ event: { case: 'delta', value: { text } } });
+      const sendFinal = (final: MessageInitShape<typeof FinalSchema>) => send({ event: { case: 'final', value: create(FinalSchema, final) } });
 
-    const replayCached = async (response: ReturnType<typeof fromCache>) => {
-      if (response.content) await sendDelta(response.content);
-      const { content: _content, $typeName: _t, ...rest } = response;
-      await sendFinal(rest);
-    };
-
-    if (fan.cache.kind === 'hit') {
-      settleAdmission(ctx, p, fan.firstAdmission, 'cancelled');
-      releaseBudget(ctx, p, fan.budget);
-      await replayCached(fromCache(p, fan.cache, []));
-      return;
-    }
-    if (fan.budget.kind === 'denied') {
-      settleAdmission(ctx, p, fan.firstAdmission, 'cancelled');
-      throw fan.budget.error;
-    }
-
-    let committed = false;
-    let partial = '';
-    let startedAt = 0;
-    let timeToFirstTokenMs: number | undefined;
-    let current: Candidate | undefined;
-    const partialUsage = (c: Candidate): Usage => ({ inputTokens: p.inputTokens.get(c.name) ?? 0, outputTokens: countTextTokens(partial) });
-
-    const ports: AttemptPorts<StreamedAnswer> = {
-      clock: ctx.clock,
-      rng: ctx.rng,
-      sleep: ctx.sleep,
-      admit: (c) => admit(ctx, p, c),
-      committed: () => committed,
-      call: (c) =>
-        withAttemptSpan(c, p.call.chat.maxTokens, async (span) => {
-          current = c;
-          partial = '';
-          timeToFirstTokenMs = undefined;
-          startedAt = ctx.clock.now();
-          // A stream is bounded by the caller's deadline and the first-token and
-          // idle timeouts, not by the per-attempt timeoutMs: long answers are fine
-          // as long as tokens keep coming.
-          const remaining = p.deadlineAt - startedAt;
-          const stream = ctx.adapters.get(c.name)!.stream(p.call.chat, {
-            signal: call.signal,
-            firstTokenTimeoutMs: c.deployment.firstTokenTimeoutMs,
-            idleTimeoutMs: c.deployment.idleTimeoutMs,
-            ...(Number.isFinite(remaining) ? { timeoutMs: Math.max(1, remaining) } : {}),
-          });
-          for await (const chunk of stream) {
-            if (chunk.type === 'end') {
-              setGenAiAttributes(span, { inputTokens: chunk.usage.inputTokens, outputTokens: chunk.usage.outputTokens, finishReasons: [chunk.finishReason] });
-              return { text: partial, end: chunk };
-            }
-            if (!chunk.text) continue;
-            if (!committed) timeToFirstTokenMs = ctx.clock.now() - startedAt;
-            committed = true;
-            partial += chunk.text;
-            try {
-              await sendDelta(chunk.text);
-            } catch (err) {
-              throw new CancelledError(err);
-            }
-          }
-          // The adapter promises an end chunk; a silent end is an interruption, never a clean end.
-          throw new ProviderError({ errorClass: 'STREAM_INTERRUPTED', ...CLASS_POLICY.STREAM_INTERRUPTED, message: 'upstream stream ended without an end event' }, undefined, c.name);
-        }),
-      afterAttempt: (e) => {
-        const usage = e.value ? e.value.end.usage : committed ? partialUsage(e.candidate) : undefined;
-        recordAttempt(ctx, p, e, {
-          streaming: true,
-          ...(usage ? { usage } : {}),
-          ...(timeToFirstTokenMs !== undefined ? { timeToFirstTokenMs } : {}),
-        });
-      },
-    };
-    const result = await runAttempts(p.plan.usable, ports, {
-      retry: ctx.gateway.defaults.retry,
-      deadlineAt: p.deadlineAt,
-      fallbackOnContentFilter: p.call.route.fallbackOnContentFilter,
-      signal: call.signal,
-      ...(fan.firstAdmission ? { firstAdmission: fan.firstAdmission } : {}),
-    });
-
-    if (result.ok) {
-      const { value, candidate } = result;
-      const cost = costMicros(candidate, value.end.usage);
-      commitBudget(ctx, p, fan.budget, cost);
-      const notes = degradedNotes(fan, result.attempts);
-      const summary = {
-        finishReason: finishReasonProto(value.end.finishReason),
-        usage: value.end.usage,
-        costMicros: BigInt(cost),
-        servedBy: servedBy(candidate),
-        attempts: result.attempts.map(toAttemptProto),
-        cacheStatus: cacheStatusFor(fan.cache),
-        degraded: notes.length > 0,
-        degradedReason: notes.join('; '),
-        requestId: p.requestId,
+      const replayCached = async (response: ReturnType<typeof fromCache>) => {
+        if (response.content) await sendDelta(response.content);
+        const { content: _content, $typeName: _t, ...rest } = response;
+        await sendFinal(rest);
       };
-      storeInCache(ctx, p, create(CompleteResponseSchema, { ...summary, content: value.text }));
-      await sendFinal(summary);
-      return;
-    }
 
-    if (committed && current) {
-      // Output already reached the caller: account for it and end explicitly incomplete.
-      const usage = partialUsage(current);
-      const cost = costMicros(current, usage);
-      commitBudget(ctx, p, fan.budget, cost);
-      if (result.cancelled) return;
-      const cause = result.last?.classification;
-      await sendFinal({
-        finishReason: FinishReason.INCOMPLETE,
-        errorClass: ErrorClassEnum.STREAM_INTERRUPTED,
-        errorMessage: cause ? `${cause.interruptedBy ? `${cause.interruptedBy}: ` : ''}${cause.message}` : result.reason,
-        usage,
-        costMicros: BigInt(cost),
-        servedBy: servedBy(current),
-        attempts: result.attempts.map(toAttemptProto),
-        cacheStatus: cacheStatusFor(fan.cache),
-        requestId: p.requestId,
+      if (fan.cache.kind === 'hit') {
+        settleAdmission(ctx, p, fan.firstAdmission, 'cancelled');
+        releaseBudget(ctx, p, fan.budget);
+        await replayCached(fromCache(p, fan.cache, []));
+        return;
+      }
+      if (fan.budget.kind === 'denied') {
+        settleAdmission(ctx, p, fan.firstAdmission, 'cancelled');
+        throw fan.budget.error;
+      }
+
+      let committed = false;
+      let partial = '';
+      let startedAt = 0;
+      let timeToFirstTokenMs: number | undefined;
+      let current: Candidate | undefined;
+      const partialUsage = (c: Candidate): Usage => ({ inputTokens: p.inputTokens.get(c.name) ?? 0, outputTokens: countTextTokens(partial) });
+
+      const ports: AttemptPorts<StreamedAnswer> = {
+        clock: ctx.clock,
+        rng: ctx.rng,
+        sleep: ctx.sleep,
+        admit: (c) => admit(ctx, p, c),
+        committed: () => committed,
+        call: (c) =>
+          withAttemptSpan(c, p.call.chat.maxTokens, async (span) => {
+            current = c;
+            partial = '';
+            timeToFirstTokenMs = undefined;
+            startedAt = ctx.clock.now();
+            // A stream is bounded by the caller's deadline and the first-token and
+            // idle timeouts, not by the per-attempt timeoutMs: long answers are fine
+            // as long as tokens keep coming.
+            const remaining = p.deadlineAt - startedAt;
+            const stream = ctx.adapters.get(c.name)!.stream(p.call.chat, {
+              signal: call.signal,
+              firstTokenTimeoutMs: c.deployment.firstTokenTimeoutMs,
+              idleTimeoutMs: c.deployment.idleTimeoutMs,
+              ...(Number.isFinite(remaining) ? { timeoutMs: Math.max(1, remaining) } : {}),
+            });
+            for await (const chunk of stream) {
+              if (chunk.type === 'end') {
+                setGenAiAttributes(span, { inputTokens: chunk.usage.inputTokens, outputTokens: chunk.usage.outputTokens, finishReasons: [chunk.finishReason] });
+                return { text: partial, end: chunk };
+              }
+              if (!chunk.text) continue;
+              if (!committed) timeToFirstTokenMs = ctx.clock.now() - startedAt;
+              committed = true;
+              partial += chunk.text;
+              try {
+                await sendDelta(chunk.text);
+              } catch (err) {
+                throw new CancelledError(err);
+              }
+            }
+            // The adapter promises an end chunk; a silent end is an interruption, never a clean end.
+            throw new ProviderError({ errorClass: 'STREAM_INTERRUPTED', ...CLASS_POLICY.STREAM_INTERRUPTED, message: 'upstream stream ended without an end event' }, undefined, c.name);
+          }),
+        afterAttempt: (e) => {
+          const usage = e.value ? e.value.end.usage : committed ? partialUsage(e.candidate) : undefined;
+          recordAttempt(ctx, p, e, {
+            streaming: true,
+            ...(usage ? { usage } : {}),
+            ...(timeToFirstTokenMs !== undefined ? { timeToFirstTokenMs } : {}),
+          });
+        },
+      };
+      const result = await runAttempts(p.plan.usable, ports, {
+        retry: ctx.gateway.defaults.retry,
+        deadlineAt: p.deadlineAt,
+        fallbackOnContentFilter: p.call.route.fallbackOnContentFilter,
+        signal: call.signal,
+        ...(fan.firstAdmission ? { firstAdmission: fan.firstAdmission } : {}),
       });
-      return;
-    }
 
-    releaseBudget(ctx, p, fan.budget);
-    const failure = { ...result, skipped: [...p.plan.skipped, ...result.skipped] };
-    if (fan.cache.kind === 'stale' && !failure.cancelled && failure.last?.classification.errorClass !== 'CONTENT_FILTER') {
-      await replayCached(fromCache(p, fan.cache, failure.attempts.map(toAttemptProto), 'stale cache: all candidates failed'));
-      return;
-    }
-    throw failureError(ctx, p, failure);
-  };
+      if (result.ok) {
+        const { value, candidate } = result;
+        const cost = costMicros(candidate, value.end.usage);
+        commitBudget(ctx, p, fan.budget, cost);
+        const notes = degradedNotes(fan, result.attempts);
+        const summary = {
+          finishReason: finishReasonProto(value.end.finishReason),
+          usage: value.end.usage,
+          costMicros: BigInt(cost),
+          servedBy: servedBy(candidate),
+          attempts: result.attempts.map(toAttemptProto),
+          cacheStatus: cacheStatusFor(fan.cache),
+          degraded: notes.length > 0,
+          degradedReason: notes.join('; '),
+          requestId: p.requestId,
+        };
+        storeInCache(ctx, p, create(CompleteResponseSchema, { ...summary, content: value.text }));
+        await sendFinal(summary);
+        return;
+      }
+
+      if (committed && current) {
+        // Output already reached the caller: account for it and end explicitly incomplete.
+        const usage = partialUsage(current);
+        const cost = costMicros(current, usage);
+        commitBudget(ctx, p, fan.budget, cost);
+        if (result.cancelled) return;
+        const cause = result.last?.classification;
+        await sendFinal({
+          finishReason: FinishReason.INCOMPLETE,
+          errorClass: ErrorClassEnum.STREAM_INTERRUPTED,
+          errorMessage: cause ? `${cause.interruptedBy ? `${cause.interruptedBy}: ` : ''}${cause.message}` : result.reason,
+          usage,
+          costMicros: BigInt(cost),
+          servedBy: servedBy(current),
+          attempts: result.attempts.map(toAttemptProto),
+          cacheStatus: cacheStatusFor(fan.cache),
+          requestId: p.requestId,
+        });
+        return;
+      }
+
+      releaseBudget(ctx, p, fan.budget);
+      const failure = { ...result, skipped: [...p.plan.skipped, ...result.skipped] };
+      if (fan.cache.kind === 'stale' && !failure.cancelled && failure.last?.classification.errorClass !== 'CONTENT_FILTER') {
+        await replayCached(fromCache(p, fan.cache, failure.attempts.map(toAttemptProto), 'stale cache: all candidates failed'));
+        return;
+      }
+      throw failureError(ctx, p, failure);
+    });
 }

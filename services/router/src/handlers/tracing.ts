@@ -17,6 +17,25 @@ export function sendTraceId(call: CallContext): void {
 }
 
 /**
+ * The span of one router call (child of the gRPC server span when the
+ * instrumentation runs): every peer hop and provider attempt nests under it,
+ * and its trace id goes back to the caller as initial metadata.
+ */
+export async function inCallSpan<T>(name: string, call: CallContext, fn: (span: Span) => Promise<T>): Promise<T> {
+  return tracer().startActiveSpan(name, async (span) => {
+    try {
+      sendTraceId(call);
+      return await fn(span);
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/**
  * One CLIENT span per provider attempt with GenAI semantic-convention
  * attributes (never prompt or completion text); the SDK's HTTP span nests under it.
  */
