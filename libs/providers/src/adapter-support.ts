@@ -4,12 +4,15 @@ import { classify } from './classify';
 import { hasRateLimitInfo, parseRateLimitHeaders, upstreamRequestIdFrom } from './rate-limit-headers';
 import type { CallOptions, ChatResponse, RateLimitSnapshot } from './types';
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Rejects bad call options with the field named (a caller bug, so INVALID_REQUEST, never retried). */
 export function checkCallOptions(opts: CallOptions): void {
   for (const field of ['timeoutMs', 'firstTokenTimeoutMs', 'idleTimeoutMs'] as const) {
     const v = opts[field];
-    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)) {
-      throw new InvalidChatRequestError(field, `must be a positive number of milliseconds (got ${String(v)})`);
+    // setTimeout fires at once for delays above 2^31-1 ms, which would turn a long timeout into an instant one.
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > MAX_TIMER_MS)) {
+      throw new InvalidChatRequestError(field, `must be a positive number of milliseconds up to ${MAX_TIMER_MS} (got ${String(v)})`);
     }
   }
 }

@@ -20,6 +20,7 @@ describe('classify: HTTP errors from the real SDK error classes', () => {
     ['openai 429 insufficient_quota', 'QUOTA_EXHAUSTED', () => openaiError(429, { message: 'You exceeded your current quota', type: 'insufficient_quota', code: 'insufficient_quota' })],
     ['anthropic 429 rate_limit_error', 'RATE_LIMITED', () => anthropicError(429, 'rate_limit_error', 'Number of request tokens has exceeded your per-minute rate limit')],
     ['anthropic 400 spend limit', 'QUOTA_EXHAUSTED', () => anthropicError(400, 'invalid_request_error', 'You have reached your specified API usage limits.')],
+    ['anthropic 429 enforced_spend_limit_reached', 'QUOTA_EXHAUSTED', () => Anthropic.APIError.generate(429, { type: 'error', error: { type: 'rate_limit_error', message: 'spend limit', details: { error_code: 'enforced_spend_limit_reached' } } }, undefined, new Headers({ 'request-id': 'req_an' }))],
     ['anthropic 402 billing_error', 'QUOTA_EXHAUSTED', () => anthropicError(402, 'billing_error', 'credit balance is too low')],
     ['openai 503', 'OVERLOADED', () => openaiError(503, { message: 'The engine is currently overloaded', type: 'server_error' })],
     ['anthropic 529 overloaded_error', 'OVERLOADED', () => anthropicError(529, 'overloaded_error', 'Overloaded')],

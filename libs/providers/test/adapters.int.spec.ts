@@ -35,7 +35,6 @@ const FLAGS: Record<ErrorClass, { retryable: boolean; countsTowardBreaker: boole
 interface FaultCase {
   fault: string;
   errorClass: ErrorClass;
-  /** The simulator sends Retry-After on every 429/503/529 (scenario retryAfterMs = 1500); classification must surface it. */
   /** No HTTP response at all, hence no upstream request id. */
   noResponse?: boolean;
 }
@@ -89,8 +88,11 @@ describe.each(PROVIDERS)('%s adapter against the simulator', (provider) => {
       const cls = err.classification;
       expect(cls.errorClass).toBe(c.errorClass);
       expect({ retryable: cls.retryable, countsTowardBreaker: cls.countsTowardBreaker, fallbackAllowed: cls.fallbackAllowed }).toEqual(FLAGS[c.errorClass]);
-      if (cls.status !== undefined && [429, 503, 529].includes(cls.status)) expect(cls.retryAfterMs).toBe(1500);
+      // retryAfterMs is exactly what the simulator sent (retry-after-ms), and absent when it sent nothing.
+      const sent = (err.cause as { headers?: Headers } | undefined)?.headers?.get?.('retry-after-ms');
+      if (sent) expect(cls.retryAfterMs).toBe(Number(sent));
       else expect(cls.retryAfterMs).toBeUndefined();
+      if (c.errorClass === 'RATE_LIMITED' || c.errorClass === 'OVERLOADED') expect(cls.retryAfterMs).toBe(1500);
       if (c.errorClass === 'RATE_LIMITED') expect(cls.status).toBe(429);
       if (c.noResponse) expect(cls.upstreamRequestId).toBeUndefined();
       else expect(cls.upstreamRequestId).toMatch(REQUEST_ID);
@@ -238,6 +240,8 @@ describe.each(PROVIDERS)('%s adapter against the simulator', (provider) => {
     const err = await failure(adapters[provider].complete({ ...REQUEST, maxTokens: 0 }));
     expect(err.classification).toMatchObject({ errorClass: 'INVALID_REQUEST', retryable: false });
     expect(err.message).toContain('maxTokens: must be a positive integer');
+    const badTimeout = await failure(adapters[provider].complete(REQUEST, { timeoutMs: 2 ** 31 }));
+    expect(badTimeout.message).toContain('timeoutMs: must be a positive number of milliseconds');
     const counters = await sim.counters();
     expect(counters[DEPLOYMENT[provider]]?.received ?? 0).toBe(0);
   });
