@@ -58,7 +58,7 @@ deployments:
   anthropic-fallback:
     provider: anthropic
     baseUrl: \${SIMULATOR_URL}
-    model: claude-sonnet-4-5
+    model: claude-sonnet-4-6
     apiKey: env:ANTHROPIC_API_KEY
     limits: { rpm: 10000, tpm: 10000000 }
     price: { inputPerMillionUsd: 3, outputPerMillionUsd: 15 }
@@ -116,7 +116,7 @@ describe('foundation: one call across every service', () => {
 
   beforeAll(async () => {
     [nats, redis, otlp] = await Promise.all([startNats({ jetstream: true }), startRedis(), startOtlpReceiver()]);
-    simulator = await spawnSimulator({ scenario: { seed: 7, deployments: { 'gpt-4o': {}, 'claude-sonnet-4-5': {} } } });
+    simulator = await spawnSimulator({ scenario: { seed: 7, deployments: { 'gpt-4o': {}, 'claude-sonnet-4-6': {} } } });
     const dir = mkdtempSync(join(tmpdir(), 'sy-e2e-'));
     const configPath = join(dir, 'switchyard.yaml');
     writeFileSync(configPath, config);
@@ -276,7 +276,7 @@ describe('foundation: one call across every service', () => {
     };
     await expectError(request({ route: 'no-such-route' }), AUTH, GrpcStatus.NOT_FOUND, /route.*no-such-route|no-such-route/);
     await expectError(request({ messages: [] }), AUTH, GrpcStatus.INVALID_ARGUMENT, /messages/);
-    await expectError(request({ params: { maxTokens: 0 } }), AUTH, GrpcStatus.INVALID_ARGUMENT, /max_tokens/);
+    await expectError(request({ params: { maxTokens: 40_000 } }), AUTH, GrpcStatus.INVALID_ARGUMENT, /max_tokens/);
     await expectError(request({ params: { maxTokens: 10_000_000 } }), AUTH, GrpcStatus.INVALID_ARGUMENT, /max_tokens/);
     await expectError(request(), {}, GrpcStatus.UNAUTHENTICATED, /API key/i);
     await expectError(request(), { 'x-api-key': 'sk-wrong' }, GrpcStatus.UNAUTHENTICATED, /API key/i);
@@ -285,7 +285,7 @@ describe('foundation: one call across every service', () => {
   });
 
   it('opens the breaker once when the primary keeps failing, and then serves from the fallback', async () => {
-    await simulator.setScenario({ seed: 7, deployments: { 'gpt-4o': { faults: { unavailable: 1 } }, 'claude-sonnet-4-5': {} } });
+    await simulator.setScenario({ seed: 7, deployments: { 'gpt-4o': { faults: { unavailable: 1 } }, 'claude-sonnet-4-6': {} } });
     const countBefore = transitions.length;
     // Every call still succeeds (fallback) while the primary's failures accumulate.
     await eventually(

@@ -1,0 +1,206 @@
+/**
+ * `npm run demo`: the whole gateway in one process, then a provider outage.
+ *
+ * Starts the provider simulator and the five services (real gRPC between them
+ * on localhost), with in-memory state and events — or Redis and NATS when both
+ * REDIS_URL and NATS_URL are set. Sends a stream of calls through the router,
+ * fails the primary deployment part-way so the breaker opens and traffic moves
+ * to the fallback, and ends with a summary table.
+ */
+import { demoSpans, telemetry } from './demo-instrumentation';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { fromBinary } from '@bufbuild/protobuf';
+import { context, trace } from '@opentelemetry/api';
+import {
+  BudgetService,
+  CacheStatus,
+  CircuitState,
+  HealthTransitionSchema,
+  Role,
+  RouterService,
+  type HealthTransition,
+} from '@switchyard/contracts';
+import { createClient } from '@switchyard/grpc';
+import { createMemoryBroker, createMemoryEventBus, createNatsEventBus, type EventBus } from '@switchyard/nats';
+import { createMemoryHealthStore, loadConfig as breakerConfig, start as startBreaker } from '@switchyard/breaker';
+import { createMemoryBudgetStore, loadConfig as budgetConfig, start as startBudget } from '@switchyard/budget';
+import { createMemoryCacheStore, loadConfig as cacheConfig, start as startCache } from '@switchyard/cache';
+import { createMemoryQuotaStore, loadConfig as limiterConfig, start as startLimiter } from '@switchyard/limiter';
+import { loadConfig as routerConfig, start as startRouter } from '@switchyard/router';
+import { createSimulator } from '@switchyard/simulator';
+
+const ROOT = resolve(__dirname, '..');
+const CALLS = Number(process.env.DEMO_CALLS ?? 120);
+const CONCURRENCY = 4;
+const FAIL_AT = Math.floor(CALLS * 0.4);
+const API_KEY = 'sk-switchyard-demo';
+
+/** Demo config = the shipped config with short retry waits so the outage phase takes seconds, not minutes. */
+function writeDemoConfig(): string {
+  const config = parse(readFileSync(join(ROOT, 'deploy/config/switchyard.yaml'), 'utf8'));
+  config.defaults.retry = { maxAttempts: 2, baseMs: 50, capMs: 200 };
+  const path = join(mkdtempSync(join(tmpdir(), 'switchyard-demo-')), 'switchyard.yaml');
+  writeFileSync(path, stringify(config));
+  return path;
+}
+
+/** A live line on a terminal; every 20th update as its own line when piped (CI logs). */
+function progress(line: string, done: number): void {
+  if (process.stdout.isTTY) process.stdout.write(`\r\x1b[2K${line}`);
+  else if (done % 20 === 0) console.log(line);
+}
+
+async function main(): Promise<void> {
+  const external = Boolean(process.env.REDIS_URL && process.env.NATS_URL);
+  const simulator = await createSimulator({ port: 0 });
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    GRPC_HOST: '127.0.0.1',
+    GRPC_PORT: '0',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    SWITCHYARD_CONFIG: writeDemoConfig(),
+    SIMULATOR_URL: simulator.url,
+    OPENAI_API_KEY: 'sk-simulated-openai',
+    ANTHROPIC_API_KEY: 'sk-ant-simulated',
+    AZURE_OPENAI_API_KEY: 'simulated-azure-key',
+  };
+
+  // Embedded: one in-memory broker stands in for NATS; each service gets its own bus on it, as each would its own connection.
+  const broker = external ? undefined : createMemoryBroker();
+  const busFor = async (name: string): Promise<EventBus | undefined> =>
+    broker ? createMemoryEventBus({ name, broker }) : undefined;
+  const watchBus = broker ? createMemoryEventBus({ name: 'demo-watch', broker }) : await createNatsEventBus({ url: env.NATS_URL!, name: 'switchyard-demo' });
+
+  const bConfig = breakerConfig(env);
+  const [limiter, breaker, budget, cache] = await Promise.all([
+    startLimiter(limiterConfig(env), external ? {} : { store: createMemoryQuotaStore(), bus: (await busFor('limiter'))! }),
+    startBreaker(bConfig, external ? {} : { store: createMemoryHealthStore({ policy: bConfig.policy }), bus: (await busFor('breaker'))! }),
+    startBudget(budgetConfig(env), external ? {} : { store: createMemoryBudgetStore(), bus: (await busFor('budget'))! }),
+    startCache(cacheConfig(env), external ? {} : { store: createMemoryCacheStore() }),
+  ]);
+  const router = await startRouter(
+    routerConfig({
+      ...env,
+      LIMITER_ADDR: `127.0.0.1:${limiter.port}`,
+      BREAKER_ADDR: `127.0.0.1:${breaker.port}`,
+      BUDGET_ADDR: `127.0.0.1:${budget.port}`,
+      CACHE_ADDR: `127.0.0.1:${cache.port}`,
+    }),
+    external ? {} : { bus: (await busFor('router'))! },
+  );
+
+  const transitions: HealthTransition[] = [];
+  const healthSub = await watchBus.subscribe('switchyard.health.>', (msg) => {
+    transitions.push(fromBinary(HealthTransitionSchema, msg.data));
+  });
+
+  console.log(`Switchyard demo — ${external ? `Redis ${env.REDIS_URL}, NATS ${env.NATS_URL}` : 'embedded (in-memory state and events)'}`);
+  console.log(`router 127.0.0.1:${router.port}  simulator ${simulator.url}`);
+  console.log(`${CALLS} calls on route "chat" (OpenAI → Anthropic → Azure); the OpenAI deployment starts failing (503) after call ${FAIL_AT}.\n`);
+
+  const client = createClient(RouterService, `127.0.0.1:${router.port}`, { defaultDeadlineMs: 15_000 });
+  const tracer = trace.getTracer('switchyard-demo');
+  const servedBy = new Map<string, number>();
+  let sent = 0;
+  let done = 0;
+  let ok = 0;
+  let failed = 0;
+  let cacheHits = 0;
+  let sampleTraceId = '';
+  const failures: string[] = [];
+
+  const render = () => {
+    const served = [...servedBy].map(([d, n]) => `${d} ${n}`).join(', ');
+    const last = transitions.at(-1);
+    const breakerState = last ? `${last.ref?.deployment} ${CircuitState[last.to]}` : 'all CLOSED';
+    progress(`[${done}/${CALLS}] ok ${ok} failed ${failed} | served: ${served} | breaker: ${breakerState}`, done);
+  };
+
+  const callOnce = async (i: number) => {
+    if (i === FAIL_AT) {
+      await simulator.setScenario({ seed: 1, deployments: { 'gpt-4o': { faults: { unavailable: 1 } } } });
+    }
+    // Every 10th call repeats an earlier question, so the cache has something to answer.
+    const question = i % 10 === 9 ? `Question ${i - 9}: what does a switchyard do?` : `Question ${i}: what does a switchyard do?`;
+    const span = tracer.startSpan('demo call');
+    try {
+      const response = await context.with(trace.setSpan(context.active(), span), () =>
+        client.complete(
+          {
+            route: 'chat',
+            messages: [
+              { role: Role.SYSTEM, content: 'Answer in one sentence.' },
+              { role: Role.USER, content: question },
+            ],
+            params: { maxTokens: 64 },
+            userId: `user-${i % 7}`,
+            feature: 'demo',
+          },
+          { metadata: { 'x-api-key': API_KEY } },
+        ),
+      );
+      ok++;
+      if (response.cacheStatus === CacheStatus.HIT) cacheHits++;
+      const who = response.servedBy?.deployment ?? 'unknown';
+      servedBy.set(who, (servedBy.get(who) ?? 0) + 1);
+      if (!sampleTraceId && i >= FAIL_AT && response.attempts.length > 1) sampleTraceId = span.spanContext().traceId;
+    } catch (err) {
+      failed++;
+      failures.push((err as Error).message);
+    } finally {
+      span.end();
+      done++;
+      render();
+    }
+  };
+
+  const workers = Array.from({ length: CONCURRENCY }, async () => {
+    while (sent < CALLS) await callOnce(sent++);
+  });
+  await Promise.all(workers);
+  if (process.stdout.isTTY) process.stdout.write('\n');
+
+  // Let off-path accounting (commit, outcome events) settle before reading totals.
+  await new Promise((r) => setTimeout(r, 300));
+  const budgetClient = createClient(BudgetService, `127.0.0.1:${budget.port}`, { defaultDeadlineMs: 5_000 });
+  const caps = (await budgetClient.getBudget({ tenant: 'acme' })).caps;
+  const spentMicros = caps.reduce((max, c) => (c.spentMicros > max ? c.spentMicros : max), 0n);
+  const spans = demoSpans.getFinishedSpans().filter((s) => s.spanContext().traceId === sampleTraceId);
+
+  const rows: [string, string][] = [
+    ['calls', String(CALLS)],
+    ['successes', `${ok} (${failed} failed)`],
+    ...[...servedBy].sort().map(([d, n]): [string, string] => [`served by ${d}`, String(n)]),
+    ['cache hits', String(cacheHits)],
+    [
+      'breaker transitions',
+      transitions.length === 0
+        ? 'none'
+        : transitions.map((t) => `${t.ref?.deployment} ${CircuitState[t.from]}→${CircuitState[t.to]} (${t.reason})`).join('; '),
+    ],
+    ['spend (tenant acme)', `$${(Number(spentMicros) / 1e6).toFixed(6)}`],
+    ['trace of one failover call', sampleTraceId ? `${sampleTraceId} (${spans.length} spans)` : 'n/a'],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  console.log('\n' + rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n'));
+  if (failures.length > 0) console.log(`\nfirst failure: ${failures[0]}`);
+
+  client.close();
+  budgetClient.close();
+  healthSub.unsubscribe();
+  await router.stop();
+  await Promise.all([limiter.stop(), breaker.stop(), budget.stop(), cache.stop()]);
+  await watchBus.close();
+  await simulator.stop();
+  await telemetry.shutdown();
+  process.exitCode = failed === 0 ? 0 : 1;
+}
+
+main().catch(async (err: Error) => {
+  console.error(`demo failed: ${err.stack ?? err.message}`);
+  await telemetry.shutdown().catch(() => undefined);
+  process.exit(1);
+});
