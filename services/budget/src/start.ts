@@ -1,7 +1,7 @@
-import { Redis } from 'ioredis';
 import { BudgetService } from '@switchyard/contracts';
 import { createGrpcServer, serviceRegistration } from '@switchyard/grpc';
 import { createNatsEventBus, type EventBus } from '@switchyard/nats';
+import { createRedisClient, type Redis } from '@switchyard/redis';
 import type { RunningService } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
 import { type BudgetHandlerLogger, type BudgetStats, createBudgetHandlers } from './adapters/grpc-budget-handlers';
@@ -29,39 +29,17 @@ export interface RunningBudgetService extends RunningService {
 const REDIS_STARTUP_WAIT_MS = 5_000;
 
 /**
- * Opens a Redis client that fails fast instead of queueing: a budget decision
- * that waits for a dead Redis would stall every call of the gateway, so commands
- * error at once while disconnected (and after the command timeout when Redis hangs).
+ * The shared fail-fast client (@switchyard/redis): once connected, commands
+ * error at once while Redis is away (and after the command timeout when it
+ * hangs), so Reserve applies the fail-closed policy instead of stalling calls.
  */
 async function connectRedis(config: BudgetConfig, logger: BudgetLogger): Promise<Redis> {
-  const redis = new Redis(config.redisUrl, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: config.redisCommandTimeoutMs,
-    connectionName: 'switchyard-budget',
-    // A socket stuck connecting to a dead Redis would otherwise hold shutdown for 2 s.
-    disconnectTimeout: 200,
-    retryStrategy: (times) => Math.min(times * 100, 2_000),
-  });
-  // One line per outage, not one per reconnect attempt.
-  let lastError: string | undefined;
-  redis.on('error', (err: Error) => {
-    if (err.message === lastError) return;
-    lastError = err.message;
-    logger.warn({ event: 'redis_error', err: { message: err.message } }, 'redis error');
-  });
-  redis.on('ready', () => {
-    if (lastError) logger.info({ event: 'redis_reconnected' }, 'redis reachable again');
-    lastError = undefined;
-  });
-  const ready = new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), REDIS_STARTUP_WAIT_MS);
-    redis.once('ready', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-  if (!(await ready)) logger.warn({ event: 'redis_unreachable_at_start', url: config.redisUrl }, 'serving without Redis for now');
+  const redis = createRedisClient({ url: config.redisUrl, name: 'switchyard-budget', logger, commandTimeoutMs: config.redisCommandTimeoutMs });
+  const ready = await Promise.race([
+    new Promise<boolean>((resolve) => redis.once('ready', () => resolve(true))),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), REDIS_STARTUP_WAIT_MS).unref()),
+  ]);
+  if (!ready) logger.warn({ event: 'redis_unreachable_at_start', url: config.redisUrl }, 'serving without Redis for now (hard caps fail closed)');
   return redis;
 }
 

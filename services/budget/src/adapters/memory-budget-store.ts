@@ -18,6 +18,8 @@ interface Counter {
   /** Alert thresholds already announced this period. */
   alerted: Set<number>;
   epoch: number;
+  /** End of the counter's period: it is dropped a retention after (like the Redis key expiry). */
+  endMs: number;
 }
 
 interface Reservation {
@@ -47,20 +49,33 @@ export function createMemoryBudgetStore(options: { clock?: Clock } = {}): Budget
     const w = periodWindow(cap.period, now);
     return { key: `${tenant}:${cap.id}:${w.label}`, window: w };
   };
-  const counter = (key: string): Counter => {
+  const counter = (key: string, endMs = Number.POSITIVE_INFINITY): Counter => {
     let c = counters.get(key);
-    if (!c) counters.set(key, (c = { spent: 0, reserved: 0, alerted: new Set(), epoch: 0 }));
+    if (!c) counters.set(key, (c = { spent: 0, reserved: 0, alerted: new Set(), epoch: 0, endMs }));
     return c;
+  };
+  let prunedAt = Number.NEGATIVE_INFINITY;
+  /** Gives a reservation's money back; a counter already swept with its period stays gone. */
+  const unhold = (r: Reservation) => {
+    for (const k of r.keys) {
+      const c = counters.get(k);
+      if (c) c.reserved -= r.amount;
+    }
   };
 
   function reclaim(now: number) {
     for (const [id, r] of reservations) {
       if (r.state === 'held' && r.expiresAt <= now) {
-        for (const k of r.keys) counter(k).reserved -= r.amount;
+        unhold(r);
         r.state = 'expired';
         r.forgetAt = now + SETTLED_RETENTION_MS;
       }
       if (r.state !== 'held' && r.forgetAt <= now) reservations.delete(id);
+    }
+    // Ended periods are garbage for a long-running demo process; sweep them now and then.
+    if (now - prunedAt > 60_000) {
+      prunedAt = now;
+      for (const [key, c] of counters) if (c.endMs + SETTLED_RETENTION_MS <= now) counters.delete(key);
     }
   }
 
@@ -75,7 +90,7 @@ export function createMemoryBudgetStore(options: { clock?: Clock } = {}): Budget
       }
       const slots = input.caps.map((cap) => ({ cap, ...keyOf(input.tenant, cap, now) }));
       for (const s of slots) {
-        const c = counter(s.key);
+        const c = counter(s.key, s.window.endMs);
         if (s.cap.hard && c.spent + c.reserved + input.amountMicros > s.cap.limitMicros) {
           return {
             granted: false,
@@ -110,14 +125,14 @@ export function createMemoryBudgetStore(options: { clock?: Clock } = {}): Budget
       }
       let held = 0;
       if (r?.state === 'held') {
-        for (const k of r.keys) counter(k).reserved -= r.amount;
+        unhold(r);
         held = r.amount;
       }
       const found = r?.state === 'held';
       const crossed: ThresholdCrossing[] = [];
       for (const cap of caps) {
         const { key, window } = keyOf(tenant, cap, now);
-        const c = counter(key);
+        const c = counter(key, window.endMs);
         c.spent += actualMicros;
         for (const t of thresholdsReached(c.spent, cap.limitMicros)) {
           if (c.alerted.has(t)) continue;
@@ -142,7 +157,7 @@ export function createMemoryBudgetStore(options: { clock?: Clock } = {}): Budget
       const r = reservations.get(reservationId);
       if (!r) return { released: false, alreadySettled: false };
       if (r.state !== 'held') return { released: false, alreadySettled: true };
-      for (const k of r.keys) counter(k).reserved -= r.amount;
+      unhold(r);
       r.state = 'released';
       r.forgetAt = now + SETTLED_RETENTION_MS;
       return { released: true, alreadySettled: false };
