@@ -36,6 +36,8 @@ import { start as startBreaker, loadConfig as loadBreakerConfig } from '@switchy
 import { start as startBudget, loadConfig as loadBudgetConfig } from '@switchyard/budget';
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { start as startLimiter, loadConfig as loadLimiterConfig } from '@switchyard/limiter';
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { start as startCache, loadConfig as loadCacheConfig } from '@switchyard/cache';
 import { loadConfig, start, TRACE_ID_HEADER } from '../src';
 
 /**
@@ -48,21 +50,11 @@ const ACME_KEY = 'acme-secret-key';
 const STRICT_KEY = 'strict-secret-key';
 const PROBE_KEY = 'probe-secret-key';
 const NOCAP_KEY = 'nocap-secret-key';
+/** Short freshness so the stale-if-error test need not wait long. */
+const CACHE_TTL_MS = 1500;
 const SIM_KEY = 'sim-provider-key';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {}, fatal() {}, trace() {}, child() { return silent; }, level: 'silent' };
-
-type CacheModule = { start(config: unknown, deps?: unknown): Promise<RunningService>; loadConfig(env: Record<string, string | undefined>): unknown };
-/** The cache service is being built alongside; run against it when it exists, else the router's cache-bypass path is exercised. */
-function cacheModule(): CacheModule | undefined {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports, @nx/enforce-module-boundaries
-    const m = require('@switchyard/cache') as Partial<CacheModule>;
-    return typeof m.start === 'function' && typeof m.loadConfig === 'function' ? (m as CacheModule) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function gatewayYaml(sim: string): string {
   return `
@@ -123,6 +115,12 @@ deployments:
     apiKey: env:SIM_PROVIDER_KEY
     contextWindow: 30
     price: { inputPerMillionUsd: 0.1, outputPerMillionUsd: 0.1 }
+  flip:
+    provider: openai
+    baseUrl: ${sim}/v1
+    model: flip-model
+    apiKey: env:SIM_PROVIDER_KEY
+    price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }
   rejecting:
     provider: anthropic
     baseUrl: ${sim}
@@ -159,6 +157,8 @@ routes:
   chat-tiny:
     cacheable: false
     candidates: [{ deployment: tiny }]
+  chat-stale:
+    candidates: [{ deployment: flip }]
   chat-rejecting:
     cacheable: false
     candidates: [{ deployment: rejecting }, { deployment: backup, priority: 1 }]
@@ -180,6 +180,7 @@ tenants:
     routes: [chat-openai]
 defaults:
   retry: { maxAttempts: 3, baseMs: 5, capMs: 20 }
+  cache: { ttlMs: ${CACHE_TTL_MS}, staleTtlMs: 600000 }
 `;
 }
 
@@ -194,6 +195,7 @@ const scenario = {
     'cut-model': { cutAfterChunks: 3, reply: { minTokens: 30, maxTokens: 40 } },
     'tiny-model': { contextWindow: 30 },
     'rejecting-model': { faults: { not_found: 1 } },
+    'flip-model': {},
   },
 };
 
@@ -226,7 +228,6 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
   let client: Client<typeof RouterService.method>;
   let budget: Client<typeof BudgetService.method>;
   let limiter: Client<typeof LimiterService.method>;
-  let cacheRunning = false;
   let tracing: InMemoryTracing;
   let configPath: string;
   const acme = { metadata: { 'x-api-key': ACME_KEY } };
@@ -240,20 +241,13 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
     configPath = join(dir, 'gateway.yaml');
     writeFileSync(configPath, gatewayYaml(sim.url));
     const common = { GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', REDIS_URL: redis.url, NATS_URL: nats.url, SWITCHYARD_CONFIG: configPath, LOG_LEVEL: 'silent' };
-    const [lim, brk, bud] = await Promise.all([
+    const [lim, brk, bud, cache] = await Promise.all([
       startLimiter(loadLimiterConfig(common), { logger: silent as never }),
       startBreaker(loadBreakerConfig(common), { logger: silent as never }),
       startBudget(loadBudgetConfig(common), { logger: silent as never }),
+      startCache(loadCacheConfig(common), { logger: silent as never }),
     ]);
-    services.push(lim, brk, bud);
-    let cachePort = await freePort(); // nothing listens here unless the cache service exists
-    const cache = cacheModule();
-    if (cache) {
-      const c = await cache.start(cache.loadConfig(common), { logger: silent });
-      services.push(c);
-      cachePort = c.port;
-      cacheRunning = true;
-    }
+    services.push(lim, brk, bud, cache);
     router = await start(
       loadConfig({
         ...common,
@@ -261,7 +255,7 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
         LIMITER_ADDR: `127.0.0.1:${lim.port}`,
         BREAKER_ADDR: `127.0.0.1:${brk.port}`,
         BUDGET_ADDR: `127.0.0.1:${bud.port}`,
-        CACHE_ADDR: `127.0.0.1:${cachePort}`,
+        CACHE_ADDR: `127.0.0.1:${cache.port}`,
       }),
       { logger: silent },
     );
@@ -288,7 +282,7 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
     expect(res.costMicros).toBeGreaterThan(0n);
     expect(res.attempts).toHaveLength(1);
     expect(res.attempts[0]!.errorClass).toBe(ErrorClass.UNSPECIFIED);
-    expect(res.cacheStatus).toBe(cacheRunning ? CacheStatus.MISS : CacheStatus.UNAVAILABLE);
+    expect(res.cacheStatus).toBe(CacheStatus.MISS);
     expect(res.requestId).toMatch(/^[0-9a-f-]{36}$/);
     // The simulator saw exactly the parameters we asked for.
     const seen = await sim.requests('gpt-4o-mini');
@@ -588,8 +582,7 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
     });
   });
 
-  it('serves a repeated request from the cache when the cache service runs', async () => {
-    if (!cacheRunning) return; // the cache service has not landed yet: covered by the UNAVAILABLE status above
+  it('serves a repeated request from the cache: HIT, no cost, no attempts, no upstream call', async () => {
     const req = request({ messages: [{ role: Role.USER, content: 'cache me' }] });
     const first = await client.complete(req, acme);
     expect(first.cacheStatus).toBe(CacheStatus.MISS);
@@ -597,10 +590,39 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
       () => client.complete(req, acme),
       (r) => r.cacheStatus === CacheStatus.HIT,
     );
-    expect(second.cacheStatus).toBe(CacheStatus.HIT);
-    expect(second.content).toBe(first.content);
-    expect(second.costMicros).toBe(0n);
-    expect(second.attempts).toHaveLength(0);
+    const upstreamBefore = (await sim.counters())['gpt-4o-mini']!.received;
+    const third = await client.complete(req, acme);
+    expect((await sim.counters())['gpt-4o-mini']!.received).toBe(upstreamBefore);
+    for (const hit of [second, third]) {
+      expect(hit.cacheStatus).toBe(CacheStatus.HIT);
+      expect(hit.content).toBe(first.content);
+      expect(hit.costMicros).toBe(0n);
+      expect(hit.attempts).toHaveLength(0);
+      expect(hit.servedBy!.deployment).toBe('oai-primary');
+      expect(hit.requestId).not.toBe(first.requestId);
+    }
+  });
+
+  it('serves a stale cached answer, marked degraded, when every candidate fails', async () => {
+    const req = request({ route: 'chat-stale', messages: [{ role: Role.USER, content: 'stale if error' }] });
+    const fresh = await client.complete(req, acme);
+    await eventually(
+      () => client.complete(req, acme),
+      (r) => r.cacheStatus === CacheStatus.HIT,
+    );
+    await new Promise((r) => setTimeout(r, CACHE_TTL_MS + 200));
+    await sim.setScenario({ ...scenario, deployments: { ...scenario.deployments, 'flip-model': { faults: { unavailable: 1 }, retryAfterMs: 10 } } });
+    try {
+      const res = await client.complete(req, acme);
+      expect(res.cacheStatus).toBe(CacheStatus.STALE);
+      expect(res.content).toBe(fresh.content);
+      expect(res.degraded).toBe(true);
+      expect(res.degradedReason).toBe('stale cache: all candidates failed');
+      expect(res.attempts.map((a) => ErrorClass[a.errorClass])).toEqual(['OVERLOADED', 'OVERLOADED', 'OVERLOADED']);
+      expect(res.cacheAgeMs).toBeGreaterThanOrEqual(CACHE_TTL_MS);
+    } finally {
+      await sim.setScenario(scenario);
+    }
   });
 });
 
