@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CacheService, LookupStatus } from '@switchyard/contracts';
 import { type CallContext, type ServiceImplementation, invalidArgument, unavailable } from '@switchyard/grpc';
 import { sleep } from '@switchyard/util';
+import { type CacheMetrics, createCacheMetrics } from './cache-metrics';
 import type { CacheStore, InvalidateTarget, LookupResult, LookupStatusName } from '../domain/cache-store';
 
 /** Tenant ids as the config allows them (`NAME_PATTERN`); they become a Redis hash tag. */
@@ -26,6 +27,8 @@ export interface CacheHandlerOptions {
   /** How often a waiter re-checks for the leader's result. */
   waitPollMs: number;
   authorize(ctx: CallContext): void;
+  /** Default: OTel counters on the global meter (no-ops until telemetry starts). */
+  metrics?: CacheMetrics;
 }
 
 /** Counters of what the cache answered; `bypassed` counts calls refused because the store was unreachable. */
@@ -59,6 +62,7 @@ export function createCacheHandlers(options: CacheHandlerOptions): {
   stats: CacheStats;
 } {
   const { store, logger, defaultTtlMs, defaultStaleTtlMs, maxEntryBytes, waitPollMs, authorize } = options;
+  const metrics = options.metrics ?? createCacheMetrics();
   const stats: CacheStats = { hits: 0, stale: 0, misses: 0, leaders: 0, waits: 0, coalesced: 0, bypassed: 0 };
   let storeHealthy = true;
 
@@ -88,6 +92,7 @@ export function createCacheHandlers(options: CacheHandlerOptions): {
       return result;
     } catch (err) {
       stats.bypassed++;
+      metrics.bypass(op);
       if (storeHealthy) {
         storeHealthy = false;
         logger.warn({ event: 'cache_store_unavailable', op, err: { message: (err as Error).message } }, 'cache store unreachable; callers bypass the cache');
@@ -99,6 +104,7 @@ export function createCacheHandlers(options: CacheHandlerOptions): {
   function answer(r: LookupResult, coalesced = false) {
     stats[COUNTER[r.status]]++;
     if (coalesced) stats.coalesced++;
+    metrics.lookup(r.status, coalesced);
     const e = r.entry;
     return {
       status: STATUS[r.status],
