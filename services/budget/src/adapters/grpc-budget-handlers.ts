@@ -9,6 +9,7 @@ import {
 import type { SwitchyardConfig } from '@switchyard/config';
 import { type CallContext, type ServiceImplementation, invalidArgument, notFound, unavailable } from '@switchyard/grpc';
 import { type EventBus, subjects } from '@switchyard/nats';
+import { type BudgetMetrics, createBudgetMetrics } from './budget-metrics';
 import type { BudgetStore, ThresholdCrossing } from '../domain/budget-store';
 import { type CapSpec, tenantCaps } from '../domain/caps';
 import { newReservationId, reservationTenant } from '../domain/reservation-id';
@@ -36,6 +37,8 @@ export interface BudgetHandlerOptions {
   onStoreFailure: StoreFailurePolicy;
   /** Throws UNAUTHENTICATED for callers without the internal token. */
   authorize(ctx: CallContext): void;
+  /** Default: OTel counters on the global meter (no-ops until telemetry starts). */
+  metrics?: BudgetMetrics;
 }
 
 /** Counters of the dependency-failure policies (DESIGN "When our own dependencies fail"). */
@@ -74,6 +77,7 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
   stats: BudgetStats;
 } {
   const { config, store, bus, logger, defaultTtlMs, onStoreFailure, authorize } = options;
+  const metrics = options.metrics ?? createBudgetMetrics();
   const stats: BudgetStats = { storeFailures: 0, failClosed: 0, failOpen: 0, eventsPublished: 0, eventPublishFailures: 0 };
   const capsByTenant = new Map(Object.entries(config.tenants).map(([id, t]) => [id, tenantCaps(id, t)]));
 
@@ -102,11 +106,13 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
 
   function storeDown(op: string, tenant: string, err: unknown): void {
     stats.storeFailures++;
+    metrics.storeFailure(op);
     logger.warn({ event: 'budget_store_unavailable', op, tenant, err: { message: (err as Error).message } }, 'budget store unreachable');
   }
 
   function publish(tenant: string, crossed: ThresholdCrossing[]): void {
     for (const c of crossed) {
+      metrics.alert(tenant, c.cap.period, c.thresholdPercent);
       const event = create(BudgetEventSchema, {
         tenant,
         cap: capMessage(tenant, c.cap),
@@ -149,6 +155,7 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
           ttlMs: req.ttlMs || defaultTtlMs,
           requestId: req.requestId || undefined,
         });
+        metrics.reserve(req.tenant, r.granted ? 'granted' : 'denied');
         if (r.granted) return { granted: true, reservationId: r.reservationId };
         return {
           granted: false,
@@ -163,10 +170,12 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
         const hard = caps.find((c) => c.hard);
         if (hard && onStoreFailure === 'closed') {
           stats.failClosed++;
+          metrics.reserve(req.tenant, 'fail_closed');
           return { granted: false, failClosed: true, deniedCap: capMessage(req.tenant, hard), limitMicros: BigInt(hard.limitMicros) };
         }
         // Only soft caps (or the fail-open policy): grant, and let a later Commit charge it if the store is back.
         stats.failOpen++;
+        metrics.reserve(req.tenant, 'fail_open');
         return { granted: true, failOpen: true, reservationId };
       }
     },
@@ -177,6 +186,7 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
       const actualMicros = amount('actual_micros', req.actualMicros);
       try {
         const r = await store.commit({ tenant, caps, reservationId: req.reservationId, actualMicros });
+        if (!r.alreadySettled) metrics.spend(tenant, actualMicros);
         if (r.alreadySettled) logger.info({ event: 'budget_commit_repeated', tenant, reservationId: req.reservationId }, 'commit already settled');
         publish(tenant, r.crossed);
         return { found: r.found, returnedMicros: BigInt(r.returnedMicros) };
