@@ -50,6 +50,8 @@ const ACME_KEY = 'acme-secret-key';
 const STRICT_KEY = 'strict-secret-key';
 const PROBE_KEY = 'probe-secret-key';
 const NOCAP_KEY = 'nocap-secret-key';
+const BROKE_KEY = 'broke-secret-key';
+const THROTTLED_KEY = 'throttled-secret-key';
 /** Short freshness so the stale-if-error test need not wait long. */
 const CACHE_TTL_MS = 1500;
 const SIM_KEY = 'sim-provider-key';
@@ -163,6 +165,13 @@ routes:
     cacheable: false
     candidates: [{ deployment: rejecting }, { deployment: backup, priority: 1 }]
 tenants:
+  broke:
+    apiKeys: [{ id: broke-main, sha256: ${hashApiKey(BROKE_KEY)} }]
+    budgets: [{ period: month, limitUsd: 0.00001, hard: true }]
+  throttled:
+    apiKeys: [{ id: throttled-main, sha256: ${hashApiKey(THROTTLED_KEY)} }]
+    limits: { rpm: 2 }
+    budgets: [{ period: day, limitUsd: 50, hard: true }]
   nocap:
     apiKeys: [{ id: nocap-main, sha256: ${hashApiKey(NOCAP_KEY)} }]
   acme:
@@ -466,6 +475,49 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
     expect(err.code).toBe(status.UNAVAILABLE);
     expect(err.details.errorInfo!.metadata['skipped_flaky-breaker']).toBe('circuit open');
     expect(err.details.retryDelayMs).toBeGreaterThan(0);
+  });
+
+  it('refuses a call whose worst case exceeds a hard budget: RESOURCE_EXHAUSTED with QuotaFailure, nothing sent upstream', async () => {
+    await sim.reset();
+    const err = await client.complete(request(), { metadata: { 'x-api-key': BROKE_KEY } }).then(
+      () => {
+        throw new Error('expected an error');
+      },
+      (e: unknown) => parseGrpcError(e),
+    );
+    expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(err.message).toMatch(/^budget exceeded: /);
+    expect(err.details.quotaFailure?.[0]?.subject).toMatch(/broke/);
+    expect(err.details.errorInfo?.reason).toBe('BUDGET_EXCEEDED');
+    expect((await sim.counters())['gpt-4o-mini']?.received ?? 0).toBe(0);
+    // The limiter reservation taken in parallel was handed back.
+    const q = await eventually(
+      () => limiter.getQuota({ key: { kind: KeyKind.TENANT, id: 'broke' } }),
+      (r) => (r.quota?.limits ?? []).every((l) => l.used === 0),
+    );
+    for (const limit of q.quota?.limits ?? []) expect([LimitKind[limit.kind], limit.used]).toEqual([LimitKind[limit.kind], 0]);
+  });
+
+  it("answers RESOURCE_EXHAUSTED with RetryInfo once the tenant's own rate limit is used up, and holds no budget", async () => {
+    const throttled = { metadata: { 'x-api-key': THROTTLED_KEY } };
+    let err: ReturnType<typeof parseGrpcError> | undefined;
+    for (let i = 0; i < 6 && !err; i++) {
+      err = await client.complete(request({ route: 'chat-openai', messages: [{ role: Role.USER, content: `throttle ${i}` }] }), throttled).then(
+        () => undefined,
+        (e: unknown) => parseGrpcError(e),
+      );
+    }
+    expect(err?.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(err!.message).toMatch(/tenant throttled RPM exhausted/);
+    expect(err!.details.retryDelayMs).toBeGreaterThan(0);
+    expect(err!.details.quotaFailure?.length).toBeGreaterThan(0);
+    expect(err!.details.errorInfo?.metadata.attempts).toBe('0');
+    const b = await eventually(
+      () => budget.getBudget({ tenant: 'throttled' }),
+      (r) => r.caps.every((c) => c.reservedMicros === 0n),
+    );
+    expect(b.caps.length).toBeGreaterThan(0);
+    expect(b.caps.every((c) => c.reservedMicros === 0n)).toBe(true);
   });
 
   it('records the spend with the budget service after a success', async () => {
