@@ -155,3 +155,15 @@ describe('runAttempts', () => {
     expect(result.attempts[0]).toMatchObject({ upstreamRequestId: 'req_1', httpStatus: 429, retryAfterMs: 1200, errorClass: 'RATE_LIMITED' });
   });
 });
+
+describe('runAttempts, unused first admission', () => {
+  it('hands the pre-acquired admission back when the deadline passed before the first attempt', async () => {
+    const h = harness({});
+    const returned: Admission[] = [];
+    h.ports.unused = (a) => returned.push(a);
+    const result = await runAttempts([candidate('a')], h.ports, { ...options(1_000_000), firstAdmission: { granted: true, reservationId: 'pre' } });
+    expect(result).toMatchObject({ ok: false, deadlineExceeded: true });
+    expect(returned).toEqual([{ granted: true, reservationId: 'pre' }]);
+    expect(h.calls).toEqual([]);
+  });
+});

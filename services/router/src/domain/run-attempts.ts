@@ -56,6 +56,8 @@ export interface AttemptPorts<T> {
   afterAttempt(event: AttemptEvent<T>): void;
   /** True once output reached the caller (streams): from then on no failure may fail over. */
   committed?(): boolean;
+  /** The pre-acquired first admission was never used (the caller left or the deadline passed first): hand it back. */
+  unused?(admission: Admission): void;
 }
 
 export interface LoopOptions {
@@ -108,15 +110,19 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
   const queue = [...candidates];
   let pending = options.firstAdmission;
   let last: { classification: Classification; candidate: Candidate } | undefined;
-  const fail = (reason: string, extra: { cancelled?: boolean; deadlineExceeded?: boolean } = {}): LoopResult<T> => ({
-    ok: false,
-    attempts,
-    skipped,
-    last,
-    reason,
-    cancelled: extra.cancelled ?? false,
-    deadlineExceeded: extra.deadlineExceeded ?? false,
-  });
+  const fail = (reason: string, extra: { cancelled?: boolean; deadlineExceeded?: boolean } = {}): LoopResult<T> => {
+    if (pending) ports.unused?.(pending);
+    pending = undefined;
+    return {
+      ok: false,
+      attempts,
+      skipped,
+      last,
+      reason,
+      cancelled: extra.cancelled ?? false,
+      deadlineExceeded: extra.deadlineExceeded ?? false,
+    };
+  };
 
   while (queue.length > 0) {
     const candidate = queue.shift()!;

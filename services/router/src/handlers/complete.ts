@@ -48,6 +48,7 @@ export function createCompleteHandler(ctx: RouterContext) {
         rng: ctx.rng,
         sleep: ctx.sleep,
         admit: (c) => admit(ctx, p, c),
+        unused: (a) => settleAdmission(ctx, p, a, 'cancelled'),
         call: (c, timeoutMs) =>
           withAttemptSpan(c, p.call.chat.maxTokens, async (span) => {
             const res = await ctx.adapters.get(c.name)!.complete(p.call.chat, { signal: call.signal, timeoutMs });

@@ -85,6 +85,7 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
         rng: ctx.rng,
         sleep: ctx.sleep,
         admit: (c) => admit(ctx, p, c),
+        unused: (a) => settleAdmission(ctx, p, a, 'cancelled'),
         committed: () => committed,
         call: (c) =>
           withAttemptSpan(c, p.call.chat.maxTokens, async (span) => {
