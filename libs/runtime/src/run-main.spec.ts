@@ -21,8 +21,17 @@ describe('runMain', () => {
     const fake = fakeProcess();
     const logger = recordingLogger();
     let stops = 0;
-    await runMain({ name: 'svc', logger, proc: fake.proc, start: async () => ({ port: 4321, stop: async () => void stops++ }) });
-    expect(logger.lines[0]).toMatchObject({ event: 'listening', port: 4321 });
+    const announced: string[] = [];
+    await runMain({
+      name: 'svc',
+      logger,
+      proc: fake.proc,
+      announce: (line) => announced.push(line),
+      start: async () => ({ port: 4321, stop: async () => void stops++ }),
+    });
+    expect(announced).toHaveLength(1);
+    expect(announced[0].endsWith('\n')).toBe(true);
+    expect(JSON.parse(announced[0])).toMatchObject({ event: 'listening', service: 'svc', port: 4321 });
     fake.emit('SIGTERM');
     fake.emit('SIGINT');
     await new Promise((r) => setImmediate(r));

@@ -17,8 +17,8 @@ export interface ProcessLike {
 
 /**
  * The lifecycle every service process shares: start, announce readiness as one
- * JSON line (`event: "listening"`, the port) that supervisors and tests wait
- * for, stop gracefully on SIGTERM/SIGINT, and exit non-zero with the reason if
+ * JSON line on stdout (`event: "listening"`, the port) that supervisors and
+ * tests wait for, whatever the log level, stop gracefully on SIGTERM/SIGINT, and exit non-zero with the reason if
  * start-up fails. `flush` runs last (telemetry export).
  */
 export async function runMain(options: {
@@ -27,9 +27,12 @@ export async function runMain(options: {
   start: () => Promise<RunningService>;
   flush?: () => Promise<void>;
   proc?: ProcessLike;
+  /** Where the readiness line goes; default stdout. */
+  announce?: (line: string) => void;
 }): Promise<void> {
   const { name, logger, start, flush } = options;
   const proc: ProcessLike = options.proc ?? process;
+  const announce = options.announce ?? ((line: string) => void process.stdout.write(line));
   let service: RunningService;
   try {
     service = await start();
@@ -40,7 +43,10 @@ export async function runMain(options: {
     proc.exit(1);
     return;
   }
-  logger.info({ event: 'listening', service: name, port: service.port }, `${name} listening on port ${service.port}`);
+  // The readiness line is a protocol, not a log line: written whatever LOG_LEVEL says.
+  announce(
+    `${JSON.stringify({ level: 'info', time: new Date().toISOString(), event: 'listening', service: name, port: service.port, msg: `${name} listening on port ${service.port}` })}\n`,
+  );
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

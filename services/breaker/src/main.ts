@@ -4,13 +4,11 @@ import { createLogger } from '@switchyard/telemetry';
 import { loadConfig } from './config';
 import { start } from './start';
 
-// Lifecycle lines (readiness, stop) are always written: supervisors wait for
-// the "listening" line whatever LOG_LEVEL says. The service logs at LOG_LEVEL.
-const lifecycle = createLogger('switchyard-breaker', { level: 'info' });
+const logger = createLogger('switchyard-breaker', { level: process.env.LOG_LEVEL ?? 'info' });
 
 void runMain({
   name: 'breaker',
-  logger: lifecycle,
+  logger,
   start: () => start(loadConfig(process.env)),
   flush: () => telemetry.shutdown(),
 });
