@@ -47,6 +47,13 @@ describe('runAttempts', () => {
     expect(h.events).toHaveLength(1);
   });
 
+  it('names the upstream request id of a successful attempt', async () => {
+    const h = harness({});
+    h.ports.upstreamRequestIdOf = (value) => `req_for_${value.split(' ').at(-1)}`;
+    const result = await runAttempts([candidate('a')], h.ports, options());
+    expect(result.attempts[0].upstreamRequestId).toBe('req_for_a');
+  });
+
   it('retries a 503 on the same deployment with jittered backoff, then succeeds', async () => {
     const h = harness({ a: ['OVERLOADED', 'OVERLOADED'] });
     const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());

@@ -54,6 +54,8 @@ export interface AttemptPorts<T> {
   call(candidate: Candidate, timeoutMs: number): Promise<T>;
   /** Called once per upstream attempt, success or failure; must not throw and must not block the caller. */
   afterAttempt(event: AttemptEvent<T>): void;
+  /** The upstream request id of a successful answer, so the attempt record names it as failures do. */
+  upstreamRequestIdOf?(value: T): string | undefined;
   /** True once output reached the caller (streams): from then on no failure may fail over. */
   committed?(): boolean;
   /** The pre-acquired first admission was never used (the caller left or the deadline passed first): hand it back. */
@@ -151,6 +153,8 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
       try {
         const value = await ports.call(candidate, Math.min(candidate.deployment.timeoutMs, remaining));
         record.latencyMs = ports.clock.now() - started;
+        const upstreamRequestId = ports.upstreamRequestIdOf?.(value);
+        if (upstreamRequestId) record.upstreamRequestId = upstreamRequestId;
         attempts.push(record);
         ports.afterAttempt({ candidate, admission, record, value });
         return { ok: true, value, candidate, attempts, skipped };

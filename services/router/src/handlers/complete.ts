@@ -56,6 +56,7 @@ export function createCompleteHandler(ctx: RouterContext) {
             return res;
           }),
         afterAttempt: (e) => recordAttempt(ctx, p, e, e.value ? { usage: e.value.usage } : {}),
+        upstreamRequestIdOf: (res) => res.upstreamRequestId,
       };
       const result = await runAttempts(p.plan.usable, ports, {
         retry: ctx.gateway.defaults.retry,

@@ -121,6 +121,7 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
             // The adapter promises an end chunk; a silent end is an interruption, never a clean end.
             throw new ProviderError({ errorClass: 'STREAM_INTERRUPTED', ...CLASS_POLICY.STREAM_INTERRUPTED, message: 'upstream stream ended without an end event' }, undefined, c.name);
           }),
+        upstreamRequestIdOf: (v) => v.end.upstreamRequestId,
         afterAttempt: (e) => {
           const usage = e.value ? e.value.end.usage : committed ? partialUsage(e.candidate) : undefined;
           recordAttempt(ctx, p, e, {
