@@ -1,0 +1,26 @@
+/**
+ * `npm run bench -- <name> [args]`: speed and memory targets live here, not in
+ * timed unit tests. Each benchmark is its own script beside the code it
+ * measures; this only dispatches, so `npm run bench` lists what exists.
+ */
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+
+const root = resolve(__dirname, '..');
+const benches: Record<string, { script: string; what: string }> = {
+  simulator: {
+    script: 'services/simulator/bench/simulator-load.ts',
+    what: 'simulator throughput, zero latency, keep-alive (flags: --provider, --stream, --duration, --connections, --unique-prompts)',
+  },
+  tokens: { script: 'libs/tokens/bench/tokenizer-cost.ts', what: 'tokenizer cost per KiB of prompt (arg: sample count)' },
+};
+
+const [name, ...args] = process.argv.slice(2);
+const bench = name ? benches[name] : undefined;
+if (!bench) {
+  console.log('usage: npm run bench -- <name> [args]\n');
+  for (const [n, b] of Object.entries(benches)) console.log(`  ${n.padEnd(10)} ${b.what}`);
+  process.exit(name ? 2 : 0);
+}
+const run = spawnSync(process.execPath, ['--import', 'tsx', resolve(root, bench.script), ...args], { cwd: root, stdio: 'inherit' });
+process.exit(run.status ?? 1);
