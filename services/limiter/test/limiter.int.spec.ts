@@ -141,6 +141,11 @@ describe('limiter service: 3 replicas on one Redis, real NATS, real gRPC', () =>
     }
     const quota = await clients[1]!.getQuota({ key: dep('burst') });
     expect(quota.quota?.limits[0]).toMatchObject({ kind: LimitKind.RPM, limit: 100 });
+    // Every grant, on whichever replica, was counted once on the shared key; the
+    // denied acquires were not.
+    expect(quota.quota?.admittedRequests).toBe(BigInt(granted.length));
+    // The tenant key of the same grants, plus the three warm-up acquires.
+    expect((await clients[2]!.getQuota({ key: tenant('acme') })).quota?.admittedRequests).toBe(BigInt(granted.length + 3));
     // Drained: only what refilled since the burst (one per 600 ms) is free again.
     expect(quota.quota!.limits[0]!.remaining).toBeLessThanOrEqual(Math.floor((Date.now() - startedAt) / 600));
   });

@@ -202,6 +202,31 @@ export function quotaStoreContract(name: string, factory: () => Promise<QuotaSto
       expect(await h.store.cooldown(key, 100)).toMatchObject({ epoch: 3 });
     });
 
+    it('counts admitted requests per key cumulatively: denials, replays and cancellations do not change it', async () => {
+      const d = dep('d1', { rpm: 3 });
+      const t = tenant('t', {});
+      expect((await h.store.state(d)).admittedRequests).toBe(0);
+      const grants: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await h.store.acquire(acquireInput([d, t], { requestId: `req-${i}` }));
+        if (!r.granted) throw new Error(`acquire ${i} should be granted`);
+        grants.push(r.reservationId);
+      }
+      expect(await h.store.acquire(acquireInput([d, t]))).toMatchObject({ granted: false, blockedIndex: 0, blockedBy: 'rpm' });
+      expect(await h.store.acquire(acquireInput([d, t], { requestId: 'req-0' }))).toMatchObject({ granted: true, replayed: true });
+      expect((await h.store.state(d)).admittedRequests).toBe(3);
+      expect((await h.store.state(t)).admittedRequests).toBe(3);
+      // A cancelled settle gives the RPM slot back but the admission happened.
+      expect((await h.store.settle({ reservationId: grants[0]!, actualTokens: 0, cancelled: true })).found).toBe(true);
+      expect((await h.store.state(d)).usage[0]).toMatchObject({ used: 2 });
+      expect((await h.store.state(d)).admittedRequests).toBe(3);
+      expect((await h.store.state(t)).admittedRequests).toBe(3);
+      // `requests` > 1 counts as that many admissions.
+      expect((await h.store.acquire(acquireInput([t], { requests: 5 }))).granted).toBe(true);
+      expect((await h.store.state(t)).admittedRequests).toBe(8);
+      expect((await h.store.state(d)).admittedRequests).toBe(3);
+    });
+
     it('reports usage, remaining and reset time from the GCRA state', async () => {
       const key = dep('d1', { rpm: 10, tpm: 1_000 });
       for (let i = 0; i < 4; i++) expect((await h.store.acquire(acquireInput([key], { tokens: 100 }))).granted).toBe(true);
@@ -212,7 +237,7 @@ export function quotaStoreContract(name: string, factory: () => Promise<QuotaSto
       // 4 of 10 per minute drain in 24 s.
       expect(rpm!.resetsAtMs - state.nowMs).toBeGreaterThan(24_000 - 1_000);
       expect(rpm!.resetsAtMs - state.nowMs).toBeLessThanOrEqual(24_000);
-      expect(state).toMatchObject({ cooldownUntilMs: 0, unavailable: false, epoch: 0 });
+      expect(state).toMatchObject({ cooldownUntilMs: 0, unavailable: false, epoch: 0, admittedRequests: 4 });
     });
   });
 }

@@ -45,6 +45,8 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
   const cooldowns = new Map<string, number>();
   const unavailable = new Set<string>();
   const epochs = new Map<string, number>();
+  /** key name → requests admitted (cumulative; never swept). */
+  const admitted = new Map<string, number>();
   const reservations = new Map<string, Reservation>();
   const requestIds = new Map<string, { reservationId: string; expiresAt: number }>();
 
@@ -130,7 +132,9 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
       for (const [name, state] of writes) store(name, state);
       const expiresAt = now + input.ttlMs;
       for (const key of input.keys) {
-        if (key.limits.concurrency) liveInFlight(keyName(key), now).set(input.reservationId, expiresAt);
+        const name = keyName(key);
+        admitted.set(name, (admitted.get(name) ?? 0) + input.requests);
+        if (key.limits.concurrency) liveInFlight(name, now).set(input.reservationId, expiresAt);
       }
       reservations.set(input.reservationId, {
         keys: input.keys.map((k) => ({
@@ -210,6 +214,7 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
         cooldownUntilMs: until > now ? until : 0,
         unavailable: unavailable.has(name),
         epoch: epochs.get(name) ?? 0,
+        admittedRequests: admitted.get(name) ?? 0,
         nowMs: now,
       };
     },

@@ -51,5 +51,6 @@ export function quotaStateToProto(key: { kind: DomainKeyKind; id: string }, stat
     unavailable: state.unavailable,
     localFallback: false,
     epoch: BigInt(state.epoch),
+    admittedRequests: BigInt(state.admittedRequests),
   });
 }

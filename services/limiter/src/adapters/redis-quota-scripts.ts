@@ -44,8 +44,10 @@ end
 `;
 
 /**
- * KEYS: per limit key i (5 each): rpm, tpm, conc, cool, unavail; then the
- * reservation key and the request-id key.
+ * KEYS: per limit key i (6 each): rpm, tpm, conc, cool, unavail, admitted; then
+ * the reservation key and the request-id key. `admitted` is a plain counter
+ * (INCRBY requests on every grant, no TTL): it cannot live in the rpm hash,
+ * which is deleted / expires once the GCRA debt drains.
  * ARGV: n, requests, tokens, ttlMs, reservationId, hasRequestId (1/0), then per
  * key: rpm, tpm, concurrency (0 = unlimited), name.
  * Returns {1, reservationId, now, replayed} or {0, index, reason, waitMs, now}.
@@ -57,8 +59,8 @@ local tokens = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
 local resId = ARGV[5]
 local now = clock()
-local resKey = KEYS[5 * n + 1]
-local reqKey = KEYS[5 * n + 2]
+local resKey = KEYS[6 * n + 1]
+local reqKey = KEYS[6 * n + 2]
 if ARGV[6] == '1' then
   local prev = redis.call('GET', reqKey)
   if prev then return {1, prev, now, 1} end
@@ -70,7 +72,7 @@ local function block(i, reason, wait)
 end
 local writes = {}
 for i = 1, n do
-  local k = (i - 1) * 5
+  local k = (i - 1) * 6
   local a = 6 + (i - 1) * 4
   local rpm, tpm, conc = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   if redis.call('EXISTS', KEYS[k + 5]) == 1 then block(i, 'unavailable', 1e15) end
@@ -106,9 +108,10 @@ for _, w in ipairs(writes) do save(w[1], w[2], w[3], now) end
 local expiresAt = now + ttl
 local record = {'n', n, 'requests', requests, 'tokens', tokens, 'q', ARGV[6], 'qk', reqKey}
 for i = 1, n do
-  local k = (i - 1) * 5
+  local k = (i - 1) * 6
   local a = 6 + (i - 1) * 4
   local conc = tonumber(ARGV[a + 3])
+  redis.call('INCRBY', KEYS[k + 6], requests)
   if conc > 0 then
     redis.call('ZADD', KEYS[k + 3], expiresAt, resId)
     local last = redis.call('ZRANGE', KEYS[k + 3], -1, -1, 'WITHSCORES')
@@ -189,8 +192,8 @@ return {1, redis.call('INCR', KEYS[2]), now}
 `;
 
 /**
- * KEYS: rpm, tpm, conc, cool, unavail, epoch. Read-only.
- * Returns {now, rpm d, t, l, tpm d, t, l, conc live count, next conc expiry, cool, unavail, epoch}.
+ * KEYS: rpm, tpm, conc, cool, unavail, epoch, admitted. Read-only.
+ * Returns {now, rpm d, t, l, tpm d, t, l, conc live count, next conc expiry, cool, unavail, epoch, admitted}.
  */
 export const STATE_LUA = `${PRELUDE}
 local now = clock()
@@ -207,5 +210,6 @@ out[#out + 1] = tonumber(first[2] or '0')
 out[#out + 1] = tonumber(redis.call('GET', KEYS[4]) or '0')
 out[#out + 1] = redis.call('EXISTS', KEYS[5])
 out[#out + 1] = tonumber(redis.call('GET', KEYS[6]) or '0')
+out[#out + 1] = tonumber(redis.call('GET', KEYS[7]) or '0')
 return out
 `;

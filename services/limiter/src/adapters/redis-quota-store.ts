@@ -61,6 +61,7 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
     cool: `${base(key.kind, key.id)}:cool`,
     unavail: `${base(key.kind, key.id)}:unavail`,
     epoch: `${base(key.kind, key.id)}:epoch`,
+    admitted: `${base(key.kind, key.id)}:admitted`,
   });
   const reservationKey = (id: string) => `${root}res:${id}`;
   const requestKey = (id: string) => `${root}req:${id}`;
@@ -88,7 +89,7 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
       ];
       for (const key of input.keys) {
         const k = keyOf(key);
-        keys.push(k.rpm, k.tpm, k.conc, k.cool, k.unavail);
+        keys.push(k.rpm, k.tpm, k.conc, k.cool, k.unavail, k.admitted);
         args.push(key.limits.rpm ?? 0, key.limits.tpm ?? 0, key.limits.concurrency ?? 0, `${key.kind}:${key.id}`);
       }
       keys.push(reservationKey(input.reservationId), requestKey(input.requestId ?? input.reservationId));
@@ -137,7 +138,7 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
 
     async state(key): Promise<KeyState> {
       const k = keyOf(key);
-      const r = (await run(SCRIPTS.state, [k.rpm, k.tpm, k.conc, k.cool, k.unavail, k.epoch], [])).map(Number);
+      const r = (await run(SCRIPTS.state, [k.rpm, k.tpm, k.conc, k.cool, k.unavail, k.epoch, k.admitted], [])).map(Number);
       const now = r[0]!;
       const gcra = (at: number): GcraState => ({ debt: r[at]!, ts: r[at + 1]!, limit: r[at + 2]! });
       const usage: DimensionUsage[] = [];
@@ -149,7 +150,14 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
         usage.push({ dimension: 'concurrency', limit, used, remaining: Math.max(0, limit - used), resetsAtMs: used > 0 ? r[8]! : now });
       }
       const cool = r[9]!;
-      return { usage, cooldownUntilMs: cool > now ? cool : 0, unavailable: r[10] === 1, epoch: r[11]!, nowMs: now };
+      return {
+        usage,
+        cooldownUntilMs: cool > now ? cool : 0,
+        unavailable: r[10] === 1,
+        epoch: r[11]!,
+        admittedRequests: r[12]!,
+        nowMs: now,
+      };
     },
 
     async close() {

@@ -93,6 +93,13 @@ export interface KeyState {
   unavailable: boolean;
   /** Bumped on every cooldown / availability change of the key. */
   epoch: number;
+  /**
+   * Requests admitted on the key since its state was created: the sum of
+   * `requests` over granted acquires (a replayed request id is not counted
+   * again). Never decays and a cancelled settle does not take it back, so it
+   * shows that admissions happened after the GCRA usage has drained.
+   */
+  admittedRequests: number;
   nowMs: number;
 }
 
