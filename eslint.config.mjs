@@ -20,6 +20,11 @@ export default [
   { ignores: ['**/node_modules/**', 'libs/contracts/src/gen/**', '**/dist/**', '.nx/**'] },
   ...tseslint.configs.recommended,
   {
+    // Plain CommonJS entry points that must run before dependencies are installed.
+    files: ['**/*.js'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['**/*.ts'],
     plugins: { '@nx': nx },
     rules: {

@@ -8,7 +8,7 @@ import {
   type ErrorClass,
   type ProviderAdapter,
   type ProviderKind,
-} from '@switchyard/providers';
+} from '../src';
 import { DEPLOYMENT, PROVIDERS, REQUEST, deploymentFor, drain, failure, streamFailure } from './fixtures';
 import { startTcpProxy } from './tcp-proxy';
 

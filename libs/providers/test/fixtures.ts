@@ -1,5 +1,5 @@
-import type { ChatRequest, DeploymentTarget, ProviderAdapter, ProviderKind, StreamChunk } from '@switchyard/providers';
-import { ProviderError } from '@switchyard/providers';
+import type { ChatRequest, DeploymentTarget, ProviderAdapter, ProviderKind, StreamChunk } from '../src';
+import { ProviderError } from '../src';
 
 /** Simulator deployment name per provider (faults are keyed by it). */
 export const DEPLOYMENT: Record<ProviderKind, string> = {
