@@ -38,10 +38,21 @@ const CONCURRENCY = 4;
 const FAIL_AT = Math.floor(CALLS * 0.4);
 const API_KEY = 'sk-switchyard-demo';
 
-/** Demo config = the shipped config with short retry waits so the outage phase takes seconds, not minutes. */
-function writeDemoConfig(): string {
+/**
+ * Demo config = the shipped config with short retry waits so the outage phase
+ * takes seconds, not minutes. Against a shared Redis/NATS, deployments get this
+ * run's suffix so breaker and limiter state left by an earlier run (an open
+ * circuit, spent quota) cannot change this run's story.
+ */
+function writeDemoConfig(suffix: string): string {
   const config = parse(readFileSync(join(ROOT, 'deploy/config/switchyard.yaml'), 'utf8'));
   config.defaults.retry = { maxAttempts: 2, baseMs: 50, capMs: 200 };
+  if (suffix) {
+    config.deployments = Object.fromEntries(Object.entries(config.deployments).map(([id, d]) => [`${id}${suffix}`, d]));
+    for (const route of Object.values(config.routes) as { candidates: { deployment: string }[] }[]) {
+      for (const c of route.candidates) c.deployment += suffix;
+    }
+  }
   const path = join(mkdtempSync(join(tmpdir(), 'switchyard-demo-')), 'switchyard.yaml');
   writeFileSync(path, stringify(config));
   return path;
@@ -55,13 +66,16 @@ function progress(line: string, done: number): void {
 
 async function main(): Promise<void> {
   const external = Boolean(process.env.REDIS_URL && process.env.NATS_URL);
+  const runId = Date.now().toString(36);
+  const suffix = external ? `-${runId}` : '';
+  const displayName = (deployment: string) => (suffix ? deployment.replace(suffix, '') : deployment);
   const simulator = await createSimulator({ port: 0 });
   const env: Record<string, string | undefined> = {
     ...process.env,
     GRPC_HOST: '127.0.0.1',
     GRPC_PORT: '0',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
-    SWITCHYARD_CONFIG: writeDemoConfig(),
+    SWITCHYARD_CONFIG: writeDemoConfig(suffix),
     SIMULATOR_URL: simulator.url,
     OPENAI_API_KEY: 'sk-simulated-openai',
     ANTHROPIC_API_KEY: 'sk-ant-simulated',
@@ -73,6 +87,7 @@ async function main(): Promise<void> {
   const busFor = async (name: string): Promise<EventBus | undefined> =>
     broker ? createMemoryEventBus({ name, broker }) : undefined;
   const watchBus = broker ? createMemoryEventBus({ name: 'demo-watch', broker }) : await createNatsEventBus({ url: env.NATS_URL!, name: 'switchyard-demo' });
+  const ours = (t: HealthTransition) => !suffix || (t.ref?.deployment ?? '').endsWith(suffix);
 
   const bConfig = breakerConfig(env);
   const [limiter, breaker, budget, cache] = await Promise.all([
@@ -94,7 +109,8 @@ async function main(): Promise<void> {
 
   const transitions: HealthTransition[] = [];
   const healthSub = await watchBus.subscribe('switchyard.health.>', (msg) => {
-    transitions.push(fromBinary(HealthTransitionSchema, msg.data));
+    const transition = fromBinary(HealthTransitionSchema, msg.data);
+    if (ours(transition)) transitions.push(transition);
   });
 
   console.log(`Switchyard demo — ${external ? `Redis ${env.REDIS_URL}, NATS ${env.NATS_URL}` : 'embedded (in-memory state and events)'}`);
@@ -102,6 +118,10 @@ async function main(): Promise<void> {
   console.log(`${CALLS} calls on route "chat" (OpenAI → Anthropic → Azure); the OpenAI deployment starts failing (503) after call ${FAIL_AT}.\n`);
 
   const client = createClient(RouterService, `127.0.0.1:${router.port}`, { defaultDeadlineMs: 15_000 });
+  const budgetClient = createClient(BudgetService, `127.0.0.1:${budget.port}`, { defaultDeadlineMs: 5_000 });
+  // The day cap's spend; a shared Redis may already hold earlier runs' spend, so the table shows the difference.
+  const daySpend = async () => (await budgetClient.getBudget({ tenant: 'acme' })).caps.reduce((max, c) => (c.spentMicros > max ? c.spentMicros : max), 0n);
+  const spendBefore = await daySpend();
   const tracer = trace.getTracer('switchyard-demo');
   const servedBy = new Map<string, number>();
   let sent = 0;
@@ -115,7 +135,7 @@ async function main(): Promise<void> {
   const render = () => {
     const served = [...servedBy].map(([d, n]) => `${d} ${n}`).join(', ');
     const last = transitions.at(-1);
-    const breakerState = last ? `${last.ref?.deployment} ${CircuitState[last.to]}` : 'all CLOSED';
+    const breakerState = last ? `${displayName(last.ref?.deployment ?? '')} ${CircuitState[last.to]}` : 'all CLOSED';
     progress(`[${done}/${CALLS}] ok ${ok} failed ${failed} | served: ${served} | breaker: ${breakerState}`, done);
   };
 
@@ -124,7 +144,8 @@ async function main(): Promise<void> {
       await simulator.setScenario({ seed: 1, deployments: { 'gpt-4o': { faults: { unavailable: 1 } } } });
     }
     // Every 10th call repeats an earlier question, so the cache has something to answer.
-    const question = i % 10 === 9 ? `Question ${i - 9}: what does a switchyard do?` : `Question ${i}: what does a switchyard do?`;
+    // The run id keeps answers cached by an earlier run (shared Redis) out of this one.
+    const question = `Question ${i % 10 === 9 ? i - 9 : i} of run ${runId}: what does a switchyard do?`;
     const span = tracer.startSpan('demo call');
     try {
       const response = await context.with(trace.setSpan(context.active(), span), () =>
@@ -144,7 +165,7 @@ async function main(): Promise<void> {
       );
       ok++;
       if (response.cacheStatus === CacheStatus.HIT) cacheHits++;
-      const who = response.servedBy?.deployment ?? 'unknown';
+      const who = displayName(response.servedBy?.deployment ?? 'unknown');
       servedBy.set(who, (servedBy.get(who) ?? 0) + 1);
       if (!sampleTraceId && i >= FAIL_AT && response.attempts.length > 1) sampleTraceId = span.spanContext().traceId;
     } catch (err) {
@@ -165,9 +186,7 @@ async function main(): Promise<void> {
 
   // Let off-path accounting (commit, outcome events) settle before reading totals.
   await new Promise((r) => setTimeout(r, 300));
-  const budgetClient = createClient(BudgetService, `127.0.0.1:${budget.port}`, { defaultDeadlineMs: 5_000 });
-  const caps = (await budgetClient.getBudget({ tenant: 'acme' })).caps;
-  const spentMicros = caps.reduce((max, c) => (c.spentMicros > max ? c.spentMicros : max), 0n);
+  const spentMicros = (await daySpend()) - spendBefore;
   const spans = demoSpans.getFinishedSpans().filter((s) => s.spanContext().traceId === sampleTraceId);
 
   const rows: [string, string][] = [
@@ -179,9 +198,9 @@ async function main(): Promise<void> {
       'breaker transitions',
       transitions.length === 0
         ? 'none'
-        : transitions.map((t) => `${t.ref?.deployment} ${CircuitState[t.from]}→${CircuitState[t.to]} (${t.reason})`).join('; '),
+        : transitions.map((t) => `${displayName(t.ref?.deployment ?? '')} ${CircuitState[t.from]}→${CircuitState[t.to]} (${t.reason})`).join('; '),
     ],
-    ['spend (tenant acme)', `$${(Number(spentMicros) / 1e6).toFixed(6)}`],
+    ['spend (tenant acme, this run)', `$${(Number(spentMicros) / 1e6).toFixed(6)}`],
     ['trace of one failover call', sampleTraceId ? `${sampleTraceId} (${spans.length} spans)` : 'n/a'],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
