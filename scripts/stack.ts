@@ -6,7 +6,7 @@
  * first so no call is cut off by a peer going away under it.
  */
 import { resolve } from 'node:path';
-import { spawnProcess, spawnSimulator, type SpawnedProcess } from '@switchyard/testing';
+import { leaveSignalsToCaller, spawnProcess, spawnSimulator, type SpawnedProcess } from '@switchyard/testing';
 
 const root = resolve(__dirname, '..');
 const env = process.env;
@@ -31,6 +31,7 @@ async function main(): Promise<void> {
     }
     process.exit(code);
   };
+  leaveSignalsToCaller();
   process.once('SIGINT', () => void stopAll(0));
   process.once('SIGTERM', () => void stopAll(0));
 

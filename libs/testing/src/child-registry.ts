@@ -10,6 +10,16 @@ import { rmSync } from 'node:fs';
 const children = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
 let hooked = false;
+let signalsHandledByCaller = false;
+
+/**
+ * For a long-running owner of these processes (`npm run stack`) that stops them
+ * gracefully itself on SIGINT/SIGTERM: the registry then leaves signals alone
+ * and only reaps, at exit, whatever is still running.
+ */
+export function leaveSignalsToCaller(): void {
+  signalsHandledByCaller = true;
+}
 
 function cleanupSync(): void {
   for (const child of children) {
@@ -39,6 +49,7 @@ function hook(): void {
   // A terminated test runner emits no 'exit': clean up, then let the signal do its default.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
+      if (signalsHandledByCaller) return;
       cleanupSync();
       if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
     });

@@ -1,4 +1,5 @@
 export { freePort } from './free-port';
+export { leaveSignalsToCaller } from './child-registry';
 export type { ServerHandle } from './server-process';
 export { startNats, type StartNatsOptions } from './nats-server';
 export { startRedis, type StartRedisOptions } from './redis-server';
