@@ -44,3 +44,4 @@ export {
   type UnaryHandler,
 } from './types';
 export { status, Metadata, credentials, ServerCredentials } from '@grpc/grpc-js';
+export { INTERNAL_TOKEN_METADATA, internalTokenGuard } from './internal-token';

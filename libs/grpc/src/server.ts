@@ -16,6 +16,7 @@ import {
 import type { GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import { toServerError } from './error-status';
 import { createHealthRegistry } from './health';
+import { internalTokenGuard } from './internal-token';
 import { addReflection } from './reflection';
 import type { CallContext, GrpcLogger, ServiceRegistration } from './types';
 
@@ -32,6 +33,12 @@ export interface GrpcServerOptions<T extends GenServiceMethods[] = GenServiceMet
   credentials?: ServerCredentials;
   /** grpc-js channel options, e.g. max message sizes. */
   channelOptions?: ChannelOptions;
+  /**
+   * Shared secret every call to `services` must carry as metadata
+   * `x-switchyard-internal-token` (UNAUTHENTICATED otherwise); health and
+   * reflection stay open. Unset: no check.
+   */
+  internalToken?: string;
 }
 
 export interface GrpcServerHandle {
@@ -182,11 +189,18 @@ function serverStreamingHandler(path: string, handler: AnyHandler, logger: GrpcL
   };
 }
 
-function buildImplementation(registration: ServiceRegistration, logger: GrpcLogger): UntypedServiceImplementation {
+function buildImplementation(registration: ServiceRegistration, logger: GrpcLogger, guard?: (ctx: CallContext) => void): UntypedServiceImplementation {
   const impl: UntypedServiceImplementation = {};
   const handlers = registration.implementation as unknown as Record<string, AnyHandler | undefined>;
   for (const method of registration.service.methods) {
-    const handler = handlers[method.localName];
+    const raw = handlers[method.localName];
+    const handler: AnyHandler | undefined =
+      guard && typeof raw === 'function'
+        ? (req, ctx, send) => {
+            guard(ctx);
+            return raw(req, ctx, send);
+          }
+        : raw;
     const path = `/${registration.service.typeName}/${method.name}`;
     if (typeof handler !== 'function') {
       throw new Error(`services[${registration.service.typeName}].implementation.${method.localName}: handler missing`);
@@ -214,9 +228,11 @@ export async function createGrpcServer<const T extends GenServiceMethods[]>(opti
 
   const server = new Server(options.channelOptions);
   const health = createHealthRegistry(names);
-  for (const registration of [...registrations, health.registration]) {
-    server.addService(toServiceDefinition(registration.service), buildImplementation(registration, logger));
+  const guard = options.internalToken ? internalTokenGuard(options.internalToken) : undefined;
+  for (const registration of registrations) {
+    server.addService(toServiceDefinition(registration.service), buildImplementation(registration, logger, guard));
   }
+  server.addService(toServiceDefinition(health.registration.service), buildImplementation(health.registration, logger));
   if (options.reflection ?? true) {
     addReflection(server, [...registrations, health.registration].map((r) => r.service));
   }

@@ -1,9 +1,10 @@
-import { BudgetService, CapScope, BudgetPeriod, RouterService, FinishReason, ErrorClass, type StreamCompleteResponse } from '@switchyard/contracts';
+import { BudgetService, Health, HealthCheckResponse_ServingStatus, CapScope, BudgetPeriod, RouterService, FinishReason, ErrorClass, type StreamCompleteResponse } from '@switchyard/contracts';
 import { sleep } from '@switchyard/util';
 import {
   AppError,
   createClient,
   INTERNAL_ERROR_MESSAGE,
+  INTERNAL_TOKEN_METADATA,
   invalidArgument,
   parseGrpcError,
   resourceExhausted,
@@ -417,6 +418,29 @@ describe('grpc adapter: server streaming', () => {
       expect(last.case === 'final' && [last.value.finishReason, last.value.errorClass]).toEqual([FinishReason.INCOMPLETE, ErrorClass.STREAM_INTERRUPTED]);
     } finally {
       client.close();
+    }
+  });
+});
+
+describe('grpc adapter: internal token', () => {
+  it('refuses calls without the shared secret, accepts them with it, and leaves health open', async () => {
+    const { address } = await pool.start({ services: [{ service: BudgetService, implementation: budgetImpl() }], internalToken: 's3cret' });
+    const client = createClient(BudgetService, address, { defaultDeadlineMs: 5000 });
+    const health = createClient(Health, address, { defaultDeadlineMs: 5000 });
+    try {
+      for (const metadata of [{}, { [INTERNAL_TOKEN_METADATA]: 'wrong' }] as Record<string, string>[]) {
+        const err = parseGrpcError(await client.getBudget({ tenant: 'acme' }, { metadata }).catch((e: unknown) => e));
+        expect({ code: err.code, message: err.message }).toEqual({
+          code: status.UNAUTHENTICATED,
+          message: `metadata ${INTERNAL_TOKEN_METADATA}: missing or wrong internal token`,
+        });
+      }
+      const ok = await client.getBudget({ tenant: 'acme' }, { metadata: { [INTERNAL_TOKEN_METADATA]: 's3cret' } });
+      expect(ok.caps).toHaveLength(1);
+      expect((await health.check({ service: '' })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
+    } finally {
+      client.close();
+      health.close();
     }
   });
 });
