@@ -1,17 +1,13 @@
 import { loadConfigFile, type SwitchyardConfig } from '@switchyard/config';
-import { type Env, envInt, envOptional, envString, parseEnv } from '@switchyard/runtime';
+import { commonServiceEnv, type Env, envInt, envString, natsUrlEnv, parseEnv, redisUrlEnv } from '@switchyard/runtime';
 import type { StoreFailurePolicy } from './adapters/grpc-budget-handlers';
 
 /** Every variable the budget service reads, with its default (feeds the README table). */
 export const envSpec = {
-  grpcHost: envString('GRPC_HOST', '0.0.0.0', 'interface the gRPC server binds'),
-  grpcPort: envInt('GRPC_PORT', 50054, 'gRPC port (0 = any free port)', { min: 0, max: 65535 }),
-  natsUrl: envString('NATS_URL', 'nats://127.0.0.1:4222', 'NATS server for budget alert events'),
-  redisUrl: envString('REDIS_URL', 'redis://127.0.0.1:6379', 'Redis holding spend and reservations'),
-  logLevel: envString('LOG_LEVEL', 'info', 'pino log level'),
-  shutdownGraceMs: envInt('SHUTDOWN_GRACE_MS', 10_000, 'how long in-flight calls may finish on SIGTERM'),
+  ...commonServiceEnv(50054),
+  natsUrl: natsUrlEnv('NATS server for budget alert events'),
+  redisUrl: redisUrlEnv('Redis holding spend and reservations (keys sy:bud:*)'),
   configPath: envString('SWITCHYARD_CONFIG', undefined, 'path of the gateway YAML config (tenants and their budgets)'),
-  internalToken: envOptional('SWITCHYARD_INTERNAL_TOKEN', 'shared secret callers must send as x-switchyard-internal-token'),
   reservationTtlMs: envInt('BUDGET_RESERVATION_TTL_MS', 120_000, 'lifetime of a reservation whose Reserve says ttl_ms 0', {
     min: 1_000,
     max: 3_600_000,

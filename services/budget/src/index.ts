@@ -7,7 +7,6 @@ export { loadConfig, envSpec, type BudgetConfig, type BudgetEnv } from './config
 export { createMemoryBudgetStore } from './adapters/memory-budget-store';
 export { createRedisBudgetStore, budgetPrefix, type RedisBudgetStoreOptions } from './adapters/redis-budget-store';
 export { type BudgetStats, type StoreFailurePolicy, MAX_AMOUNT_MICROS, MAX_TTL_MS } from './adapters/grpc-budget-handlers';
-export { INTERNAL_TOKEN_HEADER } from './adapters/internal-auth';
 export type { BudgetStore, CapUsage, CommitResult, ReleaseResult, ReserveInput, ReserveResult, ThresholdCrossing } from './domain/budget-store';
 export { type CapSpec, tenantCaps, usdToMicros } from './domain/caps';
 export { periodWindow, type PeriodWindow } from './domain/period';

@@ -5,7 +5,6 @@ import { createRedisClient, type Redis } from '@switchyard/redis';
 import type { RunningService } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
 import { type BudgetHandlerLogger, type BudgetStats, createBudgetHandlers } from './adapters/grpc-budget-handlers';
-import { createInternalAuth } from './adapters/internal-auth';
 import { createRedisBudgetStore } from './adapters/redis-budget-store';
 import type { BudgetConfig } from './config';
 import type { BudgetStore } from './domain/budget-store';
@@ -61,13 +60,13 @@ export async function start(config: BudgetConfig, deps: Partial<BudgetDeps> = {}
       logger,
       defaultTtlMs: config.reservationTtlMs,
       onStoreFailure: config.onStoreFailure,
-      authorize: createInternalAuth(config.internalToken),
     });
     const server = await createGrpcServer({
       host: config.grpcHost,
       port: config.grpcPort,
       services: [serviceRegistration(BudgetService, implementation)],
       logger,
+      ...(config.internalToken ? { internalToken: config.internalToken } : {}),
     });
     let stopped: Promise<void> | undefined;
     return {

@@ -8,5 +8,4 @@ export { loadConfig, envSpec, type CacheConfig } from './config';
 export { createMemoryCacheStore } from './adapters/memory-cache-store';
 export { createRedisCacheStore, cacheTenantPrefix, type RedisCacheStoreOptions } from './adapters/redis-cache-store';
 export { type CacheStats, MAX_KEY_BYTES, MAX_LEASE_TTL_MS, MAX_WAIT_MS } from './adapters/grpc-cache-handlers';
-export { INTERNAL_TOKEN_HEADER } from './adapters/internal-auth';
 export type { CacheStore, CacheEntryInfo, InvalidateTarget, LookupInput, LookupResult, LookupStatusName, StoreInput } from './domain/cache-store';

@@ -4,7 +4,6 @@ import { createRedisClient, type Redis } from '@switchyard/redis';
 import type { RunningService } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
 import { type CacheHandlerLogger, type CacheStats, createCacheHandlers } from './adapters/grpc-cache-handlers';
-import { createInternalAuth } from './adapters/internal-auth';
 import { createRedisCacheStore } from './adapters/redis-cache-store';
 import type { CacheConfig } from './config';
 import type { CacheStore } from './domain/cache-store';
@@ -53,13 +52,13 @@ export async function start(config: CacheConfig, deps: Partial<CacheDeps> = {}):
       defaultStaleTtlMs: config.defaultStaleTtlMs,
       maxEntryBytes: config.maxEntryBytes,
       waitPollMs: config.waitPollMs,
-      authorize: createInternalAuth(config.internalToken),
     });
     const server = await createGrpcServer({
       host: config.grpcHost,
       port: config.grpcPort,
       services: [serviceRegistration(CacheService, implementation)],
       logger,
+      ...(config.internalToken ? { internalToken: config.internalToken } : {}),
       // Cached responses can be large; leave room above the entry limit for the envelope.
       channelOptions: { 'grpc.max_receive_message_length': config.maxEntryBytes + 64 * 1024 },
     });

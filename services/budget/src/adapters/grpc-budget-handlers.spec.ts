@@ -41,7 +41,6 @@ describe('budget handlers on the memory adapters (embedded mode)', () => {
       logger: { info() {}, warn() {} },
       defaultTtlMs: 60_000,
       onStoreFailure: 'closed',
-      authorize: () => {},
       metrics: createBudgetMetrics(provider.getMeter('test')),
     });
     const reserve = (amountMicros: bigint) =>

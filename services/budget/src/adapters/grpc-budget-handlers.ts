@@ -7,7 +7,7 @@ import {
   type BudgetCapSchema,
 } from '@switchyard/contracts';
 import type { SwitchyardConfig } from '@switchyard/config';
-import { type CallContext, type ServiceImplementation, invalidArgument, notFound, unavailable } from '@switchyard/grpc';
+import { type ServiceImplementation, invalidArgument, notFound, unavailable } from '@switchyard/grpc';
 import { type EventBus, subjects } from '@switchyard/nats';
 import { type BudgetMetrics, createBudgetMetrics } from './budget-metrics';
 import type { BudgetStore, ThresholdCrossing } from '../domain/budget-store';
@@ -36,7 +36,6 @@ export interface BudgetHandlerOptions {
   /** What Reserve answers for a tenant with hard caps when the store is unreachable. */
   onStoreFailure: StoreFailurePolicy;
   /** Throws UNAUTHENTICATED for callers without the internal token. */
-  authorize(ctx: CallContext): void;
   /** Default: OTel counters on the global meter (no-ops until telemetry starts). */
   metrics?: BudgetMetrics;
 }
@@ -76,7 +75,7 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
   implementation: ServiceImplementation<(typeof BudgetService)['method']>;
   stats: BudgetStats;
 } {
-  const { config, store, bus, logger, defaultTtlMs, onStoreFailure, authorize } = options;
+  const { config, store, bus, logger, defaultTtlMs, onStoreFailure } = options;
   const metrics = options.metrics ?? createBudgetMetrics();
   const stats: BudgetStats = { storeFailures: 0, failClosed: 0, failOpen: 0, eventsPublished: 0, eventPublishFailures: 0 };
   const capsByTenant = new Map(Object.entries(config.tenants).map(([id, t]) => [id, tenantCaps(id, t)]));
@@ -139,8 +138,7 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
   }
 
   const implementation: ServiceImplementation<(typeof BudgetService)['method']> = {
-    async reserve(req, ctx) {
-      authorize(ctx);
+    async reserve(req) {
       const caps = capsOf('tenant', req.tenant);
       const amountMicros = amount('amount_micros', req.amountMicros);
       if (req.ttlMs > MAX_TTL_MS) throw invalidArgument('ttl_ms', `must be at most ${MAX_TTL_MS}, got ${req.ttlMs}`);
@@ -180,8 +178,7 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
       }
     },
 
-    async commit(req, ctx) {
-      authorize(ctx);
+    async commit(req) {
       const { tenant, caps } = reservation(req.reservationId);
       const actualMicros = amount('actual_micros', req.actualMicros);
       try {
@@ -196,8 +193,7 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
       }
     },
 
-    async release(req, ctx) {
-      authorize(ctx);
+    async release(req) {
       const { tenant } = reservation(req.reservationId);
       try {
         const r = await store.release({ tenant, reservationId: req.reservationId });
@@ -208,8 +204,7 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
       }
     },
 
-    async getBudget(req, ctx) {
-      authorize(ctx);
+    async getBudget(req) {
       const caps = capsOf('tenant', req.tenant);
       try {
         const usage = await store.usage({ tenant: req.tenant, caps });

@@ -20,7 +20,6 @@ describe('cache handlers metrics', () => {
       defaultStaleTtlMs: 0,
       maxEntryBytes: 1024,
       waitPollMs: 5,
-      authorize: () => {},
       metrics: createCacheMetrics(provider.getMeter('test')),
     });
     const lookup = (key: string) => implementation.lookup({ tenant: 'acme', key, allowStale: false, leaseTtlMs: 0, maxWaitMs: 0 } as never, ctx);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { CacheService, LookupStatus } from '@switchyard/contracts';
-import { type CallContext, type ServiceImplementation, invalidArgument, unavailable } from '@switchyard/grpc';
+import { type ServiceImplementation, invalidArgument, unavailable } from '@switchyard/grpc';
 import { sleep } from '@switchyard/util';
 import { type CacheMetrics, createCacheMetrics } from './cache-metrics';
 import type { CacheStore, InvalidateTarget, LookupResult, LookupStatusName } from '../domain/cache-store';
@@ -26,7 +26,6 @@ export interface CacheHandlerOptions {
   maxEntryBytes: number;
   /** How often a waiter re-checks for the leader's result. */
   waitPollMs: number;
-  authorize(ctx: CallContext): void;
   /** Default: OTel counters on the global meter (no-ops until telemetry starts). */
   metrics?: CacheMetrics;
 }
@@ -61,7 +60,7 @@ export function createCacheHandlers(options: CacheHandlerOptions): {
   implementation: ServiceImplementation<(typeof CacheService)['method']>;
   stats: CacheStats;
 } {
-  const { store, logger, defaultTtlMs, defaultStaleTtlMs, maxEntryBytes, waitPollMs, authorize } = options;
+  const { store, logger, defaultTtlMs, defaultStaleTtlMs, maxEntryBytes, waitPollMs } = options;
   const metrics = options.metrics ?? createCacheMetrics();
   const stats: CacheStats = { hits: 0, stale: 0, misses: 0, leaders: 0, waits: 0, coalesced: 0, bypassed: 0 };
   let storeHealthy = true;
@@ -119,7 +118,6 @@ export function createCacheHandlers(options: CacheHandlerOptions): {
 
   const implementation: ServiceImplementation<(typeof CacheService)['method']> = {
     async lookup(req, ctx) {
-      authorize(ctx);
       const input = {
         tenant: tenantOf(req.tenant),
         key: keyOf('key', req.key),
@@ -142,8 +140,7 @@ export function createCacheHandlers(options: CacheHandlerOptions): {
       return answer(r);
     },
 
-    async store(req, ctx) {
-      authorize(ctx);
+    async store(req) {
       const tenant = tenantOf(req.tenant);
       const key = keyOf('key', req.key);
       if (req.response.byteLength > maxEntryBytes) {
@@ -162,16 +159,14 @@ export function createCacheHandlers(options: CacheHandlerOptions): {
       return { expiresAtUnixMs: BigInt(saved.expiresAtMs), staleUntilUnixMs: BigInt(saved.staleUntilMs) };
     },
 
-    async releaseLease(req, ctx) {
-      authorize(ctx);
+    async releaseLease(req) {
       const tenant = tenantOf(req.tenant);
       const key = keyOf('key', req.key);
       if (!req.leaseId) throw invalidArgument('lease_id', 'is required');
       return { released: await guarded('release_lease', () => store.releaseLease({ tenant, key, leaseId: req.leaseId })) };
     },
 
-    async invalidate(req, ctx) {
-      authorize(ctx);
+    async invalidate(req) {
       const tenant = tenantOf(req.tenant);
       let target: InvalidateTarget;
       if (req.target.case === 'key') target = { key: keyOf('key', req.target.value) };
