@@ -1,6 +1,6 @@
-import { Redis } from 'ioredis';
 import { createGrpcServer } from '@switchyard/grpc';
 import { type EventBus, createNatsEventBus } from '@switchyard/nats';
+import { createRedisClient } from '@switchyard/redis';
 import type { RunningService } from '@switchyard/runtime';
 import { type Logger, createLogger } from '@switchyard/telemetry';
 import type { LimiterConfig } from './config';
@@ -34,8 +34,7 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
   try {
     let store = deps.store;
     if (!store) {
-      const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
-      redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+      const redis = createRedisClient({ url: config.redisUrl, name: 'switchyard-limiter', lazyConnect: true, logger });
       await redis.connect();
       store = createRedisQuotaStore({ redis, ownsClient: true });
     }
@@ -61,7 +60,8 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
       host: config.grpcHost,
       port: config.grpcPort,
       logger,
-      services: [createLimiterHandlers({ limiter, internalToken: config.internalToken })],
+      services: [createLimiterHandlers({ limiter })],
+      ...(config.internalToken ? { internalToken: config.internalToken } : {}),
     });
     cleanups.push(() => server.shutdown(config.shutdownGraceMs));
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { type Redis, createRedisClient } from '@switchyard/redis';
 import { startRedis } from '@switchyard/testing';
 import { sleep } from '@switchyard/util';
 import { createRedisQuotaStore } from '../src/adapters/redis-quota-store';
@@ -11,7 +11,7 @@ let redis: Redis;
 
 beforeAll(async () => {
   server = await startRedis();
-  redis = new Redis(server.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+  redis = createRedisClient({ url: server.url, name: 'limiter-store-test' });
 });
 
 afterAll(async () => {

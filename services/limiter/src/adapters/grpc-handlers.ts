@@ -1,6 +1,5 @@
-import { timingSafeEqual } from 'node:crypto';
 import { ErrorClass, ErrorClassSchema, LimiterService, type LimitKey } from '@switchyard/contracts';
-import { type CallContext, type ServiceRegistration, invalidArgument, serviceRegistration, unauthenticated } from '@switchyard/grpc';
+import { type ServiceRegistration, invalidArgument, serviceRegistration } from '@switchyard/grpc';
 import { type KeyRef, type Limiter, LimiterInputError } from '../domain/limiter';
 import { keyKindFromProto, limitKeyToProto, limitKindToProto, quotaStateToProto } from './quota-proto';
 
@@ -24,22 +23,12 @@ async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** LimiterService over the domain Limiter; optional shared-secret check for internal callers. */
-export function createLimiterHandlers(options: { limiter: Limiter; internalToken?: string }): ServiceRegistration {
+/** LimiterService over the domain Limiter (the internal-token check is createGrpcServer's). */
+export function createLimiterHandlers(options: { limiter: Limiter }): ServiceRegistration {
   const { limiter } = options;
-  const expected = options.internalToken ? Buffer.from(options.internalToken) : undefined;
-  const authorize = (ctx: CallContext) => {
-    if (!expected) return;
-    const given = ctx.metadata.get('x-switchyard-internal-token')[0];
-    const buf = Buffer.from(typeof given === 'string' ? given : (given ?? ''));
-    if (buf.length !== expected.length || !timingSafeEqual(buf, expected)) {
-      throw unauthenticated('missing or wrong x-switchyard-internal-token metadata');
-    }
-  };
 
   return serviceRegistration(LimiterService, {
     async acquire(req, ctx) {
-      authorize(ctx);
       return guarded(async () => {
         const r = await limiter.acquire(
           {
@@ -64,15 +53,13 @@ export function createLimiterHandlers(options: { limiter: Limiter; internalToken
       });
     },
 
-    async settle(req, ctx) {
-      authorize(ctx);
+    async settle(req) {
       return guarded(() =>
         limiter.settle({ reservationId: req.reservationId, actualTokens: req.actualTokens, cancelled: req.cancelled }),
       );
     },
 
-    async observe(req, ctx) {
-      authorize(ctx);
+    async observe(req) {
       return guarded(async () => {
         if (!req.deployment) throw new LimiterInputError('deployment', 'is required');
         const r = await limiter.observe({
@@ -86,8 +73,7 @@ export function createLimiterHandlers(options: { limiter: Limiter; internalToken
       });
     },
 
-    async getQuota(req, ctx) {
-      authorize(ctx);
+    async getQuota(req) {
       return guarded(async () => {
         if (!req.key) throw new LimiterInputError('key', 'is required');
         const { key, state } = await limiter.getQuota(keyRef(req.key));

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { type Redis, type ScriptFn, defineScript } from '@switchyard/redis';
 import { type GcraState, gcraUsage } from '../domain/gcra';
 import type {
   AcquireInput,
@@ -27,19 +26,32 @@ import { ACQUIRE_LUA, COOLDOWN_LUA, SETTLE_LUA, STATE_LUA, UNAVAILABLE_LUA } fro
  */
 const TAG = '{lim}';
 
-interface Script {
-  lua: string;
-  sha: string;
-}
+/** Most keys one Acquire may name (the domain's MAX_KEYS); sizes the per-arity scripts. */
+const MAX_SCRIPT_KEYS = 8;
 
-const script = (lua: string): Script => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
-const SCRIPTS = {
-  acquire: script(ACQUIRE_LUA),
-  settle: script(SETTLE_LUA),
-  cooldown: script(COOLDOWN_LUA),
-  unavailable: script(UNAVAILABLE_LUA),
-  state: script(STATE_LUA),
-};
+/**
+ * The Lua scripts on one client, through the shared `defineScript` (EVALSHA,
+ * EVAL on NOSCRIPT, one span per call, same-slot check). `defineScript` fixes
+ * the key count, so the multi-key scripts are defined once per arity (same Lua).
+ */
+function scriptsFor(redis: Redis) {
+  const perArity = (name: string, lua: string, keysFor: (n: number) => number) => {
+    const fns = new Map<number, ScriptFn>();
+    return (n: number): ScriptFn => {
+      if (!Number.isInteger(n) || n < 1 || n > MAX_SCRIPT_KEYS) throw new RangeError(`${name}: 1..${MAX_SCRIPT_KEYS} limit keys, got ${n}`);
+      let fn = fns.get(n);
+      if (!fn) fns.set(n, (fn = defineScript(redis, { name: `${name}_${n}`, lua, numberOfKeys: keysFor(n) })));
+      return fn;
+    };
+  };
+  return {
+    acquire: perArity('sy_lim_acquire', ACQUIRE_LUA, (n) => 6 * n + 2),
+    settle: perArity('sy_lim_settle', SETTLE_LUA, (n) => 2 + 3 * n),
+    cooldown: defineScript(redis, { name: 'sy_lim_cooldown', lua: COOLDOWN_LUA, numberOfKeys: 2 }),
+    unavailable: defineScript(redis, { name: 'sy_lim_unavailable', lua: UNAVAILABLE_LUA, numberOfKeys: 2 }),
+    state: defineScript(redis, { name: 'sy_lim_state', lua: STATE_LUA, numberOfKeys: 7 }),
+  };
+}
 
 export interface RedisQuotaStoreOptions {
   redis: Redis;
@@ -66,15 +78,8 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
   const reservationKey = (id: string) => `${root}res:${id}`;
   const requestKey = (id: string) => `${root}req:${id}`;
 
-  /** EVALSHA, loading the script on NOSCRIPT (after a Redis restart or failover). */
-  async function run(s: Script, keys: string[], args: Array<string | number>): Promise<unknown[]> {
-    try {
-      return (await redis.evalsha(s.sha, keys.length, ...keys, ...args)) as unknown[];
-    } catch (err) {
-      if (!String((err as Error).message).includes('NOSCRIPT')) throw err;
-      return (await redis.eval(s.lua, keys.length, ...keys, ...args)) as unknown[];
-    }
-  }
+  const scripts = scriptsFor(redis);
+  const run = async (fn: ScriptFn, keys: string[], args: Array<string | number>) => (await fn(keys, args)) as unknown[];
 
   return {
     async acquire(input: AcquireInput): Promise<AcquireResult> {
@@ -93,7 +98,7 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
         args.push(key.limits.rpm ?? 0, key.limits.tpm ?? 0, key.limits.concurrency ?? 0, `${key.kind}:${key.id}`);
       }
       keys.push(reservationKey(input.reservationId), requestKey(input.requestId ?? input.reservationId));
-      const r = await run(SCRIPTS.acquire, keys, args);
+      const r = await run(scripts.acquire(input.keys.length), keys, args);
       if (Number(r[0]) === 1) {
         return { granted: true, reservationId: String(r[1]), nowMs: Number(r[2]), replayed: Number(r[3]) === 1 };
       }
@@ -120,25 +125,25 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
         const k = keyOf({ kind: name.slice(0, sep) as KeyKind, id: name.slice(sep + 1) });
         keys.push(k.rpm, k.tpm, k.conc);
       }
-      const r = await run(SCRIPTS.settle, keys, [input.reservationId, input.actualTokens, input.cancelled ? 1 : 0]);
+      const r = await run(scripts.settle(n), keys, [input.reservationId, input.actualTokens, input.cancelled ? 1 : 0]);
       return { found: Number(r[0]) === 1, tokensReturned: Number(r[1]), tokensOverrun: Number(r[2]) };
     },
 
     async cooldown(key, ms) {
       const k = keyOf(key);
-      const r = await run(SCRIPTS.cooldown, [k.cool, k.epoch], [Math.max(1, Math.ceil(ms))]);
+      const r = await run(scripts.cooldown, [k.cool, k.epoch], [Math.max(1, Math.ceil(ms))]);
       return { cooldownUntilMs: Number(r[0]), changed: Number(r[1]) === 1, epoch: Number(r[2]), nowMs: Number(r[3]) };
     },
 
     async setUnavailable(key, unavailable) {
       const k = keyOf(key);
-      const r = await run(SCRIPTS.unavailable, [k.unavail, k.epoch], [unavailable ? 1 : 0]);
+      const r = await run(scripts.unavailable, [k.unavail, k.epoch], [unavailable ? 1 : 0]);
       return { changed: Number(r[0]) === 1, epoch: Number(r[1]), nowMs: Number(r[2]) };
     },
 
     async state(key): Promise<KeyState> {
       const k = keyOf(key);
-      const r = (await run(SCRIPTS.state, [k.rpm, k.tpm, k.conc, k.cool, k.unavail, k.epoch, k.admitted], [])).map(Number);
+      const r = (await run(scripts.state, [k.rpm, k.tpm, k.conc, k.cool, k.unavail, k.epoch, k.admitted], [])).map(Number);
       const now = r[0]!;
       const gcra = (at: number): GcraState => ({ debt: r[at]!, ts: r[at + 1]!, limit: r[at + 2]! });
       const usage: DimensionUsage[] = [];
