@@ -1,17 +1,13 @@
 import { loadConfigFile, type SwitchyardConfig } from '@switchyard/config';
-import { type Env, envInt, envOptional, envString, parseEnv } from '@switchyard/runtime';
+import { type Env, commonServiceEnv, envInt, envOptional, natsUrlEnv, parseEnv, redisUrlEnv } from '@switchyard/runtime';
 import type { BreakerPolicy, DeploymentIdentity } from './domain/circuit';
 
 /** Every variable the breaker reads, with its default (the README table is generated from this). */
 export const envSpec = {
-  grpcHost: envString('GRPC_HOST', '0.0.0.0', 'interface the gRPC server binds'),
-  grpcPort: envInt('GRPC_PORT', 50053, 'gRPC port (0 = any free port)', { max: 65535 }),
-  natsUrl: envString('NATS_URL', 'nats://127.0.0.1:4222', 'NATS server (JetStream enabled) for outcomes, health events and the sy_health KV bucket'),
-  redisUrl: envString('REDIS_URL', 'redis://127.0.0.1:6379', 'Redis holding circuit state (keys sy:brk:*)'),
-  logLevel: envString('LOG_LEVEL', 'info', 'pino log level'),
-  shutdownGraceMs: envInt('SHUTDOWN_GRACE_MS', 10_000, 'in-flight calls get this long on SIGTERM before they are cancelled'),
+  ...commonServiceEnv(50053),
+  natsUrl: natsUrlEnv('NATS server (JetStream enabled) for outcomes, health events and the sy_health KV bucket'),
+  redisUrl: redisUrlEnv('Redis holding circuit state (keys sy:brk:*)'),
   configPath: envOptional('SWITCHYARD_CONFIG', 'gateway YAML; when set, its deployments are known before any outcome and defaults.breaker wins over BREAKER_CONSECUTIVE_FAILURES / BREAKER_OPEN_MS'),
-  internalToken: envOptional('SWITCHYARD_INTERNAL_TOKEN', 'shared secret; when set, calls without metadata x-switchyard-internal-token equal to it are UNAUTHENTICATED'),
   consecutiveFailures: envInt('BREAKER_CONSECUTIVE_FAILURES', 5, 'consecutive breaker failures (OVERLOADED, SERVER_ERROR, TIMEOUT, NETWORK) that open a circuit', { min: 1 }),
   openMs: envInt('BREAKER_OPEN_MS', 30_000, 'how long a circuit stays OPEN before it reads HALF_OPEN', { min: 1 }),
   windowSize: envInt('BREAKER_WINDOW_SIZE', 20, 'failure_rate is computed over this many most recent counted outcomes', { min: 1, max: 1000 }),

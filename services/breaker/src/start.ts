@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
 import { createGrpcServer } from '@switchyard/grpc';
+import { createRedisClient } from '@switchyard/redis';
 import { type EventBus, KV_BUCKETS, createNatsEventBus } from '@switchyard/nats';
 import type { RunningService } from '@switchyard/runtime';
 import type { Clock } from '@switchyard/util';
@@ -38,8 +38,7 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
   try {
     let store = deps.store;
     if (!store) {
-      const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
-      redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis connection error'));
+      const redis = createRedisClient({ url: config.redisUrl, name: 'switchyard-breaker', lazyConnect: true, logger });
       await redis.connect().catch((err: Error) => {
         redis.disconnect();
         throw new Error(`redis ${config.redisUrl}: ${err.message}`, { cause: err });
@@ -69,7 +68,8 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
       host: config.grpcHost,
       port: config.grpcPort,
       logger,
-      services: [createBreakerHandlers({ tracker, defaultProbeTtlMs: config.probeTtlMs, internalToken: config.internalToken })],
+      internalToken: config.internalToken,
+      services: [createBreakerHandlers({ tracker, defaultProbeTtlMs: config.probeTtlMs })],
     });
     cleanups.push(() => server.shutdown(config.shutdownGraceMs));
 

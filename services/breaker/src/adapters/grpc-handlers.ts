@@ -1,13 +1,10 @@
-import { timingSafeEqual } from 'node:crypto';
 import { BreakerService, CircuitState } from '@switchyard/contracts';
 import {
-  type CallContext,
   type FieldViolation,
   type ServiceRegistration,
   invalidArguments,
   notFound,
   serviceRegistration,
-  unauthenticated,
 } from '@switchyard/grpc';
 import type { AttemptOutcome } from '@switchyard/contracts';
 import type { DeploymentIdentity, OutcomeErrorClass, OutcomeInput } from '../domain/circuit';
@@ -61,26 +58,14 @@ export function parseOutcome(
 const health = (s: HealthSnapshot) => toDeploymentHealth(s.record, s.now);
 
 /**
- * BreakerService handlers: validate, call the tracker, map to protos. When an
- * internal token is configured every call must carry it (DESIGN "Security":
- * internal services accept only the router).
+ * BreakerService handlers: validate, call the tracker, map to protos. The
+ * internal token (DESIGN "Security") is enforced by createGrpcServer.
  */
 export function createBreakerHandlers(options: {
   tracker: HealthTracker;
   defaultProbeTtlMs: number;
-  internalToken?: string;
 }): ServiceRegistration {
-  const { tracker, defaultProbeTtlMs, internalToken } = options;
-  const expected = internalToken ? Buffer.from(internalToken) : undefined;
-
-  const authorize = (ctx: CallContext) => {
-    if (!expected) return;
-    const given = ctx.metadata.get('x-switchyard-internal-token')[0];
-    const buf = Buffer.from(typeof given === 'string' ? given : (given ?? ''));
-    if (buf.length !== expected.length || !timingSafeEqual(buf, expected)) {
-      throw unauthenticated('missing or wrong x-switchyard-internal-token metadata');
-    }
-  };
+  const { tracker, defaultProbeTtlMs } = options;
 
   const deploymentField = (value: string, field = 'deployment') => {
     const violations: FieldViolation[] = [];
@@ -90,28 +75,24 @@ export function createBreakerHandlers(options: {
   };
 
   return serviceRegistration(BreakerService, {
-    async report(req, ctx) {
-      authorize(ctx);
+    async report(req) {
       const { id, input } = parseOutcome(req.outcome, 'outcome');
       const result = await tracker.report(id, input);
       return { health: health(result), transitioned: result.transitioned };
     },
 
-    async getHealth(req, ctx) {
-      authorize(ctx);
+    async getHealth(req) {
       const deployment = deploymentField(req.deployment);
       const s = await tracker.get(deployment);
       if (!s) throw notFound('deployment', deployment);
       return { health: health(s) };
     },
 
-    async listHealth(_req, ctx) {
-      authorize(ctx);
+    async listHealth() {
       return { deployments: (await tracker.list()).map(health) };
     },
 
-    async acquireProbe(req, ctx) {
-      authorize(ctx);
+    async acquireProbe(req) {
       const violations: FieldViolation[] = [];
       checkName(violations, 'deployment', req.deployment);
       if (req.holderId === '') violations.push({ field: 'holder_id', description: 'is required' });
@@ -123,8 +104,7 @@ export function createBreakerHandlers(options: {
       return { granted: r.granted, expiresAtUnixMs: BigInt(r.expiresAt), holderId: r.holderId, state: stateToProto(r.state) };
     },
 
-    async forceState(req, ctx) {
-      authorize(ctx);
+    async forceState(req) {
       const violations: FieldViolation[] = [];
       checkName(violations, 'deployment', req.deployment);
       const state = stateFromProto(req.state);

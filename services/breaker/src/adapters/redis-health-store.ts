@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { type Redis, type ScriptFn, defineScript } from '@switchyard/redis';
 import type { Clock } from '@switchyard/util';
 import {
   type BreakerPolicy,
@@ -55,7 +55,12 @@ export interface RedisHealthStoreOptions {
 }
 
 type Script = 'record' | 'observe' | 'force' | 'probe';
-const SOURCES: Record<Script, string> = { record: RECORD_SCRIPT, observe: OBSERVE_SCRIPT, force: FORCE_SCRIPT, probe: PROBE_SCRIPT };
+const SOURCES: Record<Script, { lua: string; numberOfKeys: number }> = {
+  record: { lua: RECORD_SCRIPT, numberOfKeys: 3 },
+  observe: { lua: OBSERVE_SCRIPT, numberOfKeys: 2 },
+  force: { lua: FORCE_SCRIPT, numberOfKeys: 2 },
+  probe: { lua: PROBE_SCRIPT, numberOfKeys: 2 },
+};
 
 /**
  * HealthStore on Redis, shared by every breaker replica. Each operation is one
@@ -65,7 +70,10 @@ const SOURCES: Record<Script, string> = { record: RECORD_SCRIPT, observe: OBSERV
 export function createRedisHealthStore(options: RedisHealthStoreOptions): HealthStore {
   const { redis, clock } = options;
   const policy = options.policy ?? DEFAULT_POLICY;
-  const shas = new Map<Script, string>();
+  // defineScript handles EVALSHA → EVAL on NOSCRIPT (Redis restarted) and the span per call.
+  const scripts = Object.fromEntries(
+    (Object.keys(SOURCES) as Script[]).map((name) => [name, defineScript(redis, { name: `sy_brk_${name}`, ...SOURCES[name] })]),
+  ) as Record<Script, ScriptFn>;
 
   async function run(script: Script, keys: string[], id: DeploymentIdentity, extra: string[]): Promise<string> {
     const args = [
@@ -78,19 +86,7 @@ export function createRedisHealthStore(options: RedisHealthStoreOptions): Health
       id.model,
       ...extra,
     ];
-    let sha = shas.get(script);
-    if (!sha) {
-      sha = (await redis.script('LOAD', SOURCES[script])) as string;
-      shas.set(script, sha);
-    }
-    try {
-      return (await redis.evalsha(sha, keys.length, ...keys, ...args)) as string;
-    } catch (err) {
-      // Redis restarted (script cache empty): load again once.
-      if (!String((err as Error).message).includes('NOSCRIPT')) throw err;
-      shas.delete(script);
-      return run(script, keys, id, extra);
-    }
+    return (await scripts[script](keys, args)) as string;
   }
 
   const toStep = (raw: RawStep): StoreStep => {
