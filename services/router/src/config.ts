@@ -1,15 +1,13 @@
 import { loadConfigFile, resolveSecret, type SwitchyardConfig } from '@switchyard/config';
-import { type Env, envInt, envOptional, envString, EnvError, parseEnv } from '@switchyard/runtime';
+import { commonServiceEnv, type Env, envInt, envOptional, envString, EnvError, natsUrlEnv, parseEnv } from '@switchyard/runtime';
 
 /** Every variable the router reads, with its default (feeds the README table). */
 export const envSpec = {
-  grpcHost: envString('GRPC_HOST', '0.0.0.0', 'interface the gRPC server binds'),
-  grpcPort: envInt('GRPC_PORT', 50051, 'gRPC port (0 = any free port)', { min: 0, max: 65535 }),
-  natsUrl: envString('NATS_URL', 'nats://127.0.0.1:4222', 'NATS server: health/quota replicas (KV watch) and outcome events'),
-  logLevel: envString('LOG_LEVEL', 'info', 'pino log level'),
-  shutdownGraceMs: envInt('SHUTDOWN_GRACE_MS', 10_000, 'how long in-flight calls may finish on SIGTERM'),
+  ...commonServiceEnv(50051),
+  natsUrl: natsUrlEnv('NATS server: health/quota replicas (KV watch) and outcome events'),
   configPath: envString('SWITCHYARD_CONFIG', undefined, 'path of the gateway YAML config (deployments, routes, tenants, defaults)'),
-  internalToken: envOptional('SWITCHYARD_INTERNAL_TOKEN', 'shared secret sent to internal services as x-switchyard-internal-token'),
+  // The router is a CLIENT of the internal token: it sends it to the peers; its own callers authenticate with API keys.
+  internalToken: envOptional('SWITCHYARD_INTERNAL_TOKEN', 'shared secret sent to internal services as metadata x-switchyard-internal-token (the router itself authenticates callers by API key)'),
   cacheAddr: envString('CACHE_ADDR', '127.0.0.1:50055', 'cache service address (host:port)'),
   budgetAddr: envString('BUDGET_ADDR', '127.0.0.1:50054', 'budget service address (host:port)'),
   limiterAddr: envString('LIMITER_ADDR', '127.0.0.1:50052', 'limiter service address (host:port)'),
@@ -18,6 +16,15 @@ export const envSpec = {
     min: 10,
     max: 60_000,
   }),
+  retryBudgetPercent: envInt('RETRY_BUDGET_PERCENT', 20, 'retry budget per router replica: retries (and fallbacks after transient failures) may add at most this % of requests; when spent, calls fail fast', {
+    min: 0,
+    max: 1000,
+  }),
+  retryBudgetMinPerSecond: envInt('RETRY_BUDGET_MIN_PER_SECOND', 10, 'retries always allowed per second on top of RETRY_BUDGET_PERCENT (so a quiet replica can still retry)', {
+    min: 0,
+    max: 100_000,
+  }),
+  retryBudgetWindowMs: envInt('RETRY_BUDGET_WINDOW_MS', 10_000, 'how long a request counts toward the retry budget (sliding window)', { min: 100, max: 600_000 }),
   defaultMaxTokens: envInt('DEFAULT_MAX_TOKENS', 1024, 'max_tokens used when a request leaves params.max_tokens at 0 (capped by defaults.requestLimits.maxTokens)', {
     min: 1,
     max: 1_000_000,

@@ -7,6 +7,8 @@ import type { Peers } from './adapters/peers';
 import type { QuotaReplica } from './adapters/quota-replica';
 import type { BackgroundTasks } from './background-tasks';
 import type { Rng } from './domain/candidates';
+import type { LatencyEstimate } from './domain/latency-estimate';
+import type { RetryBudget } from './domain/retry-budget';
 
 /** pino-compatible subset the router logs through. */
 export interface RouterLogger {
@@ -41,4 +43,8 @@ export interface RouterContext {
   defaultMaxTokens: number;
   /** Per-hop deadline of peer calls (also bounds the fan-out). */
   peerDeadlineMs: number;
+  /** This replica's retry budget (shared by every call it serves). */
+  retryBudget: RetryBudget;
+  /** Local EWMA of successful attempt latency (Complete: whole answer; streams: key `stream:<deployment>`, time to first token). */
+  latency: LatencyEstimate;
 }

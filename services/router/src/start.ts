@@ -12,6 +12,8 @@ import { startQuotaReplica } from './adapters/quota-replica';
 import { createBackgroundTasks } from './background-tasks';
 import type { RouterConfig } from './config';
 import type { Rng } from './domain/candidates';
+import { createLatencyEstimate } from './domain/latency-estimate';
+import { createRetryBudget } from './domain/retry-budget';
 import { createCompleteHandler } from './handlers/complete';
 import { createStreamCompleteHandler } from './handlers/stream-complete';
 import type { KeyOwner, RouterContext, RouterLogger } from './router-context';
@@ -85,6 +87,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       });
     if (ownsPeers) cleanups.push(() => peers.close());
     const tasks = createBackgroundTasks(logger);
+    const clock = deps.clock ?? systemClock;
     const ctx: RouterContext = {
       gateway: config.switchyard,
       keys: keyOwners(config),
@@ -94,12 +97,17 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       quota,
       outcomes: createOutcomePublisher({ bus, breaker: peers.breaker, tasks, logger }),
       tasks,
-      clock: deps.clock ?? systemClock,
+      clock,
       rng: deps.rng ?? Math.random,
       sleep: deps.sleep ?? realSleep,
       logger,
       defaultMaxTokens: config.defaultMaxTokens,
       peerDeadlineMs: config.peerDeadlineMs,
+      retryBudget: createRetryBudget(
+        { ratio: config.retryBudgetPercent / 100, minPerSecond: config.retryBudgetMinPerSecond, windowMs: config.retryBudgetWindowMs },
+        clock,
+      ),
+      latency: createLatencyEstimate(),
     };
     const server = await createGrpcServer({
       host: config.grpcHost,

@@ -4,7 +4,7 @@ import {
   CacheService,
   LimiterService,
 } from '@switchyard/contracts';
-import { createClient, type Client } from '@switchyard/grpc';
+import { createClient, INTERNAL_TOKEN_METADATA, type Client } from '@switchyard/grpc';
 
 export type LimiterClient = Client<typeof LimiterService.method>;
 export type BudgetClient = Client<typeof BudgetService.method>;
@@ -34,7 +34,7 @@ export interface PeerAddresses {
   internalToken?: string;
 }
 
-export const INTERNAL_TOKEN_METADATA = 'x-switchyard-internal-token';
+export { INTERNAL_TOKEN_METADATA };
 
 /** One gRPC client per peer, each with the per-hop deadline and the internal token on every call. */
 export function createPeers(addresses: PeerAddresses): Peers {

@@ -73,3 +73,20 @@ describe('classEffects', () => {
     expect(classEffects('OVERLOADED').observeLimiter).toBe(false);
   });
 });
+
+describe('decideNextStep with an observed latency', () => {
+  const retry = { maxAttempts: 3, baseMs: 100, capMs: 1000 };
+  const base: FailureFacts = {
+    errorClass: 'OVERLOADED',
+    retryable: true,
+    attemptsOnDeployment: 1,
+    hasMoreCandidates: false,
+    remainingMs: 500,
+    contextWindow: 1000,
+    fallbackOnContentFilter: false,
+  };
+  it('retries only when the wait plus the deployment latency fits the remaining time', () => {
+    expect(decideNextStep({ ...base, retryAfterMs: 200, expectedAttemptMs: 250 }, retry, () => 0)).toEqual({ kind: 'retry', delayMs: 200 });
+    expect(decideNextStep({ ...base, retryAfterMs: 200, expectedAttemptMs: 350 }, retry, () => 0).kind).toBe('stop');
+  });
+});

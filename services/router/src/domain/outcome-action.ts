@@ -28,9 +28,16 @@ export interface FailureFacts {
   hasMoreCandidates: boolean;
   /** Time left before the caller's deadline. */
   remainingMs: number;
+  /** Observed latency of an attempt on this deployment (p50 from the health replica or a local EWMA); 0 when unknown. */
+  expectedAttemptMs?: number;
   /** Context window of the deployment that failed (CONTEXT_LENGTH fallback). */
   contextWindow: number;
   fallbackOnContentFilter: boolean;
+}
+
+/** Failures that say the deployment is sick right now: another attempt adds load, so it is paid from the retry budget. */
+export function isTransient(errorClass: ErrorClass): boolean {
+  return errorClass === 'OVERLOADED' || errorClass === 'SERVER_ERROR' || errorClass === 'TIMEOUT' || errorClass === 'NETWORK';
 }
 
 export function classEffects(errorClass: ErrorClass): ClassEffects {
@@ -47,8 +54,10 @@ export function decideNextStep(f: FailureFacts, retry: RetrySettings, rng: Rng):
   const retrySame = (): NextStep | undefined => {
     if (f.attemptsOnDeployment >= retry.maxAttempts) return undefined;
     const delayMs = retryDelayMs(f.attemptsOnDeployment, f.retryAfterMs, retry, rng);
-    // The wait alone must leave time for another attempt; half the remaining time is the bound.
-    if (delayMs >= f.remainingMs / 2) return undefined;
+    // The wait must leave time for another attempt: the deployment's observed
+    // latency when known, else half the remaining time is the bound.
+    const expected = f.expectedAttemptMs ?? 0;
+    if (expected > 0 ? delayMs + expected > f.remainingMs : delayMs >= f.remainingMs / 2) return undefined;
     return { kind: 'retry', delayMs };
   };
 

@@ -22,8 +22,16 @@ describe('fullJitterBackoffMs', () => {
 
 describe('retryDelayMs', () => {
   it('lets Retry-After win over backoff, plus at most 10 % jitter', () => {
-    expect(retryDelayMs(1, 2000, settings, fixedRng(0))).toBe(2000);
-    expect(retryDelayMs(1, 2000, settings, fixedRng(0.5))).toBe(2100);
+    expect(retryDelayMs(1, 200, settings, fixedRng(0))).toBe(200);
+    expect(retryDelayMs(1, 200, settings, fixedRng(0.5))).toBe(210);
+  });
+
+  it('honours a long Retry-After to within 50 ms and never sooner (jitter capped at 25 ms)', () => {
+    for (const r of [0, 0.3, 0.999999]) {
+      const d = retryDelayMs(1, 5000, settings, fixedRng(r));
+      expect(d).toBeGreaterThanOrEqual(5000);
+      expect(d).toBeLessThanOrEqual(5025);
+    }
   });
 
   it('falls back to backoff without Retry-After', () => {

@@ -20,8 +20,13 @@ export function fullJitterBackoffMs(retry: number, settings: Pick<RetrySettings,
 
 /** Share of a Retry-After added as jitter, so callers told the same instant do not all return at once. */
 export const RETRY_AFTER_JITTER = 0.1;
+/**
+ * Upper bound of that jitter: Retry-After is honoured to within 50 ms (never
+ * sooner), so a long Retry-After does not turn 10 % into seconds of extra wait.
+ */
+export const RETRY_AFTER_JITTER_CAP_MS = 25;
 
-/** The wait before retry number `retry`: the provider's Retry-After wins (plus a little jitter), else full-jitter backoff. */
+/** The wait before retry number `retry`: the provider's Retry-After wins (plus a little jitter, ≤ 25 ms), else full-jitter backoff. */
 export function retryDelayMs(
   retry: number,
   retryAfterMs: number | undefined,
@@ -29,7 +34,7 @@ export function retryDelayMs(
   rng: Rng,
 ): number {
   if (retryAfterMs !== undefined && retryAfterMs >= 0) {
-    return Math.ceil(retryAfterMs + rng() * retryAfterMs * RETRY_AFTER_JITTER);
+    return Math.ceil(retryAfterMs + rng() * Math.min(retryAfterMs * RETRY_AFTER_JITTER, RETRY_AFTER_JITTER_CAP_MS));
   }
   return fullJitterBackoffMs(retry, settings, rng);
 }

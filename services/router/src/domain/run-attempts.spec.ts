@@ -174,3 +174,86 @@ describe('runAttempts, unused first admission', () => {
     expect(h.calls).toEqual([]);
   });
 });
+
+describe('runAttempts: retry budget, Retry-After and observed latency', () => {
+  it('waits out Retry-After to within 50 ms and never sooner (injected sleep), then succeeds', async () => {
+    for (const r of [0, 0.5, 0.999]) {
+      const h = harness({ a: [providerError('RATE_LIMITED', { retryAfterMs: 300 }), 'ok'] });
+      h.ports.rng = fixedRng(r);
+      const result = await runAttempts([candidate('a')], h.ports, options());
+      expect(result.ok).toBe(true);
+      expect(h.sleeps).toHaveLength(1);
+      expect(h.sleeps[0]).toBeGreaterThanOrEqual(300);
+      expect(h.sleeps[0]).toBeLessThanOrEqual(350);
+    }
+  });
+
+  it('fails fast once the retry budget is spent: no retry, no transient fallback', async () => {
+    const h = harness({ a: ['OVERLOADED', 'OVERLOADED'], b: [] });
+    const budget = { deposit: jest.fn(), tryWithdraw: jest.fn(() => false), available: () => 0 };
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, { ...options(), retryBudget: budget });
+    expect(result).toMatchObject({ ok: false, reason: 'retry budget exhausted: failing fast' });
+    expect(h.calls).toEqual(['a']);
+    expect(budget.deposit).toHaveBeenCalledTimes(1);
+  });
+
+  it('still falls back on a non-transient failure when the budget is spent (the next deployment is not the sick one)', async () => {
+    const h = harness({ a: ['QUOTA_EXHAUSTED'] });
+    const budget = { deposit: () => undefined, tryWithdraw: jest.fn(() => false), available: () => 0 };
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, { ...options(), retryBudget: budget });
+    expect(result).toMatchObject({ ok: true, value: 'answer from b' });
+    expect(budget.tryWithdraw).not.toHaveBeenCalled();
+  });
+
+  it('withdraws one retry per extra attempt after a transient failure', async () => {
+    const h = harness({ a: ['OVERLOADED', 'SERVER_ERROR', 'TIMEOUT'], b: [] });
+    let withdrawn = 0;
+    const budget = { deposit: () => undefined, tryWithdraw: () => (withdrawn += 1) > 0, available: () => 1 };
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, { ...options(), retryBudget: budget });
+    expect(result.ok).toBe(true);
+    expect(h.calls).toEqual(['a', 'a', 'a', 'b']);
+    expect(withdrawn).toBe(3);
+  });
+
+  it('does not start an attempt whose observed latency exceeds the time left; a faster candidate still goes', async () => {
+    const h = harness({});
+    const unused: Admission[] = [];
+    h.ports.unused = (a) => unused.push(a);
+    h.ports.expectedLatencyMs = (c) => (c.name === 'slow' ? 800 : 50);
+    const deadlineAt = h.clock.now() + 500;
+    const result = await runAttempts([candidate('slow'), candidate('fast')], h.ports, { ...options(deadlineAt), firstAdmission: { granted: true, reservationId: 'pre' } });
+    expect(result).toMatchObject({ ok: true, value: 'answer from fast' });
+    expect(h.calls).toEqual(['fast']);
+    expect(result.ok && result.skipped[0]).toMatchObject({ name: 'slow', reason: expect.stringMatching(/observed latency 800 ms exceeds the 500 ms left/) });
+    expect(unused).toEqual([{ granted: true, reservationId: 'pre' }]);
+  });
+
+  it('gives up with deadlineExceeded when no candidate can finish in time', async () => {
+    const h = harness({});
+    h.ports.expectedLatencyMs = () => 800;
+    const result = await runAttempts([candidate('a')], h.ports, options(h.clock.now() + 500));
+    expect(result).toMatchObject({ ok: false, deadlineExceeded: true, reason: 'no candidate can answer before the deadline' });
+    expect(h.calls).toEqual([]);
+  });
+});
+
+describe('runAttempts: limiter waits on the last candidate', () => {
+  it('waits out a short limiter cooldown on the last candidate instead of failing', async () => {
+    let denials = 1;
+    const h = harness({}, { admit: () => (denials-- > 0 ? { granted: false, retryAfterMs: 20, reason: 'cooldown' } : { granted: true }) });
+    const result = await runAttempts([candidate('a')], h.ports, options(h.clock.now() + 1000));
+    expect(result.ok).toBe(true);
+    expect(h.sleeps).toEqual([22]);
+  });
+
+  it('does not wait when another candidate can go now, nor when the wait does not fit', async () => {
+    const h = harness({}, { admit: (c) => (c.name === 'a' ? { granted: false, retryAfterMs: 20, reason: 'cooldown' } : { granted: true }) });
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options(h.clock.now() + 1000));
+    expect(result).toMatchObject({ ok: true, value: 'answer from b' });
+    expect(h.sleeps).toEqual([]);
+    const h2 = harness({}, { admit: () => ({ granted: false, retryAfterMs: 600, reason: 'cooldown' }) });
+    const r2 = await runAttempts([candidate('a')], h2.ports, options(h2.clock.now() + 1000));
+    expect(r2.ok).toBe(false);
+    expect(h2.sleeps).toEqual([]);
+  });
+});

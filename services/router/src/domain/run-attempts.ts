@@ -7,7 +7,8 @@ import {
   type ProviderKind,
 } from '@switchyard/providers';
 import type { Candidate, Rng, SkippedCandidate } from './candidates';
-import { decideNextStep } from './outcome-action';
+import { decideNextStep, isTransient } from './outcome-action';
+import type { RetryBudget } from './retry-budget';
 import type { RetrySettings } from './retry-policy';
 
 /** One upstream attempt, as reported in the response, the error details, the logs and the outcome event. */
@@ -60,6 +61,12 @@ export interface AttemptPorts<T> {
   committed?(): boolean;
   /** The pre-acquired first admission was never used (the caller left or the deadline passed first): hand it back. */
   unused?(admission: Admission): void;
+  /**
+   * Observed latency of one attempt on `candidate` (health replica p50 or a
+   * local EWMA), 0 when unknown: an attempt that cannot finish in the time left
+   * is not started.
+   */
+  expectedLatencyMs?(candidate: Candidate): number;
 }
 
 export interface LoopOptions {
@@ -71,6 +78,8 @@ export interface LoopOptions {
   signal?: AbortSignal;
   /** Admission already obtained for the first candidate (acquired in the parallel fan-out). */
   firstAdmission?: Admission;
+  /** Per-replica retry budget: this call deposits once; every retry or transient-failure fallback withdraws. */
+  retryBudget?: RetryBudget;
 }
 
 export type LoopResult<T> =
@@ -86,6 +95,11 @@ export type LoopResult<T> =
       cancelled: boolean;
       deadlineExceeded: boolean;
     };
+
+/** Waits for the limiter on the last candidate, per candidate. */
+const MAX_ADMISSION_WAITS = 3;
+/** Added to the limiter's retry-after so the re-acquire lands after the cooldown, not on its edge. */
+const ADMISSION_WAIT_SLACK_MS = 2;
 
 function failureNote(c: Classification): string {
   const parts = [] as string[];
@@ -111,6 +125,7 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
   const skipped: SkippedCandidate[] = [];
   const queue = [...candidates];
   let pending = options.firstAdmission;
+  options.retryBudget?.deposit();
   let last: { classification: Classification; candidate: Candidate } | undefined;
   const fail = (reason: string, extra: { cancelled?: boolean; deadlineExceeded?: boolean } = {}): LoopResult<T> => {
     if (pending) ports.unused?.(pending);
@@ -129,14 +144,37 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
   while (queue.length > 0) {
     const candidate = queue.shift()!;
     let onThisDeployment = 0;
+    let admissionWaits = 0;
     for (;;) {
       if (options.signal?.aborted) return fail('cancelled by caller', { cancelled: true });
       const remainingBefore = options.deadlineAt - ports.clock.now();
       if (remainingBefore <= 0) return fail('deadline exceeded', { deadlineExceeded: true });
+      const expected = ports.expectedLatencyMs?.(candidate) ?? 0;
+      if (expected > remainingBefore) {
+        // Starting it would only burn quota and an upstream slot: a faster candidate may still fit.
+        skipped.push({ name: candidate.name, reason: `observed latency ${Math.round(expected)} ms exceeds the ${Math.round(remainingBefore)} ms left before the deadline`, retryAt: 0, quota: false });
+        if (pending) ports.unused?.(pending);
+        pending = undefined;
+        if (queue.length === 0) return fail('no candidate can answer before the deadline', { deadlineExceeded: true });
+        break;
+      }
 
       const admission = pending ?? (await ports.admit(candidate));
       pending = undefined;
       if (!admission.granted) {
+        // The last candidate, briefly blocked (a cooldown from the Retry-After we
+        // just honoured, a window about to roll): waiting beats failing, if the
+        // wait and an attempt fit the deadline.
+        const wait = admission.retryAfterMs + ADMISSION_WAIT_SLACK_MS;
+        if (!admission.final && queue.length === 0 && admissionWaits < MAX_ADMISSION_WAITS && wait + expected < remainingBefore && (expected > 0 || wait < remainingBefore / 2)) {
+          admissionWaits += 1;
+          try {
+            await ports.sleep(wait, options.signal);
+          } catch {
+            return fail('cancelled by caller', { cancelled: true });
+          }
+          continue;
+        }
         skipped.push({ name: candidate.name, reason: `limiter: ${admission.reason}`, retryAt: ports.clock.now() + admission.retryAfterMs, quota: true });
         if (admission.final) return fail(`limiter: ${admission.reason}`);
         break;
@@ -190,6 +228,7 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
             attemptsOnDeployment: onThisDeployment,
             hasMoreCandidates: queue.length > 0,
             remainingMs: options.deadlineAt - ports.clock.now(),
+            expectedAttemptMs: ports.expectedLatencyMs?.(candidate) ?? 0,
             contextWindow: candidate.deployment.contextWindow,
             fallbackOnContentFilter: options.fallbackOnContentFilter,
           },
@@ -197,6 +236,10 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
           ports.rng,
         );
         if (step.kind === 'stop') return fail(step.reason);
+        // Another attempt after a transient failure (same deployment, or the next
+        // one) is load a retry storm is made of: it must be paid from the budget.
+        const paid = step.kind === 'retry' || isTransient(c.errorClass);
+        if (paid && options.retryBudget && !options.retryBudget.tryWithdraw()) return fail('retry budget exhausted: failing fast');
         if (step.kind === 'retry') {
           try {
             await ports.sleep(step.delayMs, options.signal);

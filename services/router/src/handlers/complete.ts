@@ -12,6 +12,7 @@ import {
   commitBudget,
   costMicros,
   degradedNotes,
+  expectedAttemptMs,
   fanOut,
   finishReasonProto,
   fromCache,
@@ -55,7 +56,11 @@ export function createCompleteHandler(ctx: RouterContext) {
             setGenAiAttributes(span, { responseModel: res.model, inputTokens: res.usage.inputTokens, outputTokens: res.usage.outputTokens, finishReasons: [res.finishReason] });
             return res;
           }),
-        afterAttempt: (e) => recordAttempt(ctx, p, e, e.value ? { usage: e.value.usage } : {}),
+        afterAttempt: (e) => {
+          if (e.value) ctx.latency.observe(e.candidate.name, e.record.latencyMs);
+          recordAttempt(ctx, p, e, e.value ? { usage: e.value.usage } : {});
+        },
+        expectedLatencyMs: (c) => expectedAttemptMs(ctx, c, false),
         upstreamRequestIdOf: (res) => res.upstreamRequestId,
       };
       const result = await runAttempts(p.plan.usable, ports, {
@@ -63,6 +68,7 @@ export function createCompleteHandler(ctx: RouterContext) {
         deadlineAt: p.deadlineAt,
         fallbackOnContentFilter: p.call.route.fallbackOnContentFilter,
         signal: call.signal,
+        retryBudget: ctx.retryBudget,
         ...(fan.firstAdmission ? { firstAdmission: fan.firstAdmission } : {}),
       });
 

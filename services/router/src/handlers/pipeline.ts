@@ -24,6 +24,7 @@ import {
 } from '@switchyard/providers';
 import { orderCandidates, planCandidates, UNKNOWN_VIEW, type Candidate, type CandidatePlan, type DeploymentView } from '../domain/candidates';
 import { InvalidRequestError } from '../domain/errors';
+import { expectedLatency } from '../domain/latency-estimate';
 import { classEffects } from '../domain/outcome-action';
 import type { Admission, AttemptEvent, AttemptRecord } from '../domain/run-attempts';
 import { resolveRoute, validateCall, type CallRequest, type ValidatedCall } from '../domain/validate-request';
@@ -79,6 +80,25 @@ export function cacheKeyFor(call: ValidatedCall): string {
   const { messages, maxTokens, temperature, topP, stop } = call.chat;
   const canonical = JSON.stringify({ messages: messages.map((m) => [m.role, m.content]), maxTokens, temperature: temperature ?? null, topP: topP ?? null, stop: stop ?? [] });
   return `${call.routeName}:${createHash('sha256').update(canonical, 'utf8').digest('hex')}`;
+}
+
+/**
+ * Per-hop deadline of a peer call: the configured one, shortened so a slow
+ * peer cannot eat into the caller's own deadline (a little is kept back for
+ * answering). Never below 1 ms: an expired hop fails at once into its fallback.
+ */
+export function hopOptions(ctx: RouterContext, p: PreparedCall): { deadlineMs: number } {
+  const left = p.deadlineAt - ctx.clock.now() - HOP_RESERVE_MS;
+  return { deadlineMs: Math.max(1, Math.min(ctx.peerDeadlineMs, left)) };
+}
+
+/** Time kept back from a peer hop for the router to still answer before the caller's deadline. */
+const HOP_RESERVE_MS = 10;
+
+/** Observed latency of one attempt: cluster-wide p50 from the health replica, else this replica's EWMA. */
+export function expectedAttemptMs(ctx: RouterContext, c: Candidate, streaming: boolean): number {
+  if (streaming) return ctx.latency.get(`stream:${c.name}`);
+  return expectedLatency(ctx.health.get(c.name)?.p50LatencyMs, ctx.latency.get(c.name));
 }
 
 function viewFrom(ctx: RouterContext, name: string): DeploymentView {
@@ -155,7 +175,7 @@ export function deploymentRef(c: Candidate): { provider: string; deployment: str
 async function lookupCache(ctx: RouterContext, p: PreparedCall): Promise<CacheLookup> {
   if (!p.call.cache.read) return { kind: 'bypass' };
   try {
-    const res = await ctx.peers.cache.lookup({ tenant: p.owner.tenantId, key: p.cacheKey, allowStale: p.call.cache.staleOnError });
+    const res = await ctx.peers.cache.lookup({ tenant: p.owner.tenantId, key: p.cacheKey, allowStale: p.call.cache.staleOnError }, hopOptions(ctx, p));
     if (res.status !== LookupStatus.HIT && res.status !== LookupStatus.STALE) return { kind: 'miss' };
     let response: CompleteResponse;
     try {
@@ -183,7 +203,7 @@ async function reserveBudget(ctx: RouterContext, p: PreparedCall): Promise<Budge
       apiKeyId: p.owner.apiKeyId,
       amountMicros: BigInt(p.reserveMicros),
       requestId: p.requestId,
-    });
+    }, hopOptions(ctx, p));
     if (res.granted) {
       return res.failOpen
         ? { kind: 'granted', reservationId: res.reservationId, note: 'budget store unavailable: spend not recorded centrally' }
@@ -260,7 +280,7 @@ export async function admit(ctx: RouterContext, p: PreparedCall, c: Candidate): 
       ],
       requests: 1,
       tokens,
-    });
+    }, hopOptions(ctx, p));
     if (res.granted) {
       return res.localFallback ? { granted: true, reservationId: res.reservationId, note: 'limiter local fallback' } : { granted: true, reservationId: res.reservationId };
     }

@@ -21,6 +21,7 @@ import {
   commitBudget,
   costMicros,
   degradedNotes,
+  expectedAttemptMs,
   fanOut,
   finishReasonProto,
   fromCache,
@@ -122,7 +123,9 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
             throw new ProviderError({ errorClass: 'STREAM_INTERRUPTED', ...CLASS_POLICY.STREAM_INTERRUPTED, message: 'upstream stream ended without an end event' }, undefined, c.name);
           }),
         upstreamRequestIdOf: (v) => v.end.upstreamRequestId,
+        expectedLatencyMs: (c) => expectedAttemptMs(ctx, c, true),
         afterAttempt: (e) => {
+          if (timeToFirstTokenMs !== undefined && e.candidate === current) ctx.latency.observe(`stream:${e.candidate.name}`, timeToFirstTokenMs);
           const usage = e.value ? e.value.end.usage : committed ? partialUsage(e.candidate) : undefined;
           recordAttempt(ctx, p, e, {
             streaming: true,
@@ -136,6 +139,7 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
         deadlineAt: p.deadlineAt,
         fallbackOnContentFilter: p.call.route.fallbackOnContentFilter,
         signal: call.signal,
+        retryBudget: ctx.retryBudget,
         ...(fan.firstAdmission ? { firstAdmission: fan.firstAdmission } : {}),
       });
 

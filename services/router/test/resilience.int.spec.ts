@@ -1,0 +1,179 @@
+import { hashApiKey } from '@switchyard/config';
+import { ErrorClass, FinishReason, Role } from '@switchyard/contracts';
+import { parseGrpcError, status } from '@switchyard/grpc';
+import { startStack, type Stack } from './stack';
+
+/**
+ * Issue 6 behaviour against the real stack (peers, Redis, NATS) and the
+ * simulator spoken to by the official SDKs: Retry-After honoured, deadlines
+ * bound every call, stream timeouts fire on time.
+ */
+
+const KEY = 'resilience-key';
+const auth = { metadata: { 'x-api-key': KEY } };
+
+function gatewayYaml(sim: string): string {
+  const dep = (model: string, extra = '') => `
+    provider: openai
+    baseUrl: ${sim}/v1
+    model: ${model}
+    apiKey: env:SIM_PROVIDER_KEY
+    price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }${extra}`;
+  return `
+deployments:
+  ra: ${dep('ra-model')}
+  fast: ${dep('fast-model')}
+  slow: ${dep('slow-model')}
+  down: ${dep('down-model')}
+  hangs: ${dep('hang-model', '\n    timeoutMs: 5000')}
+  limited: ${dep('limited-model')}
+  st-first: ${dep('st-first-model', '\n    firstTokenTimeoutMs: 300')}
+  st-idle: ${dep('st-idle-model', '\n    idleTimeoutMs: 300')}
+routes:
+  chat-ra: { cacheable: false, candidates: [{ deployment: ra }] }
+  chat-slow-then-fast: { cacheable: false, candidates: [{ deployment: slow }, { deployment: fast, priority: 1 }] }
+  chat-slow: { cacheable: false, candidates: [{ deployment: slow }] }
+  chat-down: { cacheable: false, candidates: [{ deployment: down }] }
+  chat-down-then-slow: { cacheable: false, candidates: [{ deployment: down }, { deployment: slow, priority: 1 }] }
+  chat-hangs: { cacheable: false, candidates: [{ deployment: hangs }] }
+  chat-limited: { cacheable: false, candidates: [{ deployment: limited }] }
+  chat-st-first: { cacheable: false, candidates: [{ deployment: st-first }, { deployment: fast, priority: 1 }] }
+  chat-st-idle: { cacheable: false, candidates: [{ deployment: st-idle }] }
+tenants:
+  acme:
+    apiKeys: [{ id: acme-main, sha256: ${hashApiKey(KEY)} }]
+defaults:
+  retry: { maxAttempts: 3, baseMs: 20, capMs: 100 }
+  breaker: { consecutiveFailures: 1000 }
+`;
+}
+
+const baseScenario = {
+  seed: 11,
+  defaults: { limits: { rpm: 1_000_000, tpm: 1_000_000_000 } },
+  deployments: {
+    'ra-model': { retryAfterMs: 400 },
+    'fast-model': {},
+    'slow-model': { latency: { firstToken: 600 } },
+    'down-model': { faults: { unavailable: 1 }, retryAfterMs: 50 },
+    'hang-model': { faults: { hang: 1 } },
+    'limited-model': { faults: { rate_limit: 1 }, retryAfterMs: 2000 },
+    'st-first-model': { latency: { firstToken: 1500 } },
+    'st-idle-model': { latency: { firstToken: 0, perToken: 1500 }, reply: { minTokens: 10, maxTokens: 12 } },
+  },
+};
+
+const ask = (route: string, content = `${route} ${Math.random()}`) => ({ route, messages: [{ role: Role.USER, content }], params: { maxTokens: 32 } });
+
+describe('router resilience (retry-after, deadlines, stream timeouts) against the real stack', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack(gatewayYaml, baseScenario);
+  }, 60_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+  }, 60_000);
+
+  it('honours the simulator retry-after-ms to within 50 ms, never sooner, then succeeds on the same deployment', async () => {
+    await stack.sim.setScenario({
+      ...baseScenario,
+      deployments: { ...baseScenario.deployments, 'ra-model': { retryAfterMs: 400, outages: [{ from: 0, to: 250, kind: 'rate_limit' }] } },
+    });
+    await stack.sim.reset();
+    const res = await stack.client.complete(ask('chat-ra'), auth);
+    expect(res.attempts.map((a) => a.errorClass)).toEqual([ErrorClass.RATE_LIMITED, ErrorClass.UNSPECIFIED]);
+    expect(res.attempts[0]!.retryAfterMs).toBe(400);
+    const seen = await stack.sim.requests('ra-model');
+    expect(seen).toHaveLength(2);
+    const gap = Date.parse(String(seen[1]!.at)) - Date.parse(String(seen[0]!.at));
+    // The wait runs from the 429's arrival to the retry's send, so the gap seen upstream is ≥ 400 ms.
+    expect(gap).toBeGreaterThanOrEqual(400);
+    expect(gap).toBeLessThanOrEqual(450);
+    await stack.sim.setScenario(baseScenario);
+  });
+
+  describe('no call returns later than its deadline + 50 ms', () => {
+    const scenarios: { name: string; route: string; deadlineMs: number; stream?: boolean }[] = [
+      { name: 'slow deployment (600 ms) with a 300 ms deadline', route: 'chat-slow', deadlineMs: 300 },
+      { name: 'every attempt 503 with backoff retries', route: 'chat-down', deadlineMs: 120 },
+      { name: '503 then a slow fallback', route: 'chat-down-then-slow', deadlineMs: 400 },
+      { name: 'upstream hangs (never answers)', route: 'chat-hangs', deadlineMs: 350 },
+      { name: '429 with a Retry-After longer than the deadline', route: 'chat-limited', deadlineMs: 500 },
+      { name: 'stream whose first token comes after the deadline', route: 'chat-slow', deadlineMs: 250, stream: true },
+      { name: 'stream from a hanging upstream', route: 'chat-hangs', deadlineMs: 300, stream: true },
+    ];
+    it.each(scenarios)('$name', async ({ route, deadlineMs, stream }) => {
+      const started = Date.now();
+      let code: number | undefined;
+      try {
+        if (stream) {
+          for await (const _ of stack.client.streamComplete(ask(route), { ...auth, deadlineMs })) void _;
+        } else {
+          await stack.client.complete(ask(route), { ...auth, deadlineMs });
+        }
+      } catch (err) {
+        code = parseGrpcError(err).code;
+      }
+      const elapsed = Date.now() - started;
+      expect(code).toBeDefined();
+      expect(elapsed).toBeLessThanOrEqual(deadlineMs + 50);
+    });
+
+    it('fails fast (well before the deadline) when the only wait is a Retry-After that does not fit', async () => {
+      const started = Date.now();
+      const err = await stack.client.complete(ask('chat-limited'), { ...auth, deadlineMs: 1000 }).catch((e: unknown) => e);
+      expect(Date.now() - started).toBeLessThan(500);
+      expect([status.RESOURCE_EXHAUSTED, status.UNAVAILABLE]).toContain(parseGrpcError(err).code);
+    });
+
+    it('skips a deployment whose observed latency exceeds the time left, and answers from a faster one in time', async () => {
+      // Teach this replica the slow deployment's latency (local EWMA; the breaker's p50 works the same way).
+      await stack.client.complete(ask('chat-slow'), { ...auth, deadlineMs: 5000 });
+      await stack.sim.reset();
+      const started = Date.now();
+      const res = await stack.client.complete(ask('chat-slow-then-fast'), { ...auth, deadlineMs: 450 });
+      expect(Date.now() - started).toBeLessThan(450);
+      expect(res.servedBy!.deployment).toBe('fast');
+      expect((await stack.sim.counters())['slow-model']?.received ?? 0).toBe(0);
+    });
+  });
+
+  describe('stream timeouts fire at their configured times (± 100 ms)', () => {
+    it('first-token timeout (300 ms): each timed-out attempt lasts ~300 ms, then the fallback answers', async () => {
+      const finals = [];
+      for await (const msg of stack.client.streamComplete(ask('chat-st-first'), auth)) if (msg.event.case === 'final') finals.push(msg.event.value);
+      const final = finals[0]!;
+      expect(final.servedBy!.deployment).toBe('fast');
+      const timedOut = final.attempts.filter((a) => a.deployment!.deployment === 'st-first');
+      expect(timedOut.length).toBeGreaterThanOrEqual(1);
+      for (const a of timedOut) {
+        expect(a.errorClass).toBe(ErrorClass.TIMEOUT);
+        expect(a.latencyMs).toBeGreaterThanOrEqual(300 - 100);
+        expect(a.latencyMs).toBeLessThanOrEqual(300 + 100);
+      }
+    });
+
+    it('idle timeout (300 ms) after the first delta: partial content, then an INCOMPLETE final ~300 ms later', async () => {
+      let firstDeltaAt = 0;
+      let finalAt = 0;
+      let text = '';
+      let final;
+      for await (const msg of stack.client.streamComplete(ask('chat-st-idle'), auth)) {
+        if (msg.event.case === 'delta') {
+          firstDeltaAt ||= Date.now();
+          text += msg.event.value.text;
+        } else if (msg.event.case === 'final') {
+          finalAt = Date.now();
+          final = msg.event.value;
+        }
+      }
+      expect(text.length).toBeGreaterThan(0);
+      expect(final!.finishReason).toBe(FinishReason.INCOMPLETE);
+      expect(final!.errorClass).toBe(ErrorClass.STREAM_INTERRUPTED);
+      expect(finalAt - firstDeltaAt).toBeGreaterThanOrEqual(300 - 100);
+      expect(finalAt - firstDeltaAt).toBeLessThanOrEqual(300 + 100);
+    });
+  });
+});

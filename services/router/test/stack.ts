@@ -1,0 +1,85 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RouterService } from '@switchyard/contracts';
+import { createClient, type Client } from '@switchyard/grpc';
+import type { RunningService } from '@switchyard/runtime';
+import { spawnSimulator, startNats, startRedis, type ServerHandle, type SimulatorHandle } from '@switchyard/testing';
+// The peers run in-process through their production start(), so the router
+// meets the real contracts, not fakes of them.
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { start as startBreaker, loadConfig as loadBreakerConfig } from '@switchyard/breaker';
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { start as startBudget, loadConfig as loadBudgetConfig } from '@switchyard/budget';
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { start as startLimiter, loadConfig as loadLimiterConfig } from '@switchyard/limiter';
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { start as startCache, loadConfig as loadCacheConfig } from '@switchyard/cache';
+import { loadConfig, start, type RouterDeps } from '../src';
+
+export const SIM_KEY = 'sim-provider-key';
+
+export const silent = { info() {}, warn() {}, error() {}, debug() {}, fatal() {}, trace() {}, child() { return silent; }, level: 'silent' };
+
+export interface Stack {
+  sim: SimulatorHandle;
+  router: RunningService;
+  client: Client<typeof RouterService.method>;
+  /** Router env used, so a test can start a second replica against the same peers. */
+  routerEnv: Record<string, string>;
+  startRouter(env?: Record<string, string>, deps?: Partial<RouterDeps>): Promise<{ router: RunningService; client: Client<typeof RouterService.method> }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Everything the router talks to, for real: Redis, NATS (JetStream), the four
+ * peers through their production start(), the provider simulator; then the
+ * router itself. `gatewayYaml(simUrl)` writes the gateway config.
+ */
+export async function startStack(gatewayYaml: (simUrl: string) => string, scenario: object, routerEnv: Record<string, string> = {}): Promise<Stack> {
+  const [redis, nats, sim] = await Promise.all([startRedis(), startNats({ jetstream: true }), spawnSimulator({ scenario })]);
+  const handles: ServerHandle[] = [redis, nats];
+  const dir = mkdtempSync(join(tmpdir(), 'sy-router-'));
+  const configPath = join(dir, 'gateway.yaml');
+  writeFileSync(configPath, gatewayYaml(sim.url));
+  const common = { GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', REDIS_URL: redis.url, NATS_URL: nats.url, SWITCHYARD_CONFIG: configPath, LOG_LEVEL: 'silent' };
+  const services = await Promise.all([
+    startLimiter(loadLimiterConfig(common), { logger: silent as never }),
+    startBreaker(loadBreakerConfig(common), { logger: silent as never }),
+    startBudget(loadBudgetConfig(common), { logger: silent as never }),
+    startCache(loadCacheConfig(common), { logger: silent as never }),
+  ]);
+  const [lim, brk, bud, cache] = services;
+  const env = {
+    ...common,
+    SIM_PROVIDER_KEY: SIM_KEY,
+    LIMITER_ADDR: `127.0.0.1:${lim.port}`,
+    BREAKER_ADDR: `127.0.0.1:${brk.port}`,
+    BUDGET_ADDR: `127.0.0.1:${bud.port}`,
+    CACHE_ADDR: `127.0.0.1:${cache.port}`,
+    ...routerEnv,
+  };
+  const routers: RunningService[] = [];
+  const clients: Client<typeof RouterService.method>[] = [];
+  const startRouter = async (extra: Record<string, string> = {}, deps: Partial<RouterDeps> = {}) => {
+    const router = await start(loadConfig({ ...env, ...extra }), { logger: silent, ...deps });
+    const client = createClient(RouterService, `127.0.0.1:${router.port}`, { defaultDeadlineMs: 15_000 });
+    routers.push(router);
+    clients.push(client);
+    return { router, client };
+  };
+  const first = await startRouter();
+  return {
+    sim,
+    ...first,
+    routerEnv: env,
+    startRouter,
+    async stop() {
+      for (const c of clients) c.close();
+      await Promise.all(routers.map((r) => r.stop()));
+      await Promise.all(services.map((s) => s.stop()));
+      await sim.stop();
+      await Promise.all(handles.map((h) => h.stop()));
+    },
+  };
+}
