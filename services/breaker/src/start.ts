@@ -5,6 +5,7 @@ import type { RunningService } from '@switchyard/runtime';
 import type { Clock } from '@switchyard/util';
 import type { BreakerConfig } from './config';
 import type { HealthStore } from './domain/health-store';
+import { slowCallMsFor } from './domain/circuit';
 import { createBreakerHandlers } from './adapters/grpc-handlers';
 import { createHealthPublisher } from './adapters/health-publisher';
 import { startOutcomeConsumer } from './adapters/outcome-consumer';
@@ -69,7 +70,13 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
       port: config.grpcPort,
       logger,
       internalToken: config.internalToken,
-      services: [createBreakerHandlers({ tracker, defaultProbeTtlMs: config.probeTtlMs })],
+      services: [
+        createBreakerHandlers({
+          tracker,
+          defaultProbeTtlMs: config.probeTtlMs,
+          slowCallMs: (deployment) => slowCallMsFor(config.policy, deployment),
+        }),
+      ],
     });
     cleanups.push(() => server.shutdown(config.shutdownGraceMs));
 

@@ -1,6 +1,6 @@
 import { ManualClock } from '@switchyard/util';
 import type { BreakerPolicy, DeploymentIdentity, OutcomeErrorClass } from '../src/domain/circuit';
-import { effectiveState } from '../src/domain/circuit';
+import { DEFAULT_POLICY, effectiveState, windowStats } from '../src/domain/circuit';
 import type { HealthStore } from '../src/domain/health-store';
 
 export interface HealthStoreFixture {
@@ -14,7 +14,7 @@ export interface HealthStoreFixture {
 
 export type HealthStoreFactory = (policy: BreakerPolicy) => Promise<HealthStoreFixture>;
 
-const policy: BreakerPolicy = { consecutiveFailures: 5, openMs: 30_000, windowSize: 20 };
+const policy: BreakerPolicy = DEFAULT_POLICY;
 let n = 0;
 const dep = (): DeploymentIdentity => ({ deployment: `dep-${process.pid}-${Date.now()}-${n++}`, provider: 'openai', model: 'gpt-4o' });
 
@@ -55,7 +55,7 @@ export function healthStoreContract(name: string, factory: HealthStoreFactory): 
       for (let i = 0; i < 20; i++) expect((await fail(id, 'INVALID_REQUEST')).transition).toBeUndefined();
       const step = await fx.store.observe(id.deployment);
       expect(step!.record).toMatchObject({ state: 'CLOSED', consecutiveFailures: 4, lastErrorClass: 'INVALID_REQUEST' });
-      expect(step!.record.window).toBe('111101111');
+      expect(windowStats(step!.record)).toEqual({ calls: 9, failures: 8, slow: 0 });
     });
 
     it('ignores an outcome whose event id was already seen', async () => {
@@ -111,10 +111,13 @@ export function healthStoreContract(name: string, factory: HealthStoreFactory): 
       // The permit ended with the transition.
       for (let i = 0; i < 5; i++) await fail(a);
       fx.clock.advance(30_000);
+      // Re-opened within the healthy period: the second open lasts 60 s.
+      expect(await fx.store.acquireProbe(a.deployment, 'r2', 5_000)).toMatchObject({ granted: false, state: 'OPEN' });
+      fx.clock.advance(30_000);
       expect(await fx.store.acquireProbe(a.deployment, 'r2', 5_000)).toMatchObject({ granted: true, holderId: 'r2' });
       const reopened = await fail(a, 'TIMEOUT');
       expect(reopened.transition).toMatchObject({ from: 'HALF_OPEN', to: 'OPEN', reason: 'probe failed' });
-      expect(reopened.record).toMatchObject({ reopenCount: 1, openUntil: fx.clock.now() + 30_000 });
+      expect(reopened.record).toMatchObject({ reopenCount: 2, openUntil: fx.clock.now() + 120_000 });
       expect(effectiveState(reopened.record, fx.clock.now())).toBe('OPEN');
     });
 
@@ -154,11 +157,96 @@ export function healthStoreContract(name: string, factory: HealthStoreFactory): 
       await fail(id, 'SERVER_ERROR');
       const step = await fx.store.observe(id.deployment);
       expect(step!.record.latencyEwmaMs).toBeCloseTo(120 + 0.2 * (50 - 120), 6);
-      expect(step!.record.window).toBe('001');
+      expect(windowStats(step!.record)).toEqual({ calls: 3, failures: 1, slow: 0 });
       expect(await fx.store.observe('never-seen')).toBeUndefined();
       const list = await fx.store.deployments();
       expect(list).toContain(id.deployment);
       expect([...list].sort()).toEqual(list);
+    });
+
+    describe('with a tuned policy', () => {
+      let tuned: HealthStoreFixture | undefined;
+      afterEach(async () => {
+        await tuned?.close();
+        tuned = undefined;
+      });
+      const use = async (p: Partial<BreakerPolicy>) => (tuned = await factory({ ...policy, ...p }));
+
+      it('failure rate opens only once the window holds the minimum calls (3 of 5 = 60 %)', async () => {
+        const t = await use({ minimumCalls: 5 });
+        const id = dep();
+        const seq: Array<OutcomeErrorClass | undefined> = ['OVERLOADED', undefined, 'SERVER_ERROR', undefined];
+        for (const cls of seq) expect((await t.store.record(id, { errorClass: cls, latencyMs: 10 })).transition).toBeUndefined();
+        const step = await t.store.record(id, { errorClass: 'TIMEOUT', latencyMs: 10 });
+        expect(step.transition).toMatchObject({ from: 'CLOSED', to: 'OPEN', reason: 'failure rate 60% over 5 calls in 60s', failureRate: 0.6 });
+      });
+
+      it('failures slide out of the time window', async () => {
+        const t = await use({ minimumCalls: 4, consecutiveFailures: 100 });
+        const id = dep();
+        await t.store.record(id, { errorClass: 'NETWORK', latencyMs: 10 });
+        await t.store.record(id, { errorClass: 'NETWORK', latencyMs: 10 });
+        t.clock.advance(61_000);
+        await t.store.record(id, { errorClass: undefined, latencyMs: 10 });
+        await t.store.record(id, { errorClass: undefined, latencyMs: 10 });
+        const step = await t.store.record(id, { errorClass: 'NETWORK', latencyMs: 10 });
+        // 1 failure in the 3 calls of the last 60 s: below minimum and 33 %.
+        expect(step.transition).toBeUndefined();
+        expect(windowStats(step.record)).toEqual({ calls: 3, failures: 1, slow: 0 });
+        const fourth = await t.store.record(id, { errorClass: 'NETWORK', latencyMs: 10 });
+        expect(fourth.transition).toMatchObject({ to: 'OPEN', reason: 'failure rate 50% over 4 calls in 60s' });
+      });
+
+      it('slow calls over the per-deployment threshold open the circuit', async () => {
+        const id = dep();
+        const t = await use({ minimumCalls: 4, slowCallMs: 0, slowCallMsByDeployment: { [id.deployment]: 1_000 }, slowCallRateThreshold: 0.75 });
+        const latencies = [1_500, 200, 2_000];
+        for (const latencyMs of latencies) expect((await t.store.record(id, { errorClass: undefined, latencyMs })).transition).toBeUndefined();
+        const step = await t.store.record(id, { errorClass: undefined, latencyMs: 1_001 });
+        expect(step.transition).toMatchObject({ to: 'OPEN', reason: 'slow-call rate 75% (over 1000ms) over 4 calls in 60s' });
+        // Another deployment without a threshold never counts slow calls.
+        const other = dep();
+        for (let i = 0; i < 10; i++) await t.store.record(other, { errorClass: undefined, latencyMs: 5_000 });
+        expect(windowStats((await t.store.observe(other.deployment))!.record).slow).toBe(0);
+      });
+
+      it('grants exactly halfOpenProbes permits; that many successes close', async () => {
+        const t = await use({ halfOpenProbes: 2 });
+        const id = dep();
+        for (let i = 0; i < 5; i++) await t.store.record(id, { errorClass: 'OVERLOADED', latencyMs: 10 });
+        t.clock.advance(30_000);
+        const other = t.peer ?? t.store;
+        const grants = await Promise.all(['r1', 'r2', 'r3', 'r4'].map((h, i) => (i % 2 ? other : t.store).acquireProbe(id.deployment, h, 5_000)));
+        expect(grants.filter((g) => g.granted)).toHaveLength(2);
+        expect(grants.filter((g) => g.step?.transition)).toHaveLength(1);
+        expect((await t.store.record(id, { errorClass: undefined, latencyMs: 10 })).transition).toBeUndefined();
+        expect((await t.store.record(id, { errorClass: undefined, latencyMs: 10 })).transition).toMatchObject({
+          from: 'HALF_OPEN',
+          to: 'CLOSED',
+          reason: '2 probes succeeded',
+        });
+      });
+
+      it('escalates 30 s → 60 s → 120 s up to the cap, and starts over after a healthy period', async () => {
+        const t = await use({ maxOpenMs: 100_000, healthyResetMs: 300_000 });
+        const id = dep();
+        const failN = async (n: number) => {
+          let last;
+          for (let i = 0; i < n; i++) last = await t.store.record(id, { errorClass: 'OVERLOADED', latencyMs: 10 });
+          return last!;
+        };
+        expect((await failN(5)).record.openUntil).toBe(t.clock.now() + 30_000);
+        t.clock.advance(30_000);
+        expect((await failN(1)).record).toMatchObject({ reopenCount: 1, openUntil: t.clock.now() + 60_000 });
+        t.clock.advance(60_000);
+        expect((await failN(1)).record).toMatchObject({ reopenCount: 2, openUntil: t.clock.now() + 100_000 });
+        t.clock.advance(100_000);
+        expect((await t.store.record(id, { errorClass: undefined, latencyMs: 10 })).transition).toMatchObject({ to: 'CLOSED' });
+        t.clock.advance(300_000);
+        const fresh = await failN(5);
+        expect(fresh.transition).toMatchObject({ from: 'CLOSED', to: 'OPEN' });
+        expect(fresh.record).toMatchObject({ reopenCount: 0, openUntil: t.clock.now() + 30_000 });
+      });
     });
   });
 }

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { type ServerHandle, startRedis } from '@switchyard/testing';
 import { ManualClock } from '@switchyard/util';
 import { createRedisHealthStore, breakerKeys } from '../src/adapters/redis-health-store';
+import { DEFAULT_POLICY } from '../src/domain/circuit';
 import { healthStoreContract } from './health-store.contract';
 
 let server: ServerHandle;
@@ -31,7 +32,7 @@ describe('redis health store without an injected clock', () => {
   it('takes time from Redis TIME and keeps every key of a deployment under one hash tag', async () => {
     const redis = new Redis(server.url);
     try {
-      const store = createRedisHealthStore({ redis, policy: { consecutiveFailures: 2, openMs: 60_000, windowSize: 20 } });
+      const store = createRedisHealthStore({ redis, policy: { ...DEFAULT_POLICY, consecutiveFailures: 2, openMs: 60_000 } });
       const before = Date.now();
       await store.record({ deployment: 'tagged', provider: 'openai', model: 'm' }, { errorClass: 'NETWORK', latencyMs: 0, eventId: 'x1' });
       const step = await store.record({ deployment: 'tagged', provider: 'openai', model: 'm' }, { errorClass: 'NETWORK', latencyMs: 0 });

@@ -55,7 +55,6 @@ export function parseOutcome(
   };
 }
 
-const health = (s: HealthSnapshot) => toDeploymentHealth(s.record, s.now);
 
 /**
  * BreakerService handlers: validate, call the tracker, map to protos. The
@@ -64,8 +63,12 @@ const health = (s: HealthSnapshot) => toDeploymentHealth(s.record, s.now);
 export function createBreakerHandlers(options: {
   tracker: HealthTracker;
   defaultProbeTtlMs: number;
+  /** The deployment's slow-call threshold (for `degraded`); 0 / absent = never degraded. */
+  slowCallMs?: (deployment: string) => number;
 }): ServiceRegistration {
   const { tracker, defaultProbeTtlMs } = options;
+  const slowCallMs = options.slowCallMs ?? (() => 0);
+  const health = (s: HealthSnapshot) => toDeploymentHealth(s.record, s.now, slowCallMs(s.record.deployment));
 
   const deploymentField = (value: string, field = 'deployment') => {
     const violations: FieldViolation[] = [];

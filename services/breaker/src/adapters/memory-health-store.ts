@@ -25,7 +25,8 @@ export function createMemoryHealthStore(options: { policy?: BreakerPolicy; clock
   const policy = options.policy ?? DEFAULT_POLICY;
   const clock = options.clock ?? systemClock;
   const circuits = new Map<string, CircuitRecord>();
-  const probes = new Map<string, { holderId: string; expiresAt: number }>();
+  /** Probe permits per deployment: holder → expiry. */
+  const probes = new Map<string, Map<string, number>>();
   const seen = new Map<string, number>();
   const open = new Set<string>();
 
@@ -51,7 +52,7 @@ export function createMemoryHealthStore(options: { policy?: BreakerPolicy; clock
       const now = clock.now();
       const current = circuits.get(id.deployment) ?? newCircuit(id, now);
       if (isDuplicate(id.deployment, outcome.eventId, now)) {
-        return { ...commit(observe(current, now), now), duplicate: true };
+        return { ...commit(observe(current, now, policy), now), duplicate: true };
       }
       return { ...commit(recordOutcome(current, outcome, now, policy), now), duplicate: false };
     },
@@ -60,7 +61,7 @@ export function createMemoryHealthStore(options: { policy?: BreakerPolicy; clock
       const current = circuits.get(deployment);
       if (!current) return undefined;
       const now = clock.now();
-      return commit(observe(current, now), now);
+      return commit(observe(current, now, policy), now);
     },
 
     async force(id: DeploymentIdentity, input: ForceInput) {
@@ -72,16 +73,20 @@ export function createMemoryHealthStore(options: { policy?: BreakerPolicy; clock
       const current = circuits.get(deployment);
       if (!current) return { granted: false, holderId: '', expiresAt: 0, state: 'CLOSED' };
       const now = clock.now();
-      const observed = commit(observe(current, now), now);
+      const observed = commit(observe(current, now, policy), now);
       const step = observed.transition ? observed : undefined;
       const state = effectiveState(observed.record, now);
       if (!probeAllowed(observed.record, now)) return { granted: false, holderId: '', expiresAt: 0, state, step };
-      const held = probes.get(deployment);
-      if (held && held.expiresAt > now && held.holderId !== holderId) {
-        return { granted: false, holderId: held.holderId, expiresAt: held.expiresAt, state, step };
+      const held = probes.get(deployment) ?? new Map<string, number>();
+      for (const [holder, exp] of held) if (exp <= now) held.delete(holder);
+      probes.set(deployment, held);
+      if (!held.has(holderId) && held.size >= policy.halfOpenProbes) {
+        // Report the permit that frees up first (the caller's earliest chance).
+        const [holder, exp] = [...held].sort((x, y) => x[1] - y[1] || (x[0] < y[0] ? -1 : 1))[0]!;
+        return { granted: false, holderId: holder, expiresAt: exp, state, step };
       }
       const expiresAt = now + ttlMs;
-      probes.set(deployment, { holderId, expiresAt });
+      held.set(holderId, expiresAt);
       return { granted: true, holderId, expiresAt, state, step };
     },
 

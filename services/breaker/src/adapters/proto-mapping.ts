@@ -14,6 +14,9 @@ import {
   type Transition,
   effectiveState,
   failureRate,
+  isDegraded,
+  p95LatencyMs,
+  windowStats,
 } from '../domain/circuit';
 
 /** Domain names ↔ proto enums, at the boundary only. */
@@ -51,15 +54,22 @@ export function errorClassToProto(value: OutcomeErrorClass | undefined): ErrorCl
   return value === undefined ? ErrorClass.UNSPECIFIED : ErrorClass[value];
 }
 
-/** The DeploymentHealth view of a record at `now` (state computed lazily from open_until). */
-export function toDeploymentHealth(record: CircuitRecord, now: number): DeploymentHealth {
+/**
+ * The DeploymentHealth view of a record at `now` (state computed lazily from
+ * open_until). `slowCallMs` is the deployment's slow-call threshold: CLOSED
+ * with a p95 estimate above it reads `degraded` (0 = never degraded).
+ */
+export function toDeploymentHealth(record: CircuitRecord, now: number, slowCallMs = 0): DeploymentHealth {
+  const state = effectiveState(record, now);
   return create(DeploymentHealthSchema, {
     ref: { provider: record.provider, deployment: record.deployment, model: record.model },
-    state: stateToProto(effectiveState(record, now)),
+    state: stateToProto(state),
     failureRate: failureRate(record),
     consecutiveFailures: record.consecutiveFailures,
-    windowCalls: record.window.length,
+    windowCalls: windowStats(record).calls,
     p50LatencyMs: Math.round(record.latencyEwmaMs),
+    p95LatencyMs: Math.round(p95LatencyMs(record)),
+    degraded: isDegraded(record, state, slowCallMs),
     lastErrorClass: errorClassToProto(record.lastErrorClass),
     openUntilUnixMs: BigInt(record.openUntil),
     epoch: BigInt(record.epoch),

@@ -5,12 +5,17 @@
  *
  * Keys of one script share the `{deployment}` hash tag:
  *   KEYS[1] sy:brk:{dep}:circuit   hash: the CircuitRecord
- *   KEYS[2] sy:brk:{dep}:probe     string "<expiresAtMs>|<holder>" with PX = ttl
+ *   KEYS[2] sy:brk:{dep}:probes    sorted set: probe holder → permit expiry (ms); key expires with the latest
  *   KEYS[3] sy:brk:{dep}:ev:<id>   de-duplication marker of one outcome (record only)
  * Common ARGV: [1] now override in ms ('' = Redis TIME, production),
- *   [2] consecutiveFailures, [3] openMs, [4] windowSize, [5] deployment,
- *   [6] provider, [7] model. Every script returns one JSON document.
+ *   [2] consecutiveFailures, [3] openMs, [4] windowMs, [5] deployment,
+ *   [6] provider, [7] model, [8] failureRateThreshold, [9] minimumCalls,
+ *   [10] slow-call ms for this deployment (0 = off), [11] slowCallRateThreshold,
+ *   [12] maxOpenMs, [13] healthyResetMs, [14] halfOpenProbes.
+ * Script-specific ARGV start at 15. Every script returns one JSON document.
  */
+
+export const COMMON_ARGS = 14;
 
 const PRELUDE = `
 local function now_ms()
@@ -20,11 +25,21 @@ local function now_ms()
 end
 local THRESHOLD = tonumber(ARGV[2])
 local OPEN_MS = tonumber(ARGV[3])
-local WINDOW = tonumber(ARGV[4])
+local WINDOW_MS = tonumber(ARGV[4])
+local RATE = tonumber(ARGV[8])
+local MIN_CALLS = tonumber(ARGV[9])
+local SLOW_MS = tonumber(ARGV[10])
+local SLOW_RATE = tonumber(ARGV[11])
+local MAX_OPEN_MS = tonumber(ARGV[12])
+local HEALTHY_MS = tonumber(ARGV[13])
+local PROBES = tonumber(ARGV[14])
+local BUCKETS = 60
+local BUCKET_MS = math.max(1, math.ceil(WINDOW_MS / BUCKETS))
+local ALPHA = 0.2
 
 local function new_circuit(now)
   return { deployment = ARGV[5], provider = ARGV[6], model = ARGV[7], state = 'CLOSED', cf = 0, ou = 0,
-    forced = false, reopen = 0, epoch = 0, win = '', lec = '', lat = 0, upd = now }
+    forced = false, reopen = 0, epoch = 0, win = '', lec = '', lat = 0, var = 0, hs = 0, ca = 0, upd = now }
 end
 
 local function load()
@@ -34,26 +49,65 @@ local function load()
   for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
   return { deployment = f.deployment, provider = f.provider, model = f.model, state = f.state,
     cf = tonumber(f.cf), ou = tonumber(f.ou), forced = f.forced == '1', reopen = tonumber(f.reopen),
-    epoch = tonumber(f.epoch), win = f.win or '', lec = f.lec or '', lat = tonumber(f.lat), upd = tonumber(f.upd) }
+    epoch = tonumber(f.epoch), win = f.win or '', lec = f.lec or '', lat = tonumber(f.lat),
+    var = tonumber(f.var or '0'), hs = tonumber(f.hs or '0'), ca = tonumber(f.ca or '0'), upd = tonumber(f.upd) }
 end
 
 local function save(r)
   redis.call('HSET', KEYS[1], 'deployment', r.deployment, 'provider', r.provider, 'model', r.model,
     'state', r.state, 'cf', r.cf, 'ou', string.format('%d', r.ou), 'forced', r.forced and '1' or '0',
     'reopen', r.reopen, 'epoch', string.format('%d', r.epoch), 'win', r.win, 'lec', r.lec,
-    'lat', string.format('%.17g', r.lat), 'upd', string.format('%d', r.upd))
+    'lat', string.format('%.17g', r.lat), 'var', string.format('%.17g', r.var), 'hs', r.hs,
+    'ca', string.format('%d', r.ca), 'upd', string.format('%d', r.upd))
+end
+
+-- Window: 'index:calls:failures:slow' buckets joined by ',' (same text as domain/circuit.ts).
+local function parse_window(w)
+  local out = {}
+  for b in string.gmatch(w, '[^,]+') do
+    local i, c, f, s = string.match(b, '^(%d+):(%d+):(%d+):(%d+)$')
+    out[#out + 1] = { tonumber(i), tonumber(c), tonumber(f), tonumber(s) }
+  end
+  return out
+end
+
+local function format_window(bs)
+  local parts = {}
+  for k = 1, #bs do
+    local b = bs[k]
+    parts[k] = string.format('%d:%d:%d:%d', b[1], b[2], b[3], b[4])
+  end
+  return table.concat(parts, ',')
+end
+
+local function trim_window(w, now)
+  local oldest = math.floor(now / BUCKET_MS) - BUCKETS + 1
+  local bs = parse_window(w)
+  local kept = {}
+  for k = 1, #bs do if bs[k][1] >= oldest then kept[#kept + 1] = bs[k] end end
+  if #kept == #bs then return w end
+  return format_window(kept)
+end
+
+local function stats(r)
+  local calls, failures, slow = 0, 0, 0
+  for _, b in ipairs(parse_window(r.win)) do calls = calls + b[2]; failures = failures + b[3]; slow = slow + b[4] end
+  return calls, failures, slow
 end
 
 local function failure_rate(r)
-  local n = string.len(r.win)
-  if n == 0 then return 0 end
-  local _, failures = string.gsub(r.win, '1', '')
-  return failures / n
+  local calls, failures = stats(r)
+  if calls == 0 then return 0 end
+  return failures / calls
 end
 
 local function effective(r, now)
   if r.state == 'OPEN' and not r.forced and r.ou > 0 and now >= r.ou then return 'HALF_OPEN' end
   return r.state
+end
+
+local function open_duration(n)
+  return math.min(MAX_OPEN_MS, OPEN_MS * math.pow(2, math.min(n, 30)))
 end
 
 -- Mutates r; returns the transition.
@@ -65,8 +119,11 @@ local function transition_to(r, to, reason, now, forced, ou)
 end
 
 local function observe(r, now)
+  r.win = trim_window(r.win, now)
   if r.state == 'OPEN' and effective(r, now) == 'HALF_OPEN' then
-    return transition_to(r, 'HALF_OPEN', 'open interval elapsed', now, false, 0)
+    local tr = transition_to(r, 'HALF_OPEN', 'open interval elapsed', now, false, 0)
+    r.hs = 0
+    return tr
   end
   return nil
 end
@@ -74,10 +131,11 @@ end
 local function record_json(r)
   return { deployment = r.deployment, provider = r.provider, model = r.model, state = r.state,
     consecutiveFailures = r.cf, openUntil = r.ou, forced = r.forced, reopenCount = r.reopen, epoch = r.epoch,
-    window = r.win, lastErrorClass = r.lec, latencyEwmaMs = r.lat, updatedAt = r.upd }
+    window = r.win, lastErrorClass = r.lec, latencyEwmaMs = r.lat, latencyVarMs2 = r.var,
+    halfOpenSuccesses = r.hs, closedAt = r.ca, updatedAt = r.upd }
 end
 
--- Persists a step; any transition ends the current probe permit.
+-- Persists a step; any transition ends the current probe permits.
 local function commit(r, tr, now, extra)
   save(r)
   if tr then redis.call('DEL', KEYS[2]) end
@@ -87,41 +145,80 @@ local function commit(r, tr, now, extra)
 end
 `;
 
-/** ARGV[8] error class ('' = success), [9] latency ms, [10] dedup ttl ms. KEYS[3] = event marker ('' key name when no event id). */
+/** ARGV[15] error class ('' = success), [16] latency ms, [17] dedup ttl ms, [18] '1' = has event id (KEYS[3]). */
 export const RECORD_SCRIPT = `${PRELUDE}
 local FAILURES = { OVERLOADED = true, SERVER_ERROR = true, TIMEOUT = true, NETWORK = true }
 local now = now_ms()
 local r = load() or new_circuit(now)
-if ARGV[11] == '1' then
-  if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', tonumber(ARGV[10])) then
+if ARGV[18] == '1' then
+  if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', tonumber(ARGV[17])) then
     return commit(r, observe(r, now), now, { duplicate = true })
   end
 end
 local observed = observe(r, now)
-local cls = ARGV[8]
-local latency = tonumber(ARGV[9])
+local cls = ARGV[15]
+local latency = tonumber(ARGV[16])
 r.upd = now
 if latency > 0 then
-  if r.lat == 0 then r.lat = latency else r.lat = r.lat + 0.2 * (latency - r.lat) end
+  if r.lat == 0 then
+    r.lat = latency
+  else
+    local d = latency - r.lat
+    r.lat = r.lat + ALPHA * d
+    r.var = (1 - ALPHA) * (r.var + ALPHA * d * d)
+  end
 end
 if cls ~= '' then r.lec = cls end
 local kind = 'neutral'
 if cls == '' then kind = 'success' elseif FAILURES[cls] then kind = 'failure' end
 if kind == 'neutral' then return commit(r, observed, now, { duplicate = false }) end
 
-r.win = string.sub(r.win .. (kind == 'failure' and '1' or '0'), -WINDOW)
+local slow = SLOW_MS > 0 and latency > SLOW_MS
+local index = math.floor(now / BUCKET_MS)
+local bs = parse_window(r.win)
+local last = bs[#bs]
+if not last or last[1] ~= index then last = { index, 0, 0, 0 }; bs[#bs + 1] = last end
+last[2] = last[2] + 1
+if kind == 'failure' then last[3] = last[3] + 1 end
+if slow then last[4] = last[4] + 1 end
+r.win = format_window(bs)
 if kind == 'failure' then r.cf = r.cf + 1 else r.cf = 0 end
 if r.forced then return commit(r, observed, now, { duplicate = false }) end
 
+local function pct(x) return string.format('%d%%', math.floor(x * 100 + 0.5)) end
+local function open(reason, reopen)
+  local t = transition_to(r, 'OPEN', reason, now, false, now + open_duration(reopen))
+  r.reopen = reopen; r.hs = 0
+  return t
+end
+
 local tr = nil
-if r.state == 'CLOSED' and kind == 'failure' and r.cf >= THRESHOLD then
-  tr = transition_to(r, 'OPEN', string.format('%d consecutive failures', r.cf), now, false, now + OPEN_MS)
+if r.state == 'CLOSED' then
+  local reason = nil
+  local calls, failures, slows = stats(r)
+  local secs = string.format('%gs', WINDOW_MS / 1000)
+  if r.cf >= THRESHOLD then
+    reason = string.format('%d consecutive failures', r.cf)
+  elseif calls >= MIN_CALLS and failures / calls >= RATE then
+    reason = 'failure rate ' .. pct(failures / calls) .. string.format(' over %d calls in ', calls) .. secs
+  elseif calls >= MIN_CALLS and SLOW_MS > 0 and slows / calls >= SLOW_RATE then
+    reason = 'slow-call rate ' .. pct(slows / calls) .. string.format(' (over %dms) over %d calls in ', SLOW_MS, calls) .. secs
+  end
+  if reason then
+    local reopen = 0
+    if r.ca > 0 and now - r.ca < HEALTHY_MS then reopen = r.reopen + 1 end
+    tr = open(reason, reopen)
+  end
 elseif r.state == 'HALF_OPEN' and kind == 'failure' then
-  tr = transition_to(r, 'OPEN', 'probe failed', now, false, now + OPEN_MS)
-  r.reopen = r.reopen + 1
+  tr = open('probe failed', r.reopen + 1)
 elseif r.state == 'HALF_OPEN' and kind == 'success' then
-  tr = transition_to(r, 'CLOSED', 'probe succeeded', now, false, 0)
-  r.reopen = 0
+  r.hs = r.hs + 1
+  if r.hs >= PROBES then
+    local reason = 'probe succeeded'
+    if r.hs > 1 then reason = string.format('%d probes succeeded', r.hs) end
+    r.win = ''; r.cf = 0; r.hs = 0; r.ca = now
+    tr = transition_to(r, 'CLOSED', reason, now, false, 0)
+  end
 end
 if tr and observed then tr.from = observed.from end
 return commit(r, tr or observed, now, { duplicate = false })
@@ -135,22 +232,23 @@ if not r then return cjson.encode({ now = now }) end
 return commit(r, observe(r, now), now)
 `;
 
-/** ARGV[8] target state ('' = keep current), [9] '1' = release, [10] reason. */
+/** ARGV[15] target state ('' = keep current), [16] '1' = release, [17] reason. */
 export const FORCE_SCRIPT = `${PRELUDE}
 local now = now_ms()
 local r = load() or new_circuit(now)
 local observed = observe(r, now)
-local target = ARGV[8]
+local target = ARGV[15]
 if target == '' then target = r.state end
-local forced = ARGV[9] ~= '1'
-local reason = ARGV[10]
+local forced = ARGV[16] ~= '1'
+local reason = ARGV[17]
 if reason == '' then
   if forced then reason = 'operator override' else reason = 'operator released override' end
 end
 local ou = 0
-if target == 'OPEN' and not forced then ou = now + OPEN_MS end
+if target == 'OPEN' and not forced then ou = now + open_duration(r.reopen) end
 local function clear()
-  if target == 'CLOSED' then r.cf = 0; r.win = ''; r.reopen = 0 end
+  if target == 'CLOSED' then r.cf = 0; r.win = ''; r.reopen = 0; r.ca = 0; r.hs = 0 end
+  if target == 'HALF_OPEN' then r.hs = 0 end
 end
 if target == r.state then
   if r.forced == forced and r.ou == ou and target ~= 'CLOSED' then return commit(r, observed, now) end
@@ -165,7 +263,10 @@ if observed then tr.from = observed.from end
 return commit(r, tr, now)
 `;
 
-/** ARGV[8] holder id, [9] ttl ms. */
+/**
+ * ARGV[15] holder id, [16] ttl ms. Up to halfOpenProbes holders at once; a
+ * holder may re-acquire to extend its permit; expired permits free their slot.
+ */
 export const PROBE_SCRIPT = `${PRELUDE}
 local now = now_ms()
 local r = load()
@@ -175,19 +276,18 @@ if tr then save(r); redis.call('DEL', KEYS[2]) end
 local state = effective(r, now)
 local out = { granted = false, holderId = '', expiresAt = 0, state = state, now = now, record = record_json(r), transition = tr }
 if state ~= 'HALF_OPEN' then return cjson.encode(out) end
-local held = redis.call('GET', KEYS[2])
-if held then
-  local sep = string.find(held, '|', 1, true)
-  local exp = tonumber(string.sub(held, 1, sep - 1))
-  local holder = string.sub(held, sep + 1)
-  if exp > now and holder ~= ARGV[8] then
-    out.holderId = holder; out.expiresAt = exp
-    return cjson.encode(out)
-  end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%d', now))
+local holder = ARGV[15]
+if not redis.call('ZSCORE', KEYS[2], holder) and redis.call('ZCARD', KEYS[2]) >= PROBES then
+  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  out.holderId = first[1]; out.expiresAt = tonumber(first[2])
+  return cjson.encode(out)
 end
-local ttl = tonumber(ARGV[9])
-local exp = now + ttl
-redis.call('SET', KEYS[2], string.format('%d', exp) .. '|' .. ARGV[8], 'PX', ttl)
-out.granted = true; out.holderId = ARGV[8]; out.expiresAt = exp
+local exp = now + tonumber(ARGV[16])
+redis.call('ZADD', KEYS[2], string.format('%d', exp), holder)
+local latest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+-- Relative expiry: script time may be a test clock, not Redis wall time.
+redis.call('PEXPIRE', KEYS[2], math.max(1, tonumber(latest[2]) - now))
+out.granted = true; out.holderId = holder; out.expiresAt = exp
 return cjson.encode(out)
 `;

@@ -10,6 +10,7 @@ import {
   type OutcomeInput,
   type Transition,
   DEFAULT_POLICY,
+  slowCallMsFor,
 } from '../domain/circuit';
 import { type HealthStore, type ProbeResult, type StoreStep, EVENT_DEDUP_MS } from '../domain/health-store';
 import { FORCE_SCRIPT, OBSERVE_SCRIPT, PROBE_SCRIPT, RECORD_SCRIPT } from './redis-health-lua';
@@ -19,7 +20,8 @@ export const BREAKER_KEY_PREFIX = 'sy:brk:';
 /** Key builders: every per-deployment key carries the `{deployment}` hash tag so one script stays on one slot. */
 export const breakerKeys = {
   circuit: (deployment: string) => `${BREAKER_KEY_PREFIX}{${deployment}}:circuit`,
-  probe: (deployment: string) => `${BREAKER_KEY_PREFIX}{${deployment}}:probe`,
+  /** Sorted set of half-open probe holders scored by permit expiry. */
+  probe: (deployment: string) => `${BREAKER_KEY_PREFIX}{${deployment}}:probes`,
   event: (deployment: string, eventId: string) => `${BREAKER_KEY_PREFIX}{${deployment}}:ev:${eventId}`,
   /** Registry of deployments (its own slot; maintained outside the scripts, idempotently). */
   deployments: () => `${BREAKER_KEY_PREFIX}{index}:deployments`,
@@ -80,10 +82,17 @@ export function createRedisHealthStore(options: RedisHealthStoreOptions): Health
       clock ? String(clock.now()) : '',
       String(policy.consecutiveFailures),
       String(policy.openMs),
-      String(policy.windowSize),
+      String(policy.windowMs),
       id.deployment,
       id.provider,
       id.model,
+      String(policy.failureRateThreshold),
+      String(policy.minimumCalls),
+      String(slowCallMsFor(policy, id.deployment)),
+      String(policy.slowCallRateThreshold),
+      String(policy.maxOpenMs),
+      String(policy.healthyResetMs),
+      String(policy.halfOpenProbes),
       ...extra,
     ];
     return (await scripts[script](keys, args)) as string;

@@ -4,6 +4,10 @@ import {
   type CircuitRecord,
   type OutcomeErrorClass,
   type Step,
+  DEFAULT_POLICY,
+  openDuration,
+  p95LatencyMs,
+  windowStats,
   effectiveState,
   failureRate,
   forceState,
@@ -19,10 +23,10 @@ import {
  * CircuitBreakerStateMachineTest: a manual clock, one outcome at a time, the
  * state asserted after each.
  */
-const policy: BreakerPolicy = { consecutiveFailures: 5, openMs: 30_000, windowSize: 20 };
+const policy: BreakerPolicy = DEFAULT_POLICY;
 const T0 = 1_700_000_000_000;
 
-function machine() {
+function machine(p: BreakerPolicy = policy) {
   const clock = new ManualClock(T0);
   let record: CircuitRecord = newCircuit({ deployment: 'gpt4o-east', provider: 'openai', model: 'gpt-4o' }, clock.now());
   const transitions: Step['transition'][] = [];
@@ -39,11 +43,11 @@ function machine() {
     },
     state: () => effectiveState(record, clock.now()),
     fail: (cls: OutcomeErrorClass = 'OVERLOADED', latencyMs = 100) =>
-      apply(recordOutcome(record, { errorClass: cls, latencyMs }, clock.now(), policy)),
-    succeed: (latencyMs = 100) => apply(recordOutcome(record, { errorClass: undefined, latencyMs }, clock.now(), policy)),
-    observe: () => apply(observe(record, clock.now())),
+      apply(recordOutcome(record, { errorClass: cls, latencyMs }, clock.now(), p)),
+    succeed: (latencyMs = 100) => apply(recordOutcome(record, { errorClass: undefined, latencyMs }, clock.now(), p)),
+    observe: () => apply(observe(record, clock.now(), p)),
     force: (state: 'CLOSED' | 'OPEN' | 'HALF_OPEN' | undefined, release = false) =>
-      apply(forceState(record, { state, release, reason: 'maintenance' }, clock.now(), policy)),
+      apply(forceState(record, { state, release, reason: 'maintenance' }, clock.now(), p)),
   };
 }
 
@@ -124,16 +128,16 @@ describe('circuit state machine', () => {
     expect(m.record.consecutiveFailures).toBe(0);
   });
 
-  it('probe failure re-opens the circuit for another open interval', () => {
+  it('probe failure re-opens the circuit for a doubled open interval', () => {
     const m = machine();
     for (let i = 0; i < 5; i++) m.fail();
     m.clock.advance(30_000);
     m.observe();
     const step = m.fail('TIMEOUT');
     expect(step.transition).toMatchObject({ from: 'HALF_OPEN', to: 'OPEN', reason: 'probe failed' });
-    expect(step.transition!.openUntil).toBe(m.clock.now() + 30_000);
+    expect(step.transition!.openUntil).toBe(m.clock.now() + 60_000);
     expect(m.record.reopenCount).toBe(1);
-    m.clock.advance(29_999);
+    m.clock.advance(59_999);
     expect(m.state()).toBe('OPEN');
     m.clock.advance(1);
     expect(m.state()).toBe('HALF_OPEN');
@@ -181,8 +185,96 @@ describe('circuit state machine', () => {
     m.fail('SERVER_ERROR', 0);
     m.fail('CONTENT_FILTER'); // neutral: not in the window
     expect(failureRate(m.record)).toBeCloseTo(1 / 3);
-    for (let i = 0; i < 30; i++) m.succeed();
-    expect(m.record.window).toHaveLength(20);
+    expect(windowStats(m.record)).toEqual({ calls: 3, failures: 1, slow: 0 });
+    // The failure slides out of the 60 s window.
+    m.clock.advance(59_000);
+    m.succeed();
+    expect(windowStats(m.record).calls).toBe(4);
+    m.clock.advance(1_000);
+    m.succeed();
+    expect(windowStats(m.record)).toEqual({ calls: 2, failures: 0, slow: 0 });
     expect(failureRate(m.record)).toBe(0);
+  });
+
+  it('estimates p95 latency from the EWMA mean and variance', () => {
+    const m = machine();
+    for (let i = 0; i < 200; i++) m.succeed(i % 10 === 0 ? 1_000 : 100);
+    expect(m.record.latencyEwmaMs).toBeGreaterThan(100);
+    expect(m.record.latencyEwmaMs).toBeLessThan(400);
+    // One slow call in ten: the p95 estimate sits well above the mean.
+    expect(p95LatencyMs(m.record)).toBeGreaterThan(m.record.latencyEwmaMs + 100);
+    const steady = machine();
+    for (let i = 0; i < 50; i++) steady.succeed(100);
+    expect(p95LatencyMs(steady.record)).toBeCloseTo(100, 6);
+  });
+});
+
+/**
+ * resilience4j-style tables: each row a sequence of outcomes under one policy,
+ * the state after each step. F = breaker failure, S = success, N = neutral
+ * (client error), +Ns = advance the clock.
+ */
+describe('circuit state machine tables', () => {
+  type Row = { name: string; policy: Partial<BreakerPolicy>; steps: string; states: string };
+  const rows: Row[] = [
+    { name: '3 of 5 failures (60 %) open at the 5th call with minimum 5', policy: { minimumCalls: 5, consecutiveFailures: 100 }, steps: 'F S F S F', states: 'C C C C O' },
+    { name: '3 of 5 failures do not open below a minimum of 6', policy: { minimumCalls: 6, consecutiveFailures: 100 }, steps: 'F S F S F', states: 'C C C C C' },
+    { name: '60 % reached at the minimum (6 calls) opens', policy: { minimumCalls: 6, consecutiveFailures: 100 }, steps: 'F S F S F F', states: 'C C C C C O' },
+    { name: '19 failures below a minimum of 20 never open; the 20th does', policy: { minimumCalls: 20, consecutiveFailures: 100 }, steps: `${'F '.repeat(19)}F`, states: `${'C '.repeat(19)}O` },
+    { name: '49 % over 100 calls stays closed', policy: { minimumCalls: 20, consecutiveFailures: 100 }, steps: `${'S '.repeat(51)}${'F '.repeat(49)}`.trim(), states: 'C '.repeat(100).trim() },
+    { name: 'client errors at 100 % never open', policy: { minimumCalls: 1 }, steps: 'N '.repeat(40).trim(), states: 'C '.repeat(40).trim() },
+    { name: 'still OPEN at +29 s, HALF_OPEN at +30 s', policy: {}, steps: 'F F F F F +29s +1s', states: 'C C C C O O H' },
+    { name: 'one probe: success closes', policy: { halfOpenProbes: 1 }, steps: 'F F F F F +30s S', states: 'C C C C O H C' },
+    { name: 'three probes: closes after the third success', policy: { halfOpenProbes: 3 }, steps: 'F F F F F +30s S S S', states: 'C C C C O H H H C' },
+    { name: 'three probes: any failure re-opens', policy: { halfOpenProbes: 3 }, steps: 'F F F F F +30s S S F', states: 'C C C C O H H H O' },
+    { name: 'escalation: re-open lasts 60 s, then 120 s', policy: {}, steps: 'F F F F F +30s F +59s +1s F +119s +1s', states: 'C C C C O H O O H O O H' },
+  ];
+
+  it.each(rows)('$name', ({ policy: p, steps, states }) => {
+    const m = machine({ ...policy, ...p });
+    const seen: string[] = [];
+    for (const step of steps.split(' ')) {
+      if (step === 'F') m.fail();
+      else if (step === 'S') m.succeed();
+      else if (step === 'N') m.fail('INVALID_REQUEST');
+      else m.clock.advance(Number(step.slice(1, -1)) * 1000);
+      seen.push(m.state()[0]!);
+    }
+    expect(seen.join(' ')).toBe(states);
+  });
+
+  it.each([
+    [0, 30_000],
+    [1, 60_000],
+    [2, 120_000],
+    [3, 240_000],
+    [4, 300_000],
+    [40, 300_000],
+  ])('open interval after %i re-opens is %i ms', (n, ms) => {
+    expect(openDuration(n, DEFAULT_POLICY)).toBe(ms);
+  });
+
+  it('a healthy period resets the escalation; a re-open soon after closing escalates', () => {
+    const m = machine();
+    for (let i = 0; i < 5; i++) m.fail();
+    m.clock.advance(30_000);
+    m.succeed();
+    for (let i = 0; i < 5; i++) m.fail();
+    expect(m.record).toMatchObject({ reopenCount: 1, openUntil: m.clock.now() + 60_000 });
+    m.clock.advance(60_000);
+    m.succeed();
+    m.clock.advance(300_000);
+    for (let i = 0; i < 5; i++) m.fail();
+    expect(m.record).toMatchObject({ reopenCount: 0, openUntil: m.clock.now() + 30_000 });
+  });
+
+  it('slow calls count only over the deployment threshold and open at the slow-call rate', () => {
+    const m = machine({ ...policy, minimumCalls: 4, slowCallMs: 500, slowCallMsByDeployment: { 'gpt4o-east': 2_000 }, slowCallRateThreshold: 0.5 });
+    m.succeed(1_000); // under this deployment's 2 s override
+    m.succeed(2_500);
+    m.succeed(100);
+    expect(windowStats(m.record).slow).toBe(1);
+    const step = m.succeed(3_000);
+    expect(step.transition).toMatchObject({ to: 'OPEN', reason: 'slow-call rate 50% (over 2000ms) over 4 calls in 60s' });
   });
 });

@@ -7,16 +7,25 @@
  * always passed in (`now`), never read, so every transition can be asserted
  * step by step with a ManualClock.
  *
- * Rules (DESIGN.md "Defaults", foundation scope):
+ * Rules (DESIGN.md "Defaults"; resilience4j / Envoy outlier detection):
  * - Only OVERLOADED, SERVER_ERROR, TIMEOUT and NETWORK are breaker failures; a
  *   success resets the consecutive count; every other class is neutral (client
  *   errors never trip a breaker, and they do not reset the count either).
- * - CLOSED → OPEN after `consecutiveFailures` failures in a row.
+ * - Counted outcomes (success or failure) also land in a sliding TIME window of
+ *   `windowMs`, kept as WINDOW_BUCKETS buckets (calls, failures, slow calls).
+ *   A call is slow when its latency exceeds the deployment's slow-call threshold.
+ * - CLOSED → OPEN on `consecutiveFailures` failures in a row, OR once the window
+ *   holds at least `minimumCalls` calls and the failure rate ≥
+ *   `failureRateThreshold`, OR the slow-call rate ≥ `slowCallRateThreshold`.
+ * - OPEN lasts openMs × 2^reopenCount, capped at maxOpenMs. reopenCount grows
+ *   on every re-open (a failed probe, or CLOSED → OPEN within `healthyResetMs`
+ *   of the last close) and is 0 again after a healthy period that long.
  * - OPEN is stored with `openUntil`; from that instant it *reads* HALF_OPEN. The
  *   first call that observes it materialises the transition (so it is published
  *   exactly once, by whoever observed it first).
- * - HALF_OPEN: the next counted outcome decides: success → CLOSED, failure →
- *   OPEN again (reopenCount + 1). Neutral outcomes decide nothing.
+ * - HALF_OPEN: `halfOpenProbes` permits cluster-wide (AcquireProbe). A counted
+ *   failure → OPEN again; `halfOpenProbes` successes → CLOSED (with an empty
+ *   window, so the failures that opened it do not re-open it at once).
  * - A forced state (operator) never changes automatically; outcomes still
  *   update the statistics.
  */
@@ -55,16 +64,49 @@ export function outcomeKind(errorClass: OutcomeErrorClass | undefined): OutcomeK
 export interface BreakerPolicy {
   /** Consecutive breaker failures that open a CLOSED circuit. */
   consecutiveFailures: number;
-  /** How long OPEN lasts before the circuit reads HALF_OPEN. */
+  /** Failure rate (0..1) over the window that opens a CLOSED circuit (with at least `minimumCalls`). */
+  failureRateThreshold: number;
+  /** Length of the sliding time window. */
+  windowMs: number;
+  /** The window's rates decide nothing until it holds this many counted calls. */
+  minimumCalls: number;
+  /** A counted call slower than this is slow (0 = slow calls are not tracked). */
+  slowCallMs: number;
+  /** Per-deployment slow-call thresholds that win over `slowCallMs`. */
+  slowCallMsByDeployment?: Readonly<Record<string, number>>;
+  /** Slow-call rate (0..1) over the window that opens a CLOSED circuit (with at least `minimumCalls`). */
+  slowCallRateThreshold: number;
+  /** First open interval; doubles per consecutive re-open. */
   openMs: number;
-  /** Failure rate is computed over the last `windowSize` counted (success/failure) outcomes. */
-  windowSize: number;
+  /** Longest open interval. */
+  maxOpenMs: number;
+  /** A circuit CLOSED this long without re-opening starts escalation from openMs again. */
+  healthyResetMs: number;
+  /** Probe permits in HALF_OPEN (cluster-wide); this many successes close the circuit. */
+  halfOpenProbes: number;
 }
 
-export const DEFAULT_POLICY: BreakerPolicy = { consecutiveFailures: 5, openMs: 30_000, windowSize: 20 };
+export const DEFAULT_POLICY: BreakerPolicy = {
+  consecutiveFailures: 5,
+  failureRateThreshold: 0.5,
+  windowMs: 60_000,
+  minimumCalls: 20,
+  slowCallMs: 0,
+  slowCallRateThreshold: 1,
+  openMs: 30_000,
+  maxOpenMs: 300_000,
+  healthyResetMs: 300_000,
+  halfOpenProbes: 1,
+};
 
-/** Weight of the newest sample in the latency EWMA (a cheap p50 stand-in). */
+/** The sliding window is this many buckets of windowMs / WINDOW_BUCKETS (resilience4j: one per second of a 60 s window). */
+export const WINDOW_BUCKETS = 60;
+
+/** Weight of the newest sample in the latency EWMAs (mean and variance). */
 export const LATENCY_EWMA_ALPHA = 0.2;
+
+/** z for the 95th percentile: p95 ≈ mean + 1.645 σ (EWMA mean and variance). */
+export const P95_Z = 1.645;
 
 export interface DeploymentIdentity {
   deployment: string;
@@ -83,11 +125,20 @@ export interface CircuitRecord extends DeploymentIdentity {
   reopenCount: number;
   /** Incremented on every persisted change consumers must see (transitions, force/release). */
   epoch: number;
-  /** Last `windowSize` counted outcomes, oldest first: '1' failure, '0' success. */
+  /**
+   * Sliding window: `index:calls:failures:slow` buckets joined by ',', oldest
+   * first, index = floor(time / bucketMs). The Lua script keeps the same text.
+   */
   window: string;
   lastErrorClass: OutcomeErrorClass | undefined;
   /** EWMA of attempt latency in ms (0 until the first sample). */
   latencyEwmaMs: number;
+  /** EWMA of the squared deviation from latencyEwmaMs (ms²), for the p95 estimate. */
+  latencyVarMs2: number;
+  /** Successful probes in the current HALF_OPEN. */
+  halfOpenSuccesses: number;
+  /** When the circuit last closed automatically (0 = never opened); drives the healthy-period reset. */
+  closedAt: number;
   updatedAt: number;
 }
 
@@ -130,6 +181,9 @@ export function newCircuit(id: DeploymentIdentity, now: number): CircuitRecord {
     window: '',
     lastErrorClass: undefined,
     latencyEwmaMs: 0,
+    latencyVarMs2: 0,
+    halfOpenSuccesses: 0,
+    closedAt: 0,
     updatedAt: now,
   };
 }
@@ -139,12 +193,83 @@ export function effectiveState(r: CircuitRecord, now: number): CircuitStateName 
   return r.state;
 }
 
-export function failureRate(r: CircuitRecord): number {
-  if (r.window.length === 0) return 0;
-  let failures = 0;
-  for (const c of r.window) if (c === '1') failures++;
-  return failures / r.window.length;
+export interface WindowBucket {
+  index: number;
+  calls: number;
+  failures: number;
+  slow: number;
 }
+
+export function parseWindow(window: string): WindowBucket[] {
+  if (window === '') return [];
+  return window.split(',').map((b) => {
+    const [index, calls, failures, slow] = b.split(':').map(Number);
+    return { index: index!, calls: calls!, failures: failures!, slow: slow! };
+  });
+}
+
+export function formatWindow(buckets: WindowBucket[]): string {
+  return buckets.map((b) => `${b.index}:${b.calls}:${b.failures}:${b.slow}`).join(',');
+}
+
+export const bucketMs = (policy: BreakerPolicy): number => Math.max(1, Math.ceil(policy.windowMs / WINDOW_BUCKETS));
+
+/** Drops buckets that have slid out of the window at `now`. */
+export function trimWindow(window: string, now: number, policy: BreakerPolicy): string {
+  const oldest = Math.floor(now / bucketMs(policy)) - WINDOW_BUCKETS + 1;
+  const buckets = parseWindow(window);
+  const kept = buckets.filter((b) => b.index >= oldest);
+  return kept.length === buckets.length ? window : formatWindow(kept);
+}
+
+export interface WindowStats {
+  calls: number;
+  failures: number;
+  slow: number;
+}
+
+export function windowStats(r: CircuitRecord): WindowStats {
+  const out = { calls: 0, failures: 0, slow: 0 };
+  for (const b of parseWindow(r.window)) {
+    out.calls += b.calls;
+    out.failures += b.failures;
+    out.slow += b.slow;
+  }
+  return out;
+}
+
+/** Failures / counted calls in the stored window (trimmed by the last store step). */
+export function failureRate(r: CircuitRecord): number {
+  const { calls, failures } = windowStats(r);
+  return calls === 0 ? 0 : failures / calls;
+}
+
+export function slowCallRate(r: CircuitRecord): number {
+  const { calls, slow } = windowStats(r);
+  return calls === 0 ? 0 : slow / calls;
+}
+
+/** p95 latency estimate from the EWMA mean and variance (normal approximation), in ms. */
+export function p95LatencyMs(r: CircuitRecord): number {
+  return r.latencyEwmaMs + P95_Z * Math.sqrt(Math.max(0, r.latencyVarMs2));
+}
+
+/** The slow-call threshold of one deployment (0 = not tracked). */
+export function slowCallMsFor(policy: BreakerPolicy, deployment: string): number {
+  return policy.slowCallMsByDeployment?.[deployment] ?? policy.slowCallMs;
+}
+
+/** CLOSED but slow: the p95 estimate is over the deployment's slow-call threshold. */
+export function isDegraded(r: CircuitRecord, state: CircuitStateName, slowMs: number): boolean {
+  return state === 'CLOSED' && slowMs > 0 && r.latencyEwmaMs > 0 && p95LatencyMs(r) > slowMs;
+}
+
+/** Open interval after `reopenCount` consecutive re-opens: openMs × 2^n, capped. */
+export function openDuration(reopenCount: number, policy: BreakerPolicy): number {
+  return Math.min(policy.maxOpenMs, policy.openMs * 2 ** Math.min(reopenCount, 30));
+}
+
+const pct = (x: number) => `${Math.round(x * 100)}%`;
 
 function transitionTo(
   r: CircuitRecord,
@@ -173,44 +298,93 @@ function transitionTo(
 }
 
 /**
- * Materialises OPEN → HALF_OPEN once the open interval has elapsed. Every
- * store operation runs this first, so whichever call first notices the
- * deadline is the one that reports the transition.
+ * Materialises OPEN → HALF_OPEN once the open interval has elapsed, and slides
+ * the window to `now`. Every store operation runs this first, so whichever
+ * call first notices the deadline is the one that reports the transition.
  */
-export function observe(r: CircuitRecord, now: number): Step {
+export function observe(r0: CircuitRecord, now: number, policy: BreakerPolicy): Step {
+  const window = trimWindow(r0.window, now, policy);
+  const r = window === r0.window ? r0 : { ...r0, window };
   if (r.state === 'OPEN' && effectiveState(r, now) === 'HALF_OPEN') {
-    return transitionTo(r, 'HALF_OPEN', 'open interval elapsed', now, false, 0);
+    const step = transitionTo(r, 'HALF_OPEN', 'open interval elapsed', now, false, 0);
+    step.record.halfOpenSuccesses = 0;
+    return step;
   }
   return { record: r };
 }
 
+function addToWindow(window: string, now: number, policy: BreakerPolicy, failure: boolean, slow: boolean): string {
+  const index = Math.floor(now / bucketMs(policy));
+  const buckets = parseWindow(window);
+  let last = buckets[buckets.length - 1];
+  if (!last || last.index !== index) buckets.push((last = { index, calls: 0, failures: 0, slow: 0 }));
+  last.calls++;
+  if (failure) last.failures++;
+  if (slow) last.slow++;
+  return formatWindow(buckets);
+}
+
+/** Why a CLOSED circuit must open now, or undefined. */
+function openReason(r: CircuitRecord, policy: BreakerPolicy, slowMs: number): string | undefined {
+  if (r.consecutiveFailures >= policy.consecutiveFailures) return `${r.consecutiveFailures} consecutive failures`;
+  const { calls, failures, slow } = windowStats(r);
+  if (calls < policy.minimumCalls) return undefined;
+  if (failures / calls >= policy.failureRateThreshold)
+    return `failure rate ${pct(failures / calls)} over ${calls} calls in ${policy.windowMs / 1000}s`;
+  if (slowMs > 0 && slow / calls >= policy.slowCallRateThreshold)
+    return `slow-call rate ${pct(slow / calls)} (over ${slowMs}ms) over ${calls} calls in ${policy.windowMs / 1000}s`;
+  return undefined;
+}
+
+function open(r: CircuitRecord, reason: string, now: number, policy: BreakerPolicy, reopenCount: number): Step {
+  const step = transitionTo(r, 'OPEN', reason, now, false, now + openDuration(reopenCount, policy));
+  step.record.reopenCount = reopenCount;
+  step.record.halfOpenSuccesses = 0;
+  return step;
+}
+
 export function recordOutcome(r0: CircuitRecord, outcome: OutcomeInput, now: number, policy: BreakerPolicy): Step {
-  const observed = observe(r0, now);
+  const observed = observe(r0, now, policy);
   const kind = outcomeKind(outcome.errorClass);
   const r: CircuitRecord = { ...observed.record, updatedAt: now };
 
   if (outcome.latencyMs > 0) {
-    r.latencyEwmaMs =
-      r.latencyEwmaMs === 0 ? outcome.latencyMs : r.latencyEwmaMs + LATENCY_EWMA_ALPHA * (outcome.latencyMs - r.latencyEwmaMs);
+    if (r.latencyEwmaMs === 0) {
+      r.latencyEwmaMs = outcome.latencyMs;
+    } else {
+      // West's incremental EWMA variance: var ← (1-α)(var + α·d²), d measured from the old mean.
+      const d = outcome.latencyMs - r.latencyEwmaMs;
+      r.latencyEwmaMs += LATENCY_EWMA_ALPHA * d;
+      r.latencyVarMs2 = (1 - LATENCY_EWMA_ALPHA) * (r.latencyVarMs2 + LATENCY_EWMA_ALPHA * d * d);
+    }
   }
   if (outcome.errorClass !== undefined) r.lastErrorClass = outcome.errorClass;
   if (kind === 'neutral') return { record: r, transition: observed.transition };
 
-  r.window = (r.window + (kind === 'failure' ? '1' : '0')).slice(-policy.windowSize);
+  const slowMs = slowCallMsFor(policy, r.deployment);
+  const slow = slowMs > 0 && outcome.latencyMs > slowMs;
+  r.window = addToWindow(r.window, now, policy, kind === 'failure', slow);
   r.consecutiveFailures = kind === 'failure' ? r.consecutiveFailures + 1 : 0;
 
   // An observed OPEN→HALF_OPEN and a decision in the same call would be two
   // transitions; report the decision (the later state) and keep epochs monotonic.
   if (r.forced) return { record: r, transition: observed.transition };
   let step: Step = { record: r };
-  if (r.state === 'CLOSED' && kind === 'failure' && r.consecutiveFailures >= policy.consecutiveFailures) {
-    step = transitionTo(r, 'OPEN', `${r.consecutiveFailures} consecutive failures`, now, false, now + policy.openMs);
+  if (r.state === 'CLOSED') {
+    const reason = openReason(r, policy, slowMs);
+    if (reason) {
+      const recentlyClosed = r.closedAt > 0 && now - r.closedAt < policy.healthyResetMs;
+      step = open(r, reason, now, policy, recentlyClosed ? r.reopenCount + 1 : 0);
+    }
   } else if (r.state === 'HALF_OPEN' && kind === 'failure') {
-    step = transitionTo(r, 'OPEN', 'probe failed', now, false, now + policy.openMs);
-    step.record.reopenCount = r.reopenCount + 1;
+    step = open(r, 'probe failed', now, policy, r.reopenCount + 1);
   } else if (r.state === 'HALF_OPEN' && kind === 'success') {
-    step = transitionTo(r, 'CLOSED', 'probe succeeded', now, false, 0);
-    step.record.reopenCount = 0;
+    r.halfOpenSuccesses += 1;
+    if (r.halfOpenSuccesses >= policy.halfOpenProbes) {
+      const closed = { ...r, window: '', consecutiveFailures: 0, halfOpenSuccesses: 0, closedAt: now };
+      step = transitionTo(closed, 'CLOSED', r.halfOpenSuccesses > 1 ? `${r.halfOpenSuccesses} probes succeeded` : 'probe succeeded', now, false, 0);
+      // reopenCount is kept: a re-open within healthyResetMs of this close escalates further.
+    }
   }
   if (step.transition && observed.transition) step.transition.from = observed.transition.from;
   return step.transition ? step : { record: r, transition: observed.transition };
@@ -230,14 +404,15 @@ export interface ForceInput {
  * forced flag bumps the epoch (consumers must see it) but is not a transition.
  */
 export function forceState(r0: CircuitRecord, input: ForceInput, now: number, policy: BreakerPolicy): Step {
-  const observed = observe(r0, now);
+  const observed = observe(r0, now, policy);
   const r = observed.record;
   const target = input.state ?? r.state;
   const forced = !input.release;
   const reason = input.reason || (input.release ? 'operator released override' : 'operator override');
   // A released OPEN gets a fresh open interval; a forced OPEN waits for the operator.
-  const openUntil = target === 'OPEN' ? (forced ? 0 : now + policy.openMs) : 0;
-  const cleared: Partial<CircuitRecord> = target === 'CLOSED' ? { consecutiveFailures: 0, window: '', reopenCount: 0 } : {};
+  const openUntil = target === 'OPEN' ? (forced ? 0 : now + openDuration(r.reopenCount, policy)) : 0;
+  const cleared: Partial<CircuitRecord> =
+    target === 'CLOSED' ? { consecutiveFailures: 0, window: '', reopenCount: 0, closedAt: 0, halfOpenSuccesses: 0 } : target === 'HALF_OPEN' ? { halfOpenSuccesses: 0 } : {};
 
   if (target === r.state) {
     if (r.forced === forced && r.openUntil === openUntil && target !== 'CLOSED') return observed;
