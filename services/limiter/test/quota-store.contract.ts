@@ -227,6 +227,85 @@ export function quotaStoreContract(name: string, factory: () => Promise<QuotaSto
       expect((await h.store.state(d)).admittedRequests).toBe(3);
     });
 
+    describe('wait queue (start-time fair queueing on the deployment key)', () => {
+      const d = dep('shared', { concurrency: 1 });
+      const q = (flow: string, ticket?: string, over: Partial<NonNullable<AcquireInput['queue']>> = {}) => ({
+        queue: { index: 0, flow, enqueue: true, maxWaitMs: 60_000, leaseMs: 60_000, ...(ticket ? { ticket } : {}), ...over },
+      });
+      const ticketOf = (r: Awaited<ReturnType<QuotaStore['acquire']>>) => {
+        if (r.granted || !r.ticket) throw new Error(`expected a queued answer, got ${JSON.stringify(r)}`);
+        return r.ticket;
+      };
+      const release = async (r: Awaited<ReturnType<QuotaStore['acquire']>>) => {
+        if (!r.granted) throw new Error('expected a grant');
+        expect((await h.store.settle({ reservationId: r.reservationId, actualTokens: 0, cancelled: false })).found).toBe(true);
+      };
+
+      it('serves waiters in arrival order within a tenant and round-robin across tenants', async () => {
+        const holder = await h.store.acquire(acquireInput([d], q('a')));
+        expect(holder.granted).toBe(true);
+        // Tenant a queues two waiters, then tenant b one: b's first waiter goes before a's second.
+        const a1 = ticketOf(await h.store.acquire(acquireInput([d], q('a'))));
+        const a2 = ticketOf(await h.store.acquire(acquireInput([d], q('a'))));
+        const b1 = ticketOf(await h.store.acquire(acquireInput([d], q('b'))));
+        await release(holder);
+        // Capacity is back, but only for the head of the line.
+        expect(await h.store.acquire(acquireInput([d], q('a', a2)))).toMatchObject({ granted: false, blockedBy: 'concurrency', ticket: a2 });
+        expect(await h.store.acquire(acquireInput([d], q('b', b1)))).toMatchObject({ granted: false, ticket: b1 });
+        // A newcomer that will not wait cannot jump the line either.
+        expect(await h.store.acquire(acquireInput([d], q('c', undefined, { enqueue: false })))).toMatchObject({ granted: false, blockedBy: 'concurrency' });
+        const first = await h.store.acquire(acquireInput([d], q('a', a1)));
+        expect(first.granted).toBe(true);
+        await release(first);
+        expect((await h.store.acquire(acquireInput([d], q('a', a2)))).granted).toBe(false);
+        const second = await h.store.acquire(acquireInput([d], q('b', b1)));
+        expect(second.granted).toBe(true);
+        await release(second);
+        expect((await h.store.acquire(acquireInput([d], q('a', a2)))).granted).toBe(true);
+      });
+
+      it('drops a waiter whose deadline passed without charging it, and the next one moves up', async () => {
+        const key = dep('rated', { rpm: 1, concurrency: 1 });
+        const holder = await h.store.acquire(acquireInput([key], q('a')));
+        const late = ticketOf(await h.store.acquire(acquireInput([key], q('a', undefined, { maxWaitMs: 100 }))));
+        const next = ticketOf(await h.store.acquire(acquireInput([tenant('b', {}), key], { queue: { index: 1, flow: 'b', enqueue: true, maxWaitMs: 60_000, leaseMs: 60_000 } })));
+        expect(late < next).toBe(true);
+        await h.advance(150 + h.slackMs);
+        if (holder.granted) await h.store.settle({ reservationId: holder.reservationId, actualTokens: 0, cancelled: true });
+        // The expired ticket is gone: the one behind it is served, and the expired one
+        // never took an RPM unit (rpm 1 admits exactly this one).
+        const served = await h.store.acquire(acquireInput([tenant('b', {}), key], { queue: { index: 1, flow: 'b', ticket: next, enqueue: true, maxWaitMs: 60_000, leaseMs: 60_000 } }));
+        expect(served.granted).toBe(true);
+        expect((await h.store.state(key)).usage.find((u) => u.dimension === 'rpm')).toMatchObject({ used: 1 });
+        // Polling with the expired ticket is a new arrival at the back, not a grant.
+        expect((await h.store.acquire(acquireInput([key], q('a', late)))).granted).toBe(false);
+      });
+
+      it('drops a waiter that stops polling (lease) and one that leaves', async () => {
+        expect((await h.store.acquire(acquireInput([d], { ...q('a'), ttlMs: 100 }))).granted).toBe(true);
+        const quiet = await h.store.acquire(acquireInput([d], q('a', undefined, { leaseMs: 50 })));
+        ticketOf(quiet);
+        if (!quiet.granted) expect(quiet.retryAfterMs).toBeLessThanOrEqual(100);
+        const gone = ticketOf(await h.store.acquire(acquireInput([d], q('b'))));
+        await h.store.leaveQueue(d, gone);
+        // The holder expires at 100 ms; the quiet waiter's lease (its told wait + 50 ms)
+        // lapses without a poll, so a newcomer is served.
+        await h.advance(200 + h.slackMs);
+        expect((await h.store.acquire(acquireInput([d], q('c', undefined, { enqueue: false })))).granted).toBe(true);
+      });
+
+      it('admits a newcomer when capacity covers everyone ahead of it too', async () => {
+        const key = dep('roomy', { concurrency: 3 });
+        const hold = [await h.store.acquire(acquireInput([key], q('a'))), await h.store.acquire(acquireInput([key], q('a'))), await h.store.acquire(acquireInput([key], q('a')))];
+        const w = ticketOf(await h.store.acquire(acquireInput([key], q('a'))));
+        await release(hold[0]!);
+        await release(hold[1]!);
+        // Two slots free, one waiter ahead: a newcomer fits beside it.
+        expect((await h.store.acquire(acquireInput([key], q('b', undefined, { enqueue: false })))).granted).toBe(true);
+        expect((await h.store.acquire(acquireInput([key], q('a', w)))).granted).toBe(true);
+      });
+    });
+
     it('reports usage, remaining and reset time from the GCRA state', async () => {
       const key = dep('d1', { rpm: 10, tpm: 1_000 });
       for (let i = 0; i < 4; i++) expect((await h.store.acquire(acquireInput([key], { tokens: 100 }))).granted).toBe(true);

@@ -30,6 +30,22 @@ interface Reservation {
   requestId?: string;
 }
 
+interface Ticket {
+  start: number;
+  deadline: number;
+  lease: number;
+  requests: number;
+  tokens: number;
+}
+
+interface WaitQueue {
+  vt: number;
+  seq: number;
+  /** flow → last finish tag. */
+  flows: Map<string, number>;
+  tickets: Map<string, Ticket>;
+}
+
 const keyName = (key: { kind: KeyKind; id: string }) => `${key.kind}:${key.id}`;
 
 /**
@@ -49,6 +65,12 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
   const admitted = new Map<string, number>();
   const reservations = new Map<string, Reservation>();
   const requestIds = new Map<string, { reservationId: string; expiresAt: number }>();
+  const queues = new Map<string, WaitQueue>();
+  const queueOf = (name: string): WaitQueue => {
+    let q = queues.get(name);
+    if (!q) queues.set(name, (q = { vt: 0, seq: 0, flows: new Map(), tickets: new Map() }));
+    return q;
+  };
 
   const liveReservation = (id: string, now: number): Reservation | undefined => {
     const r = reservations.get(id);
@@ -79,6 +101,10 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
     for (const [id, q] of requestIds) if (q.expiresAt <= now) requestIds.delete(id);
     for (const [name, until] of cooldowns) if (until <= now) cooldowns.delete(name);
     for (const [name, state] of gcra) if (gcraAt(state, state.limit, now).debt === 0) gcra.delete(name);
+    for (const [name, q] of queues) {
+      for (const [id, t] of q.tickets) if (t.deadline <= now || t.lease <= now) q.tickets.delete(id);
+      if (q.tickets.size === 0) queues.delete(name);
+    }
   };
 
   const bumpEpoch = (name: string) => {
@@ -97,37 +123,84 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
           return { granted: true, reservationId: seen.reservationId, nowMs: now, replayed: true };
         }
       }
+      // The wait queue (same rules as ACQUIRE_LUA): purge dead tickets, find our start tag and what is ahead.
+      const qin = input.queue;
+      const queue = qin ? queueOf(keyName(input.keys[qin.index]!)) : undefined;
+      let ticket = qin?.ticket ?? '';
+      let mine: Ticket | undefined;
+      let myStart = 0;
+      const ahead = { n: 0, requests: 0, tokens: 0 };
+      if (qin && queue) {
+        const own = ticket ? queue.tickets.get(ticket) : undefined;
+        if (own && own.deadline > now) mine = own;
+        else if (own) queue.tickets.delete(ticket);
+        if (!mine) {
+          ticket = '';
+          myStart = Math.max(queue.vt, queue.flows.get(qin.flow) ?? 0);
+        } else myStart = mine.start;
+        for (const [id, t] of queue.tickets) {
+          if (id === ticket) continue;
+          if (t.deadline <= now || t.lease <= now) {
+            queue.tickets.delete(id);
+          } else if (t.start < myStart || (t.start === myStart && (!mine || id < ticket))) {
+            ahead.n += 1;
+            ahead.requests += t.requests;
+            ahead.tokens += t.tokens;
+          }
+        }
+      }
       let blocked: { index: number; by: BlockReason; wait: number } | undefined;
+      let other = false;
       const block = (index: number, by: BlockReason, wait: number) => {
+        if (index !== qin?.index || by === 'unavailable') other = true;
         if (!blocked || wait > blocked.wait) blocked = { index, by, wait };
       };
       const writes: Array<[string, GcraState]> = [];
       input.keys.forEach((key, index) => {
         const name = keyName(key);
+        const extra = index === qin?.index ? ahead : { n: 0, requests: 0, tokens: 0 };
         if (unavailable.has(name)) block(index, 'unavailable', Number.POSITIVE_INFINITY);
         const until = cooldowns.get(name) ?? 0;
         if (until > now) block(index, 'cooldown', until - now);
-        const dims: Array<['rpm' | 'tpm', number | undefined, number]> = [
-          ['rpm', key.limits.rpm, input.requests],
-          ['tpm', key.limits.tpm, input.tokens],
+        const dims: Array<['rpm' | 'tpm', number | undefined, number, number]> = [
+          ['rpm', key.limits.rpm, input.requests, extra.requests],
+          ['tpm', key.limits.tpm, input.tokens, extra.tokens],
         ];
-        for (const [dim, limit, cost] of dims) {
+        for (const [dim, limit, cost, extraCost] of dims) {
           if (!limit) continue;
-          const decision = gcraTake(gcra.get(`${name}:${dim}`), limit, cost, now);
-          if (decision.allowed) writes.push([`${name}:${dim}`, decision.next]);
-          else block(index, dim, decision.retryAfterMs);
+          const state = gcra.get(`${name}:${dim}`);
+          const withAhead = gcraTake(state, limit, cost + extraCost, now);
+          if (withAhead.allowed) writes.push([`${name}:${dim}`, gcraTake(state, limit, cost, now).next]);
+          else block(index, dim, withAhead.retryAfterMs);
         }
         if (key.limits.concurrency) {
           const members = liveInFlight(name, now);
-          if (members.size >= key.limits.concurrency) {
+          if (members.size + extra.n >= key.limits.concurrency) {
             const expiries = [...members.values()].sort((a, b) => a - b);
-            block(index, 'concurrency', expiries[members.size - key.limits.concurrency]! - now);
+            const idx = members.size + extra.n - key.limits.concurrency;
+            block(index, 'concurrency', idx < expiries.length ? expiries[idx]! - now : 1_000);
           }
         }
       });
       if (blocked) {
         const wait = Number.isFinite(blocked.wait) ? blocked.wait : 0;
-        return { granted: false, blockedIndex: blocked.index, blockedBy: blocked.by, retryAfterMs: wait, nowMs: now };
+        const denial = { granted: false as const, blockedIndex: blocked.index, blockedBy: blocked.by, retryAfterMs: wait, nowMs: now };
+        if (!qin || !queue || other || !(mine || qin.enqueue)) {
+          if (mine) queue?.tickets.delete(ticket);
+          return denial;
+        }
+        if (mine) {
+          mine.lease = now + wait + qin.leaseMs;
+        } else {
+          ticket = String(++queue.seq).padStart(15, '0');
+          queue.tickets.set(ticket, { start: myStart, deadline: now + qin.maxWaitMs, lease: now + wait + qin.leaseMs, requests: input.requests, tokens: input.tokens });
+          queue.flows.set(qin.flow, myStart + input.requests);
+        }
+        return { ...denial, ticket };
+      }
+      if (mine && queue) {
+        queue.tickets.delete(ticket);
+        queue.vt = Math.max(queue.vt, myStart);
       }
       for (const [name, state] of writes) store(name, state);
       const expiresAt = now + input.ttlMs;
@@ -217,6 +290,10 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
         admittedRequests: admitted.get(name) ?? 0,
         nowMs: now,
       };
+    },
+
+    async leaveQueue(key, ticket) {
+      queues.get(keyName(key))?.tickets.delete(ticket);
     },
 
     async close() {},

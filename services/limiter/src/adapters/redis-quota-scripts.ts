@@ -45,12 +45,25 @@ end
 
 /**
  * KEYS: per limit key i (6 each): rpm, tpm, conc, cool, unavail, admitted; then
- * the reservation key and the request-id key. `admitted` is a plain counter
- * (INCRBY requests on every grant, no TTL): it cannot live in the rpm hash,
- * which is deleted / expires once the GCRA debt drains.
+ * the reservation key, the request-id key, and the wait queue of the queue key:
+ * queue (ZSET ticket → start tag), tickets (HASH ticket → "deadline,lease,requests,tokens"),
+ * meta (HASH vt, seq, f:<flow> = the flow's last finish tag). A ticket's lease runs
+ * leaseMs past the wait it was told, so a waiter sleeps the whole wait in one go.
+ * `admitted` is a plain counter (INCRBY requests on every grant, no TTL): it
+ * cannot live in the rpm hash, which is deleted / expires once the GCRA debt drains.
  * ARGV: n, requests, tokens, ttlMs, reservationId, hasRequestId (1/0), then per
- * key: rpm, tpm, concurrency (0 = unlimited), name.
- * Returns {1, reservationId, now, replayed} or {0, index, reason, waitMs, now}.
+ * key: rpm, tpm, concurrency (0 = unlimited), name; then queue index (1-based, 0 =
+ * no queue), flow, ticket ('' = none yet), enqueue (1/0), maxWaitMs, leaseMs.
+ *
+ * Waiting (start-time fair queueing, see domain/wait-queue.md in the README):
+ * a waiter holds a ticket whose start tag is max(vt, its flow's last finish);
+ * capacity of the queue key is handed out in start-tag order (ties: arrival), so
+ * one flow (tenant) with many waiters gets one turn per round while a newly
+ * arriving flow starts at vt, at the front. An acquire on the queue key must fit
+ * its cost PLUS the cost of every live ticket ahead of it, so nobody overtakes.
+ * Tickets past their deadline or lease are purged here; they consumed nothing.
+ * Returns {1, reservationId, now, replayed} or {0, index, reason, waitMs, now}
+ * or {2, index, reason, waitMs, now, ticket} (queued: poll again after waitMs).
  */
 export const ACQUIRE_LUA = `${PRELUDE}
 local n = tonumber(ARGV[1])
@@ -61,13 +74,63 @@ local resId = ARGV[5]
 local now = clock()
 local resKey = KEYS[6 * n + 1]
 local reqKey = KEYS[6 * n + 2]
+local qz, qt, qm = KEYS[6 * n + 3], KEYS[6 * n + 4], KEYS[6 * n + 5]
+local qb = 6 + 4 * n
+local qi = tonumber(ARGV[qb + 1])
+local flow = ARGV[qb + 2]
+local ticket = ARGV[qb + 3]
+local enqueue = ARGV[qb + 4] == '1'
+local maxWait = tonumber(ARGV[qb + 5])
+local lease = tonumber(ARGV[qb + 6])
 if ARGV[6] == '1' then
   local prev = redis.call('GET', reqKey)
   if prev then return {1, prev, now, 1} end
 end
+local function dropTicket(t)
+  redis.call('ZREM', qz, t)
+  redis.call('HDEL', qt, t)
+end
+-- The wait queue of key qi: purge dead tickets, find our start tag and what is ahead.
+local mine, myStart, vt = false, 0, 0
+local aheadN, aheadReq, aheadTok = 0, 0, 0
+if qi > 0 then
+  vt = tonumber(redis.call('HGET', qm, 'vt') or '0')
+  if ticket ~= '' and redis.call('HEXISTS', qt, ticket) == 1 then
+    local rec = redis.call('HGET', qt, ticket)
+    local dl = tonumber(string.match(rec, '^(%d+),'))
+    if dl > now then
+      mine = true
+      myStart = tonumber(redis.call('ZSCORE', qz, ticket))
+    else
+      dropTicket(ticket)
+    end
+  end
+  if not mine then
+    ticket = ''
+    myStart = math.max(vt, tonumber(redis.call('HGET', qm, 'f:' .. flow) or '0'))
+  end
+  local all = redis.call('ZRANGE', qz, 0, -1, 'WITHSCORES')
+  for j = 1, #all, 2 do
+    local m, sc = all[j], tonumber(all[j + 1])
+    if m ~= ticket then
+      local rec = redis.call('HGET', qt, m)
+      local dl, ls, rq, tk
+      if rec then dl, ls, rq, tk = string.match(rec, '^(%d+),(%d+),(%d+),(%d+)$') end
+      if not dl or tonumber(dl) <= now or tonumber(ls) <= now then
+        dropTicket(m)
+      elseif sc < myStart or (sc == myStart and (not mine or m < ticket)) then
+        aheadN = aheadN + 1
+        aheadReq = aheadReq + tonumber(rq)
+        aheadTok = aheadTok + tonumber(tk)
+      end
+    end
+  end
+end
 -- Check every key first; write nothing unless all admit (all-or-nothing).
 local bIndex, bReason, bWait = 0, '', -1
+local other = false
 local function block(i, reason, wait)
+  if i ~= qi or reason == 'unavailable' then other = true end
   if wait > bWait then bIndex, bReason, bWait = i, reason, wait end
 end
 local writes = {}
@@ -75,34 +138,61 @@ for i = 1, n do
   local k = (i - 1) * 6
   local a = 6 + (i - 1) * 4
   local rpm, tpm, conc = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local extraReq, extraTok, extraN = 0, 0, 0
+  if i == qi then extraReq, extraTok, extraN = aheadReq, aheadTok, aheadN end
   if redis.call('EXISTS', KEYS[k + 5]) == 1 then block(i, 'unavailable', 1e15) end
   local cool = tonumber(redis.call('GET', KEYS[k + 4]) or '0')
   if cool > now then block(i, 'cooldown', cool - now) end
-  local dims = { { KEYS[k + 1], rpm, requests, 'rpm' }, { KEYS[k + 2], tpm, tokens, 'tpm' } }
+  local dims = { { KEYS[k + 1], rpm, requests, extraReq, 'rpm' }, { KEYS[k + 2], tpm, tokens, extraTok, 'tpm' } }
   for _, d in ipairs(dims) do
     local limit = d[2]
     if limit > 0 then
       local debt = load(d[1], limit, now) + d[3] * P
       local cap = P * limit
-      if debt <= cap then
+      local need = debt + d[4] * P
+      if need <= cap then
         writes[#writes + 1] = { d[1], debt, limit }
       else
-        block(i, d[4], math.ceil((debt - cap) / limit))
+        block(i, d[5], math.ceil((need - cap) / limit))
       end
     end
   end
   if conc > 0 then
     redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', now)
     local count = redis.call('ZCARD', KEYS[k + 3])
-    if count >= conc then
-      local s = redis.call('ZRANGE', KEYS[k + 3], count - conc, count - conc, 'WITHSCORES')
-      block(i, 'concurrency', tonumber(s[2]) - now)
+    if count + extraN >= conc then
+      local idx = count + extraN - conc
+      local wait = 1000
+      if idx < count then
+        local s = redis.call('ZRANGE', KEYS[k + 3], idx, idx, 'WITHSCORES')
+        wait = tonumber(s[2]) - now
+      end
+      block(i, 'concurrency', wait)
     end
   end
 end
 if bWait >= 0 then
   if bReason == 'unavailable' then bWait = 0 end
-  return {0, bIndex - 1, bReason, bWait, now}
+  if other or not (mine or enqueue) then
+    if mine then dropTicket(ticket) end
+    return {0, bIndex - 1, bReason, bWait, now}
+  end
+  -- Only the queue key blocks: take (or keep) our place in line.
+  if not mine then
+    ticket = string.format('%015d', redis.call('HINCRBY', qm, 'seq', 1))
+    redis.call('ZADD', qz, myStart, ticket)
+    redis.call('HSET', qm, 'f:' .. flow, num(myStart + requests))
+    redis.call('HSET', qt, ticket, num(now + maxWait) .. ',' .. num(now + bWait + lease) .. ',' .. requests .. ',' .. tokens)
+  else
+    local dl = string.match(redis.call('HGET', qt, ticket), '^(%d+),')
+    redis.call('HSET', qt, ticket, dl .. ',' .. num(now + bWait + lease) .. ',' .. requests .. ',' .. tokens)
+  end
+  for _, q in ipairs({ qz, qt, qm }) do redis.call('PEXPIRE', q, maxWait + lease + 60000) end
+  return {2, bIndex - 1, bReason, bWait, now, ticket}
+end
+if mine then
+  dropTicket(ticket)
+  if myStart > vt then redis.call('HSET', qm, 'vt', num(myStart)) end
 end
 for _, w in ipairs(writes) do save(w[1], w[2], w[3], now) end
 local expiresAt = now + ttl
@@ -130,6 +220,13 @@ redis.call('HSET', resKey, unpack(record))
 redis.call('PEXPIRE', resKey, ttl)
 if ARGV[6] == '1' then redis.call('SET', reqKey, resId, 'PX', ttl) end
 return {1, resId, now, 0}
+`;
+
+/** KEYS: queue, tickets. ARGV: ticket. Leaves the line (deadline passed, caller gone). Returns 1 if it was there. */
+export const LEAVE_LUA = `
+local had = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return had
 `;
 
 /**

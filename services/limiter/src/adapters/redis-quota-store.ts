@@ -9,7 +9,7 @@ import type {
   KeyState,
   QuotaStore,
 } from '../domain/quota-store';
-import { ACQUIRE_LUA, COOLDOWN_LUA, SETTLE_LUA, STATE_LUA, UNAVAILABLE_LUA } from './redis-quota-scripts';
+import { ACQUIRE_LUA, COOLDOWN_LUA, LEAVE_LUA, SETTLE_LUA, STATE_LUA, UNAVAILABLE_LUA } from './redis-quota-scripts';
 
 /**
  * Every key of the limiter carries the one hash tag `{lim}`, so on Redis Cluster
@@ -45,7 +45,8 @@ function scriptsFor(redis: Redis) {
     };
   };
   return {
-    acquire: perArity('sy_lim_acquire', ACQUIRE_LUA, (n) => 6 * n + 2),
+    acquire: perArity('sy_lim_acquire', ACQUIRE_LUA, (n) => 6 * n + 5),
+    leave: defineScript(redis, { name: 'sy_lim_leave', lua: LEAVE_LUA, numberOfKeys: 2 }),
     settle: perArity('sy_lim_settle', SETTLE_LUA, (n) => 2 + 3 * n),
     cooldown: defineScript(redis, { name: 'sy_lim_cooldown', lua: COOLDOWN_LUA, numberOfKeys: 2 }),
     unavailable: defineScript(redis, { name: 'sy_lim_unavailable', lua: UNAVAILABLE_LUA, numberOfKeys: 2 }),
@@ -74,6 +75,9 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
     unavail: `${base(key.kind, key.id)}:unavail`,
     epoch: `${base(key.kind, key.id)}:epoch`,
     admitted: `${base(key.kind, key.id)}:admitted`,
+    queue: `${base(key.kind, key.id)}:q`,
+    tickets: `${base(key.kind, key.id)}:qt`,
+    queueMeta: `${base(key.kind, key.id)}:qm`,
   });
   const reservationKey = (id: string) => `${root}res:${id}`;
   const requestKey = (id: string) => `${root}req:${id}`;
@@ -98,6 +102,10 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
         args.push(key.limits.rpm ?? 0, key.limits.tpm ?? 0, key.limits.concurrency ?? 0, `${key.kind}:${key.id}`);
       }
       keys.push(reservationKey(input.reservationId), requestKey(input.requestId ?? input.reservationId));
+      const q = input.queue;
+      const qk = keyOf(input.keys[q?.index ?? 0]!);
+      keys.push(qk.queue, qk.tickets, qk.queueMeta);
+      args.push(q ? q.index + 1 : 0, q?.flow ?? '', q?.ticket ?? '', q?.enqueue ? 1 : 0, q?.maxWaitMs ?? 0, q?.leaseMs ?? 0);
       const r = await run(scripts.acquire(input.keys.length), keys, args);
       if (Number(r[0]) === 1) {
         return { granted: true, reservationId: String(r[1]), nowMs: Number(r[2]), replayed: Number(r[3]) === 1 };
@@ -108,7 +116,13 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
         blockedBy: String(r[2]) as BlockReason,
         retryAfterMs: Number(r[3]),
         nowMs: Number(r[4]),
+        ...(Number(r[0]) === 2 ? { ticket: String(r[5]) } : {}),
       };
+    },
+
+    async leaveQueue(key, ticket) {
+      const k = keyOf(key);
+      await run(scripts.leave, [k.queue, k.tickets], [ticket]);
     },
 
     async settle(input) {

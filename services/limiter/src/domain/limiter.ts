@@ -29,6 +29,10 @@ export interface LimiterSettings {
   maxWaitMs: number;
   /** Cooldown after a 429 that carried no usable Retry-After. */
   defaultCooldownMs: number;
+  /** A waiter's ticket lapses unless it polls again within this long after its told wait (a dead waiter frees its place). */
+  queueLeaseMs: number;
+  /** Poll interval of a waiter blocked on concurrency (slots free on Settle, earlier than their expiry). */
+  concurrencyPollMs: number;
 }
 
 export const DEFAULT_LIMITER_SETTINGS: LimiterSettings = {
@@ -36,7 +40,12 @@ export const DEFAULT_LIMITER_SETTINGS: LimiterSettings = {
   maxReservationTtlMs: 3_600_000,
   maxWaitMs: 60_000,
   defaultCooldownMs: 1_000,
+  queueLeaseMs: 2_000,
+  concurrencyPollMs: 50,
 };
+
+/** A wait ends this long before the caller's deadline so the answer still reaches it. */
+const DEADLINE_MARGIN_MS = 50;
 
 export interface KeyRef {
   kind: KeyKind | undefined;
@@ -162,6 +171,24 @@ export function createLimiter(deps: LimiterDeps) {
     const { keys, requests } = validateAcquire(req);
     const now = scope.now ?? Date.now;
     const ttlMs = req.reservationTtlMs || settings.defaultReservationTtlMs;
+    const started = now();
+    // Wait at most max_wait_ms, and never past the caller's deadline (minus a
+    // margin for the answer to travel back).
+    const waitUntil = Math.min(started + req.maxWaitMs, scope.deadlineMs !== undefined ? scope.deadlineMs - DEADLINE_MARGIN_MS : Infinity);
+    const waiting = req.maxWaitMs > 0 && waitUntil > started;
+    // Tenants share a deployment: its key carries the wait queue, the tenant is the fairness class.
+    const queueIndex = keys.findIndex((k) => k.kind === 'deployment');
+    const queueKey = queueIndex >= 0 ? keys[queueIndex]! : undefined;
+    const flow = keys.find((k) => k.kind === 'tenant')?.id ?? '';
+    let ticket: string | undefined;
+    /** Time spent asleep waiting for capacity (not the Redis round trips). */
+    let waitedMs = 0;
+    const leave = async () => {
+      if (ticket === undefined || !queueKey) return;
+      const t = ticket;
+      ticket = undefined;
+      await deps.store.leaveQueue(queueKey, t).catch(() => undefined);
+    };
     const attempt = () =>
       deps.store.acquire({
         keys,
@@ -170,31 +197,49 @@ export function createLimiter(deps: LimiterDeps) {
         ttlMs,
         reservationId: randomUUID(),
         requestId: req.requestId || undefined,
+        ...(queueKey
+          ? {
+              queue: {
+                index: queueIndex,
+                flow,
+                ...(ticket !== undefined ? { ticket } : {}),
+                enqueue: waiting,
+                maxWaitMs: Math.max(1, Math.ceil(waitUntil - started)),
+                leaseMs: settings.queueLeaseMs,
+              },
+            }
+          : {}),
       });
-    let result = await attempt();
-    let waitedMs = 0;
-    // One internal wait, only when the answer says when capacity returns, the
-    // caller allows that long and the deadline leaves room for the retry.
-    if (!result.granted && result.blockedBy !== 'unavailable' && result.retryAfterMs <= req.maxWaitMs) {
-      const waitMs = result.retryAfterMs;
-      const fits = scope.deadlineMs === undefined || now() + waitMs + 50 < scope.deadlineMs;
-      if (fits && !scope.signal?.aborted) {
-        const started = now();
-        await wait(waitMs, scope.signal);
-        waitedMs = Math.max(0, Math.round(now() - started));
-        result = await attempt();
+    for (;;) {
+      const result = await attempt();
+      if (result.granted) return { granted: true, reservationId: result.reservationId, waitedMs };
+      ticket = result.ticket;
+      const t = now();
+      const fits = waiting && result.blockedBy !== 'unavailable' && t + result.retryAfterMs <= waitUntil && !scope.signal?.aborted;
+      if (!fits) {
+        await leave();
+        const blocked = keys[result.blockedIndex]!;
+        return {
+          granted: false,
+          retryAfterMs: result.retryAfterMs,
+          retryAtMs: result.retryAfterMs > 0 ? result.nowMs + result.retryAfterMs : 0,
+          blockedKey: { kind: blocked.kind, id: blocked.id },
+          blockedBy: result.blockedBy,
+          waitedMs,
+        };
+      }
+      // GCRA and cooldown waits are exact (poll then; the ticket's lease runs
+      // past them); a concurrency slot may free early on Settle, so poll sooner.
+      const cap = result.blockedBy === 'concurrency' ? settings.concurrencyPollMs : Infinity;
+      try {
+        const before = now();
+        await wait(Math.max(1, Math.min(result.retryAfterMs, cap)), scope.signal);
+        waitedMs += Math.max(0, Math.round(now() - before));
+      } catch (err) {
+        await leave();
+        throw err;
       }
     }
-    if (result.granted) return { granted: true, reservationId: result.reservationId, waitedMs };
-    const blocked = keys[result.blockedIndex]!;
-    return {
-      granted: false,
-      retryAfterMs: result.retryAfterMs,
-      retryAtMs: result.retryAfterMs > 0 ? result.nowMs + result.retryAfterMs : 0,
-      blockedKey: { kind: blocked.kind, id: blocked.id },
-      blockedBy: result.blockedBy,
-      waitedMs,
-    };
   }
 
   async function settle(req: { reservationId: string; actualTokens: number; cancelled: boolean }): Promise<SettleResult> {

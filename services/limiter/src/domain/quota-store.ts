@@ -36,6 +36,31 @@ export interface AcquireInput {
   reservationId: string;
   /** Idempotency: an acquire repeating a live request id returns its reservation. */
   requestId?: string;
+  /** The wait queue this acquire respects (and may join); absent: no queue. */
+  queue?: QueueInput;
+}
+
+/**
+ * Fair waiting on one key of an acquire (the deployment: the resource tenants
+ * share). Capacity of that key goes to waiters in start-tag order (start-time
+ * fair queueing): a ticket's start tag is max(vt, the last finish tag of its
+ * flow), so a flow with many waiters gets one turn per round and a newcomer
+ * starts at the front. Any acquire on the key must fit its own cost plus the
+ * cost of every live ticket ahead of it.
+ */
+export interface QueueInput {
+  /** Index into `keys` of the queue key. */
+  index: number;
+  /** Fairness class (the tenant id; '' when anonymous). */
+  flow: string;
+  /** The ticket from a previous `queued` answer: keeps the place in line. */
+  ticket?: string;
+  /** Join the line when the queue key is what blocks (the caller will wait). */
+  enqueue: boolean;
+  /** A ticket is dropped this long after it was issued (the caller's wait is over). */
+  maxWaitMs: number;
+  /** A ticket not polled again within this long is dropped (its waiter is gone). */
+  leaseMs: number;
 }
 
 export type AcquireResult =
@@ -48,6 +73,8 @@ export type AcquireResult =
       /** ms until that key may admit; 0 for `unavailable` (until an operator clears it). */
       retryAfterMs: number;
       nowMs: number;
+      /** Set when the acquire holds a place in the queue: poll again with it after retryAfterMs. */
+      ticket?: string;
     };
 
 export interface SettleInput {
@@ -111,5 +138,7 @@ export interface QuotaStore {
   /** Upstream quota exhausted: no acquire succeeds until cleared (operator RPC, later). */
   setUnavailable(key: { kind: KeyKind; id: string }, unavailable: boolean): Promise<UnavailableResult>;
   state(key: LimitedKey): Promise<KeyState>;
+  /** Gives up a place in a key's wait queue (the waiter stops waiting). */
+  leaveQueue(key: { kind: KeyKind; id: string }, ticket: string): Promise<void>;
   close(): Promise<void>;
 }
