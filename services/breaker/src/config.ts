@@ -43,6 +43,7 @@ export const envSpec = {
   healthyResetMs: envInt('BREAKER_HEALTHY_RESET_MS', 300_000, 'a circuit closed this long without re-opening starts again from the base open interval', { min: 1 }),
   halfOpenProbes: envInt('BREAKER_HALF_OPEN_PROBES', 1, 'probe permits granted cluster-wide in HALF_OPEN; this many successes close the circuit', { min: 1, max: 100 }),
   probeTtlMs: envInt('BREAKER_PROBE_TTL_MS', 30_000, 'default lifetime of the half-open probe permit (AcquireProbe ttl_ms = 0)', { min: 1, max: 600_000 }),
+  outcomeAckWaitMs: envInt('BREAKER_OUTCOME_ACK_WAIT_MS', 5_000, 'an outcome a replica took but did not ack (it crashed) is redelivered to another replica after this long (set when the durable consumer is created)', { min: 100, max: 600_000 }),
   sweepIntervalMs: envInt('BREAKER_SWEEP_INTERVAL_MS', 1_000, 'how often each replica checks OPEN circuits whose open interval has elapsed (0 = never)'),
 };
 
@@ -56,6 +57,7 @@ export interface BreakerConfig {
   internalToken?: string;
   policy: BreakerPolicy;
   probeTtlMs: number;
+  outcomeAckWaitMs: number;
   sweepIntervalMs: number;
   /** Deployments from SWITCHYARD_CONFIG (empty without it). */
   deployments: DeploymentIdentity[];
@@ -87,6 +89,7 @@ export function loadConfig(env: Env): BreakerConfig {
       halfOpenProbes: e.halfOpenProbes,
     },
     probeTtlMs: e.probeTtlMs,
+    outcomeAckWaitMs: e.outcomeAckWaitMs,
     sweepIntervalMs: e.sweepIntervalMs,
     deployments: file
       ? Object.entries(file.deployments).map(([deployment, d]) => ({ deployment, provider: d.provider, model: d.model }))

@@ -80,7 +80,7 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
     });
     cleanups.push(() => server.shutdown(config.shutdownGraceMs));
 
-    const consumer = await startOutcomeConsumer({ bus, tracker, logger });
+    const consumer = await startOutcomeConsumer({ bus, tracker, logger, ackWaitMs: config.outcomeAckWaitMs });
     cleanups.push(() => consumer.stop());
 
     let sweeping: Promise<void> = Promise.resolve();

@@ -16,12 +16,19 @@ export const OUTCOME_CONSUMER = 'breaker';
  * fix them); store failures throw, so the bus naks and JetStream redelivers —
  * the event_id de-duplication makes that harmless.
  */
-export async function startOutcomeConsumer(options: { bus: EventBus; tracker: HealthTracker; logger: TrackerLogger }): Promise<Consumer> {
+export async function startOutcomeConsumer(options: {
+  bus: EventBus;
+  tracker: HealthTracker;
+  logger: TrackerLogger;
+  /** Redelivery delay of an outcome taken by a replica that died before acking it. */
+  ackWaitMs?: number;
+}): Promise<Consumer> {
   const { bus, tracker, logger } = options;
   await bus.ensureStream({ name: OUTCOMES_STREAM, subjects: [OUTCOMES_SUBJECTS] });
   return bus.consume({
     stream: OUTCOMES_STREAM,
     durable: OUTCOME_CONSUMER,
+    ackWaitMs: options.ackWaitMs,
     async handler(msg) {
       let parsed: ReturnType<typeof parseOutcome>;
       try {
