@@ -1,5 +1,7 @@
 import { createGrpcServer } from '@switchyard/grpc';
-import { type EventBus, createNatsEventBus } from '@switchyard/nats';
+import { fromBinary } from '@bufbuild/protobuf';
+import { QuotaEventKind, QuotaEventSchema } from '@switchyard/contracts';
+import { type EventBus, createNatsEventBus, subjects } from '@switchyard/nats';
 import { createRedisClient } from '@switchyard/redis';
 import type { RunningService } from '@switchyard/runtime';
 import { type Logger, createLogger } from '@switchyard/telemetry';
@@ -49,12 +51,24 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
       config: config.gateway,
       publisher: createQuotaPublisher(bus),
       settings: config.settings,
+      onBackgroundError: (err, what) => logger.warn({ err: { message: (err as Error).message }, what }, 'limiter background step failed'),
       onPublishError: (err, change) =>
         logger.warn(
           { err: { message: (err as Error).message }, deployment: change.key.id, kind: change.kind, epoch: change.epoch },
           'quota change not published (state is in the store; routers catch up on the next change)',
         ),
     });
+
+    cleanups.push(async () => limiter.close());
+    // Exhaustion and cooldowns seen by other replicas: watch for their end too, so
+    // a RECOVERED event is published even if the replica that saw them is gone.
+    const recoveryFeed = await bus.subscribe(subjects.all('quota'), (msg) => {
+      const event = fromBinary(QuotaEventSchema, msg.data);
+      const id = event.deployment?.deployment;
+      if (!id) return;
+      if (event.kind === QuotaEventKind.EXHAUSTED || event.kind === QuotaEventKind.COOLDOWN_STARTED) limiter.watchRecovery(id, Number(event.untilUnixMs));
+    });
+    cleanups.push(async () => recoveryFeed.unsubscribe());
 
     const server = await createGrpcServer({
       host: config.grpcHost,

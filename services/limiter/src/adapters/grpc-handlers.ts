@@ -73,6 +73,14 @@ export function createLimiterHandlers(options: { limiter: Limiter }): ServiceReg
       });
     },
 
+    async clearUnavailable(req) {
+      return guarded(async () => {
+        if (!req.deployment) throw new LimiterInputError('deployment', 'is required');
+        const r = await limiter.clearUnavailable(req.deployment.provider, req.deployment.deployment);
+        return { cleared: r.cleared, epoch: BigInt(r.epoch) };
+      });
+    },
+
     async getQuota(req) {
       return guarded(async () => {
         if (!req.key) throw new LimiterInputError('key', 'is required');

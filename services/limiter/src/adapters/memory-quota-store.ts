@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@switchyard/util';
-import { type GcraState, gcraAdjust, gcraAt, gcraTake, gcraTtlMs, gcraUsage } from '../domain/gcra';
+import { type GcraState, PERIOD_MS, gcraAdjust, gcraAt, gcraTake, gcraTtlMs, gcraUsage } from '../domain/gcra';
 import type {
   AcquireInput,
   AcquireResult,
@@ -59,6 +59,8 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
   /** key name → reservation id → expiry. */
   const inFlight = new Map<string, Map<string, number>>();
   const cooldowns = new Map<string, number>();
+  /** key name → open exhausted / cooldown status awaiting its RECOVERED. */
+  const statuses = new Map<string, { state: 'exhausted' | 'cooldown'; until: number }>();
   const unavailable = new Set<string>();
   const epochs = new Map<string, number>();
   /** key name → requests admitted (cumulative; never swept). */
@@ -249,6 +251,7 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
       const until = now + ms;
       if (current >= until) return { cooldownUntilMs: current, changed: false, epoch: epochs.get(name) ?? 0, nowMs: now };
       cooldowns.set(name, until);
+      statuses.set(name, { state: 'cooldown', until });
       return { cooldownUntilMs: until, changed: true, epoch: bumpEpoch(name), nowMs: now };
     },
 
@@ -290,6 +293,48 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
         admittedRequests: admitted.get(name) ?? 0,
         nowMs: now,
       };
+    },
+
+    async markExhausted(key, untilMs) {
+      const now = clock.now();
+      const name = keyName(key);
+      const status = statuses.get(name);
+      if (status) {
+        status.until = Math.max(status.until, Math.ceil(untilMs));
+        return { changed: false, epoch: epochs.get(name) ?? 0, nowMs: now, untilMs: status.until };
+      }
+      statuses.set(name, { state: 'exhausted', until: Math.ceil(untilMs) });
+      return { changed: true, epoch: bumpEpoch(name), nowMs: now, untilMs: Math.ceil(untilMs) };
+    },
+
+    async recover(key) {
+      const now = clock.now();
+      const name = keyName(key);
+      const status = statuses.get(name);
+      const epoch = epochs.get(name) ?? 0;
+      if (!status || unavailable.has(name)) return { recovered: false, epoch, nowMs: now, pendingUntilMs: 0 };
+      const until = Math.max(status.until, cooldowns.get(name) ?? 0);
+      if (until > now) return { recovered: false, epoch, nowMs: now, pendingUntilMs: until };
+      statuses.delete(name);
+      return { recovered: true, epoch: bumpEpoch(name), nowMs: now, pendingUntilMs: 0 };
+    },
+
+    async tighten(key, remaining) {
+      const now = clock.now();
+      const name = keyName(key);
+      const out = { rpm: false, tpm: false, nowMs: now };
+      for (const dim of ['rpm', 'tpm'] as const) {
+        const limit = key.limits[dim];
+        const left = remaining[dim];
+        if (!limit || left === undefined || left < 0) continue;
+        const target = (limit - Math.min(left, limit)) * PERIOD_MS;
+        const current = gcraAt(gcra.get(`${name}:${dim}`), limit, now);
+        if (target > current.debt) {
+          store(`${name}:${dim}`, { ...current, debt: target });
+          out[dim] = true;
+        }
+      }
+      return out;
     },
 
     async leaveQueue(key, ticket) {

@@ -1,12 +1,21 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { QuotaEventKind, QuotaEventSchema, QuotaStateSchema } from '@switchyard/contracts';
+import { LimitKind, QuotaEventKind, QuotaEventSchema, QuotaStateSchema } from '@switchyard/contracts';
 import { type EventBus, type KvStore, KV_BUCKETS, deploymentKey, isKvConflictError, subjects } from '@switchyard/nats';
 import type { QuotaChange, QuotaPublisher } from '../domain/limiter';
 import { limitKeyToProto, limitKindToProto, quotaStateToProto } from './quota-proto';
 
 const EVENT_KIND: Record<QuotaChange['kind'], QuotaEventKind> = {
+  exhausted: QuotaEventKind.EXHAUSTED,
   cooldown_started: QuotaEventKind.COOLDOWN_STARTED,
+  recovered: QuotaEventKind.RECOVERED,
   unavailable: QuotaEventKind.UNAVAILABLE,
+};
+
+const EVENT_LIMIT = (change: QuotaChange): LimitKind => {
+  if (change.kind === 'exhausted') return change.limit ? limitKindToProto(change.limit) : LimitKind.UNSPECIFIED;
+  if (change.kind === 'cooldown_started') return LimitKind.COOLDOWN;
+  if (change.kind === 'unavailable') return LimitKind.UNAVAILABLE;
+  return LimitKind.UNSPECIFIED;
 };
 
 /**
@@ -50,7 +59,7 @@ export function createQuotaPublisher(bus: EventBus): QuotaPublisher {
         key: limitKeyToProto(change.key),
         deployment: { provider: change.provider, deployment: change.key.id },
         kind: EVENT_KIND[change.kind],
-        limit: limitKindToProto(change.kind === 'cooldown_started' ? 'cooldown' : 'unavailable'),
+        limit: EVENT_LIMIT(change),
         untilUnixMs: BigInt(change.untilMs),
         epoch: BigInt(change.epoch),
         timeUnixMs: BigInt(change.timeMs),

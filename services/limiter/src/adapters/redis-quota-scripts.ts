@@ -263,7 +263,8 @@ return {1, returned, overrun}
 `;
 
 /**
- * KEYS: cool, epoch. ARGV: ms. A longer cooldown already in force is kept.
+ * KEYS: cool, epoch, status. ARGV: ms. A longer cooldown already in force is kept.
+ * The status hash (state, until) is what RECOVER_LUA later closes with a RECOVERED event.
  * Returns {until, changed, epoch, now}.
  */
 export const COOLDOWN_LUA = `${PRELUDE}
@@ -275,7 +276,71 @@ if current >= untilMs then
   return {current, 0, tonumber(redis.call('GET', KEYS[2]) or '0'), now}
 end
 redis.call('SET', KEYS[1], num(untilMs), 'PX', ms)
+redis.call('HSET', KEYS[3], 'state', 'cooldown', 'until', num(untilMs))
 return {untilMs, 1, redis.call('INCR', KEYS[2]), now}
+`;
+
+/**
+ * KEYS: status, epoch. ARGV: untilMs (Redis time). A key found exhausted by an
+ * Acquire: the first report opens an "exhausted" status (epoch bump, the caller
+ * publishes EXHAUSTED); later reports only extend its until.
+ * Returns {changed, epoch, now, until}.
+ */
+export const EXHAUSTED_LUA = `${PRELUDE}
+local now = clock()
+local untilMs = tonumber(ARGV[1])
+local state = redis.call('HGET', KEYS[1], 'state')
+local cur = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+if state then
+  if untilMs > cur then redis.call('HSET', KEYS[1], 'until', num(untilMs)) else untilMs = cur end
+  return {0, tonumber(redis.call('GET', KEYS[2]) or '0'), now, untilMs}
+end
+redis.call('HSET', KEYS[1], 'state', 'exhausted', 'until', num(untilMs))
+return {1, redis.call('INCR', KEYS[2]), now, untilMs}
+`;
+
+/**
+ * KEYS: status, epoch, cool, unavail. Closes an exhausted / cooldown status
+ * once it is over (its until passed — for 'exhausted' that is when the denied
+ * cost fits again — no cooldown in force, the key not unavailable). Exactly one
+ * caller wins (epoch bump → the caller publishes RECOVERED).
+ * Returns {recovered, epoch, now, untilIfStillPending}.
+ */
+export const RECOVER_LUA = `${PRELUDE}
+local now = clock()
+local state = redis.call('HGET', KEYS[1], 'state')
+local epoch = tonumber(redis.call('GET', KEYS[2]) or '0')
+if not state then return {0, epoch, now, 0} end
+local untilMs = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+local cool = tonumber(redis.call('GET', KEYS[3]) or '0')
+if cool > untilMs then untilMs = cool end
+if redis.call('EXISTS', KEYS[4]) == 1 then return {0, epoch, now, 0} end
+if untilMs > now then return {0, epoch, now, untilMs} end
+redis.call('DEL', KEYS[1])
+return {1, redis.call('INCR', KEYS[2]), now, 0}
+`;
+
+/**
+ * KEYS: rpm, tpm. ARGV: rpm limit, rpm remaining, tpm limit, tpm remaining (-1 =
+ * not reported). The provider says it has only `remaining` left: raise our
+ * GCRA debt so our own remaining is no more than that (never lowers it).
+ * Returns {rpmTightened, tpmTightened, now}.
+ */
+export const TIGHTEN_LUA = `${PRELUDE}
+local now = clock()
+local out = {0, 0, now}
+for d = 1, 2 do
+  local limit, remaining = tonumber(ARGV[2 * d - 1]), tonumber(ARGV[2 * d])
+  if limit > 0 and remaining >= 0 then
+    if remaining > limit then remaining = limit end
+    local target = (limit - remaining) * P
+    if target > load(KEYS[d], limit, now) then
+      save(KEYS[d], target, limit, now)
+      out[d] = 1
+    end
+  end
+end
+return out
 `;
 
 /** KEYS: unavail, epoch. ARGV: 1 to mark, 0 to clear. Returns {changed, epoch, now}. */

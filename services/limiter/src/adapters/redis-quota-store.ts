@@ -9,7 +9,7 @@ import type {
   KeyState,
   QuotaStore,
 } from '../domain/quota-store';
-import { ACQUIRE_LUA, COOLDOWN_LUA, LEAVE_LUA, SETTLE_LUA, STATE_LUA, UNAVAILABLE_LUA } from './redis-quota-scripts';
+import { ACQUIRE_LUA, COOLDOWN_LUA, EXHAUSTED_LUA, LEAVE_LUA, RECOVER_LUA, TIGHTEN_LUA, SETTLE_LUA, STATE_LUA, UNAVAILABLE_LUA } from './redis-quota-scripts';
 
 /**
  * Every key of the limiter carries the one hash tag `{lim}`, so on Redis Cluster
@@ -48,7 +48,10 @@ function scriptsFor(redis: Redis) {
     acquire: perArity('sy_lim_acquire', ACQUIRE_LUA, (n) => 6 * n + 5),
     leave: defineScript(redis, { name: 'sy_lim_leave', lua: LEAVE_LUA, numberOfKeys: 2 }),
     settle: perArity('sy_lim_settle', SETTLE_LUA, (n) => 2 + 3 * n),
-    cooldown: defineScript(redis, { name: 'sy_lim_cooldown', lua: COOLDOWN_LUA, numberOfKeys: 2 }),
+    cooldown: defineScript(redis, { name: 'sy_lim_cooldown', lua: COOLDOWN_LUA, numberOfKeys: 3 }),
+    exhausted: defineScript(redis, { name: 'sy_lim_exhausted', lua: EXHAUSTED_LUA, numberOfKeys: 2 }),
+    recover: defineScript(redis, { name: 'sy_lim_recover', lua: RECOVER_LUA, numberOfKeys: 4 }),
+    tighten: defineScript(redis, { name: 'sy_lim_tighten', lua: TIGHTEN_LUA, numberOfKeys: 2 }),
     unavailable: defineScript(redis, { name: 'sy_lim_unavailable', lua: UNAVAILABLE_LUA, numberOfKeys: 2 }),
     state: defineScript(redis, { name: 'sy_lim_state', lua: STATE_LUA, numberOfKeys: 7 }),
   };
@@ -78,6 +81,7 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
     queue: `${base(key.kind, key.id)}:q`,
     tickets: `${base(key.kind, key.id)}:qt`,
     queueMeta: `${base(key.kind, key.id)}:qm`,
+    status: `${base(key.kind, key.id)}:status`,
   });
   const reservationKey = (id: string) => `${root}res:${id}`;
   const requestKey = (id: string) => `${root}req:${id}`;
@@ -120,6 +124,26 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
       };
     },
 
+    async markExhausted(key, untilMs) {
+      const k = keyOf(key);
+      const r = (await run(scripts.exhausted, [k.status, k.epoch], [Math.ceil(untilMs)])).map(Number);
+      return { changed: r[0] === 1, epoch: r[1]!, nowMs: r[2]!, untilMs: r[3]! };
+    },
+
+    async recover(key) {
+      const k = keyOf(key);
+      const r = (await run(scripts.recover, [k.status, k.epoch, k.cool, k.unavail], [])).map(Number);
+      return { recovered: r[0] === 1, epoch: r[1]!, nowMs: r[2]!, pendingUntilMs: r[3]! };
+    },
+
+    async tighten(key, remaining) {
+      const k = keyOf(key);
+      const r = (
+        await run(scripts.tighten, [k.rpm, k.tpm], [key.limits.rpm ?? 0, remaining.rpm ?? -1, key.limits.tpm ?? 0, remaining.tpm ?? -1])
+      ).map(Number);
+      return { rpm: r[0] === 1, tpm: r[1] === 1, nowMs: r[2]! };
+    },
+
     async leaveQueue(key, ticket) {
       const k = keyOf(key);
       await run(scripts.leave, [k.queue, k.tickets], [ticket]);
@@ -145,7 +169,7 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
 
     async cooldown(key, ms) {
       const k = keyOf(key);
-      const r = await run(scripts.cooldown, [k.cool, k.epoch], [Math.max(1, Math.ceil(ms))]);
+      const r = await run(scripts.cooldown, [k.cool, k.epoch, k.status], [Math.max(1, Math.ceil(ms))]);
       return { cooldownUntilMs: Number(r[0]), changed: Number(r[1]) === 1, epoch: Number(r[2]), nowMs: Number(r[3]) };
     },
 

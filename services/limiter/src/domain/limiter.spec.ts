@@ -25,7 +25,14 @@ function setup(options: { publishFails?: boolean } = {}) {
   const changes: QuotaChange[] = [];
   const publishErrors: unknown[] = [];
   const waits: number[] = [];
+  const timers: Array<{ at: number; fn: () => void }> = [];
   const limiter = createLimiter({
+    clock,
+    schedule: (ms, fn) => {
+      const timer = { at: clock.now() + ms, fn };
+      timers.push(timer);
+      return () => timers.splice(timers.indexOf(timer), 1);
+    },
     store,
     config,
     publisher: {
@@ -46,7 +53,21 @@ function setup(options: { publishFails?: boolean } = {}) {
       { keys: [{ kind: 'deployment', id: 'd1' }], requests: 0, tokens: 0, reservationTtlMs: 0, maxWaitMs: 0, requestId: '', ...over },
       { now: () => clock.now(), ...scope },
     );
-  return { clock, store, limiter, changes, publishErrors, waits, acquire };
+  /** Advances the clock, runs due timers, lets background steps finish. */
+  const tick = async (ms = 0) => {
+    clock.advance(ms);
+    await flush();
+    for (const t of timers.filter((x) => x.at <= clock.now())) {
+      timers.splice(timers.indexOf(t), 1);
+      t.fn();
+    }
+    await flush();
+  };
+  return { clock, store, limiter, changes, publishErrors, waits, acquire, tick, timers };
+}
+
+async function flush() {
+  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
 }
 
 async function inputError(p: Promise<unknown>): Promise<LimiterInputError> {
@@ -93,7 +114,7 @@ describe('limiter', () => {
     const { limiter, acquire, changes, clock } = setup();
     const now = clock.now();
     const first = await limiter.observe({ provider: '', deployment: 'd1', httpStatus: 429, headers: { 'retry-after-ms': '1500' }, errorClass: 'RATE_LIMITED' });
-    expect(first).toEqual({ cooldownUntilMs: now + 1_500, unavailable: false });
+    expect(first).toMatchObject({ cooldownUntilMs: now + 1_500, unavailable: false });
     // The same 429 seen again by another router changes nothing and publishes nothing.
     await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 429, headers: { 'retry-after-ms': '1500' }, errorClass: 'RATE_LIMITED' });
     expect(changes).toHaveLength(1);
@@ -111,7 +132,7 @@ describe('limiter', () => {
 
   it('ignores successes and other errors', async () => {
     const { limiter, changes } = setup();
-    expect(await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 200, headers: {}, errorClass: undefined })).toEqual({
+    expect(await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 200, headers: {}, errorClass: undefined })).toMatchObject({
       cooldownUntilMs: 0,
       unavailable: false,
     });
@@ -151,5 +172,74 @@ describe('limiter', () => {
     expect((await inputError(observe({ httpStatus: 42 }))).field).toBe('http_status');
     expect((await inputError(limiter.settle({ reservationId: 'r', actualTokens: -5, cancelled: false }))).field).toBe('actual_tokens');
     expect((await inputError(limiter.getQuota({ kind: 'tenant', id: 'nobody' }))).field).toBe('key.id');
+  });
+
+  it('publishes EXHAUSTED once when a deployment limit blocks, then RECOVERED when capacity returns', async () => {
+    const { acquire, changes, tick } = setup();
+    for (let i = 0; i < 8; i++) expect((await acquire()).granted).toBe(true);
+    const denied = await acquire();
+    expect(denied).toMatchObject({ granted: false, blockedBy: 'rpm', retryAfterMs: 7_500 });
+    await acquire();
+    await tick();
+    expect(changes.map((c) => c.kind)).toEqual(['exhausted']);
+    expect(changes[0]).toMatchObject({ limit: 'rpm', epoch: 1, provider: 'openai' });
+    await tick(7_000);
+    expect(changes).toHaveLength(1);
+    await tick(600);
+    expect(changes.map((c) => [c.kind, c.epoch])).toEqual([['exhausted', 1], ['recovered', 2]]);
+    expect((await acquire()).granted).toBe(true);
+  });
+
+  it('publishes RECOVERED when a cooldown ends', async () => {
+    const { limiter, changes, tick } = setup();
+    await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 429, headers: { 'retry-after': '7' }, errorClass: 'RATE_LIMITED' });
+    await tick(6_990);
+    expect(changes.map((c) => c.kind)).toEqual(['cooldown_started']);
+    await tick(20);
+    expect(changes.map((c) => [c.kind, c.epoch])).toEqual([['cooldown_started', 1], ['recovered', 2]]);
+    expect(changes[1]!.state.cooldownUntilMs).toBe(0);
+  });
+
+  it('tightens remaining quota to what the provider reports (OpenAI x-ratelimit-*), never loosens it', async () => {
+    const { limiter, acquire } = setup();
+    const r = await limiter.observe({
+      provider: 'openai', deployment: 'd1', httpStatus: 200, errorClass: undefined,
+      headers: { 'x-ratelimit-remaining-requests': '2', 'x-ratelimit-reset-requests': '6s', 'x-ratelimit-remaining-tokens': '900' },
+    });
+    expect(r.tightened).toEqual({ rpm: true, tpm: false });
+    expect((await acquire()).granted).toBe(true);
+    expect((await acquire()).granted).toBe(true);
+    expect(await acquire()).toMatchObject({ granted: false, blockedBy: 'rpm' });
+    // A provider reporting more than we think changes nothing.
+    const looser = await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 200, errorClass: undefined, headers: { 'x-ratelimit-remaining-requests': '9' } });
+    expect(looser.tightened).toEqual({ rpm: false, tpm: false });
+  });
+
+  it('tightens TPM from anthropic-ratelimit-* headers and cools down when the provider is at zero until its reset', async () => {
+    const { limiter, acquire, clock, changes } = setup();
+    const t = await limiter.observe({
+      provider: 'openai', deployment: 'd1', httpStatus: 200, errorClass: undefined,
+      headers: { 'anthropic-ratelimit-tokens-remaining': '100', 'anthropic-ratelimit-tokens-limit': '1000' },
+    });
+    expect(t.tightened).toEqual({ rpm: false, tpm: true });
+    expect(await acquire({ tokens: 200 })).toMatchObject({ granted: false, blockedBy: 'tpm' });
+    const reset = new Date(clock.now() + 4_000).toISOString();
+    const zero = await limiter.observe({
+      provider: 'openai', deployment: 'd1', httpStatus: 200, errorClass: undefined,
+      headers: { 'anthropic-ratelimit-requests-remaining': '0', 'anthropic-ratelimit-requests-reset': reset },
+    });
+    expect(zero.cooldownUntilMs).toBe(clock.now() + 4_000);
+    expect(changes.at(-1)).toMatchObject({ kind: 'cooldown_started', untilMs: clock.now() + 4_000 });
+  });
+
+  it('clears an unavailable deployment on operator request and publishes RECOVERED', async () => {
+    const { limiter, acquire, changes } = setup();
+    await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 429, headers: {}, errorClass: 'QUOTA_EXHAUSTED' });
+    expect(await acquire()).toMatchObject({ granted: false, blockedBy: 'unavailable' });
+    expect(await limiter.clearUnavailable('openai', 'd1')).toEqual({ cleared: true, epoch: 2 });
+    expect(await limiter.clearUnavailable('', 'd1')).toEqual({ cleared: false, epoch: 2 });
+    expect(changes.map((c) => c.kind)).toEqual(['unavailable', 'recovered']);
+    expect((await acquire()).granted).toBe(true);
+    expect((await inputError(limiter.clearUnavailable('openai', 'nope'))).field).toBe('deployment.deployment');
   });
 });

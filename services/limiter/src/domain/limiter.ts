@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SwitchyardConfig } from '@switchyard/config';
-import { parseRetryAfter } from '@switchyard/providers';
-import { sleep } from '@switchyard/util';
+import { parseRateLimitHeaders } from '@switchyard/providers';
+import { type Clock, sleep, systemClock } from '@switchyard/util';
 import { type LimitResolver, type ResolvedKey, createLimitResolver } from './limits';
 import type { BlockReason, KeyKind, KeyState, QuotaStore, SettleResult } from './quota-store';
 
@@ -44,6 +44,9 @@ export const DEFAULT_LIMITER_SETTINGS: LimiterSettings = {
   concurrencyPollMs: 50,
 };
 
+/** Recovery checks run this long after the until they wait for (timer vs Redis clock). */
+const RECOVERY_SLACK_MS = 5;
+
 /** A wait ends this long before the caller's deadline so the answer still reaches it. */
 const DEADLINE_MARGIN_MS = 50;
 
@@ -84,13 +87,17 @@ export interface ObserveRequest {
 export interface ObserveOutcome {
   cooldownUntilMs: number;
   unavailable: boolean;
+  /** Our view of remaining quota was lowered to what the provider reported. */
+  tightened: { rpm: boolean; tpm: boolean };
 }
 
 /** A change of a deployment's quota state other replicas and routers must learn about. */
 export interface QuotaChange {
   key: { kind: KeyKind; id: string };
   provider: string;
-  kind: 'cooldown_started' | 'unavailable';
+  kind: 'exhausted' | 'cooldown_started' | 'recovered' | 'unavailable';
+  /** Which limit, for 'exhausted' (rpm / tpm). */
+  limit?: BlockReason;
   untilMs: number;
   epoch: number;
   timeMs: number;
@@ -112,6 +119,12 @@ export interface LimiterDeps {
   wait?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Publishing is best effort (the state is already in Redis); failures are reported here. */
   onPublishError?: (err: unknown, change: QuotaChange) => void;
+  /** A background step (exhaustion mark, recovery check) failed; the next one retries. */
+  onBackgroundError?: (err: unknown, what: string) => void;
+  /** Local clock (header parsing, recovery timers); store decisions use the store's clock. */
+  clock?: Clock;
+  /** Timer for recovery checks; default setTimeout (unref'd). Returns a cancel function. */
+  schedule?: (ms: number, fn: () => void) => () => void;
 }
 
 export interface CallScope {
@@ -129,6 +142,7 @@ export function createLimiter(deps: LimiterDeps) {
   const settings = { ...DEFAULT_LIMITER_SETTINGS, ...deps.settings };
   const resolver: LimitResolver = createLimitResolver(deps.config);
   const wait = deps.wait ?? sleep;
+  const clock = deps.clock ?? systemClock;
 
   function resolveKey(ref: KeyRef, field: string): ResolvedKey {
     if (ref.kind === undefined) throw new LimiterInputError(`${field}.kind`, 'must be KEY_KIND_DEPLOYMENT or KEY_KIND_TENANT');
@@ -214,6 +228,7 @@ export function createLimiter(deps: LimiterDeps) {
       const result = await attempt();
       if (result.granted) return { granted: true, reservationId: result.reservationId, waitedMs };
       ticket = result.ticket;
+      noteExhaustion(keys[result.blockedIndex]!, result.blockedBy, result.nowMs + result.retryAfterMs);
       const t = now();
       const fits = waiting && result.blockedBy !== 'unavailable' && t + result.retryAfterMs <= waitUntil && !scope.signal?.aborted;
       if (!fits) {
@@ -267,39 +282,134 @@ export function createLimiter(deps: LimiterDeps) {
     }
   }
 
+  async function announce(key: ResolvedKey, kind: QuotaChange['kind'], r: { epoch: number; nowMs: number }, untilMs: number, reason: string, limit?: BlockReason) {
+    if (key.kind !== 'deployment') return;
+    const state = await deps.store.state(key);
+    await publish({
+      key: { kind: key.kind, id: key.id }, provider: key.provider!, kind, untilMs, epoch: r.epoch, timeMs: r.nowMs, reason,
+      state: { ...state, limits: key.limits }, ...(limit ? { limit } : {}),
+    });
+  }
+
+  const background = (what: string, fn: () => Promise<unknown>) => {
+    void fn().catch((err) => deps.onBackgroundError?.(err, what));
+  };
+
+  /** Per deployment: the until of the exhaustion this replica already reported (saves a script per denial). */
+  const markedUntil = new Map<string, number>();
+  function noteExhaustion(key: ResolvedKey, by: BlockReason, untilMs: number) {
+    if (key.kind !== 'deployment' || (by !== 'rpm' && by !== 'tpm')) return;
+    if ((markedUntil.get(key.id) ?? 0) >= untilMs - 50) return;
+    markedUntil.set(key.id, untilMs);
+    background('mark exhausted', async () => {
+      const r = await deps.store.markExhausted(key, untilMs);
+      if (r.changed) await announce(key, 'exhausted', r, r.untilMs, `${by} limit ${key.limits[by]} reached; capacity again at ${new Date(r.untilMs).toISOString()}`, by);
+      watchRecovery(key.id, r.untilMs);
+    });
+  }
+
+  /** deployment → pending recovery check. */
+  const recoveries = new Map<string, { untilMs: number; cancel: () => void }>();
+  const schedule =
+    deps.schedule ??
+    ((ms: number, fn: () => void) => {
+      const t = setTimeout(fn, ms);
+      t.unref?.();
+      return () => clearTimeout(t);
+    });
+  let closed = false;
+
+  /**
+   * Checks a deployment for recovery at `untilMs` (store time; the local timer
+   * may be a little early or late, and the script decides). Every replica that
+   * saw the exhaustion or cooldown (itself, or via the quota event) watches;
+   * exactly one wins the RECOVER script and publishes RECOVERED.
+   */
+  function watchRecovery(deployment: string, untilMs: number) {
+    if (closed || untilMs <= 0) return;
+    const key = resolver.resolve('deployment', deployment);
+    if (!key) return;
+    const pending = recoveries.get(deployment);
+    if (pending && pending.untilMs >= untilMs) return;
+    pending?.cancel();
+    const cancel = schedule(Math.max(0, untilMs - clock.now()) + RECOVERY_SLACK_MS, () => {
+      recoveries.delete(deployment);
+      background('recover', async () => {
+        const r = await deps.store.recover(key);
+        if (r.recovered) {
+          markedUntil.delete(deployment);
+          await announce(key, 'recovered', r, 0, 'capacity available again');
+        } else if (r.pendingUntilMs > 0) watchRecovery(deployment, r.pendingUntilMs);
+      });
+    });
+    recoveries.set(deployment, { untilMs, cancel });
+  }
+
   async function observe(req: ObserveRequest): Promise<ObserveOutcome> {
     const key = deploymentOf(req.provider, req.deployment);
     if (req.httpStatus !== 0 && (req.httpStatus < 100 || req.httpStatus > 599)) {
       throw new LimiterInputError('http_status', `must be an HTTP status 100..599 or 0, got ${req.httpStatus}`);
     }
     const ref = { kind: key.kind, id: key.id };
+    const noTightening = { rpm: false, tpm: false };
     if (req.errorClass === 'QUOTA_EXHAUSTED') {
       const r = await deps.store.setUnavailable(ref, true);
+      if (r.changed) await announce(key, 'unavailable', r, 0, `upstream quota exhausted (HTTP ${req.httpStatus}); until an operator calls ClearUnavailable`);
       const state = await deps.store.state(key);
-      if (r.changed) {
-        await publish({
-          key: ref, provider: key.provider!, kind: 'unavailable', untilMs: 0, epoch: r.epoch, timeMs: r.nowMs,
-          reason: `upstream quota exhausted (HTTP ${req.httpStatus})`, state: { ...state, limits: key.limits },
-        });
-      }
-      return { cooldownUntilMs: state.cooldownUntilMs, unavailable: true };
+      return { cooldownUntilMs: state.cooldownUntilMs, unavailable: true, tightened: noTightening };
     }
+    const localNow = clock.now();
+    const snapshot = parseRateLimitHeaders(req.headers, localNow);
+    const tokens = snapshot.tokens ?? snapshot.inputTokens;
     if (req.errorClass === 'RATE_LIMITED' || req.httpStatus === 429) {
-      const parsed = parseRetryAfter(req.headers, Date.now());
-      const ms = parsed.retryAfterMs !== undefined && parsed.retryAfterMs > 0 ? parsed.retryAfterMs : settings.defaultCooldownMs;
+      // retry-after(-ms) wins; else the reset of a bucket the provider says is empty; else the default.
+      const emptyReset = [snapshot.requests, tokens].filter((b) => b?.remaining === 0 && b.resetAt !== undefined).map((b) => b!.resetAt! - localNow);
+      const fromHeaders = snapshot.retryAfterMs ?? (emptyReset.length > 0 ? Math.max(...emptyReset) : undefined);
+      const ms = fromHeaders !== undefined && fromHeaders > 0 ? fromHeaders : settings.defaultCooldownMs;
       const r = await deps.store.cooldown(ref, ms);
-      const state = await deps.store.state(key);
       if (r.changed) {
-        await publish({
-          key: ref, provider: key.provider!, kind: 'cooldown_started', untilMs: r.cooldownUntilMs, epoch: r.epoch, timeMs: r.nowMs,
-          reason: parsed.retryAfterMs !== undefined ? `upstream 429, retry after ${ms} ms` : `upstream 429 without retry-after; default cooldown ${ms} ms`,
-          state: { ...state, limits: key.limits },
-        });
+        await announce(key, 'cooldown_started', r, r.cooldownUntilMs,
+          fromHeaders !== undefined ? `upstream 429, retry after ${ms} ms` : `upstream 429 without retry-after; default cooldown ${ms} ms`);
       }
-      return { cooldownUntilMs: r.cooldownUntilMs, unavailable: state.unavailable };
+      watchRecovery(key.id, r.cooldownUntilMs);
+      const state = await deps.store.state(key);
+      return { cooldownUntilMs: r.cooldownUntilMs, unavailable: state.unavailable, tightened: noTightening };
+    }
+    // A success (or another error) carrying rate-limit headers: the provider's
+    // remaining quota caps ours. Provider units are absolute, ours are scaled by
+    // headroom, so "remaining" caps ours directly (never raises it).
+    const remaining = { rpm: snapshot.requests?.remaining, tpm: tokens?.remaining };
+    let tightened = noTightening;
+    if (remaining.rpm !== undefined || remaining.tpm !== undefined) {
+      const t = await deps.store.tighten(key, {
+        ...(remaining.rpm !== undefined ? { rpm: remaining.rpm } : {}),
+        ...(remaining.tpm !== undefined ? { tpm: remaining.tpm } : {}),
+      });
+      tightened = { rpm: t.rpm, tpm: t.tpm };
+      // The provider is at zero: nothing fits until its reset, so cool down until then.
+      const emptyUntil = [snapshot.requests, tokens].filter((b) => b?.remaining === 0 && b.resetAt !== undefined).map((b) => b!.resetAt! - localNow);
+      if (emptyUntil.length > 0 && Math.max(...emptyUntil) > 0) {
+        const r = await deps.store.cooldown(ref, Math.max(...emptyUntil));
+        if (r.changed) await announce(key, 'cooldown_started', r, r.cooldownUntilMs, `provider reports no quota left until its reset`);
+        watchRecovery(key.id, r.cooldownUntilMs);
+      }
     }
     const state = await deps.store.state(key);
-    return { cooldownUntilMs: state.cooldownUntilMs, unavailable: state.unavailable };
+    return { cooldownUntilMs: state.cooldownUntilMs, unavailable: state.unavailable, tightened };
+  }
+
+  async function clearUnavailable(provider: string, deployment: string): Promise<{ cleared: boolean; epoch: number }> {
+    const key = deploymentOf(provider, deployment);
+    const r = await deps.store.setUnavailable({ kind: key.kind, id: key.id }, false);
+    if (r.changed) await announce(key, 'recovered', r, 0, 'unavailable mark cleared by an operator');
+    return { cleared: r.changed, epoch: r.epoch };
+  }
+
+  /** Stops pending recovery timers (shutdown). */
+  function close() {
+    closed = true;
+    for (const r of recoveries.values()) r.cancel();
+    recoveries.clear();
   }
 
   async function getQuota(ref: KeyRef): Promise<{ key: ResolvedKey; state: KeyState }> {
@@ -307,7 +417,7 @@ export function createLimiter(deps: LimiterDeps) {
     return { key, state: await deps.store.state(key) };
   }
 
-  return { acquire, settle, observe, getQuota };
+  return { acquire, settle, observe, getQuota, clearUnavailable, watchRecovery, close };
 }
 
 export type Limiter = ReturnType<typeof createLimiter>;

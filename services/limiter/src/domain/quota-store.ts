@@ -99,6 +99,13 @@ export interface CooldownResult {
   nowMs: number;
 }
 
+export interface StatusChange {
+  changed: boolean;
+  epoch: number;
+  nowMs: number;
+  untilMs: number;
+}
+
 export interface UnavailableResult {
   changed: boolean;
   epoch: number;
@@ -138,6 +145,21 @@ export interface QuotaStore {
   /** Upstream quota exhausted: no acquire succeeds until cleared (operator RPC, later). */
   setUnavailable(key: { kind: KeyKind; id: string }, unavailable: boolean): Promise<UnavailableResult>;
   state(key: LimitedKey): Promise<KeyState>;
+  /**
+   * An Acquire found the key's rpm/tpm exhausted until `untilMs` (store time):
+   * opens an 'exhausted' status (changed=true once, epoch bumped) or extends it.
+   */
+  markExhausted(key: { kind: KeyKind; id: string }, untilMs: number): Promise<StatusChange>;
+  /**
+   * Closes an exhausted / cooldown status whose time is over; `recovered` for
+   * exactly one caller (epoch bumped). Otherwise `pendingUntilMs` says when to look again (0: nothing pending).
+   */
+  recover(key: { kind: KeyKind; id: string }): Promise<{ recovered: boolean; epoch: number; nowMs: number; pendingUntilMs: number }>;
+  /**
+   * The provider reported only `remaining` units left: raise the key's usage so
+   * our remaining is no more than that (never lowers it).
+   */
+  tighten(key: LimitedKey, remaining: { rpm?: number; tpm?: number }): Promise<{ rpm: boolean; tpm: boolean; nowMs: number }>;
   /** Gives up a place in a key's wait queue (the waiter stops waiting). */
   leaveQueue(key: { kind: KeyKind; id: string }, ticket: string): Promise<void>;
   close(): Promise<void>;

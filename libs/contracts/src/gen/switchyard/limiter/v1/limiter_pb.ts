@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchyard/limiter/v1/limiter.proto.
  */
 export const file_switchyard_limiter_v1_limiter: GenFile = /*@__PURE__*/
-  fileDesc("CiNzd2l0Y2h5YXJkL2xpbWl0ZXIvdjEvbGltaXRlci5wcm90bxIVc3dpdGNoeWFyZC5saW1pdGVyLnYxIqUBCg5BY3F1aXJlUmVxdWVzdBIsCgRrZXlzGAEgAygLMh4uc3dpdGNoeWFyZC5ldmVudHMudjEuTGltaXRLZXkSEAoIcmVxdWVzdHMYAiABKA0SDgoGdG9rZW5zGAMgASgNEhoKEnJlc2VydmF0aW9uX3R0bF9tcxgEIAEoDRITCgttYXhfd2FpdF9tcxgFIAEoDRISCgpyZXF1ZXN0X2lkGAYgASgJIoQCCg9BY3F1aXJlUmVzcG9uc2USDwoHZ3JhbnRlZBgBIAEoCBIWCg5yZXNlcnZhdGlvbl9pZBgCIAEoCRIWCg5yZXRyeV9hZnRlcl9tcxgDIAEoDRIYChByZXRyeV9hdF91bml4X21zGAQgASgDEjMKC2Jsb2NrZWRfa2V5GAUgASgLMh4uc3dpdGNoeWFyZC5ldmVudHMudjEuTGltaXRLZXkSNgoNYmxvY2tlZF9saW1pdBgGIAEoDjIfLnN3aXRjaHlhcmQuZXZlbnRzLnYxLkxpbWl0S2luZBIWCg5sb2NhbF9mYWxsYmFjaxgHIAEoCBIRCgl3YWl0ZWRfbXMYCCABKA0iUQoNU2V0dGxlUmVxdWVzdBIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRIVCg1hY3R1YWxfdG9rZW5zGAIgASgNEhEKCWNhbmNlbGxlZBgDIAEoCCJQCg5TZXR0bGVSZXNwb25zZRINCgVmb3VuZBgBIAEoCBIXCg90b2tlbnNfcmV0dXJuZWQYAiABKA0SFgoOdG9rZW5zX292ZXJydW4YAyABKA0iigIKDk9ic2VydmVSZXF1ZXN0EjcKCmRlcGxveW1lbnQYASABKAsyIy5zd2l0Y2h5YXJkLmV2ZW50cy52MS5EZXBsb3ltZW50UmVmEhMKC2h0dHBfc3RhdHVzGAIgASgNEkMKB2hlYWRlcnMYAyADKAsyMi5zd2l0Y2h5YXJkLmxpbWl0ZXIudjEuT2JzZXJ2ZVJlcXVlc3QuSGVhZGVyc0VudHJ5EjUKC2Vycm9yX2NsYXNzGAQgASgOMiAuc3dpdGNoeWFyZC5ldmVudHMudjEuRXJyb3JDbGFzcxouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJGCg9PYnNlcnZlUmVzcG9uc2USHgoWY29vbGRvd25fdW50aWxfdW5peF9tcxgBIAEoAxITCgt1bmF2YWlsYWJsZRgCIAEoCCI+Cg9HZXRRdW90YVJlcXVlc3QSKwoDa2V5GAEgASgLMh4uc3dpdGNoeWFyZC5ldmVudHMudjEuTGltaXRLZXkiQwoQR2V0UXVvdGFSZXNwb25zZRIvCgVxdW90YRgBIAEoCzIgLnN3aXRjaHlhcmQuZXZlbnRzLnYxLlF1b3RhU3RhdGUy+AIKDkxpbWl0ZXJTZXJ2aWNlElgKB0FjcXVpcmUSJS5zd2l0Y2h5YXJkLmxpbWl0ZXIudjEuQWNxdWlyZVJlcXVlc3QaJi5zd2l0Y2h5YXJkLmxpbWl0ZXIudjEuQWNxdWlyZVJlc3BvbnNlElUKBlNldHRsZRIkLnN3aXRjaHlhcmQubGltaXRlci52MS5TZXR0bGVSZXF1ZXN0GiUuc3dpdGNoeWFyZC5saW1pdGVyLnYxLlNldHRsZVJlc3BvbnNlElgKB09ic2VydmUSJS5zd2l0Y2h5YXJkLmxpbWl0ZXIudjEuT2JzZXJ2ZVJlcXVlc3QaJi5zd2l0Y2h5YXJkLmxpbWl0ZXIudjEuT2JzZXJ2ZVJlc3BvbnNlElsKCEdldFF1b3RhEiYuc3dpdGNoeWFyZC5saW1pdGVyLnYxLkdldFF1b3RhUmVxdWVzdBonLnN3aXRjaHlhcmQubGltaXRlci52MS5HZXRRdW90YVJlc3BvbnNlYgZwcm90bzM", [file_switchyard_events_v1_quota, file_switchyard_events_v1_types]);
+  fileDesc("CiNzd2l0Y2h5YXJkL2xpbWl0ZXIvdjEvbGltaXRlci5wcm90bxIVc3dpdGNoeWFyZC5saW1pdGVyLnYxIqUBCg5BY3F1aXJlUmVxdWVzdBIsCgRrZXlzGAEgAygLMh4uc3dpdGNoeWFyZC5ldmVudHMudjEuTGltaXRLZXkSEAoIcmVxdWVzdHMYAiABKA0SDgoGdG9rZW5zGAMgASgNEhoKEnJlc2VydmF0aW9uX3R0bF9tcxgEIAEoDRITCgttYXhfd2FpdF9tcxgFIAEoDRISCgpyZXF1ZXN0X2lkGAYgASgJIoQCCg9BY3F1aXJlUmVzcG9uc2USDwoHZ3JhbnRlZBgBIAEoCBIWCg5yZXNlcnZhdGlvbl9pZBgCIAEoCRIWCg5yZXRyeV9hZnRlcl9tcxgDIAEoDRIYChByZXRyeV9hdF91bml4X21zGAQgASgDEjMKC2Jsb2NrZWRfa2V5GAUgASgLMh4uc3dpdGNoeWFyZC5ldmVudHMudjEuTGltaXRLZXkSNgoNYmxvY2tlZF9saW1pdBgGIAEoDjIfLnN3aXRjaHlhcmQuZXZlbnRzLnYxLkxpbWl0S2luZBIWCg5sb2NhbF9mYWxsYmFjaxgHIAEoCBIRCgl3YWl0ZWRfbXMYCCABKA0iUQoNU2V0dGxlUmVxdWVzdBIWCg5yZXNlcnZhdGlvbl9pZBgBIAEoCRIVCg1hY3R1YWxfdG9rZW5zGAIgASgNEhEKCWNhbmNlbGxlZBgDIAEoCCJQCg5TZXR0bGVSZXNwb25zZRINCgVmb3VuZBgBIAEoCBIXCg90b2tlbnNfcmV0dXJuZWQYAiABKA0SFgoOdG9rZW5zX292ZXJydW4YAyABKA0iigIKDk9ic2VydmVSZXF1ZXN0EjcKCmRlcGxveW1lbnQYASABKAsyIy5zd2l0Y2h5YXJkLmV2ZW50cy52MS5EZXBsb3ltZW50UmVmEhMKC2h0dHBfc3RhdHVzGAIgASgNEkMKB2hlYWRlcnMYAyADKAsyMi5zd2l0Y2h5YXJkLmxpbWl0ZXIudjEuT2JzZXJ2ZVJlcXVlc3QuSGVhZGVyc0VudHJ5EjUKC2Vycm9yX2NsYXNzGAQgASgOMiAuc3dpdGNoeWFyZC5ldmVudHMudjEuRXJyb3JDbGFzcxouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJGCg9PYnNlcnZlUmVzcG9uc2USHgoWY29vbGRvd25fdW50aWxfdW5peF9tcxgBIAEoAxITCgt1bmF2YWlsYWJsZRgCIAEoCCI+Cg9HZXRRdW90YVJlcXVlc3QSKwoDa2V5GAEgASgLMh4uc3dpdGNoeWFyZC5ldmVudHMudjEuTGltaXRLZXkiQwoQR2V0UXVvdGFSZXNwb25zZRIvCgVxdW90YRgBIAEoCzIgLnN3aXRjaHlhcmQuZXZlbnRzLnYxLlF1b3RhU3RhdGUiUgoXQ2xlYXJVbmF2YWlsYWJsZVJlcXVlc3QSNwoKZGVwbG95bWVudBgBIAEoCzIjLnN3aXRjaHlhcmQuZXZlbnRzLnYxLkRlcGxveW1lbnRSZWYiOgoYQ2xlYXJVbmF2YWlsYWJsZVJlc3BvbnNlEg8KB2NsZWFyZWQYASABKAgSDQoFZXBvY2gYAiABKAMy7QMKDkxpbWl0ZXJTZXJ2aWNlElgKB0FjcXVpcmUSJS5zd2l0Y2h5YXJkLmxpbWl0ZXIudjEuQWNxdWlyZVJlcXVlc3QaJi5zd2l0Y2h5YXJkLmxpbWl0ZXIudjEuQWNxdWlyZVJlc3BvbnNlElUKBlNldHRsZRIkLnN3aXRjaHlhcmQubGltaXRlci52MS5TZXR0bGVSZXF1ZXN0GiUuc3dpdGNoeWFyZC5saW1pdGVyLnYxLlNldHRsZVJlc3BvbnNlElgKB09ic2VydmUSJS5zd2l0Y2h5YXJkLmxpbWl0ZXIudjEuT2JzZXJ2ZVJlcXVlc3QaJi5zd2l0Y2h5YXJkLmxpbWl0ZXIudjEuT2JzZXJ2ZVJlc3BvbnNlElsKCEdldFF1b3RhEiYuc3dpdGNoeWFyZC5saW1pdGVyLnYxLkdldFF1b3RhUmVxdWVzdBonLnN3aXRjaHlhcmQubGltaXRlci52MS5HZXRRdW90YVJlc3BvbnNlEnMKEENsZWFyVW5hdmFpbGFibGUSLi5zd2l0Y2h5YXJkLmxpbWl0ZXIudjEuQ2xlYXJVbmF2YWlsYWJsZVJlcXVlc3QaLy5zd2l0Y2h5YXJkLmxpbWl0ZXIudjEuQ2xlYXJVbmF2YWlsYWJsZVJlc3BvbnNlYgZwcm90bzM", [file_switchyard_events_v1_quota, file_switchyard_events_v1_types]);
 
 /**
  * Reserve capacity for one upstream attempt.
@@ -323,6 +323,53 @@ export const GetQuotaResponseSchema: GenMessage<GetQuotaResponse> = /*@__PURE__*
   messageDesc(file_switchyard_limiter_v1_limiter, 7);
 
 /**
+ * Clear a deployment's unavailable mark.
+ *
+ * @generated from message switchyard.limiter.v1.ClearUnavailableRequest
+ */
+export type ClearUnavailableRequest = Message<"switchyard.limiter.v1.ClearUnavailableRequest"> & {
+  /**
+   * @generated from field: switchyard.events.v1.DeploymentRef deployment = 1;
+   */
+  deployment?: DeploymentRef | undefined;
+};
+
+/**
+ * Describes the message switchyard.limiter.v1.ClearUnavailableRequest.
+ * Use `create(ClearUnavailableRequestSchema)` to create a new message.
+ */
+export const ClearUnavailableRequestSchema: GenMessage<ClearUnavailableRequest> = /*@__PURE__*/
+  messageDesc(file_switchyard_limiter_v1_limiter, 8);
+
+/**
+ * Effect of a ClearUnavailable.
+ *
+ * @generated from message switchyard.limiter.v1.ClearUnavailableResponse
+ */
+export type ClearUnavailableResponse = Message<"switchyard.limiter.v1.ClearUnavailableResponse"> & {
+  /**
+   * False when the deployment was not marked unavailable (nothing changed).
+   *
+   * @generated from field: bool cleared = 1;
+   */
+  cleared: boolean;
+
+  /**
+   * The key's epoch after the call.
+   *
+   * @generated from field: int64 epoch = 2;
+   */
+  epoch: bigint;
+};
+
+/**
+ * Describes the message switchyard.limiter.v1.ClearUnavailableResponse.
+ * Use `create(ClearUnavailableResponseSchema)` to create a new message.
+ */
+export const ClearUnavailableResponseSchema: GenMessage<ClearUnavailableResponse> = /*@__PURE__*/
+  messageDesc(file_switchyard_limiter_v1_limiter, 9);
+
+/**
  * Admission control in front of every provider attempt.
  *
  * @generated from service switchyard.limiter.v1.LimiterService
@@ -372,6 +419,18 @@ export const LimiterService: GenService<{
     methodKind: "unary";
     input: typeof GetQuotaRequestSchema;
     output: typeof GetQuotaResponseSchema;
+  },
+  /**
+   * ClearUnavailable is the operator's answer to an upstream insufficient_quota:
+   * the account was topped up, admit the deployment again. Publishes a
+   * RECOVERED quota event. Errors: INVALID_ARGUMENT (unknown deployment).
+   *
+   * @generated from rpc switchyard.limiter.v1.LimiterService.ClearUnavailable
+   */
+  clearUnavailable: {
+    methodKind: "unary";
+    input: typeof ClearUnavailableRequestSchema;
+    output: typeof ClearUnavailableResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_switchyard_limiter_v1_limiter, 0);
