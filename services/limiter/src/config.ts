@@ -10,6 +10,9 @@ export const envSpec = {
   configPath: envString('SWITCHYARD_CONFIG', undefined, 'gateway YAML: deployment limits (scaled by defaults.headroom) and tenant limits'),
   defaultReservationTtlMs: envInt('LIMITER_RESERVATION_TTL_MS', 60_000, 'lifetime of a reservation whose Acquire sets no reservation_ttl_ms; an unsettled one expires then (its tokens stay charged)', { min: 1, max: 3_600_000 }),
   maxWaitMs: envInt('LIMITER_MAX_WAIT_MS', 60_000, 'largest max_wait_ms an Acquire may ask for', { max: 600_000 }),
+  redisTimeoutMs: envInt('LIMITER_REDIS_TIMEOUT_MS', 500, 'a Redis command slower than this counts as Redis unreachable (local fallback)', { min: 10, max: 60_000 }),
+  fallbackRetryMs: envInt('LIMITER_FALLBACK_RETRY_MS', 500, 'while in local fallback, how often an Acquire tries Redis again', { min: 10, max: 60_000 }),
+  heartbeatMs: envInt('LIMITER_HEARTBEAT_MS', 1_000, 'replica heartbeat period on NATS (live replicas divide the limits during a Redis outage)', { min: 50, max: 60_000 }),
   defaultCooldownMs: envInt('LIMITER_DEFAULT_COOLDOWN_MS', 1_000, 'cooldown after an upstream 429 that carried no usable retry-after / retry-after-ms', { min: 1, max: 3_600_000 }),
 };
 
@@ -21,6 +24,9 @@ export interface LimiterConfig {
   logLevel: string;
   shutdownGraceMs: number;
   internalToken?: string;
+  redisTimeoutMs: number;
+  fallbackRetryMs: number;
+  heartbeatMs: number;
   /** The parsed SWITCHYARD_CONFIG: deployments, tenants, defaults.headroom. */
   gateway: SwitchyardConfig;
   settings: Partial<LimiterSettings>;
@@ -37,6 +43,9 @@ export function loadConfig(env: Env): LimiterConfig {
     logLevel: e.logLevel,
     shutdownGraceMs: e.shutdownGraceMs,
     internalToken: e.internalToken,
+    redisTimeoutMs: e.redisTimeoutMs,
+    fallbackRetryMs: e.fallbackRetryMs,
+    heartbeatMs: e.heartbeatMs,
     gateway: loadConfigFile(e.configPath, env),
     settings: {
       defaultReservationTtlMs: e.defaultReservationTtlMs,

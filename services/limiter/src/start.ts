@@ -11,6 +11,10 @@ import type { QuotaStore } from './domain/quota-store';
 import { createLimiterHandlers } from './adapters/grpc-handlers';
 import { createQuotaPublisher } from './adapters/quota-publisher';
 import { createRedisQuotaStore } from './adapters/redis-quota-store';
+import { createFailoverQuotaStore } from './adapters/failover-quota-store';
+import { type LimiterMetrics, createLimiterMetrics } from './adapters/limiter-metrics';
+import { createMemoryQuotaStore } from './adapters/memory-quota-store';
+import { createReplicaPresence } from './adapters/replica-presence';
 
 /** What the embedded demo (or a test) may pass in instead of the real connections. */
 export interface LimiterDeps {
@@ -18,7 +22,11 @@ export interface LimiterDeps {
   /** e.g. createMemoryQuotaStore({ clock }) for the embedded demo. */
   store: QuotaStore;
   logger: Logger;
+  metrics: LimiterMetrics;
 }
+
+/** How long start() waits for Redis before serving from the local fallback. */
+const REDIS_STARTUP_WAIT_MS = 2_000;
 
 export type LimiterService = RunningService;
 
@@ -34,17 +42,36 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
     for (const fn of cleanups.reverse()) await fn().catch((err) => logger.warn({ err }, 'cleanup step failed'));
   };
   try {
-    let store = deps.store;
-    if (!store) {
-      const redis = createRedisClient({ url: config.redisUrl, name: 'switchyard-limiter', lazyConnect: true, logger });
-      await redis.connect();
-      store = createRedisQuotaStore({ redis, ownsClient: true });
-    }
-    const ownedStore = store;
-    cleanups.push(() => ownedStore.close());
-
     const bus = deps.bus ?? (await createNatsEventBus({ url: config.natsUrl, name: 'switchyard-limiter', logger }));
     cleanups.push(() => bus.close());
+    const metrics = deps.metrics ?? createLimiterMetrics();
+
+    let store = deps.store;
+    if (!store) {
+      const redis = createRedisClient({ url: config.redisUrl, name: 'switchyard-limiter', logger, commandTimeoutMs: config.redisTimeoutMs });
+      const ready = await Promise.race([
+        new Promise<boolean>((resolve) => redis.once('ready', () => resolve(true))),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), REDIS_STARTUP_WAIT_MS).unref()),
+      ]);
+      if (!ready) logger.warn({ event: 'redis_unreachable_at_start', url: config.redisUrl }, 'Redis unreachable: limiting from the local share until it is back');
+      const presence = await createReplicaPresence({ bus, intervalMs: config.heartbeatMs });
+      cleanups.push(() => presence.close());
+      store = createFailoverQuotaStore({
+        shared: createRedisQuotaStore({ redis, ownsClient: true }),
+        local: createMemoryQuotaStore(),
+        liveReplicas: presence.live,
+        retryAfterMs: config.fallbackRetryMs,
+        onModeChange: (mode, cause) => {
+          metrics.modeChange(mode);
+          if (mode === 'local') {
+            logger.warn({ event: 'limiter_local_fallback', replicas: presence.live(), err: { message: (cause as Error)?.message } }, 'Redis unreachable: limiting from this replica’s share (limit ÷ live replicas)');
+          } else logger.info({ event: 'limiter_shared_accounting' }, 'Redis reachable again: back to shared accounting');
+        },
+      });
+    }
+    const ownedStore = store;
+    // Closed after the server stopped (cleanups run in reverse).
+    cleanups.splice(1, 0, () => ownedStore.close());
 
     const limiter = createLimiter({
       store,
@@ -74,7 +101,7 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
       host: config.grpcHost,
       port: config.grpcPort,
       logger,
-      services: [createLimiterHandlers({ limiter })],
+      services: [createLimiterHandlers({ limiter, metrics })],
       ...(config.internalToken ? { internalToken: config.internalToken } : {}),
     });
     cleanups.push(() => server.shutdown(config.shutdownGraceMs));

@@ -1,6 +1,7 @@
 import { ErrorClass, ErrorClassSchema, LimiterService, type LimitKey } from '@switchyard/contracts';
 import { type ServiceRegistration, invalidArgument, serviceRegistration } from '@switchyard/grpc';
 import { type KeyRef, type Limiter, LimiterInputError } from '../domain/limiter';
+import type { LimiterMetrics } from './limiter-metrics';
 import { keyKindFromProto, limitKeyToProto, limitKindToProto, quotaStateToProto } from './quota-proto';
 
 function keyRef(key: LimitKey | undefined): KeyRef {
@@ -24,8 +25,8 @@ async function guarded<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** LimiterService over the domain Limiter (the internal-token check is createGrpcServer's). */
-export function createLimiterHandlers(options: { limiter: Limiter }): ServiceRegistration {
-  const { limiter } = options;
+export function createLimiterHandlers(options: { limiter: Limiter; metrics?: LimiterMetrics }): ServiceRegistration {
+  const { limiter, metrics } = options;
 
   return serviceRegistration(LimiterService, {
     async acquire(req, ctx) {
@@ -41,7 +42,8 @@ export function createLimiterHandlers(options: { limiter: Limiter }): ServiceReg
           },
           { signal: ctx.signal, deadlineMs: ctx.deadline?.getTime() },
         );
-        if (r.granted) return { granted: true, reservationId: r.reservationId, waitedMs: r.waitedMs };
+        metrics?.acquire(r.granted ? 'granted' : 'denied', r.localFallback);
+        if (r.granted) return { granted: true, reservationId: r.reservationId, waitedMs: r.waitedMs, localFallback: r.localFallback };
         return {
           granted: false,
           retryAfterMs: r.retryAfterMs,
@@ -49,6 +51,7 @@ export function createLimiterHandlers(options: { limiter: Limiter }): ServiceReg
           blockedKey: limitKeyToProto(r.blockedKey),
           blockedLimit: limitKindToProto(r.blockedBy),
           waitedMs: r.waitedMs,
+          localFallback: r.localFallback,
         };
       });
     },

@@ -49,7 +49,7 @@ export function quotaStateToProto(key: { kind: DomainKeyKind; id: string }, stat
     })),
     cooldownUntilUnixMs: BigInt(state.cooldownUntilMs),
     unavailable: state.unavailable,
-    localFallback: false,
+    localFallback: state.localFallback === true,
     epoch: BigInt(state.epoch),
     admittedRequests: BigInt(state.admittedRequests),
   });

@@ -65,8 +65,9 @@ export interface AcquireRequest {
 }
 
 export type AcquireOutcome =
-  | { granted: true; reservationId: string; waitedMs: number }
+  | { granted: true; reservationId: string; waitedMs: number; localFallback: boolean }
   | {
+      localFallback: boolean;
       granted: false;
       retryAfterMs: number;
       retryAtMs: number;
@@ -226,7 +227,7 @@ export function createLimiter(deps: LimiterDeps) {
       });
     for (;;) {
       const result = await attempt();
-      if (result.granted) return { granted: true, reservationId: result.reservationId, waitedMs };
+      if (result.granted) return { granted: true, reservationId: result.reservationId, waitedMs, localFallback: result.localFallback === true };
       ticket = result.ticket;
       noteExhaustion(keys[result.blockedIndex]!, result.blockedBy, result.nowMs + result.retryAfterMs);
       const t = now();
@@ -241,6 +242,7 @@ export function createLimiter(deps: LimiterDeps) {
           blockedKey: { kind: blocked.kind, id: blocked.id },
           blockedBy: result.blockedBy,
           waitedMs,
+          localFallback: result.localFallback === true,
         };
       }
       // GCRA and cooldown waits are exact (poll then; the ticket's lease runs

@@ -64,7 +64,7 @@ export interface QueueInput {
 }
 
 export type AcquireResult =
-  | { granted: true; reservationId: string; nowMs: number; replayed: boolean }
+  | { granted: true; reservationId: string; nowMs: number; replayed: boolean; localFallback?: boolean }
   | {
       granted: false;
       /** Index into `keys` of the key with the longest wait. */
@@ -75,6 +75,8 @@ export type AcquireResult =
       nowMs: number;
       /** Set when the acquire holds a place in the queue: poll again with it after retryAfterMs. */
       ticket?: string;
+      /** Decided by this replica's local share because the shared store was unreachable. */
+      localFallback?: boolean;
     };
 
 export interface SettleInput {
@@ -135,6 +137,8 @@ export interface KeyState {
    */
   admittedRequests: number;
   nowMs: number;
+  /** Read from this replica's local fallback state (the shared store was unreachable). */
+  localFallback?: boolean;
 }
 
 export interface QuotaStore {
