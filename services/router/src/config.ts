@@ -16,6 +16,7 @@ export const envSpec = {
     min: 10,
     max: 60_000,
   }),
+  replicaId: envOptional('ROUTER_REPLICA_ID', 'identifies this replica as the holder of half-open probe permits (default: hostname-pid-random)'),
   retryBudgetPercent: envInt('RETRY_BUDGET_PERCENT', 20, 'retry budget per router replica: retries (and fallbacks after transient failures) may add at most this % of requests; when spent, calls fail fast', {
     min: 0,
     max: 1000,

@@ -43,6 +43,10 @@ export interface RouterContext {
   defaultMaxTokens: number;
   /** Per-hop deadline of peer calls (also bounds the fan-out). */
   peerDeadlineMs: number;
+  /** Identifies this router replica (breaker probe holder). */
+  replicaId: string;
+  /** Deployments this replica is probing right now (half-open): at most one probe each. */
+  probesInFlight: Set<string>;
   /** This replica's retry budget (shared by every call it serves). */
   retryBudget: RetryBudget;
   /** Local EWMA of successful attempt latency (Complete: whole answer; streams: key `stream:<deployment>`, time to first token). */

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { RouterService } from '@switchyard/contracts';
 import { createGrpcServer, serviceRegistration } from '@switchyard/grpc';
 import { createNatsEventBus, type EventBus } from '@switchyard/nats';
@@ -103,6 +105,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       logger,
       defaultMaxTokens: config.defaultMaxTokens,
       peerDeadlineMs: config.peerDeadlineMs,
+      replicaId: config.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+      probesInFlight: new Set(),
       retryBudget: createRetryBudget(
         { ratio: config.retryBudgetPercent / 100, minPerSecond: config.retryBudgetMinPerSecond, windowMs: config.retryBudgetWindowMs },
         clock,

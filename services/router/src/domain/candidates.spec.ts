@@ -85,3 +85,20 @@ describe('planCandidates', () => {
     expect(plan.usable.map((c) => c.name)).toEqual(['c', 'b', 'a', 'd']);
   });
 });
+
+describe('planCandidates: latency among equals', () => {
+  const now = 1_000_000;
+  it('puts the lower p50 first among equal CLOSED candidates, unknown latency last, weights and priorities untouched', () => {
+    const views: Record<string, Partial<DeploymentView>> = {
+      a: { circuit: 'closed', p50LatencyMs: 900 },
+      b: { circuit: 'closed', p50LatencyMs: 0 },
+      c: { circuit: 'closed', p50LatencyMs: 120 },
+      d: { circuit: 'closed', p50LatencyMs: 10 },
+      e: { circuit: 'closed', p50LatencyMs: 5 },
+    };
+    const viewOf = (n: string): DeploymentView => ({ ...UNKNOWN_VIEW, ...views[n] });
+    const plan = planCandidates([candidate('a'), candidate('b'), candidate('c'), candidate('d', {}, 0, 5), candidate('e', {}, 1)], viewOf, now);
+    // a, b, c are equals (weight 1): c (120) before a (900) before b (unknown); d (weight 5) keeps its slot; e is a lower priority.
+    expect(plan.usable.map((c) => c.name)).toEqual(['c', 'a', 'b', 'd', 'e']);
+  });
+});

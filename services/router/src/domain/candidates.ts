@@ -126,5 +126,30 @@ export function planCandidates(ordered: readonly Candidate[], viewOf: (name: str
     kept.push({ c, tier: preferenceTier(view, now), index });
   });
   kept.sort((a, b) => a.c.priority - b.c.priority || a.tier - b.tier || a.index - b.index);
-  return { usable: kept.map((k) => k.c), skipped };
+  return { usable: preferFaster(kept, viewOf), skipped };
+}
+
+/**
+ * Among equals — same priority, same health tier, same weight — the one with
+ * the lower recent p50 (health replica) goes first; deployments without a
+ * known latency keep their weighted position after the measured ones. Only
+ * the slots equals already occupy are reordered, so weights between unequal
+ * candidates and the tier order are untouched.
+ */
+function preferFaster(kept: readonly { c: Candidate; tier: number }[], viewOf: (name: string) => DeploymentView): Candidate[] {
+  const out = kept.map((k) => k.c);
+  const groups = new Map<string, number[]>();
+  kept.forEach((k, i) => {
+    const key = `${k.c.priority}|${k.tier}|${k.c.weight}`;
+    const slots = groups.get(key) ?? [];
+    slots.push(i);
+    groups.set(key, slots);
+  });
+  for (const slots of groups.values()) {
+    if (slots.length < 2) continue;
+    const latency = (c: Candidate) => viewOf(c.name).p50LatencyMs || Number.POSITIVE_INFINITY;
+    const members = slots.map((i) => kept[i]!.c).sort((a, b) => (latency(a) === latency(b) ? 0 : latency(a) < latency(b) ? -1 : 1));
+    slots.forEach((slot, j) => (out[slot] = members[j]!));
+  }
+  return out;
 }

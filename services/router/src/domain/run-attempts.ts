@@ -30,9 +30,17 @@ export interface AttemptRecord {
 
 /** Limiter verdict for one attempt. Peer failures are not denials: they become a grant with a note. */
 export type Admission =
-  | { granted: true; reservationId?: string; note?: string }
+  /** `probe`: this attempt is the replica's half-open probe of the deployment (released when the attempt is accounted). */
+  | { granted: true; reservationId?: string; note?: string; probe?: string }
   /** `final`: no other candidate can be admitted either (e.g. the tenant's own limit blocked), so stop trying. */
-  | { granted: false; retryAfterMs: number; reason: string; final?: boolean };
+  | {
+      granted: false;
+      retryAfterMs: number;
+      reason: string;
+      final?: boolean;
+      /** Who refused: the limiter (a wait may help) or the breaker (half-open, another replica holds the probe: skip). Default limiter. */
+      source?: 'limiter' | 'breaker';
+    };
 
 /** What the loop reports after each upstream attempt (accounting and outcome events hang off this). */
 export interface AttemptEvent<T> {
@@ -96,6 +104,12 @@ export type LoopResult<T> =
       deadlineExceeded: boolean;
     };
 
+/**
+ * Kept back from the caller's deadline so the router's own answer (with every
+ * attempt listed) reaches the caller before its deadline cuts the call.
+ */
+export const ANSWER_MARGIN_MS = 10;
+
 /** Waits for the limiter on the last candidate, per candidate. */
 const MAX_ADMISSION_WAITS = 3;
 /** Added to the limiter's retry-after so the re-acquire lands after the cooldown, not on its edge. */
@@ -147,7 +161,7 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
     let admissionWaits = 0;
     for (;;) {
       if (options.signal?.aborted) return fail('cancelled by caller', { cancelled: true });
-      const remainingBefore = options.deadlineAt - ports.clock.now();
+      const remainingBefore = options.deadlineAt - ports.clock.now() - ANSWER_MARGIN_MS;
       if (remainingBefore <= 0) return fail('deadline exceeded', { deadlineExceeded: true });
       const expected = ports.expectedLatencyMs?.(candidate) ?? 0;
       if (expected > remainingBefore) {
@@ -166,7 +180,8 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
         // just honoured, a window about to roll): waiting beats failing, if the
         // wait and an attempt fit the deadline.
         const wait = admission.retryAfterMs + ADMISSION_WAIT_SLACK_MS;
-        if (!admission.final && queue.length === 0 && admissionWaits < MAX_ADMISSION_WAITS && wait + expected < remainingBefore && (expected > 0 || wait < remainingBefore / 2)) {
+        const fromBreaker = admission.source === 'breaker';
+        if (!fromBreaker && !admission.final && queue.length === 0 && admissionWaits < MAX_ADMISSION_WAITS && wait + expected < remainingBefore && (expected > 0 || wait < remainingBefore / 2)) {
           admissionWaits += 1;
           try {
             await ports.sleep(wait, options.signal);
@@ -175,14 +190,19 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
           }
           continue;
         }
-        skipped.push({ name: candidate.name, reason: `limiter: ${admission.reason}`, retryAt: ports.clock.now() + admission.retryAfterMs, quota: true });
+        skipped.push({
+          name: candidate.name,
+          reason: `${fromBreaker ? 'breaker' : 'limiter'}: ${admission.reason}`,
+          retryAt: ports.clock.now() + admission.retryAfterMs,
+          quota: !fromBreaker,
+        });
         if (admission.final) return fail(`limiter: ${admission.reason}`);
         break;
       }
 
       onThisDeployment += 1;
       const started = ports.clock.now();
-      const remaining = options.deadlineAt - started;
+      const remaining = options.deadlineAt - started - ANSWER_MARGIN_MS;
       if (remaining <= 0) {
         ports.afterAttempt({ candidate, admission, record: baseRecord(candidate, attempts.length + 1, 0, admission.note), cancelled: true });
         return fail('deadline exceeded', { deadlineExceeded: true });

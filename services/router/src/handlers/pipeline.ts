@@ -4,6 +4,7 @@ import {
   AttemptOutcomeSchema,
   AttemptSchema,
   CacheStatus,
+  CircuitState,
   CompleteResponseSchema,
   ErrorClass as ErrorClassEnum,
   FinishReason,
@@ -269,8 +270,73 @@ const LIMIT_NAMES: Record<number, string> = {
   [LimitKind.UNAVAILABLE]: 'unavailable',
 };
 
-/** Limiter Acquire for one attempt on `c`: the deployment key and the tenant key, all-or-nothing. Never throws. */
+/** A half-open deployment (or an open one past its open_until) may only be sent the cluster-wide probe. */
+function needsProbe(ctx: RouterContext, c: Candidate): boolean {
+  const h = ctx.health.get(c.name);
+  if (!h) return false;
+  return h.circuit === 'half-open' || (h.circuit === 'open' && h.openUntil > 0 && h.openUntil <= ctx.clock.now());
+}
+
+/**
+ * DESIGN step 4: dispatch to a HALF_OPEN deployment only after winning the
+ * breaker's AcquireProbe (holder = this replica), so the whole cluster sends it
+ * one probe, not one per replica. Lost → skip it. Breaker unreachable → go
+ * ahead (its outcome still reaches the breaker), noted on the attempt.
+ */
+async function acquireProbe(ctx: RouterContext, p: PreparedCall, c: Candidate): Promise<{ ok: true; note?: string } | { ok: false; denial: Admission }> {
+  try {
+    const res = await ctx.peers.breaker.acquireProbe(
+      { deployment: c.name, holderId: ctx.replicaId, ttlMs: Math.min(c.deployment.timeoutMs + PROBE_TTL_SLACK_MS, 0xffffffff) },
+      hopOptions(ctx, p),
+    );
+    if (res.granted) return { ok: true, note: 'half-open probe' };
+    const expires = Number(res.expiresAtUnixMs);
+    return {
+      ok: false,
+      denial: {
+        granted: false,
+        source: 'breaker',
+        retryAfterMs: expires > 0 ? Math.max(0, expires - ctx.clock.now()) : 0,
+        reason: res.holderId ? `half-open, probe held by ${res.holderId}` : `half-open, probe not granted (state ${CircuitState[res.state] ?? res.state})`,
+      },
+    };
+  } catch (err) {
+    ctx.logger.warn({ request_id: p.requestId, peer: 'breaker', deployment: c.name, err: { message: errMessage(err) } }, 'breaker unreachable for AcquireProbe; probing anyway');
+    return { ok: true, note: 'breaker unavailable: unpermitted probe' };
+  }
+}
+
+/** The probe permit outlives the attempt by this much, so a slow probe is not raced by another replica's. */
+const PROBE_TTL_SLACK_MS = 1000;
+
+/**
+ * Admission of one attempt on `c`: the half-open probe permit when the
+ * deployment needs one, then limiter Acquire on the deployment key and the
+ * tenant key, all-or-nothing. Never throws.
+ */
 export async function admit(ctx: RouterContext, p: PreparedCall, c: Candidate): Promise<Admission> {
+  if (!needsProbe(ctx, c)) return acquireLimiter(ctx, p, c);
+  // The breaker lets the holder re-acquire its own permit, so this replica
+  // also keeps its probes to one in flight per deployment.
+  if (ctx.probesInFlight.has(c.name)) {
+    return { granted: false, source: 'breaker', retryAfterMs: 0, reason: 'half-open, this replica already has the probe in flight' };
+  }
+  ctx.probesInFlight.add(c.name);
+  const probe = await acquireProbe(ctx, p, c);
+  if (!probe.ok) {
+    ctx.probesInFlight.delete(c.name);
+    return probe.denial;
+  }
+  const admission = await acquireLimiter(ctx, p, c);
+  if (!admission.granted) {
+    ctx.probesInFlight.delete(c.name);
+    return admission;
+  }
+  return { ...admission, probe: c.name, note: [probe.note, admission.note].filter(Boolean).join('; ') };
+}
+
+/** Limiter Acquire for one attempt on `c`: the deployment key and the tenant key, all-or-nothing. Never throws. */
+async function acquireLimiter(ctx: RouterContext, p: PreparedCall, c: Candidate): Promise<Admission> {
   const tokens = (p.inputTokens.get(c.name) ?? 0) + p.call.chat.maxTokens;
   try {
     const res = await ctx.peers.limiter.acquire({
@@ -314,6 +380,7 @@ export async function fanOut(ctx: RouterContext, p: PreparedCall): Promise<FanOu
 // ---------------------------------------------------------------- accounting (off the response path)
 
 export function settleAdmission(ctx: RouterContext, p: PreparedCall, admission: Admission | undefined, usage: { tokens: number } | 'cancelled'): void {
+  if (admission?.granted && admission.probe) ctx.probesInFlight.delete(admission.probe);
   if (!admission?.granted || !admission.reservationId) return;
   const reservationId = admission.reservationId;
   ctx.tasks.run('limiter settle', { request_id: p.requestId, reservation_id: reservationId }, () =>

@@ -12,7 +12,7 @@ import { CancelledError, CLASS_POLICY, ProviderError, type StreamChunk, type Usa
 import { setGenAiAttributes } from '@switchyard/telemetry';
 import { countTextTokens } from '@switchyard/tokens';
 import type { Candidate } from '../domain/candidates';
-import { runAttempts, type AttemptPorts } from '../domain/run-attempts';
+import { ANSWER_MARGIN_MS, runAttempts, type AttemptPorts } from '../domain/run-attempts';
 import type { RouterContext } from '../router-context';
 import { failureError } from './failure';
 import {
@@ -97,7 +97,7 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
             // A stream is bounded by the caller's deadline and the first-token and
             // idle timeouts, not by the per-attempt timeoutMs: long answers are fine
             // as long as tokens keep coming.
-            const remaining = p.deadlineAt - startedAt;
+            const remaining = p.deadlineAt - startedAt - ANSWER_MARGIN_MS;
             const stream = ctx.adapters.get(c.name)!.stream(p.call.chat, {
               signal: call.signal,
               firstTokenTimeoutMs: c.deployment.firstTokenTimeoutMs,
