@@ -17,6 +17,12 @@ export const envSpec = {
     max: 60_000,
   }),
   replicaId: envOptional('ROUTER_REPLICA_ID', 'identifies this replica as the holder of half-open probe permits (default: hostname-pid-random)'),
+  idempotencyWindowMs: envInt(
+    'IDEMPOTENCY_WINDOW_MS',
+    86_400_000,
+    'a request carrying idempotency_key runs at most once within this window; duplicates get the stored answer (kept by the cache service under idem:<key>)',
+    { min: 1000, max: 2_592_000_000 },
+  ),
   retryBudgetPercent: envInt('RETRY_BUDGET_PERCENT', 20, 'retry budget per router replica: retries (and fallbacks after transient failures) may add at most this % of requests; when spent, calls fail fast', {
     min: 0,
     max: 1000,

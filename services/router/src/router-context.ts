@@ -45,6 +45,8 @@ export interface RouterContext {
   peerDeadlineMs: number;
   /** Identifies this router replica (breaker probe holder). */
   replicaId: string;
+  /** How long an idempotency key's answer is kept (IDEMPOTENCY_WINDOW_MS). */
+  idempotencyWindowMs: number;
   /** Deployments this replica is probing right now (half-open): at most one probe each. */
   probesInFlight: Set<string>;
   /** This replica's retry budget (shared by every call it serves). */

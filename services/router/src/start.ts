@@ -107,6 +107,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       peerDeadlineMs: config.peerDeadlineMs,
       replicaId: config.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
       probesInFlight: new Set(),
+      idempotencyWindowMs: config.idempotencyWindowMs,
       retryBudget: createRetryBudget(
         { ratio: config.retryBudgetPercent / 100, minPerSecond: config.retryBudgetMinPerSecond, windowMs: config.retryBudgetWindowMs },
         clock,
