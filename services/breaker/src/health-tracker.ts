@@ -23,7 +23,7 @@ export interface HealthTracker {
   get(deployment: string): Promise<HealthSnapshot | undefined>;
   /** Every seen or configured deployment, by id. */
   list(): Promise<HealthSnapshot[]>;
-  acquireProbe(deployment: string, holderId: string, ttlMs: number): Promise<ProbeResult>;
+  acquireProbe(deployment: string, holderId: string, ttlMs: number, extend?: boolean): Promise<ProbeResult>;
   /** undefined when the deployment is unknown (its provider, needed for the subject, is unknown too). */
   force(deployment: string, state: CircuitStateName | undefined, release: boolean, reason: string): Promise<HealthSnapshot | undefined>;
   /** Observes every deployment last seen OPEN so OPEN→HALF_OPEN is published without traffic. */
@@ -48,6 +48,12 @@ export function createHealthTracker(options: {
   const now = options.now ?? Date.now;
 
   async function publish(step: StoreStep): Promise<void> {
+    // One call may have made two transitions (OPEN→HALF_OPEN, then the decision): one event each, in order.
+    if (step.observed) await publishOne({ ...step, transition: step.observed, observed: undefined });
+    await publishOne(step);
+  }
+
+  async function publishOne(step: StoreStep): Promise<void> {
     if (!step.transition) return;
     const t = step.transition;
     logger.info(
@@ -98,8 +104,8 @@ export function createHealthTracker(options: {
       return out;
     },
 
-    async acquireProbe(deployment, holderId, ttlMs) {
-      const result = await store.acquireProbe(deployment, holderId, ttlMs);
+    async acquireProbe(deployment, holderId, ttlMs, extend) {
+      const result = await store.acquireProbe(deployment, holderId, ttlMs, extend);
       if (result.step) await publish(result.step);
       return result;
     },

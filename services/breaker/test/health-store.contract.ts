@@ -83,7 +83,7 @@ export function healthStoreContract(name: string, factory: HealthStoreFactory): 
       expect(await fx.store.openDeployments()).not.toContain(id.deployment);
     });
 
-    it('grants one probe permit cluster-wide, re-grants to the holder, and again after it expires', async () => {
+    it('grants one probe permit cluster-wide, never twice to the holder unless extending, and again after it expires', async () => {
       const id = dep();
       expect(await fx.store.acquireProbe(id.deployment, 'r1', 5_000)).toMatchObject({ granted: false, state: 'CLOSED' });
       for (let i = 0; i < 5; i++) await fail(id);
@@ -95,7 +95,10 @@ export function healthStoreContract(name: string, factory: HealthStoreFactory): 
       const other = fx.peer ?? fx.store;
       expect(await other.acquireProbe(id.deployment, 'r2', 5_000)).toMatchObject({ granted: false, holderId: 'r1', state: 'HALF_OPEN' });
       fx.clock.advance(1_000);
-      expect(await fx.store.acquireProbe(id.deployment, 'r1', 5_000)).toMatchObject({ granted: true, expiresAt: fx.clock.now() + 5_000 });
+      // A permit is one probe call: the holder asking again (a retry of its probe) is refused…
+      expect(await fx.store.acquireProbe(id.deployment, 'r1', 5_000)).toMatchObject({ granted: false, holderId: 'r1', expiresAt: fx.clock.now() + 4_000 });
+      // …unless it extends the permit it holds (a long probe still running).
+      expect(await fx.store.acquireProbe(id.deployment, 'r1', 5_000, true)).toMatchObject({ granted: true, expiresAt: fx.clock.now() + 5_000 });
       fx.clock.advance(5_000);
       const taken = await other.acquireProbe(id.deployment, 'r2', 5_000);
       expect(taken).toMatchObject({ granted: true, holderId: 'r2' });
@@ -121,11 +124,20 @@ export function healthStoreContract(name: string, factory: HealthStoreFactory): 
       expect(effectiveState(reopened.record, fx.clock.now())).toBe('OPEN');
     });
 
-    it('an outcome after open_until is one transition OPEN→CLOSED', async () => {
+    it('an outcome after open_until reports both transitions: OPEN→HALF_OPEN, then the decision', async () => {
       const id = dep();
       for (let i = 0; i < 5; i++) await fail(id);
       fx.clock.advance(45_000);
-      expect((await succeed(id)).transition).toMatchObject({ from: 'OPEN', to: 'CLOSED', epoch: 3 });
+      const step = await succeed(id);
+      expect(step.observed).toMatchObject({ from: 'OPEN', to: 'HALF_OPEN', epoch: 2 });
+      expect(step.transition).toMatchObject({ from: 'HALF_OPEN', to: 'CLOSED', epoch: 3 });
+      for (let i = 0; i < 5; i++) await fail(id);
+      fx.clock.advance(60_000); // re-opened soon after closing: 60 s
+      const reopened = await fail(id);
+      expect(reopened.observed).toMatchObject({ from: 'OPEN', to: 'HALF_OPEN', epoch: 5 });
+      expect(reopened.transition).toMatchObject({ from: 'HALF_OPEN', to: 'OPEN', reason: 'probe failed', epoch: 6 });
+      const plain = await fail(id);
+      expect(plain.observed).toBeUndefined();
     });
 
     it('forced states hold until released; forcing CLOSED clears history', async () => {

@@ -103,7 +103,7 @@ export function createBreakerHandlers(options: {
         violations.push({ field: 'holder_id', description: "must be at most 128 characters without '|'" });
       if (req.ttlMs > MAX_PROBE_TTL_MS) violations.push({ field: 'ttl_ms', description: `must be at most ${MAX_PROBE_TTL_MS}, got ${req.ttlMs}` });
       fail(violations);
-      const r = await tracker.acquireProbe(req.deployment, req.holderId, req.ttlMs || defaultProbeTtlMs);
+      const r = await tracker.acquireProbe(req.deployment, req.holderId, req.ttlMs || defaultProbeTtlMs, req.extend);
       return { granted: r.granted, expiresAtUnixMs: BigInt(r.expiresAt), holderId: r.holderId, state: stateToProto(r.state) };
     },
 

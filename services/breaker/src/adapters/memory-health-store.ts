@@ -35,7 +35,7 @@ export function createMemoryHealthStore(options: { policy?: BreakerPolicy; clock
     if (step.transition) probes.delete(step.record.deployment);
     if (step.record.state === 'OPEN' && step.record.openUntil > 0) open.add(step.record.deployment);
     else open.delete(step.record.deployment);
-    return { record: step.record, transition: step.transition, now };
+    return { record: step.record, transition: step.transition, observed: step.observed, now };
   };
 
   const isDuplicate = (deployment: string, eventId: string | undefined, now: number): boolean => {
@@ -69,7 +69,7 @@ export function createMemoryHealthStore(options: { policy?: BreakerPolicy; clock
       return commit(forceState(circuits.get(id.deployment) ?? newCircuit(id, now), input, now, policy), now);
     },
 
-    async acquireProbe(deployment: string, holderId: string, ttlMs: number): Promise<ProbeResult> {
+    async acquireProbe(deployment: string, holderId: string, ttlMs: number, extend = false): Promise<ProbeResult> {
       const current = circuits.get(deployment);
       if (!current) return { granted: false, holderId: '', expiresAt: 0, state: 'CLOSED' };
       const now = clock.now();
@@ -80,7 +80,10 @@ export function createMemoryHealthStore(options: { policy?: BreakerPolicy; clock
       const held = probes.get(deployment) ?? new Map<string, number>();
       for (const [holder, exp] of held) if (exp <= now) held.delete(holder);
       probes.set(deployment, held);
-      if (!held.has(holderId) && held.size >= policy.halfOpenProbes) {
+      const mine = held.get(holderId);
+      // A permit is one probe call: asking again (a retry of the probe) is refused unless extending.
+      if (mine !== undefined && !extend) return { granted: false, holderId, expiresAt: mine, state, step };
+      if (mine === undefined && held.size >= policy.halfOpenProbes) {
         // Report the permit that frees up first (the caller's earliest chance).
         const [holder, exp] = [...held].sort((x, y) => x[1] - y[1] || (x[0] < y[0] ? -1 : 1))[0]!;
         return { granted: false, holderId: holder, expiresAt: exp, state, step };

@@ -220,8 +220,10 @@ elseif r.state == 'HALF_OPEN' and kind == 'success' then
     tr = transition_to(r, 'CLOSED', reason, now, false, 0)
   end
 end
-if tr and observed then tr.from = observed.from end
-return commit(r, tr or observed, now, { duplicate = false })
+-- Observed OPEN→HALF_OPEN plus a decision: two transitions, both reported.
+local extra = { duplicate = false }
+if tr and observed then extra.observed = observed end
+return commit(r, tr or observed, now, extra)
 `;
 
 /** Read (materialising a due OPEN→HALF_OPEN). Returns {} for an unknown deployment. */
@@ -259,13 +261,15 @@ end
 clear()
 local tr = transition_to(r, target, reason, now, true, ou)
 r.forced = forced
-if observed then tr.from = observed.from end
-return commit(r, tr, now)
+local extra = {}
+if observed then extra.observed = observed end
+return commit(r, tr, now, extra)
 `;
 
 /**
- * ARGV[15] holder id, [16] ttl ms. Up to halfOpenProbes holders at once; a
- * holder may re-acquire to extend its permit; expired permits free their slot.
+ * ARGV[15] holder id, [16] ttl ms, [17] '1' = extend. Up to halfOpenProbes
+ * permits at once; a permit is one probe call: its holder asking again is
+ * refused (unless extending) until it expires or a transition ends it.
  */
 export const PROBE_SCRIPT = `${PRELUDE}
 local now = now_ms()
@@ -278,7 +282,12 @@ local out = { granted = false, holderId = '', expiresAt = 0, state = state, now 
 if state ~= 'HALF_OPEN' then return cjson.encode(out) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%d', now))
 local holder = ARGV[15]
-if not redis.call('ZSCORE', KEYS[2], holder) and redis.call('ZCARD', KEYS[2]) >= PROBES then
+local held = redis.call('ZSCORE', KEYS[2], holder)
+if held and ARGV[17] ~= '1' then
+  out.holderId = holder; out.expiresAt = tonumber(held)
+  return cjson.encode(out)
+end
+if not held and redis.call('ZCARD', KEYS[2]) >= PROBES then
   local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   out.holderId = first[1]; out.expiresAt = tonumber(first[2])
   return cjson.encode(out)

@@ -32,6 +32,7 @@ export const breakerKeys = {
 interface RawStep {
   record?: Omit<CircuitRecord, 'lastErrorClass'> & { lastErrorClass: string };
   transition?: Transition;
+  observed?: Transition;
   now: number;
   duplicate?: boolean;
 }
@@ -104,7 +105,7 @@ export function createRedisHealthStore(options: RedisHealthStoreOptions): Health
       ...r,
       lastErrorClass: r.lastErrorClass === '' ? undefined : (r.lastErrorClass as OutcomeErrorClass),
     };
-    return { record, transition: raw.transition, now: raw.now };
+    return { record, transition: raw.transition, observed: raw.observed, now: raw.now };
   };
 
   /**
@@ -161,11 +162,12 @@ export function createRedisHealthStore(options: RedisHealthStoreOptions): Health
       return track(toStep(raw), true);
     },
 
-    async acquireProbe(deployment, holderId, ttlMs): Promise<ProbeResult> {
+    async acquireProbe(deployment, holderId, ttlMs, extend = false): Promise<ProbeResult> {
       const raw = JSON.parse(
         await run('probe', [breakerKeys.circuit(deployment), breakerKeys.probe(deployment)], identityOnly(deployment), [
           holderId,
           String(ttlMs),
+          extend ? '1' : '0',
         ]),
       ) as RawProbe;
       const step = raw.transition ? await track(toStep(raw), false) : undefined;

@@ -32,6 +32,7 @@ function machine(p: BreakerPolicy = policy) {
   const transitions: Step['transition'][] = [];
   const apply = (step: Step) => {
     record = step.record;
+    if (step.observed) transitions.push(step.observed);
     if (step.transition) transitions.push(step.transition);
     return step;
   };
@@ -143,13 +144,14 @@ describe('circuit state machine', () => {
     expect(m.state()).toBe('HALF_OPEN');
   });
 
-  it('an outcome that arrives after the open interval is both observation and decision: one transition', () => {
+  it('an outcome that arrives after the open interval is both observation and decision: two transitions, one epoch each', () => {
     const m = machine();
     for (let i = 0; i < 5; i++) m.fail();
     m.clock.advance(31_000);
     const step = m.succeed();
-    expect(step.transition).toMatchObject({ from: 'OPEN', to: 'CLOSED', epoch: 3 });
-    expect(m.transitions).toHaveLength(2);
+    expect(step.observed).toMatchObject({ from: 'OPEN', to: 'HALF_OPEN', epoch: 2 });
+    expect(step.transition).toMatchObject({ from: 'HALF_OPEN', to: 'CLOSED', epoch: 3 });
+    expect(m.transitions.map((t) => t!.epoch)).toEqual([1, 2, 3]);
   });
 
   it('a forced state holds against outcomes and the clock until released', () => {

@@ -159,6 +159,12 @@ export interface Step {
   record: CircuitRecord;
   /** Present only when the state changed; exactly one caller ever sees it. */
   transition?: Transition;
+  /**
+   * When one call both materialised OPEN→HALF_OPEN and then decided (probe
+   * outcome, operator): that first transition. Both are published, in order,
+   * so every epoch has its event.
+   */
+  observed?: Transition;
 }
 
 export interface OutcomeInput {
@@ -366,8 +372,8 @@ export function recordOutcome(r0: CircuitRecord, outcome: OutcomeInput, now: num
   r.window = addToWindow(r.window, now, policy, kind === 'failure', slow);
   r.consecutiveFailures = kind === 'failure' ? r.consecutiveFailures + 1 : 0;
 
-  // An observed OPEN→HALF_OPEN and a decision in the same call would be two
-  // transitions; report the decision (the later state) and keep epochs monotonic.
+  // An observed OPEN→HALF_OPEN and a decision in the same call are two
+  // transitions (two epochs): report both, the observed one first.
   if (r.forced) return { record: r, transition: observed.transition };
   let step: Step = { record: r };
   if (r.state === 'CLOSED') {
@@ -386,7 +392,7 @@ export function recordOutcome(r0: CircuitRecord, outcome: OutcomeInput, now: num
       // reopenCount is kept: a re-open within healthyResetMs of this close escalates further.
     }
   }
-  if (step.transition && observed.transition) step.transition.from = observed.transition.from;
+  if (step.transition && observed.transition) step.observed = observed.transition;
   return step.transition ? step : { record: r, transition: observed.transition };
 }
 
@@ -421,7 +427,7 @@ export function forceState(r0: CircuitRecord, input: ForceInput, now: number, po
   }
   const step = transitionTo({ ...r, ...cleared }, target, reason, now, true, openUntil);
   step.record.forced = forced;
-  if (observed.transition) step.transition!.from = observed.transition.from;
+  if (observed.transition) step.observed = observed.transition;
   return step;
 }
 

@@ -16,8 +16,12 @@ export interface HealthStore {
   observe(deployment: string): Promise<StoreStep | undefined>;
   /** Operator override (creates the record if needed). */
   force(id: DeploymentIdentity, input: ForceInput): Promise<StoreStep>;
-  /** The cluster-wide half-open probe permit (expires after `ttlMs` so a crashed prober cannot wedge it). */
-  acquireProbe(deployment: string, holderId: string, ttlMs: number): Promise<ProbeResult>;
+  /**
+   * A cluster-wide half-open probe permit (up to `halfOpenProbes` at once; each
+   * expires after `ttlMs` so a crashed prober cannot wedge it). A permit is one
+   * probe call: its holder asking again is refused unless `extend`.
+   */
+  acquireProbe(deployment: string, holderId: string, ttlMs: number, extend?: boolean): Promise<ProbeResult>;
   /** Every deployment with a record, sorted. */
   deployments(): Promise<string[]>;
   /**
@@ -32,6 +36,8 @@ export interface HealthStore {
 export interface StoreStep {
   record: CircuitRecord;
   transition?: Transition;
+  /** An OPEN→HALF_OPEN materialised by the same call just before `transition` (publish it first). */
+  observed?: Transition;
   /** The instant (store time) the step was taken at; effective state is computed against it. */
   now: number;
 }
