@@ -6,7 +6,7 @@ import type { LimiterSettings } from './domain/limiter';
 export const envSpec = {
   ...commonServiceEnv(50052),
   natsUrl: natsUrlEnv('NATS server (JetStream enabled) for quota events, the sy_quota KV bucket and replica heartbeats'),
-  redisUrl: redisUrlEnv('Redis holding GCRA state, reservations, wait queues and cooldowns (keys sy:lim:*)'),
+  redisUrl: redisUrlEnv('Redis holding the sliding-window logs, reservations, wait queues and cooldowns (keys sy:lim:*)'),
   configPath: envString('SWITCHYARD_CONFIG', undefined, 'gateway YAML: deployment limits (scaled by defaults.headroom) and tenant limits'),
   defaultReservationTtlMs: envInt('LIMITER_RESERVATION_TTL_MS', 60_000, 'lifetime of a reservation whose Acquire sets no reservation_ttl_ms; an unsettled one expires then (its tokens stay charged)', { min: 1, max: 3_600_000 }),
   maxWaitMs: envInt('LIMITER_MAX_WAIT_MS', 60_000, 'largest max_wait_ms an Acquire may ask for', { max: 600_000 }),

@@ -100,8 +100,7 @@ describe('limiter service: 3 replicas on one Redis, real NATS, real gRPC', () =>
     });
     for (let i = 0; i < 3; i++) replicas.push(await start(config));
     for (const r of replicas) clients.push(createClient(LimiterService, `127.0.0.1:${r.port}`, { defaultDeadlineMs: 5_000 }));
-    // Warm every channel and the script cache: the RPM burst below must land
-    // well inside one refill interval (600 ms) to be exact.
+    // Warm every channel and the script cache.
     await Promise.all(clients.map((c) => c.acquire({ keys: [tenant('acme')] })));
     bus = await createNatsEventBus({ url: nats.url, name: 'limiter-int-test' });
     await bus.subscribe(subjects.all('quota'), (msg) => {
@@ -122,22 +121,17 @@ describe('limiter service: 3 replicas on one Redis, real NATS, real gRPC', () =>
     const results = await Promise.all(
       Array.from({ length: 300 }, (_, i) => clients[i % 3]!.acquire({ keys: [dep('burst'), tenant('acme')], tokens: 10 })),
     );
-    const elapsed = Date.now() - startedAt;
     const granted = results.filter((r) => r.granted);
-    // GCRA is continuous (no windows): RPM 100 is a burst of 100, then one more
-    // every 600 ms. The burst normally lands inside 600 ms, so exactly 100; on an
-    // overloaded machine a longer burst may fairly admit one per refill, never more.
-    expect(granted.length).toBeGreaterThanOrEqual(100);
-    expect(granted.length).toBeLessThanOrEqual(100 + Math.floor(elapsed / 600));
-    if (elapsed < 600) expect(granted).toHaveLength(100);
+    // A sliding 60 s window: exactly the limit, however long the burst takes.
+    expect(granted).toHaveLength(100);
     expect(new Set(granted.map((r) => r.reservationId)).size).toBe(100);
     for (const r of results.filter((x) => !x.granted)) {
       expect(r.blockedKey).toMatchObject({ kind: KeyKind.DEPLOYMENT, id: 'burst' });
       expect(r.blockedLimit).toBe(LimitKind.RPM);
-      // RPM 100 refills one request every 600 ms.
-      expect(r.retryAfterMs).toBeGreaterThan(0);
-      expect(r.retryAfterMs).toBeLessThanOrEqual(600);
-      expect(Number(r.retryAtUnixMs)).toBeGreaterThan(Date.now() - 5_000);
+      // The first slot frees when the burst's first admission leaves the window.
+      expect(r.retryAfterMs).toBeGreaterThan(60_000 - 5_000);
+      expect(r.retryAfterMs).toBeLessThanOrEqual(60_000);
+      expect(Number(r.retryAtUnixMs)).toBeGreaterThan(startedAt + 55_000);
     }
     const quota = await clients[1]!.getQuota({ key: dep('burst') });
     expect(quota.quota?.limits[0]).toMatchObject({ kind: LimitKind.RPM, limit: 100 });
@@ -146,8 +140,7 @@ describe('limiter service: 3 replicas on one Redis, real NATS, real gRPC', () =>
     expect(quota.quota?.admittedRequests).toBe(BigInt(granted.length));
     // The tenant key of the same grants, plus the three warm-up acquires.
     expect((await clients[2]!.getQuota({ key: tenant('acme') })).quota?.admittedRequests).toBe(BigInt(granted.length + 3));
-    // Drained: only what refilled since the burst (one per 600 ms) is free again.
-    expect(quota.quota!.limits[0]!.remaining).toBeLessThanOrEqual(Math.floor((Date.now() - startedAt) / 600));
+    expect(quota.quota!.limits[0]!.remaining).toBe(0);
   });
 
   it('settles actual tokens on any replica, giving the unused estimate back', async () => {

@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '@switchyard/util';
-import { type GcraState, PERIOD_MS, gcraAdjust, gcraAt, gcraTake, gcraTtlMs, gcraUsage } from '../domain/gcra';
+import { type SlidingLog, WINDOW_MS, emptyLog, logAdd, logRemove, logSum, logWait, windowUsage } from '../domain/sliding-window';
 import type {
   AcquireInput,
   AcquireResult,
@@ -49,13 +49,19 @@ interface WaitQueue {
 const keyName = (key: { kind: KeyKind; id: string }) => `${key.kind}:${key.id}`;
 
 /**
- * In-process QuotaStore for the embedded demo and fast tests: the same GCRA
- * math (domain/gcra.ts) and the same semantics as the Redis store, one replica
+ * In-process QuotaStore for the embedded demo and fast tests: the same
+ * sliding-log rules (domain/sliding-window.ts) and the same semantics as the Redis store, one replica
  * only. Every method is synchronous inside, so each is atomic like a Lua script.
  */
 export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaStore {
   const clock = options.clock ?? systemClock;
-  const gcra = new Map<string, GcraState>();
+  /** `<key>:rpm` / `<key>:tpm` → sliding log. */
+  const logs = new Map<string, SlidingLog>();
+  const logOf = (name: string): SlidingLog => {
+    let log = logs.get(name);
+    if (!log) logs.set(name, (log = emptyLog()));
+    return log;
+  };
   /** key name → reservation id → expiry. */
   const inFlight = new Map<string, Map<string, number>>();
   const cooldowns = new Map<string, number>();
@@ -90,10 +96,6 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
     return members;
   };
 
-  const store = (name: string, state: GcraState) => {
-    if (gcraTtlMs(state) > 0) gcra.set(name, state);
-    else gcra.delete(name);
-  };
 
   /** Unsettled reservations expire lazily; sweep now and then so a long demo run does not grow without bound. */
   let operations = 0;
@@ -102,7 +104,7 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
     for (const [id, r] of reservations) if (r.expiresAt <= now) reservations.delete(id);
     for (const [id, q] of requestIds) if (q.expiresAt <= now) requestIds.delete(id);
     for (const [name, until] of cooldowns) if (until <= now) cooldowns.delete(name);
-    for (const [name, state] of gcra) if (gcraAt(state, state.limit, now).debt === 0) gcra.delete(name);
+    for (const [name, log] of logs) if (logSum(log, now) === 0) logs.delete(name);
     for (const [name, q] of queues) {
       for (const [id, t] of q.tickets) if (t.deadline <= now || t.lease <= now) q.tickets.delete(id);
       if (q.tickets.size === 0) queues.delete(name);
@@ -157,7 +159,7 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
         if (index !== qin?.index || by === 'unavailable') other = true;
         if (!blocked || wait > blocked.wait) blocked = { index, by, wait };
       };
-      const writes: Array<[string, GcraState]> = [];
+      const writes: Array<[string, number]> = [];
       input.keys.forEach((key, index) => {
         const name = keyName(key);
         const extra = index === qin?.index ? ahead : { n: 0, requests: 0, tokens: 0 };
@@ -170,10 +172,10 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
         ];
         for (const [dim, limit, cost, extraCost] of dims) {
           if (!limit) continue;
-          const state = gcra.get(`${name}:${dim}`);
-          const withAhead = gcraTake(state, limit, cost + extraCost, now);
-          if (withAhead.allowed) writes.push([`${name}:${dim}`, gcraTake(state, limit, cost, now).next]);
-          else block(index, dim, withAhead.retryAfterMs);
+          const log = logOf(`${name}:${dim}`);
+          const wait = logWait(log, cost + extraCost, limit, now);
+          if (wait === 0) writes.push([`${name}:${dim}`, cost]);
+          else block(index, dim, wait);
         }
         if (key.limits.concurrency) {
           const members = liveInFlight(name, now);
@@ -191,11 +193,13 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
           if (mine) queue?.tickets.delete(ticket);
           return denial;
         }
+        // A concurrency wait is only an upper bound (slots free on Settle): its waiter polls.
+        const told = blocked.by === 'concurrency' ? 0 : wait;
         if (mine) {
-          mine.lease = now + wait + qin.leaseMs;
+          mine.lease = now + told + qin.leaseMs;
         } else {
           ticket = String(++queue.seq).padStart(15, '0');
-          queue.tickets.set(ticket, { start: myStart, deadline: now + qin.maxWaitMs, lease: now + wait + qin.leaseMs, requests: input.requests, tokens: input.tokens });
+          queue.tickets.set(ticket, { start: myStart, deadline: now + qin.maxWaitMs, lease: now + told + qin.leaseMs, requests: input.requests, tokens: input.tokens });
           queue.flows.set(qin.flow, myStart + input.requests);
         }
         return { ...denial, ticket };
@@ -204,7 +208,7 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
         queue.tickets.delete(ticket);
         queue.vt = Math.max(queue.vt, myStart);
       }
-      for (const [name, state] of writes) store(name, state);
+      for (const [name, units] of writes) logAdd(logOf(name), input.reservationId, now, units);
       const expiresAt = now + input.ttlMs;
       for (const key of input.keys) {
         const name = keyName(key);
@@ -233,11 +237,22 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
       if (!r) return { found: false, tokensReturned: 0, tokensOverrun: 0 };
       reservations.delete(input.reservationId);
       if (r.requestId) requestIds.delete(r.requestId);
-      const delta = input.cancelled ? -r.tokens : input.actualTokens - r.tokens;
+      const actual = input.cancelled ? 0 : input.actualTokens;
+      const delta = actual - r.tokens;
       for (const key of r.keys) {
-        if (key.tpm && delta !== 0) store(`${key.name}:tpm`, gcraAdjust(gcra.get(`${key.name}:tpm`), key.tpm, delta, now));
+        if (key.tpm && delta !== 0) {
+          // Rewrite the entry to the actual tokens at its original time; an
+          // overrun whose entry already left the window is charged now.
+          const log = logOf(`${key.name}:tpm`);
+          logSum(log, now);
+          const entry = logRemove(log, input.reservationId);
+          if (entry) logAdd(log, input.reservationId, entry.ts, actual);
+          else if (delta > 0) logAdd(log, `${input.reservationId}-over`, now, delta);
+        }
         if (key.rpm && input.cancelled) {
-          store(`${key.name}:rpm`, gcraAdjust(gcra.get(`${key.name}:rpm`), key.rpm, -r.requests, now));
+          const log = logOf(`${key.name}:rpm`);
+          logSum(log, now);
+          logRemove(log, input.reservationId);
         }
         if (key.concurrency) inFlight.get(key.name)?.delete(input.reservationId);
       }
@@ -270,7 +285,9 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
       const usage: DimensionUsage[] = [];
       for (const dim of ['rpm', 'tpm'] as const) {
         const limit = key.limits[dim];
-        if (limit) usage.push({ dimension: dim, ...gcraUsage(gcra.get(`${name}:${dim}`), limit, now) });
+        if (!limit) continue;
+        const log = logOf(`${name}:${dim}`);
+        usage.push({ dimension: dim, ...windowUsage(logSum(log, now), log.entries.at(-1)?.ts ?? 0, limit, now) });
       }
       if (key.limits.concurrency) {
         const members = liveInFlight(name, now);
@@ -327,10 +344,13 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
         const limit = key.limits[dim];
         const left = remaining[dim];
         if (!limit || left === undefined || left < 0) continue;
-        const target = (limit - Math.min(left, limit)) * PERIOD_MS;
-        const current = gcraAt(gcra.get(`${name}:${dim}`), limit, now);
-        if (target > current.debt) {
-          store(`${name}:${dim}`, { ...current, debt: target });
+        const log = logOf(`${name}:${dim}`);
+        const missing = limit - Math.min(left, limit) - logSum(log, now);
+        if (missing > 0) {
+          // Leaves the window at the provider's reset when it said (within a window).
+          const reset = remaining[dim === 'rpm' ? 'rpmResetAt' : 'tpmResetAt'] ?? 0;
+          const ts = reset > now && reset - WINDOW_MS < now ? reset - WINDOW_MS : now;
+          logAdd(log, `provider-${now}-${dim}`, ts, missing);
           out[dim] = true;
         }
       }

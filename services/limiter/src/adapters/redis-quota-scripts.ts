@@ -1,45 +1,64 @@
 /**
  * Lua for the Redis QuotaStore. Each operation is one script, so it is atomic
  * across every limiter replica, and takes its time from Redis TIME, so replica
- * clocks never matter. The GCRA arithmetic mirrors domain/gcra.ts line for line
- * (integers only; see there for the representation).
+ * clocks never matter. The sliding-log arithmetic mirrors domain/sliding-window.ts
+ * (integers only).
  */
 
-import { DEBT_CAP_PERIODS, PERIOD_MS } from '../domain/gcra';
+import { WINDOW_MS } from '../domain/sliding-window';
 
 const PRELUDE = `
-local P = ${PERIOD_MS}
+local W = ${WINDOW_MS}
 local function clock()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function num(x) return string.format('%.0f', x) end
--- Debt of a GCRA state brought forward to now, on the scale of limit.
-local function load(key, limit, now)
-  local v = redis.call('HMGET', key, 'd', 't', 'l')
-  local debt = tonumber(v[1]) or 0
-  local ts = tonumber(v[2]) or now
-  if debt <= 0 then return 0 end
-  local elapsed = now - ts
-  if elapsed < 0 then elapsed = 0 end
-  debt = debt - elapsed * limit
-  if debt < 0 then debt = 0 end
-  return debt
-end
-local function save(key, debt, limit, now)
-  if debt <= 0 then
-    redis.call('DEL', key)
-    return
+local function weight(member) return tonumber(string.match(member, ':(%d+)$')) end
+-- Sliding log: ZSET of "<id>:<units>" scored by admission time, plus the running
+-- sum of units in the window. Entries leave when ts <= now - W.
+local function wsum(log, sumKey, now)
+  local old = redis.call('ZRANGEBYSCORE', log, '-inf', now - W)
+  local sum = tonumber(redis.call('GET', sumKey) or '0')
+  if #old == 0 then return sum end
+  for _, m in ipairs(old) do sum = sum - weight(m) end
+  redis.call('ZREMRANGEBYSCORE', log, '-inf', now - W)
+  if sum <= 0 or redis.call('ZCARD', log) == 0 then
+    redis.call('DEL', sumKey)
+    return 0
   end
-  redis.call('HSET', key, 'd', num(debt), 't', num(now), 'l', num(limit))
-  redis.call('PEXPIRE', key, math.ceil(debt / limit) + 1000)
+  redis.call('SET', sumKey, num(sum), 'KEEPTTL')
+  return sum
 end
-local function adjust(key, limit, delta, now)
-  local debt = load(key, limit, now) + delta * P
-  if debt < 0 then debt = 0 end
-  local cap = ${DEBT_CAP_PERIODS} * P * limit
-  if debt > cap then debt = cap end
-  save(key, debt, limit, now)
+local function wadd(log, sumKey, member, ts, units, now)
+  if units <= 0 then return end
+  redis.call('ZADD', log, ts, member .. ':' .. num(units))
+  redis.call('INCRBY', sumKey, units)
+  local newest = tonumber(redis.call('ZRANGE', log, -1, -1, 'WITHSCORES')[2])
+  local ttl = newest + W - now + 1000
+  redis.call('PEXPIRE', log, ttl)
+  redis.call('PEXPIRE', sumKey, ttl)
+end
+-- Removes an entry; returns its ts, or nil when it already left the window.
+local function wdel(log, sumKey, member)
+  local ts = redis.call('ZSCORE', log, member)
+  if not ts then return nil end
+  redis.call('ZREM', log, member)
+  local sum = tonumber(redis.call('GET', sumKey) or '0') - weight(member)
+  if sum <= 0 then redis.call('DEL', sumKey) else redis.call('SET', sumKey, num(sum), 'KEEPTTL') end
+  return tonumber(ts)
+end
+-- ms until sum + need fits in limit (the oldest entries leave first).
+local function wwait(log, sum, need, limit, now)
+  local excess = sum + need - limit
+  if excess <= 0 then return 0 end
+  local entries = redis.call('ZRANGE', log, 0, -1, 'WITHSCORES')
+  local freed = 0
+  for j = 1, #entries, 2 do
+    freed = freed + weight(entries[j])
+    if freed >= excess then return tonumber(entries[j + 1]) + W - now end
+  end
+  return W
 end
 `;
 
@@ -50,7 +69,7 @@ end
  * meta (HASH vt, seq, f:<flow> = the flow's last finish tag). A ticket's lease runs
  * leaseMs past the wait it was told, so a waiter sleeps the whole wait in one go.
  * `admitted` is a plain counter (INCRBY requests on every grant, no TTL): it
- * cannot live in the rpm hash, which is deleted / expires once the GCRA debt drains.
+ * cannot live in the rpm log, which expires once its entries leave the window.
  * ARGV: n, requests, tokens, ttlMs, reservationId, hasRequestId (1/0), then per
  * key: rpm, tpm, concurrency (0 = unlimited), name; then queue index (1-based, 0 =
  * no queue), flow, ticket ('' = none yet), enqueue (1/0), maxWaitMs, leaseMs.
@@ -143,17 +162,17 @@ for i = 1, n do
   if redis.call('EXISTS', KEYS[k + 5]) == 1 then block(i, 'unavailable', 1e15) end
   local cool = tonumber(redis.call('GET', KEYS[k + 4]) or '0')
   if cool > now then block(i, 'cooldown', cool - now) end
-  local dims = { { KEYS[k + 1], rpm, requests, extraReq, 'rpm' }, { KEYS[k + 2], tpm, tokens, extraTok, 'tpm' } }
+  local sums = 6 * n + 5 + 2 * (i - 1)
+  local dims = { { KEYS[k + 1], KEYS[sums + 1], rpm, requests, extraReq, 'rpm' }, { KEYS[k + 2], KEYS[sums + 2], tpm, tokens, extraTok, 'tpm' } }
   for _, d in ipairs(dims) do
-    local limit = d[2]
+    local limit = d[3]
     if limit > 0 then
-      local debt = load(d[1], limit, now) + d[3] * P
-      local cap = P * limit
-      local need = debt + d[4] * P
-      if need <= cap then
-        writes[#writes + 1] = { d[1], debt, limit }
+      local sum = wsum(d[1], d[2], now)
+      local need = d[4] + d[5]
+      if sum + need <= limit then
+        writes[#writes + 1] = { d[1], d[2], d[4] }
       else
-        block(i, d[5], math.ceil((need - cap) / limit))
+        block(i, d[6], wwait(d[1], sum, need, limit, now))
       end
     end
   end
@@ -177,15 +196,19 @@ if bWait >= 0 then
     if mine then dropTicket(ticket) end
     return {0, bIndex - 1, bReason, bWait, now}
   end
-  -- Only the queue key blocks: take (or keep) our place in line.
+  -- Only the queue key blocks: take (or keep) our place in line. A concurrency
+  -- wait is only an upper bound (slots free on Settle), so its waiter polls and
+  -- the lease does not stretch over it.
+  local told = bWait
+  if bReason == 'concurrency' then told = 0 end
   if not mine then
     ticket = string.format('%015d', redis.call('HINCRBY', qm, 'seq', 1))
     redis.call('ZADD', qz, myStart, ticket)
     redis.call('HSET', qm, 'f:' .. flow, num(myStart + requests))
-    redis.call('HSET', qt, ticket, num(now + maxWait) .. ',' .. num(now + bWait + lease) .. ',' .. requests .. ',' .. tokens)
+    redis.call('HSET', qt, ticket, num(now + maxWait) .. ',' .. num(now + told + lease) .. ',' .. requests .. ',' .. tokens)
   else
     local dl = string.match(redis.call('HGET', qt, ticket), '^(%d+),')
-    redis.call('HSET', qt, ticket, dl .. ',' .. num(now + bWait + lease) .. ',' .. requests .. ',' .. tokens)
+    redis.call('HSET', qt, ticket, dl .. ',' .. num(now + told + lease) .. ',' .. requests .. ',' .. tokens)
   end
   for _, q in ipairs({ qz, qt, qm }) do redis.call('PEXPIRE', q, maxWait + lease + 60000) end
   return {2, bIndex - 1, bReason, bWait, now, ticket}
@@ -194,7 +217,7 @@ if mine then
   dropTicket(ticket)
   if myStart > vt then redis.call('HSET', qm, 'vt', num(myStart)) end
 end
-for _, w in ipairs(writes) do save(w[1], w[2], w[3], now) end
+for _, w in ipairs(writes) do wadd(w[1], w[2], resId, now, w[3], now) end
 local expiresAt = now + ttl
 local record = {'n', n, 'requests', requests, 'tokens', tokens, 'q', ARGV[6], 'qk', reqKey}
 for i = 1, n do
@@ -230,9 +253,13 @@ return had
 `;
 
 /**
- * KEYS: reservation, request-id key, then per reserved key i (3 each): rpm, tpm, conc
- * (the caller read the record to name them; the script re-reads it atomically).
+ * KEYS: reservation, request-id key, then per reserved key i (3 each): rpm, tpm, conc,
+ * then per reserved key i (2 each): rpm sum, tpm sum (the caller read the record
+ * to name them; the script re-reads it atomically).
  * ARGV: reservationId, actualTokens, cancelled (1/0).
+ * The tpm entry of the reservation is rewritten to the actual tokens at its
+ * original time; an overrun whose entry already left the window is charged now.
+ * Cancelled: the request and token entries are removed.
  * Returns {found, tokensReturned, tokensOverrun}.
  */
 export const SETTLE_LUA = `${PRELUDE}
@@ -241,24 +268,37 @@ if #rec == 0 then return {0, 0, 0} end
 local h = {}
 for i = 1, #rec, 2 do h[rec[i]] = rec[i + 1] end
 local n = tonumber(h.n)
-if #KEYS ~= 2 + 3 * n then return redis.error_reply('settle: key count does not match the reservation') end
+if #KEYS ~= 2 + 5 * n then return redis.error_reply('settle: key count does not match the reservation') end
 local now = clock()
+local resId = ARGV[1]
 redis.call('DEL', KEYS[1])
 if h.q == '1' then redis.call('DEL', KEYS[2]) end
 local tokens = tonumber(h.tokens)
 local requests = tonumber(h.requests)
 local cancelled = ARGV[3] == '1'
-local delta
-if cancelled then delta = -tokens else delta = tonumber(ARGV[2]) - tokens end
+local actual = tonumber(ARGV[2])
+if cancelled then actual = 0 end
 for i = 1, n do
   local k = 2 + (i - 1) * 3
+  local sums = 2 + 3 * n + 2 * (i - 1)
   local rpm, tpm = tonumber(h['r' .. i]), tonumber(h['t' .. i])
-  if tpm > 0 and delta ~= 0 then adjust(KEYS[k + 2], tpm, delta, now) end
-  if rpm > 0 and cancelled then adjust(KEYS[k + 1], rpm, -requests, now) end
-  if tonumber(h['c' .. i]) > 0 then redis.call('ZREM', KEYS[k + 3], ARGV[1]) end
+  if tpm > 0 and actual ~= tokens then
+    wsum(KEYS[k + 2], KEYS[sums + 2], now)
+    local ts = wdel(KEYS[k + 2], KEYS[sums + 2], resId .. ':' .. num(tokens))
+    if ts then
+      wadd(KEYS[k + 2], KEYS[sums + 2], resId, ts, actual, now)
+    elseif actual > tokens then
+      wadd(KEYS[k + 2], KEYS[sums + 2], resId .. '-over', now, actual - tokens, now)
+    end
+  end
+  if rpm > 0 and cancelled then
+    wsum(KEYS[k + 1], KEYS[sums + 1], now)
+    wdel(KEYS[k + 1], KEYS[sums + 1], resId .. ':' .. num(requests))
+  end
+  if tonumber(h['c' .. i]) > 0 then redis.call('ZREM', KEYS[k + 3], resId) end
 end
 local returned, overrun = 0, 0
-if delta < 0 then returned = -delta else overrun = delta end
+if actual < tokens then returned = tokens - actual else overrun = actual - tokens end
 return {1, returned, overrun}
 `;
 
@@ -321,9 +361,11 @@ return {1, redis.call('INCR', KEYS[2]), now, 0}
 `;
 
 /**
- * KEYS: rpm, tpm. ARGV: rpm limit, rpm remaining, tpm limit, tpm remaining (-1 =
- * not reported). The provider says it has only `remaining` left: raise our
- * GCRA debt so our own remaining is no more than that (never lowers it).
+ * KEYS: rpm, tpm, rpm sum, tpm sum. ARGV: rpm limit, rpm remaining, tpm limit,
+ * tpm remaining (-1 = not reported), then per dimension the provider's reset
+ * (ms epoch, 0 = unknown). The provider says it has only `remaining` left: add
+ * a synthetic entry so our remaining is no more than that, timed to leave the
+ * window at the provider's reset (or a window from now). Never lowers usage.
  * Returns {rpmTightened, tpmTightened, now}.
  */
 export const TIGHTEN_LUA = `${PRELUDE}
@@ -331,11 +373,15 @@ local now = clock()
 local out = {0, 0, now}
 for d = 1, 2 do
   local limit, remaining = tonumber(ARGV[2 * d - 1]), tonumber(ARGV[2 * d])
+  local reset = tonumber(ARGV[4 + d])
   if limit > 0 and remaining >= 0 then
     if remaining > limit then remaining = limit end
-    local target = (limit - remaining) * P
-    if target > load(KEYS[d], limit, now) then
-      save(KEYS[d], target, limit, now)
+    local sum = wsum(KEYS[d], KEYS[d + 2], now)
+    local missing = (limit - remaining) - sum
+    if missing > 0 then
+      local ts = now
+      if reset > now and reset - W < now then ts = reset - W end
+      wadd(KEYS[d], KEYS[d + 2], 'provider-' .. num(now) .. '-' .. d, ts, missing, now)
       out[d] = 1
     end
   end
@@ -354,17 +400,19 @@ return {1, redis.call('INCR', KEYS[2]), now}
 `;
 
 /**
- * KEYS: rpm, tpm, conc, cool, unavail, epoch, admitted. Read-only.
- * Returns {now, rpm d, t, l, tpm d, t, l, conc live count, next conc expiry, cool, unavail, epoch, admitted}.
+ * KEYS: rpm, tpm, conc, cool, unavail, epoch, admitted, rpm sum, tpm sum.
+ * Returns {now, rpm used, rpm oldest ts, rpm newest ts, tpm used, oldest, newest,
+ * conc live count, next conc expiry, cool, unavail, epoch, admitted}.
  */
 export const STATE_LUA = `${PRELUDE}
 local now = clock()
 local out = {now}
 for k = 1, 2 do
-  local v = redis.call('HMGET', KEYS[k], 'd', 't', 'l')
-  out[#out + 1] = tonumber(v[1]) or 0
-  out[#out + 1] = tonumber(v[2]) or 0
-  out[#out + 1] = tonumber(v[3]) or 0
+  out[#out + 1] = wsum(KEYS[k], KEYS[k + 7], now)
+  local first = redis.call('ZRANGE', KEYS[k], 0, 0, 'WITHSCORES')
+  local last = redis.call('ZRANGE', KEYS[k], -1, -1, 'WITHSCORES')
+  out[#out + 1] = tonumber(first[2] or '0')
+  out[#out + 1] = tonumber(last[2] or '0')
 end
 out[#out + 1] = redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf')
 local first = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)

@@ -1,5 +1,5 @@
 import { type Redis, type ScriptFn, defineScript } from '@switchyard/redis';
-import { type GcraState, gcraUsage } from '../domain/gcra';
+import { windowUsage } from '../domain/sliding-window';
 import type {
   AcquireInput,
   AcquireResult,
@@ -45,15 +45,15 @@ function scriptsFor(redis: Redis) {
     };
   };
   return {
-    acquire: perArity('sy_lim_acquire', ACQUIRE_LUA, (n) => 6 * n + 5),
+    acquire: perArity('sy_lim_acquire', ACQUIRE_LUA, (n) => 8 * n + 5),
     leave: defineScript(redis, { name: 'sy_lim_leave', lua: LEAVE_LUA, numberOfKeys: 2 }),
-    settle: perArity('sy_lim_settle', SETTLE_LUA, (n) => 2 + 3 * n),
+    settle: perArity('sy_lim_settle', SETTLE_LUA, (n) => 2 + 5 * n),
     cooldown: defineScript(redis, { name: 'sy_lim_cooldown', lua: COOLDOWN_LUA, numberOfKeys: 3 }),
     exhausted: defineScript(redis, { name: 'sy_lim_exhausted', lua: EXHAUSTED_LUA, numberOfKeys: 2 }),
     recover: defineScript(redis, { name: 'sy_lim_recover', lua: RECOVER_LUA, numberOfKeys: 4 }),
-    tighten: defineScript(redis, { name: 'sy_lim_tighten', lua: TIGHTEN_LUA, numberOfKeys: 2 }),
+    tighten: defineScript(redis, { name: 'sy_lim_tighten', lua: TIGHTEN_LUA, numberOfKeys: 4 }),
     unavailable: defineScript(redis, { name: 'sy_lim_unavailable', lua: UNAVAILABLE_LUA, numberOfKeys: 2 }),
-    state: defineScript(redis, { name: 'sy_lim_state', lua: STATE_LUA, numberOfKeys: 7 }),
+    state: defineScript(redis, { name: 'sy_lim_state', lua: STATE_LUA, numberOfKeys: 9 }),
   };
 }
 
@@ -73,6 +73,8 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
   const keyOf = (key: { kind: KeyKind; id: string }) => ({
     rpm: `${base(key.kind, key.id)}:rpm`,
     tpm: `${base(key.kind, key.id)}:tpm`,
+    rpmSum: `${base(key.kind, key.id)}:rpm:sum`,
+    tpmSum: `${base(key.kind, key.id)}:tpm:sum`,
     conc: `${base(key.kind, key.id)}:conc`,
     cool: `${base(key.kind, key.id)}:cool`,
     unavail: `${base(key.kind, key.id)}:unavail`,
@@ -109,6 +111,10 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
       const q = input.queue;
       const qk = keyOf(input.keys[q?.index ?? 0]!);
       keys.push(qk.queue, qk.tickets, qk.queueMeta);
+      for (const key of input.keys) {
+        const k = keyOf(key);
+        keys.push(k.rpmSum, k.tpmSum);
+      }
       args.push(q ? q.index + 1 : 0, q?.flow ?? '', q?.ticket ?? '', q?.enqueue ? 1 : 0, q?.maxWaitMs ?? 0, q?.leaseMs ?? 0);
       const r = await run(scripts.acquire(input.keys.length), keys, args);
       if (Number(r[0]) === 1) {
@@ -139,7 +145,9 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
     async tighten(key, remaining) {
       const k = keyOf(key);
       const r = (
-        await run(scripts.tighten, [k.rpm, k.tpm], [key.limits.rpm ?? 0, remaining.rpm ?? -1, key.limits.tpm ?? 0, remaining.tpm ?? -1])
+        await run(scripts.tighten, [k.rpm, k.tpm, k.rpmSum, k.tpmSum], [
+          key.limits.rpm ?? 0, remaining.rpm ?? -1, key.limits.tpm ?? 0, remaining.tpm ?? -1, remaining.rpmResetAt ?? 0, remaining.tpmResetAt ?? 0,
+        ])
       ).map(Number);
       return { rpm: r[0] === 1, tpm: r[1] === 1, nowMs: r[2]! };
     },
@@ -157,12 +165,14 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
       const n = Number(record.n ?? 0);
       if (n === 0) return { found: false, tokensReturned: 0, tokensOverrun: 0 };
       const keys = [resKey, record.q === '1' && record.qk ? record.qk : resKey];
+      const reserved = [];
       for (let i = 1; i <= n; i++) {
         const name = record[`k${i}`] ?? '';
         const sep = name.indexOf(':');
-        const k = keyOf({ kind: name.slice(0, sep) as KeyKind, id: name.slice(sep + 1) });
-        keys.push(k.rpm, k.tpm, k.conc);
+        reserved.push(keyOf({ kind: name.slice(0, sep) as KeyKind, id: name.slice(sep + 1) }));
       }
+      for (const k of reserved) keys.push(k.rpm, k.tpm, k.conc);
+      for (const k of reserved) keys.push(k.rpmSum, k.tpmSum);
       const r = await run(scripts.settle(n), keys, [input.reservationId, input.actualTokens, input.cancelled ? 1 : 0]);
       return { found: Number(r[0]) === 1, tokensReturned: Number(r[1]), tokensOverrun: Number(r[2]) };
     },
@@ -181,12 +191,11 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
 
     async state(key): Promise<KeyState> {
       const k = keyOf(key);
-      const r = (await run(scripts.state, [k.rpm, k.tpm, k.conc, k.cool, k.unavail, k.epoch, k.admitted], [])).map(Number);
+      const r = (await run(scripts.state, [k.rpm, k.tpm, k.conc, k.cool, k.unavail, k.epoch, k.admitted, k.rpmSum, k.tpmSum], [])).map(Number);
       const now = r[0]!;
-      const gcra = (at: number): GcraState => ({ debt: r[at]!, ts: r[at + 1]!, limit: r[at + 2]! });
       const usage: DimensionUsage[] = [];
-      if (key.limits.rpm) usage.push({ dimension: 'rpm', ...gcraUsage(gcra(1), key.limits.rpm, now) });
-      if (key.limits.tpm) usage.push({ dimension: 'tpm', ...gcraUsage(gcra(4), key.limits.tpm, now) });
+      if (key.limits.rpm) usage.push({ dimension: 'rpm', ...windowUsage(r[1]!, r[3]!, key.limits.rpm, now) });
+      if (key.limits.tpm) usage.push({ dimension: 'tpm', ...windowUsage(r[4]!, r[6]!, key.limits.tpm, now) });
       if (key.limits.concurrency) {
         const limit = key.limits.concurrency;
         const used = r[7]!;

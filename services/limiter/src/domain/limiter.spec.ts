@@ -87,20 +87,20 @@ describe('limiter', () => {
   it('admits exactly the effective RPM (10 × 0.8 = 8), then tells when to retry', async () => {
     const { acquire } = setup();
     for (let i = 0; i < 8; i++) expect((await acquire()).granted).toBe(true);
-    expect(await acquire()).toMatchObject({ granted: false, blockedBy: 'rpm', retryAfterMs: 7_500, blockedKey: { id: 'd1' } });
+    expect(await acquire()).toMatchObject({ granted: false, blockedBy: 'rpm', retryAfterMs: 60_000, blockedKey: { id: 'd1' } });
   });
 
   it('waits once, inside max_wait_ms and the deadline, then answers', async () => {
     const { acquire, clock, waits } = setup();
     for (let i = 0; i < 8; i++) await acquire();
-    const denied = await acquire({ maxWaitMs: 7_499 });
-    expect(denied).toMatchObject({ granted: false, retryAfterMs: 7_500, waitedMs: 0 });
-    const tooShortDeadline = await acquire({ maxWaitMs: 10_000 }, { deadlineMs: clock.now() + 7_000 });
+    const denied = await acquire({ maxWaitMs: 59_999 });
+    expect(denied).toMatchObject({ granted: false, retryAfterMs: 60_000, waitedMs: 0 });
+    const tooShortDeadline = await acquire({ maxWaitMs: 60_000 }, { deadlineMs: clock.now() + 50_000 });
     expect(tooShortDeadline).toMatchObject({ granted: false, waitedMs: 0 });
     expect(waits).toEqual([]);
-    const waited = await acquire({ maxWaitMs: 10_000 }, { deadlineMs: clock.now() + 20_000 });
-    expect(waited).toMatchObject({ granted: true, waitedMs: 7_500 });
-    expect(waits).toEqual([7_500]);
+    const waited = await acquire({ maxWaitMs: 60_000 }, { deadlineMs: clock.now() + 70_000 });
+    expect(waited).toMatchObject({ granted: true, waitedMs: 60_000 });
+    expect(waits).toEqual([60_000]);
   });
 
   it('never waits on an unavailable deployment', async () => {
@@ -178,14 +178,14 @@ describe('limiter', () => {
     const { acquire, changes, tick } = setup();
     for (let i = 0; i < 8; i++) expect((await acquire()).granted).toBe(true);
     const denied = await acquire();
-    expect(denied).toMatchObject({ granted: false, blockedBy: 'rpm', retryAfterMs: 7_500 });
+    expect(denied).toMatchObject({ granted: false, blockedBy: 'rpm', retryAfterMs: 60_000 });
     await acquire();
     await tick();
     expect(changes.map((c) => c.kind)).toEqual(['exhausted']);
     expect(changes[0]).toMatchObject({ limit: 'rpm', epoch: 1, provider: 'openai' });
-    await tick(7_000);
+    await tick(59_000);
     expect(changes).toHaveLength(1);
-    await tick(600);
+    await tick(1_100);
     expect(changes.map((c) => [c.kind, c.epoch])).toEqual([['exhausted', 1], ['recovered', 2]]);
     expect((await acquire()).granted).toBe(true);
   });

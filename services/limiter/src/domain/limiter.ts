@@ -231,7 +231,10 @@ export function createLimiter(deps: LimiterDeps) {
       ticket = result.ticket;
       noteExhaustion(keys[result.blockedIndex]!, result.blockedBy, result.nowMs + result.retryAfterMs);
       const t = now();
-      const fits = waiting && result.blockedBy !== 'unavailable' && t + result.retryAfterMs <= waitUntil && !scope.signal?.aborted;
+      // A concurrency wait is an upper bound (the holders' expiry; they usually
+      // settle sooner): keep polling while the deadline allows.
+      const untilCapacity = result.blockedBy === 'concurrency' ? Math.min(result.retryAfterMs, settings.concurrencyPollMs) : result.retryAfterMs;
+      const fits = waiting && result.blockedBy !== 'unavailable' && t + untilCapacity <= waitUntil && !scope.signal?.aborted;
       if (!fits) {
         await leave();
         const blocked = keys[result.blockedIndex]!;
@@ -245,7 +248,7 @@ export function createLimiter(deps: LimiterDeps) {
           localFallback: result.localFallback === true,
         };
       }
-      // GCRA and cooldown waits are exact (poll then; the ticket's lease runs
+      // Window and cooldown waits are exact (poll then; the ticket's lease runs
       // past them); a concurrency slot may free early on Settle, so poll sooner.
       const cap = result.blockedBy === 'concurrency' ? settings.concurrencyPollMs : Infinity;
       try {
@@ -383,9 +386,10 @@ export function createLimiter(deps: LimiterDeps) {
     const remaining = { rpm: snapshot.requests?.remaining, tpm: tokens?.remaining };
     let tightened = noTightening;
     if (remaining.rpm !== undefined || remaining.tpm !== undefined) {
+      // Provider resets are local-clock instants; the store's clock is Redis, close enough for a cap that only tightens.
       const t = await deps.store.tighten(key, {
-        ...(remaining.rpm !== undefined ? { rpm: remaining.rpm } : {}),
-        ...(remaining.tpm !== undefined ? { tpm: remaining.tpm } : {}),
+        ...(remaining.rpm !== undefined ? { rpm: remaining.rpm, rpmResetAt: snapshot.requests?.resetAt ?? 0 } : {}),
+        ...(remaining.tpm !== undefined ? { tpm: remaining.tpm, tpmResetAt: tokens?.resetAt ?? 0 } : {}),
       });
       tightened = { rpm: t.rpm, tpm: t.tpm };
       // The provider is at zero: nothing fits until its reset, so cool down until then.

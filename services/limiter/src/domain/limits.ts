@@ -1,5 +1,5 @@
 import type { SwitchyardConfig } from '@switchyard/config';
-import { MAX_LIMIT } from './gcra';
+import { MAX_LIMIT } from './sliding-window';
 import type { KeyKind, KeyLimits, LimitedKey } from './quota-store';
 
 export interface ResolvedKey extends LimitedKey {

@@ -133,7 +133,7 @@ export interface KeyState {
    * Requests admitted on the key since its state was created: the sum of
    * `requests` over granted acquires (a replayed request id is not counted
    * again). Never decays and a cancelled settle does not take it back, so it
-   * shows that admissions happened after the GCRA usage has drained.
+   * shows that admissions happened after the window usage has drained.
    */
   admittedRequests: number;
   nowMs: number;
@@ -163,7 +163,10 @@ export interface QuotaStore {
    * The provider reported only `remaining` units left: raise the key's usage so
    * our remaining is no more than that (never lowers it).
    */
-  tighten(key: LimitedKey, remaining: { rpm?: number; tpm?: number }): Promise<{ rpm: boolean; tpm: boolean; nowMs: number }>;
+  tighten(
+    key: LimitedKey,
+    remaining: { rpm?: number; tpm?: number; rpmResetAt?: number; tpmResetAt?: number },
+  ): Promise<{ rpm: boolean; tpm: boolean; nowMs: number }>;
   /** Gives up a place in a key's wait queue (the waiter stops waiting). */
   leaveQueue(key: { kind: KeyKind; id: string }, ticket: string): Promise<void>;
   close(): Promise<void>;
