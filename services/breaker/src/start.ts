@@ -59,7 +59,7 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
     const clock = deps.clock;
     const tracker = createHealthTracker({
       store,
-      publisher: createHealthPublisher({ bus, kv, logger }),
+      publisher: createHealthPublisher({ bus, kv, logger, slowCallMs: (deployment) => slowCallMsFor(config.policy, deployment) }),
       logger,
       configured: config.deployments,
       now: clock ? () => clock.now() : undefined,

@@ -147,6 +147,30 @@ describe('breaker resilience (real Redis, NATS JetStream, several replicas)', ()
     });
   }, 60_000);
 
+  it('GetHealth/ListHealth carry failure rate, p50/p95 latency, last error class and degraded (p95 over the slow-call threshold)', async () => {
+    const dep = uniqueDeployment('latency');
+    await withReplicas(1, { BREAKER_SLOW_CALL_MS_BY_DEPLOYMENT: `${dep}=400` }, async ([replica]) => {
+      const client = breakerClient(replica!.port);
+      try {
+        const report = (cls: ErrorClass, latencyMs: number) => client.report({ outcome: { ...outcome(dep, cls), latencyMs } });
+        for (let i = 0; i < 20; i++) await report(ErrorClass.UNSPECIFIED, 100);
+        let { health } = await client.getHealth({ deployment: dep });
+        expect(health).toMatchObject({ p50LatencyMs: 100, p95LatencyMs: 100, degraded: false, windowCalls: 20, failureRate: 0 });
+        // One attempt in four is slow and failing: the mean moves a little, the p95 estimate a lot.
+        for (let i = 0; i < 12; i++) await report(i % 4 === 0 ? ErrorClass.TIMEOUT : ErrorClass.UNSPECIFIED, i % 4 === 0 ? 1_500 : 100);
+        ({ health } = await client.getHealth({ deployment: dep }));
+        expect(health!.p50LatencyMs).toBeLessThan(400);
+        expect(health!.p95LatencyMs).toBeGreaterThan(400);
+        expect(health).toMatchObject({ state: CircuitState.CLOSED, degraded: true, windowCalls: 32, lastErrorClass: ErrorClass.TIMEOUT });
+        expect(health!.failureRate).toBeCloseTo(3 / 32, 6);
+        const { deployments } = await client.listHealth({});
+        expect(deployments.find((d) => d.ref?.deployment === dep)).toMatchObject({ degraded: true, p95LatencyMs: health!.p95LatencyMs });
+      } finally {
+        client.close();
+      }
+    });
+  });
+
   it('a breaker replica killed mid-run loses no outcome (JetStream) and leaves the state unchanged', async () => {
     const spawn = () =>
       spawnProcess({ entry: join(__dirname, '../src/main.ts'), env: { ...env({ LOG_LEVEL: 'warn' }), OTEL_SDK_DISABLED: 'true' } });

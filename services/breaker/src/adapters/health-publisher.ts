@@ -27,11 +27,18 @@ export interface PublisherLogger {
  * publishing consecutive transitions out of order never leave the older state
  * in the bucket.
  */
-export function createHealthPublisher(options: { bus: EventBus; kv: KvStore; logger: PublisherLogger }): HealthPublisher {
+export function createHealthPublisher(options: {
+  bus: EventBus;
+  kv: KvStore;
+  logger: PublisherLogger;
+  /** The deployment's slow-call threshold, so the KV value carries `degraded` (0 / absent = never). */
+  slowCallMs?: (deployment: string) => number;
+}): HealthPublisher {
   const { bus, kv, logger } = options;
+  const slowCallMs = options.slowCallMs ?? (() => 0);
 
   async function putNewest(step: StoreStep): Promise<void> {
-    const health = toDeploymentHealth(step.record, step.now);
+    const health = toDeploymentHealth(step.record, step.now, slowCallMs(step.record.deployment));
     const key = step.record.deployment;
     const bytes = toBinary(DeploymentHealthSchema, health);
     for (let attempt = 0; attempt < 10; attempt++) {
