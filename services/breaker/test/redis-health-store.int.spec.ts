@@ -46,4 +46,20 @@ describe('redis health store without an injected clock', () => {
       await redis.quit();
     }
   });
+
+  it('reads a circuit written by the previous version (count-based window, no new fields)', async () => {
+    const redis = new Redis(server.url);
+    try {
+      await redis.hset(breakerKeys.circuit('legacy'), {
+        deployment: 'legacy', provider: 'openai', model: 'm', state: 'CLOSED', cf: '2', ou: '0', forced: '0',
+        reopen: '0', epoch: '4', win: '0110', lec: 'TIMEOUT', lat: '120', upd: '1',
+      });
+      const store = createRedisHealthStore({ redis });
+      const step = await store.record({ deployment: 'legacy', provider: 'openai', model: 'm' }, { errorClass: 'NETWORK', latencyMs: 80 });
+      expect(step.record).toMatchObject({ state: 'CLOSED', consecutiveFailures: 3, epoch: 4, latencyVarMs2: expect.any(Number), halfOpenSuccesses: 0 });
+      expect(step.record.window).toMatch(/^\d+:1:1:0$/);
+    } finally {
+      await redis.quit();
+    }
+  });
 });

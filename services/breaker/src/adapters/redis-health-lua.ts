@@ -66,7 +66,8 @@ local function parse_window(w)
   local out = {}
   for b in string.gmatch(w, '[^,]+') do
     local i, c, f, s = string.match(b, '^(%d+):(%d+):(%d+):(%d+)$')
-    out[#out + 1] = { tonumber(i), tonumber(c), tonumber(f), tonumber(s) }
+    -- Anything else (e.g. the count-based '0101' window of earlier versions) is dropped.
+    if i then out[#out + 1] = { tonumber(i), tonumber(c), tonumber(f), tonumber(s) } end
   end
   return out
 end

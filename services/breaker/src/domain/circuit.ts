@@ -208,10 +208,13 @@ export interface WindowBucket {
 
 export function parseWindow(window: string): WindowBucket[] {
   if (window === '') return [];
-  return window.split(',').map((b) => {
-    const [index, calls, failures, slow] = b.split(':').map(Number);
-    return { index: index!, calls: calls!, failures: failures!, slow: slow! };
-  });
+  const out: WindowBucket[] = [];
+  for (const b of window.split(',')) {
+    // Anything else (e.g. the count-based '0101' window of earlier versions) is dropped.
+    const m = /^(\d+):(\d+):(\d+):(\d+)$/.exec(b);
+    if (m) out.push({ index: Number(m[1]), calls: Number(m[2]), failures: Number(m[3]), slow: Number(m[4]) });
+  }
+  return out;
 }
 
 export function formatWindow(buckets: WindowBucket[]): string {
