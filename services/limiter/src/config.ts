@@ -13,6 +13,7 @@ export const envSpec = {
   redisTimeoutMs: envInt('LIMITER_REDIS_TIMEOUT_MS', 500, 'a Redis command slower than this counts as Redis unreachable (local fallback)', { min: 10, max: 60_000 }),
   fallbackRetryMs: envInt('LIMITER_FALLBACK_RETRY_MS', 500, 'while in local fallback, how often an Acquire tries Redis again', { min: 10, max: 60_000 }),
   heartbeatMs: envInt('LIMITER_HEARTBEAT_MS', 1_000, 'replica heartbeat period on NATS (live replicas divide the limits during a Redis outage)', { min: 50, max: 60_000 }),
+  windowMs: envInt('LIMITER_WINDOW_MS', 60_000, 'length of the sliding window of RPM/TPM limits; change it only to run time-scaled load tests', { min: 100, max: 60_000 }),
   defaultCooldownMs: envInt('LIMITER_DEFAULT_COOLDOWN_MS', 1_000, 'cooldown after an upstream 429 that carried no usable retry-after / retry-after-ms', { min: 1, max: 3_600_000 }),
 };
 
@@ -27,6 +28,7 @@ export interface LimiterConfig {
   redisTimeoutMs: number;
   fallbackRetryMs: number;
   heartbeatMs: number;
+  windowMs: number;
   /** The parsed SWITCHYARD_CONFIG: deployments, tenants, defaults.headroom. */
   gateway: SwitchyardConfig;
   settings: Partial<LimiterSettings>;
@@ -46,6 +48,7 @@ export function loadConfig(env: Env): LimiterConfig {
     redisTimeoutMs: e.redisTimeoutMs,
     fallbackRetryMs: e.fallbackRetryMs,
     heartbeatMs: e.heartbeatMs,
+    windowMs: e.windowMs,
     gateway: loadConfigFile(e.configPath, env),
     settings: {
       defaultReservationTtlMs: e.defaultReservationTtlMs,

@@ -5,6 +5,7 @@ import { type EventBus, createNatsEventBus, subjects } from '@switchyard/nats';
 import { createRedisClient } from '@switchyard/redis';
 import type { RunningService } from '@switchyard/runtime';
 import { type Logger, createLogger } from '@switchyard/telemetry';
+import type { Clock } from '@switchyard/util';
 import type { LimiterConfig } from './config';
 import { createLimiter } from './domain/limiter';
 import type { QuotaStore } from './domain/quota-store';
@@ -23,6 +24,8 @@ export interface LimiterDeps {
   store: QuotaStore;
   logger: Logger;
   metrics: LimiterMetrics;
+  /** The replica's local clock (tests inject a skewed one; admission decisions use Redis TIME regardless). */
+  clock: Clock;
 }
 
 /** How long start() waits for Redis before serving from the local fallback. */
@@ -57,8 +60,8 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
       const presence = await createReplicaPresence({ bus, intervalMs: config.heartbeatMs });
       cleanups.push(() => presence.close());
       store = createFailoverQuotaStore({
-        shared: createRedisQuotaStore({ redis, ownsClient: true }),
-        local: createMemoryQuotaStore(),
+        shared: createRedisQuotaStore({ redis, ownsClient: true, windowMs: config.windowMs }),
+        local: createMemoryQuotaStore({ windowMs: config.windowMs }),
         liveReplicas: presence.live,
         retryAfterMs: config.fallbackRetryMs,
         onModeChange: (mode, cause) => {
@@ -78,6 +81,7 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
       config: config.gateway,
       publisher: createQuotaPublisher(bus),
       settings: config.settings,
+      ...(deps.clock ? { clock: deps.clock } : {}),
       onBackgroundError: (err, what) => logger.warn({ err: { message: (err as Error).message }, what }, 'limiter background step failed'),
       onPublishError: (err, change) =>
         logger.warn(

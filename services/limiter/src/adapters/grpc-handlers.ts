@@ -43,7 +43,7 @@ export function createLimiterHandlers(options: { limiter: Limiter; metrics?: Lim
           { signal: ctx.signal, deadlineMs: ctx.deadline?.getTime() },
         );
         metrics?.acquire(r.granted ? 'granted' : 'denied', r.localFallback);
-        if (r.granted) return { granted: true, reservationId: r.reservationId, waitedMs: r.waitedMs, localFallback: r.localFallback };
+        if (r.granted) return { granted: true, reservationId: r.reservationId, waitedMs: r.waitedMs, localFallback: r.localFallback, grantedAtUnixMs: BigInt(r.grantedAtMs) };
         return {
           granted: false,
           retryAfterMs: r.retryAfterMs,

@@ -53,8 +53,9 @@ const keyName = (key: { kind: KeyKind; id: string }) => `${key.kind}:${key.id}`;
  * sliding-log rules (domain/sliding-window.ts) and the same semantics as the Redis store, one replica
  * only. Every method is synchronous inside, so each is atomic like a Lua script.
  */
-export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaStore {
+export function createMemoryQuotaStore(options: { clock?: Clock; windowMs?: number } = {}): QuotaStore {
   const clock = options.clock ?? systemClock;
+  const W = options.windowMs ?? WINDOW_MS;
   /** `<key>:rpm` / `<key>:tpm` → sliding log. */
   const logs = new Map<string, SlidingLog>();
   const logOf = (name: string): SlidingLog => {
@@ -104,7 +105,7 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
     for (const [id, r] of reservations) if (r.expiresAt <= now) reservations.delete(id);
     for (const [id, q] of requestIds) if (q.expiresAt <= now) requestIds.delete(id);
     for (const [name, until] of cooldowns) if (until <= now) cooldowns.delete(name);
-    for (const [name, log] of logs) if (logSum(log, now) === 0) logs.delete(name);
+    for (const [name, log] of logs) if (logSum(log, now, W) === 0) logs.delete(name);
     for (const [name, q] of queues) {
       for (const [id, t] of q.tickets) if (t.deadline <= now || t.lease <= now) q.tickets.delete(id);
       if (q.tickets.size === 0) queues.delete(name);
@@ -173,7 +174,7 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
         for (const [dim, limit, cost, extraCost] of dims) {
           if (!limit) continue;
           const log = logOf(`${name}:${dim}`);
-          const wait = logWait(log, cost + extraCost, limit, now);
+          const wait = logWait(log, cost + extraCost, limit, now, W);
           if (wait === 0) writes.push([`${name}:${dim}`, cost]);
           else block(index, dim, wait);
         }
@@ -244,14 +245,14 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
           // Rewrite the entry to the actual tokens at its original time; an
           // overrun whose entry already left the window is charged now.
           const log = logOf(`${key.name}:tpm`);
-          logSum(log, now);
+          logSum(log, now, W);
           const entry = logRemove(log, input.reservationId);
           if (entry) logAdd(log, input.reservationId, entry.ts, actual);
           else if (delta > 0) logAdd(log, `${input.reservationId}-over`, now, delta);
         }
         if (key.rpm && input.cancelled) {
           const log = logOf(`${key.name}:rpm`);
-          logSum(log, now);
+          logSum(log, now, W);
           logRemove(log, input.reservationId);
         }
         if (key.concurrency) inFlight.get(key.name)?.delete(input.reservationId);
@@ -287,7 +288,7 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
         const limit = key.limits[dim];
         if (!limit) continue;
         const log = logOf(`${name}:${dim}`);
-        usage.push({ dimension: dim, ...windowUsage(logSum(log, now), log.entries.at(-1)?.ts ?? 0, limit, now) });
+        usage.push({ dimension: dim, ...windowUsage(logSum(log, now, W), log.entries.at(-1)?.ts ?? 0, limit, now, W) });
       }
       if (key.limits.concurrency) {
         const members = liveInFlight(name, now);
@@ -345,11 +346,11 @@ export function createMemoryQuotaStore(options: { clock?: Clock } = {}): QuotaSt
         const left = remaining[dim];
         if (!limit || left === undefined || left < 0) continue;
         const log = logOf(`${name}:${dim}`);
-        const missing = limit - Math.min(left, limit) - logSum(log, now);
+        const missing = limit - Math.min(left, limit) - logSum(log, now, W);
         if (missing > 0) {
           // Leaves the window at the provider's reset when it said (within a window).
           const reset = remaining[dim === 'rpm' ? 'rpmResetAt' : 'tpmResetAt'] ?? 0;
-          const ts = reset > now && reset - WINDOW_MS < now ? reset - WINDOW_MS : now;
+          const ts = reset > now && reset - W < now ? reset - W : now;
           logAdd(log, `provider-${now}-${dim}`, ts, missing);
           out[dim] = true;
         }

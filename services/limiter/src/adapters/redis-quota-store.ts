@@ -1,5 +1,5 @@
 import { type Redis, type ScriptFn, defineScript } from '@switchyard/redis';
-import { windowUsage } from '../domain/sliding-window';
+import { WINDOW_MS, windowUsage } from '../domain/sliding-window';
 import type {
   AcquireInput,
   AcquireResult,
@@ -34,26 +34,30 @@ const MAX_SCRIPT_KEYS = 8;
  * EVAL on NOSCRIPT, one span per call, same-slot check). `defineScript` fixes
  * the key count, so the multi-key scripts are defined once per arity (same Lua).
  */
-function scriptsFor(redis: Redis) {
+function scriptsFor(redis: Redis, windowMs: number) {
+  // A time-scaled window (tests only) is a different script: different Lua, different name.
+  const scaled = windowMs !== WINDOW_MS;
+  const w = (lua: string) => (scaled ? lua.replace(`local W = ${WINDOW_MS}\n`, `local W = ${windowMs}\n`) : lua);
+  const nm = (name: string) => (scaled ? `${name}_w${windowMs}` : name);
   const perArity = (name: string, lua: string, keysFor: (n: number) => number) => {
     const fns = new Map<number, ScriptFn>();
     return (n: number): ScriptFn => {
       if (!Number.isInteger(n) || n < 1 || n > MAX_SCRIPT_KEYS) throw new RangeError(`${name}: 1..${MAX_SCRIPT_KEYS} limit keys, got ${n}`);
       let fn = fns.get(n);
-      if (!fn) fns.set(n, (fn = defineScript(redis, { name: `${name}_${n}`, lua, numberOfKeys: keysFor(n) })));
+      if (!fn) fns.set(n, (fn = defineScript(redis, { name: nm(`${name}_${n}`), lua: w(lua), numberOfKeys: keysFor(n) })));
       return fn;
     };
   };
   return {
     acquire: perArity('sy_lim_acquire', ACQUIRE_LUA, (n) => 8 * n + 5),
-    leave: defineScript(redis, { name: 'sy_lim_leave', lua: LEAVE_LUA, numberOfKeys: 2 }),
+    leave: defineScript(redis, { name: nm('sy_lim_leave'), lua: w(LEAVE_LUA), numberOfKeys: 2 }),
     settle: perArity('sy_lim_settle', SETTLE_LUA, (n) => 2 + 5 * n),
-    cooldown: defineScript(redis, { name: 'sy_lim_cooldown', lua: COOLDOWN_LUA, numberOfKeys: 3 }),
-    exhausted: defineScript(redis, { name: 'sy_lim_exhausted', lua: EXHAUSTED_LUA, numberOfKeys: 2 }),
-    recover: defineScript(redis, { name: 'sy_lim_recover', lua: RECOVER_LUA, numberOfKeys: 4 }),
-    tighten: defineScript(redis, { name: 'sy_lim_tighten', lua: TIGHTEN_LUA, numberOfKeys: 4 }),
-    unavailable: defineScript(redis, { name: 'sy_lim_unavailable', lua: UNAVAILABLE_LUA, numberOfKeys: 2 }),
-    state: defineScript(redis, { name: 'sy_lim_state', lua: STATE_LUA, numberOfKeys: 9 }),
+    cooldown: defineScript(redis, { name: nm('sy_lim_cooldown'), lua: w(COOLDOWN_LUA), numberOfKeys: 3 }),
+    exhausted: defineScript(redis, { name: nm('sy_lim_exhausted'), lua: w(EXHAUSTED_LUA), numberOfKeys: 2 }),
+    recover: defineScript(redis, { name: nm('sy_lim_recover'), lua: w(RECOVER_LUA), numberOfKeys: 4 }),
+    tighten: defineScript(redis, { name: nm('sy_lim_tighten'), lua: w(TIGHTEN_LUA), numberOfKeys: 4 }),
+    unavailable: defineScript(redis, { name: nm('sy_lim_unavailable'), lua: w(UNAVAILABLE_LUA), numberOfKeys: 2 }),
+    state: defineScript(redis, { name: nm('sy_lim_state'), lua: w(STATE_LUA), numberOfKeys: 9 }),
   };
 }
 
@@ -63,11 +67,13 @@ export interface RedisQuotaStoreOptions {
   prefix?: string;
   /** Close the client on close(). Default false (the caller owns it). */
   ownsClient?: boolean;
+  /** Sliding window length; only time-scaled tests change it. Default 60 000 ms. */
+  windowMs?: number;
 }
 
 /** The QuotaStore shared by every limiter replica: one Lua script per operation, Redis TIME as the clock. */
 export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaStore {
-  const { redis, prefix = 'sy:lim:', ownsClient = false } = options;
+  const { redis, prefix = 'sy:lim:', ownsClient = false, windowMs = WINDOW_MS } = options;
   const root = `${prefix}${TAG}:`;
   const base = (kind: KeyKind, id: string) => `${root}${kind === 'deployment' ? 'd' : 't'}:${id}`;
   const keyOf = (key: { kind: KeyKind; id: string }) => ({
@@ -88,7 +94,7 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
   const reservationKey = (id: string) => `${root}res:${id}`;
   const requestKey = (id: string) => `${root}req:${id}`;
 
-  const scripts = scriptsFor(redis);
+  const scripts = scriptsFor(redis, windowMs);
   const run = async (fn: ScriptFn, keys: string[], args: Array<string | number>) => (await fn(keys, args)) as unknown[];
 
   return {
@@ -194,8 +200,8 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
       const r = (await run(scripts.state, [k.rpm, k.tpm, k.conc, k.cool, k.unavail, k.epoch, k.admitted, k.rpmSum, k.tpmSum], [])).map(Number);
       const now = r[0]!;
       const usage: DimensionUsage[] = [];
-      if (key.limits.rpm) usage.push({ dimension: 'rpm', ...windowUsage(r[1]!, r[3]!, key.limits.rpm, now) });
-      if (key.limits.tpm) usage.push({ dimension: 'tpm', ...windowUsage(r[4]!, r[6]!, key.limits.tpm, now) });
+      if (key.limits.rpm) usage.push({ dimension: 'rpm', ...windowUsage(r[1]!, r[3]!, key.limits.rpm, now, windowMs) });
+      if (key.limits.tpm) usage.push({ dimension: 'tpm', ...windowUsage(r[4]!, r[6]!, key.limits.tpm, now, windowMs) });
       if (key.limits.concurrency) {
         const limit = key.limits.concurrency;
         const used = r[7]!;

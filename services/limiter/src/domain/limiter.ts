@@ -65,7 +65,7 @@ export interface AcquireRequest {
 }
 
 export type AcquireOutcome =
-  | { granted: true; reservationId: string; waitedMs: number; localFallback: boolean }
+  | { granted: true; reservationId: string; waitedMs: number; localFallback: boolean; grantedAtMs: number }
   | {
       localFallback: boolean;
       granted: false;
@@ -227,7 +227,7 @@ export function createLimiter(deps: LimiterDeps) {
       });
     for (;;) {
       const result = await attempt();
-      if (result.granted) return { granted: true, reservationId: result.reservationId, waitedMs, localFallback: result.localFallback === true };
+      if (result.granted) return { granted: true, reservationId: result.reservationId, waitedMs, localFallback: result.localFallback === true, grantedAtMs: result.nowMs };
       ticket = result.ticket;
       noteExhaustion(keys[result.blockedIndex]!, result.blockedBy, result.nowMs + result.retryAfterMs);
       const t = now();

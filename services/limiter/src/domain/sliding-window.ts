@@ -12,7 +12,7 @@
  * the same rules on a ZSET + running sum; this is the in-memory twin.
  */
 
-/** Every limit is per minute (RPM / TPM). */
+/** Every limit is per minute (RPM / TPM). Stores accept a shorter window only to run time-scaled tests. */
 export const WINDOW_MS = 60_000;
 
 /** Effective limits are clamped here (sums stay exact integers far below 2^53). */
@@ -35,9 +35,9 @@ export function emptyLog(): SlidingLog {
 }
 
 /** Drops entries that left the window (ts ≤ now − WINDOW_MS); returns the units still in it. */
-export function logSum(log: SlidingLog, now: number): number {
+export function logSum(log: SlidingLog, now: number, windowMs = WINDOW_MS): number {
   let drop = 0;
-  while (drop < log.entries.length && log.entries[drop]!.ts <= now - WINDOW_MS) {
+  while (drop < log.entries.length && log.entries[drop]!.ts <= now - windowMs) {
     log.sum -= log.entries[drop]!.units;
     drop++;
   }
@@ -47,15 +47,15 @@ export function logSum(log: SlidingLog, now: number): number {
 }
 
 /** ms until `need` more units fit (oldest entries leave first); 0 if they fit now. */
-export function logWait(log: SlidingLog, need: number, limit: number, now: number): number {
-  const excess = logSum(log, now) + need - limit;
+export function logWait(log: SlidingLog, need: number, limit: number, now: number, windowMs = WINDOW_MS): number {
+  const excess = logSum(log, now, windowMs) + need - limit;
   if (excess <= 0) return 0;
   let freed = 0;
   for (const e of log.entries) {
     freed += e.units;
-    if (freed >= excess) return e.ts + WINDOW_MS - now;
+    if (freed >= excess) return e.ts + windowMs - now;
   }
-  return WINDOW_MS;
+  return windowMs;
 }
 
 export function logAdd(log: SlidingLog, id: string, ts: number, units: number): void {
@@ -83,11 +83,11 @@ export interface WindowUsage {
   resetsAtMs: number;
 }
 
-export function windowUsage(used: number, newestTs: number, limit: number, now: number): WindowUsage {
+export function windowUsage(used: number, newestTs: number, limit: number, now: number, windowMs = WINDOW_MS): WindowUsage {
   return {
     limit,
     used: Math.min(limit, used),
     remaining: Math.max(0, limit - used),
-    resetsAtMs: used > 0 ? newestTs + WINDOW_MS : now,
+    resetsAtMs: used > 0 ? newestTs + windowMs : now,
   };
 }
