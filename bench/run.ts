@@ -13,6 +13,14 @@ const benches: Record<string, { script: string; what: string }> = {
     what: 'simulator throughput, zero latency, keep-alive (flags: --provider, --stream, --duration, --connections, --unique-prompts)',
   },
   tokens: { script: 'libs/tokens/bench/tokenizer-cost.ts', what: 'tokenizer cost per KiB of prompt (arg: sample count)' },
+  router: {
+    script: 'services/router/bench/complete.ts',
+    what: 'added latency p50/p99 and CPU per request of Complete through the router (all peers, Redis, NATS) vs a direct SDK call, at a fixed rate and at saturation (flags: --seconds, --rate, --concurrency)',
+  },
+  limiter: {
+    script: 'services/limiter/bench/acquire.ts',
+    what: 'Acquire p50/p99 and throughput, one replica on loopback, beside a bare Redis EVALSHA (flags: --n, --concurrency, --seconds)',
+  },
 };
 
 const [name, ...args] = process.argv.slice(2);
