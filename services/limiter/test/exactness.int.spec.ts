@@ -21,7 +21,7 @@ const WINDOWS = envSeconds('EXACT_WINDOWS', 3);
  */
 const FLOOR = WINDOW_MS >= 30_000 ? 0.95 : 0.7;
 const RPM = 100;
-const TPM = 5_000;
+const TPM = 10_000;
 
 interface Admission {
   at: number;
