@@ -54,6 +54,50 @@ describe('runAttempts', () => {
     expect(result.attempts[0].upstreamRequestId).toBe('req_for_a');
   });
 
+  it('does not retry a failed half-open probe on the same deployment: it falls back', async () => {
+    const h = harness({ a: ['OVERLOADED', 'ok'] }, { admit: (c) => ({ granted: true, reservationId: `res-${c.name}`, ...(c.name === 'a' ? { probe: 'p-a' } : {}) }) });
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());
+    expect(h.calls).toEqual(['a', 'b']);
+    expect(result).toMatchObject({ ok: true, value: 'answer from b' });
+    expect(result.attempts[0].note).toMatch(/half-open probe failed: not retried/);
+  });
+
+  it('fails a call whose only deployment failed its half-open probe, without a second request', async () => {
+    const h = harness({ a: ['OVERLOADED', 'ok'] }, { admit: () => ({ granted: true, probe: 'p-a' }) });
+    const result = await runAttempts([candidate('a')], h.ports, options());
+    expect(h.calls).toEqual(['a']);
+    expect(result).toMatchObject({ ok: false });
+  });
+
+  it('does not retry a deployment the breaker opened while the call was in flight', async () => {
+    const h = harness({ a: ['OVERLOADED', 'ok'] });
+    let aOpen = false;
+    h.ports.mayDispatch = (c) => !(c.name === 'a' && aOpen);
+    const call = h.ports.call;
+    h.ports.call = async (c, t) => {
+      try {
+        return await call(c, t);
+      } finally {
+        if (c.name === 'a') aOpen = true;
+      }
+    };
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());
+    expect(h.calls).toEqual(['a', 'b']);
+    expect(result.attempts[0].note).toMatch(/breaker opened: not retried/);
+  });
+
+  it('does not send to a deployment the breaker opened after it was planned, and hands the admission back', async () => {
+    const h = harness({});
+    const unused: string[] = [];
+    h.ports.mayDispatch = (c) => c.name !== 'a';
+    h.ports.unused = (a) => void unused.push(a.granted ? (a.reservationId ?? '') : '');
+    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());
+    expect(h.calls).toEqual(['b']);
+    expect(unused).toEqual(['res-a']);
+    expect(result).toMatchObject({ ok: true, value: 'answer from b' });
+    expect(result.skipped[0]).toMatchObject({ name: 'a', reason: expect.stringMatching(/opened while the call was being admitted/) });
+  });
+
   it('retries a 503 on the same deployment with jittered backoff, then succeeds', async () => {
     const h = harness({ a: ['OVERLOADED', 'OVERLOADED'] });
     const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());

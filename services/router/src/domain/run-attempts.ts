@@ -63,6 +63,12 @@ export interface AttemptPorts<T> {
   call(candidate: Candidate, timeoutMs: number): Promise<T>;
   /** Called once per upstream attempt, success or failure; must not throw and must not block the caller. */
   afterAttempt(event: AttemptEvent<T>): void;
+  /**
+   * Whether a request that is not the half-open probe may still go to the
+   * deployment: false once the breaker has opened it since the call planned it
+   * (health replica, no network hop). Checked before every send and retry.
+   */
+  mayDispatch?(candidate: Candidate): boolean;
   /** The upstream request id of a successful answer, so the attempt record names it as failures do. */
   upstreamRequestIdOf?(value: T): string | undefined;
   /** True once output reached the caller (streams): from then on no failure may fail over. */
@@ -200,6 +206,13 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
         break;
       }
 
+      if (admission.probe === undefined && ports.mayDispatch && !ports.mayDispatch(candidate)) {
+        // The breaker opened it between planning and sending: the request would
+        // be one the cluster agreed not to make.
+        ports.unused?.(admission);
+        skipped.push({ name: candidate.name, reason: 'breaker: opened while the call was being admitted', retryAt: 0, quota: false });
+        break;
+      }
       onThisDeployment += 1;
       const started = ports.clock.now();
       const remaining = options.deadlineAt - started - ANSWER_MARGIN_MS;
@@ -256,11 +269,21 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
           ports.rng,
         );
         if (step.kind === 'stop') return fail(step.reason);
+        // A failed half-open probe is the breaker's verdict (back to OPEN); a retry
+        // here would be a second request on the deployment that holds no permit.
+        // Likewise once the breaker opened the deployment while this call was in flight.
+        const probeFailed = admission.probe !== undefined && c.countsTowardBreaker;
+        const openedMeanwhile = !probeFailed && ports.mayDispatch !== undefined && !ports.mayDispatch(candidate);
+        if (step.kind === 'retry' && (probeFailed || openedMeanwhile)) {
+          if (queue.length === 0) return fail(probeFailed ? 'half-open probe failed' : 'deployment opened by the breaker');
+          record.note = joinNotes(record.note, probeFailed ? 'half-open probe failed: not retried' : 'breaker opened: not retried');
+        }
+        const retrySame = step.kind === 'retry' && !probeFailed && !openedMeanwhile;
         // Another attempt after a transient failure (same deployment, or the next
         // one) is load a retry storm is made of: it must be paid from the budget.
-        const paid = step.kind === 'retry' || isTransient(c.errorClass);
+        const paid = retrySame || isTransient(c.errorClass);
         if (paid && options.retryBudget && !options.retryBudget.tryWithdraw()) return fail('retry budget exhausted: failing fast');
-        if (step.kind === 'retry') {
+        if (step.kind === 'retry' && retrySame) {
           try {
             await ports.sleep(step.delayMs, options.signal);
           } catch {
@@ -268,7 +291,7 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
           }
           continue;
         }
-        if (step.minContextWindow !== undefined) {
+        if (step.kind !== 'retry' && step.minContextWindow !== undefined) {
           const min = step.minContextWindow;
           for (let i = queue.length - 1; i >= 0; i--) {
             if (queue[i]!.deployment.contextWindow < min) {

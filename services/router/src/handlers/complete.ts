@@ -14,6 +14,7 @@ import {
   costMicros,
   degradedNotes,
   expectedAttemptMs,
+  dispatchAllowed,
   fanOut,
   finishReasonProto,
   fromCache,
@@ -76,7 +77,8 @@ async function completeOnce(ctx: RouterContext, p: PreparedCall, call: CallConte
       if (e.value) ctx.latency.observe(e.candidate.name, e.record.latencyMs);
       recordAttempt(ctx, p, e, e.value ? { usage: e.value.usage } : {});
     },
-    expectedLatencyMs: (c) => expectedAttemptMs(ctx, c, false),
+    mayDispatch: (c) => dispatchAllowed(ctx, c),
+        expectedLatencyMs: (c) => expectedAttemptMs(ctx, c, false),
     upstreamRequestIdOf: (res) => res.upstreamRequestId,
   };
   const result = await runAttempts(p.plan.usable, ports, {

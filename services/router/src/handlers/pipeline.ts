@@ -270,6 +270,12 @@ const LIMIT_NAMES: Record<number, string> = {
   [LimitKind.UNAVAILABLE]: 'unavailable',
 };
 
+/** A request other than the probe may go only to a deployment the health replica shows closed (or does not know). */
+export function dispatchAllowed(ctx: RouterContext, c: Candidate): boolean {
+  const circuit = ctx.health.get(c.name)?.circuit;
+  return circuit === undefined || circuit === 'closed' || circuit === 'unknown';
+}
+
 /** A half-open deployment (or an open one past its open_until) may only be sent the cluster-wide probe. */
 function needsProbe(ctx: RouterContext, c: Candidate): boolean {
   const h = ctx.health.get(c.name);

@@ -22,6 +22,7 @@ import {
   costMicros,
   degradedNotes,
   expectedAttemptMs,
+  dispatchAllowed,
   fanOut,
   finishReasonProto,
   fromCache,
@@ -123,6 +124,7 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
             throw new ProviderError({ errorClass: 'STREAM_INTERRUPTED', ...CLASS_POLICY.STREAM_INTERRUPTED, message: 'upstream stream ended without an end event' }, undefined, c.name);
           }),
         upstreamRequestIdOf: (v) => v.end.upstreamRequestId,
+        mayDispatch: (c) => dispatchAllowed(ctx, c),
         expectedLatencyMs: (c) => expectedAttemptMs(ctx, c, true),
         afterAttempt: (e) => {
           if (timeToFirstTokenMs !== undefined && e.candidate === current) ctx.latency.observe(`stream:${e.candidate.name}`, timeToFirstTokenMs);
