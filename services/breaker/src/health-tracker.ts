@@ -17,8 +17,17 @@ export interface HealthSnapshot {
 }
 
 export interface HealthTracker {
-  /** Applies one outcome (from NATS or the Report RPC). */
-  report(id: DeploymentIdentity, outcome: OutcomeInput & { eventId?: string }): Promise<HealthSnapshot & { transitioned: boolean; duplicate: boolean }>;
+  /**
+   * Applies one outcome (from NATS or the Report RPC). With `background`, it
+   * answers once the state is stored and publishes the transition after, in
+   * order per deployment: the Report RPC is the routers' path while NATS is
+   * down, and must not wait on a publish that cannot complete.
+   */
+  report(
+    id: DeploymentIdentity,
+    outcome: OutcomeInput & { eventId?: string },
+    options?: { background?: boolean },
+  ): Promise<HealthSnapshot & { transitioned: boolean; duplicate: boolean }>;
   /** undefined when the deployment was never seen and is not configured. */
   get(deployment: string): Promise<HealthSnapshot | undefined>;
   /** Every seen or configured deployment, by id. */
@@ -28,6 +37,12 @@ export interface HealthTracker {
   force(deployment: string, state: CircuitStateName | undefined, release: boolean, reason: string): Promise<HealthSnapshot | undefined>;
   /** Observes every deployment last seen OPEN so OPEN→HALF_OPEN is published without traffic. */
   sweep(): Promise<void>;
+  /**
+   * Writes every known deployment's current state (from Redis, the truth) to
+   * the KV bucket: after a NATS outage, transitions made meanwhile never
+   * reached KV, and routers resynchronise from KV.
+   */
+  resync(): Promise<void>;
 }
 
 /**
@@ -68,6 +83,18 @@ export function createHealthTracker(options: {
     }
   }
 
+  // Publications of one deployment run one after another, awaited or not, so its events keep epoch order.
+  const chains = new Map<string, Promise<void>>();
+  function publishInOrder(step: StoreStep): Promise<void> {
+    const key = step.record.deployment;
+    const next = (chains.get(key) ?? Promise.resolve()).then(() => publish(step));
+    chains.set(key, next);
+    void next.finally(() => {
+      if (chains.get(key) === next) chains.delete(key);
+    });
+    return next;
+  }
+
   const snapshot = (step: StoreStep): HealthSnapshot => ({ record: step.record, now: step.now, state: effectiveState(step.record, step.now) });
 
   const fresh = (id: DeploymentIdentity): HealthSnapshot => {
@@ -86,9 +113,10 @@ export function createHealthTracker(options: {
   }
 
   return {
-    async report(id, outcome) {
+    async report(id, outcome, options) {
       const step = await store.record(id, outcome);
-      await publish(step);
+      const published = publishInOrder(step);
+      if (!options?.background) await published;
       return { ...snapshot(step), transitioned: step.transition !== undefined, duplicate: step.duplicate };
     },
 
@@ -122,6 +150,17 @@ export function createHealthTracker(options: {
         await publisher.state(step).catch((err) => logger.error({ err, deployment }, 'could not write health state'));
       }
       return snapshot(step);
+    },
+
+    async resync() {
+      for (const deployment of await store.deployments()) {
+        try {
+          const step = await store.observe(deployment);
+          if (step) await publisher.state(step);
+        } catch (err) {
+          logger.warn({ err, deployment }, 'health resync failed for deployment');
+        }
+      }
     },
 
     async sweep() {

@@ -80,6 +80,16 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
     });
     cleanups.push(() => server.shutdown(config.shutdownGraceMs));
 
+    // Back from a NATS outage: put Redis's truth into KV so routers resynchronise from it.
+    let lastStatus = bus.status();
+    const offStatus = bus.onStatusChange((status) => {
+      if (status === 'connected' && lastStatus !== 'connected') {
+        void tracker.resync().then(() => logger.info({ event: 'health_resync' }, 'health KV resynchronised after a NATS outage'));
+      }
+      lastStatus = status;
+    });
+    cleanups.push(async () => offStatus());
+
     const consumer = await startOutcomeConsumer({ bus, tracker, logger, ackWaitMs: config.outcomeAckWaitMs });
     cleanups.push(() => consumer.stop());
 

@@ -97,7 +97,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       peers,
       health,
       quota,
-      outcomes: createOutcomePublisher({ bus, breaker: peers.breaker, tasks, logger }),
+      outcomes: createOutcomePublisher({ bus, breaker: peers.breaker, tasks, logger, onHealth: (h) => health.apply(h) }),
       tasks,
       clock,
       rng: deps.rng ?? Math.random,

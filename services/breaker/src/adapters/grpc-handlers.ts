@@ -80,7 +80,8 @@ export function createBreakerHandlers(options: {
   return serviceRegistration(BreakerService, {
     async report(req) {
       const { id, input } = parseOutcome(req.outcome, 'outcome');
-      const result = await tracker.report(id, input);
+      // Answer from the stored state; the transition is published after (routers call Report when NATS is down).
+      const result = await tracker.report(id, input, { background: true });
       return { health: health(result), transitioned: result.transitioned };
     },
 

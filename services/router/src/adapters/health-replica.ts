@@ -14,6 +14,11 @@ export interface HealthEntry {
 
 export interface HealthReplica {
   get(deployment: string): HealthEntry | undefined;
+  /**
+   * Applies a health value learnt another way than the KV watch (the breaker's
+   * Report answer while NATS is down); the same epoch rule decides.
+   */
+  apply(health: DeploymentHealth): void;
   /** Number of deployments known. */
   size(): number;
   stop(): Promise<void>;
@@ -56,6 +61,17 @@ function deploymentOf(key: string, health: DeploymentHealth | undefined): string
  */
 export async function startHealthReplica(bus: EventBus, logger: ReplicaLogger): Promise<HealthReplica> {
   const entries = new Map<string, HealthEntry>();
+  const apply = (deployment: string, health: DeploymentHealth) => {
+    const held = entries.get(deployment);
+    if (held && held.epoch >= health.epoch && health.epoch !== 0n) return;
+    entries.set(deployment, {
+      circuit: circuitName(health.state),
+      openUntil: Number(health.openUntilUnixMs),
+      slow: health.degraded,
+      p50LatencyMs: health.p50LatencyMs,
+      epoch: health.epoch,
+    });
+  };
   const kv = await bus.kv(KV_BUCKETS.health);
   const watcher: KvWatcher = await kv.watch({
     onEntry(key, value) {
@@ -70,20 +86,14 @@ export async function startHealthReplica(bus: EventBus, logger: ReplicaLogger): 
         logger.warn({ bucket: KV_BUCKETS.health, key, err: (err as Error).message }, 'undecodable health value ignored');
         return;
       }
-      const deployment = deploymentOf(key, health);
-      const held = entries.get(deployment);
-      if (held && held.epoch >= health.epoch && health.epoch !== 0n) return;
-      entries.set(deployment, {
-        circuit: circuitName(health.state),
-        openUntil: Number(health.openUntilUnixMs),
-        slow: health.degraded,
-        p50LatencyMs: health.p50LatencyMs,
-        epoch: health.epoch,
-      });
+      apply(deploymentOf(key, health), health);
     },
   });
   return {
     get: (deployment) => entries.get(deployment),
+    apply: (health) => {
+      if (health.ref?.deployment) apply(health.ref.deployment, health);
+    },
     size: () => entries.size,
     stop: () => watcher.stop(),
   };

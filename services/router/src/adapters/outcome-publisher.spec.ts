@@ -1,5 +1,5 @@
 import { create, fromBinary } from '@bufbuild/protobuf';
-import { AttemptOutcomeSchema, ErrorClass, type AttemptOutcome } from '@switchyard/contracts';
+import { AttemptOutcomeSchema, CircuitState, DeploymentHealthSchema, ErrorClass, type AttemptOutcome, type DeploymentHealth } from '@switchyard/contracts';
 import { createMemoryEventBus, OUTCOMES_STREAM, type EventBus } from '@switchyard/nats';
 import { createBackgroundTasks } from '../background-tasks';
 import { createOutcomePublisher, ensureOutcomeStream } from './outcome-publisher';
@@ -50,6 +50,17 @@ describe('outcome publisher', () => {
     createOutcomePublisher({ bus: down, breaker: breaker.client, tasks, logger: quiet }).publish(outcome('e2'));
     await tasks.drain();
     expect(breaker.reported.map((o) => o.eventId)).toEqual(['e2']);
+  });
+
+  it('hands the health the breaker answered to the replica (how it learns transitions while NATS is down)', async () => {
+    const tasks = createBackgroundTasks(quiet);
+    const seen: DeploymentHealth[] = [];
+    const health = create(DeploymentHealthSchema, { ref: { deployment: 'primary' }, state: CircuitState.OPEN, epoch: 3n });
+    const client = { report: async () => ({ health }) } as unknown as BreakerClient;
+    const down = { ...bus, status: () => 'reconnecting' as const } as EventBus;
+    createOutcomePublisher({ bus: down, breaker: client, tasks, logger: quiet, onHealth: (h) => void seen.push(h) }).publish(outcome('e5'));
+    await tasks.drain();
+    expect(seen.map((h) => [h.ref?.deployment, h.state, h.epoch])).toEqual([['primary', CircuitState.OPEN, 3n]]);
   });
 
   it('falls back to the breaker when the durable publish fails (no stream, timeout)', async () => {

@@ -1,5 +1,5 @@
 import { toBinary } from '@bufbuild/protobuf';
-import { AttemptOutcomeSchema, type AttemptOutcome } from '@switchyard/contracts';
+import { AttemptOutcomeSchema, type AttemptOutcome, type DeploymentHealth } from '@switchyard/contracts';
 import { OUTCOMES_STREAM, OUTCOMES_SUBJECTS, subjects, type EventBus } from '@switchyard/nats';
 import type { BackgroundTasks } from '../background-tasks';
 import type { BreakerClient } from './peers';
@@ -25,10 +25,18 @@ export async function ensureOutcomeStream(bus: EventBus): Promise<void> {
  * Report RPC instead (DESIGN.md "When our own dependencies fail"); the breaker
  * de-duplicates by event_id, so an outcome that made it both ways counts once.
  */
-export function createOutcomePublisher(options: { bus: EventBus; breaker: BreakerClient; tasks: BackgroundTasks; logger: OutcomeLogger }): OutcomePublisher {
-  const { bus, breaker, tasks, logger } = options;
+export function createOutcomePublisher(options: {
+  bus: EventBus;
+  breaker: BreakerClient;
+  tasks: BackgroundTasks;
+  logger: OutcomeLogger;
+  /** Receives the breaker's answer to a Report: while NATS is down it is how this replica learns transitions. */
+  onHealth?: (health: DeploymentHealth) => void;
+}): OutcomePublisher {
+  const { bus, breaker, tasks, logger, onHealth } = options;
   const report = async (outcome: AttemptOutcome) => {
-    await breaker.report({ outcome });
+    const res = await breaker.report({ outcome });
+    if (res.health) onHealth?.(res.health);
   };
   return {
     publish(outcome) {
