@@ -1,5 +1,6 @@
 import { hashApiKey } from '@switchyard/config';
-import { Role } from '@switchyard/contracts';
+import { BreakerService, CircuitState, Role } from '@switchyard/contracts';
+import { createClient } from '@switchyard/grpc';
 import { sleep } from '@switchyard/util';
 import { startStack, type Stack } from '../../services/router/test/stack';
 
@@ -65,7 +66,12 @@ describe('herds and storms (simulator, real peers)', () => {
   }, 60_000);
 
   it('100 concurrent callers on a deployment that fails twice then recovers: retry send times are spread by full jitter', async () => {
-    // Budget out of the way: this measures jitter alone.
+    // Budget and breaker out of the way: this measures jitter alone. (Under a
+    // loaded run the herd's failures could otherwise open the circuit before
+    // the outage lifts; a forced state is pinned until released.)
+    const breaker = createClient(BreakerService, stack.routerEnv.BREAKER_ADDR!, { defaultDeadlineMs: 5_000 });
+    await breaker.forceState({ deployment: 'herd', state: CircuitState.CLOSED, reason: 'jitter test: breaker out of the way' });
+    breaker.close();
     const retrySends: number[] = [];
     const chosenWaits: number[] = [];
     const { client } = await stack.startRouter({ RETRY_BUDGET_PERCENT: '1000' }, {
