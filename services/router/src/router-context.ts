@@ -8,6 +8,7 @@ import type { QuotaReplica } from './adapters/quota-replica';
 import type { BackgroundTasks } from './background-tasks';
 import type { Rng } from './domain/candidates';
 import type { LatencyEstimate } from './domain/latency-estimate';
+import type { LocalBreaker } from './domain/local-breaker';
 import type { RetryBudget } from './domain/retry-budget';
 
 /** pino-compatible subset the router logs through. */
@@ -51,6 +52,8 @@ export interface RouterContext {
   probesInFlight: Set<string>;
   /** This replica's retry budget (shared by every call it serves). */
   retryBudget: RetryBudget;
+  /** This replica's own circuits, consulted only while `outcomes.sharedHealthReachable()` is false. */
+  localBreaker: LocalBreaker;
   /** Local EWMA of successful attempt latency (Complete: whole answer; streams: key `stream:<deployment>`, time to first token). */
   latency: LatencyEstimate;
 }

@@ -15,6 +15,7 @@ import { createBackgroundTasks } from './background-tasks';
 import type { RouterConfig } from './config';
 import type { Rng } from './domain/candidates';
 import { createLatencyEstimate } from './domain/latency-estimate';
+import { breakerOutcome, createLocalBreaker } from './domain/local-breaker';
 import { createRetryBudget } from './domain/retry-budget';
 import { createCompleteHandler } from './handlers/complete';
 import { createStreamCompleteHandler } from './handlers/stream-complete';
@@ -90,6 +91,11 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     if (ownsPeers) cleanups.push(() => peers.close());
     const tasks = createBackgroundTasks(logger);
     const clock = deps.clock ?? systemClock;
+    const localBreaker = createLocalBreaker({
+      consecutiveFailures: config.switchyard.defaults.breaker.consecutiveFailures,
+      openMs: config.switchyard.defaults.breaker.openMs,
+      clock,
+    });
     const ctx: RouterContext = {
       gateway: config.switchyard,
       keys: keyOwners(config),
@@ -97,7 +103,15 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       peers,
       health,
       quota,
-      outcomes: createOutcomePublisher({ bus, breaker: peers.breaker, tasks, logger, onHealth: (h) => health.apply(h) }),
+      outcomes: createOutcomePublisher({
+        bus,
+        breaker: peers.breaker,
+        tasks,
+        logger,
+        onHealth: (h) => health.apply(h),
+        onOutcome: (o) => localBreaker.record(o.deployment?.deployment ?? '', breakerOutcome(o.errorClass)),
+      }),
+      localBreaker,
       tasks,
       clock,
       rng: deps.rng ?? Math.random,

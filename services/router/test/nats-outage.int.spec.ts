@@ -36,6 +36,12 @@ deployments:
     model: gpt-4o-mini
     apiKey: env:SIM_PROVIDER_KEY
     price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }
+  primary-b:
+    provider: openai
+    baseUrl: ${sim}/v1
+    model: gpt-4.1-mini
+    apiKey: env:SIM_PROVIDER_KEY
+    price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }
   fallback:
     provider: anthropic
     baseUrl: ${sim}
@@ -46,6 +52,11 @@ routes:
   chat:
     candidates:
       - { deployment: primary, priority: 0 }
+      - { deployment: fallback, priority: 1 }
+    cacheable: false
+  chat-b:
+    candidates:
+      - { deployment: primary-b, priority: 0 }
       - { deployment: fallback, priority: 1 }
     cacheable: false
 tenants:
@@ -68,7 +79,7 @@ describe('router with NATS down while the primary fails', () => {
     [redis, nats, sim] = await Promise.all([
       startRedis(),
       startNats({ jetstream: true }),
-      spawnSimulator({ scenario: { seed: 3, deployments: { 'gpt-4o-mini': {}, 'claude-haiku-4-5': {} } } }),
+      spawnSimulator({ scenario: { seed: 3, deployments: { 'gpt-4o-mini': {}, 'gpt-4.1-mini': {}, 'claude-haiku-4-5': {} } } }),
     ]);
     const configPath = join(mkdtempSync(join(tmpdir(), 'sy-outage-')), 'gateway.yaml');
     writeFileSync(configPath, yaml(sim.url));
@@ -101,8 +112,8 @@ describe('router with NATS down while the primary fails', () => {
     await Promise.all([sim?.stop(), nats?.stop(), redis?.stop()]);
   }, 60_000);
 
-  const call = (n: number) =>
-    client.complete({ route: 'chat', messages: [{ role: Role.USER, content: `outage call ${n}` }], params: { maxTokens: 16 } }, { metadata: { 'x-api-key': KEY } });
+  const call = (n: number, route = 'chat') =>
+    client.complete({ route, messages: [{ role: Role.USER, content: `outage call ${n}` }], params: { maxTokens: 16 } }, { metadata: { 'x-api-key': KEY } });
   const primaryCalls = async () => (await sim.counters())['gpt-4o-mini']?.received ?? 0;
 
   it('stops sending to the failing primary while NATS is down, and converges from KV when NATS is back', async () => {
@@ -148,5 +159,28 @@ describe('router with NATS down while the primary fails', () => {
     }
     expect((await call(200)).servedBy?.deployment).toBe('fallback');
     expect(await primaryCalls()).toBe(atOpen);
+  }, 90_000);
+
+  it('with NATS and the breaker service both down, stops sending to a failing deployment on its own local breaker', async () => {
+    const primaryB = async () => (await sim.counters())['gpt-4.1-mini']?.received ?? 0;
+    expect((await call(300, 'chat-b')).servedBy?.deployment).toBe('primary-b');
+    await nats.kill();
+    await services[1]!.stop(); // the breaker service
+    await sim.setScenario({ seed: 3, deployments: { 'gpt-4o-mini': { faults: { unavailable: 1 } }, 'gpt-4.1-mini': { faults: { unavailable: 1 } }, 'claude-haiku-4-5': {} } });
+    const before = await primaryB();
+    let skipped = false;
+    for (let n = 301; !skipped && n < 320; n++) {
+      const res = await call(n, 'chat-b');
+      expect(res.servedBy?.deployment).toBe('fallback');
+      skipped = res.attempts.every((a) => a.deployment?.deployment !== 'primary-b');
+    }
+    expect(skipped).toBe(true);
+    // consecutiveFailures 3, plus at most a call or two racing the (off-path) outcome.
+    const failed = (await primaryB()) - before;
+    expect(failed).toBeGreaterThanOrEqual(3);
+    expect(failed).toBeLessThanOrEqual(5);
+    const atOpen = await primaryB();
+    for (let i = 0; i < 5; i++) expect((await call(400 + i, 'chat-b')).servedBy?.deployment).toBe('fallback');
+    expect(await primaryB()).toBe(atOpen);
   }, 90_000);
 });

@@ -7,6 +7,11 @@ import type { BreakerClient } from './peers';
 export interface OutcomePublisher {
   /** Fire-and-forget: never awaited on the response path. */
   publish(outcome: AttemptOutcome): void;
+  /**
+   * False while the last outcome reached neither NATS nor the breaker's Report
+   * RPC: the shared health view is out of reach and the local breaker decides.
+   */
+  sharedHealthReachable(): boolean;
 }
 
 export interface OutcomeLogger {
@@ -32,14 +37,25 @@ export function createOutcomePublisher(options: {
   logger: OutcomeLogger;
   /** Receives the breaker's answer to a Report: while NATS is down it is how this replica learns transitions. */
   onHealth?: (health: DeploymentHealth) => void;
+  /** Every outcome, as it is published (feeds the local breaker). */
+  onOutcome?: (outcome: AttemptOutcome) => void;
 }): OutcomePublisher {
-  const { bus, breaker, tasks, logger, onHealth } = options;
+  const { bus, breaker, tasks, logger, onHealth, onOutcome } = options;
+  let reachable = true;
   const report = async (outcome: AttemptOutcome) => {
-    const res = await breaker.report({ outcome });
-    if (res.health) onHealth?.(res.health);
+    try {
+      const res = await breaker.report({ outcome });
+      reachable = true;
+      if (res.health) onHealth?.(res.health);
+    } catch (err) {
+      reachable = bus.status() === 'connected';
+      throw err;
+    }
   };
   return {
+    sharedHealthReachable: () => reachable,
     publish(outcome) {
+      onOutcome?.(outcome);
       const ref = outcome.deployment;
       const fields = { event_id: outcome.eventId, deployment: ref?.deployment, request_id: outcome.requestId };
       tasks.run('outcome publish', fields, async () => {
@@ -48,6 +64,7 @@ export function createOutcomePublisher(options: {
           await bus.publishDurable(subjects.outcome(ref?.provider ?? 'unknown', ref?.deployment ?? 'unknown'), toBinary(AttemptOutcomeSchema, outcome), {
             msgId: outcome.eventId,
           });
+          reachable = true;
         } catch (err) {
           logger.warn({ ...fields, err: { message: (err as Error).message } }, 'durable outcome publish failed; reporting to the breaker over gRPC');
           await report(outcome);

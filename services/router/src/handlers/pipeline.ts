@@ -102,6 +102,11 @@ export function expectedAttemptMs(ctx: RouterContext, c: Candidate, streaming: b
   return expectedLatency(ctx.health.get(c.name)?.p50LatencyMs, ctx.latency.get(c.name));
 }
 
+/** The local circuit's verdict, only while the shared health view is out of reach (NATS and breaker both down). */
+function localOpenUntil(ctx: RouterContext, name: string): number | undefined {
+  return ctx.outcomes.sharedHealthReachable() ? undefined : ctx.localBreaker.openUntil(name);
+}
+
 function viewFrom(ctx: RouterContext, name: string): DeploymentView {
   const h = ctx.health.get(name);
   const q = ctx.quota.get(name);
@@ -111,6 +116,11 @@ function viewFrom(ctx: RouterContext, name: string): DeploymentView {
     view.openUntil = h.openUntil;
     view.slow = h.slow;
     view.p50LatencyMs = h.p50LatencyMs;
+  }
+  const localUntil = localOpenUntil(ctx, name);
+  if (localUntil !== undefined) {
+    view.circuit = 'open';
+    view.openUntil = localUntil;
   }
   if (q) {
     view.unavailable = q.unavailable;
@@ -272,6 +282,7 @@ const LIMIT_NAMES: Record<number, string> = {
 
 /** A request other than the probe may go only to a deployment the health replica shows closed (or does not know). */
 export function dispatchAllowed(ctx: RouterContext, c: Candidate): boolean {
+  if (localOpenUntil(ctx, c.name) !== undefined) return false;
   const circuit = ctx.health.get(c.name)?.circuit;
   return circuit === undefined || circuit === 'closed' || circuit === 'unknown';
 }
