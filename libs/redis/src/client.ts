@@ -78,3 +78,25 @@ export async function redisTime(redis: Redis): Promise<number> {
   const [seconds, micros] = (await redis.time()) as Array<string | number>;
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
+
+/**
+ * Resolves true once the client is ready, or false after `timeoutMs`: services
+ * start serving either way (each with its own degraded policy while Redis is
+ * away) rather than refusing to start, so a Redis blip at deploy time is not
+ * an outage of the gateway.
+ */
+export function waitUntilReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise<boolean>((resolve) => {
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      resolve(false);
+    }, timeoutMs);
+    timer.unref();
+    redis.once('ready', onReady);
+  });
+}

@@ -1,3 +1,3 @@
-export { createRedisClient, redisTime, reconnectDelay, type CreateRedisClientOptions, type RedisLogger, type Redis } from './client';
+export { createRedisClient, redisTime, reconnectDelay, waitUntilReady, type CreateRedisClientOptions, type RedisLogger, type Redis } from './client';
 export { defineScript, type ScriptDefinition, type ScriptFn } from './script';
 export { key, hashTagOf, assertSameSlot } from './keys';

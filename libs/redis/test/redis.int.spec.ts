@@ -1,5 +1,6 @@
 import { startInMemoryTracing, startRedis, type InMemoryTracing, type ServerHandle } from '@switchyard/testing';
-import { createRedisClient, defineScript, key, redisTime, type Redis } from '../src/index';
+import { freePort } from '@switchyard/testing';
+import { createRedisClient, defineScript, key, redisTime, waitUntilReady, type Redis } from '../src/index';
 
 const INCR_BOTH = `
   local a = redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -34,6 +35,27 @@ describe('@switchyard/redis against a real redis-server', () => {
     redis?.disconnect();
     await server?.stop();
     await tracing?.shutdown();
+  });
+
+  it('waitUntilReady: true for a reachable server (also when already ready), false after the timeout for a dead one', async () => {
+    const fresh = createRedisClient({ url: server.url, name: 'test-ready' });
+    try {
+      expect(await waitUntilReady(fresh, 5_000)).toBe(true);
+      expect(await waitUntilReady(fresh, 1)).toBe(true);
+    } finally {
+      fresh.disconnect();
+    }
+    const dead = createRedisClient({ url: `redis://127.0.0.1:${await freePort()}`, name: 'test-dead' });
+    try {
+      const listenersBefore = dead.listenerCount('ready');
+      const started = Date.now();
+      expect(await waitUntilReady(dead, 300)).toBe(false);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+      // No listener left behind by the wait (the client keeps its own).
+      expect(dead.listenerCount('ready')).toBe(listenersBefore);
+    } finally {
+      dead.disconnect();
+    }
   });
 
   it('names the connection and reports server time', async () => {

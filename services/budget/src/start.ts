@@ -1,7 +1,7 @@
 import { BudgetService } from '@switchyard/contracts';
 import { createGrpcServer, serviceRegistration } from '@switchyard/grpc';
 import { createNatsEventBus, type EventBus } from '@switchyard/nats';
-import { createRedisClient, type Redis } from '@switchyard/redis';
+import { createRedisClient, waitUntilReady, type Redis } from '@switchyard/redis';
 import type { RunningService } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
 import { type BudgetHandlerLogger, type BudgetStats, createBudgetHandlers } from './adapters/grpc-budget-handlers';
@@ -34,11 +34,9 @@ const REDIS_STARTUP_WAIT_MS = 5_000;
  */
 async function connectRedis(config: BudgetConfig, logger: BudgetLogger): Promise<Redis> {
   const redis = createRedisClient({ url: config.redisUrl, name: 'switchyard-budget', logger, commandTimeoutMs: config.redisCommandTimeoutMs });
-  const ready = await Promise.race([
-    new Promise<boolean>((resolve) => redis.once('ready', () => resolve(true))),
-    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), REDIS_STARTUP_WAIT_MS).unref()),
-  ]);
-  if (!ready) logger.warn({ event: 'redis_unreachable_at_start', url: config.redisUrl }, 'serving without Redis for now (hard caps fail closed)');
+  if (!(await waitUntilReady(redis, REDIS_STARTUP_WAIT_MS))) {
+    logger.warn({ event: 'redis_unreachable_at_start', url: config.redisUrl }, 'serving without Redis for now (hard caps fail closed)');
+  }
   return redis;
 }
 

@@ -1,6 +1,6 @@
 import { CacheService } from '@switchyard/contracts';
 import { createGrpcServer, serviceRegistration } from '@switchyard/grpc';
-import { createRedisClient, type Redis } from '@switchyard/redis';
+import { createRedisClient, waitUntilReady, type Redis } from '@switchyard/redis';
 import type { RunningService } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
 import { type CacheHandlerLogger, type CacheStats, createCacheHandlers } from './adapters/grpc-cache-handlers';
@@ -27,11 +27,9 @@ const REDIS_STARTUP_WAIT_MS = 5_000;
 
 async function connectRedis(config: CacheConfig, logger: CacheLogger): Promise<Redis> {
   const redis = createRedisClient({ url: config.redisUrl, name: 'switchyard-cache', logger, commandTimeoutMs: config.redisCommandTimeoutMs });
-  const ready = await Promise.race([
-    new Promise<boolean>((resolve) => redis.once('ready', () => resolve(true))),
-    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), REDIS_STARTUP_WAIT_MS).unref()),
-  ]);
-  if (!ready) logger.warn({ event: 'redis_unreachable_at_start', url: config.redisUrl }, 'serving without Redis for now (cache bypassed)');
+  if (!(await waitUntilReady(redis, REDIS_STARTUP_WAIT_MS))) {
+    logger.warn({ event: 'redis_unreachable_at_start', url: config.redisUrl }, 'serving without Redis for now (cache bypassed)');
+  }
   return redis;
 }
 

@@ -2,7 +2,7 @@ import { createGrpcServer } from '@switchyard/grpc';
 import { fromBinary } from '@bufbuild/protobuf';
 import { QuotaEventKind, QuotaEventSchema } from '@switchyard/contracts';
 import { type EventBus, createNatsEventBus, subjects } from '@switchyard/nats';
-import { createRedisClient } from '@switchyard/redis';
+import { createRedisClient, waitUntilReady } from '@switchyard/redis';
 import type { RunningService } from '@switchyard/runtime';
 import { type Logger, createLogger } from '@switchyard/telemetry';
 import type { Clock } from '@switchyard/util';
@@ -52,11 +52,7 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
     let store = deps.store;
     if (!store) {
       const redis = createRedisClient({ url: config.redisUrl, name: 'switchyard-limiter', logger, commandTimeoutMs: config.redisTimeoutMs });
-      const ready = await Promise.race([
-        new Promise<boolean>((resolve) => redis.once('ready', () => resolve(true))),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), REDIS_STARTUP_WAIT_MS).unref()),
-      ]);
-      if (!ready) logger.warn({ event: 'redis_unreachable_at_start', url: config.redisUrl }, 'Redis unreachable: limiting from the local share until it is back');
+      if (!(await waitUntilReady(redis, REDIS_STARTUP_WAIT_MS))) logger.warn({ event: 'redis_unreachable_at_start', url: config.redisUrl }, 'Redis unreachable: limiting from the local share until it is back');
       const presence = await createReplicaPresence({ bus, intervalMs: config.heartbeatMs });
       cleanups.push(() => presence.close());
       store = createFailoverQuotaStore({
