@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { hashApiKey } from '@switchyard/config';
-import { BreakerService, CircuitState, ErrorClass, FinishReason, Role } from '@switchyard/contracts';
+import { BreakerService, CircuitState, ErrorClass, FinishReason, Role, type Final } from '@switchyard/contracts';
 import { createClient, parseGrpcError, status } from '@switchyard/grpc';
 import { sleep } from '@switchyard/util';
 import { startStack, type Stack } from './stack';
@@ -72,6 +72,19 @@ const baseScenario = {
 };
 
 const ask = (route: string, content = `${route} ${Math.random()}`) => ({ route, messages: [{ role: Role.USER, content }], params: { maxTokens: 32 } });
+
+type StreamRequest = ReturnType<typeof ask> & { idempotencyKey?: string };
+
+/** One StreamComplete read to its end: the deltas, and the finals (a well-formed stream has exactly one, last). */
+async function readStream(stack: Stack, req: StreamRequest) {
+  const deltas: string[] = [];
+  const finals: Final[] = [];
+  for await (const msg of stack.client.streamComplete(req, auth)) {
+    if (msg.event.case === 'delta') deltas.push(msg.event.value.text);
+    else if (msg.event.case === 'final') finals.push(msg.event.value);
+  }
+  return { deltas, text: deltas.join(''), finals, final: finals[0] };
+}
 
 describe('router resilience (retry-after, deadlines, stream timeouts) against the real stack', () => {
   let stack: Stack;
@@ -249,6 +262,57 @@ describe('router resilience (retry-after, deadlines, stream timeouts) against th
       await stack.sim.setScenario(baseScenario);
       const res = await stack.client.complete(req, auth);
       expect(res.content.length).toBeGreaterThan(0);
+      expect((await stack.sim.counters())['idem-model']?.received).toBe(2);
+    });
+
+    it('StreamComplete: 20 concurrent duplicates → 1 upstream call and 20 identical streams; later duplicates (stream or Complete) replay it', async () => {
+      await stack.sim.reset();
+      const req = { ...ask('chat-idem', 'idempotent stream'), idempotencyKey: `s-${Date.now()}` };
+      const streams = await Promise.all(Array.from({ length: 20 }, () => readStream(stack, req)));
+      expect((await stack.sim.counters())['idem-model']?.received).toBe(1);
+      const leader = streams.find((s) => s.deltas.length > 1) ?? streams[0]!;
+      expect(leader.text.length).toBeGreaterThan(0);
+      expect(leader.final!.finishReason).not.toBe(FinishReason.INCOMPLETE);
+      for (const s of streams) {
+        expect(s.finals).toHaveLength(1);
+        expect(s.text).toBe(leader.text);
+        expect(s.final!.finishReason).toBe(leader.final!.finishReason);
+        expect(s.final!.requestId).toBe(leader.final!.requestId);
+        expect(s.final!.usage).toEqual(leader.final!.usage);
+      }
+
+      const later = await readStream(stack, req);
+      expect(later.deltas).toEqual([leader.text]);
+      expect(later.final!.requestId).toBe(leader.final!.requestId);
+      // Same stored shape as Complete's, so Complete with the key gets the whole streamed answer.
+      const asComplete = await stack.client.complete(req, auth);
+      expect(asComplete.content).toBe(leader.text);
+      expect(asComplete.requestId).toBe(leader.final!.requestId);
+      expect((await stack.sim.counters())['idem-model']?.received).toBe(1);
+    });
+
+    it('StreamComplete: a stream cut after its first chunk is not kept; the same key runs upstream again', async () => {
+      await stack.sim.setScenario({ ...baseScenario, deployments: { ...baseScenario.deployments, 'idem-model': { cutAfterChunks: 1, reply: { minTokens: 10, maxTokens: 12 } } } });
+      await stack.sim.reset();
+      const req = { ...ask('chat-idem', 'cut me'), idempotencyKey: `c-${Date.now()}` };
+      const cut = await readStream(stack, req);
+      expect(cut.deltas.length).toBeGreaterThan(0);
+      expect(cut.final!.finishReason).toBe(FinishReason.INCOMPLETE);
+      await stack.sim.setScenario(baseScenario);
+      const retried = await readStream(stack, req);
+      expect(retried.final!.finishReason).not.toBe(FinishReason.INCOMPLETE);
+      expect(retried.final!.requestId).not.toBe(cut.final!.requestId);
+      expect((await stack.sim.counters())['idem-model']?.received).toBe(2);
+    });
+
+    it('StreamComplete: a stream that fails before any output gives the key back', async () => {
+      await stack.sim.setScenario({ ...baseScenario, deployments: { ...baseScenario.deployments, 'idem-model': { faults: { not_found: 1 } } } });
+      await stack.sim.reset();
+      const req = { ...ask('chat-idem', 'fail my stream'), idempotencyKey: `e-${Date.now()}` };
+      await expect(readStream(stack, req)).rejects.toBeDefined();
+      await stack.sim.setScenario(baseScenario);
+      const retried = await readStream(stack, req);
+      expect(retried.final!.finishReason).not.toBe(FinishReason.INCOMPLETE);
       expect((await stack.sim.counters())['idem-model']?.received).toBe(2);
     });
   });

@@ -20,6 +20,13 @@ import type { PreparedCall } from './pipeline';
  * - later duplicates within the window: HIT → the stored answer, unchanged.
  * - cache unreachable: the call runs (fail open) and the answer says the
  *   at-most-once guarantee was not available (degraded).
+ *
+ * Complete and StreamComplete share the namespace on purpose: both store the
+ * same shape, a whole CompleteResponse (a stream keeps its assembled content
+ * and only when it ended cleanly). So a key first used by Complete replays to
+ * StreamComplete as one delta plus the Final, and a key first used by a
+ * stream answers Complete with the full content; a duplicate of either RPC
+ * waits for a leader of the other.
  */
 export type IdempotencyClaim =
   | { kind: 'none' }
@@ -84,4 +91,33 @@ export function abandonIdempotency(ctx: RouterContext, p: PreparedCall, claim: I
   ctx.tasks.run('idempotency release', { request_id: p.requestId }, () =>
     ctx.peers.cache.releaseLease({ tenant: p.owner.tenantId, key: claim.key, leaseId: claim.leaseId }),
   );
+}
+
+/**
+ * The same claim/complete/abandon for a handler with many ways out (a stream
+ * may throw, end INCOMPLETE, lose its caller): claim() first, keep() the whole
+ * answer once there is one, and releaseUnlessKept() when the handler is done,
+ * however it ended, so a leader that kept nothing gives the key back.
+ */
+export class IdempotencyHold {
+  private held: { p: PreparedCall; claim: IdempotencyClaim } | undefined;
+  private kept = false;
+
+  constructor(private readonly ctx: RouterContext) {}
+
+  async claim(p: PreparedCall): Promise<IdempotencyClaim> {
+    const claim = await claimIdempotency(this.ctx, p);
+    this.held = { p, claim };
+    return claim;
+  }
+
+  keep(response: CompleteResponse): void {
+    if (!this.held || this.kept) return;
+    this.kept = true;
+    completeIdempotency(this.ctx, this.held.p, this.held.claim, response);
+  }
+
+  releaseUnlessKept(): void {
+    if (this.held && !this.kept) abandonIdempotency(this.ctx, this.held.p, this.held.claim);
+  }
 }

@@ -15,6 +15,7 @@ import type { Candidate } from '../domain/candidates';
 import { ANSWER_MARGIN_MS, runAttempts, type AttemptPorts } from '../domain/run-attempts';
 import type { RouterContext } from '../router-context';
 import { failureError } from './failure';
+import { IdempotencyHold } from './idempotency';
 import {
   admit,
   cacheStatusFor,
@@ -48,13 +49,18 @@ interface StreamedAnswer {
  * fails over like any other; after it, the stream ends with a Final marked
  * INCOMPLETE / STREAM_INTERRUPTED (never a clean end), and the partial output
  * is still accounted (tokens counted locally when the provider gave no usage).
+ *
+ * With an idempotency key the call runs once per key (see idempotency.ts):
+ * duplicates get the kept answer replayed as a stream. Only a whole answer is
+ * kept (a clean end, or a cached one); a throw, an INCOMPLETE end or a
+ * cancelled caller gives the key back, so partial output is never replayed.
  */
 export function createStreamCompleteHandler(ctx: RouterContext) {
-  return async (req: StreamCompleteRequest, call: CallContext, send: StreamSend<typeof StreamCompleteResponseSchema>): Promise<void> =>
-    inCallSpan('router.StreamComplete', call, async (span) => {
+  return (req: StreamCompleteRequest, call: CallContext, send: StreamSend<typeof StreamCompleteResponseSchema>): Promise<void> => {
+    const idempotency = new IdempotencyHold(ctx);
+    return inCallSpan('router.StreamComplete', call, async (span) => {
       const p = prepareCall(ctx, req, call.metadata, call.deadline);
       span.setAttributes({ 'switchyard.request_id': p.requestId, 'switchyard.route': p.call.routeName, 'switchyard.tenant': p.owner.tenantId });
-      const fan = await fanOut(ctx, p);
       const sendDelta = (text: string) => send({ event: { case: 'delta', value: { text } } });
       const sendFinal = (final: MessageInitShape<typeof FinalSchema>) => send({ event: { case: 'final', value: create(FinalSchema, final) } });
 
@@ -64,10 +70,15 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
         await sendFinal(rest);
       };
 
+      const claim = await idempotency.claim(p);
+      if (claim.kind === 'done') return replayCached(claim.response);
+      const fan = await fanOut(ctx, p);
       if (fan.cache.kind === 'hit') {
         settleAdmission(ctx, p, fan.firstAdmission, 'cancelled');
         releaseBudget(ctx, p, fan.budget);
-        await replayCached(fromCache(p, fan.cache, []));
+        const cached = fromCache(p, fan.cache, []);
+        idempotency.keep(cached);
+        await replayCached(cached);
         return;
       }
       if (fan.budget.kind === 'denied') {
@@ -150,6 +161,7 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
         const cost = costMicros(candidate, value.end.usage);
         commitBudget(ctx, p, fan.budget, cost);
         const notes = degradedNotes(fan, result.attempts);
+        if (claim.kind === 'unavailable') notes.push(claim.note);
         const summary = {
           finishReason: finishReasonProto(value.end.finishReason),
           usage: value.end.usage,
@@ -161,7 +173,9 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
           degradedReason: notes.join('; '),
           requestId: p.requestId,
         };
-        storeInCache(ctx, p, create(CompleteResponseSchema, { ...summary, content: value.text }));
+        const whole = create(CompleteResponseSchema, { ...summary, content: value.text });
+        storeInCache(ctx, p, whole);
+        idempotency.keep(whole);
         await sendFinal(summary);
         return;
       }
@@ -190,9 +204,12 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
       releaseBudget(ctx, p, fan.budget);
       const failure = { ...result, skipped: [...p.plan.skipped, ...result.skipped] };
       if (fan.cache.kind === 'stale' && !failure.cancelled && failure.last?.classification.errorClass !== 'CONTENT_FILTER') {
-        await replayCached(fromCache(p, fan.cache, failure.attempts.map(toAttemptProto), 'stale cache: all candidates failed'));
+        const stale = fromCache(p, fan.cache, failure.attempts.map(toAttemptProto), 'stale cache: all candidates failed');
+        idempotency.keep(stale);
+        await replayCached(stale);
         return;
       }
       throw failureError(ctx, p, failure);
-    });
+    }).finally(() => idempotency.releaseUnlessKept());
+  };
 }

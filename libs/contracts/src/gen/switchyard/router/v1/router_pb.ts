@@ -216,8 +216,11 @@ export type CompleteRequest = Message<"switchyard.router.v1.CompleteRequest"> & 
   feature: string;
 
   /**
-   * Retries of the same logical call with the same key reuse the budget
-   * reservation instead of reserving twice. Optional.
+   * Optional, at most 128 characters. A call with a key runs at most once
+   * within the router's IDEMPOTENCY_WINDOW_MS (per tenant): concurrent
+   * duplicates wait for it, later ones get its stored answer; a failed call
+   * stores nothing, so it may be retried with the same key. Shared with
+   * StreamComplete (a stream is stored only when it ended cleanly).
    *
    * @generated from field: string idempotency_key = 6;
    */
