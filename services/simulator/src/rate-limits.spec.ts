@@ -19,6 +19,13 @@ describe('TokenBucket', () => {
     expect(b.waitFor(101, 0)).toBe(Infinity);
     expect(b.untilFull(0)).toBeCloseTo(60_000);
   });
+
+  it('refills over a shorter period for time-scaled tests', () => {
+    const b = new TokenBucket(100, 0, 2_000);
+    b.take(100, 0);
+    expect(b.available(1_000)).toBeCloseTo(50);
+    expect(b.untilFull(1_000)).toBeCloseTo(1_000);
+  });
 });
 
 describe('createRateLimiter', () => {

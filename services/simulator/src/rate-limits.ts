@@ -4,17 +4,18 @@ import type { Clock } from '@switchyard/util';
  * A true token bucket: `capacity` tokens, refilled continuously at
  * capacity per minute (so a bucket drained at 12:00:00.000 holds half its
  * capacity again at 12:00:30.000). This is how OpenAI and Anthropic describe
- * their limits, and what a client's pacing must cope with.
+ * their limits, and what a client's pacing must cope with. `periodMs` shortens
+ * the minute for time-scaled load tests.
  */
 export class TokenBucket {
   private tokens: number;
   private last: number;
   private readonly perMs: number;
 
-  constructor(readonly capacity: number, now: number) {
+  constructor(readonly capacity: number, now: number, periodMs = 60_000) {
     this.tokens = capacity;
     this.last = now;
-    this.perMs = capacity / 60_000;
+    this.perMs = capacity / periodMs;
   }
 
   available(now: number): number {
@@ -70,6 +71,8 @@ export type Admission = { ok: true; snapshot: LimitSnapshot } | { ok: false; rej
 export interface Limits {
   rpm: number | null;
   tpm: number | null;
+  /** The "minute" of rpm/tpm; default 60 000. */
+  windowMs?: number;
 }
 
 /**
@@ -86,8 +89,8 @@ export function createRateLimiter(clock: Clock) {
     let b = buckets.get(key);
     if (!b) {
       b = {
-        requests: limits.rpm ? new TokenBucket(limits.rpm, now) : null,
-        tokens: limits.tpm ? new TokenBucket(limits.tpm, now) : null,
+        requests: limits.rpm ? new TokenBucket(limits.rpm, now, limits.windowMs) : null,
+        tokens: limits.tpm ? new TokenBucket(limits.tpm, now, limits.windowMs) : null,
       };
       buckets.set(key, b);
     }

@@ -65,11 +65,11 @@ describe('resolveDeployment', () => {
       deployments: { d: { limits: { tpm: 5000 }, faults: { rate_limit: 0.2 } } },
     });
     const d = resolveDeployment(s, 'd');
-    expect(d.limits).toEqual({ rpm: 100, tpm: 5000 });
+    expect(d.limits).toEqual({ rpm: 100, tpm: 5000, windowMs: 60_000 });
     expect(d.faults).toEqual({ server_error: 0.1, rate_limit: 0.2 });
     expect(d.latency.firstToken).toEqual({ fixed: 50 });
     expect(d.latency.perToken).toEqual({ fixed: 0 });
     expect(d.contextWindow).toBe(128_000);
-    expect(resolveDeployment(s, 'unlisted').limits).toEqual({ rpm: 100, tpm: 1000 });
+    expect(resolveDeployment(s, 'unlisted').limits).toEqual({ rpm: 100, tpm: 1000, windowMs: 60_000 });
   });
 });

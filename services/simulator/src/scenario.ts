@@ -50,7 +50,8 @@ export interface DeploymentSettings {
   /** Model name reported in responses (default: the deployment name). */
   model?: string;
   contextWindow: number;
-  limits: { rpm: number | null; tpm: number | null };
+  /** rpm / tpm per `windowMs` (60 s, as the providers count; shorter only for time-scaled load tests). */
+  limits: { rpm: number | null; tpm: number | null; windowMs: number };
   defaultMaxTokens: number;
   reply: { minTokens: number; maxTokens: number };
   latency: { firstToken: Distribution; perToken: Distribution };
@@ -78,7 +79,7 @@ export interface Scenario {
 /** Defaults for every deployment key; documented in scenarios/default.yaml and the README. */
 export const DEPLOYMENT_DEFAULTS: DeploymentSettings = {
   contextWindow: 128_000,
-  limits: { rpm: null, tpm: null },
+  limits: { rpm: null, tpm: null, windowMs: 60_000 },
   defaultMaxTokens: 1024,
   reply: { minTokens: 8, maxTokens: 48 },
   latency: { firstToken: { fixed: 0 }, perToken: { fixed: 0 } },
@@ -225,12 +226,14 @@ function validateDeployment(raw: unknown, path: string, problems: string[]): Dep
         break;
       case 'limits': {
         if (!isPlainObject(value)) {
-          problems.push(`${p}: must be a mapping with rpm and/or tpm, got ${describe(value)}`);
+          problems.push(`${p}: must be a mapping with rpm, tpm and/or windowMs, got ${describe(value)}`);
           break;
         }
-        const limits: { rpm?: number | null; tpm?: number | null } = {};
+        const limits: { rpm?: number | null; tpm?: number | null; windowMs?: number } = {};
         for (const [lk, lv] of Object.entries(value)) {
-          if (lk !== 'rpm' && lk !== 'tpm') problems.push(`${p}.${lk}: unknown key (expected rpm, tpm)`);
+          if (lk === 'windowMs') {
+            if (isInteger(lv, problems, `${p}.${lk}`, 100)) limits.windowMs = lv;
+          } else if (lk !== 'rpm' && lk !== 'tpm') problems.push(`${p}.${lk}: unknown key (expected rpm, tpm, windowMs)`);
           else if (lv === null || isInteger(lv, problems, `${p}.${lk}`, 1)) limits[lk] = lv as number | null;
         }
         out.limits = limits;
