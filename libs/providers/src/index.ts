@@ -37,6 +37,7 @@ export {
   parseGoDuration,
   upstreamRequestIdFrom,
   hasRateLimitInfo,
+  rateLimitHeadersOf,
   type HeaderSource,
   type RetryAfterResult,
   MAX_RESET_MS,

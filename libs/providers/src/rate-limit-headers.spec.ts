@@ -1,4 +1,4 @@
-import { parseGoDuration, parseRateLimitHeaders, parseRetryAfter, upstreamRequestIdFrom } from './rate-limit-headers';
+import { parseGoDuration, parseRateLimitHeaders, parseRetryAfter, rateLimitHeadersOf, upstreamRequestIdFrom } from './rate-limit-headers';
 
 const NOW = Date.parse('2025-03-01T12:00:00Z');
 
@@ -166,6 +166,40 @@ describe('parseRateLimitHeaders', () => {
   it('includes retry-after-ms / retry-after', () => {
     expect(parseRateLimitHeaders({ 'retry-after-ms': '250' }, NOW).retryAfterMs).toBe(250);
     expect(parseRateLimitHeaders({ 'retry-after': '3' }, NOW).retryAfterMs).toBe(3000);
+  });
+});
+
+describe('rateLimitHeadersOf', () => {
+  it('writes a snapshot back as headers that parse to the same snapshot later, in another process (absolute resets)', () => {
+    const snap = parseRateLimitHeaders(
+      { 'x-ratelimit-limit-requests': '500', 'x-ratelimit-remaining-requests': '3', 'x-ratelimit-reset-requests': '6m0s', 'x-ratelimit-remaining-tokens': '120', 'retry-after-ms': '250' },
+      NOW,
+    );
+    const headers = rateLimitHeadersOf(snap);
+    expect(headers).toEqual({
+      'anthropic-ratelimit-requests-limit': '500',
+      'anthropic-ratelimit-requests-remaining': '3',
+      'anthropic-ratelimit-requests-reset': '2025-03-01T12:06:00.000Z',
+      'anthropic-ratelimit-tokens-remaining': '120',
+      'retry-after-ms': '250',
+    });
+    // Read 800 ms later: the reset instant is unchanged (retry-after is relative by nature).
+    expect(parseRateLimitHeaders(headers, NOW + 800)).toEqual(snap);
+  });
+
+  it('round-trips random snapshots of every bucket (seeded)', () => {
+    const rnd = prng(42);
+    const keys = ['requests', 'tokens', 'inputTokens', 'outputTokens'] as const;
+    for (let i = 0; i < 300; i++) {
+      const snap: ReturnType<typeof parseRateLimitHeaders> = { ignored: [] };
+      for (const k of keys) {
+        if (rnd() < 0.4) continue;
+        const limit = 1 + Math.floor(rnd() * 1e9);
+        snap[k] = { limit, remaining: Math.floor(rnd() * limit), resetAt: NOW + Math.floor(rnd() * 86_400_000) };
+        if (rnd() < 0.3) delete snap[k]!.limit;
+      }
+      expect(parseRateLimitHeaders(rateLimitHeadersOf(snap), NOW + Math.floor(rnd() * 5000))).toEqual(snap);
+    }
   });
 });
 

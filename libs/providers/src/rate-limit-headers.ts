@@ -177,6 +177,27 @@ export function hasRateLimitInfo(s: RateLimitSnapshot): boolean {
   return s.requests !== undefined || s.tokens !== undefined || s.inputTokens !== undefined || s.outputTokens !== undefined || s.retryAfterMs !== undefined;
 }
 
+/**
+ * The inverse of parseRateLimitHeaders: a snapshot written back as headers, so
+ * the router can pass what an answer said to the limiter's Observe (which takes
+ * headers). Buckets use the anthropic-ratelimit-* names because their resets
+ * are absolute instants: they mean the same after crossing a process boundary,
+ * where an OpenAI-style "reset in 6s" would drift by the transit time.
+ */
+export function rateLimitHeadersOf(s: RateLimitSnapshot): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const b of BUCKETS) {
+    if (b.resetFormat !== 'rfc3339') continue;
+    const bucket = s[b.key];
+    if (!bucket) continue;
+    if (bucket.limit !== undefined) out[b.limit] = String(bucket.limit);
+    if (bucket.remaining !== undefined) out[b.remaining] = String(bucket.remaining);
+    if (bucket.resetAt !== undefined) out[b.reset] = new Date(bucket.resetAt).toISOString();
+  }
+  if (s.retryAfterMs !== undefined) out['retry-after-ms'] = String(s.retryAfterMs);
+  return out;
+}
+
 function readCount(get: (n: string) => string | undefined, header: string, ignored: IgnoredHeader[]): number | undefined {
   const raw = get(header);
   if (raw === undefined) return undefined;

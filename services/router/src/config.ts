@@ -32,6 +32,12 @@ export const envSpec = {
     max: 100_000,
   }),
   retryBudgetWindowMs: envInt('RETRY_BUDGET_WINDOW_MS', 10_000, 'how long a request counts toward the retry budget (sliding window)', { min: 100, max: 600_000 }),
+  admissionMaxWaitMs: envInt(
+    'ADMISSION_MAX_WAIT_MS',
+    30_000,
+    'longest a call waits in the limiter\'s fair queue for quota on its last candidate (never past its deadline); 0 = fail at once with RESOURCE_EXHAUSTED; must not exceed the limiter\'s LIMITER_MAX_WAIT_MS',
+    { min: 0, max: 600_000 },
+  ),
   defaultMaxTokens: envInt('DEFAULT_MAX_TOKENS', 1024, 'max_tokens used when a request leaves params.max_tokens at 0 (capped by defaults.requestLimits.maxTokens)', {
     min: 1,
     max: 1_000_000,

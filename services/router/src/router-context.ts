@@ -9,6 +9,7 @@ import type { BackgroundTasks } from './background-tasks';
 import type { Rng } from './domain/candidates';
 import type { LatencyEstimate } from './domain/latency-estimate';
 import type { LocalBreaker } from './domain/local-breaker';
+import type { RateLimitReports } from './domain/rate-limit-reports';
 import type { RetryBudget } from './domain/retry-budget';
 
 /** pino-compatible subset the router logs through. */
@@ -48,12 +49,16 @@ export interface RouterContext {
   replicaId: string;
   /** How long an idempotency key's answer is kept (IDEMPOTENCY_WINDOW_MS). */
   idempotencyWindowMs: number;
+  /** Longest a call waits in the limiter's queue for quota on its last candidate (ADMISSION_MAX_WAIT_MS). */
+  admissionMaxWaitMs: number;
   /** Deployments this replica is probing right now (half-open): at most one probe each. */
   probesInFlight: Set<string>;
   /** This replica's retry budget (shared by every call it serves). */
   retryBudget: RetryBudget;
   /** This replica's own circuits, consulted only while `outcomes.sharedHealthReachable()` is false. */
   localBreaker: LocalBreaker;
+  /** Throttle of limiter Observes fed from successful answers' rate-limit headers. */
+  rateLimitReports: RateLimitReports;
   /** Local EWMA of successful attempt latency (Complete: whole answer; streams: key `stream:<deployment>`, time to first token). */
   latency: LatencyEstimate;
 }

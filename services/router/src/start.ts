@@ -17,6 +17,7 @@ import type { Rng } from './domain/candidates';
 import { createLatencyEstimate } from './domain/latency-estimate';
 import { breakerOutcome, createLocalBreaker } from './domain/local-breaker';
 import { createRetryBudget } from './domain/retry-budget';
+import { createRateLimitReports } from './domain/rate-limit-reports';
 import { createCompleteHandler } from './handlers/complete';
 import { createStreamCompleteHandler } from './handlers/stream-complete';
 import type { KeyOwner, RouterContext, RouterLogger } from './router-context';
@@ -122,6 +123,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       replicaId: config.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
       probesInFlight: new Set(),
       idempotencyWindowMs: config.idempotencyWindowMs,
+      admissionMaxWaitMs: config.admissionMaxWaitMs,
+      rateLimitReports: createRateLimitReports(),
       retryBudget: createRetryBudget(
         { ratio: config.retryBudgetPercent / 100, minPerSecond: config.retryBudgetMinPerSecond, windowMs: config.retryBudgetWindowMs },
         clock,

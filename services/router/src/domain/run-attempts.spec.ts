@@ -283,22 +283,62 @@ describe('runAttempts: retry budget, Retry-After and observed latency', () => {
 });
 
 describe('runAttempts: limiter waits on the last candidate', () => {
-  it('waits out a short limiter cooldown on the last candidate instead of failing', async () => {
-    let denials = 1;
-    const h = harness({}, { admit: () => (denials-- > 0 ? { granted: false, retryAfterMs: 20, reason: 'cooldown' } : { granted: true }) });
-    const result = await runAttempts([candidate('a')], h.ports, options(h.clock.now() + 1000));
+  /** Admission port that records each ask's max wait and answers from a script. */
+  function waitingHarness(answer: (c: Candidate, maxWaitMs: number | undefined) => Admission, latencyMs?: number) {
+    const asks: { name: string; maxWaitMs: number | undefined }[] = [];
+    const h = harness({}, latencyMs !== undefined ? { latencyMs } : {});
+    h.ports.admit = async (c, maxWaitMs) => {
+      asks.push({ name: c.name, maxWaitMs });
+      return answer(c, maxWaitMs);
+    };
+    return { ...h, asks };
+  }
+
+  it('asks the limiter to queue the call on the last candidate, for what is left of the deadline', async () => {
+    const h = waitingHarness((_c, w) => (w ? { granted: true, reservationId: 'queued' } : { granted: false, retryAfterMs: 20, reason: 'RPM exhausted' }));
+    const result = await runAttempts([candidate('a')], h.ports, { ...options(h.clock.now() + 1000), maxAdmissionWaitMs: 30_000 });
     expect(result.ok).toBe(true);
-    expect(h.sleeps).toEqual([22]);
+    // No latency observed yet: half of the 990 ms left (deadline minus the answer margin).
+    expect(h.asks).toEqual([{ name: 'a', maxWaitMs: undefined }, { name: 'a', maxWaitMs: 495 }]);
+    expect(h.events[0]!.admission.reservationId).toBe('queued');
+    expect(h.sleeps).toEqual([]); // the wait happened in the limiter, not in a router timer
   });
 
-  it('does not wait when another candidate can go now, nor when the wait does not fit', async () => {
-    const h = harness({}, { admit: (c) => (c.name === 'a' ? { granted: false, retryAfterMs: 20, reason: 'cooldown' } : { granted: true }) });
-    const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options(h.clock.now() + 1000));
+  it('leaves room for one attempt of observed latency and never asks beyond the configured cap', async () => {
+    const h = waitingHarness((_c, w) => (w ? { granted: true } : { granted: false, retryAfterMs: 20, reason: 'RPM exhausted' }));
+    h.ports.expectedLatencyMs = () => 300;
+    await runAttempts([candidate('a')], h.ports, { ...options(h.clock.now() + 1000), maxAdmissionWaitMs: 30_000 });
+    expect(h.asks[1]!.maxWaitMs).toBe(690);
+    const capped = waitingHarness((_c, w) => (w ? { granted: true } : { granted: false, retryAfterMs: 20, reason: 'RPM exhausted' }));
+    await runAttempts([candidate('a')], capped.ports, { ...options(), maxAdmissionWaitMs: 2_000 });
+    expect(capped.asks[1]!.maxWaitMs).toBe(2_000);
+  });
+
+  it('waits once: a second denial skips the candidate with the limiter\'s retry-after', async () => {
+    const h = waitingHarness(() => ({ granted: false, retryAfterMs: 40, reason: 'RPM exhausted' }));
+    const result = await runAttempts([candidate('a')], h.ports, { ...options(h.clock.now() + 1000), maxAdmissionWaitMs: 30_000 });
+    expect(result.ok).toBe(false);
+    expect(h.asks).toHaveLength(2);
+    expect(h.calls).toEqual([]);
+    expect(result.skipped).toEqual([{ name: 'a', reason: 'limiter: RPM exhausted', retryAt: h.clock.now() + 40, quota: true }]);
+  });
+
+  it('does not wait when another candidate can go now, when the wait does not fit, when waiting is off, or for the tenant\'s own limit', async () => {
+    const blockedA = waitingHarness((c) => (c.name === 'a' ? { granted: false, retryAfterMs: 20, reason: 'cooldown' } : { granted: true }));
+    const result = await runAttempts([candidate('a'), candidate('b')], blockedA.ports, { ...options(blockedA.clock.now() + 1000), maxAdmissionWaitMs: 30_000 });
     expect(result).toMatchObject({ ok: true, value: 'answer from b' });
-    expect(h.sleeps).toEqual([]);
-    const h2 = harness({}, { admit: () => ({ granted: false, retryAfterMs: 600, reason: 'cooldown' }) });
-    const r2 = await runAttempts([candidate('a')], h2.ports, options(h2.clock.now() + 1000));
-    expect(r2.ok).toBe(false);
-    expect(h2.sleeps).toEqual([]);
+    expect(blockedA.asks.map((a) => a.maxWaitMs)).toEqual([undefined, undefined]);
+
+    const tooLong = waitingHarness(() => ({ granted: false, retryAfterMs: 600, reason: 'cooldown' }));
+    expect((await runAttempts([candidate('a')], tooLong.ports, { ...options(tooLong.clock.now() + 1000), maxAdmissionWaitMs: 30_000 })).ok).toBe(false);
+    expect(tooLong.asks).toHaveLength(1);
+
+    const off = waitingHarness(() => ({ granted: false, retryAfterMs: 20, reason: 'cooldown' }));
+    expect((await runAttempts([candidate('a')], off.ports, options(off.clock.now() + 1000))).ok).toBe(false);
+    expect(off.asks).toHaveLength(1);
+
+    const tenant = waitingHarness(() => ({ granted: false, retryAfterMs: 20, reason: 'tenant t RPM exhausted', final: true }));
+    expect((await runAttempts([candidate('a')], tenant.ports, { ...options(tenant.clock.now() + 1000), maxAdmissionWaitMs: 30_000 })).ok).toBe(false);
+    expect(tenant.asks).toHaveLength(1);
   });
 });

@@ -57,8 +57,12 @@ export interface AttemptPorts<T> {
   clock: Clock;
   rng: Rng;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
-  /** Limiter Acquire for one attempt on `candidate`; must not throw. */
-  admit(candidate: Candidate): Promise<Admission>;
+  /**
+   * Limiter Acquire for one attempt on `candidate`; must not throw. With
+   * `maxWaitMs` the limiter queues the call (fairly, in arrival order per
+   * tenant) for up to that long before it answers.
+   */
+  admit(candidate: Candidate, maxWaitMs?: number): Promise<Admission>;
   /** One upstream attempt bounded by `timeoutMs`; rejects with ProviderError or CancelledError. */
   call(candidate: Candidate, timeoutMs: number): Promise<T>;
   /** Called once per upstream attempt, success or failure; must not throw and must not block the caller. */
@@ -94,6 +98,8 @@ export interface LoopOptions {
   firstAdmission?: Admission;
   /** Per-replica retry budget: this call deposits once; every retry or transient-failure fallback withdraws. */
   retryBudget?: RetryBudget;
+  /** Longest wait for quota on the last candidate (the limiter queues the call); 0 = never wait. Default 0. */
+  maxAdmissionWaitMs?: number;
 }
 
 export type LoopResult<T> =
@@ -116,10 +122,15 @@ export type LoopResult<T> =
  */
 export const ANSWER_MARGIN_MS = 10;
 
-/** Waits for the limiter on the last candidate, per candidate. */
-const MAX_ADMISSION_WAITS = 3;
-/** Added to the limiter's retry-after so the re-acquire lands after the cooldown, not on its edge. */
-const ADMISSION_WAIT_SLACK_MS = 2;
+/**
+ * How long the last candidate may wait in the limiter's queue: what is left
+ * before the deadline minus one attempt's observed latency, so the admitted
+ * attempt can still finish. With no latency observed yet, half of what is left.
+ */
+export function admissionWaitMs(remainingMs: number, expectedAttemptMs: number, cap: number): number {
+  const usable = expectedAttemptMs > 0 ? remainingMs - expectedAttemptMs : remainingMs / 2;
+  return Math.max(0, Math.floor(Math.min(cap, usable)));
+}
 
 function failureNote(c: Classification): string {
   const parts = [] as string[];
@@ -164,7 +175,7 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
   while (queue.length > 0) {
     const candidate = queue.shift()!;
     let onThisDeployment = 0;
-    let admissionWaits = 0;
+    let waitedForAdmission = false;
     for (;;) {
       if (options.signal?.aborted) return fail('cancelled by caller', { cancelled: true });
       const remainingBefore = options.deadlineAt - ports.clock.now() - ANSWER_MARGIN_MS;
@@ -182,18 +193,14 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
       const admission = pending ?? (await ports.admit(candidate));
       pending = undefined;
       if (!admission.granted) {
-        // The last candidate, briefly blocked (a cooldown from the Retry-After we
-        // just honoured, a window about to roll): waiting beats failing, if the
-        // wait and an attempt fit the deadline.
-        const wait = admission.retryAfterMs + ADMISSION_WAIT_SLACK_MS;
+        // The last candidate, short of quota: waiting our turn in the limiter's
+        // queue beats failing, when the wait and an attempt fit the deadline.
+        // Earlier candidates are skipped instead: the next one may answer now.
         const fromBreaker = admission.source === 'breaker';
-        if (!fromBreaker && !admission.final && queue.length === 0 && admissionWaits < MAX_ADMISSION_WAITS && wait + expected < remainingBefore && (expected > 0 || wait < remainingBefore / 2)) {
-          admissionWaits += 1;
-          try {
-            await ports.sleep(wait, options.signal);
-          } catch {
-            return fail('cancelled by caller', { cancelled: true });
-          }
+        const maxWaitMs = admissionWaitMs(remainingBefore, expected, options.maxAdmissionWaitMs ?? 0);
+        if (!fromBreaker && !admission.final && !waitedForAdmission && queue.length === 0 && maxWaitMs > 0 && admission.retryAfterMs <= maxWaitMs) {
+          waitedForAdmission = true;
+          pending = await ports.admit(candidate, maxWaitMs);
           continue;
         }
         skipped.push({

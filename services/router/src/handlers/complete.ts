@@ -65,7 +65,7 @@ async function completeOnce(ctx: RouterContext, p: PreparedCall, call: CallConte
     clock: ctx.clock,
     rng: ctx.rng,
     sleep: ctx.sleep,
-    admit: (c) => admit(ctx, p, c),
+    admit: (c, maxWaitMs) => admit(ctx, p, c, maxWaitMs, call.signal),
     unused: (a) => settleAdmission(ctx, p, a, 'cancelled'),
     call: (c, timeoutMs) =>
       withAttemptSpan(c, p.call.chat.maxTokens, async (span) => {
@@ -75,7 +75,7 @@ async function completeOnce(ctx: RouterContext, p: PreparedCall, call: CallConte
       }),
     afterAttempt: (e) => {
       if (e.value) ctx.latency.observe(e.candidate.name, e.record.latencyMs);
-      recordAttempt(ctx, p, e, e.value ? { usage: e.value.usage } : {});
+      recordAttempt(ctx, p, e, e.value ? { usage: e.value.usage, ...(e.value.rateLimit ? { rateLimit: e.value.rateLimit } : {}) } : {});
     },
     mayDispatch: (c) => dispatchAllowed(ctx, c),
         expectedLatencyMs: (c) => expectedAttemptMs(ctx, c, false),
@@ -87,6 +87,7 @@ async function completeOnce(ctx: RouterContext, p: PreparedCall, call: CallConte
     fallbackOnContentFilter: p.call.route.fallbackOnContentFilter,
     signal: call.signal,
     retryBudget: ctx.retryBudget,
+    maxAdmissionWaitMs: ctx.admissionMaxWaitMs,
     ...(fan.firstAdmission ? { firstAdmission: fan.firstAdmission } : {}),
   });
 

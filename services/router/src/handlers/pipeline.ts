@@ -20,6 +20,9 @@ import {
   estimateCostMicros,
   estimateRequestTokens,
   InvalidChatRequestError,
+  rateLimitHeadersOf,
+  type Classification,
+  type RateLimitSnapshot,
   type FinishReason as NeutralFinishReason,
   type Usage,
 } from '@switchyard/providers';
@@ -87,10 +90,11 @@ export function cacheKeyFor(call: ValidatedCall): string {
  * Per-hop deadline of a peer call: the configured one, shortened so a slow
  * peer cannot eat into the caller's own deadline (a little is kept back for
  * answering). Never below 1 ms: an expired hop fails at once into its fallback.
+ * `waitMs` is time the peer was asked to wait on purpose (a limiter queue).
  */
-export function hopOptions(ctx: RouterContext, p: PreparedCall): { deadlineMs: number } {
+export function hopOptions(ctx: RouterContext, p: PreparedCall, waitMs = 0): { deadlineMs: number } {
   const left = p.deadlineAt - ctx.clock.now() - HOP_RESERVE_MS;
-  return { deadlineMs: Math.max(1, Math.min(ctx.peerDeadlineMs, left)) };
+  return { deadlineMs: Math.max(1, Math.min(ctx.peerDeadlineMs + waitMs, left)) };
 }
 
 /** Time kept back from a peer hop for the router to still answer before the caller's deadline. */
@@ -331,8 +335,8 @@ const PROBE_TTL_SLACK_MS = 1000;
  * deployment needs one, then limiter Acquire on the deployment key and the
  * tenant key, all-or-nothing. Never throws.
  */
-export async function admit(ctx: RouterContext, p: PreparedCall, c: Candidate): Promise<Admission> {
-  if (!needsProbe(ctx, c)) return acquireLimiter(ctx, p, c);
+export async function admit(ctx: RouterContext, p: PreparedCall, c: Candidate, maxWaitMs = 0, signal?: AbortSignal): Promise<Admission> {
+  if (!needsProbe(ctx, c)) return acquireLimiter(ctx, p, c, maxWaitMs, signal);
   // The breaker lets the holder re-acquire its own permit, so this replica
   // also keeps its probes to one in flight per deployment.
   if (ctx.probesInFlight.has(c.name)) {
@@ -344,7 +348,7 @@ export async function admit(ctx: RouterContext, p: PreparedCall, c: Candidate): 
     ctx.probesInFlight.delete(c.name);
     return probe.denial;
   }
-  const admission = await acquireLimiter(ctx, p, c);
+  const admission = await acquireLimiter(ctx, p, c, maxWaitMs, signal);
   if (!admission.granted) {
     ctx.probesInFlight.delete(c.name);
     return admission;
@@ -352,10 +356,15 @@ export async function admit(ctx: RouterContext, p: PreparedCall, c: Candidate): 
   return { ...admission, probe: c.name, note: [probe.note, admission.note].filter(Boolean).join('; ') };
 }
 
-/** Limiter Acquire for one attempt on `c`: the deployment key and the tenant key, all-or-nothing. Never throws. */
-async function acquireLimiter(ctx: RouterContext, p: PreparedCall, c: Candidate): Promise<Admission> {
+/**
+ * Limiter Acquire for one attempt on `c`: the deployment key and the tenant
+ * key, all-or-nothing. With `maxWaitMs` the limiter holds the call in its fair
+ * queue up to then, so the hop's deadline grows by the wait. Never throws.
+ */
+async function acquireLimiter(ctx: RouterContext, p: PreparedCall, c: Candidate, maxWaitMs: number, signal?: AbortSignal): Promise<Admission> {
   const tokens = (p.inputTokens.get(c.name) ?? 0) + p.call.chat.maxTokens;
   try {
+    const hop = hopOptions(ctx, p, maxWaitMs);
     const res = await ctx.peers.limiter.acquire({
       keys: [
         { kind: KeyKind.DEPLOYMENT, id: c.name },
@@ -363,7 +372,8 @@ async function acquireLimiter(ctx: RouterContext, p: PreparedCall, c: Candidate)
       ],
       requests: 1,
       tokens,
-    }, hopOptions(ctx, p));
+      maxWaitMs,
+    }, signal ? { ...hop, signal } : hop);
     if (res.granted) {
       return res.localFallback ? { granted: true, reservationId: res.reservationId, note: 'limiter local fallback' } : { granted: true, reservationId: res.reservationId };
     }
@@ -377,6 +387,15 @@ async function acquireLimiter(ctx: RouterContext, p: PreparedCall, c: Candidate)
       final: tenantBlocked,
     };
   } catch (err) {
+    // The caller left while queued: not a limiter failure, and nothing to admit.
+    if (signal?.aborted) return { granted: false, retryAfterMs: 0, reason: 'caller cancelled while waiting for quota', final: true };
+    // A request the limiter refuses as invalid is our misconfiguration (e.g.
+    // ADMISSION_MAX_WAIT_MS above LIMITER_MAX_WAIT_MS), not an outage: admitting
+    // it unmetered would turn a config slip into 429s upstream.
+    if ((err as { code?: number }).code === status.INVALID_ARGUMENT) {
+      ctx.logger.error({ request_id: p.requestId, peer: 'limiter', deployment: c.name, err: { message: errMessage(err) } }, 'limiter rejected the acquire as invalid');
+      return { granted: false, retryAfterMs: 0, reason: `limiter rejected the acquire (${errMessage(err)})`, final: true };
+    }
     ctx.logger.warn({ request_id: p.requestId, peer: 'limiter', deployment: c.name, err: { message: errMessage(err) } }, 'limiter unreachable; proceeding');
     return { granted: true, note: 'limiter unavailable' };
   }
@@ -434,6 +453,31 @@ export function costMicros(c: Candidate, usage: Usage): number {
 }
 
 /**
+ * What the provider said about its limits reaches the limiter (Observe): every
+ * 429 / insufficient_quota with its retry-after and rate-limit headers, and the
+ * headers of successful answers when they carry news (see rate-limit-reports).
+ */
+function observeRateLimits(ctx: RouterContext, p: PreparedCall, candidate: Candidate, classification: Classification | undefined, successLimits: RateLimitSnapshot | undefined): void {
+  let headers: Record<string, string>;
+  if (classification) {
+    if (!classEffects(classification.errorClass).observeLimiter) return;
+    headers = classification.rateLimit ? rateLimitHeadersOf(classification.rateLimit) : {};
+    if (classification.retryAfterMs !== undefined) headers['retry-after-ms'] = String(classification.retryAfterMs);
+  } else {
+    if (!ctx.rateLimitReports.shouldReport(candidate.name, successLimits, ctx.clock.now())) return;
+    headers = rateLimitHeadersOf(successLimits!);
+  }
+  ctx.tasks.run('limiter observe', { request_id: p.requestId, deployment: candidate.name }, () =>
+    ctx.peers.limiter.observe({
+      deployment: deploymentRef(candidate),
+      httpStatus: classification ? (classification.status ?? 0) : 200,
+      headers,
+      errorClass: classification ? ErrorClassEnum[classification.errorClass] : ErrorClassEnum.UNSPECIFIED,
+    }),
+  );
+}
+
+/**
  * After every upstream attempt: settle its limiter reservation (actual tokens
  * on success, `usage` for a partial stream, 0 otherwise), tell the limiter about
  * rate limits / exhausted quota, publish the outcome, log one line. All of it
@@ -443,7 +487,7 @@ export function recordAttempt<T>(
   ctx: RouterContext,
   p: PreparedCall,
   event: AttemptEvent<T>,
-  extra: { usage?: Usage; streaming?: boolean; timeToFirstTokenMs?: number } = {},
+  extra: { usage?: Usage; streaming?: boolean; timeToFirstTokenMs?: number; rateLimit?: RateLimitSnapshot } = {},
 ): void {
   const { candidate, admission, record, classification } = event;
   if (event.cancelled) {
@@ -453,18 +497,7 @@ export function recordAttempt<T>(
   }
   const usage = extra.usage;
   settleAdmission(ctx, p, admission, { tokens: usage ? usage.inputTokens + usage.outputTokens : 0 });
-  if (classification && classEffects(classification.errorClass).observeLimiter) {
-    const headers: Record<string, string> = {};
-    if (classification.retryAfterMs !== undefined) headers['retry-after-ms'] = String(classification.retryAfterMs);
-    ctx.tasks.run('limiter observe', { request_id: p.requestId, deployment: candidate.name }, () =>
-      ctx.peers.limiter.observe({
-        deployment: deploymentRef(candidate),
-        httpStatus: classification.status ?? 0,
-        headers,
-        errorClass: ErrorClassEnum[classification.errorClass],
-      }),
-    );
-  }
+  observeRateLimits(ctx, p, candidate, classification, extra.rateLimit);
   const outcome = create(AttemptOutcomeSchema, {
     eventId: randomUUID(),
     requestId: p.requestId,

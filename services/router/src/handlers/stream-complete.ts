@@ -97,7 +97,7 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
         clock: ctx.clock,
         rng: ctx.rng,
         sleep: ctx.sleep,
-        admit: (c) => admit(ctx, p, c),
+        admit: (c, maxWaitMs) => admit(ctx, p, c, maxWaitMs, call.signal),
         unused: (a) => settleAdmission(ctx, p, a, 'cancelled'),
         committed: () => committed,
         call: (c) =>
@@ -143,6 +143,7 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
           recordAttempt(ctx, p, e, {
             streaming: true,
             ...(usage ? { usage } : {}),
+            ...(e.value?.end.rateLimit ? { rateLimit: e.value.end.rateLimit } : {}),
             ...(timeToFirstTokenMs !== undefined ? { timeToFirstTokenMs } : {}),
           });
         },
@@ -153,6 +154,7 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
         fallbackOnContentFilter: p.call.route.fallbackOnContentFilter,
         signal: call.signal,
         retryBudget: ctx.retryBudget,
+        maxAdmissionWaitMs: ctx.admissionMaxWaitMs,
         ...(fan.firstAdmission ? { firstAdmission: fan.firstAdmission } : {}),
       });
 
