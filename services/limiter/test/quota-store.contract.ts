@@ -53,7 +53,7 @@ export function quotaStoreContract(name: string, factory: () => Promise<QuotaSto
       const second = await h.store.acquire(acquireInput([key], { tokens: 600 }));
       expect(second).toMatchObject({ granted: false, blockedBy: 'tpm' });
       const settled = await h.store.settle({ reservationId: first.granted ? first.reservationId : '', actualTokens: 100, cancelled: false });
-      expect(settled).toEqual({ found: true, tokensReturned: 500, tokensOverrun: 0 });
+      expect(settled).toEqual({ found: true, tokensReturned: 500, tokensOverrun: 0, freedSlots: [] });
       expect((await h.store.acquire(acquireInput([key], { tokens: 600 }))).granted).toBe(true);
       expect((await h.store.acquire(acquireInput([key], { tokens: 600 }))).granted).toBe(false);
     });
@@ -66,6 +66,7 @@ export function quotaStoreContract(name: string, factory: () => Promise<QuotaSto
         found: true,
         tokensReturned: 0,
         tokensOverrun: 800,
+        freedSlots: [],
       });
       const state = await h.store.state(key);
       expect(state.usage[0]).toMatchObject({ dimension: 'tpm', limit: 1_000 });
@@ -116,6 +117,43 @@ export function quotaStoreContract(name: string, factory: () => Promise<QuotaSto
       expect((await h.store.acquire(acquireInput([key]))).granted).toBe(true);
     });
 
+    it('names the keys whose concurrency slot a settle or cancel freed, and nothing once the slot is gone', async () => {
+      const d = dep('d1', { rpm: 100, concurrency: 2 });
+      const t = tenant('t1', { concurrency: 5 });
+      const plain = tenant('t2', { rpm: 100 });
+      const a = await h.store.acquire(acquireInput([d, t, plain]));
+      const b = await h.store.acquire(acquireInput([d, plain], { ttlMs: 100 }));
+      if (!a.granted || !b.granted) throw new Error('expected grants');
+      expect((await h.store.settle({ reservationId: a.reservationId, actualTokens: 0, cancelled: false })).freedSlots).toEqual([
+        { kind: 'deployment', id: 'd1' },
+        { kind: 'tenant', id: 't1' },
+      ]);
+      const c = await h.store.acquire(acquireInput([t]));
+      if (!c.granted) throw new Error('expected a grant');
+      expect((await h.store.settle({ reservationId: c.reservationId, actualTokens: 0, cancelled: true })).freedSlots).toEqual([{ kind: 'tenant', id: 't1' }]);
+      // An expired reservation already gave its slot back: its settle frees nothing.
+      await h.advance(150 + h.slackMs);
+      expect((await h.store.settle({ reservationId: b.reservationId, actualTokens: 0, cancelled: false })).freedSlots).toEqual([]);
+    });
+
+    it('tells a concurrency-blocked acquire how many slots must free before it fits, counting the line ahead', async () => {
+      const key = dep('d1', { concurrency: 2 });
+      const queue = (flow: string) => ({ queue: { index: 0, flow, enqueue: true, maxWaitMs: 60_000, leaseMs: 60_000 } });
+      for (let i = 0; i < 2; i++) expect((await h.store.acquire(acquireInput([key], queue('a')))).granted).toBe(true);
+      expect(await h.store.acquire(acquireInput([key], queue('a')))).toMatchObject({ granted: false, blockedBy: 'concurrency', slotsShort: 1 });
+      expect(await h.store.acquire(acquireInput([key], queue('a')))).toMatchObject({ granted: false, blockedBy: 'concurrency', slotsShort: 2 });
+      // Not queued on this key (a tenant limit): the live holders alone.
+      const t = tenant('t1', { concurrency: 1 });
+      expect((await h.store.acquire(acquireInput([t]))).granted).toBe(true);
+      expect(await h.store.acquire(acquireInput([t]))).toMatchObject({ granted: false, blockedBy: 'concurrency', slotsShort: 1 });
+      // Other limits carry no count.
+      const rated = dep('d2', { rpm: 1 });
+      expect((await h.store.acquire(acquireInput([rated]))).granted).toBe(true);
+      const denied = await h.store.acquire(acquireInput([rated]));
+      expect(denied).toMatchObject({ granted: false, blockedBy: 'rpm' });
+      expect(denied).not.toHaveProperty('slotsShort');
+    });
+
     it('leaves the tokens of a never-settled reservation charged after it expires', async () => {
       const key = dep('d1', { tpm: 1_000 });
       const a = await h.store.acquire(acquireInput([key], { tokens: 900, ttlMs: 100 }));
@@ -125,6 +163,7 @@ export function quotaStoreContract(name: string, factory: () => Promise<QuotaSto
         found: false,
         tokensReturned: 0,
         tokensOverrun: 0,
+        freedSlots: [],
       });
       expect((await h.store.acquire(acquireInput([key], { tokens: 200 }))).granted).toBe(false);
     });
@@ -137,6 +176,7 @@ export function quotaStoreContract(name: string, factory: () => Promise<QuotaSto
         found: true,
         tokensReturned: 100,
         tokensOverrun: 0,
+        freedSlots: [],
       });
       expect((await h.store.acquire(acquireInput([key], { tokens: 100 }))).granted).toBe(true);
     });
@@ -150,6 +190,7 @@ export function quotaStoreContract(name: string, factory: () => Promise<QuotaSto
         found: false,
         tokensReturned: 0,
         tokensOverrun: 0,
+        freedSlots: [],
       });
       expect(await h.store.settle({ reservationId: 'never-issued', actualTokens: 0, cancelled: false })).toMatchObject({ found: false });
     });

@@ -57,9 +57,10 @@ export function createLimiterHandlers(options: { limiter: Limiter; metrics?: Lim
     },
 
     async settle(req) {
-      return guarded(() =>
-        limiter.settle({ reservationId: req.reservationId, actualTokens: req.actualTokens, cancelled: req.cancelled }),
-      );
+      return guarded(async () => {
+        const r = await limiter.settle({ reservationId: req.reservationId, actualTokens: req.actualTokens, cancelled: req.cancelled });
+        return { found: r.found, tokensReturned: r.tokensReturned, tokensOverrun: r.tokensOverrun };
+      });
     },
 
     async observe(req) {

@@ -17,6 +17,7 @@ import type {
 
 interface ReservedKey {
   name: string;
+  ref: { kind: KeyKind; id: string };
   rpm: number;
   tpm: number;
   concurrency: boolean;
@@ -154,11 +155,11 @@ export function createMemoryQuotaStore(options: { clock?: Clock; windowMs?: numb
           }
         }
       }
-      let blocked: { index: number; by: BlockReason; wait: number } | undefined;
+      let blocked: { index: number; by: BlockReason; wait: number; slotsShort?: number } | undefined;
       let other = false;
-      const block = (index: number, by: BlockReason, wait: number) => {
+      const block = (index: number, by: BlockReason, wait: number, slotsShort?: number) => {
         if (index !== qin?.index || by === 'unavailable') other = true;
-        if (!blocked || wait > blocked.wait) blocked = { index, by, wait };
+        if (!blocked || wait > blocked.wait) blocked = { index, by, wait, ...(slotsShort !== undefined ? { slotsShort } : {}) };
       };
       const writes: Array<[string, number]> = [];
       input.keys.forEach((key, index) => {
@@ -183,13 +184,16 @@ export function createMemoryQuotaStore(options: { clock?: Clock; windowMs?: numb
           if (members.size + extra.n >= key.limits.concurrency) {
             const expiries = [...members.values()].sort((a, b) => a - b);
             const idx = members.size + extra.n - key.limits.concurrency;
-            block(index, 'concurrency', idx < expiries.length ? expiries[idx]! - now : 1_000);
+            block(index, 'concurrency', idx < expiries.length ? expiries[idx]! - now : 1_000, idx + 1);
           }
         }
       });
       if (blocked) {
         const wait = Number.isFinite(blocked.wait) ? blocked.wait : 0;
-        const denial = { granted: false as const, blockedIndex: blocked.index, blockedBy: blocked.by, retryAfterMs: wait, nowMs: now };
+        const denial = {
+          granted: false as const, blockedIndex: blocked.index, blockedBy: blocked.by, retryAfterMs: wait, nowMs: now,
+          ...(blocked.slotsShort !== undefined ? { slotsShort: blocked.slotsShort } : {}),
+        };
         if (!qin || !queue || other || !(mine || qin.enqueue)) {
           if (mine) queue?.tickets.delete(ticket);
           return denial;
@@ -219,6 +223,7 @@ export function createMemoryQuotaStore(options: { clock?: Clock; windowMs?: numb
       reservations.set(input.reservationId, {
         keys: input.keys.map((k) => ({
           name: keyName(k),
+          ref: { kind: k.kind, id: k.id },
           rpm: k.limits.rpm ?? 0,
           tpm: k.limits.tpm ?? 0,
           concurrency: Boolean(k.limits.concurrency),
@@ -235,11 +240,12 @@ export function createMemoryQuotaStore(options: { clock?: Clock; windowMs?: numb
     async settle(input: SettleInput): Promise<SettleResult> {
       const now = clock.now();
       const r = liveReservation(input.reservationId, now);
-      if (!r) return { found: false, tokensReturned: 0, tokensOverrun: 0 };
+      if (!r) return { found: false, tokensReturned: 0, tokensOverrun: 0, freedSlots: [] };
       reservations.delete(input.reservationId);
       if (r.requestId) requestIds.delete(r.requestId);
       const actual = input.cancelled ? 0 : input.actualTokens;
       const delta = actual - r.tokens;
+      const freedSlots: SettleResult['freedSlots'] = [];
       for (const key of r.keys) {
         if (key.tpm && delta !== 0) {
           // Rewrite the entry to the actual tokens at its original time; an
@@ -255,9 +261,9 @@ export function createMemoryQuotaStore(options: { clock?: Clock; windowMs?: numb
           logSum(log, now, W);
           logRemove(log, input.reservationId);
         }
-        if (key.concurrency) inFlight.get(key.name)?.delete(input.reservationId);
+        if (key.concurrency && inFlight.get(key.name)?.delete(input.reservationId)) freedSlots.push(key.ref);
       }
-      return { found: true, tokensReturned: Math.max(0, -delta), tokensOverrun: Math.max(0, delta) };
+      return { found: true, tokensReturned: Math.max(0, -delta), tokensOverrun: Math.max(0, delta), freedSlots };
     },
 
     async cooldown(key, ms): Promise<CooldownResult> {

@@ -81,8 +81,10 @@ end
  * arriving flow starts at vt, at the front. An acquire on the queue key must fit
  * its cost PLUS the cost of every live ticket ahead of it, so nobody overtakes.
  * Tickets past their deadline or lease are purged here; they consumed nothing.
- * Returns {1, reservationId, now, replayed} or {0, index, reason, waitMs, now}
- * or {2, index, reason, waitMs, now, ticket} (queued: poll again after waitMs).
+ * Returns {1, reservationId, now, replayed} or {0, index, reason, waitMs, now, '', short}
+ * or {2, index, reason, waitMs, now, ticket, short} (queued: poll again after waitMs);
+ * short: for a concurrency block, the slots that must free before it fits
+ * (live holders + tickets ahead − limit + 1), 0 otherwise.
  */
 export const ACQUIRE_LUA = `${PRELUDE}
 local n = tonumber(ARGV[1])
@@ -146,11 +148,12 @@ if qi > 0 then
   end
 end
 -- Check every key first; write nothing unless all admit (all-or-nothing).
-local bIndex, bReason, bWait = 0, '', -1
+-- bShort: for a concurrency block, the slots that must free before this acquire fits.
+local bIndex, bReason, bWait, bShort = 0, '', -1, 0
 local other = false
-local function block(i, reason, wait)
+local function block(i, reason, wait, short)
   if i ~= qi or reason == 'unavailable' then other = true end
-  if wait > bWait then bIndex, bReason, bWait = i, reason, wait end
+  if wait > bWait then bIndex, bReason, bWait, bShort = i, reason, wait, short or 0 end
 end
 local writes = {}
 for i = 1, n do
@@ -186,7 +189,7 @@ for i = 1, n do
         local s = redis.call('ZRANGE', KEYS[k + 3], idx, idx, 'WITHSCORES')
         wait = tonumber(s[2]) - now
       end
-      block(i, 'concurrency', wait)
+      block(i, 'concurrency', wait, idx + 1)
     end
   end
 end
@@ -194,7 +197,7 @@ if bWait >= 0 then
   if bReason == 'unavailable' then bWait = 0 end
   if other or not (mine or enqueue) then
     if mine then dropTicket(ticket) end
-    return {0, bIndex - 1, bReason, bWait, now}
+    return {0, bIndex - 1, bReason, bWait, now, '', bShort}
   end
   -- Only the queue key blocks: take (or keep) our place in line. A concurrency
   -- wait is only an upper bound (slots free on Settle), so its waiter polls and
@@ -211,7 +214,7 @@ if bWait >= 0 then
     redis.call('HSET', qt, ticket, dl .. ',' .. num(now + told + lease) .. ',' .. requests .. ',' .. tokens)
   end
   for _, q in ipairs({ qz, qt, qm }) do redis.call('PEXPIRE', q, maxWait + lease + 60000) end
-  return {2, bIndex - 1, bReason, bWait, now, ticket}
+  return {2, bIndex - 1, bReason, bWait, now, ticket, bShort}
 end
 if mine then
   dropTicket(ticket)
@@ -260,7 +263,8 @@ return had
  * The tpm entry of the reservation is rewritten to the actual tokens at its
  * original time; an overrun whose entry already left the window is charged now.
  * Cancelled: the request and token entries are removed.
- * Returns {found, tokensReturned, tokensOverrun}.
+ * Returns {found, tokensReturned, tokensOverrun, then the names ("<kind>:<id>") of
+ * the keys whose concurrency slot it freed}.
  */
 export const SETTLE_LUA = `${PRELUDE}
 local rec = redis.call('HGETALL', KEYS[1])
@@ -278,6 +282,7 @@ local requests = tonumber(h.requests)
 local cancelled = ARGV[3] == '1'
 local actual = tonumber(ARGV[2])
 if cancelled then actual = 0 end
+local freed = {}
 for i = 1, n do
   local k = 2 + (i - 1) * 3
   local sums = 2 + 3 * n + 2 * (i - 1)
@@ -295,11 +300,13 @@ for i = 1, n do
     wsum(KEYS[k + 1], KEYS[sums + 1], now)
     wdel(KEYS[k + 1], KEYS[sums + 1], resId .. ':' .. num(requests))
   end
-  if tonumber(h['c' .. i]) > 0 then redis.call('ZREM', KEYS[k + 3], resId) end
+  if tonumber(h['c' .. i]) > 0 and redis.call('ZREM', KEYS[k + 3], resId) == 1 then freed[#freed + 1] = h['k' .. i] end
 end
 local returned, overrun = 0, 0
 if actual < tokens then returned = tokens - actual else overrun = actual - tokens end
-return {1, returned, overrun}
+local out = {1, returned, overrun}
+for _, name in ipairs(freed) do out[#out + 1] = name end
+return out
 `;
 
 /**

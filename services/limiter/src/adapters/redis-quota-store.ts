@@ -26,6 +26,12 @@ import { ACQUIRE_LUA, COOLDOWN_LUA, EXHAUSTED_LUA, LEAVE_LUA, RECOVER_LUA, TIGHT
  */
 const TAG = '{lim}';
 
+/** A reservation record names its keys `<kind>:<id>` (ACQUIRE_LUA's per-key name argument). */
+function parseKeyName(name: string): { kind: KeyKind; id: string } {
+  const sep = name.indexOf(':');
+  return { kind: name.slice(0, sep) as KeyKind, id: name.slice(sep + 1) };
+}
+
 /** Most keys one Acquire may name (the domain's MAX_KEYS); sizes the per-arity scripts. */
 const MAX_SCRIPT_KEYS = 8;
 
@@ -126,6 +132,7 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
       if (Number(r[0]) === 1) {
         return { granted: true, reservationId: String(r[1]), nowMs: Number(r[2]), replayed: Number(r[3]) === 1 };
       }
+      const slotsShort = Number(r[6] ?? 0);
       return {
         granted: false,
         blockedIndex: Number(r[1]),
@@ -133,6 +140,7 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
         retryAfterMs: Number(r[3]),
         nowMs: Number(r[4]),
         ...(Number(r[0]) === 2 ? { ticket: String(r[5]) } : {}),
+        ...(slotsShort > 0 ? { slotsShort } : {}),
       };
     },
 
@@ -169,18 +177,14 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
       // re-reads it atomically, so a concurrent settle or expiry is harmless.
       const record = await redis.hgetall(resKey);
       const n = Number(record.n ?? 0);
-      if (n === 0) return { found: false, tokensReturned: 0, tokensOverrun: 0 };
+      if (n === 0) return { found: false, tokensReturned: 0, tokensOverrun: 0, freedSlots: [] };
       const keys = [resKey, record.q === '1' && record.qk ? record.qk : resKey];
       const reserved = [];
-      for (let i = 1; i <= n; i++) {
-        const name = record[`k${i}`] ?? '';
-        const sep = name.indexOf(':');
-        reserved.push(keyOf({ kind: name.slice(0, sep) as KeyKind, id: name.slice(sep + 1) }));
-      }
+      for (let i = 1; i <= n; i++) reserved.push(keyOf(parseKeyName(record[`k${i}`] ?? '')));
       for (const k of reserved) keys.push(k.rpm, k.tpm, k.conc);
       for (const k of reserved) keys.push(k.rpmSum, k.tpmSum);
       const r = await run(scripts.settle(n), keys, [input.reservationId, input.actualTokens, input.cancelled ? 1 : 0]);
-      return { found: Number(r[0]) === 1, tokensReturned: Number(r[1]), tokensOverrun: Number(r[2]) };
+      return { found: Number(r[0]) === 1, tokensReturned: Number(r[1]), tokensOverrun: Number(r[2]), freedSlots: r.slice(3).map((name) => parseKeyName(String(name))) };
     },
 
     async cooldown(key, ms) {

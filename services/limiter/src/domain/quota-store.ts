@@ -75,6 +75,12 @@ export type AcquireResult =
       nowMs: number;
       /** Set when the acquire holds a place in the queue: poll again with it after retryAfterMs. */
       ticket?: string;
+      /**
+       * blockedBy 'concurrency': how many slots of the blocked key must be freed
+       * before this acquire fits, counting the tickets ahead of it in line (1: the
+       * next Settle). A waiter re-asks after that many frees (see domain/slot-wakeups.ts).
+       */
+      slotsShort?: number;
       /** Decided by this replica's local share because the shared store was unreachable. */
       localFallback?: boolean;
     };
@@ -90,6 +96,8 @@ export interface SettleResult {
   found: boolean;
   tokensReturned: number;
   tokensOverrun: number;
+  /** The keys whose concurrency slot this settle gave back (their waiters may fit now). */
+  freedSlots: Array<{ kind: KeyKind; id: string }>;
 }
 
 export interface CooldownResult {
