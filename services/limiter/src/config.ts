@@ -15,6 +15,7 @@ export const envSpec = {
   heartbeatMs: envInt('LIMITER_HEARTBEAT_MS', 1_000, 'replica heartbeat period on NATS (live replicas divide the limits during a Redis outage)', { min: 50, max: 60_000 }),
   windowMs: envInt('LIMITER_WINDOW_MS', 60_000, 'length of the sliding window of RPM/TPM limits; change it only to run time-scaled load tests', { min: 100, max: 60_000 }),
   defaultCooldownMs: envInt('LIMITER_DEFAULT_COOLDOWN_MS', 1_000, 'cooldown after an upstream 429 that carried no usable retry-after / retry-after-ms', { min: 1, max: 3_600_000 }),
+  concurrencyWakeup: envInt('LIMITER_CONCURRENCY_WAKEUP', 1, '1: a Settle that frees a concurrency slot wakes the waiters of that key on every replica at once (NATS `switchyard.limiter.slots`); 0: they only poll every 50 ms', { min: 0, max: 1 }),
 };
 
 export interface LimiterConfig {
@@ -54,6 +55,7 @@ export function loadConfig(env: Env): LimiterConfig {
       defaultReservationTtlMs: e.defaultReservationTtlMs,
       maxWaitMs: e.maxWaitMs,
       defaultCooldownMs: e.defaultCooldownMs,
+      concurrencyWakeup: e.concurrencyWakeup === 1,
     },
   };
 }

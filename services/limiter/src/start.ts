@@ -16,6 +16,7 @@ import { createFailoverQuotaStore } from './adapters/failover-quota-store';
 import { type LimiterMetrics, createLimiterMetrics } from './adapters/limiter-metrics';
 import { createMemoryQuotaStore } from './adapters/memory-quota-store';
 import { createReplicaPresence } from './adapters/replica-presence';
+import { createSlotFeed } from './adapters/slot-feed';
 
 /** What the embedded demo (or a test) may pass in instead of the real connections. */
 export interface LimiterDeps {
@@ -72,11 +73,13 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
     // Closed after the server stopped (cleanups run in reverse).
     cleanups.splice(1, 0, () => ownedStore.close());
 
+    const slotFeed = config.settings.concurrencyWakeup !== false ? createSlotFeed(bus) : undefined;
     const limiter = createLimiter({
       store,
       config: config.gateway,
       publisher: createQuotaPublisher(bus),
       settings: config.settings,
+      ...(slotFeed ? { slotFeed } : {}),
       ...(deps.clock ? { clock: deps.clock } : {}),
       onBackgroundError: (err, what) => logger.warn({ err: { message: (err as Error).message }, what }, 'limiter background step failed'),
       onPublishError: (err, change) =>
@@ -96,6 +99,11 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
       if (event.kind === QuotaEventKind.EXHAUSTED || event.kind === QuotaEventKind.COOLDOWN_STARTED) limiter.watchRecovery(id, Number(event.untilUnixMs));
     });
     cleanups.push(async () => recoveryFeed.unsubscribe());
+    // Slots freed by a Settle on another replica wake the waiters here.
+    if (slotFeed) {
+      const freedFeed = await slotFeed.listen((keyNames) => limiter.slotsFreed(keyNames));
+      cleanups.push(async () => freedFeed.unsubscribe());
+    }
 
     const server = await createGrpcServer({
       host: config.grpcHost,

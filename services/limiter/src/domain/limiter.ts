@@ -3,7 +3,8 @@ import type { SwitchyardConfig } from '@switchyard/config';
 import { parseRateLimitHeaders } from '@switchyard/providers';
 import { type Clock, sleep, systemClock } from '@switchyard/util';
 import { type LimitResolver, type ResolvedKey, createLimitResolver } from './limits';
-import type { BlockReason, KeyKind, KeyState, QuotaStore, SettleResult } from './quota-store';
+import type { AcquireResult, BlockReason, KeyKind, KeyState, QuotaStore, SettleResult } from './quota-store';
+import { createSlotWakeups, slotKeyName } from './slot-wakeups';
 
 /** A caller mistake; `field` is the proto field path, so the gRPC error names it. */
 export class LimiterInputError extends Error {
@@ -31,8 +32,14 @@ export interface LimiterSettings {
   defaultCooldownMs: number;
   /** A waiter's ticket lapses unless it polls again within this long after its told wait (a dead waiter frees its place). */
   queueLeaseMs: number;
-  /** Poll interval of a waiter blocked on concurrency (slots free on Settle, earlier than their expiry). */
+  /**
+   * Poll interval of a waiter blocked on concurrency (slots free on Settle,
+   * earlier than their expiry). With wake-ups on it is only the fallback for a
+   * wake-up that got lost or a free nobody announced.
+   */
   concurrencyPollMs: number;
+  /** Wake waiters blocked on concurrency when a Settle frees a slot of their key (here, or on another replica via the slot feed). */
+  concurrencyWakeup: boolean;
 }
 
 export const DEFAULT_LIMITER_SETTINGS: LimiterSettings = {
@@ -42,6 +49,7 @@ export const DEFAULT_LIMITER_SETTINGS: LimiterSettings = {
   defaultCooldownMs: 1_000,
   queueLeaseMs: 2_000,
   concurrencyPollMs: 50,
+  concurrencyWakeup: true,
 };
 
 /** Recovery checks run this long after the until they wait for (timer vs Redis clock). */
@@ -106,6 +114,11 @@ export interface QuotaChange {
   state: KeyState & { limits: ResolvedKey['limits'] };
 }
 
+/** Tells the other limiter replicas which keys' concurrency slots were freed here (NATS in production; see adapters/slot-feed.ts). */
+export interface SlotFeed {
+  announce(keyNames: string[]): Promise<void>;
+}
+
 /** Where quota changes go (NATS subject + KV bucket in production; see adapters/quota-publisher.ts). */
 export interface QuotaPublisher {
   publish(change: QuotaChange): Promise<void>;
@@ -126,6 +139,8 @@ export interface LimiterDeps {
   clock?: Clock;
   /** Timer for recovery checks; default setTimeout (unref'd). Returns a cancel function. */
   schedule?: (ms: number, fn: () => void) => () => void;
+  /** Other replicas' waiters learn of slots freed here through it (absent: this replica's waiters only). */
+  slotFeed?: SlotFeed;
 }
 
 export interface CallScope {
@@ -144,6 +159,7 @@ export function createLimiter(deps: LimiterDeps) {
   const resolver: LimitResolver = createLimitResolver(deps.config);
   const wait = deps.wait ?? sleep;
   const clock = deps.clock ?? systemClock;
+  const wakeups = settings.concurrencyWakeup ? createSlotWakeups() : undefined;
 
   function resolveKey(ref: KeyRef, field: string): ResolvedKey {
     if (ref.kind === undefined) throw new LimiterInputError(`${field}.kind`, 'must be KEY_KIND_DEPLOYMENT or KEY_KIND_TENANT');
@@ -225,9 +241,11 @@ export function createLimiter(deps: LimiterDeps) {
             }
           : {}),
       });
-    for (;;) {
-      const result = await attempt();
-      if (result.granted) return { granted: true, reservationId: result.reservationId, waitedMs, localFallback: result.localFallback === true, grantedAtMs: result.nowMs };
+    // Frees of the keys that can block on concurrency, counted while this call waits.
+    const limited = keys.filter((k) => k.limits.concurrency !== undefined).map(slotKeyName);
+    const slots = waiting && limited.length > 0 ? wakeups?.watch(limited) : undefined;
+    /** After a denial: sleeps until capacity may be back (or a wake-up), or says the wait is over. */
+    const napAfter = async (result: Extract<AcquireResult, { granted: false }>): Promise<'again' | 'done'> => {
       ticket = result.ticket;
       noteExhaustion(keys[result.blockedIndex]!, result.blockedBy, result.nowMs + result.retryAfterMs);
       const t = now();
@@ -235,30 +253,61 @@ export function createLimiter(deps: LimiterDeps) {
       // settle sooner): keep polling while the deadline allows.
       const untilCapacity = result.blockedBy === 'concurrency' ? Math.min(result.retryAfterMs, settings.concurrencyPollMs) : result.retryAfterMs;
       const fits = waiting && result.blockedBy !== 'unavailable' && t + untilCapacity <= waitUntil && !scope.signal?.aborted;
-      if (!fits) {
-        await leave();
-        const blocked = keys[result.blockedIndex]!;
-        return {
-          granted: false,
-          retryAfterMs: result.retryAfterMs,
-          retryAtMs: result.retryAfterMs > 0 ? result.nowMs + result.retryAfterMs : 0,
-          blockedKey: { kind: blocked.kind, id: blocked.id },
-          blockedBy: result.blockedBy,
-          waitedMs,
-          localFallback: result.localFallback === true,
-        };
-      }
+      if (!fits) return 'done';
       // Window and cooldown waits are exact (poll then; the ticket's lease runs
-      // past them); a concurrency slot may free early on Settle, so poll sooner.
+      // past them); a concurrency slot may free early on Settle, so poll sooner,
+      // and wake as soon as enough slots of the key were freed.
       const cap = result.blockedBy === 'concurrency' ? settings.concurrencyPollMs : Infinity;
-      try {
-        const before = now();
-        await wait(Math.max(1, Math.min(result.retryAfterMs, cap)), scope.signal);
-        waitedMs += Math.max(0, Math.round(now() - before));
-      } catch (err) {
-        await leave();
-        throw err;
+      const nap = new AbortController();
+      let woken = false;
+      if (result.blockedBy === 'concurrency' && slots) {
+        const blocked = slotKeyName(keys[result.blockedIndex]!);
+        const armed = slots.arm(blocked, result.slotsShort ?? 1, () => {
+          woken = true;
+          nap.abort();
+        });
+        // Enough slots were freed while the store was deciding: ask again now.
+        if (!armed) return 'again';
       }
+      const forward = () => nap.abort(scope.signal?.reason);
+      scope.signal?.addEventListener('abort', forward, { once: true });
+      const before = now();
+      try {
+        await wait(Math.max(1, Math.min(result.retryAfterMs, cap)), nap.signal);
+      } catch (err) {
+        if (!woken) {
+          await leave();
+          throw err;
+        }
+      } finally {
+        scope.signal?.removeEventListener('abort', forward);
+        slots?.disarm();
+        waitedMs += Math.max(0, Math.round(now() - before));
+      }
+      return 'again';
+    };
+    try {
+      for (;;) {
+        slots?.restart();
+        const result = await attempt();
+        if (result.granted) return { granted: true, reservationId: result.reservationId, waitedMs, localFallback: result.localFallback === true, grantedAtMs: result.nowMs };
+        const slept = await napAfter(result);
+        if (slept === 'done') {
+          await leave();
+          const blocked = keys[result.blockedIndex]!;
+          return {
+            granted: false,
+            retryAfterMs: result.retryAfterMs,
+            retryAtMs: result.retryAfterMs > 0 ? result.nowMs + result.retryAfterMs : 0,
+            blockedKey: { kind: blocked.kind, id: blocked.id },
+            blockedBy: result.blockedBy,
+            waitedMs,
+            localFallback: result.localFallback === true,
+          };
+        }
+      }
+    } finally {
+      slots?.close();
     }
   }
 
@@ -266,7 +315,21 @@ export function createLimiter(deps: LimiterDeps) {
     if (!req.reservationId) throw new LimiterInputError('reservation_id', 'is required');
     if (req.reservationId.length > 128) throw new LimiterInputError('reservation_id', 'at most 128 characters');
     integerIn('actual_tokens', req.actualTokens, 0, MAX_TOKENS);
-    return deps.store.settle(req);
+    const r = await deps.store.settle(req);
+    if (r.freedSlots.length > 0) slotsFreed(r.freedSlots.map(slotKeyName), 'here');
+    return r;
+  }
+
+  /**
+   * Slots of these keys were freed (a Settle here, or one another replica
+   * announced): wake the waiters that may fit now. The store's queue still
+   * decides who gets a slot; this only makes them ask sooner than their poll.
+   */
+  function slotsFreed(keyNames: string[], where: 'here' | 'elsewhere' = 'elsewhere') {
+    if (!wakeups) return;
+    wakeups.freed(keyNames);
+    const feed = deps.slotFeed;
+    if (where === 'here' && feed) background('announce freed slots', () => feed.announce(keyNames));
   }
 
   function deploymentOf(provider: string, deployment: string): ResolvedKey {
@@ -423,7 +486,7 @@ export function createLimiter(deps: LimiterDeps) {
     return { key, state: await deps.store.state(key) };
   }
 
-  return { acquire, settle, observe, getQuota, clearUnavailable, watchRecovery, close };
+  return { acquire, settle, observe, getQuota, clearUnavailable, watchRecovery, slotsFreed: (keyNames: string[]) => slotsFreed(keyNames), close };
 }
 
 export type Limiter = ReturnType<typeof createLimiter>;
