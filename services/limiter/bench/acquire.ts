@@ -1,11 +1,17 @@
 /**
- * `npm run bench -- limiter [--n 3000] [--concurrency 32] [--seconds 5]`
+ * `npm run bench -- limiter [--n 3000] [--concurrency 32] [--seconds 5] [--handoffs 200]`
  *
  * One limiter replica on loopback (production start(), real Redis and NATS
  * spawned on free ports), measured beside a bare Redis EVALSHA round trip in
  * the same run: latency p50/p99 of sequential calls, then throughput with
  * `concurrency` calls in flight. The ratio is the cost of the gRPC hop plus
  * the Acquire script over the cheapest possible Redis script call.
+ *
+ * Then the concurrency hand-off: a deployment with concurrency 1, its slot
+ * held; a waiter blocks on it on another replica; the holder settles at a
+ * random moment. Measured: from sending that Settle to the waiter's grant
+ * arriving, `handoffs` times, with the waiter's replica woken by the slot feed
+ * (default) and with one that only polls (LIMITER_CONCURRENCY_WAKEUP=0).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +22,7 @@ import { createClient } from '@switchyard/grpc';
 import { createRedisClient } from '@switchyard/redis';
 import { startNats, startRedis } from '@switchyard/testing';
 import { loadConfig, start } from '../src';
+import { gatewayYaml } from '../test/cluster';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,6 +33,7 @@ function arg(name: string, fallback: number): number {
 const N = arg('n', 3_000);
 const CONCURRENCY = arg('concurrency', 32);
 const SECONDS = arg('seconds', 5);
+const HANDOFFS = arg('handoffs', 200);
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
@@ -55,33 +63,48 @@ async function throughput(call: () => Promise<unknown>): Promise<number> {
   return done / SECONDS;
 }
 
+type Client = ReturnType<typeof createClient<typeof LimiterService.method>>;
+
+/** Settle sent on `holder`'s replica → the grant of a waiter blocked on `waiter`'s replica arrives. */
+async function handoff(holder: Client, waiter: Client): Promise<{ p50: number; p99: number }> {
+  const single = [{ kind: KeyKind.DEPLOYMENT, id: 'single' }];
+  const samples: number[] = [];
+  let held = await holder.acquire({ keys: single });
+  for (let i = 0; i < HANDOFFS + 10; i++) {
+    if (!held.granted) throw new Error('hand-off: the holder was not granted');
+    const waiting = waiter.acquire({ keys: single, maxWaitMs: 5_000 }).then((r) => ({ r, at: performance.now() }));
+    // Settle at a random point of the waiter's poll cycle (and after it queued).
+    await new Promise((res) => setTimeout(res, 20 + Math.random() * 50));
+    const sent = performance.now();
+    await holder.settle({ reservationId: held.reservationId, actualTokens: 0 });
+    const { r, at } = await waiting;
+    if (!r.granted) throw new Error('hand-off: the waiter was not granted');
+    if (i >= 10) samples.push(at - sent);
+    // The waiter's slot goes back; the holder takes it for the next round.
+    await waiter.settle({ reservationId: r.reservationId, actualTokens: 0 });
+    held = await holder.acquire({ keys: single });
+  }
+  await holder.settle({ reservationId: held.reservationId, actualTokens: 0 });
+  samples.sort((a, b) => a - b);
+  return { p50: pct(samples, 50), p99: pct(samples, 99) };
+}
+
 async function main() {
   const [nats, redis] = await Promise.all([startNats({ jetstream: true }), startRedis()]);
   const dir = mkdtempSync(join(tmpdir(), 'limiter-bench-'));
   // Limits high enough that every Acquire is granted: the bench measures the decision path, not denials.
   writeFileSync(
     join(dir, 'switchyard.yaml'),
-    `deployments:
-  d:
-    provider: openai
-    baseUrl: http://127.0.0.1:9/v1
-    model: gpt-4o
-    apiKey: env:OPENAI_API_KEY
-    limits: { rpm: 100000000, tpm: 1000000000 }
-    price: { inputPerMillionUsd: 1, outputPerMillionUsd: 1 }
-routes: {}
-tenants:
-  t:
-    apiKeys: [{ id: t-1, sha256: "${'a'.repeat(64)}" }]
-    limits: { rpm: 100000000 }
-defaults:
-  headroom: 1
-`,
+    gatewayYaml({ d: '{ rpm: 100000000, tpm: 1000000000 }', single: '{ concurrency: 1 }' }, { t: '{ rpm: 100000000 }' }),
   );
-  const service = await start(
-    loadConfig({ SWITCHYARD_CONFIG: join(dir, 'switchyard.yaml'), NATS_URL: nats.url, REDIS_URL: redis.url, GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', LOG_LEVEL: 'silent' }),
-  );
+  const env = { SWITCHYARD_CONFIG: join(dir, 'switchyard.yaml'), NATS_URL: nats.url, REDIS_URL: redis.url, GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', LOG_LEVEL: 'silent' };
+  const service = await start(loadConfig(env));
+  // Waiters for the hand-off: one replica woken by the slot feed, one that only polls.
+  const woken = await start(loadConfig(env));
+  const polling = await start(loadConfig({ ...env, LIMITER_CONCURRENCY_WAKEUP: '0' }));
   const client = createClient(LimiterService, `127.0.0.1:${service.port}`, { defaultDeadlineMs: 10_000 });
+  const wokenClient = createClient(LimiterService, `127.0.0.1:${woken.port}`, { defaultDeadlineMs: 10_000 });
+  const pollingClient = createClient(LimiterService, `127.0.0.1:${polling.port}`, { defaultDeadlineMs: 10_000 });
   const bare = createRedisClient({ url: redis.url, name: 'limiter-bench' });
   const sha = String(await bare.script('LOAD', 'return 1'));
   try {
@@ -98,6 +121,8 @@ defaults:
     const acqLatency = await latency(acquire);
     const evalRate = await throughput(evalsha);
     const acqRate = await throughput(acquire);
+    const wokenHandoff = await handoff(client, wokenClient);
+    const pollingHandoff = await handoff(client, pollingClient);
     const f = (ms: number) => `${ms.toFixed(3)} ms`;
     console.log(`limiter bench: one replica on loopback, ${N} sequential calls, then ${CONCURRENCY} in flight for ${SECONDS} s`);
     console.table({
@@ -109,8 +134,16 @@ defaults:
         'ops/s': `${(acqRate / evalRate).toFixed(2)}×`,
       },
     });
+    console.log(`concurrency hand-off (concurrency 1, Settle on one replica, the waiter on another), ${HANDOFFS} times: Settle sent → waiter granted`);
+    console.table({
+      'waiter woken by the slot feed (NATS)': { p50: f(wokenHandoff.p50), p99: f(wokenHandoff.p99) },
+      'waiter polling every 50 ms (LIMITER_CONCURRENCY_WAKEUP=0)': { p50: f(pollingHandoff.p50), p99: f(pollingHandoff.p99) },
+    });
   } finally {
     client.close();
+    wokenClient.close();
+    pollingClient.close();
+    await Promise.all([woken.stop(), polling.stop()]);
     await bare.quit();
     await service.stop();
     await Promise.all([nats.stop(), redis.stop()]);

@@ -67,9 +67,10 @@ describe('fair waiting: one tenant’s burst cannot starve another', () => {
     // Every small request is served, each within a few call durations.
     expect(smallWaits).toHaveLength(small.length);
     expect(figure.smallWaitMs.p99).toBeLessThanOrEqual(4 * HOLD_MS);
-    // The big tenant gets the rest of the capacity (3 slots of 100 ms: ≤ 30/s). A
-    // freed slot waits for the head waiter's next poll (50 ms), so about half of
-    // the nominal capacity is used while everyone waits (measured: 941 calls in 63 s).
+    // The big tenant gets the rest of the capacity (3 slots of 100 ms: ≤ 30/s).
+    // A loose floor: utilisation under contention is test/wakeup.int.spec.ts's
+    // proof (before the Settle wake-up, a freed slot waited for the head
+    // waiter's next 50 ms poll: 941 calls in 63 s here).
     expect(bigGranted).toBeGreaterThan(SECONDS * 30 * 0.25);
     expect(bigGranted + smallWaits.length).toBeLessThanOrEqual(Math.ceil(elapsedS * 30) + 3);
   }, SECONDS * 1_000 + 30_000);
