@@ -62,15 +62,22 @@ describe('planCandidates', () => {
     expect(plan.usable.map((c) => c.name)).toEqual(['b', 'a']);
   });
 
-  it('skips deployments known unavailable or cooling down, as quota skips', () => {
+  it('skips deployments known unavailable or cooling down, as quota skips; the first to recover stays as the last resort', () => {
     views.a = { unavailable: true };
     views.b = { blockedUntil: now + 2000, blockedReason: 'cooling down after 429' };
-    const plan = planCandidates([candidate('a'), candidate('b'), candidate('c')], viewOf, now);
-    expect(plan.usable.map((c) => c.name)).toEqual(['c']);
+    views.c = { blockedUntil: now + 900, blockedReason: 'rpm exhausted' };
+    const plan = planCandidates([candidate('a'), candidate('b'), candidate('c'), candidate('d', {}, 1)], viewOf, now);
+    // d (a lower priority, but usable now) goes before c, which is only worth a wait in the limiter's queue.
+    expect(plan.usable.map((c) => c.name)).toEqual(['d', 'c']);
     expect(plan.skipped.map((s) => [s.name, s.reason, s.quota])).toEqual([
       ['a', 'quota exhausted upstream (unavailable)', true],
       ['b', 'cooling down after 429', true],
     ]);
+  });
+
+  it('never keeps an unavailable deployment (insufficient_quota) as a last resort: only an operator clears it', () => {
+    views.a = { unavailable: true };
+    expect(planCandidates([candidate('a')], viewOf, now).usable).toEqual([]);
   });
 
   it('does not skip a cooldown that has ended', () => {

@@ -103,12 +103,14 @@ function preferenceTier(view: DeploymentView, now: number): number {
 
 /**
  * Applies the local replicas (no network hop): skips OPEN deployments and those
- * known to be out of quota, and within each priority group prefers healthy over
- * slow over half-open (stable, so the weighted order is kept among equals).
+ * known to be out of quota (all but the first to recover, kept last), and
+ * within each priority group prefers healthy over slow over half-open
+ * (stable, so the weighted order is kept among equals).
  */
 export function planCandidates(ordered: readonly Candidate[], viewOf: (name: string) => DeploymentView, now: number): CandidatePlan {
   const skipped: SkippedCandidate[] = [];
   const kept: { c: Candidate; tier: number; index: number }[] = [];
+  const blocked: Candidate[] = [];
   ordered.forEach((c, index) => {
     const view = viewOf(c.name);
     if (view.circuit === 'open' && !(view.openUntil > 0 && view.openUntil <= now)) {
@@ -121,12 +123,24 @@ export function planCandidates(ordered: readonly Candidate[], viewOf: (name: str
     }
     if (view.blockedUntil > now) {
       skipped.push({ name: c.name, reason: view.blockedReason ?? 'quota exhausted', retryAt: view.blockedUntil, quota: true });
+      blocked.push(c);
       return;
     }
     kept.push({ c, tier: preferenceTier(view, now), index });
   });
   kept.sort((a, b) => a.c.priority - b.c.priority || a.tier - b.tier || a.index - b.index);
-  return { usable: preferFaster(kept, viewOf), skipped };
+  const usable = preferFaster(kept, viewOf);
+  // Out of quota only for a while: the one that recovers first stays as the
+  // last resort, behind everything usable now, so a call that would otherwise
+  // fail can wait its turn in the limiter's queue (within its deadline). The
+  // limiter, not this replica's view, decides when it is admitted: no
+  // upstream attempt is wasted on a deployment known to be exhausted.
+  const soonest = blocked.sort((a, b) => viewOf(a.name).blockedUntil - viewOf(b.name).blockedUntil)[0];
+  if (soonest) {
+    usable.push(soonest);
+    skipped.splice(skipped.findIndex((s) => s.name === soonest.name), 1);
+  }
+  return { usable, skipped };
 }
 
 /**
