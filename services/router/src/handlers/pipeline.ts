@@ -356,13 +356,31 @@ export async function admit(ctx: RouterContext, p: PreparedCall, c: Candidate, m
   return { ...admission, probe: c.name, note: [probe.note, admission.note].filter(Boolean).join('; ') };
 }
 
+/** Tokens an attempt on `c` reserves at Acquire: the prompt estimate plus max_tokens. */
+function reservedTokens(p: PreparedCall, c: Candidate): number {
+  return (p.inputTokens.get(c.name) ?? 0) + p.call.chat.maxTokens;
+}
+
+/**
+ * Tokens an attempt that reached the provider counts against the deployment's
+ * TPM, as the provider itself counts them. OpenAI and Azure charge prompt +
+ * max_tokens when they admit a request and give nothing back for a short
+ * answer (nor for a failed one), so settling to the actual usage would let our
+ * view drift below theirs and earn 429s; only an overrun is added. Anthropic
+ * counts input and output tokens as used, so its reservation settles to actual.
+ */
+function countedTokens(p: PreparedCall, c: Candidate, usage: Usage | undefined): number {
+  const actual = usage ? usage.inputTokens + usage.outputTokens : 0;
+  return c.deployment.provider === 'anthropic' ? actual : Math.max(actual, reservedTokens(p, c));
+}
+
 /**
  * Limiter Acquire for one attempt on `c`: the deployment key and the tenant
  * key, all-or-nothing. With `maxWaitMs` the limiter holds the call in its fair
  * queue up to then, so the hop's deadline grows by the wait. Never throws.
  */
 async function acquireLimiter(ctx: RouterContext, p: PreparedCall, c: Candidate, maxWaitMs: number, signal?: AbortSignal): Promise<Admission> {
-  const tokens = (p.inputTokens.get(c.name) ?? 0) + p.call.chat.maxTokens;
+  const tokens = reservedTokens(p, c);
   try {
     const hop = hopOptions(ctx, p, maxWaitMs);
     const res = await ctx.peers.limiter.acquire({
@@ -496,7 +514,7 @@ export function recordAttempt<T>(
     return;
   }
   const usage = extra.usage;
-  settleAdmission(ctx, p, admission, { tokens: usage ? usage.inputTokens + usage.outputTokens : 0 });
+  settleAdmission(ctx, p, admission, { tokens: countedTokens(p, candidate, usage) });
   observeRateLimits(ctx, p, candidate, classification, extra.rateLimit);
   const outcome = create(AttemptOutcomeSchema, {
     eventId: randomUUID(),
