@@ -155,6 +155,9 @@ describe('retry budget alone (breaker pinned CLOSED, simulator, real peers)', ()
         // The breaker had no say: no candidate was skipped as open.
         expect(Object.keys(f.details.errorInfo?.metadata ?? {}).filter((k) => k.startsWith('skipped_'))).toEqual([]);
       }
+      // Callers are told why they were not retried.
+      const toldBudget = failures.filter((f) => f.details.errorInfo?.metadata.stopped_because === 'retry budget exhausted: failing fast' && /retry budget exhausted/.test(f.message)).length;
+      expect(toldBudget).toBeGreaterThanOrEqual(0.75 * failures.length);
       // Most callers were failed fast on their first failure instead of retried or sent on to sick-b.
       expect(single).toBeGreaterThanOrEqual(0.75 * failures.length);
       // Every upstream attempt is one a caller was told about, and none went unreported.

@@ -46,4 +46,14 @@ describe('local breaker (NATS and breaker service both unreachable)', () => {
     for (let i = 0; i < 3; i++) breaker.record('a', 'failure');
     expect(breaker.openUntil('b')).toBeUndefined();
   });
+
+  it('knows whether the last outcome on a deployment was a failure (neutral outcomes do not change it)', () => {
+    const { breaker } = setup();
+    expect(breaker.failing('a')).toBe(false);
+    breaker.record('a', 'failure');
+    breaker.record('a', 'neutral');
+    expect(breaker.failing('a')).toBe(true);
+    breaker.record('a', 'success');
+    expect(breaker.failing('a')).toBe(false);
+  });
 });

@@ -28,6 +28,8 @@ export interface LocalBreaker {
   record(deployment: string, outcome: 'success' | 'failure' | 'neutral'): void;
   /** When the deployment's local circuit is open, until when (epoch ms); else undefined. */
   openUntil(deployment: string): number | undefined;
+  /** True when this replica's last breaker-relevant outcome on the deployment was a failure. */
+  failing(deployment: string): boolean;
 }
 
 export function createLocalBreaker(options: { consecutiveFailures: number; openMs: number; clock: Clock }): LocalBreaker {
@@ -52,6 +54,10 @@ export function createLocalBreaker(options: { consecutiveFailures: number; openM
     openUntil(deployment) {
       const c = circuits.get(deployment);
       return c && c.openUntil > clock.now() ? c.openUntil : undefined;
+    },
+    failing(deployment) {
+      // A success deletes the entry; any entry left means the last outcome was a failure.
+      return circuits.has(deployment);
     },
   };
 }

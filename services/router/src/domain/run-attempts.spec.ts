@@ -242,6 +242,32 @@ describe('runAttempts: retry budget, Retry-After and observed latency', () => {
     expect(budget.deposit).toHaveBeenCalledTimes(1);
   });
 
+  it('with the budget spent, still falls back to a deployment not known to be failing (and only that way)', async () => {
+    const spent = () => ({ deposit: () => undefined, tryWithdraw: jest.fn(() => false), available: () => 0 });
+    const healthyB = harness({ a: ['OVERLOADED'] });
+    healthyB.ports.knownHealthy = (c) => c.name === 'b';
+    const ok = await runAttempts([candidate('a'), candidate('b')], healthyB.ports, { ...options(), retryBudget: spent() });
+    expect(ok).toMatchObject({ ok: true, value: 'answer from b' });
+    expect(healthyB.calls).toEqual(['a', 'b']);
+    expect(ok.attempts[0]!.note).toMatch(/retry budget spent: falling back/);
+
+    const sickB = harness({ a: ['OVERLOADED'] });
+    sickB.ports.knownHealthy = () => false;
+    const failed = await runAttempts([candidate('a'), candidate('b')], sickB.ports, { ...options(), retryBudget: spent() });
+    expect(failed).toMatchObject({ ok: false, reason: 'retry budget exhausted: failing fast' });
+    expect(sickB.calls).toEqual(['a']);
+  });
+
+  it('a fallback to a deployment not known to be failing does not draw on the budget', async () => {
+    const h = harness({ a: ['OVERLOADED', 'OVERLOADED', 'OVERLOADED'] });
+    h.ports.knownHealthy = (c) => c.name === 'b';
+    let withdrawn = 0;
+    const budget = { deposit: () => undefined, tryWithdraw: () => (withdrawn += 1) > 0, available: () => 1 };
+    await runAttempts([candidate('a'), candidate('b')], h.ports, { ...options(), retryBudget: budget });
+    expect(h.calls).toEqual(['a', 'a', 'a', 'b']);
+    expect(withdrawn).toBe(2); // the two retries on a; the move to b was free
+  });
+
   it('still falls back on a non-transient failure when the budget is spent (the next deployment is not the sick one)', async () => {
     const h = harness({ a: ['QUOTA_EXHAUSTED'] });
     const budget = { deposit: () => undefined, tryWithdraw: jest.fn(() => false), available: () => 0 };
@@ -308,10 +334,26 @@ describe('runAttempts: limiter waits on the last candidate', () => {
     const h = waitingHarness((_c, w) => (w ? { granted: true } : { granted: false, retryAfterMs: 20, reason: 'RPM exhausted' }));
     h.ports.expectedLatencyMs = () => 300;
     await runAttempts([candidate('a')], h.ports, { ...options(h.clock.now() + 1000), maxAdmissionWaitMs: 30_000 });
-    expect(h.asks[1]!.maxWaitMs).toBe(690);
+    expect(h.asks[1]!.maxWaitMs).toBe(590); // 990 left - 300 expected - 100 for the trips back
     const capped = waitingHarness((_c, w) => (w ? { granted: true } : { granted: false, retryAfterMs: 20, reason: 'RPM exhausted' }));
     await runAttempts([candidate('a')], capped.ports, { ...options(), maxAdmissionWaitMs: 2_000 });
     expect(capped.asks[1]!.maxWaitMs).toBe(2_000);
+  });
+
+  it('hands back a grant that came too late for an attempt, and reports a quota failure (not a deadline one)', async () => {
+    const h = waitingHarness((_c, w) => {
+      if (!w) return { granted: false, retryAfterMs: 20, reason: 'RPM exhausted' };
+      h.clock.advance(w + 150); // granted at the very end of the wait, later than asked (a stalled hop)
+      return { granted: true, reservationId: 'late' };
+    });
+    h.ports.expectedLatencyMs = () => 100;
+    const unused: string[] = [];
+    h.ports.unused = (a) => void (a.granted && unused.push(a.reservationId!));
+    const result = await runAttempts([candidate('a')], h.ports, { ...options(h.clock.now() + 1000), maxAdmissionWaitMs: 30_000 });
+    expect(result).toMatchObject({ ok: false, deadlineExceeded: false, reason: 'no quota in time for the deadline' });
+    expect(h.calls).toEqual([]);
+    expect(unused).toEqual(['late']);
+    expect(result.skipped).toEqual([{ name: 'a', reason: expect.stringMatching(/too late/), retryAt: h.clock.now(), quota: true }]);
   });
 
   it('waits once: a second denial skips the candidate with the limiter\'s retry-after', async () => {

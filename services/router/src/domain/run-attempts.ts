@@ -80,6 +80,13 @@ export interface AttemptPorts<T> {
   /** The pre-acquired first admission was never used (the caller left or the deadline passed first): hand it back. */
   unused?(admission: Admission): void;
   /**
+   * False when this replica's last outcome on `candidate` was a breaker
+   * failure. A fallback to a deployment not known to be failing is free of the
+   * retry budget: the budget stops storms, not the way around a sick
+   * deployment. Default: every fallback after a transient failure is paid.
+   */
+  knownHealthy?(candidate: Candidate): boolean;
+  /**
    * Observed latency of one attempt on `candidate` (health replica p50 or a
    * local EWMA), 0 when unknown: an attempt that cannot finish in the time left
    * is not started.
@@ -123,12 +130,21 @@ export type LoopResult<T> =
 export const ANSWER_MARGIN_MS = 10;
 
 /**
+ * Kept back from a limiter wait for the grant's trip back to the router and
+ * the answer's trip to the caller. An observed latency is a p50, and a grant
+ * lands at the end of a long wait exactly when the system is busiest, so the
+ * margin is generous: a waiter that gives up 100 ms early is told
+ * RESOURCE_EXHAUSTED with a retry-after; one admitted too late misses its deadline.
+ */
+export const ADMISSION_HOP_MARGIN_MS = 100;
+
+/**
  * How long the last candidate may wait in the limiter's queue: what is left
  * before the deadline minus one attempt's observed latency, so the admitted
  * attempt can still finish. With no latency observed yet, half of what is left.
  */
 export function admissionWaitMs(remainingMs: number, expectedAttemptMs: number, cap: number): number {
-  const usable = expectedAttemptMs > 0 ? remainingMs - expectedAttemptMs : remainingMs / 2;
+  const usable = expectedAttemptMs > 0 ? remainingMs - expectedAttemptMs - ADMISSION_HOP_MARGIN_MS : remainingMs / 2;
   return Math.max(0, Math.floor(Math.min(cap, usable)));
 }
 
@@ -179,8 +195,18 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
     for (;;) {
       if (options.signal?.aborted) return fail('cancelled by caller', { cancelled: true });
       const remainingBefore = options.deadlineAt - ports.clock.now() - ANSWER_MARGIN_MS;
-      if (remainingBefore <= 0) return fail('deadline exceeded', { deadlineExceeded: true });
       const expected = ports.expectedLatencyMs?.(candidate) ?? 0;
+      if (waitedForAdmission && (remainingBefore <= 0 || expected > remainingBefore)) {
+        // Our turn in the limiter's queue came, but too late to finish an
+        // attempt: the caller ran out of quota, not of patience. Hand it back
+        // (it is free now, for the next caller) and say so.
+        if (pending) ports.unused?.(pending);
+        pending = undefined;
+        skipped.push({ name: candidate.name, reason: 'limiter: quota freed up too late to answer before the deadline', retryAt: ports.clock.now(), quota: true });
+        if (queue.length === 0) return fail('no quota in time for the deadline');
+        break;
+      }
+      if (remainingBefore <= 0) return fail('deadline exceeded', { deadlineExceeded: true });
       if (expected > remainingBefore) {
         // Starting it would only burn quota and an upstream slot: a faster candidate may still fit.
         skipped.push({ name: candidate.name, reason: `observed latency ${Math.round(expected)} ms exceeds the ${Math.round(remainingBefore)} ms left before the deadline`, retryAt: 0, quota: false });
@@ -288,8 +314,17 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
         const retrySame = step.kind === 'retry' && !probeFailed && !openedMeanwhile;
         // Another attempt after a transient failure (same deployment, or the next
         // one) is load a retry storm is made of: it must be paid from the budget.
-        const paid = retrySame || isTransient(c.errorClass);
-        if (paid && options.retryBudget && !options.retryBudget.tryWithdraw()) return fail('retry budget exhausted: failing fast');
+        // Except a fallback to a deployment not known to be failing: with every
+        // deployment sick they all are known failing soon, and storms stay bounded.
+        const freeFallback = !retrySame && queue.length > 0 && ports.knownHealthy !== undefined && ports.knownHealthy(queue[0]!);
+        const paid = retrySame || (isTransient(c.errorClass) && !freeFallback);
+        if (paid && options.retryBudget && !options.retryBudget.tryWithdraw()) {
+          // Spent: no retry here, but the way around a sick deployment stays open.
+          const next = queue[0];
+          if (!retrySame || next === undefined || !ports.knownHealthy?.(next)) return fail('retry budget exhausted: failing fast');
+          record.note = joinNotes(record.note, 'retry budget spent: falling back instead of retrying');
+          break;
+        }
         if (step.kind === 'retry' && retrySame) {
           try {
             await ports.sleep(step.delayMs, options.signal);

@@ -78,7 +78,8 @@ async function completeOnce(ctx: RouterContext, p: PreparedCall, call: CallConte
       recordAttempt(ctx, p, e, e.value ? { usage: e.value.usage, ...(e.value.rateLimit ? { rateLimit: e.value.rateLimit } : {}) } : {});
     },
     mayDispatch: (c) => dispatchAllowed(ctx, c),
-        expectedLatencyMs: (c) => expectedAttemptMs(ctx, c, false),
+    knownHealthy: (c) => !ctx.localBreaker.failing(c.name),
+    expectedLatencyMs: (c) => expectedAttemptMs(ctx, c, false),
     upstreamRequestIdOf: (res) => res.upstreamRequestId,
   };
   const result = await runAttempts(p.plan.usable, ports, {

@@ -45,6 +45,14 @@ describe('failureError', () => {
     });
   });
 
+  it('says when the loop stopped early: the retry budget was spent, so the other candidates were never tried', () => {
+    const f = { ...failure([attempt('a', 'OVERLOADED', { httpStatus: 503 })], [], 'OVERLOADED'), reason: 'retry budget exhausted: failing fast' };
+    const err = failureError(ctx, p, f);
+    expect(err.code).toBe(status.UNAVAILABLE);
+    expect(err.message).toBe('every candidate of route chat failed: a: OVERLOADED (503) (stopped: retry budget exhausted: failing fast)');
+    expect(err.details.errorInfo?.metadata.stopped_because).toBe('retry budget exhausted: failing fast');
+  });
+
   it('maps quota-only failures (429s, quota skips, limiter denials) to RESOURCE_EXHAUSTED with QuotaFailure', () => {
     const err = failureError(ctx, p, failure([attempt('a', 'RATE_LIMITED', { retryAfterMs: 2000 })], [{ name: 'b', reason: 'limiter: deployment b RPM exhausted', retryAt: 1_000_500, quota: true }], 'RATE_LIMITED'));
     expect(err.code).toBe(status.RESOURCE_EXHAUSTED);

@@ -34,11 +34,15 @@ function summary(f: Failure): string {
   return parts.join('; ') || 'no candidates';
 }
 
-/** Earliest instant something may succeed again, as a delay; undefined when nothing says. */
+/**
+ * Earliest instant something may succeed again, as a delay; undefined when
+ * nothing says. A quota skip whose instant has passed (quota handed back when
+ * it came too late) says "now": 0.
+ */
 function retryHint(ctx: RouterContext, f: Failure): number | undefined {
   const now = ctx.clock.now();
   const delays = [
-    ...f.skipped.filter((s) => s.retryAt > now).map((s) => s.retryAt - now),
+    ...f.skipped.filter((s) => s.retryAt > now || (s.quota && s.retryAt > 0)).map((s) => Math.max(0, s.retryAt - now)),
     ...f.attempts.filter((a) => a.retryAfterMs !== undefined).map((a) => a.retryAfterMs!),
   ];
   return delays.length > 0 ? Math.min(...delays) : undefined;
@@ -51,7 +55,8 @@ const QUOTA_CLASSES = new Set(['RATE_LIMITED', 'QUOTA_EXHAUSTED']);
  * "every candidate failed" to a gRPC status a caller can act on.
  */
 export function failureError(ctx: RouterContext, p: PreparedCall, f: Failure): AppError {
-  const errorInfo = (reason: string) => ({ reason, domain: ERROR_DOMAIN, metadata: attemptsMetadata(p, f) });
+  // stopped_because: why the attempt loop ended (e.g. the retry budget was spent and the call failed fast).
+  const errorInfo = (reason: string) => ({ reason, domain: ERROR_DOMAIN, metadata: { ...attemptsMetadata(p, f), stopped_because: f.reason } });
   if (f.cancelled) return new AppError(status.CANCELLED, 'call cancelled by the caller', { errorInfo: errorInfo('CANCELLED') });
   if (f.deadlineExceeded) {
     return new AppError(status.DEADLINE_EXCEEDED, `deadline exceeded after ${f.attempts.length} attempt(s): ${summary(f)}`, { errorInfo: errorInfo('DEADLINE_EXCEEDED') });
@@ -95,7 +100,9 @@ export function failureError(ctx: RouterContext, p: PreparedCall, f: Failure): A
     if (retryAfterMs !== undefined) details.retryDelayMs = retryAfterMs;
     return new AppError(status.RESOURCE_EXHAUSTED, `no quota left on any candidate of route ${p.call.routeName}: ${summary(f)}`, details);
   }
-  return new AppError(status.UNAVAILABLE, `every candidate of route ${p.call.routeName} failed: ${summary(f)}`, {
+  // A loop that stopped early (the retry budget spent, …) says so: a candidate it never tried did not fail.
+  const stopped = f.reason === 'every candidate failed' ? '' : ` (stopped: ${f.reason})`;
+  return new AppError(status.UNAVAILABLE, `every candidate of route ${p.call.routeName} failed: ${summary(f)}${stopped}`, {
     retryDelayMs: retryAfterMs ?? ctx.gateway.defaults.retry.baseMs,
     errorInfo: errorInfo('ALL_CANDIDATES_FAILED'),
   });

@@ -136,6 +136,7 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
           }),
         upstreamRequestIdOf: (v) => v.end.upstreamRequestId,
         mayDispatch: (c) => dispatchAllowed(ctx, c),
+        knownHealthy: (c) => !ctx.localBreaker.failing(c.name),
         expectedLatencyMs: (c) => expectedAttemptMs(ctx, c, true),
         afterAttempt: (e) => {
           if (timeToFirstTokenMs !== undefined && e.candidate === current) ctx.latency.observe(`stream:${e.candidate.name}`, timeToFirstTokenMs);
