@@ -20,7 +20,12 @@ export function createBackgroundTasks(logger: TaskLogger): BackgroundTasks {
   const inFlight = new Set<Promise<unknown>>();
   return {
     run(name, fields, task) {
-      const p = Promise.resolve()
+      // Started from the event loop's check phase, not as a microtask: the
+      // handler resolves its answer in the same turn as it hands over this
+      // work, and gRPC writes that answer from a native immediate, which runs
+      // before this one. As a microtask, every Settle/Commit/Store/publish
+      // would be serialised and sent before the caller's answer.
+      const p = new Promise<void>((resolve) => setImmediate(resolve))
         .then(task)
         .catch((err: unknown) => logger.warn({ ...fields, task: name, err: { message: (err as Error)?.message ?? String(err) } }, `${name} failed`))
         .finally(() => inFlight.delete(p));
