@@ -11,6 +11,11 @@ export interface QuotaStoreHarness {
   advance(ms: number): Promise<void>;
   /** Slack for assertions on durations: 0 for a manual clock, a little for real time. */
   slackMs: number;
+  /**
+   * The store's TPD window and bucket (store options dayWindowMs / dayBucketMs):
+   * a real day on a manual clock, a day of about a second on real time.
+   */
+  day: { windowMs: number; bucketMs: number };
   close(): Promise<void>;
 }
 
@@ -344,6 +349,136 @@ export function quotaStoreContract(name: string, factory: () => Promise<QuotaSto
         // Two slots free, one waiter ahead: a newcomer fits beside it.
         expect((await h.store.acquire(acquireInput([key], q('b', undefined, { enqueue: false })))).granted).toBe(true);
         expect((await h.store.acquire(acquireInput([key], q('a', w)))).granted).toBe(true);
+      });
+    });
+
+    describe('tokens per day (bucketed sliding day)', () => {
+      const bucket = (nowMs: number) => Math.floor(nowMs / h.day.bucketMs);
+      /** When a bucket stops counting: its end + the day window. */
+      const expiry = (b: number) => (b + 1) * h.day.bucketMs + h.day.windowMs;
+      const grant = async (keys: LimitedKey[], over: Partial<AcquireInput> = {}) => {
+        const r = await h.store.acquire(acquireInput(keys, over));
+        if (!r.granted) throw new Error(`expected a grant, got ${JSON.stringify(r)}`);
+        return r;
+      };
+      const tpdUsed = async (key: LimitedKey) => (await h.store.state(key)).usage.find((u) => u.dimension === 'tpd')?.used;
+
+      it('admits up to the limit across many acquires, then blocks until enough old buckets expire', async () => {
+        const key = dep('d1', { tpd: 1_000 });
+        // 60 concurrent acquires of 25 in one bucket: exactly 40 fit.
+        const burst = await Promise.all(Array.from({ length: 60 }, () => h.store.acquire(acquireInput([key], { tokens: 25 }))));
+        expect(burst.filter((r) => r.granted)).toHaveLength(40);
+        for (const r of burst) if (!r.granted) expect(r).toMatchObject({ blockedBy: 'tpd', blockedIndex: 0 });
+        expect(await tpdUsed(key)).toBe(1_000);
+
+        // A second key filled over three buckets: 400, 300, 300.
+        const spread = dep('d2', { tpd: 1_000 });
+        const grants: Array<{ at: number; tokens: number }> = [];
+        for (const tokens of [400, 300, 300]) {
+          grants.push({ at: (await grant([spread], { tokens })).nowMs, tokens });
+          await h.advance(h.day.bucketMs);
+        }
+        expect(new Set(grants.map((g) => bucket(g.at))).size).toBe(3);
+        // 1..400 tokens need the oldest bucket gone, 401..700 the two oldest, more all three: the bucket's end + a day.
+        for (const [need, oldest] of [[1, 0], [400, 0], [401, 1], [700, 1], [701, 2]] as const) {
+          const denied = await h.store.acquire(acquireInput([spread], { tokens: need }));
+          if (denied.granted) throw new Error(`${need} tokens should not fit`);
+          expect(denied).toMatchObject({ blockedBy: 'tpd', blockedIndex: 0 });
+          expect(denied.retryAfterMs).toBe(expiry(bucket(grants[oldest]!.at)) - denied.nowMs);
+          // Never sooner than a day after the admission, at most a bucket later.
+          expect(denied.retryAfterMs + denied.nowMs - grants[oldest]!.at).toBeGreaterThan(h.day.windowMs);
+          expect(denied.retryAfterMs + denied.nowMs - grants[oldest]!.at).toBeLessThanOrEqual(h.day.windowMs + h.day.bucketMs);
+        }
+        const state = await h.store.state(spread);
+        expect(state.usage).toEqual([
+          { dimension: 'tpd', limit: 1_000, used: 1_000, remaining: 0, resetsAtMs: expiry(bucket(grants[2]!.at)) },
+        ]);
+      });
+
+      it('gives tokens back when their bucket ages out of the day, not before', async () => {
+        const key = dep('d1', { tpd: 1_000 });
+        const first = await grant([key], { tokens: 600 });
+        await h.advance(h.day.bucketMs);
+        const second = await grant([key], { tokens: 400 });
+        expect(bucket(second.nowMs)).toBeGreaterThan(bucket(first.nowMs));
+        const denied = await h.store.acquire(acquireInput([key], { tokens: 1 }));
+        if (denied.granted) throw new Error('the day is full');
+        // Just before the first bucket's expiry: still full.
+        await h.advance(denied.retryAfterMs - 50);
+        expect(await h.store.acquire(acquireInput([key], { tokens: 1 }))).toMatchObject({ granted: false, blockedBy: 'tpd' });
+        // Past it: the first bucket's 600 are back, the second's 400 still count.
+        await h.advance(50 + h.slackMs);
+        expect(await tpdUsed(key)).toBe(400);
+        await grant([key], { tokens: 600 });
+        expect(await h.store.acquire(acquireInput([key], { tokens: 1 }))).toMatchObject({ granted: false, blockedBy: 'tpd' });
+      });
+
+      it('settles into the bucket the reservation charged: unused tokens back, an overrun charged there', async () => {
+        const key = dep('d1', { tpd: 1_000 });
+        // Settled a bucket later: they must outlive it (a real bucket is a minute).
+        const a = await grant([key], { tokens: 600, ttlMs: 3_600_000 });
+        const e = await grant([key], { tokens: 100, ttlMs: 3_600_000 });
+        await h.advance(h.day.bucketMs);
+        const c = await grant([key], { tokens: 200 });
+        expect(bucket(a.nowMs)).toBe(bucket(e.nowMs));
+        expect(bucket(c.nowMs)).toBeGreaterThan(bucket(a.nowMs));
+        expect(await h.store.settle({ reservationId: a.reservationId, actualTokens: 100, cancelled: false })).toMatchObject({ found: true, tokensReturned: 500 });
+        expect(await h.store.settle({ reservationId: e.reservationId, actualTokens: 300, cancelled: false })).toMatchObject({ found: true, tokensOverrun: 200 });
+        expect(await tpdUsed(key)).toBe(100 + 300 + 200);
+        // Both corrections were in the first bucket: when it expires, only the second's 200 remain.
+        const state = await h.store.state(key);
+        await h.advance(expiry(bucket(a.nowMs)) - state.nowMs + h.slackMs);
+        expect(await tpdUsed(key)).toBe(200);
+        // A cancelled reservation gives all its tokens back.
+        const d = await grant([key], { tokens: 800 });
+        expect(await h.store.acquire(acquireInput([key], { tokens: 1 }))).toMatchObject({ granted: false, blockedBy: 'tpd' });
+        expect(await h.store.settle({ reservationId: d.reservationId, actualTokens: 500, cancelled: true })).toMatchObject({ tokensReturned: 800 });
+        expect(await tpdUsed(key)).toBe(200);
+      });
+
+      it('leaves the tokens of a never-settled reservation charged after it expires', async () => {
+        const key = dep('d1', { tpd: 1_000 });
+        const a = await grant([key], { tokens: 900, ttlMs: 100 });
+        await h.advance(150 + h.slackMs);
+        expect(await h.store.settle({ reservationId: a.reservationId, actualTokens: 10, cancelled: false })).toMatchObject({ found: false });
+        expect(await tpdUsed(key)).toBe(900);
+        expect(await h.store.acquire(acquireInput([key], { tokens: 200 }))).toMatchObject({ granted: false, blockedBy: 'tpd' });
+      });
+
+      it('is all-or-nothing with RPM, TPM and a tenant key', async () => {
+        const d = dep('d1', { rpm: 100, tpm: 10_000, tpd: 1_000 });
+        const small = tenant('small', { rpm: 2 });
+        const roomy = tenant('roomy', { rpm: 10 });
+        await grant([d, small], { tokens: 400 });
+        await grant([d, small], { tokens: 400 });
+        // The tenant blocks: the deployment's day is not charged.
+        expect(await h.store.acquire(acquireInput([d, small], { tokens: 100 }))).toMatchObject({ granted: false, blockedIndex: 1, blockedBy: 'rpm' });
+        expect(await tpdUsed(d)).toBe(800);
+        // The deployment's day blocks: neither its RPM/TPM nor the tenant is charged.
+        expect(await h.store.acquire(acquireInput([roomy, d], { tokens: 300 }))).toMatchObject({ granted: false, blockedIndex: 1, blockedBy: 'tpd' });
+        expect((await h.store.state(roomy)).usage[0]).toMatchObject({ dimension: 'rpm', used: 0 });
+        expect((await h.store.state(d)).usage.slice(0, 2)).toMatchObject([
+          { dimension: 'rpm', used: 2 },
+          { dimension: 'tpm', used: 800 },
+        ]);
+        // A TPM block charges nothing of the day either.
+        const tight = dep('d2', { tpm: 500, tpd: 10_000 });
+        await grant([tight], { tokens: 400 });
+        expect(await h.store.acquire(acquireInput([tight], { tokens: 400 }))).toMatchObject({ granted: false, blockedBy: 'tpm' });
+        expect(await tpdUsed(tight)).toBe(400);
+        // What is left of the day still fits exactly.
+        await grant([roomy, d], { tokens: 200 });
+        expect(await tpdUsed(d)).toBe(1_000);
+      });
+
+      it('counts the tokens of waiters ahead in the queue against the day: a newcomer cannot overtake', async () => {
+        const key = dep('d1', { tpd: 1_000 });
+        const q = (flow: string, enqueue = true) => ({ queue: { index: 0, flow, enqueue, maxWaitMs: 60_000, leaseMs: 60_000 } });
+        await grant([key], { tokens: 800, ...q('a') });
+        expect(await h.store.acquire(acquireInput([key], { tokens: 500, ...q('a') }))).toMatchObject({ granted: false, blockedBy: 'tpd', ticket: expect.any(String) });
+        // 100 fit the day on their own, but not behind the 500 waiting ahead.
+        expect(await h.store.acquire(acquireInput([key], { tokens: 100, ...q('b', false) }))).toMatchObject({ granted: false, blockedBy: 'tpd' });
+        expect(await tpdUsed(key)).toBe(800);
       });
     });
 

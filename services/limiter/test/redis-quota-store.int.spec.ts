@@ -19,11 +19,15 @@ afterAll(async () => {
   await server?.stop();
 });
 
+// Redis TIME cannot be injected, so the TPD day is time-scaled: 1.2 s in 100 ms buckets.
+const DAY = { windowMs: 1_200, bucketMs: 100 };
+
 quotaStoreContract('redis', async () => ({
-  store: createRedisQuotaStore({ redis, prefix: `t${randomUUID().slice(0, 8)}:` }),
+  store: createRedisQuotaStore({ redis, prefix: `t${randomUUID().slice(0, 8)}:`, dayWindowMs: DAY.windowMs, dayBucketMs: DAY.bucketMs }),
   // Redis TIME cannot be injected: really wait.
   advance: (ms) => sleep(ms),
   slackMs: 20,
+  day: DAY,
   close: async () => {},
 }));
 

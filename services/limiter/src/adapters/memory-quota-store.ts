@@ -1,5 +1,19 @@
 import { type Clock, systemClock } from '@switchyard/util';
 import { type SlidingLog, WINDOW_MS, emptyLog, logAdd, logRemove, logSum, logWait, windowUsage } from '../domain/sliding-window';
+import {
+  DAY_WINDOW_MS,
+  type DayWindow,
+  type DayWindowShape,
+  bucketExpiry,
+  bucketOf,
+  dayAdd,
+  dayBucketMs,
+  dayFix,
+  daySum,
+  dayWait,
+  emptyDayWindow,
+  newestBucket,
+} from '../domain/day-window';
 import type {
   AcquireInput,
   AcquireResult,
@@ -20,6 +34,7 @@ interface ReservedKey {
   ref: { kind: KeyKind; id: string };
   rpm: number;
   tpm: number;
+  tpd: number;
   concurrency: boolean;
 }
 
@@ -28,6 +43,8 @@ interface Reservation {
   requests: number;
   tokens: number;
   expiresAt: number;
+  /** The day bucket its tokens were charged to (settle corrects that bucket). */
+  dayBucket: number;
   requestId?: string;
 }
 
@@ -54,9 +71,28 @@ const keyName = (key: { kind: KeyKind; id: string }) => `${key.kind}:${key.id}`;
  * sliding-log rules (domain/sliding-window.ts) and the same semantics as the Redis store, one replica
  * only. Every method is synchronous inside, so each is atomic like a Lua script.
  */
-export function createMemoryQuotaStore(options: { clock?: Clock; windowMs?: number } = {}): QuotaStore {
+export interface MemoryQuotaStoreOptions {
+  clock?: Clock;
+  /** RPM/TPM window; only time-scaled tests change it. Default 60 000 ms. */
+  windowMs?: number;
+  /** TPD window; only time-scaled tests change it. Default a day. */
+  dayWindowMs?: number;
+  /** TPD bucket length. Default 1/1440 of the day window (a minute of a real day). */
+  dayBucketMs?: number;
+}
+
+export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): QuotaStore {
   const clock = options.clock ?? systemClock;
   const W = options.windowMs ?? WINDOW_MS;
+  const dayWindowMs = options.dayWindowMs ?? DAY_WINDOW_MS;
+  const day: DayWindowShape = { windowMs: dayWindowMs, bucketMs: options.dayBucketMs ?? dayBucketMs(dayWindowMs) };
+  /** `<key>` → its TPD buckets. */
+  const days = new Map<string, DayWindow>();
+  const dayOf = (name: string): DayWindow => {
+    let w = days.get(name);
+    if (!w) days.set(name, (w = emptyDayWindow()));
+    return w;
+  };
   /** `<key>:rpm` / `<key>:tpm` → sliding log. */
   const logs = new Map<string, SlidingLog>();
   const logOf = (name: string): SlidingLog => {
@@ -107,6 +143,7 @@ export function createMemoryQuotaStore(options: { clock?: Clock; windowMs?: numb
     for (const [id, q] of requestIds) if (q.expiresAt <= now) requestIds.delete(id);
     for (const [name, until] of cooldowns) if (until <= now) cooldowns.delete(name);
     for (const [name, log] of logs) if (logSum(log, now, W) === 0) logs.delete(name);
+    for (const [name, w] of days) if (daySum(w, now, day) === 0 && w.buckets.size === 0) days.delete(name);
     for (const [name, q] of queues) {
       for (const [id, t] of q.tickets) if (t.deadline <= now || t.lease <= now) q.tickets.delete(id);
       if (q.tickets.size === 0) queues.delete(name);
@@ -162,6 +199,7 @@ export function createMemoryQuotaStore(options: { clock?: Clock; windowMs?: numb
         if (!blocked || wait > blocked.wait) blocked = { index, by, wait, ...(slotsShort !== undefined ? { slotsShort } : {}) };
       };
       const writes: Array<[string, number]> = [];
+      const dayWrites: string[] = [];
       input.keys.forEach((key, index) => {
         const name = keyName(key);
         const extra = index === qin?.index ? ahead : { n: 0, requests: 0, tokens: 0 };
@@ -178,6 +216,11 @@ export function createMemoryQuotaStore(options: { clock?: Clock; windowMs?: numb
           const wait = logWait(log, cost + extraCost, limit, now, W);
           if (wait === 0) writes.push([`${name}:${dim}`, cost]);
           else block(index, dim, wait);
+        }
+        if (key.limits.tpd) {
+          const wait = dayWait(dayOf(name), input.tokens + extra.tokens, key.limits.tpd, now, day);
+          if (wait === 0) dayWrites.push(name);
+          else block(index, 'tpd', wait);
         }
         if (key.limits.concurrency) {
           const members = liveInFlight(name, now);
@@ -214,6 +257,8 @@ export function createMemoryQuotaStore(options: { clock?: Clock; windowMs?: numb
         queue.vt = Math.max(queue.vt, myStart);
       }
       for (const [name, units] of writes) logAdd(logOf(name), input.reservationId, now, units);
+      const dayBucket = bucketOf(now, day);
+      for (const name of dayWrites) dayAdd(dayOf(name), dayBucket, input.tokens);
       const expiresAt = now + input.ttlMs;
       for (const key of input.keys) {
         const name = keyName(key);
@@ -226,11 +271,13 @@ export function createMemoryQuotaStore(options: { clock?: Clock; windowMs?: numb
           ref: { kind: k.kind, id: k.id },
           rpm: k.limits.rpm ?? 0,
           tpm: k.limits.tpm ?? 0,
+          tpd: k.limits.tpd ?? 0,
           concurrency: Boolean(k.limits.concurrency),
         })),
         requests: input.requests,
         tokens: input.tokens,
         expiresAt,
+        dayBucket,
         requestId: input.requestId,
       });
       if (input.requestId) requestIds.set(input.requestId, { reservationId: input.reservationId, expiresAt });
@@ -255,6 +302,13 @@ export function createMemoryQuotaStore(options: { clock?: Clock; windowMs?: numb
           const entry = logRemove(log, input.reservationId);
           if (entry) logAdd(log, input.reservationId, entry.ts, actual);
           else if (delta > 0) logAdd(log, `${input.reservationId}-over`, now, delta);
+        }
+        if (key.tpd && delta !== 0) {
+          // Correct the bucket the reservation charged; an overrun whose bucket
+          // already expired is charged now (like TPM).
+          const w = dayOf(key.name);
+          daySum(w, now, day);
+          if (!dayFix(w, r.dayBucket, delta) && delta > 0) dayAdd(w, bucketOf(now, day), delta);
         }
         if (key.rpm && input.cancelled) {
           const log = logOf(`${key.name}:rpm`);
@@ -295,6 +349,19 @@ export function createMemoryQuotaStore(options: { clock?: Clock; windowMs?: numb
         if (!limit) continue;
         const log = logOf(`${name}:${dim}`);
         usage.push({ dimension: dim, ...windowUsage(logSum(log, now, W), log.entries.at(-1)?.ts ?? 0, limit, now, W) });
+      }
+      if (key.limits.tpd) {
+        const w = dayOf(name);
+        const used = daySum(w, now, day);
+        const newest = newestBucket(w);
+        const limit = key.limits.tpd;
+        usage.push({
+          dimension: 'tpd',
+          limit,
+          used: Math.min(limit, used),
+          remaining: Math.max(0, limit - used),
+          resetsAtMs: used > 0 && newest !== undefined ? bucketExpiry(newest, day) : now,
+        });
       }
       if (key.limits.concurrency) {
         const members = liveInFlight(name, now);

@@ -28,6 +28,7 @@ export function limitKeyToProto(key: { kind: DomainKeyKind; id: string }): Limit
 const LIMIT_KIND: Record<BlockReason, LimitKind> = {
   rpm: LimitKind.RPM,
   tpm: LimitKind.TPM,
+  tpd: LimitKind.TPD,
   concurrency: LimitKind.CONCURRENCY,
   cooldown: LimitKind.COOLDOWN,
   unavailable: LimitKind.UNAVAILABLE,

@@ -5,16 +5,29 @@
  * (integers only).
  */
 
+import { DAY_WINDOW_MS, dayBucketMs } from '../domain/day-window';
 import { WINDOW_MS } from '../domain/sliding-window';
 
+/** The PRELUDE lines that fix the window lengths (the store rewrites them for time-scaled tests). */
+export const windowLines = (windowMs: number, dayWindowMs: number, bucketMs: number) =>
+  `local W = ${windowMs}\nlocal D = ${dayWindowMs}\nlocal B = ${bucketMs}\n`;
+
 const PRELUDE = `
-local W = ${WINDOW_MS}
-local function clock()
+${windowLines(WINDOW_MS, DAY_WINDOW_MS, dayBucketMs(DAY_WINDOW_MS))}local function clock()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function num(x) return string.format('%.0f', x) end
 local function weight(member) return tonumber(string.match(member, ':(%d+)$')) end
+-- Stores a recomputed running sum, or drops it once nothing is counted.
+local function putSum(sumKey, sum, zset)
+  if sum <= 0 or redis.call('ZCARD', zset) == 0 then
+    redis.call('DEL', sumKey)
+    return 0
+  end
+  redis.call('SET', sumKey, num(sum), 'KEEPTTL')
+  return sum
+end
 -- Sliding log: ZSET of "<id>:<units>" scored by admission time, plus the running
 -- sum of units in the window. Entries leave when ts <= now - W.
 local function wsum(log, sumKey, now)
@@ -23,12 +36,7 @@ local function wsum(log, sumKey, now)
   if #old == 0 then return sum end
   for _, m in ipairs(old) do sum = sum - weight(m) end
   redis.call('ZREMRANGEBYSCORE', log, '-inf', now - W)
-  if sum <= 0 or redis.call('ZCARD', log) == 0 then
-    redis.call('DEL', sumKey)
-    return 0
-  end
-  redis.call('SET', sumKey, num(sum), 'KEEPTTL')
-  return sum
+  return putSum(sumKey, sum, log)
 end
 local function wadd(log, sumKey, member, ts, units, now)
   if units <= 0 then return end
@@ -60,6 +68,70 @@ local function wwait(log, sum, need, limit, now)
   end
   return W
 end
+-- Tokens per day (domain/day-window.ts): a ZSET of bucket indices (score = index),
+-- a HASH bucket -> tokens and the running sum. The tokens of an admission go to
+-- the bucket of its minute, floor(now / B), and a bucket counts until its END + D:
+-- never less than a day after any of its admissions, at most one bucket more
+-- (conservative: capacity returns up to a bucket late, never early). An exact
+-- log would keep one entry per request for a whole day.
+local function dexpiry(b) return (b + 1) * B + D end
+local function dttl(idx, hash, sumKey, now)
+  local newest = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')[2]
+  if not newest then return end
+  local ttl = dexpiry(tonumber(newest)) - now + 1000
+  redis.call('PEXPIRE', idx, ttl)
+  redis.call('PEXPIRE', hash, ttl)
+  redis.call('PEXPIRE', sumKey, ttl)
+end
+-- Drops the buckets whose end + D has passed; returns the tokens still counted.
+local function dsum(idx, hash, sumKey, now)
+  local cutoff = math.floor((now - D) / B) - 1
+  local old = redis.call('ZRANGEBYSCORE', idx, '-inf', cutoff)
+  local sum = tonumber(redis.call('GET', sumKey) or '0')
+  if #old == 0 then return sum end
+  local units = redis.call('HMGET', hash, unpack(old))
+  for j = 1, #old do sum = sum - tonumber(units[j] or '0') end
+  redis.call('ZREMRANGEBYSCORE', idx, '-inf', cutoff)
+  redis.call('HDEL', hash, unpack(old))
+  return putSum(sumKey, sum, idx)
+end
+local function dadd(idx, hash, sumKey, b, units, now)
+  if units <= 0 then return end
+  redis.call('ZADD', idx, b, num(b))
+  redis.call('HINCRBY', hash, num(b), units)
+  redis.call('INCRBY', sumKey, units)
+  dttl(idx, hash, sumKey, now)
+end
+-- Corrects bucket b by delta (a settle); false when b already expired (call dsum first).
+local function dfix(idx, hash, sumKey, b, delta, now)
+  if not redis.call('ZSCORE', idx, num(b)) then return false end
+  local cur = tonumber(redis.call('HGET', hash, num(b)) or '0')
+  local nxt = cur + delta
+  if nxt < 0 then nxt = 0 end
+  redis.call('HSET', hash, num(b), num(nxt))
+  local sum = tonumber(redis.call('GET', sumKey) or '0') + nxt - cur
+  if sum <= 0 then redis.call('DEL', sumKey) else redis.call('SET', sumKey, num(sum)) end
+  dttl(idx, hash, sumKey, now)
+  return true
+end
+-- ms until sum + need fits in limit (the oldest buckets expire first); walks
+-- the buckets oldest first, only on a denial.
+local function dwait(idx, hash, sum, need, limit, now)
+  local excess = sum + need - limit
+  if excess <= 0 then return 0 end
+  local freed, from = 0, 0
+  while true do
+    local bs = redis.call('ZRANGE', idx, from, from + 63)
+    if #bs == 0 then break end
+    local units = redis.call('HMGET', hash, unpack(bs))
+    for j = 1, #bs do
+      freed = freed + tonumber(units[j] or '0')
+      if freed >= excess then return dexpiry(tonumber(bs[j])) - now end
+    end
+    from = from + 64
+  end
+  return D + B
+end
 `;
 
 /**
@@ -70,9 +142,12 @@ end
  * leaseMs past the wait it was told, so a waiter sleeps the whole wait in one go.
  * `admitted` is a plain counter (INCRBY requests on every grant, no TTL): it
  * cannot live in the rpm log, which expires once its entries leave the window.
+ * After the queue keys: per key (2 each) rpm sum, tpm sum; then per key (3 each)
+ * the TPD bucket index, bucket tokens and sum (see dsum).
  * ARGV: n, requests, tokens, ttlMs, reservationId, hasRequestId (1/0), then per
  * key: rpm, tpm, concurrency (0 = unlimited), name; then queue index (1-based, 0 =
- * no queue), flow, ticket ('' = none yet), enqueue (1/0), maxWaitMs, leaseMs.
+ * no queue), flow, ticket ('' = none yet), enqueue (1/0), maxWaitMs, leaseMs;
+ * then per key its tpd (0 = unlimited).
  *
  * Waiting (start-time fair queueing, see domain/wait-queue.md in the README):
  * a waiter holds a ticket whose start tag is max(vt, its flow's last finish);
@@ -156,6 +231,7 @@ local function block(i, reason, wait, short)
   if wait > bWait then bIndex, bReason, bWait, bShort = i, reason, wait, short or 0 end
 end
 local writes = {}
+local dayWrites = {}
 for i = 1, n do
   local k = (i - 1) * 6
   local a = 6 + (i - 1) * 4
@@ -177,6 +253,17 @@ for i = 1, n do
       else
         block(i, d[6], wwait(d[1], sum, need, limit, now))
       end
+    end
+  end
+  local tpd = tonumber(ARGV[qb + 6 + i])
+  if tpd > 0 then
+    local dk = 8 * n + 5 + 3 * (i - 1)
+    local sum = dsum(KEYS[dk + 1], KEYS[dk + 2], KEYS[dk + 3], now)
+    local need = tokens + extraTok
+    if sum + need <= tpd then
+      dayWrites[#dayWrites + 1] = dk
+    else
+      block(i, 'tpd', dwait(KEYS[dk + 1], KEYS[dk + 2], sum, need, tpd, now))
     end
   end
   if conc > 0 then
@@ -221,8 +308,11 @@ if mine then
   if myStart > vt then redis.call('HSET', qm, 'vt', num(myStart)) end
 end
 for _, w in ipairs(writes) do wadd(w[1], w[2], resId, now, w[3], now) end
+-- The reservation records its day bucket: Settle corrects that one.
+local day = math.floor(now / B)
+for _, dk in ipairs(dayWrites) do dadd(KEYS[dk + 1], KEYS[dk + 2], KEYS[dk + 3], day, tokens, now) end
 local expiresAt = now + ttl
-local record = {'n', n, 'requests', requests, 'tokens', tokens, 'q', ARGV[6], 'qk', reqKey}
+local record = {'n', n, 'requests', requests, 'tokens', tokens, 'q', ARGV[6], 'qk', reqKey, 'b', num(day)}
 for i = 1, n do
   local k = (i - 1) * 6
   local a = 6 + (i - 1) * 4
@@ -241,6 +331,8 @@ for i = 1, n do
   record[#record + 1] = ARGV[a + 2]
   record[#record + 1] = 'c' .. i
   record[#record + 1] = ARGV[a + 3]
+  record[#record + 1] = 'd' .. i
+  record[#record + 1] = ARGV[qb + 6 + i]
 end
 redis.call('HSET', resKey, unpack(record))
 redis.call('PEXPIRE', resKey, ttl)
@@ -257,11 +349,14 @@ return had
 
 /**
  * KEYS: reservation, request-id key, then per reserved key i (3 each): rpm, tpm, conc,
- * then per reserved key i (2 each): rpm sum, tpm sum (the caller read the record
+ * then per reserved key i (2 each): rpm sum, tpm sum, then per reserved key i
+ * (3 each): TPD bucket index, bucket tokens, sum (the caller read the record
  * to name them; the script re-reads it atomically).
  * ARGV: reservationId, actualTokens, cancelled (1/0).
  * The tpm entry of the reservation is rewritten to the actual tokens at its
  * original time; an overrun whose entry already left the window is charged now.
+ * The TPD bucket the reservation charged (record field b) is corrected by
+ * actual − estimate the same way (an expired bucket: an overrun is charged to now's).
  * Cancelled: the request and token entries are removed.
  * Returns {found, tokensReturned, tokensOverrun, then the names ("<kind>:<id>") of
  * the keys whose concurrency slot it freed}.
@@ -272,7 +367,7 @@ if #rec == 0 then return {0, 0, 0} end
 local h = {}
 for i = 1, #rec, 2 do h[rec[i]] = rec[i + 1] end
 local n = tonumber(h.n)
-if #KEYS ~= 2 + 5 * n then return redis.error_reply('settle: key count does not match the reservation') end
+if #KEYS ~= 2 + 8 * n then return redis.error_reply('settle: key count does not match the reservation') end
 local now = clock()
 local resId = ARGV[1]
 redis.call('DEL', KEYS[1])
@@ -294,6 +389,14 @@ for i = 1, n do
       wadd(KEYS[k + 2], KEYS[sums + 2], resId, ts, actual, now)
     elseif actual > tokens then
       wadd(KEYS[k + 2], KEYS[sums + 2], resId .. '-over', now, actual - tokens, now)
+    end
+  end
+  local tpd = tonumber(h['d' .. i] or '0')
+  if tpd > 0 and actual ~= tokens then
+    local dk = 2 + 5 * n + 3 * (i - 1)
+    dsum(KEYS[dk + 1], KEYS[dk + 2], KEYS[dk + 3], now)
+    if not dfix(KEYS[dk + 1], KEYS[dk + 2], KEYS[dk + 3], tonumber(h.b), actual - tokens, now) and actual > tokens then
+      dadd(KEYS[dk + 1], KEYS[dk + 2], KEYS[dk + 3], math.floor(now / B), actual - tokens, now)
     end
   end
   if rpm > 0 and cancelled then
@@ -407,9 +510,11 @@ return {1, redis.call('INCR', KEYS[2]), now}
 `;
 
 /**
- * KEYS: rpm, tpm, conc, cool, unavail, epoch, admitted, rpm sum, tpm sum.
+ * KEYS: rpm, tpm, conc, cool, unavail, epoch, admitted, rpm sum, tpm sum, tpd
+ * bucket index, tpd bucket tokens, tpd sum.
  * Returns {now, rpm used, rpm oldest ts, rpm newest ts, tpm used, oldest, newest,
- * conc live count, next conc expiry, cool, unavail, epoch, admitted}.
+ * conc live count, next conc expiry, cool, unavail, epoch, admitted, tpd used,
+ * when the newest tpd bucket expires (0: none)}.
  */
 export const STATE_LUA = `${PRELUDE}
 local now = clock()
@@ -428,5 +533,8 @@ out[#out + 1] = tonumber(redis.call('GET', KEYS[4]) or '0')
 out[#out + 1] = redis.call('EXISTS', KEYS[5])
 out[#out + 1] = tonumber(redis.call('GET', KEYS[6]) or '0')
 out[#out + 1] = tonumber(redis.call('GET', KEYS[7]) or '0')
+out[#out + 1] = dsum(KEYS[10], KEYS[11], KEYS[12], now)
+local newest = redis.call('ZRANGE', KEYS[10], -1, -1, 'WITHSCORES')[2]
+out[#out + 1] = newest and dexpiry(tonumber(newest)) or 0
 return out
 `;

@@ -1,5 +1,6 @@
 import { type Redis, type ScriptFn, defineScript } from '@switchyard/redis';
 import { WINDOW_MS, windowUsage } from '../domain/sliding-window';
+import { DAY_WINDOW_MS, dayBucketMs } from '../domain/day-window';
 import type {
   AcquireInput,
   AcquireResult,
@@ -9,7 +10,18 @@ import type {
   KeyState,
   QuotaStore,
 } from '../domain/quota-store';
-import { ACQUIRE_LUA, COOLDOWN_LUA, EXHAUSTED_LUA, LEAVE_LUA, RECOVER_LUA, TIGHTEN_LUA, SETTLE_LUA, STATE_LUA, UNAVAILABLE_LUA } from './redis-quota-scripts';
+import {
+  ACQUIRE_LUA,
+  COOLDOWN_LUA,
+  EXHAUSTED_LUA,
+  LEAVE_LUA,
+  RECOVER_LUA,
+  TIGHTEN_LUA,
+  SETTLE_LUA,
+  STATE_LUA,
+  UNAVAILABLE_LUA,
+  windowLines,
+} from './redis-quota-scripts';
 
 /**
  * Every key of the limiter carries the one hash tag `{lim}`, so on Redis Cluster
@@ -40,11 +52,13 @@ const MAX_SCRIPT_KEYS = 8;
  * EVAL on NOSCRIPT, one span per call, same-slot check). `defineScript` fixes
  * the key count, so the multi-key scripts are defined once per arity (same Lua).
  */
-function scriptsFor(redis: Redis, windowMs: number) {
+function scriptsFor(redis: Redis, windows: { windowMs: number; dayWindowMs: number; dayBucketMs: number }) {
   // A time-scaled window (tests only) is a different script: different Lua, different name.
-  const scaled = windowMs !== WINDOW_MS;
-  const w = (lua: string) => (scaled ? lua.replace(`local W = ${WINDOW_MS}\n`, `local W = ${windowMs}\n`) : lua);
-  const nm = (name: string) => (scaled ? `${name}_w${windowMs}` : name);
+  const standard = windowLines(WINDOW_MS, DAY_WINDOW_MS, dayBucketMs(DAY_WINDOW_MS));
+  const mine = windowLines(windows.windowMs, windows.dayWindowMs, windows.dayBucketMs);
+  const scaled = mine !== standard;
+  const w = (lua: string) => (scaled ? lua.replace(standard, mine) : lua);
+  const nm = (name: string) => (scaled ? `${name}_w${windows.windowMs}_d${windows.dayWindowMs}_b${windows.dayBucketMs}` : name);
   const perArity = (name: string, lua: string, keysFor: (n: number) => number) => {
     const fns = new Map<number, ScriptFn>();
     return (n: number): ScriptFn => {
@@ -55,15 +69,15 @@ function scriptsFor(redis: Redis, windowMs: number) {
     };
   };
   return {
-    acquire: perArity('sy_lim_acquire', ACQUIRE_LUA, (n) => 8 * n + 5),
+    acquire: perArity('sy_lim_acquire', ACQUIRE_LUA, (n) => 11 * n + 5),
     leave: defineScript(redis, { name: nm('sy_lim_leave'), lua: w(LEAVE_LUA), numberOfKeys: 2 }),
-    settle: perArity('sy_lim_settle', SETTLE_LUA, (n) => 2 + 5 * n),
+    settle: perArity('sy_lim_settle', SETTLE_LUA, (n) => 2 + 8 * n),
     cooldown: defineScript(redis, { name: nm('sy_lim_cooldown'), lua: w(COOLDOWN_LUA), numberOfKeys: 3 }),
     exhausted: defineScript(redis, { name: nm('sy_lim_exhausted'), lua: w(EXHAUSTED_LUA), numberOfKeys: 2 }),
     recover: defineScript(redis, { name: nm('sy_lim_recover'), lua: w(RECOVER_LUA), numberOfKeys: 4 }),
     tighten: defineScript(redis, { name: nm('sy_lim_tighten'), lua: w(TIGHTEN_LUA), numberOfKeys: 4 }),
     unavailable: defineScript(redis, { name: nm('sy_lim_unavailable'), lua: w(UNAVAILABLE_LUA), numberOfKeys: 2 }),
-    state: defineScript(redis, { name: nm('sy_lim_state'), lua: w(STATE_LUA), numberOfKeys: 9 }),
+    state: defineScript(redis, { name: nm('sy_lim_state'), lua: w(STATE_LUA), numberOfKeys: 12 }),
   };
 }
 
@@ -75,11 +89,16 @@ export interface RedisQuotaStoreOptions {
   ownsClient?: boolean;
   /** Sliding window length; only time-scaled tests change it. Default 60 000 ms. */
   windowMs?: number;
+  /** TPD window length; only time-scaled tests change it. Default a day. */
+  dayWindowMs?: number;
+  /** TPD bucket length. Default 1/1440 of the day window (a minute of a real day). */
+  dayBucketMs?: number;
 }
 
 /** The QuotaStore shared by every limiter replica: one Lua script per operation, Redis TIME as the clock. */
 export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaStore {
-  const { redis, prefix = 'sy:lim:', ownsClient = false, windowMs = WINDOW_MS } = options;
+  const { redis, prefix = 'sy:lim:', ownsClient = false, windowMs = WINDOW_MS, dayWindowMs = DAY_WINDOW_MS } = options;
+  const bucketMs = options.dayBucketMs ?? dayBucketMs(dayWindowMs);
   const root = `${prefix}${TAG}:`;
   const base = (kind: KeyKind, id: string) => `${root}${kind === 'deployment' ? 'd' : 't'}:${id}`;
   const keyOf = (key: { kind: KeyKind; id: string }) => ({
@@ -87,6 +106,9 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
     tpm: `${base(key.kind, key.id)}:tpm`,
     rpmSum: `${base(key.kind, key.id)}:rpm:sum`,
     tpmSum: `${base(key.kind, key.id)}:tpm:sum`,
+    tpd: `${base(key.kind, key.id)}:tpd`,
+    tpdBuckets: `${base(key.kind, key.id)}:tpd:b`,
+    tpdSum: `${base(key.kind, key.id)}:tpd:sum`,
     conc: `${base(key.kind, key.id)}:conc`,
     cool: `${base(key.kind, key.id)}:cool`,
     unavail: `${base(key.kind, key.id)}:unavail`,
@@ -100,7 +122,7 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
   const reservationKey = (id: string) => `${root}res:${id}`;
   const requestKey = (id: string) => `${root}req:${id}`;
 
-  const scripts = scriptsFor(redis, windowMs);
+  const scripts = scriptsFor(redis, { windowMs, dayWindowMs, dayBucketMs: bucketMs });
   const run = async (fn: ScriptFn, keys: string[], args: Array<string | number>) => (await fn(keys, args)) as unknown[];
 
   return {
@@ -127,7 +149,12 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
         const k = keyOf(key);
         keys.push(k.rpmSum, k.tpmSum);
       }
+      for (const key of input.keys) {
+        const k = keyOf(key);
+        keys.push(k.tpd, k.tpdBuckets, k.tpdSum);
+      }
       args.push(q ? q.index + 1 : 0, q?.flow ?? '', q?.ticket ?? '', q?.enqueue ? 1 : 0, q?.maxWaitMs ?? 0, q?.leaseMs ?? 0);
+      for (const key of input.keys) args.push(key.limits.tpd ?? 0);
       const r = await run(scripts.acquire(input.keys.length), keys, args);
       if (Number(r[0]) === 1) {
         return { granted: true, reservationId: String(r[1]), nowMs: Number(r[2]), replayed: Number(r[3]) === 1 };
@@ -183,6 +210,7 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
       for (let i = 1; i <= n; i++) reserved.push(keyOf(parseKeyName(record[`k${i}`] ?? '')));
       for (const k of reserved) keys.push(k.rpm, k.tpm, k.conc);
       for (const k of reserved) keys.push(k.rpmSum, k.tpmSum);
+      for (const k of reserved) keys.push(k.tpd, k.tpdBuckets, k.tpdSum);
       const r = await run(scripts.settle(n), keys, [input.reservationId, input.actualTokens, input.cancelled ? 1 : 0]);
       return { found: Number(r[0]) === 1, tokensReturned: Number(r[1]), tokensOverrun: Number(r[2]), freedSlots: r.slice(3).map((name) => parseKeyName(String(name))) };
     },
@@ -201,11 +229,18 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
 
     async state(key): Promise<KeyState> {
       const k = keyOf(key);
-      const r = (await run(scripts.state, [k.rpm, k.tpm, k.conc, k.cool, k.unavail, k.epoch, k.admitted, k.rpmSum, k.tpmSum], [])).map(Number);
+      const r = (
+        await run(scripts.state, [k.rpm, k.tpm, k.conc, k.cool, k.unavail, k.epoch, k.admitted, k.rpmSum, k.tpmSum, k.tpd, k.tpdBuckets, k.tpdSum], [])
+      ).map(Number);
       const now = r[0]!;
       const usage: DimensionUsage[] = [];
       if (key.limits.rpm) usage.push({ dimension: 'rpm', ...windowUsage(r[1]!, r[3]!, key.limits.rpm, now, windowMs) });
       if (key.limits.tpm) usage.push({ dimension: 'tpm', ...windowUsage(r[4]!, r[6]!, key.limits.tpm, now, windowMs) });
+      if (key.limits.tpd) {
+        const limit = key.limits.tpd;
+        const used = r[13]!;
+        usage.push({ dimension: 'tpd', limit, used: Math.min(limit, used), remaining: Math.max(0, limit - used), resetsAtMs: used > 0 ? r[14]! : now });
+      }
       if (key.limits.concurrency) {
         const limit = key.limits.concurrency;
         const used = r[7]!;

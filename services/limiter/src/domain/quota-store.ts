@@ -7,7 +7,7 @@
  */
 
 export type KeyKind = 'deployment' | 'tenant';
-export type LimitDimension = 'rpm' | 'tpm' | 'concurrency';
+export type LimitDimension = 'rpm' | 'tpm' | 'tpd' | 'concurrency';
 /** What blocked an acquire: a limit, or a state of the key. */
 export type BlockReason = LimitDimension | 'cooldown' | 'unavailable';
 
@@ -15,6 +15,8 @@ export type BlockReason = LimitDimension | 'cooldown' | 'unavailable';
 export interface KeyLimits {
   rpm?: number;
   tpm?: number;
+  /** Tokens per day: a bucketed sliding day (domain/day-window.ts). */
+  tpd?: number;
   concurrency?: number;
 }
 
@@ -28,7 +30,7 @@ export interface AcquireInput {
   keys: LimitedKey[];
   /** Requests to count against RPM (≥ 1). */
   requests: number;
-  /** Estimated tokens to count against TPM. */
+  /** Estimated tokens to count against TPM and TPD. */
   tokens: number;
   /** Reservation lifetime if never settled. */
   ttlMs: number;
@@ -158,7 +160,7 @@ export interface QuotaStore {
   setUnavailable(key: { kind: KeyKind; id: string }, unavailable: boolean): Promise<UnavailableResult>;
   state(key: LimitedKey): Promise<KeyState>;
   /**
-   * An Acquire found the key's rpm/tpm exhausted until `untilMs` (store time):
+   * An Acquire found the key's rpm/tpm/tpd exhausted until `untilMs` (store time):
    * opens an 'exhausted' status (changed=true once, epoch bumped) or extends it.
    */
   markExhausted(key: { kind: KeyKind; id: string }, untilMs: number): Promise<StatusChange>;
