@@ -14,6 +14,7 @@ export const envSpec = {
   fallbackRetryMs: envInt('LIMITER_FALLBACK_RETRY_MS', 500, 'while in local fallback, how often an Acquire tries Redis again', { min: 10, max: 60_000 }),
   heartbeatMs: envInt('LIMITER_HEARTBEAT_MS', 1_000, 'replica heartbeat period on NATS (live replicas divide the limits during a Redis outage)', { min: 50, max: 60_000 }),
   windowMs: envInt('LIMITER_WINDOW_MS', 60_000, 'length of the sliding window of RPM/TPM limits; change it only to run time-scaled load tests', { min: 100, max: 60_000 }),
+  dayWindowMs: envInt('LIMITER_DAY_WINDOW_MS', 86_400_000, 'length of the sliding window of TPD limits, kept in 1440 buckets (a minute each for a real day); change it only to run time-scaled load tests', { min: 1_440, max: 86_400_000 }),
   defaultCooldownMs: envInt('LIMITER_DEFAULT_COOLDOWN_MS', 1_000, 'cooldown after an upstream 429 that carried no usable retry-after / retry-after-ms', { min: 1, max: 3_600_000 }),
   concurrencyWakeup: envInt('LIMITER_CONCURRENCY_WAKEUP', 1, '1: a Settle that frees a concurrency slot wakes the waiters of that key on every replica at once (NATS `switchyard.limiter.slots`); 0: they only poll every 50 ms', { min: 0, max: 1 }),
 };
@@ -30,6 +31,7 @@ export interface LimiterConfig {
   fallbackRetryMs: number;
   heartbeatMs: number;
   windowMs: number;
+  dayWindowMs: number;
   /** The parsed SWITCHYARD_CONFIG: deployments, tenants, defaults.headroom. */
   gateway: SwitchyardConfig;
   settings: Partial<LimiterSettings>;
@@ -50,6 +52,7 @@ export function loadConfig(env: Env): LimiterConfig {
     fallbackRetryMs: e.fallbackRetryMs,
     heartbeatMs: e.heartbeatMs,
     windowMs: e.windowMs,
+    dayWindowMs: e.dayWindowMs,
     gateway: loadConfigFile(e.configPath, env),
     settings: {
       defaultReservationTtlMs: e.defaultReservationTtlMs,

@@ -57,8 +57,8 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
       const presence = await createReplicaPresence({ bus, intervalMs: config.heartbeatMs });
       cleanups.push(() => presence.close());
       store = createFailoverQuotaStore({
-        shared: createRedisQuotaStore({ redis, ownsClient: true, windowMs: config.windowMs }),
-        local: createMemoryQuotaStore({ windowMs: config.windowMs }),
+        shared: createRedisQuotaStore({ redis, ownsClient: true, windowMs: config.windowMs, dayWindowMs: config.dayWindowMs }),
+        local: createMemoryQuotaStore({ windowMs: config.windowMs, dayWindowMs: config.dayWindowMs }),
         liveReplicas: presence.live,
         retryAfterMs: config.fallbackRetryMs,
         onModeChange: (mode, cause) => {

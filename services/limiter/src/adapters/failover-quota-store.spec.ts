@@ -66,6 +66,6 @@ describe('failover quota store', () => {
     expect(isUnreachable(Object.assign(new Error('ERR bad script'), { name: 'ReplyError' }))).toBe(false);
     expect(isUnreachable(Object.assign(new Error('LOADING Redis is loading'), { name: 'ReplyError' }))).toBe(true);
     expect(isUnreachable(new Error('Connection is closed.'))).toBe(true);
-    expect(shareOf({ rpm: 100, tpm: 1_000, concurrency: 5 }, 3)).toEqual({ rpm: 33, tpm: 333, concurrency: 1 });
+    expect(shareOf({ rpm: 100, tpm: 1_000, tpd: 10_000, concurrency: 5 }, 3)).toEqual({ rpm: 33, tpm: 333, tpd: 3_333, concurrency: 1 });
   });
 });

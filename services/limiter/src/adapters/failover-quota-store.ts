@@ -35,7 +35,7 @@ export function isUnreachable(err: unknown): boolean {
 /** Each key's limits divided among the live replicas (floor: the shares never add up to more than the limit). */
 export function shareOf(limits: KeyLimits, replicas: number): KeyLimits {
   const out: KeyLimits = {};
-  for (const dim of ['rpm', 'tpm', 'concurrency'] as const) {
+  for (const dim of ['rpm', 'tpm', 'tpd', 'concurrency'] as const) {
     const v = limits[dim];
     if (v !== undefined) out[dim] = Math.floor(v / replicas);
   }
@@ -96,7 +96,7 @@ export function createFailoverQuotaStore(options: FailoverQuotaStoreOptions): Fa
     // A share of 0 (limit below the replica count) admits nothing here: a 0 limit
     // would read as "unlimited" to the store.
     for (const [index, k] of keys.entries()) {
-      for (const dim of ['rpm', 'tpm', 'concurrency'] as const) {
+      for (const dim of ['rpm', 'tpm', 'tpd', 'concurrency'] as const) {
         if (k.limits[dim] === 0) return { granted: false, blockedIndex: index, blockedBy: dim, retryAfterMs: 1_000, nowMs: now(), localFallback: true };
       }
     }

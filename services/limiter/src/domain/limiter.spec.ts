@@ -12,6 +12,13 @@ deployments:
     apiKey: env:OPENAI_API_KEY
     limits: { rpm: 10, tpm: 1000, concurrency: 20 }
     price: { inputPerMillionUsd: 1, outputPerMillionUsd: 1 }
+  daily:
+    provider: openai
+    baseUrl: http://127.0.0.1:9/v1
+    model: gpt-4o
+    apiKey: env:OPENAI_API_KEY
+    limits: { tpm: 100000, tpd: 5000 }
+    price: { inputPerMillionUsd: 1, outputPerMillionUsd: 1 }
 routes: {}
 tenants:
   t1:
@@ -81,6 +88,7 @@ describe('limiter', () => {
     const { limiter } = setup();
     const d = await limiter.getQuota({ kind: 'deployment', id: 'd1' });
     expect(d.key.limits).toEqual({ rpm: 8, tpm: 800, concurrency: 16 });
+    expect((await limiter.getQuota({ kind: 'deployment', id: 'daily' })).key.limits).toEqual({ tpm: 80_000, tpd: 4_000 });
     expect((await limiter.getQuota({ kind: 'tenant', id: 't1' })).key.limits).toEqual({ rpm: 3 });
   });
 
@@ -151,6 +159,7 @@ describe('limiter', () => {
     [{ keys: [{ kind: 'deployment' as const, id: 'd1' }], tokens: -1 }, 'tokens'],
     [{ keys: [{ kind: 'deployment' as const, id: 'd1' }], tokens: 10_000_001 }, 'tokens'],
     [{ keys: [{ kind: 'deployment' as const, id: 'd1' }], tokens: 801 }, 'tokens'],
+    [{ keys: [{ kind: 'tenant' as const, id: 't1' }, { kind: 'deployment' as const, id: 'daily' }], tokens: 4_001 }, 'tokens'],
     [{ keys: [{ kind: 'tenant' as const, id: 't1' }], requests: 4 }, 'requests'],
     [{ keys: [{ kind: 'deployment' as const, id: 'd1' }], reservationTtlMs: 3_600_001 }, 'reservation_ttl_ms'],
     [{ keys: [{ kind: 'deployment' as const, id: 'd1' }], maxWaitMs: 60_001 }, 'max_wait_ms'],
@@ -188,6 +197,37 @@ describe('limiter', () => {
     await tick(1_100);
     expect(changes.map((c) => [c.kind, c.epoch])).toEqual([['exhausted', 1], ['recovered', 2]]);
     expect((await acquire()).granted).toBe(true);
+  });
+
+  it('says why tokens above the whole tpd limit can never be admitted', async () => {
+    const { acquire } = setup();
+    const err = await inputError(acquire({ keys: [{ kind: 'deployment', id: 'daily' }], tokens: 4_001 }));
+    expect(err.message).toBe('tokens: 4001 exceeds the whole tpd limit 4000 of keys[0] (deployment "daily"); it can never be admitted there');
+    expect((await acquire({ keys: [{ kind: 'deployment', id: 'daily' }], tokens: 4_000 })).granted).toBe(true);
+  });
+
+  it('publishes EXHAUSTED naming tpd when the day is spent, then RECOVERED when its oldest minute leaves the day', async () => {
+    const { acquire, changes, tick, clock } = setup();
+    const daily = { keys: [{ kind: 'deployment' as const, id: 'daily' }] };
+    const first = await acquire({ ...daily, tokens: 3_000 });
+    if (!first.granted) throw new Error('expected a grant');
+    const admittedAt = clock.now();
+    await tick(3_600_000);
+    expect((await acquire({ ...daily, tokens: 1_000 })).granted).toBe(true);
+    // The first minute's 3 000 come back at the end of that minute + 24 h.
+    const backAt = (Math.floor(admittedAt / 60_000) + 1) * 60_000 + 86_400_000;
+    const denied = await acquire({ ...daily, tokens: 500, maxWaitMs: 60_000 });
+    expect(denied).toMatchObject({ granted: false, blockedBy: 'tpd', blockedKey: { id: 'daily' }, retryAtMs: backAt, waitedMs: 0 });
+    await tick();
+    expect(changes).toHaveLength(1);
+    expect(changes[0]).toMatchObject({ kind: 'exhausted', limit: 'tpd', untilMs: backAt, provider: 'openai' });
+    expect(changes[0]!.reason).toMatch(/^tpd limit 4000 reached/);
+    expect(changes[0]!.state.usage).toEqual(expect.arrayContaining([{ dimension: 'tpd', limit: 4_000, used: 4_000, remaining: 0, resetsAtMs: expect.any(Number) }]));
+    await tick(backAt - clock.now() - 1_000);
+    expect(changes).toHaveLength(1);
+    await tick(1_010);
+    expect(changes.map((c) => c.kind)).toEqual(['exhausted', 'recovered']);
+    expect((await acquire({ ...daily, tokens: 3_000 })).granted).toBe(true);
   });
 
   it('publishes RECOVERED when a cooldown ends', async () => {

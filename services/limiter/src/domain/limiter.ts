@@ -105,7 +105,7 @@ export interface QuotaChange {
   key: { kind: KeyKind; id: string };
   provider: string;
   kind: 'exhausted' | 'cooldown_started' | 'recovered' | 'unavailable';
-  /** Which limit, for 'exhausted' (rpm / tpm). */
+  /** Which limit, for 'exhausted' (rpm / tpm / tpd). */
   limit?: BlockReason;
   untilMs: number;
   epoch: number;
@@ -185,11 +185,14 @@ export function createLimiter(deps: LimiterDeps) {
     integerIn('reservation_ttl_ms', req.reservationTtlMs, 0, settings.maxReservationTtlMs);
     integerIn('max_wait_ms', req.maxWaitMs, 0, settings.maxWaitMs);
     if (req.requestId.length > 128) throw new LimiterInputError('request_id', 'at most 128 characters');
-    // A cost above a key's whole per-minute limit could never be admitted: say so
-    // instead of answering "retry later" forever.
+    // A cost above a key's whole per-minute (or per-day) limit could never be
+    // admitted: say so instead of answering "retry later" forever.
     for (const [i, k] of keys.entries()) {
-      if (k.limits.tpm !== undefined && req.tokens > k.limits.tpm) {
-        throw new LimiterInputError('tokens', `${req.tokens} exceeds the whole tpm limit ${k.limits.tpm} of keys[${i}] (${k.kind} ${JSON.stringify(k.id)}); it can never be admitted there`);
+      for (const dim of ['tpm', 'tpd'] as const) {
+        const limit = k.limits[dim];
+        if (limit !== undefined && req.tokens > limit) {
+          throw new LimiterInputError('tokens', `${req.tokens} exceeds the whole ${dim} limit ${limit} of keys[${i}] (${k.kind} ${JSON.stringify(k.id)}); it can never be admitted there`);
+        }
       }
       if (k.limits.rpm !== undefined && requests > k.limits.rpm) {
         throw new LimiterInputError('requests', `${requests} exceeds the whole rpm limit ${k.limits.rpm} of keys[${i}] (${k.kind} ${JSON.stringify(k.id)})`);
@@ -366,7 +369,7 @@ export function createLimiter(deps: LimiterDeps) {
   /** Per deployment: the until of the exhaustion this replica already reported (saves a script per denial). */
   const markedUntil = new Map<string, number>();
   function noteExhaustion(key: ResolvedKey, by: BlockReason, untilMs: number) {
-    if (key.kind !== 'deployment' || (by !== 'rpm' && by !== 'tpm')) return;
+    if (key.kind !== 'deployment' || (by !== 'rpm' && by !== 'tpm' && by !== 'tpd')) return;
     if ((markedUntil.get(key.id) ?? 0) >= untilMs - 50) return;
     markedUntil.set(key.id, untilMs);
     background('mark exhausted', async () => {

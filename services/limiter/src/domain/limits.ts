@@ -26,6 +26,7 @@ export function createLimitResolver(config: SwitchyardConfig) {
         const limits: KeyLimits = {
           rpm: effective(d.limits.rpm, headroom),
           tpm: effective(d.limits.tpm, headroom),
+          tpd: effective(d.limits.tpd, headroom),
           concurrency: effective(d.limits.concurrency, headroom),
         };
         return { kind, id, limits: prune(limits), provider: d.provider };
