@@ -97,6 +97,12 @@ describe('limiter service: 3 replicas on one Redis, real NATS, real gRPC', () =>
       GRPC_HOST: '127.0.0.1',
       GRPC_PORT: '0',
       LOG_LEVEL: 'silent',
+      // 300 Acquires at once through three replicas in this one process: on a
+      // loaded runner (another limiter suite in the other jest worker) a reply
+      // can take longer than the 500 ms default, which switches a replica to
+      // its local share. This suite tests shared accounting; the fallback is
+      // redis-outage.int.spec.ts's.
+      LIMITER_REDIS_TIMEOUT_MS: '5000',
     });
     for (let i = 0; i < 3; i++) replicas.push(await start(config));
     for (const r of replicas) clients.push(createClient(LimiterService, `127.0.0.1:${r.port}`, { defaultDeadlineMs: 5_000 }));
