@@ -3,16 +3,18 @@ import { createBackgroundTasks } from './background-tasks';
 const quiet = { warn() {} };
 
 describe('background tasks', () => {
-  it('start after the promise callbacks of the turn that queued them, so an answer resolved in that turn goes first', async () => {
+  it('start two check phases after the turn that queued them: behind the answer resolved in that turn, and behind what that answer sends next turn', async () => {
     const tasks = createBackgroundTasks(quiet);
     const order: string[] = [];
     tasks.run('settle', {}, async () => void order.push('task started'));
+    // Where gRPC sends the message of an answer resolved in this turn.
+    setImmediate(() => order.push('next check phase'));
     // The handler's own continuation: resolves the answer, then gRPC's callback.
     await Promise.resolve().then(() => order.push('answer handed to gRPC'));
     for (let i = 0; i < 20; i++) await Promise.resolve();
     order.push('turn over');
     await tasks.drain();
-    expect(order).toEqual(['answer handed to gRPC', 'turn over', 'task started']);
+    expect(order).toEqual(['answer handed to gRPC', 'turn over', 'next check phase', 'task started']);
   });
 
   it('drain() waits for a task that had not started yet, and pending() counts it', async () => {

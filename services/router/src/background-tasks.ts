@@ -16,16 +16,25 @@ export interface BackgroundTasks {
   pending(): number;
 }
 
+/**
+ * Resolves two check phases from now. A handler hands over its accounting in
+ * the same turn as it resolves its answer, and a unary gRPC answer leaves in
+ * two steps: the message from the next check phase, the trailers (grpc-status,
+ * which is what completes the call for the caller) one turn later, when http2
+ * asks grpc-js for them. Started as a microtask, every Settle/Commit/Store/
+ * publish was built and sent before the answer; started from one check phase,
+ * still before its trailers (a 50 ms task then delayed a unary answer by 50 ms,
+ * from two it did not).
+ */
+function afterTheAnswer(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+}
+
 export function createBackgroundTasks(logger: TaskLogger): BackgroundTasks {
   const inFlight = new Set<Promise<unknown>>();
   return {
     run(name, fields, task) {
-      // Started from the event loop's check phase, not as a microtask: the
-      // handler resolves its answer in the same turn as it hands over this
-      // work, and gRPC writes that answer from a native immediate, which runs
-      // before this one. As a microtask, every Settle/Commit/Store/publish
-      // would be serialised and sent before the caller's answer.
-      const p = new Promise<void>((resolve) => setImmediate(resolve))
+      const p = afterTheAnswer()
         .then(task)
         .catch((err: unknown) => logger.warn({ ...fields, task: name, err: { message: (err as Error)?.message ?? String(err) } }, `${name} failed`))
         .finally(() => inFlight.delete(p));
