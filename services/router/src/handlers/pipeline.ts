@@ -24,6 +24,7 @@ import {
   type Classification,
   type RateLimitSnapshot,
   type FinishReason as NeutralFinishReason,
+  type RequestTokenEstimate,
   type Usage,
 } from '@switchyard/providers';
 import { orderCandidates, planCandidates, UNKNOWN_VIEW, type Candidate, type CandidatePlan, type DeploymentView } from '../domain/candidates';
@@ -45,6 +46,7 @@ export interface PreparedCall {
   inputTokens: Map<string, number>;
   /** Worst-case cost at the most expensive usable candidate, micro-USD. */
   reserveMicros: number;
+  /** Empty when the call neither reads nor writes the cache (it hashes the whole prompt). */
   cacheKey: string;
   /** Caller deadline as an instant; Infinity when none. */
   deadlineAt: number;
@@ -155,9 +157,14 @@ export function prepareCall(ctx: RouterContext, req: CallRequest, metadata: Meta
     const now = ctx.clock.now();
     const plan = planCandidates(ordered, (name) => viewFrom(ctx, name), now);
     const inputTokens = new Map<string, number>();
+    // The estimate depends only on the provider kind, and tokenizing the prompt
+    // costs ~55 µs per KiB: once per kind, not once per candidate.
+    const byProvider = new Map<string, RequestTokenEstimate>();
     let reserveMicros = 0;
     for (const c of ordered) {
-      const estimate = estimateRequestTokens(call.chat, c.deployment.provider);
+      const provider = c.deployment.provider;
+      let estimate = byProvider.get(provider);
+      if (!estimate) byProvider.set(provider, (estimate = estimateRequestTokens(call.chat, provider)));
       inputTokens.set(c.name, estimate.inputTokens);
       if (plan.usable.includes(c)) {
         const price = { inputPerMillion: c.deployment.price.inputPerMillionUsd, outputPerMillion: c.deployment.price.outputPerMillionUsd };
@@ -171,7 +178,7 @@ export function prepareCall(ctx: RouterContext, req: CallRequest, metadata: Meta
       plan,
       inputTokens,
       reserveMicros,
-      cacheKey: cacheKeyFor(call),
+      cacheKey: call.cache.read || call.cache.write ? cacheKeyFor(call) : '',
       deadlineAt: deadline ? deadline.getTime() : Number.POSITIVE_INFINITY,
     };
   } catch (err) {
