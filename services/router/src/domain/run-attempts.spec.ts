@@ -330,20 +330,28 @@ describe('runAttempts: limiter waits on the last candidate', () => {
     expect(h.sleeps).toEqual([]); // the wait happened in the limiter, not in a router timer
   });
 
-  it('leaves room for one attempt of observed latency and never asks beyond the configured cap', async () => {
+  it('leaves room for two attempts of observed latency and never asks beyond the configured cap', async () => {
     const h = waitingHarness((_c, w) => (w ? { granted: true } : { granted: false, retryAfterMs: 20, reason: 'RPM exhausted' }));
     h.ports.expectedLatencyMs = () => 300;
     await runAttempts([candidate('a')], h.ports, { ...options(h.clock.now() + 1000), maxAdmissionWaitMs: 30_000 });
-    expect(h.asks[1]!.maxWaitMs).toBe(590); // 990 left - 300 expected - 100 for the trips back
+    expect(h.asks[1]!.maxWaitMs).toBe(290); // 990 left - 2 × 300 expected - 100 for the trips back
     const capped = waitingHarness((_c, w) => (w ? { granted: true } : { granted: false, retryAfterMs: 20, reason: 'RPM exhausted' }));
     await runAttempts([candidate('a')], capped.ports, { ...options(), maxAdmissionWaitMs: 2_000 });
     expect(capped.asks[1]!.maxWaitMs).toBe(2_000);
+    const noDeadline = waitingHarness((_c, w) => (w ? { granted: true } : { granted: false, retryAfterMs: 20, reason: 'RPM exhausted' }));
+    noDeadline.ports.expectedLatencyMs = () => 300;
+    await runAttempts([candidate('a')], noDeadline.ports, { ...options(), maxAdmissionWaitMs: 2_000 });
+    expect(noDeadline.asks[1]!.maxWaitMs).toBe(2_000);
+    const longDeadline = waitingHarness((_c, w) => (w ? { granted: true } : { granted: false, retryAfterMs: 20, reason: 'RPM exhausted' }));
+    longDeadline.ports.expectedLatencyMs = () => 300;
+    await runAttempts([candidate('a')], longDeadline.ports, { ...options(longDeadline.clock.now() + 10_010), maxAdmissionWaitMs: 30_000 });
+    expect(longDeadline.asks[1]!.maxWaitMs).toBe(8_400); // 10 000 left - 600 - a tenth of it
   });
 
   it('hands back a grant that came too late for an attempt, and reports a quota failure (not a deadline one)', async () => {
     const h = waitingHarness((_c, w) => {
       if (!w) return { granted: false, retryAfterMs: 20, reason: 'RPM exhausted' };
-      h.clock.advance(w + 150); // granted at the very end of the wait, later than asked (a stalled hop)
+      h.clock.advance(w + 250); // granted at the very end of the wait, later than asked (a stalled hop)
       return { granted: true, reservationId: 'late' };
     });
     h.ports.expectedLatencyMs = () => 100;

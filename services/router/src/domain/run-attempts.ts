@@ -131,20 +131,26 @@ export const ANSWER_MARGIN_MS = 10;
 
 /**
  * Kept back from a limiter wait for the grant's trip back to the router and
- * the answer's trip to the caller. An observed latency is a p50, and a grant
- * lands at the end of a long wait exactly when the system is busiest, so the
- * margin is generous: a waiter that gives up 100 ms early is told
- * RESOURCE_EXHAUSTED with a retry-after; one admitted too late misses its deadline.
+ * the answer's trip to the caller (or a tenth of the time left, if more). An
+ * observed latency is a p50, and a grant lands at the end of a long wait
+ * exactly when the system is busiest, so the margin is generous: a waiter that
+ * gives up early is told RESOURCE_EXHAUSTED with a retry-after; one admitted
+ * too late would miss its deadline.
  */
 export const ADMISSION_HOP_MARGIN_MS = 100;
+/** A grant from the queue is used only with twice the observed latency plus this much left. */
+const LATE_GRANT_MIN_MS = 50;
 
 /**
  * How long the last candidate may wait in the limiter's queue: what is left
- * before the deadline minus one attempt's observed latency, so the admitted
- * attempt can still finish. With no latency observed yet, half of what is left.
+ * before the deadline minus twice the observed latency of an attempt and a
+ * margin, so the admitted attempt can still finish. With no latency observed
+ * yet, half of what is left.
  */
 export function admissionWaitMs(remainingMs: number, expectedAttemptMs: number, cap: number): number {
-  const usable = expectedAttemptMs > 0 ? remainingMs - expectedAttemptMs - ADMISSION_HOP_MARGIN_MS : remainingMs / 2;
+  // Room for two attempts' worth: a grant comes at the end of a wait, when the system is busiest.
+  const margin = Number.isFinite(remainingMs) ? Math.max(ADMISSION_HOP_MARGIN_MS, remainingMs / 10) : ADMISSION_HOP_MARGIN_MS;
+  const usable = expectedAttemptMs > 0 ? remainingMs - 2 * expectedAttemptMs - margin : remainingMs / 2;
   return Math.max(0, Math.floor(Math.min(cap, usable)));
 }
 
@@ -196,7 +202,7 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
       if (options.signal?.aborted) return fail('cancelled by caller', { cancelled: true });
       const remainingBefore = options.deadlineAt - ports.clock.now() - ANSWER_MARGIN_MS;
       const expected = ports.expectedLatencyMs?.(candidate) ?? 0;
-      if (waitedForAdmission && (remainingBefore <= 0 || expected > remainingBefore)) {
+      if (waitedForAdmission && remainingBefore < 2 * expected + LATE_GRANT_MIN_MS) {
         // Our turn in the limiter's queue came, but too late to finish an
         // attempt: the caller ran out of quota, not of patience. Hand it back
         // (it is free now, for the next caller) and say so.

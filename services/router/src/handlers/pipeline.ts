@@ -414,6 +414,12 @@ async function acquireLimiter(ctx: RouterContext, p: PreparedCall, c: Candidate,
   } catch (err) {
     // The caller left while queued: not a limiter failure, and nothing to admit.
     if (signal?.aborted) return { granted: false, retryAfterMs: 0, reason: 'caller cancelled while waiting for quota', final: true };
+    // A wait in the limiter's queue that outlived its hop is the caller's time
+    // running out while short of quota, not a limiter outage: admitting it
+    // unmetered would send exactly the request the queue was holding back.
+    if (maxWaitMs > 0 && (err as { code?: number }).code === status.DEADLINE_EXCEEDED) {
+      return { granted: false, retryAfterMs: 0, reason: `${c.name} quota: still queued when the wait ran out`, final: true };
+    }
     // A request the limiter refuses as invalid is our misconfiguration (e.g.
     // ADMISSION_MAX_WAIT_MS above LIMITER_MAX_WAIT_MS), not an outage: admitting
     // it unmetered would turn a config slip into 429s upstream.
