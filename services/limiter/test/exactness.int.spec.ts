@@ -1,5 +1,6 @@
 import { skewedClock, systemClock } from '@switchyard/util';
 import { type Cluster, type LimiterClient, depKey, envSeconds, gatewayYaml, startCluster } from './cluster';
+import { type Admission, offer as offerOver, windowCounts as countsOver } from './windows';
 
 /**
  * Exactness over time, 3 replicas offering 3× the limit. The check is the real
@@ -30,39 +31,9 @@ function expectFloor(min: number, total: number, limit: number) {
 const RPM = 100;
 const TPM = 10_000;
 
-interface Admission {
-  at: number;
-  units: number;
-}
-
-/** Max over windows starting at an admission; min over windows starting just after one, inside [from, to − W]. */
-function windowCounts(admissions: Admission[], from: number, to: number) {
-  const sorted = [...admissions].sort((a, b) => a.at - b.at);
-  const sumIn = (start: number) => sorted.filter((a) => a.at >= start && a.at < start + WINDOW_MS).reduce((s, a) => s + a.units, 0);
-  let max = 0;
-  let min = Infinity;
-  for (const a of sorted) {
-    max = Math.max(max, sumIn(a.at));
-    if (a.at + 1 >= from && a.at + 1 + WINDOW_MS <= to) min = Math.min(min, sumIn(a.at + 1));
-  }
-  if (from + WINDOW_MS <= to) min = Math.min(min, sumIn(from));
-  return { max, min };
-}
-
-/** Offers `perWindow` acquires per window, spread evenly over time and round-robin over the clients, for `windows` windows. */
-async function offer(clients: LimiterClient[], perWindow: number, windows: number, call: (c: LimiterClient) => Promise<void>) {
-  const pending: Promise<void>[] = [];
-  const started = Date.now();
-  const total = Math.round(perWindow * windows);
-  for (let i = 0; i < total; i++) {
-    const due = started + (i * WINDOW_MS) / perWindow;
-    const delay = due - Date.now();
-    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-    pending.push(call(clients[i % clients.length]!));
-  }
-  await Promise.all(pending);
-  return { started, ended: started + windows * WINDOW_MS };
-}
+const windowCounts = (admissions: Admission[], from: number, to: number) => countsOver(admissions, from, to, WINDOW_MS);
+const offer = (clients: LimiterClient[], perWindow: number, windows: number, call: (c: LimiterClient) => Promise<void>) =>
+  offerOver(clients, perWindow, windows, WINDOW_MS, call);
 
 describe(`exactness over sliding windows (window ${WINDOW_MS} ms, ${WINDOWS} windows, 3 replicas at 3× the limit)`, () => {
   let cluster: Cluster;
