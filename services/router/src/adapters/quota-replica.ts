@@ -9,9 +9,9 @@ export interface QuotaEntry {
   unavailable: boolean;
   /** Cooling down (upstream 429) until this instant; 0 when not. */
   cooldownUntil: number;
-  /** An RPM/TPM window is used up until this instant; 0 when not. */
+  /** An RPM/TPM/TPD window is used up until this instant; 0 when not. */
   exhaustedUntil: number;
-  exhaustedLimit?: 'RPM' | 'TPM';
+  exhaustedLimit?: 'RPM' | 'TPM' | 'TPD';
   epoch: bigint;
 }
 
@@ -24,11 +24,11 @@ function toEntry(state: QuotaState): QuotaEntry {
   let exhaustedUntil = 0;
   let exhaustedLimit: QuotaEntry['exhaustedLimit'];
   for (const l of state.limits) {
-    if ((l.kind === LimitKind.RPM || l.kind === LimitKind.TPM) && l.limit > 0 && l.remaining === 0) {
+    if ((l.kind === LimitKind.RPM || l.kind === LimitKind.TPM || l.kind === LimitKind.TPD) && l.limit > 0 && l.remaining === 0) {
       const until = Number(l.resetsAtUnixMs);
       if (until > exhaustedUntil) {
         exhaustedUntil = until;
-        exhaustedLimit = l.kind === LimitKind.RPM ? 'RPM' : 'TPM';
+        exhaustedLimit = l.kind === LimitKind.RPM ? 'RPM' : l.kind === LimitKind.TPM ? 'TPM' : 'TPD';
       }
     }
   }

@@ -76,10 +76,26 @@ describe('quota replica', () => {
         }),
       ),
     );
+    await kv.put(
+      'openai.c',
+      toBinary(
+        QuotaStateSchema,
+        create(QuotaStateSchema, {
+          key: { kind: KeyKind.DEPLOYMENT, id: 'c' },
+          limits: [
+            { kind: LimitKind.TPM, limit: 100, used: 50, remaining: 50, resetsAtUnixMs: 3000n },
+            { kind: LimitKind.TPD, limit: 1000, used: 1000, remaining: 0, resetsAtUnixMs: 7000n },
+          ],
+          epoch: 1n,
+        }),
+      ),
+    );
     await kv.put('tenant.t', toBinary(QuotaStateSchema, create(QuotaStateSchema, { key: { kind: KeyKind.TENANT, id: 't' }, cooldownUntilUnixMs: 9000n, epoch: 1n })));
     await until(() => replica.get('b') !== undefined);
     expect(replica.get('a')).toMatchObject({ cooldownUntil: 9000, unavailable: false });
     expect(replica.get('b')).toMatchObject({ unavailable: true, exhaustedUntil: 4000, exhaustedLimit: 'RPM' });
+    await until(() => replica.get('c') !== undefined);
+    expect(replica.get('c')).toMatchObject({ exhaustedUntil: 7000, exhaustedLimit: 'TPD' });
     expect(replica.get('t')).toBeUndefined();
     await kv.delete('openai.a');
     await until(() => replica.get('a') === undefined);

@@ -286,6 +286,7 @@ async function reserveBudget(ctx: RouterContext, p: PreparedCall): Promise<Budge
 const LIMIT_NAMES: Record<number, string> = {
   [LimitKind.RPM]: 'RPM',
   [LimitKind.TPM]: 'TPM',
+  [LimitKind.TPD]: 'TPD',
   [LimitKind.CONCURRENCY]: 'concurrency',
   [LimitKind.COOLDOWN]: 'cooldown',
   [LimitKind.UNAVAILABLE]: 'unavailable',
