@@ -72,6 +72,7 @@ export function createLimiterHandlers(options: { limiter: Limiter; metrics?: Lim
           httpStatus: req.httpStatus,
           headers: req.headers,
           errorClass: errorClassName(req.errorClass),
+          observedAtMs: Number(req.observedAtUnixMs),
         });
         return { cooldownUntilUnixMs: BigInt(r.cooldownUntilMs), unavailable: r.unavailable };
       });

@@ -132,6 +132,26 @@ describe('limiter', () => {
     expect((await acquire()).granted).toBe(true);
   });
 
+  it('counts retry-after from when the caller received the 429 (observed_at), not from when the Observe arrived', async () => {
+    const { limiter, acquire, clock } = setup();
+    const receivedAt = clock.now();
+    clock.advance(120); // the Observe's hop (or a stall) took 120 ms
+    const r = await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 429, headers: { 'retry-after-ms': '1500' }, errorClass: 'RATE_LIMITED', observedAtMs: receivedAt });
+    expect(r.cooldownUntilMs).toBe(receivedAt + 1_500);
+    clock.advance(1_380);
+    expect((await acquire()).granted).toBe(true);
+  });
+
+  it('cools nothing down when the provider\'s wait was over before the Observe arrived; ignores an absurd observed_at', async () => {
+    const { limiter, clock, changes } = setup();
+    const receivedAt = clock.now();
+    clock.advance(2_000);
+    expect((await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 429, headers: { 'retry-after-ms': '1500' }, errorClass: 'RATE_LIMITED', observedAtMs: receivedAt })).cooldownUntilMs).toBe(0);
+    expect(changes).toEqual([]);
+    const future = await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 429, headers: { 'retry-after-ms': '1500' }, errorClass: 'RATE_LIMITED', observedAtMs: clock.now() + 3_600_000 });
+    expect(future.cooldownUntilMs).toBe(clock.now() + 1_500);
+  });
+
   it('uses the default cooldown on a 429 without retry-after', async () => {
     const { limiter, clock } = setup();
     const r = await limiter.observe({ provider: 'openai', deployment: 'd1', httpStatus: 429, headers: {}, errorClass: undefined });

@@ -55,6 +55,11 @@ export const DEFAULT_LIMITER_SETTINGS: LimiterSettings = {
 /** Recovery checks run this long after the until they wait for (timer vs Redis clock). */
 const RECOVERY_SLACK_MS = 5;
 
+/** An Observe's observed_at may run this far ahead of our clock (clock skew) before it is ignored. */
+const OBSERVED_AT_FUTURE_SLACK_MS = 1_000;
+/** An observed_at older than this is ignored (the caller's clock is off, or the Observe sat in a queue). */
+const OBSERVED_AT_MAX_AGE_MS = 60_000;
+
 /** A wait ends this long before the caller's deadline so the answer still reaches it. */
 const DEADLINE_MARGIN_MS = 50;
 
@@ -91,6 +96,8 @@ export interface ObserveRequest {
   headers: Record<string, string>;
   /** Error class name as in @switchyard/providers ('RATE_LIMITED', …); undefined for success. */
   errorClass: string | undefined;
+  /** When the caller received the response (epoch ms); relative headers count from then. 0 = now. */
+  observedAtMs?: number;
 }
 
 export interface ObserveOutcome {
@@ -430,12 +437,20 @@ export function createLimiter(deps: LimiterDeps) {
       return { cooldownUntilMs: state.cooldownUntilMs, unavailable: true, tightened: noTightening };
     }
     const localNow = clock.now();
-    const snapshot = parseRateLimitHeaders(req.headers, localNow);
+    // Relative headers count from when the caller received them, so the
+    // cooldown ends when the provider said, not one hop (or a stall) later.
+    const observedAt = req.observedAtMs && req.observedAtMs <= localNow + OBSERVED_AT_FUTURE_SLACK_MS && req.observedAtMs >= localNow - OBSERVED_AT_MAX_AGE_MS ? Math.min(req.observedAtMs, localNow) : localNow;
+    const snapshot = parseRateLimitHeaders(req.headers, observedAt);
     const tokens = snapshot.tokens ?? snapshot.inputTokens;
     if (req.errorClass === 'RATE_LIMITED' || req.httpStatus === 429) {
       // retry-after(-ms) wins; else the reset of a bucket the provider says is empty; else the default.
       const emptyReset = [snapshot.requests, tokens].filter((b) => b?.remaining === 0 && b.resetAt !== undefined).map((b) => b!.resetAt! - localNow);
-      const fromHeaders = snapshot.retryAfterMs ?? (emptyReset.length > 0 ? Math.max(...emptyReset) : undefined);
+      const fromHeaders = snapshot.retryAfterMs !== undefined ? snapshot.retryAfterMs - (localNow - observedAt) : emptyReset.length > 0 ? Math.max(...emptyReset) : undefined;
+      if (fromHeaders !== undefined && fromHeaders <= 0 && localNow > observedAt) {
+        // The provider's wait was over before this Observe arrived: nothing to cool down.
+        const state = await deps.store.state(key);
+        return { cooldownUntilMs: state.cooldownUntilMs, unavailable: state.unavailable, tightened: noTightening };
+      }
       const ms = fromHeaders !== undefined && fromHeaders > 0 ? fromHeaders : settings.defaultCooldownMs;
       const r = await deps.store.cooldown(ref, ms);
       if (r.changed) {

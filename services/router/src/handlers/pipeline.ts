@@ -96,8 +96,15 @@ export function cacheKeyFor(call: ValidatedCall): string {
  */
 export function hopOptions(ctx: RouterContext, p: PreparedCall, waitMs = 0): { deadlineMs: number } {
   const left = p.deadlineAt - ctx.clock.now() - HOP_RESERVE_MS;
-  return { deadlineMs: Math.max(1, Math.min(ctx.peerDeadlineMs + waitMs, left)) };
+  // A queued wait already keeps its margins (run-attempts admissionWaitMs):
+  // its hop gets the wait plus a little, not a whole peer deadline more, so a
+  // limiter slow to answer cannot spend the time the caller's answer needs.
+  const allowed = waitMs > 0 ? waitMs + WAIT_HOP_SLACK_MS : ctx.peerDeadlineMs;
+  return { deadlineMs: Math.max(1, Math.min(allowed, left)) };
 }
+
+/** Beyond a queued wait, how long the limiter's answer may take to arrive. */
+const WAIT_HOP_SLACK_MS = 50;
 
 /** Time kept back from a peer hop for the router to still answer before the caller's deadline. */
 const HOP_RESERVE_MS = 10;
@@ -499,9 +506,11 @@ function observeRateLimits(ctx: RouterContext, p: PreparedCall, candidate: Candi
     if (!ctx.rateLimitReports.shouldReport(candidate.name, successLimits, ctx.clock.now())) return;
     headers = rateLimitHeadersOf(successLimits!);
   }
+  const observedAtUnixMs = BigInt(ctx.clock.now());
   ctx.tasks.run('limiter observe', { request_id: p.requestId, deployment: candidate.name }, () =>
     ctx.peers.limiter.observe({
       deployment: deploymentRef(candidate),
+      observedAtUnixMs,
       httpStatus: classification ? (classification.status ?? 0) : 200,
       headers,
       errorClass: classification ? ErrorClassEnum[classification.errorClass] : ErrorClassEnum.UNSPECIFIED,
