@@ -275,6 +275,7 @@ describe('breaker cluster: 2 breakers, 3 routers, primary fails under steady loa
         loadSeconds: LOAD_SECONDS,
         calls: run.ok + run.failed,
         failed: run.failed,
+        firstFailure: run.firstFailure || undefined,
         servedBy: run.servedBy,
         transitions: events.map((e) => `${e.t.epoch}:${CircuitState[e.t.to]}`).join(' '),
         openDurationsMs: openDurations,
