@@ -106,24 +106,28 @@ describe('router resilience (retry-after, deadlines, stream timeouts) against th
       ...baseScenario,
       deployments: { ...baseScenario.deployments, 'ra-model': { retryAfterMs: 1500, outages: [{ from: 0, to: 1400, kind: 'rate_limit' }] } },
     });
+    // Stalls of this shared process (router, peers and test in one loop) delay the retry's send too: measured and excluded.
+    const lag = monitorEventLoopDelay({ resolution: 5 });
+    lag.enable();
     const res = await client.complete(ask('chat-ra'), auth);
+    lag.disable();
+    const stallMs = lag.max / 1e6;
     expect(res.attempts.map((a) => a.errorClass)).toEqual([ErrorClass.RATE_LIMITED, ErrorClass.UNSPECIFIED]);
     expect(res.attempts[0]!.retryAfterMs).toBe(1500);
     // The router's own wait: Retry-After plus at most 25 ms of jitter.
     expect(waits[0]).toBeGreaterThanOrEqual(1500);
     expect(waits[0]).toBeLessThanOrEqual(1525);
-    // Any further wait is the limiter's cooldown for the same 429, which starts
-    // when its Observe arrives (one hop later; up to ~150 ms on a loaded test box).
     const seen = await stack.sim.requests('ra-model');
     expect(seen).toHaveLength(2);
     const gap = Date.parse(String(seen[1]!.at)) - Date.parse(String(seen[0]!.at));
     // Upstream truth: the retry never arrives sooner than Retry-After after the first request.
     expect(gap).toBeGreaterThanOrEqual(1500);
-    if (waits.length === 1) {
-      // No limiter echo: less the first attempt's own round trip, the retry came within 50 ms
-      // of Retry-After (+ up to ~30 ms re-admission and send on a loaded box).
-      expect(gap - res.attempts[0]!.latencyMs).toBeLessThanOrEqual(1580);
-    }
+    // Less the first attempt's own round trip and any stall, the retry came within 50 ms of
+    // Retry-After (+ up to ~30 ms re-admission and send on a loaded box). The limiter's
+    // cooldown for the same 429 counts from when the router received it (observed_at), so it
+    // ends no later than the router's own wait.
+    expect(waits).toHaveLength(1);
+    expect(gap - res.attempts[0]!.latencyMs - stallMs).toBeLessThanOrEqual(1580);
     await stack.sim.setScenario(baseScenario);
   });
 
