@@ -131,6 +131,9 @@ describe('3× the provider limit through the router (simulator enforcing it, rea
       // A loaded CI box can stall a Redis reply past the 500 ms default, which
       // would (correctly) switch the limiter to its local share: not this test's subject.
       LIMITER_REDIS_TIMEOUT_MS: '5000',
+      // Likewise a budget or cache hop slower than the 500 ms default would be
+      // (correctly) bypassed and the answer marked degraded.
+      PEER_DEADLINE_MS: '2000',
     };
     const names = ['limiter', 'breaker', 'budget', 'cache'] as const;
     processes = await Promise.all(names.map((name) => spawnProcess({ entry: join(ROOT, `services/${name}/src/main.ts`), env, readyTimeoutMs: 90_000 })));
