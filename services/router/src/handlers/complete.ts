@@ -8,22 +8,21 @@ import type { RouterContext } from '../router-context';
 import { failureError } from './failure';
 import { abandonIdempotency, claimIdempotency, completeIdempotency } from './idempotency';
 import {
-  admit,
   cacheStatusFor,
   commitBudget,
   costMicros,
   degradedNotes,
-  expectedAttemptMs,
-  dispatchAllowed,
   fanOut,
   finishReasonProto,
   fromCache,
+  loopOptions,
   prepareCall,
   type PreparedCall,
   recordAttempt,
   releaseBudget,
   servedBy,
   settleAdmission,
+  sharedPorts,
   storeInCache,
   toAttemptProto,
 } from './pipeline';
@@ -62,11 +61,7 @@ async function completeOnce(ctx: RouterContext, p: PreparedCall, call: CallConte
   }
 
   const ports: AttemptPorts<ChatResponse> = {
-    clock: ctx.clock,
-    rng: ctx.rng,
-    sleep: ctx.sleep,
-    admit: (c, maxWaitMs) => admit(ctx, p, c, maxWaitMs, call.signal),
-    unused: (a) => settleAdmission(ctx, p, a, 'cancelled'),
+    ...sharedPorts(ctx, p, call.signal, false),
     call: (c, timeoutMs) =>
       withAttemptSpan(c, p.call.chat.maxTokens, async (span) => {
         const res = await ctx.adapters.get(c.name)!.complete(p.call.chat, { signal: call.signal, timeoutMs });
@@ -77,20 +72,9 @@ async function completeOnce(ctx: RouterContext, p: PreparedCall, call: CallConte
       if (e.value) ctx.latency.observe(e.candidate.name, e.record.latencyMs);
       recordAttempt(ctx, p, e, e.value ? { usage: e.value.usage, ...(e.value.rateLimit ? { rateLimit: e.value.rateLimit } : {}) } : {});
     },
-    mayDispatch: (c) => dispatchAllowed(ctx, c),
-    knownHealthy: (c) => !ctx.localBreaker.failing(c.name),
-    expectedLatencyMs: (c) => expectedAttemptMs(ctx, c, false),
     upstreamRequestIdOf: (res) => res.upstreamRequestId,
   };
-  const result = await runAttempts(p.plan.usable, ports, {
-    retry: ctx.gateway.defaults.retry,
-    deadlineAt: p.deadlineAt,
-    fallbackOnContentFilter: p.call.route.fallbackOnContentFilter,
-    signal: call.signal,
-    retryBudget: ctx.retryBudget,
-    maxAdmissionWaitMs: ctx.admissionMaxWaitMs,
-    ...(fan.firstAdmission ? { firstAdmission: fan.firstAdmission } : {}),
-  });
+  const result = await runAttempts(p.plan.usable, ports, loopOptions(ctx, p, fan, call.signal));
 
   if (result.ok) {
     const { value, candidate } = result;

@@ -31,7 +31,7 @@ import { orderCandidates, planCandidates, UNKNOWN_VIEW, type Candidate, type Can
 import { InvalidRequestError } from '../domain/errors';
 import { expectedLatency } from '../domain/latency-estimate';
 import { classEffects } from '../domain/outcome-action';
-import type { Admission, AttemptEvent, AttemptRecord } from '../domain/run-attempts';
+import type { Admission, AttemptEvent, AttemptPorts, AttemptRecord, LoopOptions } from '../domain/run-attempts';
 import { resolveRoute, validateCall, type CallRequest, type ValidatedCall } from '../domain/validate-request';
 import type { KeyOwner, RouterContext } from '../router-context';
 import { authenticate, authorizeRoute } from './auth';
@@ -450,6 +450,38 @@ export async function fanOut(ctx: RouterContext, p: PreparedCall): Promise<FanOu
     nothingToTry ? Promise.resolve(undefined) : admit(ctx, p, first),
   ]);
   return { cache, budget, firstAdmission };
+}
+
+// ---------------------------------------------------------------- the attempt loop's wiring
+
+/** Ports of the attempt loop that do not depend on what an attempt returns: admission, health, latency. */
+export type SharedPorts = Pick<AttemptPorts<unknown>, 'clock' | 'rng' | 'sleep' | 'admit' | 'unused' | 'mayDispatch' | 'knownHealthy' | 'expectedLatencyMs'>;
+
+/** The same for Complete and StreamComplete; `streaming` picks the latency that decides whether an attempt fits. */
+export function sharedPorts(ctx: RouterContext, p: PreparedCall, signal: AbortSignal, streaming: boolean): SharedPorts {
+  return {
+    clock: ctx.clock,
+    rng: ctx.rng,
+    sleep: ctx.sleep,
+    admit: (c, maxWaitMs) => admit(ctx, p, c, maxWaitMs, signal),
+    unused: (a) => settleAdmission(ctx, p, a, 'cancelled'),
+    mayDispatch: (c) => dispatchAllowed(ctx, c),
+    knownHealthy: (c) => !ctx.localBreaker.failing(c.name),
+    expectedLatencyMs: (c) => expectedAttemptMs(ctx, c, streaming),
+  };
+}
+
+/** Options of the attempt loop for one call: retry policy, deadline, budget, and the admission the fan-out already won. */
+export function loopOptions(ctx: RouterContext, p: PreparedCall, fan: FanOut, signal: AbortSignal): LoopOptions {
+  return {
+    retry: ctx.gateway.defaults.retry,
+    deadlineAt: p.deadlineAt,
+    fallbackOnContentFilter: p.call.route.fallbackOnContentFilter,
+    signal,
+    retryBudget: ctx.retryBudget,
+    maxAdmissionWaitMs: ctx.admissionMaxWaitMs,
+    ...(fan.firstAdmission ? { firstAdmission: fan.firstAdmission } : {}),
+  };
 }
 
 // ---------------------------------------------------------------- accounting (off the response path)

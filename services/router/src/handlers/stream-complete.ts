@@ -17,21 +17,20 @@ import type { RouterContext } from '../router-context';
 import { failureError } from './failure';
 import { IdempotencyHold } from './idempotency';
 import {
-  admit,
   cacheStatusFor,
   commitBudget,
   costMicros,
   degradedNotes,
-  expectedAttemptMs,
-  dispatchAllowed,
   fanOut,
   finishReasonProto,
   fromCache,
+  loopOptions,
   prepareCall,
   recordAttempt,
   releaseBudget,
   servedBy,
   settleAdmission,
+  sharedPorts,
   storeInCache,
   toAttemptProto,
 } from './pipeline';
@@ -94,11 +93,7 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
       const partialUsage = (c: Candidate): Usage => ({ inputTokens: p.inputTokens.get(c.name) ?? 0, outputTokens: countTextTokens(partial) });
 
       const ports: AttemptPorts<StreamedAnswer> = {
-        clock: ctx.clock,
-        rng: ctx.rng,
-        sleep: ctx.sleep,
-        admit: (c, maxWaitMs) => admit(ctx, p, c, maxWaitMs, call.signal),
-        unused: (a) => settleAdmission(ctx, p, a, 'cancelled'),
+        ...sharedPorts(ctx, p, call.signal, true),
         committed: () => committed,
         call: (c) =>
           withAttemptSpan(c, p.call.chat.maxTokens, async (span) => {
@@ -135,9 +130,6 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
             throw new ProviderError({ errorClass: 'STREAM_INTERRUPTED', ...CLASS_POLICY.STREAM_INTERRUPTED, message: 'upstream stream ended without an end event' }, undefined, c.name);
           }),
         upstreamRequestIdOf: (v) => v.end.upstreamRequestId,
-        mayDispatch: (c) => dispatchAllowed(ctx, c),
-        knownHealthy: (c) => !ctx.localBreaker.failing(c.name),
-        expectedLatencyMs: (c) => expectedAttemptMs(ctx, c, true),
         afterAttempt: (e) => {
           if (timeToFirstTokenMs !== undefined && e.candidate === current) ctx.latency.observe(`stream:${e.candidate.name}`, timeToFirstTokenMs);
           const usage = e.value ? e.value.end.usage : committed ? partialUsage(e.candidate) : undefined;
@@ -149,15 +141,7 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
           });
         },
       };
-      const result = await runAttempts(p.plan.usable, ports, {
-        retry: ctx.gateway.defaults.retry,
-        deadlineAt: p.deadlineAt,
-        fallbackOnContentFilter: p.call.route.fallbackOnContentFilter,
-        signal: call.signal,
-        retryBudget: ctx.retryBudget,
-        maxAdmissionWaitMs: ctx.admissionMaxWaitMs,
-        ...(fan.firstAdmission ? { firstAdmission: fan.firstAdmission } : {}),
-      });
+      const result = await runAttempts(p.plan.usable, ports, loopOptions(ctx, p, fan, call.signal));
 
       if (result.ok) {
         const { value, candidate } = result;
