@@ -109,7 +109,7 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
       host: config.grpcHost,
       port: config.grpcPort,
       logger,
-      services: [createLimiterHandlers({ limiter, metrics })],
+      services: [createLimiterHandlers({ limiter, metrics, ...(deps.clock ? { clock: deps.clock } : {}) })],
       ...(config.internalToken ? { internalToken: config.internalToken } : {}),
     });
     cleanups.push(() => server.shutdown(config.shutdownGraceMs));
