@@ -10,7 +10,7 @@ import { createBreakerHandlers } from './adapters/grpc-handlers';
 import { createHealthPublisher } from './adapters/health-publisher';
 import { startOutcomeConsumer } from './adapters/outcome-consumer';
 import { createRedisHealthStore } from './adapters/redis-health-store';
-import { createHealthTracker, type TrackerLogger } from './health-tracker';
+import { createHealthTracker, type TrackerLogger } from './domain/health-tracker';
 import { createServiceLogger } from './logger';
 
 /** What the embedded demo (or a test) may pass in instead of the real connections. */
@@ -56,13 +56,12 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
       }));
     cleanups.push(() => bus.close());
     const kv = await bus.kv(KV_BUCKETS.health);
-    const clock = deps.clock;
     const tracker = createHealthTracker({
       store,
       publisher: createHealthPublisher({ bus, kv, logger, slowCallMs: (deployment) => slowCallMsFor(config.policy, deployment) }),
       logger,
       configured: config.deployments,
-      now: clock ? () => clock.now() : undefined,
+      ...(deps.clock ? { clock: deps.clock } : {}),
     });
 
     const server = await createGrpcServer({

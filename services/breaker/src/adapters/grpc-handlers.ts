@@ -8,7 +8,7 @@ import {
 } from '@switchyard/grpc';
 import type { AttemptOutcome } from '@switchyard/contracts';
 import type { DeploymentIdentity, OutcomeErrorClass, OutcomeInput } from '../domain/circuit';
-import type { HealthSnapshot, HealthTracker } from '../health-tracker';
+import type { HealthSnapshot, HealthTracker } from '../domain/health-tracker';
 import { errorClassFromProto, stateFromProto, stateToProto, toDeploymentHealth } from './proto-mapping';
 
 /** Deployment ids and provider kinds become NATS subject tokens and Redis key parts (same alphabet as the config). */

@@ -2,7 +2,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { AttemptOutcomeSchema } from '@switchyard/contracts';
 import { isAppError } from '@switchyard/grpc';
 import { type Consumer, type EventBus, OUTCOMES_STREAM, OUTCOMES_SUBJECTS } from '@switchyard/nats';
-import type { HealthTracker, TrackerLogger } from '../health-tracker';
+import type { HealthTracker, TrackerLogger } from '../domain/health-tracker';
 import { parseOutcome } from './grpc-handlers';
 
 /** Durable consumer name shared by every breaker replica: JetStream hands each outcome to one of them. */
