@@ -72,7 +72,7 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
       services: [
         createBreakerHandlers({
           tracker,
-          defaultProbeTtlMs: config.probeTtlMs,
+          defaultProbeTtlMs: (deployment) => config.probeTtlMsByDeployment[deployment] ?? config.probeTtlMs,
           slowCallMs: (deployment) => slowCallMsFor(config.policy, deployment),
         }),
       ],

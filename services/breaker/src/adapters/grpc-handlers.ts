@@ -62,7 +62,8 @@ export function parseOutcome(
  */
 export function createBreakerHandlers(options: {
   tracker: HealthTracker;
-  defaultProbeTtlMs: number;
+  /** Lifetime of a probe permit whose AcquireProbe says ttl_ms = 0, per deployment. */
+  defaultProbeTtlMs: (deployment: string) => number;
   /** The deployment's slow-call threshold (for `degraded`); 0 / absent = never degraded. */
   slowCallMs?: (deployment: string) => number;
 }): ServiceRegistration {
@@ -104,7 +105,7 @@ export function createBreakerHandlers(options: {
         violations.push({ field: 'holder_id', description: "must be at most 128 characters without '|'" });
       if (req.ttlMs > MAX_PROBE_TTL_MS) violations.push({ field: 'ttl_ms', description: `must be at most ${MAX_PROBE_TTL_MS}, got ${req.ttlMs}` });
       fail(violations);
-      const r = await tracker.acquireProbe(req.deployment, req.holderId, req.ttlMs || defaultProbeTtlMs, req.extend);
+      const r = await tracker.acquireProbe(req.deployment, req.holderId, req.ttlMs || defaultProbeTtlMs(req.deployment), req.extend);
       return { granted: r.granted, expiresAtUnixMs: BigInt(r.expiresAt), holderId: r.holderId, state: stateToProto(r.state) };
     },
 
