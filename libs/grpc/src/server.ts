@@ -3,7 +3,6 @@ import {
   Metadata,
   Server,
   ServerCredentials,
-  status,
   type ChannelOptions,
   type Deadline,
   type MethodDefinition,
@@ -138,10 +137,6 @@ export function toServiceDefinition(service: DescService): ServiceDefinition {
   return definition as ServiceDefinition;
 }
 
-function abortedStatus(path: string) {
-  return Object.assign(new Error(`call aborted: ${path}`), { code: status.CANCELLED, details: 'call aborted' });
-}
-
 type AnyHandler = (request: unknown, ctx: CallContext, send: (m: unknown) => Promise<void>) => unknown;
 
 function unaryHandler(path: string, handler: AnyHandler, logger: GrpcLogger) {
@@ -151,10 +146,7 @@ function unaryHandler(path: string, handler: AnyHandler, logger: GrpcLogger) {
       .then(() => handler(call.request, ctx, () => Promise.reject(new Error('send is only available on streaming methods'))))
       .then(
         (response) => callback(null, response),
-        (err: unknown) =>
-          // Once the caller is gone (cancel, deadline) nobody reads the status; a
-          // handler failing because its signal aborted is not worth an error log.
-          callback(ctx.signal.aborted ? abortedStatus(path) : toServerError(err, path, logger)),
+        (err: unknown) => callback(toServerError(err, path, logger, ctx.signal.aborted)),
       )
       .finally(close);
   };

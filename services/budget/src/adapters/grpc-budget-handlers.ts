@@ -1,11 +1,10 @@
 import { BudgetService } from '@switchyard/contracts';
 import type { SwitchyardConfig } from '@switchyard/config';
-import { type ServiceImplementation, invalidArgument, notFound, unavailable } from '@switchyard/grpc';
+import { type ServiceImplementation, notFound, unavailable } from '@switchyard/grpc';
 import type { EventBus } from '@switchyard/nats';
 import { type BudgetMetrics, createBudgetMetrics } from './budget-metrics';
 import { createBudgetAlerts } from './budget-alerts';
 import { capMessage } from './budget-proto';
-import { BudgetInputError } from '../domain/budget-input';
 import { type BudgetLog, type BudgetStats, type StoreFailurePolicy, BudgetStoreUnreachable, ReservationNotFound, createBudget } from '../domain/budget';
 import type { BudgetStore } from '../domain/budget-store';
 
@@ -26,12 +25,11 @@ export interface BudgetHandlerOptions {
   metrics?: BudgetMetrics;
 }
 
-/** The domain's errors as gRPC statuses: input → INVALID_ARGUMENT naming the field, unknown reservation → NOT_FOUND, unreachable store → UNAVAILABLE. */
+/** The domain's errors as gRPC statuses: unknown reservation → NOT_FOUND, unreachable store → UNAVAILABLE (input errors are FieldErrors, which the one mapping turns into INVALID_ARGUMENT). */
 async function mapped<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof BudgetInputError) throw invalidArgument(err.field, err.problem);
     if (err instanceof ReservationNotFound) throw notFound('reservation', err.reservationId);
     if (err instanceof BudgetStoreUnreachable) throw unavailable(err.message, err.retryAfterMs, { cause: err.cause });
     throw err;

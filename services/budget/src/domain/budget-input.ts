@@ -1,12 +1,8 @@
-/** A caller mistake; `field` is the proto field path, so the gRPC error names it. */
-export class BudgetInputError extends Error {
-  constructor(
-    readonly field: string,
-    readonly problem: string,
-  ) {
-    super(`${field}: ${problem}`);
-    this.name = 'BudgetInputError';
-  }
+import { FieldError } from '@switchyard/util';
+
+/** A caller mistake; `field` is the proto field path, so the gRPC error (INVALID_ARGUMENT) names it. */
+export class BudgetInputError extends FieldError {
+  override readonly name = 'BudgetInputError';
 }
 
 /** Largest single reservation or commit: 1M USD. Keeps every sum exact in Lua's doubles. */

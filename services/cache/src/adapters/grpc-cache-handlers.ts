@@ -1,9 +1,8 @@
 import { CacheService, LookupStatus } from '@switchyard/contracts';
-import { type ServiceImplementation, invalidArgument, unavailable } from '@switchyard/grpc';
+import { type ServiceImplementation, unavailable } from '@switchyard/grpc';
 import { type Clock, systemClock } from '@switchyard/util';
 import { type CacheMetrics, createCacheMetrics } from './cache-metrics';
 import type { CacheStore, LookupStatusName } from '../domain/cache-store';
-import { CacheInputError } from '../domain/cache-input';
 import { type CacheLog, type CacheStats, type LookupAnswer, CacheStoreUnreachable, createResponseCache } from '../domain/response-cache';
 
 export { MAX_KEY_BYTES, MAX_LEASE_TTL_MS, MAX_WAIT_MS } from '../domain/cache-input';
@@ -32,12 +31,11 @@ const STATUS: Record<LookupStatusName, LookupStatus> = {
   wait: LookupStatus.WAIT,
 };
 
-/** The domain's errors as gRPC statuses: input → INVALID_ARGUMENT naming the field, unreachable store → UNAVAILABLE (bypass). */
+/** An unreachable store as UNAVAILABLE (the caller bypasses the cache); input errors are FieldErrors, which the one mapping turns into INVALID_ARGUMENT. */
 async function mapped<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof CacheInputError) throw invalidArgument(err.field, err.problem);
     if (err instanceof CacheStoreUnreachable) throw unavailable(err.message, err.retryAfterMs, { cause: err.cause });
     throw err;
   }
@@ -58,7 +56,7 @@ function lookupResponse(r: LookupAnswer) {
 
 /**
  * CacheService over the domain's response cache (domain/response-cache.ts):
- * maps proto ⇄ domain and the domain's errors to gRPC statuses.
+ * maps proto ⇄ domain, and an unreachable store to UNAVAILABLE.
  */
 export function createCacheHandlers(options: CacheHandlerOptions): {
   implementation: ServiceImplementation<(typeof CacheService)['method']>;

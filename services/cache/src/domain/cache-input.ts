@@ -1,12 +1,8 @@
-/** A caller mistake; `field` is the proto field path, so the gRPC error names it. */
-export class CacheInputError extends Error {
-  constructor(
-    readonly field: string,
-    readonly problem: string,
-  ) {
-    super(`${field}: ${problem}`);
-    this.name = 'CacheInputError';
-  }
+import { FieldError } from '@switchyard/util';
+
+/** A caller mistake; `field` is the proto field path, so the gRPC error (INVALID_ARGUMENT) names it. */
+export class CacheInputError extends FieldError {
+  override readonly name = 'CacheInputError';
 }
 
 /** Tenant ids as the config allows them (`NAME_PATTERN`); they become a Redis hash tag. */

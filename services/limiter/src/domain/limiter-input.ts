@@ -1,15 +1,10 @@
+import { FieldError } from '@switchyard/util';
 import type { LimitResolver, ResolvedKey } from './limits';
 import type { KeyKind } from './quota-store';
 
-/** A caller mistake; `field` is the proto field path, so the gRPC error names it. */
-export class LimiterInputError extends Error {
-  constructor(
-    readonly field: string,
-    readonly problem: string,
-  ) {
-    super(`${field}: ${problem}`);
-    this.name = 'LimiterInputError';
-  }
+/** A caller mistake; `field` is the proto field path, so the gRPC error (INVALID_ARGUMENT) names it. */
+export class LimiterInputError extends FieldError {
+  override readonly name = 'LimiterInputError';
 }
 
 /** Beyond any real request (the largest context windows are ~2M tokens). */
