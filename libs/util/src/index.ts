@@ -1,2 +1,3 @@
 export { type Clock, systemClock, ManualClock, skewedClock } from './clock';
 export { sleep } from './sleep';
+export { isLoopbackHost } from './loopback';

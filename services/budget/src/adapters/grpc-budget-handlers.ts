@@ -7,7 +7,7 @@ import {
   type BudgetCapSchema,
 } from '@switchyard/contracts';
 import type { SwitchyardConfig } from '@switchyard/config';
-import { type ServiceImplementation, invalidArgument, notFound, unavailable } from '@switchyard/grpc';
+import { type AccessTable, type ServiceImplementation, invalidArgument, notFound, unavailable } from '@switchyard/grpc';
 import { type EventBus, subjects } from '@switchyard/nats';
 import { type BudgetMetrics, createBudgetMetrics } from './budget-metrics';
 import type { BudgetStore, ThresholdCrossing } from '../domain/budget-store';
@@ -65,6 +65,9 @@ function capMessage(tenant: string, cap: CapSpec): MessageInitShape<typeof Budge
 }
 
 const MAX_ID_LENGTH = 128;
+
+/** Who may call what (checked by createGrpcServer): GetBudget is a read-only view; the rest are the router's. */
+export const BUDGET_ACCESS: AccessTable<(typeof BudgetService)['method']> = { getBudget: 'either' };
 
 /**
  * BudgetService over a BudgetStore: validation (every error names its proto
