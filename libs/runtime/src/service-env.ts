@@ -21,14 +21,30 @@ const INTERNAL = 'SWITCHYARD_INTERNAL_TOKEN';
 const OPERATOR = 'SWITCHYARD_OPERATOR_TOKEN';
 const internalTokenRaw = envOptional(INTERNAL, '');
 
+/** List of RPC names for a description: "A", "A and B", "A, B and C". */
+function rpcList(names: string[]): string {
+  return names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+}
+
 /**
  * The credentials of an internal service (limiter, breaker, budget, cache),
  * which must accept only the router and operators (DESIGN "Security"). Secure
  * by default: without the internal token the service may bind loopback only,
  * so a default `GRPC_HOST=0.0.0.0` without it fails at start-up instead of
- * serving anyone who can reach the port.
+ * serving anyone who can reach the port. `rpcs` names, for the docs, the
+ * service's operator-only calls and its read-only views (the access table the
+ * handlers declare is what is enforced).
  */
-export function internalAuthEnv(): { internalToken: EnvVar<string | undefined>; operatorToken: EnvVar<string | undefined> } {
+export function internalAuthEnv(rpcs: { operator: string[]; views: string[] }): {
+  internalToken: EnvVar<string | undefined>;
+  operatorToken: EnvVar<string | undefined>;
+} {
+  const operatorUse = [
+    rpcs.operator.length > 0
+      ? `required for ${rpcList(rpcs.operator)} (the router's token gets PERMISSION_DENIED; unset: refused to everyone while an internal token is set)`
+      : 'this service has no operator-only calls',
+    ...(rpcs.views.length > 0 ? [`accepted on the read-only ${rpcList(rpcs.views)}`] : []),
+  ].join('; ');
   return {
     internalToken: {
       name: INTERNAL,
@@ -51,8 +67,7 @@ export function internalAuthEnv(): { internalToken: EnvVar<string | undefined>; 
     operatorToken: {
       name: OPERATOR,
       defaultText: '(unset)',
-      description:
-        'secret for the operator calls that change state by hand (breaker ForceState, limiter ClearUnavailable, cache Invalidate), sent in the same metadata; must differ from the internal token. Unset: with an internal token those calls are PERMISSION_DENIED',
+      description: `operators' secret, sent in the same metadata: ${operatorUse}. Must differ from SWITCHYARD_INTERNAL_TOKEN`,
       parse(env) {
         const token = envOptional(OPERATOR, '').parse(env);
         if (token === undefined) return undefined;

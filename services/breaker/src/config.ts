@@ -28,7 +28,7 @@ function envMsMap(name: string, description: string): EnvVar<Record<string, numb
 /** Every variable the breaker reads, with its default (the README table is generated from this). */
 export const envSpec = {
   ...commonServiceEnv(50053),
-  ...internalAuthEnv(),
+  ...internalAuthEnv({ operator: ['ForceState'], views: ['GetHealth', 'ListHealth'] }),
   natsUrl: natsUrlEnv('NATS server (JetStream enabled) for outcomes, health events and the sy_health KV bucket'),
   redisUrl: redisUrlEnv('Redis holding circuit state (keys sy:brk:*)'),
   configPath: envOptional('SWITCHYARD_CONFIG', 'gateway YAML; when set, its deployments are known before any outcome and defaults.breaker wins over BREAKER_CONSECUTIVE_FAILURES / BREAKER_OPEN_MS'),

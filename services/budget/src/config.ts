@@ -5,7 +5,7 @@ import type { StoreFailurePolicy } from './adapters/grpc-budget-handlers';
 /** Every variable the budget service reads, with its default (feeds the README table). */
 export const envSpec = {
   ...commonServiceEnv(50054),
-  ...internalAuthEnv(),
+  ...internalAuthEnv({ operator: [], views: ['GetBudget'] }),
   natsUrl: natsUrlEnv('NATS server for budget alert events'),
   redisUrl: redisUrlEnv('Redis holding spend and reservations (keys sy:bud:*)'),
   configPath: envString('SWITCHYARD_CONFIG', undefined, 'path of the gateway YAML config (tenants and their budgets)'),

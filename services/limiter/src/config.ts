@@ -5,7 +5,7 @@ import type { LimiterSettings } from './domain/limiter';
 /** Every variable the limiter reads, with its default (the README table is generated from this). */
 export const envSpec = {
   ...commonServiceEnv(50052),
-  ...internalAuthEnv(),
+  ...internalAuthEnv({ operator: ['ClearUnavailable'], views: ['GetQuota'] }),
   natsUrl: natsUrlEnv('NATS server (JetStream enabled) for quota events, the sy_quota KV bucket and replica heartbeats'),
   redisUrl: redisUrlEnv('Redis holding the sliding-window logs, reservations, wait queues and cooldowns (keys sy:lim:*)'),
   configPath: envString('SWITCHYARD_CONFIG', undefined, 'gateway YAML: deployment limits (scaled by defaults.headroom) and tenant limits'),
