@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '@switchyard/util';
 import { createMemoryHealthStore } from './adapters/memory-health-store';
-import { loadConfig } from './config';
+import { loadConfig as load } from './config';
+
+/** A loopback bind needs no internal token. */
+const loadConfig = (env: Record<string, string>) => load({ GRPC_HOST: '127.0.0.1', ...env });
 
 const deployment = (id: string, breaker = '') => `
   ${id}:

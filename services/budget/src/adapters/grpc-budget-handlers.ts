@@ -1,6 +1,6 @@
 import { BudgetService } from '@switchyard/contracts';
 import type { SwitchyardConfig } from '@switchyard/config';
-import { type ServiceImplementation, notFound, unavailable } from '@switchyard/grpc';
+import { type AccessTable, type ServiceImplementation, notFound, unavailable } from '@switchyard/grpc';
 import type { EventBus } from '@switchyard/nats';
 import { type BudgetMetrics, createBudgetMetrics } from './budget-metrics';
 import { createBudgetAlerts } from './budget-alerts';
@@ -35,6 +35,9 @@ async function mapped<T>(fn: () => Promise<T>): Promise<T> {
     throw err;
   }
 }
+
+/** Who may call what (checked by createGrpcServer): GetBudget is a read-only view; the rest are the router's. */
+export const BUDGET_ACCESS: AccessTable<(typeof BudgetService)['method']> = { getBudget: 'either' };
 
 /**
  * BudgetService over the domain's budget (domain/budget.ts): maps proto ⇄

@@ -1,5 +1,5 @@
 import { CacheService, LookupStatus } from '@switchyard/contracts';
-import { type ServiceImplementation, unavailable } from '@switchyard/grpc';
+import { type AccessTable, type ServiceImplementation, unavailable } from '@switchyard/grpc';
 import { type Clock, systemClock } from '@switchyard/util';
 import { type CacheMetrics, createCacheMetrics } from './cache-metrics';
 import type { CacheStore, LookupStatusName } from '../domain/cache-store';
@@ -30,6 +30,9 @@ const STATUS: Record<LookupStatusName, LookupStatus> = {
   leader: LookupStatus.LEADER,
   wait: LookupStatus.WAIT,
 };
+
+/** Who may call what (checked by createGrpcServer): wiping entries is an operator's call; the rest are the router's. */
+export const CACHE_ACCESS: AccessTable<(typeof CacheService)['method']> = { invalidate: 'operator' };
 
 /** An unreachable store as UNAVAILABLE (the caller bypasses the cache); input errors are FieldErrors, which the one mapping turns into INVALID_ARGUMENT. */
 async function mapped<T>(fn: () => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
 import { ErrorClass, ErrorClassSchema, LimiterService, type LimitKey } from '@switchyard/contracts';
-import { type ServiceRegistration, serviceRegistration } from '@switchyard/grpc';
+import { type AccessTable, type ServiceRegistration, serviceRegistration } from '@switchyard/grpc';
 import { type Clock, systemClock } from '@switchyard/util';
 import type { Limiter } from '../domain/limiter';
 import { type KeyRef, LimiterInputError } from '../domain/limiter-input';
@@ -17,6 +17,12 @@ function errorClassName(value: ErrorClass): string | undefined {
 }
 
 /**
+ * Who may call what (checked by createGrpcServer): clearing a deployment's
+ * unavailable mark is an operator's decision; quota views are read-only.
+ */
+export const LIMITER_ACCESS: AccessTable<(typeof LimiterService)['method']> = { clearUnavailable: 'operator', getQuota: 'either' };
+
+/**
  * The call's deadline on the limiter's clock: gRPC gives it as a wall-clock
  * instant, the domain counts on its injected clock (the same for the system clock).
  */
@@ -24,7 +30,7 @@ function deadlineOn(clock: Clock, deadline: Date | undefined): number | undefine
   return deadline ? clock.now() + (deadline.getTime() - Date.now()) : undefined;
 }
 
-/** LimiterService over the domain Limiter (the internal-token check is createGrpcServer's). */
+/** LimiterService over the domain Limiter (the token checks are createGrpcServer's, per LIMITER_ACCESS). */
 export function createLimiterHandlers(options: { limiter: Limiter; metrics?: LimiterMetrics; clock?: Clock }): ServiceRegistration {
   const { limiter, metrics } = options;
   const clock = options.clock ?? systemClock;
@@ -84,5 +90,5 @@ export function createLimiterHandlers(options: { limiter: Limiter; metrics?: Lim
       const { key, state } = await limiter.getQuota(keyRef(req.key));
       return { quota: quotaStateToProto(key, state) };
     },
-  });
+  }, LIMITER_ACCESS);
 }
