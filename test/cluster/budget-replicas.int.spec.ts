@@ -28,7 +28,7 @@ const ROOT = resolve(__dirname, '../..');
 const API_KEY = 'sk-budget-cluster';
 const ROUTERS = 3;
 const LOOPS_PER_ROUTER = 6;
-const CAP_USD = 5;
+const CAP_USD = 3;
 const CAP_MICROS = CAP_USD * 1_000_000;
 /** Price table below, per token in micro-USD (USD per million tokens = micro-USD per token). */
 const IN_MICROS = 1_000;
@@ -212,10 +212,6 @@ describe('budget replicas: one SIGKILLed mid-load, a hard cap the load exceeds 3
     sampling = false;
     await sampler;
     const final = (await observer.getBudget({ tenant: 'acme' })).caps[0]!;
-    // The restarted replica serves again.
-    const restartedClient = createClient(BudgetService, `127.0.0.1:${killedPort}`, { defaultDeadlineMs: 5_000 });
-    const fromRestarted = (await restartedClient.getBudget({ tenant: 'acme' })).caps[0]!;
-    restartedClient.close();
     observer.close();
 
     const usage = (await simulator.counters())['gpt-4o']!.usage;
@@ -282,7 +278,13 @@ describe('budget replicas: one SIGKILLed mid-load, a hard cap the load exceeds 3
     expect(recordedSpend).toBeGreaterThanOrEqual(trueSpend);
     expect(recordedSpend - trueSpend).toBeLessThanOrEqual(unavailableRefusals * worstCase);
     expect(Number(final.reservedMicros)).toBe(0);
-    expect(Number(fromRestarted.spentMicros)).toBe(recordedSpend);
+    // The restarted replica serves again, from the same state.
+    const restartedClient = createClient(BudgetService, `127.0.0.1:${killedPort}`, { defaultDeadlineMs: 10_000 });
+    try {
+      expect(Number((await restartedClient.getBudget({ tenant: 'acme' })).caps[0]!.spentMicros)).toBe(recordedSpend);
+    } finally {
+      restartedClient.close();
+    }
     // A definite answer for everyone, in time: served, or refused by the budget saying so.
     for (const c of calls) expect(c.end - c.start).toBeLessThan(CALL_DEADLINE_MS);
     for (const c of refused) {
