@@ -42,10 +42,13 @@ describe('settle retry', () => {
     expect(sleeps).toEqual([50, 100, 200, 400]);
   });
 
-  it('caps the backoff and jitters it over [0, cap)', async () => {
-    const { retry, sleeps } = harness(600_000, () => 0.5);
-    await retry.run(flaky(8).attempt);
-    expect(sleeps).toEqual([25, 50, 100, 200, 400, 800, 1_000, 1_000]);
+  it('caps the backoff and jitters it over [half, whole] of it, so even an rng stuck at 0 cannot make it spin', async () => {
+    const half = harness(600_000, () => 0.5);
+    await half.retry.run(flaky(8).attempt);
+    expect(half.sleeps).toEqual([38, 75, 150, 300, 600, 1_200, 1_500, 1_500]);
+    const zero = harness(600_000, () => 0);
+    await zero.retry.run(flaky(8).attempt);
+    expect(zero.sleeps).toEqual([25, 50, 100, 200, 400, 800, 1_000, 1_000]);
   });
 
   it('gives up with the last error once the next try would fall past the window (the reservation has expired by then)', async () => {

@@ -5,7 +5,7 @@ export interface SettleRetryOptions {
   clock: Clock;
   /** Resolves after `ms`; rejects (or resolves early) when `signal` aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
-  /** Uniform in [0, 1): full jitter, so routers that lost the same replica do not retry in step. */
+  /** Uniform in [0, 1): jitter, so routers that lost the same replica do not retry in step. */
   rng: () => number;
   /**
    * How long after its first try a settle is retried: about the reservation's
@@ -53,7 +53,7 @@ function isFinal(err: unknown): boolean {
 
 /**
  * Retries the after-answer accounting calls (budget Commit/Release, limiter
- * Settle) with exponential backoff and full jitter. A call lost with a crashed
+ * Settle) with exponential backoff and jitter. A call lost with a crashed
  * peer replica would otherwise leave its reservation to expire: charged at
  * the worst case in the budget, its unused tokens never returned to the limiter.
  */
@@ -69,7 +69,9 @@ export function createSettleRetry(options: SettleRetryOptions): SettleRetry {
           return await attempt();
         } catch (err) {
           if (isFinal(err) || stopping.signal.aborted) throw err;
-          const delay = Math.round(options.rng() * Math.min(max, base * 2 ** retry));
+          // Equal jitter: never below half the backoff, so no rng can make it spin on a dead peer.
+          const backoff = Math.min(max, base * 2 ** retry);
+          const delay = Math.round(backoff / 2 + (options.rng() * backoff) / 2);
           if (options.clock.now() + delay >= giveUpAt) throw err;
           await options.sleep(delay, stopping.signal).catch(() => undefined);
           if (stopping.signal.aborted) throw err;

@@ -93,9 +93,9 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     if (ownsPeers) cleanups.push(() => peers.close());
     const tasks = createBackgroundTasks(logger);
     const clock = deps.clock ?? systemClock;
-    const rng = deps.rng ?? Math.random;
-    const sleep = deps.sleep ?? realSleep;
-    const settleRetry = createSettleRetry({ clock, sleep, rng, windowMs: config.settleRetryWindowMs });
+    // Accounting retries run on wall time against real peers: deps.clock, sleep and rng
+    // shape the caller's attempt loop (tests record its waits, seed its choices), not this.
+    const settleRetry = createSettleRetry({ clock: systemClock, sleep: realSleep, rng: Math.random, windowMs: config.settleRetryWindowMs });
     const localBreaker = createLocalBreaker({
       consecutiveFailures: config.switchyard.defaults.breaker.consecutiveFailures,
       openMs: config.switchyard.defaults.breaker.openMs,
@@ -120,8 +120,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       tasks,
       settleRetry,
       clock,
-      rng,
-      sleep,
+      rng: deps.rng ?? Math.random,
+      sleep: deps.sleep ?? realSleep,
       logger,
       defaultMaxTokens: config.defaultMaxTokens,
       peerDeadlineMs: config.peerDeadlineMs,
