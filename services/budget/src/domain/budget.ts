@@ -182,7 +182,7 @@ export function createBudget(deps: BudgetDeps) {
       return { released: r.released };
     } catch (err) {
       storeDown('release', tenant, err);
-      throw new BudgetStoreUnreachable('budget store unreachable; the reservation expires on its own', { cause: err });
+      throw new BudgetStoreUnreachable('budget store unreachable; retry the release (unreleased, the reservation is charged when it expires)', { cause: err });
     }
   }
 
