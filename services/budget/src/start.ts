@@ -36,14 +36,8 @@ export async function start(config: BudgetConfig, deps: Partial<BudgetDeps> = {}
     if (!store) {
       // The shared fail-fast client: once connected, commands error at once while Redis is away (and after
       // the command timeout when it hangs), so Reserve applies the fail-closed policy instead of stalling calls.
-      const redis = await connectRedis({
-        url: config.redisUrl,
-        name: 'switchyard-budget',
-        logger,
-        commandTimeoutMs: config.redisCommandTimeoutMs,
-        graceMs: REDIS_STARTUP_WAIT_MS,
-        whileUnreachable: 'serving without Redis for now (hard caps fail closed)',
-      });
+      const client = { url: config.redisUrl, name: 'switchyard-budget', logger, commandTimeoutMs: config.redisCommandTimeoutMs };
+      const redis = await connectRedis({ ...client, graceMs: REDIS_STARTUP_WAIT_MS, whileUnreachable: 'serving without Redis for now (hard caps fail closed)' });
       life.onStop('redis', () => closeRedis(redis));
       store = createRedisBudgetStore(redis);
     }

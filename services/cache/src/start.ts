@@ -32,14 +32,8 @@ export async function start(config: CacheConfig, deps: Partial<CacheDeps> = {}):
   return life.starting(async () => {
     let store = deps.store;
     if (!store) {
-      const redis = await connectRedis({
-        url: config.redisUrl,
-        name: 'switchyard-cache',
-        logger,
-        commandTimeoutMs: config.redisCommandTimeoutMs,
-        graceMs: REDIS_STARTUP_WAIT_MS,
-        whileUnreachable: 'serving without Redis for now (cache bypassed)',
-      });
+      const client = { url: config.redisUrl, name: 'switchyard-cache', logger, commandTimeoutMs: config.redisCommandTimeoutMs };
+      const redis = await connectRedis({ ...client, graceMs: REDIS_STARTUP_WAIT_MS, whileUnreachable: 'serving without Redis for now (cache bypassed)' });
       life.onStop('redis', () => closeRedis(redis));
       store = createRedisCacheStore(redis);
     }

@@ -51,14 +51,8 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
     // Registered next to the bus so it closes after everything that uses it (cleanups run in reverse).
     life.onStop('quota store', () => store?.close());
     if (!store) {
-      const redis = await connectRedis({
-        url: config.redisUrl,
-        name: 'switchyard-limiter',
-        logger,
-        commandTimeoutMs: config.redisTimeoutMs,
-        graceMs: REDIS_STARTUP_WAIT_MS,
-        whileUnreachable: 'Redis unreachable: limiting from the local share until it is back',
-      });
+      const client = { url: config.redisUrl, name: 'switchyard-limiter', logger, commandTimeoutMs: config.redisTimeoutMs };
+      const redis = await connectRedis({ ...client, graceMs: REDIS_STARTUP_WAIT_MS, whileUnreachable: 'Redis unreachable: limiting from the local share until it is back' });
       const presence = await createReplicaPresence({ bus, intervalMs: config.heartbeatMs });
       life.onStop('replica presence', () => presence.close());
       store = createFailoverQuotaStore({
