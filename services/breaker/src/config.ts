@@ -55,6 +55,8 @@ export interface BreakerConfig {
   logLevel: string;
   shutdownGraceMs: number;
   internalToken?: string;
+  /** GRPC_MAX_RECEIVE_BYTES: larger requests are refused before they are parsed. */
+  grpcMaxReceiveBytes: number;
   policy: BreakerPolicy;
   probeTtlMs: number;
   outcomeAckWaitMs: number;
@@ -75,6 +77,7 @@ export function loadConfig(env: Env): BreakerConfig {
     logLevel: e.logLevel,
     shutdownGraceMs: e.shutdownGraceMs,
     internalToken: e.internalToken,
+    grpcMaxReceiveBytes: e.grpcMaxReceiveBytes,
     policy: {
       consecutiveFailures: file?.defaults.breaker.consecutiveFailures ?? e.consecutiveFailures,
       openMs: file?.defaults.breaker.openMs ?? e.openMs,

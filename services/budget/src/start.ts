@@ -64,6 +64,7 @@ export async function start(config: BudgetConfig, deps: Partial<BudgetDeps> = {}
       port: config.grpcPort,
       services: [serviceRegistration(BudgetService, implementation)],
       logger,
+      channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
       ...(config.internalToken ? { internalToken: config.internalToken } : {}),
     });
     let stopped: Promise<void> | undefined;

@@ -27,6 +27,8 @@ export interface LimiterConfig {
   logLevel: string;
   shutdownGraceMs: number;
   internalToken?: string;
+  /** GRPC_MAX_RECEIVE_BYTES: larger requests are refused before they are parsed. */
+  grpcMaxReceiveBytes: number;
   redisTimeoutMs: number;
   fallbackRetryMs: number;
   heartbeatMs: number;
@@ -48,6 +50,7 @@ export function loadConfig(env: Env): LimiterConfig {
     logLevel: e.logLevel,
     shutdownGraceMs: e.shutdownGraceMs,
     internalToken: e.internalToken,
+    grpcMaxReceiveBytes: e.grpcMaxReceiveBytes,
     redisTimeoutMs: e.redisTimeoutMs,
     fallbackRetryMs: e.fallbackRetryMs,
     heartbeatMs: e.heartbeatMs,

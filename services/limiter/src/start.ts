@@ -110,6 +110,7 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
       port: config.grpcPort,
       logger,
       services: [createLimiterHandlers({ limiter, metrics })],
+      channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
       ...(config.internalToken ? { internalToken: config.internalToken } : {}),
     });
     cleanups.push(() => server.shutdown(config.shutdownGraceMs));
