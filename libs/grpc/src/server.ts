@@ -18,6 +18,7 @@ import { toServerError } from './error-status';
 import { createHealthRegistry } from './health';
 import { internalTokenGuard } from './internal-token';
 import { addReflection } from './reflection';
+import { decodeRequest, rejectUndecodable } from './undecodable-request';
 import type { CallContext, GrpcLogger, ServiceRegistration } from './types';
 
 export interface GrpcServerOptions<T extends GenServiceMethods[] = GenServiceMethods[]> {
@@ -125,7 +126,7 @@ function methodDefinition(method: DescMethod): MethodDefinition<unknown, unknown
     responseStream: method.methodKind === 'server_streaming',
     originalName: method.localName,
     requestSerialize: (value) => Buffer.from(toBinary(input, create(input, value as MessageInitShape<DescMessage>))),
-    requestDeserialize: (bytes) => fromBinary(input, bytes),
+    requestDeserialize: (bytes) => decodeRequest(input, bytes),
     responseSerialize: (value) => Buffer.from(toBinary(output, create(output, value as MessageInitShape<DescMessage>))),
     responseDeserialize: (bytes) => fromBinary(output, bytes),
   };
@@ -193,7 +194,7 @@ function buildImplementation(registration: ServiceRegistration, logger: GrpcLogg
   const impl: UntypedServiceImplementation = {};
   const handlers = registration.implementation as unknown as Record<string, AnyHandler | undefined>;
   for (const method of registration.service.methods) {
-    const raw = handlers[method.localName];
+    const raw = rejectUndecodable(handlers[method.localName]);
     const handler: AnyHandler | undefined =
       guard && typeof raw === 'function'
         ? (req, ctx, send) => {
