@@ -1,5 +1,6 @@
 import { Metadata, status, type ServerErrorResponse } from '@grpc/grpc-js';
-import { isAppError, type ErrorDetails } from './app-error';
+import { isFieldError, type FieldError } from '@switchyard/util';
+import { invalidArguments, isAppError, type AppError, type ErrorDetails } from './app-error';
 import { encodeBoundedStatus, STATUS_DETAILS_KEY } from './status-details';
 import type { GrpcLogger } from './types';
 
@@ -15,13 +16,18 @@ function statusResponse(code: status, message: string, details: ErrorDetails): S
 }
 
 /**
- * The one place a thrown value becomes a gRPC status. AppError keeps its code,
+ * The one place a thrown value becomes a gRPC status. A call whose signal
+ * aborted (cancel, deadline) is CANCELLED whatever the handler threw: nobody
+ * reads it, and an abort is not worth an error log. A FieldError is
+ * INVALID_ARGUMENT with BadRequest naming each field. AppError keeps its code,
  * message and details (as a google.rpc.Status trailer), each cut to a bound
- * that says the original length (caller input echoed in them must not make the
- * status undeliverable); anything else is logged and answered as INTERNAL with
- * a generic message.
+ * that says the original length (caller input echoed in them must not make
+ * the status undeliverable); anything else is logged and answered as INTERNAL
+ * with a generic message.
  */
-export function toServerError(err: unknown, path: string, logger: GrpcLogger): ServerErrorResponse {
+export function toServerError(err: unknown, path: string, logger: GrpcLogger, aborted = false): ServerErrorResponse {
+  if (aborted) return abortedStatus(path);
+  if (isFieldError(err)) err = fieldErrorAsAppError(err);
   if (isAppError(err)) {
     try {
       return statusResponse(err.code, err.message, err.details);
@@ -33,4 +39,16 @@ export function toServerError(err: unknown, path: string, logger: GrpcLogger): S
   }
   logger.error({ err, path }, 'unhandled error in gRPC handler');
   return statusResponse(status.INTERNAL, INTERNAL_ERROR_MESSAGE, {});
+}
+
+function abortedStatus(path: string): ServerErrorResponse {
+  return Object.assign(new Error(`call aborted: ${path}`), { code: status.CANCELLED, details: 'call aborted' });
+}
+
+/** Bad input thrown by a domain or a library, in the caller's terms: every bad field with its problem. */
+function fieldErrorAsAppError(err: FieldError): AppError {
+  return invalidArguments(
+    err.problems.map((p) => ({ field: p.field, description: p.problem })),
+    { cause: err },
+  );
 }

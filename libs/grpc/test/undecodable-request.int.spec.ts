@@ -45,7 +45,7 @@ describe('a request body that is not a valid message', () => {
   });
 
   it('is still UNAUTHENTICATED first when the internal token is missing', async () => {
-    const { address } = await pool.start({ services: [{ service: BudgetService, implementation }], internalToken: 's3cret' });
+    const { address } = await pool.start({ services: [{ service: BudgetService, implementation }], auth: { internalToken: 's3cret' } });
     expect((await sendRaw(address, [0xff, 0xff]))?.code).toBe(status.UNAUTHENTICATED);
     expect((await sendRaw(address, [0xff, 0xff], { [INTERNAL_TOKEN_METADATA]: 's3cret' }))?.code).toBe(status.INVALID_ARGUMENT);
   });

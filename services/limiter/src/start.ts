@@ -110,8 +110,8 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
       port: config.grpcPort,
       logger,
       services: [createLimiterHandlers({ limiter, metrics })],
+      auth: { internalToken: config.internalToken, operatorToken: config.operatorToken },
       channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
-      ...(config.internalToken ? { internalToken: config.internalToken } : {}),
     });
     cleanups.push(() => server.shutdown(config.shutdownGraceMs));
 

@@ -12,6 +12,7 @@ import { createOutcomePublisher, ensureOutcomeStream } from './adapters/outcome-
 import { createPeers, type Peers } from './adapters/peers';
 import { startQuotaReplica } from './adapters/quota-replica';
 import { createBackgroundTasks } from './background-tasks';
+import { createSettleRetry } from './settle-retry';
 import type { RouterConfig } from './config';
 import type { Rng } from './domain/candidates';
 import { createLatencyEstimate } from './domain/latency-estimate';
@@ -92,6 +93,9 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     if (ownsPeers) cleanups.push(() => peers.close());
     const tasks = createBackgroundTasks(logger);
     const clock = deps.clock ?? systemClock;
+    // Accounting retries run on wall time against real peers: deps.clock, sleep and rng
+    // shape the caller's attempt loop (tests record its waits, seed its choices), not this.
+    const settleRetry = createSettleRetry({ clock: systemClock, sleep: realSleep, rng: Math.random, windowMs: config.settleRetryWindowMs });
     const localBreaker = createLocalBreaker({
       consecutiveFailures: config.switchyard.defaults.breaker.consecutiveFailures,
       openMs: config.switchyard.defaults.breaker.openMs,
@@ -114,6 +118,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       }),
       localBreaker,
       tasks,
+      settleRetry,
       clock,
       rng: deps.rng ?? Math.random,
       sleep: deps.sleep ?? realSleep,
@@ -145,7 +150,11 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       stop() {
         stopping ??= (async () => {
           await server.shutdown(config.shutdownGraceMs);
+          // Accounting still retrying against dead peers gets one more grace, then stops
+          // (its reservations expire charged); shutdown never waits a whole retry window.
+          const giveUp = setTimeout(() => settleRetry.stop(), config.shutdownGraceMs);
           await tasks.drain();
+          clearTimeout(giveUp);
           for (const cleanup of cleanups.reverse()) await cleanup();
           if (ownsBus) await bus.close();
         })();

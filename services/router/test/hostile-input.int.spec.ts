@@ -125,12 +125,21 @@ function countedPeers(peers: Peers, calls: string[]): Peers {
 describe('caller input of any size gets a prompt, bounded status (issue 10.2)', () => {
   let stack: Stack;
   let client: RouterClient;
+  let peers: Peers | undefined;
   const peerCalls: string[] = [];
 
   beforeAll(async () => {
     stack = await startStack(gatewayYaml, scenario);
-    const env = stack.routerEnv;
-    const peers = createPeers({ cacheAddr: env.CACHE_ADDR!, budgetAddr: env.BUDGET_ADDR!, limiterAddr: env.LIMITER_ADDR!, breakerAddr: env.BREAKER_ADDR!, peerDeadlineMs: 500 });
+    // The peer clients the router would make itself (addresses, token, deadline from its own config), counted.
+    const config = loadConfig(stack.routerEnv);
+    peers = createPeers({
+      cacheAddr: config.cacheAddr,
+      budgetAddr: config.budgetAddr,
+      limiterAddr: config.limiterAddr,
+      breakerAddr: config.breakerAddr,
+      peerDeadlineMs: config.peerDeadlineMs,
+      ...(config.internalToken ? { internalToken: config.internalToken } : {}),
+    });
     ({ client } = await stack.startRouter({}, { peers: countedPeers(peers, peerCalls) }));
     // Warm the channel and the code paths so the first case does not pay for them.
     await unary(client, ordinary(), 10_000);
@@ -140,6 +149,7 @@ describe('caller input of any size gets a prompt, bounded status (issue 10.2)', 
 
   afterAll(async () => {
     await stack?.stop();
+    peers?.close();
   }, 60_000);
 
   describe.each([

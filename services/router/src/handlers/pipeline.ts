@@ -15,11 +15,10 @@ import {
   type CompleteResponse,
   type DeploymentRef,
 } from '@switchyard/contracts';
-import { AppError, invalidArgument, status, type Metadata } from '@switchyard/grpc';
+import { AppError, status, type Metadata } from '@switchyard/grpc';
 import {
   estimateCostMicros,
   estimateRequestTokens,
-  InvalidChatRequestError,
   rateLimitHeadersOf,
   type Classification,
   type RateLimitSnapshot,
@@ -28,7 +27,6 @@ import {
   type Usage,
 } from '@switchyard/providers';
 import { orderCandidates, planCandidates, UNKNOWN_VIEW, type Candidate, type CandidatePlan, type DeploymentView } from '../domain/candidates';
-import { InvalidRequestError } from '../domain/errors';
 import { expectedLatency } from '../domain/latency-estimate';
 import { classEffects } from '../domain/outcome-action';
 import type { Admission, AttemptEvent, AttemptPorts, AttemptRecord, LoopOptions } from '../domain/run-attempts';
@@ -151,48 +149,43 @@ function viewFrom(ctx: RouterContext, name: string): DeploymentView {
 /**
  * Steps 1-2 of DESIGN.md "The life of one call": authenticate, resolve and
  * authorise the route, validate, estimate, plan candidates from the local
- * replicas. Throws AppError; nothing has been reserved yet, so bad input is
+ * replicas. Throws AppError, or a FieldError for bad input (INVALID_ARGUMENT at
+ * the boundary); nothing has been reserved yet, so bad input is
  * never charged.
  */
 export function prepareCall(ctx: RouterContext, req: CallRequest, metadata: Metadata, deadline: Date | undefined): PreparedCall {
   const owner = authenticate(ctx, metadata);
-  try {
-    const route = resolveRoute(ctx.gateway, req.route);
-    authorizeRoute(owner, req.route);
-    const call = validateCall(req, route, { ...ctx.gateway.defaults.requestLimits, defaultMaxTokens: ctx.defaultMaxTokens });
-    const ordered = orderCandidates(route, ctx.gateway.deployments, ctx.rng);
-    const now = ctx.clock.now();
-    const plan = planCandidates(ordered, (name) => viewFrom(ctx, name), now);
-    const inputTokens = new Map<string, number>();
-    // The estimate depends only on the provider kind, and tokenizing the prompt
-    // costs ~55 µs per KiB: once per kind, not once per candidate.
-    const byProvider = new Map<string, RequestTokenEstimate>();
-    let reserveMicros = 0;
-    for (const c of ordered) {
-      const provider = c.deployment.provider;
-      let estimate = byProvider.get(provider);
-      if (!estimate) byProvider.set(provider, (estimate = estimateRequestTokens(call.chat, provider)));
-      inputTokens.set(c.name, estimate.inputTokens);
-      if (plan.usable.includes(c)) {
-        const price = { inputPerMillion: c.deployment.price.inputPerMillionUsd, outputPerMillion: c.deployment.price.outputPerMillionUsd };
-        reserveMicros = Math.max(reserveMicros, estimateCostMicros({ inputTokens: estimate.inputTokens, outputTokens: estimate.outputTokens }, price));
-      }
+  const route = resolveRoute(ctx.gateway, req.route);
+  authorizeRoute(owner, req.route);
+  const call = validateCall(req, route, { ...ctx.gateway.defaults.requestLimits, defaultMaxTokens: ctx.defaultMaxTokens });
+  const ordered = orderCandidates(route, ctx.gateway.deployments, ctx.rng);
+  const now = ctx.clock.now();
+  const plan = planCandidates(ordered, (name) => viewFrom(ctx, name), now);
+  const inputTokens = new Map<string, number>();
+  // The estimate depends only on the provider kind, and tokenizing the prompt
+  // costs ~55 µs per KiB: once per kind, not once per candidate.
+  const byProvider = new Map<string, RequestTokenEstimate>();
+  let reserveMicros = 0;
+  for (const c of ordered) {
+    const provider = c.deployment.provider;
+    let estimate = byProvider.get(provider);
+    if (!estimate) byProvider.set(provider, (estimate = estimateRequestTokens(call.chat, provider)));
+    inputTokens.set(c.name, estimate.inputTokens);
+    if (plan.usable.includes(c)) {
+      const price = { inputPerMillion: c.deployment.price.inputPerMillionUsd, outputPerMillion: c.deployment.price.outputPerMillionUsd };
+      reserveMicros = Math.max(reserveMicros, estimateCostMicros({ inputTokens: estimate.inputTokens, outputTokens: estimate.outputTokens }, price));
     }
-    return {
-      requestId: randomUUID(),
-      owner,
-      call,
-      plan,
-      inputTokens,
-      reserveMicros,
-      cacheKey: call.cache.read || call.cache.write ? cacheKeyFor(call) : '',
-      deadlineAt: deadline ? deadline.getTime() : Number.POSITIVE_INFINITY,
-    };
-  } catch (err) {
-    if (err instanceof InvalidRequestError) throw invalidArgument(err.field, err.problem);
-    if (err instanceof InvalidChatRequestError) throw invalidArgument(err.field, err.problem);
-    throw err;
   }
+  return {
+    requestId: randomUUID(),
+    owner,
+    call,
+    plan,
+    inputTokens,
+    reserveMicros,
+    cacheKey: call.cache.read || call.cache.write ? cacheKeyFor(call) : '',
+    deadlineAt: deadline ? deadline.getTime() : Number.POSITIVE_INFINITY,
+  };
 }
 
 export function deploymentRef(c: Candidate): { provider: string; deployment: string; model: string } {
@@ -491,21 +484,25 @@ export function settleAdmission(ctx: RouterContext, p: PreparedCall, admission: 
   if (!admission?.granted || !admission.reservationId) return;
   const reservationId = admission.reservationId;
   ctx.tasks.run('limiter settle', { request_id: p.requestId, reservation_id: reservationId }, () =>
-    usage === 'cancelled' ? ctx.peers.limiter.settle({ reservationId, cancelled: true }) : ctx.peers.limiter.settle({ reservationId, actualTokens: usage.tokens }),
+    ctx.settleRetry.run(() =>
+      usage === 'cancelled' ? ctx.peers.limiter.settle({ reservationId, cancelled: true }) : ctx.peers.limiter.settle({ reservationId, actualTokens: usage.tokens }),
+    ),
   );
 }
 
 export function releaseBudget(ctx: RouterContext, p: PreparedCall, hold: BudgetHold): void {
   if (hold.kind !== 'granted' || !hold.reservationId) return;
   const reservationId = hold.reservationId;
-  ctx.tasks.run('budget release', { request_id: p.requestId, reservation_id: reservationId }, () => ctx.peers.budget.release({ reservationId }));
+  ctx.tasks.run('budget release', { request_id: p.requestId, reservation_id: reservationId }, () =>
+    ctx.settleRetry.run(() => ctx.peers.budget.release({ reservationId })),
+  );
 }
 
 export function commitBudget(ctx: RouterContext, p: PreparedCall, hold: BudgetHold, actualMicros: number): void {
   if (hold.kind !== 'granted' || !hold.reservationId) return;
   const reservationId = hold.reservationId;
   ctx.tasks.run('budget commit', { request_id: p.requestId, reservation_id: reservationId, actual_micros: actualMicros }, () =>
-    ctx.peers.budget.commit({ reservationId, actualMicros: BigInt(actualMicros) }),
+    ctx.settleRetry.run(() => ctx.peers.budget.commit({ reservationId, actualMicros: BigInt(actualMicros) })),
   );
 }
 
