@@ -99,14 +99,14 @@ describe('countMergedTokens (the O(n log n) merge)', () => {
 });
 
 describe('one chunk boundary (the assumption TOKENS_PER_CUT rests on)', () => {
-  it('changes a piece\'s count by between -TOKENS_PER_CUT and +MAX_CUT_SURPLUS (200 seeded cuts per alphabet)', () => {
+  it('changes a piece\'s count by between -TOKENS_PER_CUT and +MAX_CUT_SURPLUS (500 seeded cuts per alphabet)', () => {
     const vocab = o200kVocabulary();
     const random = seeded(31337);
     for (const [kind, alphabet] of Object.entries(PATHOLOGICAL)) {
       let low = Infinity;
       let high = -Infinity;
-      for (let i = 0; i < 200; i++) {
-        const bytes = Buffer.from(textFrom(alphabet, 20 + Math.floor(random() * 500), random), 'utf8');
+      for (let i = 0; i < 500; i++) {
+        const bytes = Buffer.from(textFrom(alphabet, 20 + Math.floor(random() * 700), random), 'utf8');
         let cut = 1 + Math.floor(random() * (bytes.length - 1));
         while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut--; // between characters, as countTextTokens cuts
         if (cut === 0) continue;

@@ -68,8 +68,9 @@ export function countMergedTokens(vocab: Vocabulary, bytes: Uint8Array, start: n
     prev[i] = i - 1;
     token[i] = vocab.tokenOfByte[bytes[start + i]];
   }
+  const pairs = vocab.tokenOfBytePair;
   for (let i = 0; i < n - 1; i++) {
-    const r = vocab.mergedToken(token[i], token[i + 1]);
+    const r = pairs[(bytes[start + i] << 8) | bytes[start + i + 1]];
     rank[i] = r;
     if (r >= 0) size = heapPush(h, size, r * POSITION_RANGE + i);
   }
@@ -90,7 +91,7 @@ export function countMergedTokens(vocab: Vocabulary, bytes: Uint8Array, start: n
     }
     h[i] = last;
 
-    const r = Math.floor(top / POSITION_RANGE);
+    const r = (top / POSITION_RANGE) | 0; // < 2^18, so | 0 floors it (no global Math lookup in the loop)
     const at = top - r * POSITION_RANGE;
     // Stale entry: the part was merged away or its right neighbour changed.
     if (rank[at] !== r) continue;

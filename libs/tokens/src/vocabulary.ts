@@ -13,6 +13,8 @@ export interface Vocabulary {
   tokenOfText(text: string): number | undefined;
   /** The single-byte token for each byte value. */
   readonly tokenOfByte: Int32Array;
+  /** The two-byte token at `(first << 8) | second`, or -1: a merge's first round without hashing. */
+  readonly tokenOfBytePair: Int32Array;
   /** The token whose bytes are `a`'s followed by `b`'s, or -1 if there is none. */
   mergedToken(a: number, b: number): number;
 }
@@ -23,6 +25,10 @@ export interface Vocabulary {
  * memory stays at 3 × 4 B × 2^20 = 12 MiB however hostile the input.
  */
 const PAIR_CACHE_SLOTS = 1 << 20;
+
+// Bound once: a global lookup per call is slow where globals are intercepted
+// (a vm context, as under jest), and this runs several times per byte.
+const imul = Math.imul;
 
 function latin1(bytes: readonly number[] | Uint8Array): string {
   let s = '';
@@ -63,16 +69,20 @@ function createVocabulary(): Vocabulary {
     tokenOfByte[b] = rank;
   }
 
+  const tokenOfBytePair = new Int32Array(1 << 16);
+  for (let pair = 0; pair < 1 << 16; pair++) tokenOfBytePair[pair] = rankOfBytes(String.fromCharCode(pair >>> 8, pair & 0xff));
+
   const mask = PAIR_CACHE_SLOTS - 1;
   const keyA = new Int32Array(PAIR_CACHE_SLOTS); // token a + 1, so 0 marks an empty slot
   const keyB = new Int32Array(PAIR_CACHE_SLOTS);
   const merged = new Int32Array(PAIR_CACHE_SLOTS);
   let used = 0;
-  const slotOf = (a: number, b: number) => (Math.imul(a, 0x9e3779b1) ^ Math.imul(b + 1, 0x85ebca6b)) & mask;
+  const slotOf = (a: number, b: number) => (imul(a, 0x9e3779b1) ^ imul(b + 1, 0x85ebca6b)) & mask;
 
   return {
     tokenOfText: (text) => rankOfText.get(text),
     tokenOfByte,
+    tokenOfBytePair,
     mergedToken(a, b) {
       const tagged = a + 1;
       let slot = slotOf(a, b);
