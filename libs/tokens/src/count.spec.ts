@@ -16,6 +16,16 @@ describe('countTextTokens', () => {
   it('counts special-token strings in user text instead of throwing', () => {
     expect(countTextTokens('a <|endoftext|> b')).toBeGreaterThan(3);
   });
+
+  it('treats a leading U+FEFF as bytes of a token, never strips it as a byte-order mark', () => {
+    // o200k has BOM-prefixed tokens (stored as raw bytes): EF BB BF alone, and EF BB BF "using".
+    expect(countTextTokens('\uFEFF')).toBe(1);
+    expect(countTextTokens('\uFEFFusing')).toBe(1);
+    // No token is BOM + "hello": a decoder that strips the BOM would look the
+    // pair up as "h" and count 1, under the true 2. (gpt-tokenizer does, and
+    // counts "\uFEFF" as 2, so these cases are checked here, not against it.)
+    expect(countTextTokens('\uFEFFhello')).toBe(2);
+  });
 });
 
 /** gpt-tokenizer's own count (quadratic on long pieces): the reference, on inputs small enough for it. */

@@ -45,7 +45,8 @@ function createVocabulary(): Vocabulary {
     if (typeof value === 'string') rankOfText.set(value, rank);
     else rankOfRawBytes.set(latin1(value), rank);
   });
-  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  // ignoreBOM: a leading U+FEFF is part of a token's bytes (o200k has several), not a marker to strip.
+  const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   const bytesOf = (rank: number): string => {
     const value = bpeRanks[rank]!;
     return typeof value === 'string' ? Buffer.from(value, 'utf8').toString('latin1') : latin1(value);
