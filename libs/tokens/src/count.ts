@@ -103,10 +103,11 @@ export function loadTokenizer(): void {
 
 /**
  * Tokens in a piece of text under o200k_base (the gpt-4o / gpt-4.1 / o-series
- * encoding), in time linear in the text for every input: exact as
- * gpt-tokenizer counts it whenever no pre-tokenized piece exceeds
- * {@link LONG_PIECE_CHUNK_BYTES}, else an upper bound within the margin
- * documented on {@link TOKENS_PER_CUT}.
+ * encoding), in time linear in the text for every input: exact whenever no
+ * pre-tokenized piece exceeds {@link LONG_PIECE_CHUNK_BYTES}, else an upper
+ * bound within the margin documented on {@link TOKENS_PER_CUT}. "Exact" is
+ * gpt-tokenizer's count (the tests compare against it), except on text with
+ * U+FEFF, which gpt-tokenizer miscounts (its byte lookups strip it as a BOM).
  *
  * Pre-tokenization is gpt-tokenizer's own o200k split, so pieces are the
  * same as its; special-token strings (`<|endoftext|>`) in user text are split
