@@ -111,6 +111,7 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
       logger,
       services: [createLimiterHandlers({ limiter, metrics })],
       auth: { internalToken: config.internalToken, operatorToken: config.operatorToken },
+      channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
     });
     cleanups.push(() => server.shutdown(config.shutdownGraceMs));
 

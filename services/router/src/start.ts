@@ -143,6 +143,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       port: config.grpcPort,
       logger,
       services: [serviceRegistration(RouterService, { complete: createCompleteHandler(ctx), streamComplete: createStreamCompleteHandler(ctx) })],
+      // An oversized request is refused by grpc-js from its length prefix, before it is parsed or reaches a handler.
+      channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
     });
     let stopping: Promise<void> | undefined;
     return {
