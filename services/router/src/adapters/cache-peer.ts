@@ -1,0 +1,118 @@
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { CacheStatus, CompleteResponseSchema, LookupStatus, type CompleteResponse } from '@switchyard/contracts';
+import { hopDeadline, peerErrorText, type PeerDeps } from './peer-call';
+import type { CacheClient } from './peers';
+
+/** Outcome of the response-cache Lookup in the fan-out. */
+export type CacheLookup =
+  | { kind: 'bypass' }
+  | { kind: 'unavailable' }
+  | { kind: 'miss' }
+  | { kind: 'hit'; response: CompleteResponse; ageMs: number }
+  | { kind: 'stale'; response: CompleteResponse; ageMs: number };
+
+/** Outcome of claiming an idempotency key (the cache service's single-flight lease under `idem:<key>`). */
+export type IdempotencyLease =
+  /** This call runs; `keep` stores its whole answer for the window, `release` gives the key back. */
+  | { kind: 'leader'; keep(response: CompleteResponse): void; release(): void }
+  /** An earlier call with this key answered: its bytes as stored. */
+  | { kind: 'answered'; stored: Uint8Array }
+  /** Another call with this key is still running and did not finish while we waited. */
+  | { kind: 'in-progress' }
+  /** No guarantee could be had (cache unreachable or an unexpected status): the call runs without it. */
+  | { kind: 'unavailable'; detail: string };
+
+export interface CacheSettings {
+  ttlMs: number;
+  staleTtlMs: number;
+  /** How long an idempotency key's answer is kept (IDEMPOTENCY_WINDOW_MS). */
+  idempotencyWindowMs: number;
+}
+
+/** The cache service as the router uses it: Lookup, Store and the idempotency lease; bypassed when unreachable. */
+export interface CachePeer {
+  /** Never throws: an unreachable cache or an undecodable entry is a miss the answer reports. */
+  lookup(r: { tenant: string; key: string; allowStale: boolean; requestId: string; deadlineAt: number }): Promise<CacheLookup>;
+  /** Keeps a whole answer under `key`, stripped of what belongs to one call (off the response path). */
+  store(r: { tenant: string; key: string; response: CompleteResponse; requestId: string }): void;
+  /** Claims `idem:<key>`, waiting for a running leader up to the caller's deadline. Never throws. */
+  claimIdempotency(r: { tenant: string; key: string; requestId: string; deadlineAt: number }): Promise<IdempotencyLease>;
+}
+
+/** Idempotency keys live in their own namespace, never the response cache's `<route>:<hash>` keys. */
+const IDEMPOTENCY_NAMESPACE = 'idem:';
+/** Lease lifetime when the caller set no deadline (a crashed leader frees the key after this). */
+const DEFAULT_LEASE_MS = 60_000;
+const MAX_LEASE_MS = 300_000;
+/** Kept back from the caller's deadline so a waiter still gets an answer. */
+const WAIT_MARGIN_MS = 20;
+
+export function idempotencyKeyFor(key: string): string {
+  return `${IDEMPOTENCY_NAMESPACE}${key}`;
+}
+
+export function createCachePeer({ client, clock, logger, tasks, peerDeadlineMs, settings }: PeerDeps<CacheClient> & { settings: CacheSettings }): CachePeer {
+  return {
+    async lookup(r) {
+      try {
+        const res = await client.lookup({ tenant: r.tenant, key: r.key, allowStale: r.allowStale }, hopDeadline({ now: clock.now(), deadlineAt: r.deadlineAt, peerDeadlineMs }));
+        if (res.status !== LookupStatus.HIT && res.status !== LookupStatus.STALE) return { kind: 'miss' };
+        let response: CompleteResponse;
+        try {
+          response = fromBinary(CompleteResponseSchema, res.response);
+        } catch (err) {
+          logger.warn({ request_id: r.requestId, err: { message: (err as Error).message } }, 'undecodable cache entry treated as a miss');
+          return { kind: 'miss' };
+        }
+        return { kind: res.status === LookupStatus.HIT ? 'hit' : 'stale', response, ageMs: res.ageMs };
+      } catch (err) {
+        logger.warn({ request_id: r.requestId, peer: 'cache', err: { message: peerErrorText(err) } }, 'cache unreachable; bypassing');
+        return { kind: 'unavailable' };
+      }
+    },
+
+    store(r) {
+      const stored = create(CompleteResponseSchema, { ...r.response, attempts: [], requestId: '', cacheStatus: CacheStatus.UNSPECIFIED, degraded: false, degradedReason: '', cacheAgeMs: 0 });
+      const bytes = toBinary(CompleteResponseSchema, stored);
+      tasks.run('cache store', { request_id: r.requestId }, () =>
+        client.store({ tenant: r.tenant, key: r.key, response: bytes, ttlMs: settings.ttlMs, staleTtlMs: settings.staleTtlMs }),
+      );
+    },
+
+    async claimIdempotency(r) {
+      const key = idempotencyKeyFor(r.key);
+      const left = r.deadlineAt - clock.now();
+      const leaseTtlMs = Math.min(MAX_LEASE_MS, Number.isFinite(left) ? Math.max(1, Math.ceil(left)) : DEFAULT_LEASE_MS);
+      const maxWaitMs = Math.floor(Math.max(0, Math.min(leaseTtlMs, (Number.isFinite(left) ? left : DEFAULT_LEASE_MS) - WAIT_MARGIN_MS)));
+      try {
+        const res = await client.lookup({ tenant: r.tenant, key, leaseTtlMs, maxWaitMs }, { deadlineMs: Math.max(1, maxWaitMs + peerDeadlineMs) });
+        switch (res.status) {
+          case LookupStatus.LEADER: {
+            const leaseId = res.leaseId;
+            return {
+              kind: 'leader',
+              keep(response) {
+                const bytes = toBinary(CompleteResponseSchema, create(CompleteResponseSchema, response));
+                tasks.run('idempotency store', { request_id: r.requestId }, () =>
+                  client.store({ tenant: r.tenant, key, response: bytes, ttlMs: settings.idempotencyWindowMs, staleTtlMs: 1, leaseId }),
+                );
+              },
+              release() {
+                tasks.run('idempotency release', { request_id: r.requestId }, () => client.releaseLease({ tenant: r.tenant, key, leaseId }));
+              },
+            };
+          }
+          case LookupStatus.HIT:
+            return { kind: 'answered', stored: res.response };
+          case LookupStatus.WAIT:
+            return { kind: 'in-progress' };
+          default:
+            return { kind: 'unavailable', detail: `unexpected cache status ${LookupStatus[res.status] ?? res.status}` };
+        }
+      } catch (err) {
+        logger.warn({ request_id: r.requestId, peer: 'cache', err: { message: peerErrorText(err) } }, 'idempotency lease unavailable; executing without it');
+        return { kind: 'unavailable', detail: 'cache unavailable' };
+      }
+    },
+  };
+}
