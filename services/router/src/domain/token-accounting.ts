@@ -8,38 +8,38 @@ import type { Candidate } from './candidates';
  * One module so that "reserved" and "counted" cannot drift apart.
  */
 
-/** What the fan-out reserves for one call. */
+/** What one call is estimated to use on each candidate, before anything is sent. */
 export interface CallEstimate {
   /** Estimated prompt tokens per candidate (providers count differently). */
   inputTokens: Map<string, number>;
-  /** Worst-case cost at the most expensive usable candidate, micro-USD. */
-  reserveMicros: number;
+  /** Worst case (prompt + max_tokens) at each candidate's price, micro-USD. */
+  worstCaseMicros: Map<string, number>;
 }
 
 function priceOf(c: Candidate) {
   return { inputPerMillion: c.deployment.price.inputPerMillionUsd, outputPerMillion: c.deployment.price.outputPerMillionUsd };
 }
 
-/**
- * Prompt tokens of every candidate and the budget to reserve (prompt +
- * max_tokens at the dearest usable candidate's price).
- */
-export function estimateCall(chat: ChatRequest, ordered: readonly Candidate[], usable: readonly Candidate[]): CallEstimate {
+/** Prompt tokens and worst-case cost of every candidate. */
+export function estimateCall(chat: ChatRequest, ordered: readonly Candidate[]): CallEstimate {
   const inputTokens = new Map<string, number>();
+  const worstCaseMicros = new Map<string, number>();
   // The estimate depends only on the provider kind, and tokenizing the prompt
   // costs ~55 µs per KiB: once per kind, not once per candidate.
   const byProvider = new Map<string, RequestTokenEstimate>();
-  let reserveMicros = 0;
   for (const c of ordered) {
     const provider = c.deployment.provider;
     let estimate = byProvider.get(provider);
     if (!estimate) byProvider.set(provider, (estimate = estimateRequestTokens(chat, provider)));
     inputTokens.set(c.name, estimate.inputTokens);
-    if (usable.includes(c)) {
-      reserveMicros = Math.max(reserveMicros, estimateCostMicros({ inputTokens: estimate.inputTokens, outputTokens: estimate.outputTokens }, priceOf(c)));
-    }
+    worstCaseMicros.set(c.name, estimateCostMicros({ inputTokens: estimate.inputTokens, outputTokens: estimate.outputTokens }, priceOf(c)));
   }
-  return { inputTokens, reserveMicros };
+  return { inputTokens, worstCaseMicros };
+}
+
+/** What the budget reserves for a call: its worst case at the most expensive candidate it may use. */
+export function reserveMicros(estimate: CallEstimate, usable: readonly Candidate[]): number {
+  return Math.max(0, ...usable.map((c) => estimate.worstCaseMicros.get(c.name) ?? 0));
 }
 
 /** Tokens an attempt reserves at Acquire: the prompt estimate plus max_tokens. */

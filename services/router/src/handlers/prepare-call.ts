@@ -3,7 +3,7 @@ import { invalidArgument, type Metadata } from '@switchyard/grpc';
 import { InvalidChatRequestError } from '@switchyard/providers';
 import { orderCandidates, planCandidates, type CandidatePlan } from '../domain/candidates';
 import { InvalidRequestError } from '../domain/errors';
-import { estimateCall } from '../domain/token-accounting';
+import { estimateCall, reserveMicros } from '../domain/token-accounting';
 import { resolveRoute, validateCall, type CallRequest, type ValidatedCall } from '../domain/validate-request';
 import type { KeyOwner, RouterContext } from '../router-context';
 import { authenticate, authorizeRoute } from './auth';
@@ -48,14 +48,14 @@ export function prepareCall(deps: PrepareDeps, req: CallRequest, metadata: Metad
     const call = validateCall(req, route, { ...deps.gateway.defaults.requestLimits, defaultMaxTokens: deps.defaultMaxTokens });
     const ordered = orderCandidates(route, deps.gateway.deployments, deps.rng);
     const plan = planCandidates(ordered, (name) => deploymentView(deps, name), deps.clock.now());
-    const { inputTokens, reserveMicros } = estimateCall(call.chat, ordered, plan.usable);
+    const estimate = estimateCall(call.chat, ordered);
     return {
       requestId: randomUUID(),
       owner,
       call,
       plan,
-      inputTokens,
-      reserveMicros,
+      inputTokens: estimate.inputTokens,
+      reserveMicros: reserveMicros(estimate, plan.usable),
       cacheKey: call.cache.read || call.cache.write ? cacheKeyFor(call) : '',
       deadlineAt: deadline ? deadline.getTime() : Number.POSITIVE_INFINITY,
     };
