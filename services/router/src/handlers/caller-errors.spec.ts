@@ -75,6 +75,20 @@ describe('failureError', () => {
     expect(err.message).toBe('prompt has 20000 tokens; largest context window among candidates is 16000');
   });
 
+  it('answers FAILED_PRECONDITION when every candidate was skipped before sending because its window is too small', () => {
+    const tooSmall = (name: string, window: number) => ({ name, reason: `context window of ${window} tokens is smaller than the estimated prompt of 20000`, retryAt: 0, quota: false, promptTokens: 20000 });
+    const err = failureError(failure([], [tooSmall('a', 8000), tooSmall('b', 16000)]));
+    expect(err.code).toBe(status.FAILED_PRECONDITION);
+    expect(err.message).toBe('prompt has 20000 tokens; largest context window among candidates is 16000');
+  });
+
+  it('keeps UNAVAILABLE when a candidate that could hold the prompt was skipped for its health', () => {
+    const err = failureError(
+      failure([], [{ name: 'a', reason: 'context window too small', retryAt: 0, quota: false, promptTokens: 20000 }, { name: 'b', reason: 'circuit open', retryAt: 1_003_000, quota: false }]),
+    );
+    expect(err.code).toBe(status.UNAVAILABLE);
+  });
+
   it("passes the provider's message through as INVALID_ARGUMENT on INVALID_REQUEST", () => {
     const err = failureError(failure([attempt('a', 'INVALID_REQUEST', { httpStatus: 400 })], [], 'INVALID_REQUEST'));
     expect(err.code).toBe(status.INVALID_ARGUMENT);

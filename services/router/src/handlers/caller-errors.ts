@@ -141,8 +141,14 @@ export function failureError(f: Failure, call: FailedCall): AppError {
       errorInfo: errorInfo('CONTENT_FILTERED'),
     });
   }
-  if (last && lastClass === 'CONTEXT_LENGTH') {
-    const tokens = Math.max(...f.attempts.filter((a) => a.errorClass === 'CONTEXT_LENGTH').map((a) => call.inputTokens.get(a.deployment) ?? 0));
+  // Too long for every candidate: rejected by the provider, or skipped before sending because the window is known to be too small.
+  const contextSkips = f.skipped.filter((s) => s.promptTokens !== undefined);
+  const tooLongForAll = lastClass === 'CONTEXT_LENGTH' || (!last && contextSkips.length > 0 && contextSkips.length === f.skipped.length);
+  if (tooLongForAll) {
+    const tokens = Math.max(
+      ...f.attempts.filter((a) => a.errorClass === 'CONTEXT_LENGTH').map((a) => call.inputTokens.get(a.deployment) ?? 0),
+      ...contextSkips.map((s) => s.promptTokens!),
+    );
     const largest = call.largestContextWindow;
     return new AppError(status.FAILED_PRECONDITION, `prompt has ${tokens} tokens; largest context window among candidates is ${largest}`, {
       preconditionFailure: [{ type: 'CONTEXT_LENGTH', subject: `route:${call.routeName}`, description: `prompt of ${tokens} tokens exceeds every candidate's context window` }],

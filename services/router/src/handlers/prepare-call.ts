@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { invalidArgument, type Metadata } from '@switchyard/grpc';
 import { InvalidChatRequestError } from '@switchyard/providers';
-import { orderCandidates, planCandidates, type CandidatePlan } from '../domain/candidates';
+import { orderCandidates, planCandidates, skipSmallContextWindows, type CandidatePlan } from '../domain/candidates';
 import { InvalidRequestError } from '../domain/errors';
 import { estimateCall, reserveMicros } from '../domain/token-accounting';
 import { resolveRoute, validateCall, type CallRequest, type ValidatedCall } from '../domain/validate-request';
@@ -47,8 +47,11 @@ export function prepareCall(deps: PrepareDeps, req: CallRequest, metadata: Metad
     authorizeRoute(owner, req.route);
     const call = validateCall(req, route, { ...deps.gateway.defaults.requestLimits, defaultMaxTokens: deps.defaultMaxTokens });
     const ordered = orderCandidates(route, deps.gateway.deployments, deps.rng);
-    const plan = planCandidates(ordered, (name) => deploymentView(deps, name), deps.clock.now());
     const estimate = estimateCall(call.chat, ordered);
+    const plan = skipSmallContextWindows(
+      planCandidates(ordered, (name) => deploymentView(deps, name), deps.clock.now()),
+      (c) => estimate.inputTokens.get(c.name) ?? 0,
+    );
     return {
       requestId: randomUUID(),
       owner,
