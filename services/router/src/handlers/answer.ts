@@ -1,5 +1,6 @@
 import { create } from '@bufbuild/protobuf';
-import { CacheStatus, CompleteResponseSchema, type Attempt, type CompleteResponse } from '@switchyard/contracts';
+import { CacheStatus, CompleteResponseSchema, FinishReason as FinishReasonProto, type Attempt, type CompleteResponse } from '@switchyard/contracts';
+import { status } from '@switchyard/grpc';
 import type { FinishReason, Usage } from '@switchyard/providers';
 import type { BudgetPeer } from '../adapters/budget-peer';
 import type { CacheLookup, CachePeer } from '../adapters/cache-peer';
@@ -21,6 +22,16 @@ export interface UpstreamAnswer {
   usage: Usage;
 }
 
+/** The call's answer, and whether it may be replayed to a duplicate with the same idempotency key. */
+export interface Answer {
+  response: CompleteResponse;
+  /** False for the route's static fallback answer: a retry with the same key should get a real one. */
+  replayable: boolean;
+}
+
+/** Provider failures that say the request itself is wrong: a static fallback answer would hide them. */
+const CALLER_FAULTS = new Set(['INVALID_REQUEST', 'CONTENT_FILTER', 'CONTEXT_LENGTH']);
+
 /**
  * Turns what the call found out into its answer, the same for Complete and
  * StreamComplete (a stream sends the answer's content as deltas first, then
@@ -35,7 +46,7 @@ export interface AnswerStep {
    * hands the budget back and is saved by a stale answer when policy allows,
    * else thrown as the error that lists every attempt.
    */
-  afterAttempts<T>(p: PreparedCall, fan: FanOut, result: LoopResult<T>, upstream: (value: T) => UpstreamAnswer, also?: DegradedReason): CompleteResponse;
+  afterAttempts<T>(p: PreparedCall, fan: FanOut, result: LoopResult<T>, upstream: (value: T) => UpstreamAnswer, also?: DegradedReason): Answer;
   /** A stream that failed after output reached the caller: charge what was produced; returns the cost. */
   chargePartial(p: PreparedCall, fan: FanOut, c: Candidate, usage: Usage): number;
 }
@@ -107,15 +118,15 @@ export function createAnswerStep(deps: { budget: BudgetPeer; cache: CachePeer; a
           requestId: p.requestId,
         });
         if (p.call.cache.write) cache.store({ tenant: p.owner.tenantId, key: p.cacheKey, response, requestId: p.requestId });
-        return response;
+        return { response, replayable: true };
       }
 
       budget.release(fan.budget, p.requestId);
       const failure = { ...result, skipped: [...p.plan.skipped, ...result.skipped] };
       if (fan.cache.kind === 'stale' && !failure.cancelled && failure.last?.classification.errorClass !== 'CONTENT_FILTER') {
-        return fromCache(p, fan.cache, failure.attempts.map(toAttemptProto), { kind: 'stale-cache' });
+        return { response: fromCache(p, fan.cache, failure.attempts.map(toAttemptProto), { kind: 'stale-cache' }), replayable: true };
       }
-      throw failureError(failure, {
+      const error = failureError(failure, {
         requestId: p.requestId,
         routeName: p.call.routeName,
         inputTokens: p.inputTokens,
@@ -123,6 +134,29 @@ export function createAnswerStep(deps: { budget: BudgetPeer; cache: CachePeer; a
         now: clock.now(),
         defaultRetryMs: gateway.defaults.retry.baseMs,
       });
+      // The last line of graceful degradation: the route's static answer, for an
+      // outage only (never for a request the providers rejected as wrong, nor a
+      // caller who left). Nothing was spent, so nothing is charged or cached.
+      const fallbackAnswer = p.call.route.fallbackAnswer;
+      const outage = !failure.cancelled && !CALLER_FAULTS.has(failure.last?.classification.errorClass ?? '') && error.code !== status.FAILED_PRECONDITION;
+      if (fallbackAnswer !== undefined && outage) {
+        const reason = degradedReasonText([{ kind: 'fallback-answer' }]);
+        return {
+          response: create(CompleteResponseSchema, {
+            content: fallbackAnswer,
+            finishReason: FinishReasonProto.STOP,
+            usage: { inputTokens: 0, outputTokens: 0 },
+            costMicros: 0n,
+            attempts: failure.attempts.map(toAttemptProto),
+            cacheStatus: cacheStatusFor(fan.cache),
+            degraded: true,
+            degradedReason: reason,
+            requestId: p.requestId,
+          }),
+          replayable: false,
+        };
+      }
+      throw error;
     },
 
     chargePartial(p, fan, c, usage) {

@@ -42,8 +42,8 @@ export function createCompleteHandler(steps: CallSteps) {
         const result = await runAttempts(p.plan.usable, ports, loop.options);
         // 7-8. Account, store, answer; or a stale answer; or the error listing every attempt.
         const answer = steps.answer.afterAttempts(p, fan, result, (v) => v, idempotency.degraded);
-        idempotency.keep(answer);
-        return answer;
+        if (answer.replayable) idempotency.keep(answer.response);
+        return answer.response;
       } finally {
         idempotency.finish();
       }

@@ -143,8 +143,8 @@ export function createStreamCompleteHandler(steps: CallSteps) {
         }
         // 7-8. Account, store, answer; or a stale answer; or the error listing every attempt.
         const answer = steps.answer.afterAttempts(p, fan, result, (v) => ({ content: v.text, finishReason: v.end.finishReason, usage: v.end.usage }), idempotency.degraded);
-        idempotency.keep(answer);
-        await sendWhole(answer, result.ok);
+        if (answer.replayable) idempotency.keep(answer.response);
+        await sendWhole(answer.response, result.ok);
       } finally {
         idempotency.finish();
       }
