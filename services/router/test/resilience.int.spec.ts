@@ -258,6 +258,25 @@ describe('router resilience (retry-after, deadlines, stream timeouts) against th
       expect((await stack.sim.counters())['idem-model']?.received).toBe(1);
     });
 
+    it('the same key with a different request is refused with FAILED_PRECONDITION naming the key, not answered with the first answer', async () => {
+      await stack.sim.reset();
+      const key = `r-${Date.now()}`;
+      const first = await stack.client.complete({ ...ask('chat-idem', 'charge my card once'), idempotencyKey: key }, auth);
+      expect(first.content.length).toBeGreaterThan(0);
+      const err = await stack.client.complete({ ...ask('chat-idem', 'refund my card'), idempotencyKey: key }, auth).then(
+        () => {
+          throw new Error('expected an error');
+        },
+        (e: unknown) => parseGrpcError(e),
+      );
+      expect(err.code).toBe(status.FAILED_PRECONDITION);
+      expect(err.message).toContain(`idempotency_key "${key}"`);
+      // Nothing ran for the second request; the first answer still replays to its own request.
+      expect((await stack.sim.counters())['idem-model']?.received).toBe(1);
+      const again = await stack.client.complete({ ...ask('chat-idem', 'charge my card once'), idempotencyKey: key }, auth);
+      expect(again.requestId).toBe(first.requestId);
+    });
+
     it('a failed first call does not stick: the caller retries with the same key and it runs again', async () => {
       await stack.sim.setScenario({ ...baseScenario, deployments: { ...baseScenario.deployments, 'idem-model': { faults: { not_found: 1 } } } });
       await stack.sim.reset();

@@ -15,8 +15,12 @@ export type CacheLookup =
 export type IdempotencyLease =
   /** This call runs; `keep` stores its whole answer for the window, `release` gives the key back. */
   | { kind: 'leader'; keep(response: CompleteResponse): void; release(): void }
-  /** An earlier call with this key answered: its bytes as stored. */
-  | { kind: 'answered'; stored: Uint8Array }
+  /**
+   * An earlier call with this key answered: its answer's bytes, and the
+   * fingerprint of the request it answered (undefined for an entry kept
+   * before keys were bound to requests).
+   */
+  | { kind: 'answered'; response: Uint8Array; fingerprint: string | undefined }
   /** Another call with this key is still running and did not finish while we waited. */
   | { kind: 'in-progress' }
   /** No guarantee could be had (cache unreachable or an unexpected status): the call runs without it. */
@@ -35,8 +39,12 @@ export interface CachePeer {
   lookup(r: { tenant: string; key: string; allowStale: boolean; requestId: string; deadlineAt: number }): Promise<CacheLookup>;
   /** Keeps a whole answer under `key`, stripped of what belongs to one call (off the response path). */
   store(r: { tenant: string; key: string; response: CompleteResponse; requestId: string }): void;
-  /** Claims `idem:<key>`, waiting for a running leader up to the caller's deadline. Never throws. */
-  claimIdempotency(r: { tenant: string; key: string; requestId: string; deadlineAt: number }): Promise<IdempotencyLease>;
+  /**
+   * Claims `idem:<key>`, waiting for a running leader up to the caller's
+   * deadline; a kept answer is stored with `fingerprint` (the request it
+   * answers). Never throws.
+   */
+  claimIdempotency(r: { tenant: string; key: string; fingerprint: string; requestId: string; deadlineAt: number }): Promise<IdempotencyLease>;
 }
 
 /** Idempotency keys live in their own namespace, never the response cache's `<route>:<hash>` keys. */
@@ -49,6 +57,33 @@ const WAIT_MARGIN_MS = 20;
 
 export function idempotencyKeyFor(key: string): string {
   return `${IDEMPOTENCY_NAMESPACE}${key}`;
+}
+
+/**
+ * A kept idempotent answer is stored as MAGIC, one length byte, the request
+ * fingerprint (ASCII), then the CompleteResponse bytes: the key is bound to
+ * the request it answered. Bytes without MAGIC are an answer kept before
+ * that, replayed unchecked.
+ */
+const MAGIC = new TextEncoder().encode('SYI1');
+
+export function encodeKeptAnswer(fingerprint: string, response: Uint8Array): Uint8Array {
+  const fp = new TextEncoder().encode(fingerprint);
+  if (fp.length > 255) throw new Error('idempotency fingerprint longer than 255 bytes');
+  const out = new Uint8Array(MAGIC.length + 1 + fp.length + response.length);
+  out.set(MAGIC, 0);
+  out[MAGIC.length] = fp.length;
+  out.set(fp, MAGIC.length + 1);
+  out.set(response, MAGIC.length + 1 + fp.length);
+  return out;
+}
+
+export function decodeKeptAnswer(stored: Uint8Array): { fingerprint: string | undefined; response: Uint8Array } {
+  const tagged = stored.length > MAGIC.length && MAGIC.every((b, i) => stored[i] === b);
+  if (!tagged) return { fingerprint: undefined, response: stored };
+  const n = stored[MAGIC.length]!;
+  const start = MAGIC.length + 1;
+  return { fingerprint: new TextDecoder().decode(stored.subarray(start, start + n)), response: stored.subarray(start + n) };
 }
 
 export function createCachePeer({ client, clock, logger, tasks, peerDeadlineMs, settings }: PeerDeps<CacheClient> & { settings: CacheSettings }): CachePeer {
@@ -92,7 +127,7 @@ export function createCachePeer({ client, clock, logger, tasks, peerDeadlineMs, 
             return {
               kind: 'leader',
               keep(response) {
-                const bytes = toBinary(CompleteResponseSchema, create(CompleteResponseSchema, response));
+                const bytes = encodeKeptAnswer(r.fingerprint, toBinary(CompleteResponseSchema, create(CompleteResponseSchema, response)));
                 tasks.run('idempotency store', { request_id: r.requestId }, () =>
                   client.store({ tenant: r.tenant, key, response: bytes, ttlMs: settings.idempotencyWindowMs, staleTtlMs: 1, leaseId }),
                 );
@@ -103,7 +138,7 @@ export function createCachePeer({ client, clock, logger, tasks, peerDeadlineMs, 
             };
           }
           case LookupStatus.HIT:
-            return { kind: 'answered', stored: res.response };
+            return { kind: 'answered', ...decodeKeptAnswer(res.response) };
           case LookupStatus.WAIT:
             return { kind: 'in-progress' };
           default:

@@ -57,6 +57,15 @@ export function idempotencyInProgress(requestId: string): AppError {
   });
 }
 
+/** An idempotency key already used with a different request: FAILED_PRECONDITION naming the key. */
+export function idempotencyKeyReused(key: string, requestId: string): AppError {
+  const description = `idempotency_key "${key}" was already used with a different request (other route, messages or parameters); a new request needs a new key`;
+  return new AppError(status.FAILED_PRECONDITION, description, {
+    preconditionFailure: [{ type: 'IDEMPOTENCY_KEY_REUSED', subject: `idempotency_key:${key}`, description }],
+    errorInfo: { reason: 'IDEMPOTENCY_KEY_REUSED', domain: ERROR_DOMAIN, metadata: { request_id: requestId, idempotency_key: key } },
+  });
+}
+
 type Failure = Extract<LoopResult<unknown>, { ok: false }>;
 
 /** What the failure mapping needs to know about the call besides the attempt loop's result. */

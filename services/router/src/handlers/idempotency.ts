@@ -1,9 +1,19 @@
+import { createHash } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
 import { CompleteResponseSchema, type CompleteResponse } from '@switchyard/contracts';
 import type { CachePeer } from '../adapters/cache-peer';
 import type { DegradedReason } from '../domain/degraded';
-import { idempotencyInProgress } from './caller-errors';
-import type { PreparedCall } from './prepare-call';
+import { idempotencyInProgress, idempotencyKeyReused } from './caller-errors';
+import { cacheKeyFor, type PreparedCall } from './prepare-call';
+
+/**
+ * What binds an idempotency key to its request: a hash of exactly the fields
+ * that change the answer (route, messages, parameters), as the cache key uses.
+ * The RPC is not part of it: Complete and StreamComplete share keys on purpose.
+ */
+export function requestFingerprint(call: PreparedCall['call']): string {
+  return createHash('sha256').update(cacheKeyFor(call), 'utf8').digest('hex');
+}
 
 /**
  * Idempotency keys ride on the cache service's single-flight lease instead of
@@ -16,7 +26,8 @@ import type { PreparedCall } from './prepare-call';
  *   anything else → the key is given back, so the caller may retry with it.
  * - concurrent duplicates: wait inside Lookup for the leader's result; when the
  *   leader failed, the next waiter becomes leader (a retry with the same key).
- * - later duplicates within the window: the kept answer, unchanged.
+ * - later duplicates within the window: the kept answer, unchanged; the same
+ *   key with a different request (another fingerprint): FAILED_PRECONDITION.
  * - cache unreachable: the call runs (fail open) and the answer says the
  *   at-most-once guarantee was not available (degraded).
  *
@@ -46,15 +57,20 @@ export type ClaimIdempotency = (p: PreparedCall) => Promise<IdempotencyClaim>;
 export function createIdempotency(cache: CachePeer): ClaimIdempotency {
   return async (p) => {
     if (!p.call.idempotencyKey) return NO_KEY;
-    const lease = await cache.claimIdempotency({ tenant: p.owner.tenantId, key: p.call.idempotencyKey, requestId: p.requestId, deadlineAt: p.deadlineAt });
+    const key = p.call.idempotencyKey;
+    const fingerprint = requestFingerprint(p.call);
+    const lease = await cache.claimIdempotency({ tenant: p.owner.tenantId, key, fingerprint, requestId: p.requestId, deadlineAt: p.deadlineAt });
     switch (lease.kind) {
       case 'in-progress':
         throw idempotencyInProgress(p.requestId);
       case 'unavailable':
         return { ...NO_KEY, degraded: { kind: 'idempotency-unavailable', detail: lease.detail } };
       case 'answered':
+        // The same key with a different request is a caller bug: answering it
+        // with the first request's answer would hand back the wrong answer.
+        if (lease.fingerprint !== undefined && lease.fingerprint !== fingerprint) throw idempotencyKeyReused(key, p.requestId);
         try {
-          return { ...NO_KEY, replay: fromBinary(CompleteResponseSchema, lease.stored) };
+          return { ...NO_KEY, replay: fromBinary(CompleteResponseSchema, lease.response) };
         } catch {
           return { ...NO_KEY, degraded: { kind: 'idempotency-unavailable', detail: 'cache unavailable' } };
         }
