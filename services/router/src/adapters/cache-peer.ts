@@ -3,13 +3,18 @@ import { CacheStatus, CompleteResponseSchema, LookupStatus, type CompleteRespons
 import { hopDeadline, peerErrorText, type PeerDeps } from './peer-call';
 import type { CacheClient } from './peers';
 
-/** Outcome of the response-cache Lookup in the fan-out. */
+/**
+ * Outcome of the response-cache Lookup in the fan-out. `leaseId`: this call
+ * holds the key's single-flight lease, so identical calls wait for its answer;
+ * it must Store with it (success) or release it (anything else).
+ */
 export type CacheLookup =
   | { kind: 'bypass' }
   | { kind: 'unavailable' }
-  | { kind: 'miss' }
-  | { kind: 'hit'; response: CompleteResponse; ageMs: number }
-  | { kind: 'stale'; response: CompleteResponse; ageMs: number };
+  | { kind: 'miss'; leaseId?: string }
+  /** `coalesced`: the answer of an identical call that was in flight while this one waited. */
+  | { kind: 'hit'; response: CompleteResponse; ageMs: number; coalesced: boolean }
+  | { kind: 'stale'; response: CompleteResponse; ageMs: number; leaseId?: string };
 
 /** Outcome of claiming an idempotency key (the cache service's single-flight lease under `idem:<key>`). */
 export type IdempotencyLease =
@@ -35,10 +40,17 @@ export interface CacheSettings {
 
 /** The cache service as the router uses it: Lookup, Store and the idempotency lease; bypassed when unreachable. */
 export interface CachePeer {
-  /** Never throws: an unreachable cache or an undecodable entry is a miss the answer reports. */
-  lookup(r: { tenant: string; key: string; allowStale: boolean; requestId: string; deadlineAt: number }): Promise<CacheLookup>;
-  /** Keeps a whole answer under `key`, stripped of what belongs to one call (off the response path). */
-  store(r: { tenant: string; key: string; response: CompleteResponse; requestId: string }): void;
+  /**
+   * Never throws: an unreachable cache or an undecodable entry is a miss the
+   * answer reports. With `coalesce`, a miss takes the key's single-flight
+   * lease, or, when an identical call holds it, waits for that call's answer
+   * (a hit marked coalesced); a leader that gives up hands the lease to a waiter.
+   */
+  lookup(r: { tenant: string; key: string; allowStale: boolean; coalesce: boolean; requestId: string; deadlineAt: number }): Promise<CacheLookup>;
+  /** Keeps a whole answer under `key`, stripped of what belongs to one call, releasing `leaseId` (off the response path). */
+  store(r: { tenant: string; key: string; response: CompleteResponse; leaseId?: string; requestId: string }): void;
+  /** Gives a lease back without an answer, so a waiting identical call runs itself at once (off the response path). */
+  releaseLease(r: { tenant: string; key: string; leaseId: string; requestId: string }): void;
   /**
    * Claims `idem:<key>`, waiting for a running leader up to the caller's
    * deadline; a kept answer is stored with `fingerprint` (the request it
@@ -54,6 +66,19 @@ const DEFAULT_LEASE_MS = 60_000;
 const MAX_LEASE_MS = 300_000;
 /** Kept back from the caller's deadline so a waiter still gets an answer. */
 const WAIT_MARGIN_MS = 20;
+/** Longest an identical call waits for the leader's answer; it then calls upstream itself. */
+const MAX_COALESCE_WAIT_MS = 30_000;
+
+/**
+ * Lease and wait of a coalescing Lookup: the lease lives as long as the
+ * leader's own deadline; a follower waits at most half of its time left, so
+ * if the leader fails it still has time to call upstream itself.
+ */
+function coalesceWindow(left: number): { leaseTtlMs: number; maxWaitMs: number } {
+  const leaseTtlMs = Math.min(MAX_LEASE_MS, Number.isFinite(left) ? Math.max(1, Math.ceil(left)) : DEFAULT_LEASE_MS);
+  const maxWaitMs = Math.floor(Math.max(0, Math.min(MAX_COALESCE_WAIT_MS, Number.isFinite(left) ? left / 2 : MAX_COALESCE_WAIT_MS)));
+  return { leaseTtlMs, maxWaitMs };
+}
 
 export function idempotencyKeyFor(key: string): string {
   return `${IDEMPOTENCY_NAMESPACE}${key}`;
@@ -90,16 +115,22 @@ export function createCachePeer({ client, clock, logger, tasks, peerDeadlineMs, 
   return {
     async lookup(r) {
       try {
-        const res = await client.lookup({ tenant: r.tenant, key: r.key, allowStale: r.allowStale }, hopDeadline({ now: clock.now(), deadlineAt: r.deadlineAt, peerDeadlineMs }));
-        if (res.status !== LookupStatus.HIT && res.status !== LookupStatus.STALE) return { kind: 'miss' };
+        const now = clock.now();
+        const window = r.coalesce ? coalesceWindow(r.deadlineAt - now) : undefined;
+        const res = await client.lookup(
+          { tenant: r.tenant, key: r.key, allowStale: r.allowStale, ...window },
+          hopDeadline({ now, deadlineAt: r.deadlineAt, peerDeadlineMs, waitMs: window?.maxWaitMs ?? 0 }),
+        );
+        const lease = res.leaseId ? { leaseId: res.leaseId } : {};
+        if (res.status !== LookupStatus.HIT && res.status !== LookupStatus.STALE) return { kind: 'miss', ...lease };
         let response: CompleteResponse;
         try {
           response = fromBinary(CompleteResponseSchema, res.response);
         } catch (err) {
           logger.warn({ request_id: r.requestId, err: { message: (err as Error).message } }, 'undecodable cache entry treated as a miss');
-          return { kind: 'miss' };
+          return { kind: 'miss', ...lease };
         }
-        return { kind: res.status === LookupStatus.HIT ? 'hit' : 'stale', response, ageMs: res.ageMs };
+        return res.status === LookupStatus.HIT ? { kind: 'hit', response, ageMs: res.ageMs, coalesced: res.coalesced } : { kind: 'stale', response, ageMs: res.ageMs, ...lease };
       } catch (err) {
         logger.warn({ request_id: r.requestId, peer: 'cache', err: { message: peerErrorText(err) } }, 'cache unreachable; bypassing');
         return { kind: 'unavailable' };
@@ -110,8 +141,12 @@ export function createCachePeer({ client, clock, logger, tasks, peerDeadlineMs, 
       const stored = create(CompleteResponseSchema, { ...r.response, attempts: [], requestId: '', cacheStatus: CacheStatus.UNSPECIFIED, degraded: false, degradedReason: '', cacheAgeMs: 0 });
       const bytes = toBinary(CompleteResponseSchema, stored);
       tasks.run('cache store', { request_id: r.requestId }, () =>
-        client.store({ tenant: r.tenant, key: r.key, response: bytes, ttlMs: settings.ttlMs, staleTtlMs: settings.staleTtlMs }),
+        client.store({ tenant: r.tenant, key: r.key, response: bytes, ttlMs: settings.ttlMs, staleTtlMs: settings.staleTtlMs, ...(r.leaseId ? { leaseId: r.leaseId } : {}) }),
       );
+    },
+
+    releaseLease(r) {
+      tasks.run('cache lease release', { request_id: r.requestId }, () => client.releaseLease({ tenant: r.tenant, key: r.key, leaseId: r.leaseId }));
     },
 
     async claimIdempotency(r) {

@@ -16,8 +16,17 @@ const FALLBACK = 'The assistant is taking a short break — please try again sho
 
 function setup(route: { fallbackAnswer?: string } = {}) {
   const spent = { commits: [] as number[], releases: 0, stores: 0 };
+  const leases = { storedWith: [] as (string | undefined)[], released: [] as string[] };
   const budget: BudgetPeer = { reserve: () => Promise.reject(new Error('unused')), commit: (_h, micros) => spent.commits.push(micros), release: () => spent.releases++ };
-  const cache = { lookup: () => Promise.reject(new Error('unused')), store: () => spent.stores++, claimIdempotency: () => Promise.reject(new Error('unused')) } as CachePeer;
+  const cache: CachePeer = {
+    lookup: () => Promise.reject(new Error('unused')),
+    store: (r) => {
+      spent.stores++;
+      leases.storedWith.push(r.leaseId);
+    },
+    releaseLease: (r) => leases.released.push(r.leaseId),
+    claimIdempotency: () => Promise.reject(new Error('unused')),
+  };
   const admission: AttemptAdmission = { admit: () => Promise.reject(new Error('unused')), settle: () => undefined };
   const gateway = { defaults: { retry: { maxAttempts: 3, baseMs: 1000, capMs: 30_000 } }, deployments: { a: { contextWindow: 8000 } } } as unknown as RouterContext['gateway'];
   const step = createAnswerStep({ budget, cache, admission, clock: new ManualClock(1_000_000), gateway });
@@ -29,7 +38,7 @@ function setup(route: { fallbackAnswer?: string } = {}) {
     inputTokens: new Map([['a', 10]]),
     cacheKey: 'chat:k',
   } as unknown as PreparedCall;
-  return { step, p, spent };
+  return { step, p, spent, leases };
 }
 
 const hold: BudgetHold = { kind: 'granted', reservationId: 'r1' };
@@ -99,5 +108,39 @@ describe('answer step: the route\'s static fallback answer', () => {
   it('also covers a call whose every candidate is rate limited', () => {
     const { step, p } = setup({ fallbackAnswer: FALLBACK });
     expect(step.afterAttempts(p, fan(), failed('RATE_LIMITED'), never).response.content).toBe(FALLBACK);
+  });
+});
+
+describe('answer step: coalesced calls (the cache key\'s single-flight lease)', () => {
+  const ok = (): LoopResult<{ content: string }> => ({ ok: true, value: { content: 'fresh' }, candidate: candidate('a'), attempts: [{ deployment: 'a', provider: 'openai', model: 'm', latencyMs: 5, attempt: 1 }], skipped: [] });
+  const upstream = (v: { content: string }) => ({ content: v.content, finishReason: 'stop' as const, usage: { inputTokens: 10, outputTokens: 5 } });
+
+  it('answers an identical call that waited with the leader\'s answer: COALESCED, free, nothing sent, budget handed back', () => {
+    const { step, p, spent } = setup();
+    const response = create(CompleteResponseSchema, { content: 'the leader\'s answer', costMicros: 123n });
+    const answer = step.beforeAttempts(p, fan({ kind: 'hit', response, ageMs: 0, coalesced: true }));
+    expect(answer?.content).toBe('the leader\'s answer');
+    expect(answer?.cacheStatus).toBe(CacheStatus.COALESCED);
+    expect(answer?.costMicros).toBe(0n);
+    expect(answer?.requestId).toBe('req-1');
+    expect(spent.releases).toBe(1);
+  });
+
+  it('a leader stores its answer with the lease, which wakes the identical calls waiting on it', () => {
+    const { step, p, leases } = setup();
+    step.afterAttempts(p, fan({ kind: 'miss', leaseId: 'lease-1' }), ok(), upstream);
+    expect(leases).toEqual({ storedWith: ['lease-1'], released: [] });
+  });
+
+  it('a leader that fails gives the lease back, so a waiting identical call runs itself at once', () => {
+    const { step, p, leases } = setup();
+    expect(() => step.afterAttempts(p, fan({ kind: 'miss', leaseId: 'lease-1' }), failed('OVERLOADED'), never)).toThrow();
+    expect(leases).toEqual({ storedWith: [], released: ['lease-1'] });
+  });
+
+  it('a leader refused by the budget gives the lease back too', () => {
+    const { step, p, leases } = setup();
+    expect(() => step.beforeAttempts(p, { cache: { kind: 'miss', leaseId: 'lease-1' }, budget: { kind: 'denied', denial: { kind: 'store-unavailable' } } })).toThrow();
+    expect(leases.released).toEqual(['lease-1']);
   });
 });

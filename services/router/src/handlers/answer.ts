@@ -74,7 +74,7 @@ function fromCache(p: PreparedCall, lookup: Extract<CacheLookup, { kind: 'hit' |
     ...lookup.response,
     costMicros: 0n,
     attempts,
-    cacheStatus: lookup.kind === 'hit' ? CacheStatus.HIT : CacheStatus.STALE,
+    cacheStatus: lookup.kind === 'stale' ? CacheStatus.STALE : lookup.coalesced ? CacheStatus.COALESCED : CacheStatus.HIT,
     degraded: reason !== '',
     degradedReason: reason,
     requestId: p.requestId,
@@ -84,6 +84,13 @@ function fromCache(p: PreparedCall, lookup: Extract<CacheLookup, { kind: 'hit' |
 
 export function createAnswerStep(deps: { budget: BudgetPeer; cache: CachePeer; admission: AttemptAdmission } & Pick<RouterContext, 'clock' | 'gateway'>): AnswerStep {
   const { budget, cache, admission, clock, gateway } = deps;
+  /** No answer will be stored: identical calls waiting on this one's lease run themselves now. */
+  const releaseLease = (p: PreparedCall, fan: FanOut) => {
+    if ((fan.cache.kind === 'miss' || fan.cache.kind === 'stale') && fan.cache.leaseId) {
+      cache.releaseLease({ tenant: p.owner.tenantId, key: p.cacheKey, leaseId: fan.cache.leaseId, requestId: p.requestId });
+    }
+  };
+  const leaseOf = (fan: FanOut) => ((fan.cache.kind === 'miss' || fan.cache.kind === 'stale') && fan.cache.leaseId ? { leaseId: fan.cache.leaseId } : {});
   return {
     beforeAttempts(p, fan) {
       if (fan.cache.kind === 'hit') {
@@ -93,6 +100,7 @@ export function createAnswerStep(deps: { budget: BudgetPeer; cache: CachePeer; a
       }
       if (fan.budget.kind === 'denied') {
         admission.settle(p, fan.firstAdmission, 'cancelled');
+        releaseLease(p, fan);
         throw budgetError(fan.budget.denial, { tenant: p.owner.tenantId, requestId: p.requestId });
       }
       return undefined;
@@ -117,11 +125,12 @@ export function createAnswerStep(deps: { budget: BudgetPeer; cache: CachePeer; a
           degradedReason: reason,
           requestId: p.requestId,
         });
-        if (p.call.cache.write) cache.store({ tenant: p.owner.tenantId, key: p.cacheKey, response, requestId: p.requestId });
+        if (p.call.cache.write) cache.store({ tenant: p.owner.tenantId, key: p.cacheKey, response, ...leaseOf(fan), requestId: p.requestId });
         return { response, replayable: true };
       }
 
       budget.release(fan.budget, p.requestId);
+      releaseLease(p, fan);
       const failure = { ...result, skipped: [...p.plan.skipped, ...result.skipped] };
       if (fan.cache.kind === 'stale' && !failure.cancelled && failure.last?.classification.errorClass !== 'CONTENT_FILTER') {
         return { response: fromCache(p, fan.cache, failure.attempts.map(toAttemptProto), { kind: 'stale-cache' }), replayable: true };
@@ -162,6 +171,7 @@ export function createAnswerStep(deps: { budget: BudgetPeer; cache: CachePeer; a
     chargePartial(p, fan, c, usage) {
       const cost = costMicros(c, usage);
       budget.commit(fan.budget, cost, p.requestId);
+      releaseLease(p, fan);
       return cost;
     },
   };

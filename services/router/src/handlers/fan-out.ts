@@ -18,7 +18,15 @@ export function createFanOut(deps: { cache: CachePeer; budget: BudgetPeer; admis
   const { cache, budget, admission } = deps;
   const lookup = (p: PreparedCall): Promise<CacheLookup> =>
     p.call.cache.read
-      ? cache.lookup({ tenant: p.owner.tenantId, key: p.cacheKey, allowStale: p.call.cache.staleOnError, requestId: p.requestId, deadlineAt: p.deadlineAt })
+      ? cache.lookup({
+          tenant: p.owner.tenantId,
+          key: p.cacheKey,
+          allowStale: p.call.cache.staleOnError,
+          // Identical concurrent calls make one upstream call: only a call that will store its answer can lead.
+          coalesce: p.call.cache.write,
+          requestId: p.requestId,
+          deadlineAt: p.deadlineAt,
+        })
       : Promise.resolve({ kind: 'bypass' });
   const reserve = (p: PreparedCall): Promise<BudgetHold> =>
     budget.reserve({

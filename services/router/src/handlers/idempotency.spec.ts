@@ -16,7 +16,7 @@ function prepared(content: string, key = 'order-42'): PreparedCall {
 
 /** A cache whose idempotency lease answers with what an earlier call kept. */
 function cacheKeeping(lease: IdempotencyLease): CachePeer {
-  return { lookup: () => Promise.reject(new Error('unused')), store: () => undefined, claimIdempotency: () => Promise.resolve(lease) };
+  return { lookup: () => Promise.reject(new Error('unused')), store: () => undefined, releaseLease: () => undefined, claimIdempotency: () => Promise.resolve(lease) };
 }
 
 const answer = create(CompleteResponseSchema, { content: 'the first answer', requestId: 'req-0' });
