@@ -32,6 +32,8 @@ export { createHealthRegistry, type HealthRegistry } from './health';
 export { reflectionPackageDefinition } from './reflection';
 export {
   serviceRegistration,
+  type AccessLevel,
+  type AccessTable,
   type CallContext,
   type CallOptions,
   type Client,
@@ -44,4 +46,4 @@ export {
   type UnaryHandler,
 } from './types';
 export { status, Metadata, credentials, ServerCredentials } from '@grpc/grpc-js';
-export { INTERNAL_TOKEN_METADATA, internalTokenGuard } from './internal-token';
+export { INTERNAL_TOKEN_METADATA, createAccessGuard, exposureProblem, type AccessGuard, type InternalAuth } from './internal-token';

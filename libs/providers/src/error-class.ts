@@ -1,32 +1,10 @@
+import { ERROR_CLASSES as ALL_CLASSES, ERROR_CLASS_TABLE, type ErrorClass, type ErrorClassTraits } from '@switchyard/util';
 import type { RateLimitSnapshot } from './types';
 
-/** Every provider failure maps to exactly one of these (DESIGN.md "Error classes"). */
-export type ErrorClass =
-  | 'RATE_LIMITED'
-  | 'QUOTA_EXHAUSTED'
-  | 'OVERLOADED'
-  | 'SERVER_ERROR'
-  | 'TIMEOUT'
-  | 'NETWORK'
-  | 'CONTEXT_LENGTH'
-  | 'CONTENT_FILTER'
-  | 'AUTH'
-  | 'INVALID_REQUEST'
-  | 'STREAM_INTERRUPTED';
+/** Every provider failure maps to exactly one of these (the table lives in @switchyard/util). */
+export type { ErrorClass };
 
-export const ERROR_CLASSES: readonly ErrorClass[] = [
-  'RATE_LIMITED',
-  'QUOTA_EXHAUSTED',
-  'OVERLOADED',
-  'SERVER_ERROR',
-  'TIMEOUT',
-  'NETWORK',
-  'CONTEXT_LENGTH',
-  'CONTENT_FILTER',
-  'AUTH',
-  'INVALID_REQUEST',
-  'STREAM_INTERRUPTED',
-];
+export const ERROR_CLASSES: readonly ErrorClass[] = ALL_CLASSES;
 
 export interface Classification {
   errorClass: ErrorClass;
@@ -48,29 +26,18 @@ export interface Classification {
   message: string;
 }
 
-export interface ClassPolicy {
-  retryable: boolean;
-  countsTowardBreaker: boolean;
-  fallbackAllowed: boolean;
-}
+/** The traits of a class that a Classification carries. */
+export type ClassPolicy = Pick<ErrorClassTraits, 'retryable' | 'countsTowardBreaker' | 'fallbackAllowed'>;
 
 /**
- * Default action per class. Retry/fallback decisions stay with the router;
- * this table only says what is safe. STREAM_INTERRUPTED is neither retryable
- * nor fallback-able because text has already reached the caller: replaying it
- * would duplicate output. Its breaker flag is taken from what interrupted it
- * (a mid-stream socket reset is a NETWORK failure of that deployment).
+ * Default action per class, read from the one error-class table. Retry and
+ * fallback decisions stay with the router; this only says what is safe. Only
+ * the three traits a Classification carries, so spreading a policy into a
+ * Classification adds nothing else.
  */
-export const CLASS_POLICY: Readonly<Record<ErrorClass, ClassPolicy>> = {
-  RATE_LIMITED: { retryable: true, countsTowardBreaker: false, fallbackAllowed: true },
-  QUOTA_EXHAUSTED: { retryable: false, countsTowardBreaker: false, fallbackAllowed: true },
-  OVERLOADED: { retryable: true, countsTowardBreaker: true, fallbackAllowed: true },
-  SERVER_ERROR: { retryable: true, countsTowardBreaker: true, fallbackAllowed: true },
-  TIMEOUT: { retryable: true, countsTowardBreaker: true, fallbackAllowed: true },
-  NETWORK: { retryable: true, countsTowardBreaker: true, fallbackAllowed: true },
-  CONTEXT_LENGTH: { retryable: false, countsTowardBreaker: false, fallbackAllowed: true },
-  CONTENT_FILTER: { retryable: false, countsTowardBreaker: false, fallbackAllowed: false },
-  AUTH: { retryable: false, countsTowardBreaker: false, fallbackAllowed: true },
-  INVALID_REQUEST: { retryable: false, countsTowardBreaker: false, fallbackAllowed: false },
-  STREAM_INTERRUPTED: { retryable: false, countsTowardBreaker: false, fallbackAllowed: false },
-};
+export const CLASS_POLICY: Readonly<Record<ErrorClass, ClassPolicy>> = Object.fromEntries(
+  ALL_CLASSES.map((c) => {
+    const { retryable, countsTowardBreaker, fallbackAllowed } = ERROR_CLASS_TABLE[c];
+    return [c, { retryable, countsTowardBreaker, fallbackAllowed }];
+  }),
+) as Record<ErrorClass, ClassPolicy>;

@@ -1,3 +1,4 @@
+import { FieldError } from '@switchyard/util';
 import type { Classification } from './error-class';
 
 /**
@@ -63,15 +64,12 @@ export function isCancelledError(err: unknown): err is CancelledError {
   return err instanceof CancelledError;
 }
 
-/** Bad neutral input (or deployment config): names the field and the problem. */
-export class InvalidChatRequestError extends Error {
+/**
+ * Bad neutral input (or deployment config): names the field and the problem.
+ * A FieldError, so a server that lets it escape answers INVALID_ARGUMENT.
+ */
+export class InvalidChatRequestError extends FieldError {
   override readonly name = 'InvalidChatRequestError';
-  constructor(
-    readonly field: string,
-    readonly problem: string,
-  ) {
-    super(`${field}: ${problem}`);
-  }
 }
 
 /**

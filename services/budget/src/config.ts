@@ -1,10 +1,11 @@
 import { loadConfigFile, type SwitchyardConfig } from '@switchyard/config';
-import { commonServiceEnv, type Env, envInt, envString, natsUrlEnv, parseEnv, redisUrlEnv } from '@switchyard/runtime';
+import { commonServiceEnv, type Env, envInt, envString, internalAuthEnv, natsUrlEnv, parseEnv, redisUrlEnv } from '@switchyard/runtime';
 import type { StoreFailurePolicy } from './adapters/grpc-budget-handlers';
 
 /** Every variable the budget service reads, with its default (feeds the README table). */
 export const envSpec = {
   ...commonServiceEnv(50054),
+  ...internalAuthEnv({ operator: [], views: ['GetBudget'] }),
   natsUrl: natsUrlEnv('NATS server for budget alert events'),
   redisUrl: redisUrlEnv('Redis holding spend and reservations (keys sy:bud:*)'),
   configPath: envString('SWITCHYARD_CONFIG', undefined, 'path of the gateway YAML config (tenants and their budgets)'),

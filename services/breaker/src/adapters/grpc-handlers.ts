@@ -1,12 +1,12 @@
 import { BreakerService, CircuitState } from '@switchyard/contracts';
 import {
-  type FieldViolation,
+  type AccessTable,
   type ServiceRegistration,
-  invalidArguments,
   notFound,
   serviceRegistration,
 } from '@switchyard/grpc';
 import type { AttemptOutcome } from '@switchyard/contracts';
+import { FieldError, type FieldProblem } from '@switchyard/util';
 import type { DeploymentIdentity, OutcomeErrorClass, OutcomeInput } from '../domain/circuit';
 import type { HealthSnapshot, HealthTracker } from '../health-tracker';
 import { errorClassFromProto, stateFromProto, stateToProto, toDeploymentHealth } from './proto-mapping';
@@ -18,13 +18,13 @@ export const MAX_PROBE_TTL_MS = 600_000;
 const MAX_EVENT_ID = 128;
 const MAX_REASON = 512;
 
-function checkName(violations: FieldViolation[], field: string, value: string): void {
-  if (value === '') violations.push({ field, description: 'is required' });
-  else if (!NAME.test(value)) violations.push({ field, description: `${NAME_RULE}, got ${JSON.stringify(value.slice(0, 80))}` });
+function checkName(violations: FieldProblem[], field: string, value: string): void {
+  if (value === '') violations.push({ field, problem: 'is required' });
+  else if (!NAME.test(value)) violations.push({ field, problem: `${NAME_RULE}, got ${JSON.stringify(value.slice(0, 80))}` });
 }
 
-function fail(violations: FieldViolation[]): void {
-  if (violations.length > 0) throw invalidArguments(violations);
+function fail(violations: FieldProblem[]): void {
+  if (violations.length > 0) throw FieldError.of(violations);
 }
 
 /**
@@ -36,18 +36,18 @@ export function parseOutcome(
   outcome: AttemptOutcome | undefined,
   prefix: string,
 ): { id: DeploymentIdentity; input: OutcomeInput & { eventId?: string } } {
-  const violations: FieldViolation[] = [];
-  if (!outcome) throw invalidArguments([{ field: prefix, description: 'is required' }]);
+  const violations: FieldProblem[] = [];
+  if (!outcome) throw new FieldError(prefix, 'is required');
   const ref = outcome.deployment;
-  if (!ref) violations.push({ field: `${prefix}.deployment`, description: 'is required' });
+  if (!ref) violations.push({ field: `${prefix}.deployment`, problem: 'is required' });
   else {
     checkName(violations, `${prefix}.deployment.deployment`, ref.deployment);
     checkName(violations, `${prefix}.deployment.provider`, ref.provider);
   }
   const errorClass = errorClassFromProto(outcome.errorClass);
-  if (errorClass === null) violations.push({ field: `${prefix}.error_class`, description: `unknown error class ${outcome.errorClass}` });
+  if (errorClass === null) violations.push({ field: `${prefix}.error_class`, problem: `unknown error class ${outcome.errorClass}` });
   if (outcome.eventId.length > MAX_EVENT_ID)
-    violations.push({ field: `${prefix}.event_id`, description: `must be at most ${MAX_EVENT_ID} characters` });
+    violations.push({ field: `${prefix}.event_id`, problem: `must be at most ${MAX_EVENT_ID} characters` });
   fail(violations);
   return {
     id: { deployment: ref!.deployment, provider: ref!.provider, model: ref!.model },
@@ -57,8 +57,15 @@ export function parseOutcome(
 
 
 /**
+ * Who may call what (checked by createGrpcServer): forcing a circuit is an
+ * operator's decision; health views are read-only; Report and AcquireProbe
+ * are the router's.
+ */
+export const BREAKER_ACCESS: AccessTable<(typeof BreakerService)['method']> = { forceState: 'operator', getHealth: 'either', listHealth: 'either' };
+
+/**
  * BreakerService handlers: validate, call the tracker, map to protos. The
- * internal token (DESIGN "Security") is enforced by createGrpcServer.
+ * tokens (DESIGN "Security") are checked by createGrpcServer, per BREAKER_ACCESS.
  */
 export function createBreakerHandlers(options: {
   tracker: HealthTracker;
@@ -71,7 +78,7 @@ export function createBreakerHandlers(options: {
   const health = (s: HealthSnapshot) => toDeploymentHealth(s.record, s.now, slowCallMs(s.record.deployment));
 
   const deploymentField = (value: string, field = 'deployment') => {
-    const violations: FieldViolation[] = [];
+    const violations: FieldProblem[] = [];
     checkName(violations, field, value);
     fail(violations);
     return value;
@@ -97,34 +104,34 @@ export function createBreakerHandlers(options: {
     },
 
     async acquireProbe(req) {
-      const violations: FieldViolation[] = [];
+      const violations: FieldProblem[] = [];
       checkName(violations, 'deployment', req.deployment);
-      if (req.holderId === '') violations.push({ field: 'holder_id', description: 'is required' });
+      if (req.holderId === '') violations.push({ field: 'holder_id', problem: 'is required' });
       else if (req.holderId.length > 128 || req.holderId.includes('|'))
-        violations.push({ field: 'holder_id', description: "must be at most 128 characters without '|'" });
-      if (req.ttlMs > MAX_PROBE_TTL_MS) violations.push({ field: 'ttl_ms', description: `must be at most ${MAX_PROBE_TTL_MS}, got ${req.ttlMs}` });
+        violations.push({ field: 'holder_id', problem: "must be at most 128 characters without '|'" });
+      if (req.ttlMs > MAX_PROBE_TTL_MS) violations.push({ field: 'ttl_ms', problem: `must be at most ${MAX_PROBE_TTL_MS}, got ${req.ttlMs}` });
       fail(violations);
       const r = await tracker.acquireProbe(req.deployment, req.holderId, req.ttlMs || defaultProbeTtlMs, req.extend);
       return { granted: r.granted, expiresAtUnixMs: BigInt(r.expiresAt), holderId: r.holderId, state: stateToProto(r.state) };
     },
 
     async forceState(req) {
-      const violations: FieldViolation[] = [];
+      const violations: FieldProblem[] = [];
       checkName(violations, 'deployment', req.deployment);
       const state = stateFromProto(req.state);
       if (state === undefined && !(req.release && req.state === CircuitState.UNSPECIFIED)) {
         violations.push({
           field: 'state',
-          description: req.release
+          problem: req.release
             ? `must be CLOSED, OPEN, HALF_OPEN or UNSPECIFIED (keep current) when releasing, got ${req.state}`
             : `must be CLOSED, OPEN or HALF_OPEN, got ${CircuitState[req.state] ?? req.state}`,
         });
       }
-      if (req.reason.length > MAX_REASON) violations.push({ field: 'reason', description: `must be at most ${MAX_REASON} characters` });
+      if (req.reason.length > MAX_REASON) violations.push({ field: 'reason', problem: `must be at most ${MAX_REASON} characters` });
       fail(violations);
       const s = await tracker.force(req.deployment, state, req.release, req.reason);
       if (!s) throw notFound('deployment', req.deployment);
       return { health: health(s) };
     },
-  });
+  }, BREAKER_ACCESS);
 }

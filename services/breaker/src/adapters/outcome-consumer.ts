@@ -1,7 +1,7 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { AttemptOutcomeSchema } from '@switchyard/contracts';
-import { isAppError } from '@switchyard/grpc';
 import { type Consumer, type EventBus, OUTCOMES_STREAM, OUTCOMES_SUBJECTS } from '@switchyard/nats';
+import { isFieldError } from '@switchyard/util';
 import type { HealthTracker, TrackerLogger } from '../health-tracker';
 import { parseOutcome } from './grpc-handlers';
 
@@ -36,7 +36,7 @@ export async function startOutcomeConsumer(options: {
       } catch (err) {
         logger.warn(
           { err: { message: (err as Error).message }, subject: msg.subject, seq: msg.seq, malformed: true },
-          isAppError(err) ? 'dropping invalid outcome event' : 'dropping undecodable outcome event',
+          isFieldError(err) ? 'dropping invalid outcome event' : 'dropping undecodable outcome event',
         );
         return;
       }

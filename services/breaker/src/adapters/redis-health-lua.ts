@@ -1,7 +1,10 @@
+import { errorClassesWhere } from '@switchyard/util';
+
 /**
  * Lua scripts of the Redis HealthStore. They mirror domain/circuit.ts rule for
  * rule (the contract suite runs the same assertions against both); keep the
- * two in step.
+ * two in step. The breaker-failure classes are written in from the one
+ * error-class table (@switchyard/util).
  *
  * Keys of one script share the `{deployment}` hash tag:
  *   KEYS[1] sy:brk:{dep}:circuit   hash: the CircuitRecord
@@ -146,9 +149,14 @@ local function commit(r, tr, now, extra)
 end
 `;
 
+/** The breaker-failure classes as a Lua set, written from the one error-class table so the script cannot drift from it. */
+const FAILURES = `local FAILURES = { ${errorClassesWhere('countsTowardBreaker')
+  .map((c) => `${c} = true`)
+  .join(', ')} }`;
+
 /** ARGV[15] error class ('' = success), [16] latency ms, [17] dedup ttl ms, [18] '1' = has event id (KEYS[3]). */
 export const RECORD_SCRIPT = `${PRELUDE}
-local FAILURES = { OVERLOADED = true, SERVER_ERROR = true, TIMEOUT = true, NETWORK = true }
+${FAILURES}
 local now = now_ms()
 local r = load() or new_circuit(now)
 if ARGV[18] == '1' then

@@ -1,3 +1,5 @@
+import { type ErrorClass, errorClassesWhere } from '@switchyard/util';
+
 /**
  * The per-deployment circuit breaker as a pure state machine.
  *
@@ -8,7 +10,8 @@
  * step by step with a ManualClock.
  *
  * Rules (DESIGN.md "Defaults"; resilience4j / Envoy outlier detection):
- * - Only OVERLOADED, SERVER_ERROR, TIMEOUT and NETWORK are breaker failures; a
+ * - Only the classes the error-class table (@switchyard/util) counts as
+ *   breaker failures (OVERLOADED, SERVER_ERROR, TIMEOUT, NETWORK) are; a
  *   success resets the consecutive count; every other class is neutral (client
  *   errors never trip a breaker, and they do not reset the count either).
  * - Counted outcomes (success or failure) also land in a sliding TIME window of
@@ -33,25 +36,10 @@
 export type CircuitStateName = 'CLOSED' | 'OPEN' | 'HALF_OPEN';
 
 /** Error classes as the provider adapters name them (DESIGN.md "Error classes"). */
-export type OutcomeErrorClass =
-  | 'RATE_LIMITED'
-  | 'QUOTA_EXHAUSTED'
-  | 'OVERLOADED'
-  | 'SERVER_ERROR'
-  | 'TIMEOUT'
-  | 'NETWORK'
-  | 'CONTEXT_LENGTH'
-  | 'CONTENT_FILTER'
-  | 'AUTH'
-  | 'INVALID_REQUEST'
-  | 'STREAM_INTERRUPTED';
+export type OutcomeErrorClass = ErrorClass;
 
-export const BREAKER_FAILURE_CLASSES: ReadonlySet<OutcomeErrorClass> = new Set<OutcomeErrorClass>([
-  'OVERLOADED',
-  'SERVER_ERROR',
-  'TIMEOUT',
-  'NETWORK',
-]);
+/** The classes the one error-class table counts as breaker failures (client errors never trip a breaker). */
+export const BREAKER_FAILURE_CLASSES: ReadonlySet<OutcomeErrorClass> = new Set(errorClassesWhere('countsTowardBreaker'));
 
 /** How an outcome affects the circuit. */
 export type OutcomeKind = 'success' | 'failure' | 'neutral';

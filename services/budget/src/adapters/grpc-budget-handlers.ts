@@ -7,8 +7,9 @@ import {
   type BudgetCapSchema,
 } from '@switchyard/contracts';
 import type { SwitchyardConfig } from '@switchyard/config';
-import { type ServiceImplementation, invalidArgument, notFound, unavailable } from '@switchyard/grpc';
+import { type AccessTable, type ServiceImplementation, notFound, unavailable } from '@switchyard/grpc';
 import { type EventBus, subjects } from '@switchyard/nats';
+import { FieldError } from '@switchyard/util';
 import { type BudgetMetrics, createBudgetMetrics } from './budget-metrics';
 import type { BudgetStore, ThresholdCrossing } from '../domain/budget-store';
 import { type CapSpec, tenantCaps } from '../domain/caps';
@@ -66,6 +67,9 @@ function capMessage(tenant: string, cap: CapSpec): MessageInitShape<typeof Budge
 
 const MAX_ID_LENGTH = 128;
 
+/** Who may call what (checked by createGrpcServer): GetBudget is a read-only view; the rest are the router's. */
+export const BUDGET_ACCESS: AccessTable<(typeof BudgetService)['method']> = { getBudget: 'either' };
+
 /**
  * BudgetService over a BudgetStore: validation (every error names its proto
  * field), the fail-closed/open policy when the store is down, and alert events
@@ -81,22 +85,22 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
   const capsByTenant = new Map(Object.entries(config.tenants).map(([id, t]) => [id, tenantCaps(id, t)]));
 
   function capsOf(field: string, tenant: string): CapSpec[] {
-    if (!tenant) throw invalidArgument(field, 'is required');
+    if (!tenant) throw new FieldError(field, 'is required');
     const caps = capsByTenant.get(tenant);
-    if (!caps) throw invalidArgument(field, `unknown tenant "${tenant}"`);
+    if (!caps) throw new FieldError(field, `unknown tenant "${tenant}"`);
     return caps;
   }
 
   function amount(field: string, value: bigint): number {
-    if (value < 0n) throw invalidArgument(field, `must not be negative, got ${value}`);
-    if (value > MAX_AMOUNT_MICROS) throw invalidArgument(field, `must be at most ${MAX_AMOUNT_MICROS} (1M USD), got ${value}`);
+    if (value < 0n) throw new FieldError(field, `must not be negative, got ${value}`);
+    if (value > MAX_AMOUNT_MICROS) throw new FieldError(field, `must be at most ${MAX_AMOUNT_MICROS} (1M USD), got ${value}`);
     return Number(value);
   }
 
   function reservation(id: string): { tenant: string; caps: CapSpec[] } {
-    if (!id) throw invalidArgument('reservation_id', 'is required');
+    if (!id) throw new FieldError('reservation_id', 'is required');
     const tenant = reservationTenant(id);
-    if (!tenant) throw invalidArgument('reservation_id', 'is not a reservation id issued by the budget service');
+    if (!tenant) throw new FieldError('reservation_id', 'is not a reservation id issued by the budget service');
     const caps = capsByTenant.get(tenant);
     // The tenant left the config: nothing of it can be charged any more.
     if (!caps) throw notFound('reservation', id);
@@ -141,8 +145,8 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
     async reserve(req) {
       const caps = capsOf('tenant', req.tenant);
       const amountMicros = amount('amount_micros', req.amountMicros);
-      if (req.ttlMs > MAX_TTL_MS) throw invalidArgument('ttl_ms', `must be at most ${MAX_TTL_MS}, got ${req.ttlMs}`);
-      if (req.requestId.length > MAX_ID_LENGTH) throw invalidArgument('request_id', `must be at most ${MAX_ID_LENGTH} characters`);
+      if (req.ttlMs > MAX_TTL_MS) throw new FieldError('ttl_ms', `must be at most ${MAX_TTL_MS}, got ${req.ttlMs}`);
+      if (req.requestId.length > MAX_ID_LENGTH) throw new FieldError('request_id', `must be at most ${MAX_ID_LENGTH} characters`);
       const reservationId = newReservationId(req.tenant);
       try {
         const r = await store.reserve({

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CacheService, LookupStatus } from '@switchyard/contracts';
-import { type ServiceImplementation, invalidArgument, unavailable } from '@switchyard/grpc';
-import { sleep } from '@switchyard/util';
+import { type AccessTable, type ServiceImplementation, unavailable } from '@switchyard/grpc';
+import { FieldError, sleep } from '@switchyard/util';
 import { type CacheMetrics, createCacheMetrics } from './cache-metrics';
 import type { CacheStore, InvalidateTarget, LookupResult, LookupStatusName } from '../domain/cache-store';
 
@@ -48,6 +48,9 @@ const STATUS: Record<LookupStatusName, LookupStatus> = {
   leader: LookupStatus.LEADER,
   wait: LookupStatus.WAIT,
 };
+/** Who may call what (checked by createGrpcServer): wiping entries is an operator's call; the rest are the router's. */
+export const CACHE_ACCESS: AccessTable<(typeof CacheService)['method']> = { invalidate: 'operator' };
+
 const COUNTER: Record<LookupStatusName, keyof CacheStats> = { hit: 'hits', stale: 'stale', miss: 'misses', leader: 'leaders', wait: 'waits' };
 
 /**
@@ -66,17 +69,17 @@ export function createCacheHandlers(options: CacheHandlerOptions): {
   let storeHealthy = true;
 
   function tenantOf(tenant: string): string {
-    if (!tenant) throw invalidArgument('tenant', 'is required');
-    if (!TENANT.test(tenant)) throw invalidArgument('tenant', 'must be 1-64 characters of A-Z a-z 0-9 _ -');
+    if (!tenant) throw new FieldError('tenant', 'is required');
+    if (!TENANT.test(tenant)) throw new FieldError('tenant', 'must be 1-64 characters of A-Z a-z 0-9 _ -');
     return tenant;
   }
   function keyOf(field: string, key: string, allowEmpty = false): string {
-    if (!key && !allowEmpty) throw invalidArgument(field, 'is required');
-    if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw invalidArgument(field, `must be at most ${MAX_KEY_BYTES} bytes`);
+    if (!key && !allowEmpty) throw new FieldError(field, 'is required');
+    if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new FieldError(field, `must be at most ${MAX_KEY_BYTES} bytes`);
     return key;
   }
   function atMost(field: string, value: number, max: number): number {
-    if (value > max) throw invalidArgument(field, `must be at most ${max}, got ${value}`);
+    if (value > max) throw new FieldError(field, `must be at most ${max}, got ${value}`);
     return value;
   }
 
@@ -144,7 +147,7 @@ export function createCacheHandlers(options: CacheHandlerOptions): {
       const tenant = tenantOf(req.tenant);
       const key = keyOf('key', req.key);
       if (req.response.byteLength > maxEntryBytes) {
-        throw invalidArgument('response', `must be at most ${maxEntryBytes} bytes, got ${req.response.byteLength}`);
+        throw new FieldError('response', `must be at most ${maxEntryBytes} bytes, got ${req.response.byteLength}`);
       }
       const saved = await guarded('store', () =>
         store.store({
@@ -162,7 +165,7 @@ export function createCacheHandlers(options: CacheHandlerOptions): {
     async releaseLease(req) {
       const tenant = tenantOf(req.tenant);
       const key = keyOf('key', req.key);
-      if (!req.leaseId) throw invalidArgument('lease_id', 'is required');
+      if (!req.leaseId) throw new FieldError('lease_id', 'is required');
       return { released: await guarded('release_lease', () => store.releaseLease({ tenant, key, leaseId: req.leaseId })) };
     },
 
@@ -171,7 +174,7 @@ export function createCacheHandlers(options: CacheHandlerOptions): {
       let target: InvalidateTarget;
       if (req.target.case === 'key') target = { key: keyOf('key', req.target.value) };
       else if (req.target.case === 'prefix') target = { prefix: keyOf('prefix', req.target.value, true) };
-      else throw invalidArgument('target', 'set key (one entry) or prefix ("" = every entry of the tenant)');
+      else throw new FieldError('target', 'set key (one entry) or prefix ("" = every entry of the tenant)');
       return { removed: await guarded('invalidate', () => store.invalidate({ tenant, target })) };
     },
   };

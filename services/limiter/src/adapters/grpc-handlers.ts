@@ -1,5 +1,5 @@
 import { ErrorClass, ErrorClassSchema, LimiterService, type LimitKey } from '@switchyard/contracts';
-import { type ServiceRegistration, invalidArgument, serviceRegistration } from '@switchyard/grpc';
+import { type AccessTable, type ServiceRegistration, serviceRegistration } from '@switchyard/grpc';
 import { type KeyRef, type Limiter, LimiterInputError } from '../domain/limiter';
 import type { LimiterMetrics } from './limiter-metrics';
 import { keyKindFromProto, limitKeyToProto, limitKindToProto, quotaStateToProto } from './quota-proto';
@@ -14,84 +14,70 @@ function errorClassName(value: ErrorClass): string | undefined {
   return ErrorClassSchema.value[value]?.name.replace(/^ERROR_CLASS_/, '');
 }
 
-/** Runs a handler body, turning the domain's input errors into INVALID_ARGUMENT naming the proto field. */
-async function guarded<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof LimiterInputError) throw invalidArgument(err.field, err.problem);
-    throw err;
-  }
-}
+/**
+ * Who may call what (checked by createGrpcServer): clearing a deployment's
+ * unavailable mark is an operator's decision; quota views are read-only.
+ */
+export const LIMITER_ACCESS: AccessTable<(typeof LimiterService)['method']> = { clearUnavailable: 'operator', getQuota: 'either' };
 
-/** LimiterService over the domain Limiter (the internal-token check is createGrpcServer's). */
+/** LimiterService over the domain Limiter (the token checks are createGrpcServer's, per LIMITER_ACCESS). */
 export function createLimiterHandlers(options: { limiter: Limiter; metrics?: LimiterMetrics }): ServiceRegistration {
   const { limiter, metrics } = options;
 
   return serviceRegistration(LimiterService, {
     async acquire(req, ctx) {
-      return guarded(async () => {
-        const r = await limiter.acquire(
-          {
-            keys: req.keys.map(keyRef),
-            requests: req.requests,
-            tokens: req.tokens,
-            reservationTtlMs: req.reservationTtlMs,
-            maxWaitMs: req.maxWaitMs,
-            requestId: req.requestId,
-          },
-          { signal: ctx.signal, deadlineMs: ctx.deadline?.getTime() },
-        );
-        metrics?.acquire(r.granted ? 'granted' : 'denied', r.localFallback);
-        if (r.granted) return { granted: true, reservationId: r.reservationId, waitedMs: r.waitedMs, localFallback: r.localFallback, grantedAtUnixMs: BigInt(r.grantedAtMs) };
-        return {
-          granted: false,
-          retryAfterMs: r.retryAfterMs,
-          retryAtUnixMs: BigInt(r.retryAtMs),
-          blockedKey: limitKeyToProto(r.blockedKey),
-          blockedLimit: limitKindToProto(r.blockedBy),
-          waitedMs: r.waitedMs,
-          localFallback: r.localFallback,
-        };
-      });
+      const r = await limiter.acquire(
+        {
+          keys: req.keys.map(keyRef),
+          requests: req.requests,
+          tokens: req.tokens,
+          reservationTtlMs: req.reservationTtlMs,
+          maxWaitMs: req.maxWaitMs,
+          requestId: req.requestId,
+        },
+        { signal: ctx.signal, deadlineMs: ctx.deadline?.getTime() },
+      );
+      metrics?.acquire(r.granted ? 'granted' : 'denied', r.localFallback);
+      if (r.granted) return { granted: true, reservationId: r.reservationId, waitedMs: r.waitedMs, localFallback: r.localFallback, grantedAtUnixMs: BigInt(r.grantedAtMs) };
+      return {
+        granted: false,
+        retryAfterMs: r.retryAfterMs,
+        retryAtUnixMs: BigInt(r.retryAtMs),
+        blockedKey: limitKeyToProto(r.blockedKey),
+        blockedLimit: limitKindToProto(r.blockedBy),
+        waitedMs: r.waitedMs,
+        localFallback: r.localFallback,
+      };
     },
 
     async settle(req) {
-      return guarded(async () => {
-        const r = await limiter.settle({ reservationId: req.reservationId, actualTokens: req.actualTokens, cancelled: req.cancelled });
-        return { found: r.found, tokensReturned: r.tokensReturned, tokensOverrun: r.tokensOverrun };
-      });
+      const r = await limiter.settle({ reservationId: req.reservationId, actualTokens: req.actualTokens, cancelled: req.cancelled });
+      return { found: r.found, tokensReturned: r.tokensReturned, tokensOverrun: r.tokensOverrun };
     },
 
     async observe(req) {
-      return guarded(async () => {
-        if (!req.deployment) throw new LimiterInputError('deployment', 'is required');
-        const r = await limiter.observe({
-          provider: req.deployment.provider,
-          deployment: req.deployment.deployment,
-          httpStatus: req.httpStatus,
-          headers: req.headers,
-          errorClass: errorClassName(req.errorClass),
-          observedAtMs: Number(req.observedAtUnixMs),
-        });
-        return { cooldownUntilUnixMs: BigInt(r.cooldownUntilMs), unavailable: r.unavailable };
+      if (!req.deployment) throw new LimiterInputError('deployment', 'is required');
+      const r = await limiter.observe({
+        provider: req.deployment.provider,
+        deployment: req.deployment.deployment,
+        httpStatus: req.httpStatus,
+        headers: req.headers,
+        errorClass: errorClassName(req.errorClass),
+        observedAtMs: Number(req.observedAtUnixMs),
       });
+      return { cooldownUntilUnixMs: BigInt(r.cooldownUntilMs), unavailable: r.unavailable };
     },
 
     async clearUnavailable(req) {
-      return guarded(async () => {
-        if (!req.deployment) throw new LimiterInputError('deployment', 'is required');
-        const r = await limiter.clearUnavailable(req.deployment.provider, req.deployment.deployment);
-        return { cleared: r.cleared, epoch: BigInt(r.epoch) };
-      });
+      if (!req.deployment) throw new LimiterInputError('deployment', 'is required');
+      const r = await limiter.clearUnavailable(req.deployment.provider, req.deployment.deployment);
+      return { cleared: r.cleared, epoch: BigInt(r.epoch) };
     },
 
     async getQuota(req) {
-      return guarded(async () => {
-        if (!req.key) throw new LimiterInputError('key', 'is required');
-        const { key, state } = await limiter.getQuota(keyRef(req.key));
-        return { quota: quotaStateToProto(key, state) };
-      });
+      if (!req.key) throw new LimiterInputError('key', 'is required');
+      const { key, state } = await limiter.getQuota(keyRef(req.key));
+      return { quota: quotaStateToProto(key, state) };
     },
-  });
+  }, LIMITER_ACCESS);
 }

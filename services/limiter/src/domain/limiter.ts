@@ -1,20 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { SwitchyardConfig } from '@switchyard/config';
 import { parseRateLimitHeaders } from '@switchyard/providers';
-import { type Clock, sleep, systemClock } from '@switchyard/util';
+import { type Clock, FieldError, sleep, systemClock } from '@switchyard/util';
 import { type LimitResolver, type ResolvedKey, createLimitResolver } from './limits';
 import type { AcquireResult, BlockReason, KeyKind, KeyState, QuotaStore, SettleResult } from './quota-store';
 import { createSlotWakeups, slotKeyName } from './slot-wakeups';
 
-/** A caller mistake; `field` is the proto field path, so the gRPC error names it. */
-export class LimiterInputError extends Error {
-  constructor(
-    readonly field: string,
-    readonly problem: string,
-  ) {
-    super(`${field}: ${problem}`);
-    this.name = 'LimiterInputError';
-  }
+/** A caller mistake; `field` is the proto field path, so the gRPC error (INVALID_ARGUMENT) names it. */
+export class LimiterInputError extends FieldError {
+  override readonly name = 'LimiterInputError';
 }
 
 /** Beyond any real request (the largest context windows are ~2M tokens). */

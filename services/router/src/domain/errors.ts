@@ -1,18 +1,14 @@
+import { FieldError } from '@switchyard/util';
+
 /**
- * Domain errors of the router. Transport-free on purpose: the handlers map
- * them to gRPC status (with google.rpc details) in one place, so the domain
- * can be unit-tested without a server.
+ * Domain errors of the router. Transport-free on purpose: the one error
+ * mapping of @switchyard/grpc turns them into a gRPC status (with google.rpc
+ * details), so the domain can be unit-tested without a server.
  */
 
-/** Bad caller input; `field` is the proto field path, e.g. `messages[2].role`. */
-export class InvalidRequestError extends Error {
+/** Bad caller input; `field` is the proto field path, e.g. `messages[2].role`. INVALID_ARGUMENT at the boundary. */
+export class InvalidRequestError extends FieldError {
   override readonly name = 'InvalidRequestError';
-  constructor(
-    readonly field: string,
-    readonly problem: string,
-  ) {
-    super(`${field}: ${problem}`);
-  }
 }
 
 export function isInvalidRequestError(err: unknown): err is InvalidRequestError {

@@ -1,19 +1,11 @@
 import { ErrorClass } from '@switchyard/contracts';
-import type { Clock } from '@switchyard/util';
+import { type Clock, errorClassTraits } from '@switchyard/util';
 
-/** DESIGN: only overloaded, server error, timeout and network count as breaker failures. */
+/** A breaker failure is what the one error-class table says (overloaded, server error, timeout, network); unknown classes are neutral. */
 export function breakerOutcome(errorClass: ErrorClass): 'success' | 'failure' | 'neutral' {
-  switch (errorClass) {
-    case ErrorClass.UNSPECIFIED:
-      return 'success';
-    case ErrorClass.OVERLOADED:
-    case ErrorClass.SERVER_ERROR:
-    case ErrorClass.TIMEOUT:
-    case ErrorClass.NETWORK:
-      return 'failure';
-    default:
-      return 'neutral';
-  }
+  if (errorClass === ErrorClass.UNSPECIFIED) return 'success';
+  const name = ErrorClass[errorClass] as string | undefined;
+  return name !== undefined && errorClassTraits(name)?.countsTowardBreaker ? 'failure' : 'neutral';
 }
 
 /**

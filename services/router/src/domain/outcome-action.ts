@@ -1,4 +1,5 @@
 import type { ErrorClass } from '@switchyard/providers';
+import { ERROR_CLASS_TABLE } from '@switchyard/util';
 import type { Rng } from './candidates';
 import { retryDelayMs, type RetrySettings } from './retry-policy';
 
@@ -37,11 +38,12 @@ export interface FailureFacts {
 
 /** Failures that say the deployment is sick right now: another attempt adds load, so it is paid from the retry budget. */
 export function isTransient(errorClass: ErrorClass): boolean {
-  return errorClass === 'OVERLOADED' || errorClass === 'SERVER_ERROR' || errorClass === 'TIMEOUT' || errorClass === 'NETWORK';
+  return ERROR_CLASS_TABLE[errorClass].transient;
 }
 
+/** A quota class (rate limited, quota exhausted) is news for the limiter. */
 export function classEffects(errorClass: ErrorClass): ClassEffects {
-  return { observeLimiter: errorClass === 'RATE_LIMITED' || errorClass === 'QUOTA_EXHAUSTED' };
+  return { observeLimiter: ERROR_CLASS_TABLE[errorClass].quota };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { AppError, status, type ErrorDetails, type QuotaViolation } from '@switchyard/grpc';
+import { ERROR_CLASS_TABLE } from '@switchyard/util';
 import type { BudgetDenial } from '../adapters/budget-peer';
 import type { LoopResult } from '../domain/run-attempts';
 
@@ -121,8 +122,6 @@ function retryHint(now: number, f: Failure): number | undefined {
   return delays.length > 0 ? Math.min(...delays) : undefined;
 }
 
-const QUOTA_CLASSES = new Set(['RATE_LIMITED', 'QUOTA_EXHAUSTED']);
-
 /**
  * Step 8 of the call, when no stale answer can save it: the one mapping from
  * "every candidate failed" to a gRPC status a caller can act on.
@@ -168,7 +167,7 @@ export function failureError(f: Failure, call: FailedCall): AppError {
   const retryAfterMs = retryHint(call.now, f);
   const quotaOnly =
     (f.attempts.length > 0 || f.skipped.length > 0) &&
-    f.attempts.every((a) => a.errorClass !== undefined && QUOTA_CLASSES.has(a.errorClass)) &&
+    f.attempts.every((a) => a.errorClass !== undefined && ERROR_CLASS_TABLE[a.errorClass].quota) &&
     f.skipped.every((s) => s.quota);
   if (quotaOnly) {
     const violations: QuotaViolation[] = [

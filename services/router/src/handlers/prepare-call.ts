@@ -1,8 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { invalidArgument, type Metadata } from '@switchyard/grpc';
-import { InvalidChatRequestError } from '@switchyard/providers';
+import type { Metadata } from '@switchyard/grpc';
 import { orderCandidates, planCandidates, skipSmallContextWindows, type CandidatePlan } from '../domain/candidates';
-import { InvalidRequestError } from '../domain/errors';
 import { estimateCall, reserveMicros } from '../domain/token-accounting';
 import { resolveRoute, validateCall, type CallRequest, type ValidatedCall } from '../domain/validate-request';
 import type { KeyOwner, RouterContext } from '../router-context';
@@ -38,33 +36,28 @@ export function cacheKeyFor(call: ValidatedCall): string {
 /**
  * Steps 1-2 of the call: authenticate, resolve and authorise the route,
  * validate, estimate, plan candidates from the local replicas. Throws
- * AppError; nothing has been reserved yet, so bad input is never charged.
+ * AppError, or a FieldError for bad input (INVALID_ARGUMENT at the boundary);
+ * nothing has been reserved yet, so bad input is never charged.
  */
 export function prepareCall(deps: PrepareDeps, req: CallRequest, metadata: Metadata, deadline: Date | undefined): PreparedCall {
   const owner = authenticate(deps, metadata);
-  try {
-    const route = resolveRoute(deps.gateway, req.route);
-    authorizeRoute(owner, req.route);
-    const call = validateCall(req, route, { ...deps.gateway.defaults.requestLimits, defaultMaxTokens: deps.defaultMaxTokens });
-    const ordered = orderCandidates(route, deps.gateway.deployments, deps.rng);
-    const estimate = estimateCall(call.chat, ordered);
-    const plan = skipSmallContextWindows(
-      planCandidates(ordered, (name) => deploymentView(deps, name), deps.clock.now()),
-      (c) => estimate.inputTokens.get(c.name) ?? 0,
-    );
-    return {
-      requestId: randomUUID(),
-      owner,
-      call,
-      plan,
-      inputTokens: estimate.inputTokens,
-      reserveMicros: reserveMicros(estimate, plan.usable),
-      cacheKey: call.cache.read || call.cache.write ? cacheKeyFor(call) : '',
-      deadlineAt: deadline ? deadline.getTime() : Number.POSITIVE_INFINITY,
-    };
-  } catch (err) {
-    if (err instanceof InvalidRequestError) throw invalidArgument(err.field, err.problem);
-    if (err instanceof InvalidChatRequestError) throw invalidArgument(err.field, err.problem);
-    throw err;
-  }
+  const route = resolveRoute(deps.gateway, req.route);
+  authorizeRoute(owner, req.route);
+  const call = validateCall(req, route, { ...deps.gateway.defaults.requestLimits, defaultMaxTokens: deps.defaultMaxTokens });
+  const ordered = orderCandidates(route, deps.gateway.deployments, deps.rng);
+  const estimate = estimateCall(call.chat, ordered);
+  const plan = skipSmallContextWindows(
+    planCandidates(ordered, (name) => deploymentView(deps, name), deps.clock.now()),
+    (c) => estimate.inputTokens.get(c.name) ?? 0,
+  );
+  return {
+    requestId: randomUUID(),
+    owner,
+    call,
+    plan,
+    inputTokens: estimate.inputTokens,
+    reserveMicros: reserveMicros(estimate, plan.usable),
+    cacheKey: call.cache.read || call.cache.write ? cacheKeyFor(call) : '',
+    deadlineAt: deadline ? deadline.getTime() : Number.POSITIVE_INFINITY,
+  };
 }
