@@ -9,7 +9,6 @@ import type { LoopResult } from '../domain/run-attempts';
  * key in progress or reused, every candidate failed. One module, one domain.
  */
 export const ROUTER_ERROR_DOMAIN = 'switchyard.router';
-const ERROR_DOMAIN = ROUTER_ERROR_DOMAIN;
 
 /** Who the error is about: the caller's tenant and this call's id (ErrorInfo metadata). */
 export interface CallIdentity {
@@ -24,12 +23,12 @@ export function budgetError(denial: BudgetDenial, who: CallIdentity): AppError {
     case 'store-unavailable':
       return new AppError(status.UNAVAILABLE, 'budget service cannot reach its store and the tenant has hard caps (fail closed)', {
         retryDelayMs: 1000,
-        errorInfo: { reason: 'BUDGET_UNAVAILABLE', domain: ERROR_DOMAIN, metadata },
+        errorInfo: { reason: 'BUDGET_UNAVAILABLE', domain: ROUTER_ERROR_DOMAIN, metadata },
       });
     case 'unreachable':
       return new AppError(status.UNAVAILABLE, `budget service unavailable (${denial.cause}); tenant "${who.tenant}" has hard caps, so the call is refused`, {
         retryDelayMs: 1000,
-        errorInfo: { reason: 'BUDGET_UNAVAILABLE', domain: ERROR_DOMAIN, metadata },
+        errorInfo: { reason: 'BUDGET_UNAVAILABLE', domain: ROUTER_ERROR_DOMAIN, metadata },
       });
     case 'exceeded':
       return new AppError(status.RESOURCE_EXHAUSTED, `budget exceeded: ${denial.subject}: ${denial.description}`, {
@@ -37,7 +36,7 @@ export function budgetError(denial: BudgetDenial, who: CallIdentity): AppError {
         ...(denial.retryAfterMs !== undefined ? { retryDelayMs: denial.retryAfterMs } : {}),
         errorInfo: {
           reason: 'BUDGET_EXCEEDED',
-          domain: ERROR_DOMAIN,
+          domain: ROUTER_ERROR_DOMAIN,
           metadata: {
             ...metadata,
             limit_micros: String(denial.limitMicros),
@@ -54,7 +53,7 @@ export function budgetError(denial: BudgetDenial, who: CallIdentity): AppError {
 export function idempotencyInProgress(requestId: string): AppError {
   return new AppError(status.ABORTED, `idempotency_key: a call with this key is still in progress; retry with the same key`, {
     retryDelayMs: 1000,
-    errorInfo: { reason: 'IDEMPOTENCY_IN_PROGRESS', domain: ERROR_DOMAIN, metadata: { request_id: requestId } },
+    errorInfo: { reason: 'IDEMPOTENCY_IN_PROGRESS', domain: ROUTER_ERROR_DOMAIN, metadata: { request_id: requestId } },
   });
 }
 
@@ -63,7 +62,7 @@ export function idempotencyKeyReused(key: string, requestId: string): AppError {
   const description = `idempotency_key "${key}" was already used with a different request (other route, messages or parameters); a new request needs a new key`;
   return new AppError(status.FAILED_PRECONDITION, description, {
     preconditionFailure: [{ type: 'IDEMPOTENCY_KEY_REUSED', subject: `idempotency_key:${key}`, description }],
-    errorInfo: { reason: 'IDEMPOTENCY_KEY_REUSED', domain: ERROR_DOMAIN, metadata: { request_id: requestId, idempotency_key: key } },
+    errorInfo: { reason: 'IDEMPOTENCY_KEY_REUSED', domain: ROUTER_ERROR_DOMAIN, metadata: { request_id: requestId, idempotency_key: key } },
   });
 }
 
@@ -128,7 +127,7 @@ function retryHint(now: number, f: Failure): number | undefined {
  */
 export function failureError(f: Failure, call: FailedCall): AppError {
   // stopped_because: why the attempt loop ended (e.g. the retry budget was spent and the call failed fast).
-  const errorInfo = (reason: string) => ({ reason, domain: ERROR_DOMAIN, metadata: { ...attemptsMetadata(call, f), stopped_because: f.reason } });
+  const errorInfo = (reason: string) => ({ reason, domain: ROUTER_ERROR_DOMAIN, metadata: { ...attemptsMetadata(call, f), stopped_because: f.reason } });
   if (f.cancelled) return new AppError(status.CANCELLED, 'call cancelled by the caller', { errorInfo: errorInfo('CANCELLED') });
   if (f.deadlineExceeded) {
     return new AppError(status.DEADLINE_EXCEEDED, `deadline exceeded after ${f.attempts.length} attempt(s): ${summary(f)}`, { errorInfo: errorInfo('DEADLINE_EXCEEDED') });
