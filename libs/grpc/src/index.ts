@@ -5,6 +5,7 @@
  */
 export { createGrpcServer, toServiceDefinition, type GrpcServerHandle, type GrpcServerOptions } from './server';
 export { createClient, type ClientOptions } from './client';
+export { channelTarget, type ChannelTarget } from './channel-target';
 export {
   AppError,
   isAppError,

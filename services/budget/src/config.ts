@@ -9,7 +9,7 @@ export const envSpec = {
   natsUrl: natsUrlEnv('NATS server for budget alert events'),
   redisUrl: redisUrlEnv('Redis holding spend and reservations (keys sy:bud:*)'),
   configPath: envString('SWITCHYARD_CONFIG', undefined, 'path of the gateway YAML config (tenants and their budgets)'),
-  reservationTtlMs: envInt('BUDGET_RESERVATION_TTL_MS', 120_000, 'lifetime of a reservation whose Reserve says ttl_ms 0', {
+  reservationTtlMs: envInt('BUDGET_RESERVATION_TTL_MS', 120_000, 'lifetime of a reservation whose Reserve says ttl_ms 0; one neither committed nor released by then is charged at its reserved amount (a late Commit corrects it to the actual cost)', {
     min: 1_000,
     max: 3_600_000,
   }),

@@ -16,6 +16,7 @@ import { createOutcomePublisher, ensureOutcomeStream } from './adapters/outcome-
 import { createPeers, type Peers } from './adapters/peers';
 import { startQuotaReplica } from './adapters/quota-replica';
 import { createBackgroundTasks } from './background-tasks';
+import { createSettleRetry } from './settle-retry';
 import type { RouterConfig } from './config';
 import type { Rng } from './domain/candidates';
 import { createLatencyEstimate } from './domain/latency-estimate';
@@ -96,6 +97,9 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     if (ownsPeers) cleanups.push(() => peers.close());
     const tasks = createBackgroundTasks(logger);
     const clock = deps.clock ?? systemClock;
+    // Accounting retries run on wall time against real peers: deps.clock, sleep and rng
+    // shape the caller's attempt loop (tests record its waits, seed its choices), not this.
+    const settleRetry = createSettleRetry({ clock: systemClock, sleep: realSleep, rng: Math.random, windowMs: config.settleRetryWindowMs });
     const localBreaker = createLocalBreaker({
       consecutiveFailures: config.switchyard.defaults.breaker.consecutiveFailures,
       openMs: config.switchyard.defaults.breaker.openMs,
@@ -107,8 +111,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       gateway: config.switchyard,
       keys: keyOwners(config),
       adapters,
-      budget: createBudgetPeer({ client: peers.budget, ...peerDeps }),
-      limiter: createLimiterPeer({ client: peers.limiter, ...peerDeps }),
+      budget: createBudgetPeer({ client: peers.budget, ...peerDeps, settleRetry }),
+      limiter: createLimiterPeer({ client: peers.limiter, ...peerDeps, settleRetry }),
       cache: createCachePeer({ client: peers.cache, ...peerDeps, settings: { ttlMs, staleTtlMs, idempotencyWindowMs: config.idempotencyWindowMs } }),
       breaker: createBreakerPeer({
         client: peers.breaker,
@@ -153,7 +157,11 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       stop() {
         stopping ??= (async () => {
           await server.shutdown(config.shutdownGraceMs);
+          // Accounting still retrying against dead peers gets one more grace, then stops
+          // (its reservations expire charged); shutdown never waits a whole retry window.
+          const giveUp = setTimeout(() => settleRetry.stop(), config.shutdownGraceMs);
           await tasks.drain();
+          clearTimeout(giveUp);
           for (const cleanup of cleanups.reverse()) await cleanup();
           if (ownsBus) await bus.close();
         })();

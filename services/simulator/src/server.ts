@@ -226,6 +226,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
       const body = dialect.completion(c);
       headers['content-length'] = String(Buffer.byteLength(body));
       recorder.answered(rt.name, 200);
+      recorder.billed(rt.name, c.promptTokens, c.completionTokens);
       res.writeHead(200, headers);
       res.end(body);
     };
@@ -249,6 +250,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
       else cutAt = Math.min(cut, c.pieces.length);
     }
     recorder.answered(rt.name, 200);
+    recorder.billed(rt.name, c.promptTokens, c.completionTokens);
     res.writeHead(200, Object.assign(headers, STREAM_HEADERS));
     res.write(dialect.stream.open(c));
 

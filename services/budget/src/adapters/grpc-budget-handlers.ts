@@ -204,7 +204,7 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
         return { released: r.released };
       } catch (err) {
         storeDown('release', tenant, err);
-        throw unavailable('budget store unreachable; the reservation expires on its own', 1_000, { cause: err });
+        throw unavailable('budget store unreachable; retry the release (unreleased, the reservation is charged when it expires)', 1_000, { cause: err });
       }
     },
 

@@ -6,6 +6,8 @@ import type { BudgetClient } from './peers';
 
 const clock = new ManualClock(1_000_000);
 const quiet = { warn() {}, error() {} };
+/** Accounting retries are settle-retry.ts's subject: here each runs once. */
+const once = { run: <T>(attempt: () => Promise<T>) => attempt(), stop() {} };
 
 /** Runs background work at once and remembers what ran. */
 function inlineTasks(): BackgroundTasks & { names: string[] } {
@@ -22,7 +24,7 @@ function inlineTasks(): BackgroundTasks & { names: string[] } {
 }
 
 function peer(client: Partial<BudgetClient>, tasks = inlineTasks()) {
-  return createBudgetPeer({ client: client as BudgetClient, clock, logger: quiet, tasks, peerDeadlineMs: 500 });
+  return createBudgetPeer({ client: client as BudgetClient, clock, logger: quiet, tasks, peerDeadlineMs: 500, settleRetry: once });
 }
 
 const reserve = (over: Partial<BudgetReserve> = {}): BudgetReserve => ({

@@ -1,4 +1,5 @@
 import type { DegradedReason } from '../domain/degraded';
+import type { SettleRetry } from '../settle-retry';
 import { hopDeadline, peerErrorText, type PeerDeps } from './peer-call';
 import type { BudgetClient } from './peers';
 
@@ -51,7 +52,8 @@ export interface BudgetPeer {
 const PERIODS = ['unspecified', 'hour', 'day', 'month'];
 const SCOPES = ['cap', 'tenant', 'api key', 'feature'];
 
-export function createBudgetPeer({ client, clock, logger, tasks, peerDeadlineMs }: PeerDeps<BudgetClient>): BudgetPeer {
+/** `settleRetry`: a failed Commit/Release is retried on the next replica until its reservation would expire. */
+export function createBudgetPeer({ client, clock, logger, tasks, peerDeadlineMs, settleRetry }: PeerDeps<BudgetClient> & { settleRetry: SettleRetry }): BudgetPeer {
   return {
     async reserve(r) {
       try {
@@ -95,13 +97,13 @@ export function createBudgetPeer({ client, clock, logger, tasks, peerDeadlineMs 
       if (hold.kind !== 'granted' || !hold.reservationId) return;
       const reservationId = hold.reservationId;
       tasks.run('budget commit', { request_id: requestId, reservation_id: reservationId, actual_micros: actualMicros }, () =>
-        client.commit({ reservationId, actualMicros: BigInt(actualMicros) }),
+        settleRetry.run(() => client.commit({ reservationId, actualMicros: BigInt(actualMicros) })),
       );
     },
     release(hold, requestId) {
       if (hold.kind !== 'granted' || !hold.reservationId) return;
       const reservationId = hold.reservationId;
-      tasks.run('budget release', { request_id: requestId, reservation_id: reservationId }, () => client.release({ reservationId }));
+      tasks.run('budget release', { request_id: requestId, reservation_id: reservationId }, () => settleRetry.run(() => client.release({ reservationId })));
     },
   };
 }

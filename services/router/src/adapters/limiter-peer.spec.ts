@@ -7,10 +7,12 @@ import type { LimiterClient } from './peers';
 
 const clock = new ManualClock(1_000_000);
 const quiet = { warn() {}, error() {} };
+/** Accounting retries are settle-retry.ts's subject: here each runs once. */
+const once = { run: <T>(attempt: () => Promise<T>) => attempt(), stop() {} };
 const tasks: BackgroundTasks = { run: (_n, _f, task) => void task(), drain: () => Promise.resolve(), pending: () => 0 };
 
 function peer(acquire: LimiterClient['acquire']) {
-  return createLimiterPeer({ client: { acquire } as LimiterClient, clock, logger: quiet, tasks, peerDeadlineMs: 500 });
+  return createLimiterPeer({ client: { acquire } as LimiterClient, clock, logger: quiet, tasks, peerDeadlineMs: 500, settleRetry: once });
 }
 
 const ask = (over: Partial<LimiterAcquire> = {}): LimiterAcquire => ({

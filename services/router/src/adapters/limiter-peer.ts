@@ -4,6 +4,7 @@ import { rateLimitHeadersOf, type Classification, type RateLimitSnapshot } from 
 import { classEffects } from '../domain/outcome-action';
 import { createRateLimitReports } from '../domain/rate-limit-reports';
 import type { Admission } from '../domain/run-attempts';
+import type { SettleRetry } from '../settle-retry';
 import { hopDeadline, peerErrorCode, peerErrorText, type PeerDeps } from './peer-call';
 import type { LimiterClient } from './peers';
 
@@ -52,7 +53,8 @@ const LIMIT_NAMES: Record<number, string> = {
   [LimitKind.UNAVAILABLE]: 'unavailable',
 };
 
-export function createLimiterPeer({ client, clock, logger, tasks, peerDeadlineMs }: PeerDeps<LimiterClient>): LimiterPeer {
+/** `settleRetry`: a failed Settle is retried on the next replica until its reservation would expire. */
+export function createLimiterPeer({ client, clock, logger, tasks, peerDeadlineMs, settleRetry }: PeerDeps<LimiterClient> & { settleRetry: SettleRetry }): LimiterPeer {
   const rateLimitReports = createRateLimitReports();
   return {
     async acquire(a) {
@@ -107,7 +109,9 @@ export function createLimiterPeer({ client, clock, logger, tasks, peerDeadlineMs
     },
     settle(reservationId, usage, requestId) {
       tasks.run('limiter settle', { request_id: requestId, reservation_id: reservationId }, () =>
-        usage === 'cancelled' ? client.settle({ reservationId, cancelled: true }) : client.settle({ reservationId, actualTokens: usage.tokens }),
+        settleRetry.run(() =>
+          usage === 'cancelled' ? client.settle({ reservationId, cancelled: true }) : client.settle({ reservationId, actualTokens: usage.tokens }),
+        ),
       );
     },
     observe(o) {
