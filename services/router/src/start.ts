@@ -6,6 +6,7 @@ import { createNatsEventBus, type EventBus } from '@switchyard/nats';
 import { createProviderAdapter, type ProviderAdapter } from '@switchyard/providers';
 import type { RunningService } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
+import { loadTokenizer } from '@switchyard/tokens';
 import { sleep as realSleep, systemClock, type Clock } from '@switchyard/util';
 import { startHealthReplica } from './adapters/health-replica';
 import { createBreakerPeer } from './adapters/breaker-peer';
@@ -144,6 +145,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       ),
       latency: createLatencyEstimate(),
     };
+    loadTokenizer(); // every call estimates its tokens: build the tables before the first one
     const steps = createCallSteps(ctx);
     const server = await createGrpcServer({
       host: config.grpcHost,
