@@ -51,7 +51,8 @@ export interface AnswerStep {
   chargePartial(p: PreparedCall, fan: FanOut, c: Candidate, usage: Usage): number;
 }
 
-function cacheStatusFor(lookup: CacheLookup): CacheStatus {
+/** Cache status of an answer that came from upstream. */
+export function cacheStatusFor(lookup: CacheLookup): CacheStatus {
   switch (lookup.kind) {
     case 'bypass':
       return CacheStatus.BYPASS;
@@ -177,4 +178,3 @@ export function createAnswerStep(deps: { budget: BudgetPeer; cache: CachePeer; a
   };
 }
 
-export { cacheStatusFor };
