@@ -57,6 +57,8 @@ export interface BreakerConfig {
   shutdownGraceMs: number;
   internalToken?: string;
   operatorToken?: string;
+  /** GRPC_MAX_RECEIVE_BYTES: larger requests are refused before they are parsed. */
+  grpcMaxReceiveBytes: number;
   /** The circuit policy, with each deployment's own settings in `byDeployment`. */
   policy: BreakerPolicy;
   /** Lifetime of a probe permit whose AcquireProbe says ttl_ms = 0. */
@@ -81,6 +83,7 @@ export function loadConfig(env: Env): BreakerConfig {
     shutdownGraceMs: e.shutdownGraceMs,
     internalToken: e.internalToken,
     operatorToken: e.operatorToken,
+    grpcMaxReceiveBytes: e.grpcMaxReceiveBytes,
     ...breakerPolicy(e, file),
     outcomeAckWaitMs: e.outcomeAckWaitMs,
     sweepIntervalMs: e.sweepIntervalMs,

@@ -107,6 +107,7 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
       logger,
       services: [createLimiterHandlers({ limiter, metrics, ...(deps.clock ? { clock: deps.clock } : {}) })],
       auth: { internalToken: config.internalToken, operatorToken: config.operatorToken },
+      channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
     });
     life.onStop('grpc server', () => server.shutdown(config.shutdownGraceMs));
 

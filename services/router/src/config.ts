@@ -1,6 +1,7 @@
 import { loadConfigFile, resolveSecret, type SwitchyardConfig } from '@switchyard/config';
 import { channelTarget } from '@switchyard/grpc';
 import { commonServiceEnv, type Env, envInt, envOptional, envString, EnvError, natsUrlEnv, parseEnv } from '@switchyard/runtime';
+import { largestValidRequestBytes } from './domain/validate-request';
 
 const PEER_ADDRESS_FORMS =
   'replicas: host:port, a DNS name resolving to every replica (name:port or dns:///name:port), or a comma-separated list of ip:port; calls are balanced round-robin';
@@ -86,6 +87,14 @@ export function loadConfig(env: Env): RouterConfig {
     } catch (err) {
       problems.push(`deployments.${name}.apiKey (${deployment.apiKey}): ${(err as Error).message}`);
     }
+  }
+  const longestRoute = Math.max(0, ...Object.keys(switchyard.routes).map((name) => name.length));
+  const largestRequest = largestValidRequestBytes(switchyard.defaults.requestLimits, longestRoute);
+  if (largestRequest > rest.grpcMaxReceiveBytes) {
+    // Otherwise a request the limits call valid would be refused as too large by gRPC, with a confusing RESOURCE_EXHAUSTED.
+    problems.push(
+      `GRPC_MAX_RECEIVE_BYTES (${rest.grpcMaxReceiveBytes}): below the largest request defaults.requestLimits allow (up to ${largestRequest} bytes for maxPromptChars ${switchyard.defaults.requestLimits.maxPromptChars}); raise it to at least ${largestRequest} or lower the limits`,
+    );
   }
   if (problems.length > 0) throw new EnvError(problems);
   return { ...rest, switchyard, providerKeys };

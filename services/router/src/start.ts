@@ -6,8 +6,13 @@ import { createNatsEventBus, type EventBus } from '@switchyard/nats';
 import { createProviderAdapter, type ProviderAdapter } from '@switchyard/providers';
 import type { RunningService } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
+import { loadTokenizer } from '@switchyard/tokens';
 import { sleep as realSleep, systemClock, type Clock } from '@switchyard/util';
 import { startHealthReplica } from './adapters/health-replica';
+import { createBreakerPeer } from './adapters/breaker-peer';
+import { createBudgetPeer } from './adapters/budget-peer';
+import { createCachePeer } from './adapters/cache-peer';
+import { createLimiterPeer } from './adapters/limiter-peer';
 import { createOutcomePublisher, ensureOutcomeStream } from './adapters/outcome-publisher';
 import { createPeers, type Peers } from './adapters/peers';
 import { startQuotaReplica } from './adapters/quota-replica';
@@ -18,7 +23,7 @@ import type { Rng } from './domain/candidates';
 import { createLatencyEstimate } from './domain/latency-estimate';
 import { breakerOutcome, createLocalBreaker } from './domain/local-breaker';
 import { createRetryBudget } from './domain/retry-budget';
-import { createRateLimitReports } from './domain/rate-limit-reports';
+import { createCallSteps } from './handlers/call-steps';
 import { createCompleteHandler } from './handlers/complete';
 import { createStreamCompleteHandler } from './handlers/stream-complete';
 import type { KeyOwner, RouterContext, RouterLogger } from './router-context';
@@ -101,11 +106,20 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       openMs: config.switchyard.defaults.breaker.openMs,
       clock,
     });
+    const peerDeps = { clock, logger, tasks, peerDeadlineMs: config.peerDeadlineMs };
+    const { ttlMs, staleTtlMs } = config.switchyard.defaults.cache;
     const ctx: RouterContext = {
       gateway: config.switchyard,
       keys: keyOwners(config),
       adapters,
-      peers,
+      budget: createBudgetPeer({ client: peers.budget, ...peerDeps, settleRetry }),
+      limiter: createLimiterPeer({ client: peers.limiter, ...peerDeps, settleRetry }),
+      cache: createCachePeer({ client: peers.cache, ...peerDeps, settings: { ttlMs, staleTtlMs, idempotencyWindowMs: config.idempotencyWindowMs } }),
+      breaker: createBreakerPeer({
+        client: peers.breaker,
+        ...peerDeps,
+        replicaId: config.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+      }),
       health,
       quota,
       outcomes: createOutcomePublisher({
@@ -118,29 +132,28 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       }),
       localBreaker,
       tasks,
-      settleRetry,
       clock,
       rng: deps.rng ?? Math.random,
       sleep: deps.sleep ?? realSleep,
       logger,
       defaultMaxTokens: config.defaultMaxTokens,
-      peerDeadlineMs: config.peerDeadlineMs,
-      replicaId: config.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
       probesInFlight: new Set(),
-      idempotencyWindowMs: config.idempotencyWindowMs,
       admissionMaxWaitMs: config.admissionMaxWaitMs,
-      rateLimitReports: createRateLimitReports(),
       retryBudget: createRetryBudget(
         { ratio: config.retryBudgetPercent / 100, minPerSecond: config.retryBudgetMinPerSecond, windowMs: config.retryBudgetWindowMs },
         clock,
       ),
       latency: createLatencyEstimate(),
     };
+    loadTokenizer(); // every call estimates its tokens: build the tables before the first one
+    const steps = createCallSteps(ctx);
     const server = await createGrpcServer({
       host: config.grpcHost,
       port: config.grpcPort,
       logger,
-      services: [serviceRegistration(RouterService, { complete: createCompleteHandler(ctx), streamComplete: createStreamCompleteHandler(ctx) })],
+      services: [serviceRegistration(RouterService, { complete: createCompleteHandler(steps), streamComplete: createStreamCompleteHandler(steps) })],
+      // An oversized request is refused by grpc-js from its length prefix, before it is parsed or reaches a handler.
+      channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
     });
     let stopping: Promise<void> | undefined;
     return {

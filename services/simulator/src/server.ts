@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { countTextTokens } from '@switchyard/tokens';
+import { countTextTokens, loadTokenizer } from '@switchyard/tokens';
 import { systemClock, type Clock } from '@switchyard/util';
 import { handleAdmin } from './admin';
 import { createAnthropicDialect } from './anthropic';
@@ -341,6 +341,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     res.end(body);
   }
 
+  loadTokenizer(); // every request counts tokens: build the tables before the first one
   const server = createServer({ keepAliveTimeout: 65_000 }, onRequest);
   // A hung request must stay hung however long a test waits; only the client or stop() ends it.
   server.requestTimeout = 0;
