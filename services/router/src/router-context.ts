@@ -2,6 +2,7 @@ import type { SwitchyardConfig, TenantConfig } from '@switchyard/config';
 import type { ProviderAdapter } from '@switchyard/providers';
 import type { Clock } from '@switchyard/util';
 import type { HealthReplica } from './adapters/health-replica';
+import type { LimiterFallback } from './adapters/limiter-fallback';
 import type { OutcomePublisher } from './adapters/outcome-publisher';
 import type { Peers } from './adapters/peers';
 import type { QuotaReplica } from './adapters/quota-replica';
@@ -59,6 +60,8 @@ export interface RouterContext {
   localBreaker: LocalBreaker;
   /** Throttle of limiter Observes fed from successful answers' rate-limit headers. */
   rateLimitReports: RateLimitReports;
+  /** Limiter admission when the limiter service cannot answer: this router's share of every limit. */
+  limiterFallback: LimiterFallback;
   /** Local EWMA of successful attempt latency (Complete: whole answer; streams: key `stream:<deployment>`, time to first token). */
   latency: LatencyEstimate;
 }

@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { RouterService } from '@switchyard/contracts';
 import { createGrpcServer, serviceRegistration } from '@switchyard/grpc';
-import { createNatsEventBus, type EventBus } from '@switchyard/nats';
+import { createNatsEventBus, createReplicaPresence, PRESENCE_SUBJECTS, type EventBus } from '@switchyard/nats';
 import { createProviderAdapter, type ProviderAdapter } from '@switchyard/providers';
 import type { RunningService } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
 import { sleep as realSleep, systemClock, type Clock } from '@switchyard/util';
 import { startHealthReplica } from './adapters/health-replica';
+import { createLimiterFallback } from './adapters/limiter-fallback';
 import { createOutcomePublisher, ensureOutcomeStream } from './adapters/outcome-publisher';
 import { createPeers, type Peers } from './adapters/peers';
 import { startQuotaReplica } from './adapters/quota-replica';
@@ -78,6 +79,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     cleanups.push(() => health.stop());
     const quota = await startQuotaReplica(bus, logger);
     cleanups.push(() => quota.stop());
+    const routers = await createReplicaPresence({ bus, subject: PRESENCE_SUBJECTS.router, intervalMs: config.heartbeatMs, ...(deps.clock ? { clock: deps.clock } : {}) });
+    cleanups.push(() => routers.close());
     const ownsPeers = !deps.peers;
     const peers =
       deps.peers ??
@@ -130,6 +133,14 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
         clock,
       ),
       latency: createLatencyEstimate(),
+      limiterFallback: createLimiterFallback({
+        gateway: config.switchyard,
+        clock,
+        windowMs: config.limiterWindowMs,
+        retryMs: config.limiterRetryMs,
+        liveRouters: routers.live,
+        logger,
+      }),
     };
     const server = await createGrpcServer({
       host: config.grpcHost,

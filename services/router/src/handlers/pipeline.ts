@@ -27,6 +27,7 @@ import {
   type RequestTokenEstimate,
   type Usage,
 } from '@switchyard/providers';
+import { LOCAL_SHARE_NOTE, type SharedAcquire } from '../adapters/limiter-fallback';
 import { orderCandidates, planCandidates, UNKNOWN_VIEW, type Candidate, type CandidatePlan, type DeploymentView } from '../domain/candidates';
 import { InvalidRequestError } from '../domain/errors';
 import { expectedLatency } from '../domain/latency-estimate';
@@ -390,12 +391,21 @@ function countedTokens(p: PreparedCall, c: Candidate, usage: Usage | undefined):
 }
 
 /**
- * Limiter Acquire for one attempt on `c`: the deployment key and the tenant
- * key, all-or-nothing. With `maxWaitMs` the limiter holds the call in its fair
- * queue up to then, so the hop's deadline grows by the wait. Never throws.
+ * Limiter admission for one attempt on `c`: the deployment key and the tenant
+ * key, all-or-nothing; from this router's share of the limits while the
+ * limiter service cannot answer (adapters/limiter-fallback.ts). Never throws.
  */
-async function acquireLimiter(ctx: RouterContext, p: PreparedCall, c: Candidate, maxWaitMs: number, signal?: AbortSignal): Promise<Admission> {
+function acquireLimiter(ctx: RouterContext, p: PreparedCall, c: Candidate, maxWaitMs: number, signal?: AbortSignal): Promise<Admission> {
   const tokens = reservedTokens(p, c);
+  return ctx.limiterFallback.admit({ deployment: c.name, tenant: p.owner.tenantId, tokens }, () => acquireShared(ctx, p, c, tokens, maxWaitMs, signal));
+}
+
+/**
+ * Limiter Acquire on the limiter service. With `maxWaitMs` the limiter holds
+ * the call in its fair queue up to then, so the hop's deadline grows by the
+ * wait. Never throws.
+ */
+async function acquireShared(ctx: RouterContext, p: PreparedCall, c: Candidate, tokens: number, maxWaitMs: number, signal?: AbortSignal): Promise<SharedAcquire> {
   try {
     const hop = hopOptions(ctx, p, maxWaitMs);
     const res = await ctx.peers.limiter.acquire({
@@ -408,35 +418,33 @@ async function acquireLimiter(ctx: RouterContext, p: PreparedCall, c: Candidate,
       maxWaitMs,
     }, signal ? { ...hop, signal } : hop);
     if (res.granted) {
-      return res.localFallback ? { granted: true, reservationId: res.reservationId, note: 'limiter local fallback' } : { granted: true, reservationId: res.reservationId };
+      const admission = res.localFallback ? { granted: true as const, reservationId: res.reservationId, note: 'limiter local fallback' } : { granted: true as const, reservationId: res.reservationId };
+      return { kind: 'answered', admission };
     }
     const key = res.blockedKey;
     const tenantBlocked = key?.kind === KeyKind.TENANT;
     const who = key ? `${tenantBlocked ? 'tenant' : 'deployment'} ${key.id}` : c.name;
     return {
-      granted: false,
-      retryAfterMs: res.retryAfterMs,
-      reason: `${who} ${LIMIT_NAMES[res.blockedLimit] ?? 'limit'} exhausted`,
-      final: tenantBlocked,
+      kind: 'answered',
+      admission: { granted: false, retryAfterMs: res.retryAfterMs, reason: `${who} ${LIMIT_NAMES[res.blockedLimit] ?? 'limit'} exhausted`, final: tenantBlocked },
     };
   } catch (err) {
     // The caller left while queued: not a limiter failure, and nothing to admit.
-    if (signal?.aborted) return { granted: false, retryAfterMs: 0, reason: 'caller cancelled while waiting for quota', final: true };
+    if (signal?.aborted) return { kind: 'unanswered', admission: { granted: false, retryAfterMs: 0, reason: 'caller cancelled while waiting for quota', final: true } };
     // A wait in the limiter's queue that outlived its hop is the caller's time
     // running out while short of quota, not a limiter outage: admitting it
-    // unmetered would send exactly the request the queue was holding back.
+    // from the share would send exactly the request the queue was holding back.
     if (maxWaitMs > 0 && (err as { code?: number }).code === status.DEADLINE_EXCEEDED) {
-      return { granted: false, retryAfterMs: 0, reason: `${c.name} quota: still queued when the wait ran out`, final: true };
+      return { kind: 'unanswered', admission: { granted: false, retryAfterMs: 0, reason: `${c.name} quota: still queued when the wait ran out`, final: true } };
     }
     // A request the limiter refuses as invalid is our misconfiguration (e.g.
     // ADMISSION_MAX_WAIT_MS above LIMITER_MAX_WAIT_MS), not an outage: admitting
-    // it unmetered would turn a config slip into 429s upstream.
+    // it from the share would turn a config slip into a silently smaller limit.
     if ((err as { code?: number }).code === status.INVALID_ARGUMENT) {
       ctx.logger.error({ request_id: p.requestId, peer: 'limiter', deployment: c.name, err: { message: errMessage(err) } }, 'limiter rejected the acquire as invalid');
-      return { granted: false, retryAfterMs: 0, reason: `limiter rejected the acquire (${errMessage(err)})`, final: true };
+      return { kind: 'answered', admission: { granted: false, retryAfterMs: 0, reason: `limiter rejected the acquire (${errMessage(err)})`, final: true } };
     }
-    ctx.logger.warn({ request_id: p.requestId, peer: 'limiter', deployment: c.name, err: { message: errMessage(err) } }, 'limiter unreachable; proceeding');
-    return { granted: true, note: 'limiter unavailable' };
+    return { kind: 'unreachable', error: errMessage(err) };
   }
 }
 
@@ -490,6 +498,7 @@ export function settleAdmission(ctx: RouterContext, p: PreparedCall, admission: 
   if (admission?.granted && admission.probe) ctx.probesInFlight.delete(admission.probe);
   if (!admission?.granted || !admission.reservationId) return;
   const reservationId = admission.reservationId;
+  if (ctx.limiterFallback.settle(reservationId, usage)) return;
   ctx.tasks.run('limiter settle', { request_id: p.requestId, reservation_id: reservationId }, () =>
     usage === 'cancelled' ? ctx.peers.limiter.settle({ reservationId, cancelled: true }) : ctx.peers.limiter.settle({ reservationId, actualTokens: usage.tokens }),
   );
@@ -658,7 +667,7 @@ export function degradedNotes(f: FanOut, attempts: readonly AttemptRecord[]): st
   if (f.budget.kind === 'granted' && f.budget.note) notes.push(f.budget.note);
   if (f.cache.kind === 'unavailable') notes.push('cache unavailable: bypassed');
   const limiterNotes = new Set(attempts.map((a) => a.note).filter((n): n is string => !!n && (n.includes('limiter unavailable') || n.includes('limiter local fallback'))));
-  for (const n of limiterNotes) notes.push(n.includes('limiter unavailable') ? 'limiter unavailable' : 'limiter local fallback');
+  for (const n of limiterNotes) notes.push(n.includes('limiter unavailable') ? LOCAL_SHARE_NOTE : 'limiter local fallback');
   return [...new Set(notes)];
 }
 
