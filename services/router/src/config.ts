@@ -47,7 +47,7 @@ export const envSpec = {
   limiterRetryMs: envInt(
     'LIMITER_SHARE_RETRY_MS',
     200,
-    'while the limiter service is unreachable, how often one call asks it again (the others admit from this router\'s share at once, without a hop); its first answer ends the local share',
+    'while the limiter service is unreachable, how often the router probes it (GetQuota, off the calls\' path: calls admit from this router\'s share at once, without a hop); its first answer ends the local share',
     { min: 10, max: 60_000 },
   ),
   heartbeatMs: envInt('ROUTER_HEARTBEAT_MS', 1_000, 'router heartbeat period on NATS switchyard.router.replicas (the live routers divide every limit while the limiter service is unreachable)', {

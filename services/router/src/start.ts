@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { RouterService } from '@switchyard/contracts';
-import { createGrpcServer, serviceRegistration } from '@switchyard/grpc';
+import { KeyKind, RouterService } from '@switchyard/contracts';
+import { createGrpcServer, serviceRegistration, status } from '@switchyard/grpc';
 import { createNatsEventBus, createReplicaPresence, PRESENCE_SUBJECTS, type EventBus } from '@switchyard/nats';
 import { createProviderAdapter, type ProviderAdapter } from '@switchyard/providers';
 import type { RunningService } from '@switchyard/runtime';
@@ -138,6 +138,12 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
         clock,
         windowMs: config.limiterWindowMs,
         retryMs: config.limiterRetryMs,
+        // Any answer from the limiter process counts (an auth or argument error too): only a dead or silent one keeps the share.
+        probe: (deployment) =>
+          peers.limiter.getQuota({ key: { kind: KeyKind.DEPLOYMENT, id: deployment } }, { deadlineMs: config.peerDeadlineMs }).then(
+            () => true,
+            (err: { code?: unknown }) => typeof err?.code === 'number' && err.code !== status.UNAVAILABLE && err.code !== status.DEADLINE_EXCEEDED,
+          ),
         liveRouters: routers.live,
         logger,
       }),

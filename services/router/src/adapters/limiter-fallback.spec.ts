@@ -30,8 +30,13 @@ function setup() {
   const logs: string[] = [];
   const logger = { info: (_: object, m?: string) => logs.push(`info ${m}`), warn: (_: object, m?: string) => logs.push(`warn ${m}`), error: () => undefined };
   // 10 rpm × 0.8 headroom = 8; ÷ 2 routers = 4 per router
-  const fallback = createLimiterFallback({ gateway, clock, windowMs: WINDOW, retryMs: 200, liveRouters: () => 2, logger });
   let remote: SharedAcquire = { kind: 'unreachable', error: 'UNAVAILABLE: connection refused' };
+  let probes = 0;
+  const probe = async () => {
+    probes += 1;
+    return remote.kind !== 'unreachable';
+  };
+  const fallback = createLimiterFallback({ gateway, clock, windowMs: WINDOW, retryMs: 200, probe, liveRouters: () => 2, logger });
   let asked = 0;
   let seq = 0;
   const shared = async (): Promise<SharedAcquire> => {
@@ -46,6 +51,7 @@ function setup() {
     fallback,
     admit,
     asked: () => asked,
+    probes: () => probes,
     limiterUp: () => (remote = { kind: 'answered', admission: { granted: true } }),
     limiterDown: () => (remote = { kind: 'unreachable', error: 'UNAVAILABLE: connection refused' }),
     limiterDenies: () => (remote = { kind: 'answered', admission: { granted: false, retryAfterMs: 500, reason: 'deployment gpt RPM exhausted' } }),
@@ -85,32 +91,37 @@ describe('limiter fallback (the share of a router while the limiter service cann
     expect(await t.admit('small')).toMatchObject({ granted: false, final: true, reason: expect.stringMatching(/^tenant small RPM exhausted/) });
   });
 
-  it('while the limiter is down only one call per retry interval pays the hop; its answer brings everyone back', async () => {
+  it('while the limiter is down no call pays its hop: a probe every retry interval, and its first answer brings everyone back', async () => {
     const t = setup();
     await admitMany(t.admit, 2);
     expect(t.asked()).toBe(1);
+    expect(t.probes()).toBe(0);
     expect(t.logs).toEqual(['warn limiter unreachable: admitting from this router’s share (limit ÷ live routers) until it answers']);
     t.clock.advance(200);
-    expect((await admitMany(t.admit, 1))[0]).toMatchObject({ granted: true, note: LOCAL_SHARE_NOTE });
-    expect(t.asked()).toBe(2);
+    expect((await admitMany(t.admit, 2)).map((a) => a.granted && a.note)).toEqual([LOCAL_SHARE_NOTE, LOCAL_SHARE_NOTE]);
+    expect([t.asked(), t.probes()]).toEqual([1, 1]);
     t.limiterUp();
-    t.clock.advance(200);
-    const back = await t.admit();
-    expect(back).toMatchObject({ granted: true, reservationId: expect.stringMatching(/^remote-/) });
+    t.clock.advance(199);
+    await t.admit();
+    expect(t.probes()).toBe(1);
+    t.clock.advance(1);
+    await t.admit();
+    expect(t.probes()).toBe(2);
+    await Promise.resolve();
     expect(t.fallback.mode()).toBe('shared');
     expect(t.logs.at(-1)).toBe('info limiter answers again: back to shared admission');
     expect(t.logs).toHaveLength(2);
+    expect(await t.admit()).toMatchObject({ granted: false, reason: expect.stringMatching(/has not seen the admissions/) });
+    expect(t.asked()).toBe(1);
   });
 
-  it('the retry of a router whose share is spent is refused like the others, and the limiter is asked again once the share has room', async () => {
+  it('comes back within a probe interval even while its share is spent (calls refused meanwhile, not admitted)', async () => {
     const t = setup();
-    await admitMany(t.admit, 4);
+    await admitMany(t.admit, 6);
     t.limiterUp();
     t.clock.advance(200);
     expect(await t.admit()).toMatchObject({ granted: false, reason: expect.stringMatching(/limiter unavailable\)$/) });
-    expect(t.asked()).toBe(1);
-    t.clock.advance(WINDOW - 200);
-    expect(await t.admit()).toMatchObject({ granted: true, reservationId: expect.stringMatching(/^remote-/) });
+    await Promise.resolve();
     expect(t.fallback.mode()).toBe('shared');
   });
 
@@ -128,15 +139,22 @@ describe('limiter fallback (the share of a router while the limiter service cann
     const local = await admitMany(t.admit, 2);
     t.limiterUp();
     t.clock.advance(200);
-    const during = await admitMany(t.admit, 3);
-    // the limiter grants all three, but this router's share of the window (4) already holds 2 admitted without it
-    expect(during.map((a) => a.granted)).toEqual([true, true, false]);
+    local.push(await t.admit());
+    await Promise.resolve();
     expect(t.fallback.mode()).toBe('shared');
-    expect(during[2]).toMatchObject({ reason: expect.stringMatching(/has not seen the admissions made while it was unavailable/) });
+    const during = await admitMany(t.admit, 2);
+    // the limiter grants both, but this router's share of the window (4) already holds 3 admitted without it
+    expect(during.map((a) => a.granted)).toEqual([true, false]);
+    expect(t.fallback.mode()).toBe('shared');
+    expect(during[1]).toMatchObject({ reason: expect.stringMatching(/has not seen the admissions made while it was unavailable/) });
     t.clock.advance(WINDOW - 200);
-    // local admissions still in flight keep the hand-over going (the share holds the 2 limiter grants of t=200)
+    // local admissions still in flight keep the hand-over going (the share holds the limiter grant and the local one of t=200)
     expect((await admitMany(t.admit, 3)).map((a) => a.granted)).toEqual([true, true, false]);
     for (const a of local) if (a.granted) t.fallback.settle(a.reservationId!, { tokens: 10 });
+    // the last local admission (t=200) leaves the window at t=3200
+    t.clock.advance(199);
+    expect(await t.admit()).toMatchObject({ granted: false });
+    t.clock.advance(1);
     const after = await admitMany(t.admit, 6);
     expect(after.every((a) => a.granted && !a.note)).toBe(true);
   });

@@ -21,7 +21,7 @@ export interface LimiterFallback {
   /**
    * Admission of one attempt: `shared()` asks the limiter service, unless it
    * is known to be down (then this router's share admits without a hop, and
-   * one call every `retryMs` asks again). Never throws.
+   * the limiter is probed every `retryMs` off the calls' path). Never throws.
    */
   admit(call: { deployment: string; tenant: string; tokens: number }, shared: () => Promise<SharedAcquire>): Promise<Admission>;
   /** Settles what the share holds of a reservation. True when it was the share's alone: nothing to settle at the limiter. */
@@ -34,8 +34,14 @@ export interface LimiterFallbackOptions {
   clock: Clock;
   /** The limiter's RPM/TPM window (LIMITER_WINDOW_MS). */
   windowMs: number;
-  /** While the limiter is down, how often one call asks it again. */
+  /** While the limiter is down, how often it is probed. */
   retryMs: number;
+  /**
+   * Asks the limiter something harmless about `deployment` (GetQuota): true
+   * when it answered (whatever the answer), false when it is still out of
+   * reach. Must not throw.
+   */
+  probe(deployment: string): Promise<boolean>;
   /** Live routers (≥ 1): the divisor of every limit. */
   liveRouters(): number;
   logger: RouterLogger;
@@ -83,6 +89,16 @@ export function createLimiterFallback(options: LimiterFallbackOptions): LimiterF
     return { granted: true, reservationId, note: LOCAL_SHARE_NOTE };
   };
 
+  let probing = false;
+  const probe = (deployment: string) => {
+    probing = true;
+    void options.probe(deployment).then((answered) => {
+      probing = false;
+      if (!answered) mode.unreachable();
+      else if (mode.answered()) logger.info({ event: 'limiter_shared' }, 'limiter answers again: back to shared admission');
+    });
+  };
+
   const admitLocally = (keys: ShareKey[], tokens: number): Admission => {
     const d = share.acquire(keys, tokens, { enforce: true });
     return d.granted ? grantLocally(d.reservationId) : denial(d, 'limiter unavailable');
@@ -92,15 +108,16 @@ export function createLimiterFallback(options: LimiterFallbackOptions): LimiterF
     async admit(call, shared) {
       sweep();
       const keys = shareKeys(gateway, call.deployment, call.tenant);
-      if (mode.route() === 'local') return admitLocally(keys, call.tokens);
-      // The call that retries the limiter in local mode is admitted within the
-      // share like the others, whatever the answer; right after an outage the
-      // limiter has not seen what the share admitted: both must agree.
-      const retrying = mode.current() === 'local';
+      if (mode.current() === 'local') {
+        // One probe at a time: a slow one (a hung limiter) must not pile up more.
+        if (!probing && mode.probeDue()) probe(call.deployment);
+        return admitLocally(keys, call.tokens);
+      }
+      // Right after an outage the limiter has not seen what the share admitted: both must agree.
       let held: string | undefined;
-      if (retrying || mode.handover()) {
+      if (mode.handover()) {
         const d = share.acquire(keys, call.tokens, { enforce: true });
-        if (!d.granted) return denial(d, retrying ? 'limiter unavailable' : 'the limiter has not seen the admissions made while it was unavailable');
+        if (!d.granted) return denial(d, 'the limiter has not seen the admissions made while it was unavailable');
         held = d.reservationId;
       }
       const out = await shared();

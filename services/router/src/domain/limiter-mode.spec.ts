@@ -7,41 +7,41 @@ function setup() {
 }
 
 describe('limiter mode (shared limiter, or this router’s share while it cannot answer)', () => {
-  it('asks the limiter for every call while it answers', () => {
+  it('probes nothing while the limiter answers', () => {
     const { mode } = setup();
-    for (let i = 0; i < 5; i++) expect(mode.route()).toBe('shared');
+    expect(mode.probeDue()).toBe(false);
     expect(mode.answered()).toBe(false);
+    expect(mode.current()).toBe('shared');
   });
 
-  it('after a failure admits locally without a hop, and lets one call per retry interval ask again', () => {
+  it('after a failure probes the limiter once per retry interval', () => {
     const { clock, mode } = setup();
     expect(mode.unreachable()).toBe(true);
     expect(mode.unreachable()).toBe(false);
-    expect(mode.route()).toBe('local');
+    expect(mode.current()).toBe('local');
     clock.advance(199);
-    expect(mode.route()).toBe('local');
+    expect(mode.probeDue()).toBe(false);
     clock.advance(1);
-    expect(mode.route()).toBe('shared');
-    // the retry is in flight: everyone else stays local
-    expect(mode.route()).toBe('local');
+    expect(mode.probeDue()).toBe(true);
+    expect(mode.probeDue()).toBe(false);
+    // the probe failed 150 ms later: the next one is a whole interval after that
     clock.advance(150);
     mode.unreachable();
     clock.advance(199);
-    expect(mode.route()).toBe('local');
+    expect(mode.probeDue()).toBe(false);
     clock.advance(1);
-    expect(mode.route()).toBe('shared');
-    expect(mode.current()).toBe('local');
+    expect(mode.probeDue()).toBe(true);
   });
 
   it('the first answer ends the local mode at once', () => {
     const { clock, mode } = setup();
     mode.unreachable();
     clock.advance(200);
-    expect(mode.route()).toBe('shared');
+    expect(mode.probeDue()).toBe(true);
     expect(mode.answered()).toBe(true);
     expect(mode.current()).toBe('shared');
-    expect(mode.route()).toBe('shared');
-    expect(mode.route()).toBe('shared');
+    clock.advance(1_000);
+    expect(mode.probeDue()).toBe(false);
   });
 
   it('hands over: the share keeps applying until the last local admission has left the window', () => {

@@ -7,8 +7,8 @@ import type { Clock } from '@switchyard/util';
  * - `local`: the limiter did not answer (unreachable, or its hop timed out —
  *   also when this router is too busy to hear it in time). Calls admit from
  *   the local share without a hop, so a dead limiter costs no call a hop
- *   timeout; one call every `retryMs` asks the limiter again, and its first
- *   answer brings everyone back.
+ *   timeout; every `retryMs` a probe asks the limiter again (off the calls'
+ *   path), and its first answer brings everyone back.
  *
  * Admissions made from the share are unknown to the shared limiter, so after
  * the return the share keeps applying on top of the limiter's answers while
@@ -17,8 +17,8 @@ import type { Clock } from '@switchyard/util';
  * on top of what the routers admitted alone.
  */
 export interface LimiterMode {
-  /** 'shared': ask the limiter service (in `local` mode, true for one call per `retryMs`: the retry). */
-  route(): 'shared' | 'local';
+  /** In `local` mode, true once per `retryMs`: time to probe the limiter again. */
+  probeDue(): boolean;
   /** The limiter answered (granted or denied). True when this ended the local mode. */
   answered(): boolean;
   /** The limiter could not answer. True when this started the local mode. */
@@ -34,7 +34,7 @@ export interface LimiterMode {
 
 export interface LimiterModeOptions {
   clock: Clock;
-  /** In local mode, how often one call asks the limiter again. */
+  /** In local mode, how often the limiter is probed again. */
   retryMs: number;
   /** The limiter's RPM/TPM window: how long a local admission counts. */
   windowMs: number;
@@ -52,13 +52,12 @@ export function createLimiterMode(options: LimiterModeOptions): LimiterMode {
   const open = new Map<string, number>();
 
   return {
-    route() {
-      if (mode === 'shared') return 'shared';
+    probeDue() {
+      if (mode === 'shared') return false;
       const now = clock.now();
-      if (now < nextTry) return 'local';
-      // This call is the retry; the others stay local until it has an answer.
+      if (now < nextTry) return false;
       nextTry = now + retryMs;
-      return 'shared';
+      return true;
     },
     answered() {
       if (mode === 'shared') return false;
