@@ -92,6 +92,20 @@ tenants:
   const call = (i: number) =>
     client.complete({ route: 'chat', messages: [{ role: Role.USER, content: `timeout ${i}` }], params: { maxTokens: 8 } }, { metadata: { 'x-api-key': KEY } });
 
+  // Runs first: the next test's first call paying the whole hop shows that this one left the router on the shared limiter.
+  it('a hop cut short by the caller’s own deadline does not switch the router to its share (nor send the call upstream)', async () => {
+    const err = await client
+      .complete({ route: 'chat', messages: [{ role: Role.USER, content: 'short' }], params: { maxTokens: 8 } }, { metadata: { 'x-api-key': KEY }, deadlineMs: 500 })
+      .then(
+        () => {
+          throw new Error('expected the call to run out of time');
+        },
+        (e: unknown) => parseGrpcError(e),
+      );
+    expect([status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED]).toContain(err.code);
+    expect((await sim.counters())['gpt-4o-mini']?.received ?? 0).toBe(0);
+  });
+
   it('pays the hop timeout once, then admits the tenant’s share without a hop and refuses beyond it', async () => {
     const timed = async (i: number) => {
       const started = Date.now();

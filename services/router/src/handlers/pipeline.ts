@@ -406,8 +406,8 @@ function acquireLimiter(ctx: RouterContext, p: PreparedCall, c: Candidate, maxWa
  * wait. Never throws.
  */
 async function acquireShared(ctx: RouterContext, p: PreparedCall, c: Candidate, tokens: number, maxWaitMs: number, signal?: AbortSignal): Promise<SharedAcquire> {
+  const hop = hopOptions(ctx, p, maxWaitMs);
   try {
-    const hop = hopOptions(ctx, p, maxWaitMs);
     const res = await ctx.peers.limiter.acquire({
       keys: [
         { kind: KeyKind.DEPLOYMENT, id: c.name },
@@ -436,6 +436,12 @@ async function acquireShared(ctx: RouterContext, p: PreparedCall, c: Candidate, 
     // from the share would send exactly the request the queue was holding back.
     if (maxWaitMs > 0 && (err as { code?: number }).code === status.DEADLINE_EXCEEDED) {
       return { kind: 'unanswered', admission: { granted: false, retryAfterMs: 0, reason: `${c.name} quota: still queued when the wait ran out`, final: true } };
+    }
+    // A hop cut short by the caller's own deadline says nothing about the
+    // limiter (it must not switch every call to the share), and leaves no time
+    // for an attempt.
+    if ((err as { code?: number }).code === status.DEADLINE_EXCEEDED && hop.deadlineMs < ctx.peerDeadlineMs) {
+      return { kind: 'unanswered', admission: { granted: false, retryAfterMs: 0, reason: 'no limiter answer before the caller\'s deadline', final: true } };
     }
     // A request the limiter refuses as invalid is our misconfiguration (e.g.
     // ADMISSION_MAX_WAIT_MS above LIMITER_MAX_WAIT_MS), not an outage: admitting
