@@ -58,6 +58,9 @@ function setup() {
   };
 }
 
+/** Lets a probe's answer (a few promise hops) land. */
+const probeAnswered = () => new Promise<void>((done) => setImmediate(done));
+
 async function admitMany(admit: () => Promise<Admission>, n: number): Promise<Admission[]> {
   const out: Admission[] = [];
   for (let i = 0; i < n; i++) out.push(await admit());
@@ -100,6 +103,7 @@ describe('limiter fallback (the share of a router while the limiter service cann
     t.clock.advance(200);
     expect((await admitMany(t.admit, 2)).map((a) => a.granted && a.note)).toEqual([LOCAL_SHARE_NOTE, LOCAL_SHARE_NOTE]);
     expect([t.asked(), t.probes()]).toEqual([1, 1]);
+    await probeAnswered();
     t.limiterUp();
     t.clock.advance(199);
     await t.admit();
@@ -107,7 +111,7 @@ describe('limiter fallback (the share of a router while the limiter service cann
     t.clock.advance(1);
     await t.admit();
     expect(t.probes()).toBe(2);
-    await Promise.resolve();
+    await probeAnswered();
     expect(t.fallback.mode()).toBe('shared');
     expect(t.logs.at(-1)).toBe('info limiter answers again: back to shared admission');
     expect(t.logs).toHaveLength(2);
@@ -121,7 +125,7 @@ describe('limiter fallback (the share of a router while the limiter service cann
     t.limiterUp();
     t.clock.advance(200);
     expect(await t.admit()).toMatchObject({ granted: false, reason: expect.stringMatching(/limiter unavailable\)$/) });
-    await Promise.resolve();
+    await probeAnswered();
     expect(t.fallback.mode()).toBe('shared');
   });
 
@@ -140,7 +144,7 @@ describe('limiter fallback (the share of a router while the limiter service cann
     t.limiterUp();
     t.clock.advance(200);
     local.push(await t.admit());
-    await Promise.resolve();
+    await probeAnswered();
     expect(t.fallback.mode()).toBe('shared');
     const during = await admitMany(t.admit, 2);
     // the limiter grants both, but this router's share of the window (4) already holds 3 admitted without it

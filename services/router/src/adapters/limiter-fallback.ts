@@ -92,11 +92,14 @@ export function createLimiterFallback(options: LimiterFallbackOptions): LimiterF
   let probing = false;
   const probe = (deployment: string) => {
     probing = true;
-    void options.probe(deployment).then((answered) => {
-      probing = false;
-      if (!answered) mode.unreachable();
-      else if (mode.answered()) logger.info({ event: 'limiter_shared' }, 'limiter answers again: back to shared admission');
-    });
+    void Promise.resolve()
+      .then(() => options.probe(deployment))
+      .catch(() => false)
+      .then((answered) => {
+        probing = false;
+        if (!answered) mode.unreachable();
+        else if (mode.answered()) logger.info({ event: 'limiter_shared' }, 'limiter answers again: back to shared admission');
+      });
   };
 
   const admitLocally = (keys: ShareKey[], tokens: number): Admission => {
