@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { RouterService } from '@switchyard/contracts';
-import { createGrpcServer, serviceRegistration } from '@switchyard/grpc';
-import { createNatsEventBus, type EventBus } from '@switchyard/nats';
+import { KeyKind, RouterService } from '@switchyard/contracts';
+import { createGrpcServer, serviceRegistration, status } from '@switchyard/grpc';
+import { createNatsEventBus, createReplicaPresence, PRESENCE_SUBJECTS, type EventBus } from '@switchyard/nats';
 import { createProviderAdapter, type ProviderAdapter } from '@switchyard/providers';
 import type { RunningService } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
@@ -13,6 +13,7 @@ import { createBreakerPeer } from './adapters/breaker-peer';
 import { createBudgetPeer } from './adapters/budget-peer';
 import { createCachePeer } from './adapters/cache-peer';
 import { createLimiterPeer } from './adapters/limiter-peer';
+import { createLimiterFallback } from './adapters/limiter-fallback';
 import { createOutcomePublisher, ensureOutcomeStream } from './adapters/outcome-publisher';
 import { createPeers, type Peers } from './adapters/peers';
 import { startQuotaReplica } from './adapters/quota-replica';
@@ -84,6 +85,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     cleanups.push(() => health.stop());
     const quota = await startQuotaReplica(bus, logger);
     cleanups.push(() => quota.stop());
+    const routers = await createReplicaPresence({ bus, subject: PRESENCE_SUBJECTS.router, intervalMs: config.heartbeatMs, ...(deps.clock ? { clock: deps.clock } : {}) });
+    cleanups.push(() => routers.close());
     const ownsPeers = !deps.peers;
     const peers =
       deps.peers ??
@@ -106,6 +109,20 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       openMs: config.switchyard.defaults.breaker.openMs,
       clock,
     });
+    const limiterFallback = createLimiterFallback({
+      gateway: config.switchyard,
+      clock,
+      windowMs: config.limiterWindowMs,
+      retryMs: config.limiterRetryMs,
+      // Any answer from the limiter process counts (an auth or argument error too): only a dead or silent one keeps the share.
+      probe: (deployment) =>
+        peers.limiter.getQuota({ key: { kind: KeyKind.DEPLOYMENT, id: deployment } }, { deadlineMs: config.peerDeadlineMs }).then(
+          () => true,
+          (err: { code?: unknown }) => typeof err?.code === 'number' && err.code !== status.UNAVAILABLE && err.code !== status.DEADLINE_EXCEEDED,
+        ),
+      liveRouters: routers.live,
+      logger,
+    });
     const peerDeps = { clock, logger, tasks, peerDeadlineMs: config.peerDeadlineMs };
     const { ttlMs, staleTtlMs } = config.switchyard.defaults.cache;
     const ctx: RouterContext = {
@@ -113,7 +130,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       keys: keyOwners(config),
       adapters,
       budget: createBudgetPeer({ client: peers.budget, ...peerDeps, settleRetry }),
-      limiter: createLimiterPeer({ client: peers.limiter, ...peerDeps, settleRetry }),
+      limiter: createLimiterPeer({ client: peers.limiter, ...peerDeps, settleRetry, fallback: limiterFallback }),
       cache: createCachePeer({ client: peers.cache, ...peerDeps, settings: { ttlMs, staleTtlMs, idempotencyWindowMs: config.idempotencyWindowMs } }),
       breaker: createBreakerPeer({
         client: peers.breaker,

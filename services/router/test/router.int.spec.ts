@@ -669,14 +669,14 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
       expect(Date.now() - started).toBeLessThan(2000);
     });
 
-    it('serves a tenant without caps, bypassing the cache and noting the missing limiter', async () => {
+    it('serves a tenant without caps, bypassing the cache and admitting from this router’s share of the limits', async () => {
       const res = await lonelyClient.complete(request(), { metadata: { 'x-api-key': NOCAP_KEY } });
       expect(res.content.length).toBeGreaterThan(0);
       expect(res.cacheStatus).toBe(CacheStatus.UNAVAILABLE);
-      expect(res.attempts[0]!.note).toBe('limiter unavailable');
+      expect(res.attempts[0]!.note).toBe('limiter unavailable: local share');
       expect(res.degraded).toBe(true);
       expect(res.degradedReason).toMatch(/budget service unavailable/);
-      expect(res.degradedReason).toMatch(/limiter unavailable/);
+      expect(res.degradedReason).toMatch(/limiter unavailable: local share/);
     });
   });
 

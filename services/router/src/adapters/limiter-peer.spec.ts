@@ -1,18 +1,27 @@
 import { KeyKind, LimitKind } from '@switchyard/contracts';
 import { status } from '@switchyard/grpc';
 import { ManualClock } from '@switchyard/util';
+import type { SwitchyardConfig } from '@switchyard/config';
 import type { BackgroundTasks } from '../background-tasks';
+import { createLimiterFallback } from './limiter-fallback';
 import { createLimiterPeer, type LimiterAcquire } from './limiter-peer';
 import type { LimiterClient } from './peers';
 
 const clock = new ManualClock(1_000_000);
-const quiet = { warn() {}, error() {} };
+const quiet = { info() {}, warn() {}, error() {} };
+/** d1 allows 10 RPM at headroom 0.8: a share of 8 for the one live router. */
+const gateway = {
+  deployments: { d1: { limits: { rpm: 10 } } },
+  tenants: { acme: { limits: {} } },
+  defaults: { headroom: 0.8 },
+} as unknown as SwitchyardConfig;
 /** Accounting retries are settle-retry.ts's subject: here each runs once. */
 const once = { run: <T>(attempt: () => Promise<T>) => attempt(), stop() {} };
 const tasks: BackgroundTasks = { run: (_n, _f, task) => void task(), drain: () => Promise.resolve(), pending: () => 0 };
 
 function peer(acquire: LimiterClient['acquire']) {
-  return createLimiterPeer({ client: { acquire } as LimiterClient, clock, logger: quiet, tasks, peerDeadlineMs: 500, settleRetry: once });
+  const fallback = createLimiterFallback({ gateway, clock, windowMs: 60_000, retryMs: 200, probe: () => Promise.resolve(false), liveRouters: () => 1, logger: quiet });
+  return createLimiterPeer({ client: { acquire } as LimiterClient, clock, logger: quiet, tasks, peerDeadlineMs: 500, settleRetry: once, fallback });
 }
 
 const ask = (over: Partial<LimiterAcquire> = {}): LimiterAcquire => ({
@@ -28,8 +37,12 @@ const ask = (over: Partial<LimiterAcquire> = {}): LimiterAcquire => ({
 const failing = (code: status) => (() => Promise.reject(Object.assign(new Error(status[code]), { code }))) as unknown as LimiterClient['acquire'];
 
 describe('limiter peer (DESIGN "When our own dependencies fail": limiter)', () => {
-  it('admits unmetered, degraded, when the limiter is unreachable', async () => {
-    expect(await peer(failing(status.UNAVAILABLE)).acquire(ask())).toEqual({ granted: true, note: 'limiter unavailable', degraded: { kind: 'limiter-unavailable' } });
+  it("admits from this router's share, degraded, when the limiter is unreachable — and refuses beyond it, never unmetered", async () => {
+    const down = peer(failing(status.UNAVAILABLE));
+    const first = await down.acquire(ask());
+    expect(first).toMatchObject({ granted: true, note: 'limiter unavailable: local share', degraded: { kind: 'limiter-unavailable' } });
+    for (let i = 1; i < 8; i++) expect(await down.acquire(ask())).toMatchObject({ granted: true });
+    expect(await down.acquire(ask())).toMatchObject({ granted: false, reason: expect.stringContaining('deployment d1 RPM exhausted') });
   });
 
   it("says so when the limiter admitted from its local fallback", async () => {

@@ -5,6 +5,7 @@ import { classEffects } from '../domain/outcome-action';
 import { createRateLimitReports } from '../domain/rate-limit-reports';
 import type { Admission } from '../domain/run-attempts';
 import type { SettleRetry } from '../settle-retry';
+import type { LimiterFallback, SharedAcquire } from './limiter-fallback';
 import { hopDeadline, peerErrorCode, peerErrorText, type PeerDeps } from './peer-call';
 import type { LimiterClient } from './peers';
 
@@ -32,7 +33,11 @@ export interface LimiterObservation {
 
 /** The limiter service as the router uses it: Acquire → admission, Settle, Observe; its fallback when unreachable. */
 export interface LimiterPeer {
-  /** Deployment key and tenant key, all-or-nothing. Never throws: an unreachable limiter admits with a degraded note. */
+  /**
+   * Deployment key and tenant key, all-or-nothing. Never throws: while the
+   * limiter service cannot answer, this router's share of every limit admits
+   * (limiter-fallback.ts), degraded, never unmetered.
+   */
   acquire(a: LimiterAcquire): Promise<Admission>;
   /** Settle a reservation to the tokens counted, or hand it back unused (off the response path). */
   settle(reservationId: string, usage: { tokens: number } | 'cancelled', requestId: string): void;
@@ -53,61 +58,87 @@ const LIMIT_NAMES: Record<number, string> = {
   [LimitKind.UNAVAILABLE]: 'unavailable',
 };
 
-/** `settleRetry`: a failed Settle is retried on the next replica until its reservation would expire. */
-export function createLimiterPeer({ client, clock, logger, tasks, peerDeadlineMs, settleRetry }: PeerDeps<LimiterClient> & { settleRetry: SettleRetry }): LimiterPeer {
+/**
+ * `settleRetry`: a failed Settle is retried on the next replica until its
+ * reservation would expire. `fallback`: admission from this router's share of
+ * the limits while the limiter service is unreachable.
+ */
+export function createLimiterPeer({
+  client,
+  clock,
+  logger,
+  tasks,
+  peerDeadlineMs,
+  settleRetry,
+  fallback,
+}: PeerDeps<LimiterClient> & { settleRetry: SettleRetry; fallback: LimiterFallback }): LimiterPeer {
   const rateLimitReports = createRateLimitReports();
-  return {
-    async acquire(a) {
-      try {
-        const hop = hopDeadline({ now: clock.now(), deadlineAt: a.deadlineAt, peerDeadlineMs, waitMs: a.maxWaitMs });
-        const res = await client.acquire(
-          {
-            keys: [
-              { kind: KeyKind.DEPLOYMENT, id: a.deployment },
-              { kind: KeyKind.TENANT, id: a.tenant },
-            ],
-            requests: 1,
-            tokens: a.tokens,
-            maxWaitMs: a.maxWaitMs,
-          },
-          a.signal ? { ...hop, signal: a.signal } : hop,
-        );
-        if (res.granted) {
-          return res.localFallback
-            ? { granted: true, reservationId: res.reservationId, note: 'limiter local fallback', degraded: { kind: 'limiter-local-fallback' } }
-            : { granted: true, reservationId: res.reservationId };
-        }
-        const key = res.blockedKey;
-        const tenantBlocked = key?.kind === KeyKind.TENANT;
-        const who = key ? `${tenantBlocked ? 'tenant' : 'deployment'} ${key.id}` : a.deployment;
+
+  /** Acquire on the limiter service; what it came to decides whether the share steps in. Never throws. */
+  async function acquireShared(a: LimiterAcquire): Promise<SharedAcquire> {
+    const hop = hopDeadline({ now: clock.now(), deadlineAt: a.deadlineAt, peerDeadlineMs, waitMs: a.maxWaitMs });
+    try {
+      const res = await client.acquire(
+        {
+          keys: [
+            { kind: KeyKind.DEPLOYMENT, id: a.deployment },
+            { kind: KeyKind.TENANT, id: a.tenant },
+          ],
+          requests: 1,
+          tokens: a.tokens,
+          maxWaitMs: a.maxWaitMs,
+        },
+        a.signal ? { ...hop, signal: a.signal } : hop,
+      );
+      if (res.granted) {
         return {
-          granted: false,
-          retryAfterMs: res.retryAfterMs,
-          reason: `${who} ${LIMIT_NAMES[res.blockedLimit] ?? 'limit'} exhausted`,
-          final: tenantBlocked,
+          kind: 'answered',
+          admission: res.localFallback
+            ? { granted: true, reservationId: res.reservationId, note: 'limiter local fallback', degraded: { kind: 'limiter-local-fallback' } }
+            : { granted: true, reservationId: res.reservationId },
         };
-      } catch (err) {
-        // The caller left while queued: not a limiter failure, and nothing to admit.
-        if (a.signal?.aborted) return { granted: false, retryAfterMs: 0, reason: 'caller cancelled while waiting for quota', final: true };
-        const code = peerErrorCode(err);
-        // A wait in the limiter's queue that outlived its hop is the caller's time
-        // running out while short of quota, not a limiter outage: admitting it
-        // unmetered would send exactly the request the queue was holding back.
-        if (a.maxWaitMs > 0 && code === status.DEADLINE_EXCEEDED) {
-          return { granted: false, retryAfterMs: 0, reason: `${a.deployment} quota: still queued when the wait ran out`, final: true };
-        }
-        // A request the limiter refuses as invalid is our misconfiguration (e.g.
-        // ADMISSION_MAX_WAIT_MS above LIMITER_MAX_WAIT_MS), not an outage: admitting
-        // it unmetered would turn a config slip into 429s upstream.
-        if (code === status.INVALID_ARGUMENT) {
-          logger.error({ request_id: a.requestId, peer: 'limiter', deployment: a.deployment, err: { message: peerErrorText(err) } }, 'limiter rejected the acquire as invalid');
-          return { granted: false, retryAfterMs: 0, reason: `limiter rejected the acquire (${peerErrorText(err)})`, final: true };
-        }
-        logger.warn({ request_id: a.requestId, peer: 'limiter', deployment: a.deployment, err: { message: peerErrorText(err) } }, 'limiter unreachable; proceeding');
-        return { granted: true, note: 'limiter unavailable', degraded: { kind: 'limiter-unavailable' } };
       }
+      const key = res.blockedKey;
+      const tenantBlocked = key?.kind === KeyKind.TENANT;
+      const who = key ? `${tenantBlocked ? 'tenant' : 'deployment'} ${key.id}` : a.deployment;
+      return {
+        kind: 'answered',
+        admission: { granted: false, retryAfterMs: res.retryAfterMs, reason: `${who} ${LIMIT_NAMES[res.blockedLimit] ?? 'limit'} exhausted`, final: tenantBlocked },
+      };
+    } catch (err) {
+      // The caller left while queued: not a limiter failure, and nothing to admit.
+      if (a.signal?.aborted) return { kind: 'unanswered', admission: { granted: false, retryAfterMs: 0, reason: 'caller cancelled while waiting for quota', final: true } };
+      const code = peerErrorCode(err);
+      // A wait in the limiter's queue that outlived its hop is the caller's time
+      // running out while short of quota, not a limiter outage: admitting it
+      // from the share would send exactly the request the queue was holding back.
+      if (a.maxWaitMs > 0 && code === status.DEADLINE_EXCEEDED) {
+        return { kind: 'unanswered', admission: { granted: false, retryAfterMs: 0, reason: `${a.deployment} quota: still queued when the wait ran out`, final: true } };
+      }
+      // A hop cut short by the caller's own deadline says nothing about the
+      // limiter (it must not switch every call to the share), and leaves no
+      // time for an attempt.
+      if (code === status.DEADLINE_EXCEEDED && hop.deadlineMs < peerDeadlineMs) {
+        return { kind: 'unanswered', admission: { granted: false, retryAfterMs: 0, reason: "no limiter answer before the caller's deadline", final: true } };
+      }
+      // A request the limiter refuses as invalid is our misconfiguration (e.g.
+      // ADMISSION_MAX_WAIT_MS above LIMITER_MAX_WAIT_MS), not an outage: admitting
+      // it from the share would turn a config slip into a silently smaller limit.
+      if (code === status.INVALID_ARGUMENT) {
+        logger.error({ request_id: a.requestId, peer: 'limiter', deployment: a.deployment, err: { message: peerErrorText(err) } }, 'limiter rejected the acquire as invalid');
+        return { kind: 'answered', admission: { granted: false, retryAfterMs: 0, reason: `limiter rejected the acquire (${peerErrorText(err)})`, final: true } };
+      }
+      return { kind: 'unreachable', error: peerErrorText(err) };
+      }
+  }
+
+  return {
+    acquire(a) {
+      return fallback.admit({ deployment: a.deployment, tenant: a.tenant, tokens: a.tokens }, () => acquireShared(a));
     },
     settle(reservationId, usage, requestId) {
+      // A reservation the share made alone has nothing to settle at the limiter.
+      if (fallback.settle(reservationId, usage)) return;
       tasks.run('limiter settle', { request_id: requestId, reservation_id: reservationId }, () =>
         settleRetry.run(() =>
           usage === 'cancelled' ? client.settle({ reservationId, cancelled: true }) : client.settle({ reservationId, actualTokens: usage.tokens }),

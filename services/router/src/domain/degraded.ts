@@ -23,7 +23,8 @@ export function degradedText(r: DegradedReason): string {
     case 'cache-unavailable':
       return 'cache unavailable: bypassed';
     case 'limiter-unavailable':
-      return 'limiter unavailable';
+      // Admitted from this router's share of the limits (adapters/limiter-fallback.ts).
+      return 'limiter unavailable: local share';
     case 'limiter-local-fallback':
       return 'limiter local fallback';
     case 'idempotency-unavailable':
