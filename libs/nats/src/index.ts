@@ -23,10 +23,13 @@ export {
   subjects,
   deploymentKey,
   assertToken,
+  assertPublishSubject,
   subjectMatches,
   SUBJECT_ROOT,
   OUTCOMES_STREAM,
   OUTCOMES_SUBJECTS,
   KV_BUCKETS,
+  JOBS_STREAM,
+  JOBS_QUEUE_SUBJECTS,
   type SubjectKind,
 } from './subjects';
