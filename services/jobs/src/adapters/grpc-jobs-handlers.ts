@@ -1,7 +1,7 @@
 import { clone, create } from '@bufbuild/protobuf';
 import { hashApiKey, type SwitchyardConfig } from '@switchyard/config';
 import { CompleteRequestSchema, JobSchema, JobState, Priority, type Job, type JobsService, type QueueDepth } from '@switchyard/contracts';
-import { invalidArgument, notFound, resourceExhausted, status, unauthenticated, unavailable, type ImplementationOf, type Metadata } from '@switchyard/grpc';
+import { AppError, invalidArgument, notFound, resourceExhausted, status, unauthenticated, unavailable, type ImplementationOf, type Metadata } from '@switchyard/grpc';
 import { assertPublishSubject, SUBJECT_ROOT } from '@switchyard/nats';
 import type { Clock } from '@switchyard/util';
 import { JOB_ID_PATTERN, newJobId } from '../domain/job-id';
@@ -121,7 +121,7 @@ export function createJobsHandlers(deps: JobsHandlerDeps): ImplementationOf<type
     deps.worker.wake();
   };
 
-  return {
+  const handlers: ImplementationOf<typeof JobsService> = {
     async submit(req, ctx) {
       const { tenant, apiKey } = authenticate(ctx.metadata);
       if (!req.request) throw invalidArgument('request', 'is required (the CompleteRequest to run)');
@@ -237,6 +237,32 @@ export function createJobsHandlers(deps: JobsHandlerDeps): ImplementationOf<type
       }
       const more = ids.length > 0 && last !== ids[ids.length - 1] && jobs.length >= size;
       return { jobs, nextPageToken: more ? last : '', depth: depth(tenant) };
+    },
+  };
+  return storeFailuresAsUnavailable(handlers, options.retryDelayMs);
+}
+
+/**
+ * The only errors not raised on purpose come from NATS (KV, the queue) being
+ * away: the caller hears UNAVAILABLE with a retry-after, not INTERNAL.
+ */
+function storeFailuresAsUnavailable(handlers: ImplementationOf<typeof JobsService>, retryDelayMs: number): ImplementationOf<typeof JobsService> {
+  const wrap = (err: unknown): never => {
+    if (err instanceof AppError) throw err;
+    throw unavailable(`job store unreachable (NATS): ${(err as Error)?.message ?? String(err)}`, retryDelayMs);
+  };
+  const { watchJob, ...unary } = handlers;
+  const wrapped = Object.fromEntries(
+    Object.entries(unary).map(([name, fn]) => [name, (req: never, ctx: never) => (fn as (r: never, c: never) => Promise<unknown>)(req, ctx).catch(wrap)]),
+  ) as Omit<ImplementationOf<typeof JobsService>, 'watchJob'>;
+  return {
+    ...wrapped,
+    async *watchJob(req, ctx) {
+      try {
+        yield* watchJob(req, ctx, undefined as never) as AsyncIterable<never>;
+      } catch (err) {
+        wrap(err);
+      }
     },
   };
 }

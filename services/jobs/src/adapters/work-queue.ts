@@ -110,7 +110,8 @@ export async function createWorkQueue(
     async take(priority, tenant) {
       let msg: Msg;
       try {
-        msg = await nc.request(`$JS.API.CONSUMER.MSG.NEXT.${JOBS_STREAM}.${durableName(priority, tenant)}`, pullRequest, { timeout });
+        // noMux: the delivered job arrives under its own subject, which a muxed inbox would not match.
+        msg = await nc.request(`$JS.API.CONSUMER.MSG.NEXT.${JOBS_STREAM}.${durableName(priority, tenant)}`, pullRequest, { timeout, noMux: true });
       } catch (err) {
         if (/timeout/i.test(String((err as Error)?.message))) return undefined;
         throw err;
