@@ -1,7 +1,7 @@
 import { JobsService, JobState, Priority, Role, type Job } from '@switchyard/contracts';
 import { parseGrpcError, status, type Client } from '@switchyard/grpc';
 import { sleep } from '@switchyard/util';
-import { auth, startJobsStack, type JobsStack, type Tenant } from './jobs-stack';
+import { auth, startJobsStack, type JobsStack, type Tenant } from '../../services/jobs/test/stack';
 
 /**
  * Issue 16's proof, time-scaled: the provider's "minute" is WINDOW_MS for the
@@ -17,6 +17,8 @@ const HEADROOM = 0.8;
 const PER_WINDOW = RPM * HEADROOM;
 /** Slots per jobs replica: a window and a half of admissions, so quota never idles while jobs wait. */
 const CONCURRENCY = 24;
+/** Per-tenant limit on unfinished jobs: above the surge, below the flood plus a little. */
+const MAX_QUEUED = 20 * PER_WINDOW + 5;
 
 type JobsClient = Client<typeof JobsService.method>;
 
@@ -79,7 +81,7 @@ describe('jobs: a durable queue drained at the providers\' pace (simulator enfor
       windowMs: WINDOW_MS,
       headroom: HEADROOM,
       latencyMs: 0,
-      jobsEnv: { JOBS_CONCURRENCY: String(CONCURRENCY), JOBS_POLL_MS: '100', JOBS_ACK_WAIT_MS: '2000', JOBS_MAX_QUEUED_PER_TENANT: '1000' },
+      jobsEnv: { JOBS_CONCURRENCY: String(CONCURRENCY), JOBS_POLL_MS: '100', JOBS_ACK_WAIT_MS: '2000', JOBS_MAX_QUEUED_PER_TENANT: String(MAX_QUEUED) },
     });
     ({ client } = await stack.spawnJobs());
   }, 180_000);
@@ -101,11 +103,17 @@ describe('jobs: a durable queue drained at the providers\' pace (simulator enfor
     expect(Number(probe.job!.positionEstimate)).toBeGreaterThan(PER_WINDOW);
     expect(Number(probe.depth!.batch)).toBeGreaterThan(PER_WINDOW);
 
-    // Interactive jobs arrive one per window into the backlog.
+    // Interactive jobs arrive one per window into the backlog; the first is watched.
     const interactive: string[] = [];
+    let watched: Promise<JobState[]> | undefined;
     for (let i = 0; i < 5; i++) {
       await sleep(WINDOW_MS);
       interactive.push(...(await submitMany(client, 'acme', 1, Priority.INTERACTIVE, `interactive-${i}`)));
+      watched ??= (async () => {
+        const states: JobState[] = [];
+        for await (const change of client.watchJob({ jobId: interactive[0]! }, { ...auth('acme'), deadlineMs: 30_000 })) states.push(change.job!.state);
+        return states;
+      })();
     }
     const jobs = await waitFinal(client, 'acme', [...batch, ...interactive], 60_000);
     const counters = (await stack.sim.counters())[stack.model];
@@ -137,6 +145,10 @@ describe('jobs: a durable queue drained at the providers\' pace (simulator enfor
     expect(utilisation).toBeLessThanOrEqual(1.05);
     expect(Math.max(...interactiveTimes)).toBeLessThanOrEqual(interactiveBound);
     expect(batchWorst).toBeGreaterThan(2 * interactiveBound);
+    // WatchJob streamed its changes and ended once it was final.
+    const states = await watched!;
+    expect(states.at(-1)).toBe(JobState.SUCCEEDED);
+    expect(states).toContain(JobState.RUNNING);
   }, 90_000);
 
   it('two tenants, one flooding: the other\'s jobs finish within a bound; cancelled and expired jobs are never sent upstream', async () => {
@@ -147,6 +159,18 @@ describe('jobs: a durable queue drained at the providers\' pace (simulator enfor
     expect(cancel.job!.state).toBe(JobState.CANCELLED);
     // Also behind the flood, and expired long before its lane reaches it.
     const expiring = (await client.submit({ request: request('never-expired'), expiresInMs: 500n }, auth('flood'))).job!.jobId;
+
+    // Backpressure: past MAX_QUEUED unfinished jobs the flood is told to come back later.
+    let refused: ReturnType<typeof parseGrpcError> | undefined;
+    for (let i = 0; i < 200 && !refused; i++) {
+      try {
+        flood.push((await client.submit({ request: request(`flood-extra-${i}`), expiresInMs: 60_000n }, auth('flood'))).job!.jobId);
+      } catch (err) {
+        refused = parseGrpcError(err);
+      }
+    }
+    expect(refused).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: { errorInfo: { reason: 'JOBS_QUEUE_FULL' } } });
+    expect(refused!.details.retryDelayMs).toBeGreaterThan(0);
 
     const started = Date.now();
     const small = await submitMany(client, 'small', 10, Priority.BATCH, 'small');
@@ -181,7 +205,10 @@ describe('jobs: a durable queue drained at the providers\' pace (simulator enfor
   it('a worker SIGKILLed and NATS restarted mid-drain: no job lost, none sent twice, every job final', async () => {
     const second = await stack.spawnJobs();
     const total = 5 * PER_WINDOW;
-    const ids = await submitMany(client, 'acme', total, Priority.BATCH, 'crash');
+    const ids = await submitMany(client, 'acme', total - 1, Priority.BATCH, 'crash');
+    const keyed = { request: request('crash-keyed'), expiresInMs: 60_000n, idempotencyKey: 'crash-keyed-1' };
+    const first = await client.submit(keyed, auth('acme'));
+    ids.push(first.job!.jobId);
     // Mid-drain: some done, most still queued or waiting for quota in a worker.
     await sleep(1.5 * WINDOW_MS);
     await second.process.kill();
@@ -189,6 +216,9 @@ describe('jobs: a durable queue drained at the providers\' pace (simulator enfor
     await sleep(500);
     await stack.nats.restart();
     const jobs = await waitFinal(client, 'acme', ids, 60_000);
+    // The idempotency key survived the restart: submitting again returns the same, finished job.
+    const again = await client.submit(keyed, auth('acme'));
+    expect(again).toMatchObject({ created: false, job: { jobId: first.job!.jobId, state: JobState.SUCCEEDED } });
     const counters = (await stack.sim.counters())[stack.model];
     console.log(`crash: ${jobs.length} jobs final, provider received ${counters?.received}, attempts ${jobs.reduce((n, j) => n + j.attempts, 0)}`);
     expect(jobs.filter((j) => j.state !== JobState.SUCCEEDED).map((j) => `${JobState[j.state]}: ${j.error?.message}`)).toEqual([]);

@@ -19,7 +19,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { JobEventSchema, JobState, Priority, Role, type Job } from '@switchyard/contracts';
 import { createNatsEventBus } from '@switchyard/nats';
 import { sleep } from '@switchyard/util';
-import { auth, startJobsStack } from '../../../test/jobs/jobs-stack';
+import { auth, startJobsStack } from '../test/stack';
 
 const arg = (flag: string, fallback: number) => {
   const i = process.argv.indexOf(flag);

@@ -8,13 +8,18 @@ import type { RunningService } from '@switchyard/runtime';
 import { spawnProcess, spawnSimulator, startNats, startRedis, type ServerHandle, type SimulatorHandle, type SpawnedProcess } from '@switchyard/testing';
 // The router and its peers run in-process through their production start();
 // the jobs service runs as its own process, so a test can SIGKILL it.
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { start as startBreaker, loadConfig as loadBreakerConfig } from '@switchyard/breaker';
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { start as startBudget, loadConfig as loadBudgetConfig } from '@switchyard/budget';
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { start as startLimiter, loadConfig as loadLimiterConfig } from '@switchyard/limiter';
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { start as startCache, loadConfig as loadCacheConfig } from '@switchyard/cache';
+// eslint-disable-next-line @nx/enforce-module-boundaries
 import { start as startRouter, loadConfig as loadRouterConfig } from '@switchyard/router';
 
-const ROOT = resolve(__dirname, '../..');
+const ROOT = resolve(__dirname, '../../..');
 const INTERNAL_TOKEN = 'jobs-stack-internal-token';
 export const KEYS = { acme: 'sk-jobs-acme', flood: 'sk-jobs-flood', small: 'sk-jobs-small' } as const;
 export type Tenant = keyof typeof KEYS;
