@@ -9,7 +9,8 @@
  * for the queue to drain. Reports:
  * - Submit latency p50/p99 (while the queue drains),
  * - jobs/s drained against the admitted rate (rpm × headroom per window):
- *   after the first window's burst, (jobs − one window) / (last − first finish),
+ *   one window over the mean gap between each finish and the one a window's
+ *   worth of jobs before it (see drainUtilisation),
  * - the queue's CPU per job: user+system time of the jobs process and of
  *   nats-server over the run (from /proc), divided by the jobs.
  */
@@ -19,7 +20,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { JobEventSchema, JobState, Priority, Role, type Job } from '@switchyard/contracts';
 import { createNatsEventBus } from '@switchyard/nats';
 import { sleep } from '@switchyard/util';
-import { auth, startJobsStack } from '../test/stack';
+import { auth, drainUtilisation, startJobsStack } from '../test/stack';
 
 const arg = (flag: string, fallback: number) => {
   const i = process.argv.indexOf(flag);
@@ -109,8 +110,8 @@ async function main(): Promise<void> {
     } while (pageToken);
     const counters = (await stack.sim.counters())[stack.model];
 
-    const finished = jobs.map((j) => Number(j.finishedUnixMs)).sort((a, b) => a - b);
-    const drainedPerSecond = ((finished.length - PER_WINDOW) / (finished.at(-1)! - finished[0]!)) * 1000;
+    const utilisation = drainUtilisation(jobs.map((j) => Number(j.finishedUnixMs)), PER_WINDOW, WINDOW_MS);
+    const drainedPerSecond = ((utilisation * PER_WINDOW) / WINDOW_MS) * 1000;
     const admittedPerSecond = (PER_WINDOW / WINDOW_MS) * 1000;
     const sorted = [...latencies].sort((a, b) => a - b);
     const failed = jobs.filter((j) => j.state !== JobState.SUCCEEDED).length;

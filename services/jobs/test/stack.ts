@@ -21,7 +21,9 @@ import { start as startRouter, loadConfig as loadRouterConfig } from '@switchyar
 
 const ROOT = resolve(__dirname, '../../..');
 const INTERNAL_TOKEN = 'jobs-stack-internal-token';
-export const KEYS = { acme: 'sk-jobs-acme', flood: 'sk-jobs-flood', small: 'sk-jobs-small' } as const;
+export const KEYS = { acme: 'sk-jobs-acme', flood: 'sk-jobs-flood', small: 'sk-jobs-small', broke: 'sk-jobs-broke' } as const;
+/** Tenant `broke` has a hard budget smaller than any call's worst case. */
+const TENANT_EXTRA: Partial<Record<keyof typeof KEYS, string>> = { broke: '\n    budgets: [{ period: day, limitUsd: 0.000001 }]' };
 export type Tenant = keyof typeof KEYS;
 export const auth = (tenant: Tenant) => ({ metadata: { 'x-api-key': KEYS[tenant] } });
 
@@ -59,7 +61,7 @@ export async function startJobsStack(options: JobsStackOptions): Promise<JobsSta
   const servers: ServerHandle[] = [redis, nats];
   const configPath = join(mkdtempSync(join(tmpdir(), 'sy-jobs-')), 'gateway.yaml');
   const tenants = Object.entries(KEYS)
-    .map(([tenant, key]) => `  ${tenant}:\n    apiKeys: [{ id: ${tenant}-main, sha256: ${hashApiKey(key)} }]`)
+    .map(([tenant, key]) => `  ${tenant}:\n    apiKeys: [{ id: ${tenant}-main, sha256: ${hashApiKey(key)} }]${TENANT_EXTRA[tenant as keyof typeof KEYS] ?? ''}`)
     .join('\n');
   writeFileSync(
     configPath,
@@ -148,4 +150,22 @@ defaults:
       await Promise.all(servers.map((s) => s.stop()));
     },
   };
+}
+
+/**
+ * How close a drain came to the limit: a sliding window of `perWindow` per
+ * `windowMs` admits the k-th call at the earliest `windowMs` after the
+ * (k − perWindow)-th, so with demand never lacking every such gap is exactly
+ * one window. Utilisation is one window over the mean gap: 1 = the quota
+ * never idled. Insensitive to how the first window's burst was spread.
+ */
+export function drainUtilisation(finishedUnixMs: number[], perWindow: number, windowMs: number): number {
+  const f = [...finishedUnixMs].sort((a, b) => a - b);
+  let sum = 0;
+  let n = 0;
+  for (let k = perWindow; k < f.length; k++) {
+    sum += f[k]! - f[k - perWindow]!;
+    n += 1;
+  }
+  return n === 0 ? NaN : windowMs / (sum / n);
 }
