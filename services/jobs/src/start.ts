@@ -41,6 +41,8 @@ export async function start(config: JobsConfig, deps: Partial<JobsDeps> = {}): P
       reconnectTimeWait: 250,
       reconnectJitter: 100,
       timeout: 5_000,
+      // Every request (several per job) would otherwise build two Error objects up front just for their stack traces.
+      noAsyncTraces: true,
     });
     bus = await createNatsEventBus({ nc, name: 'switchyard-jobs', logger });
     const tenants = Object.keys(config.switchyard.tenants);
