@@ -72,7 +72,7 @@ export async function start(config: JobsConfig, deps: Partial<JobsDeps> = {}): P
       stop() {
         stopped ??= (async () => {
           await server.shutdown(config.shutdownGraceMs);
-          await worker.stop();
+          await worker.stop(config.shutdownGraceMs);
           await ownedBus.close();
           router.close();
           await conn.drain().catch(() => conn.close());

@@ -89,12 +89,19 @@ export class JobWorker {
     this.running.get(jobId)?.abort(new Error('job cancelled'));
   }
 
-  /** Stops taking jobs and waits for the running ones to store their outcome. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking jobs and gives the running ones `graceMs` to store their
+   * outcome; any still running after that are simply left: unacked, they are
+   * redelivered to another replica after the ack wait, and their router call
+   * replays under the same idempotency key.
+   */
+  async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     this.wake();
     await Promise.all(this.loops);
-    await Promise.all([...this.active]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([...this.active]), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
   }
 
   private waitForWake(ms: number): Promise<void> {

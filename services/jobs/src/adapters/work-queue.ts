@@ -119,14 +119,22 @@ export async function createWorkQueue(
       // A status reply (404 no messages, 408 request expired, 409…) carries no job.
       if (!msg.reply || msg.headers?.hasError || (msg.headers?.code ?? 0) >= 300 || msg.data.length === 0) return undefined;
       const reply = msg.reply;
+      // A reply that cannot be sent (connection closed at shutdown) is harmless: the job is redelivered after the ack wait.
+      const send = (body: string) => {
+        try {
+          nc.publish(reply, encoder.encode(body));
+        } catch {
+          // See above.
+        }
+      };
       return {
         jobId: decoder.decode(msg.data),
         tenant,
         priority,
         deliveryCount: deliveryCountOf(reply),
-        ack: () => nc.publish(reply, encoder.encode('+ACK')),
-        requeue: (delayMs) => nc.publish(reply, encoder.encode(`-NAK ${JSON.stringify({ delay: nanos(Math.max(0, Math.round(delayMs))) })}`)),
-        heartbeat: () => nc.publish(reply, encoder.encode('+WPI')),
+        ack: () => send('+ACK'),
+        requeue: (delayMs) => send(`-NAK ${JSON.stringify({ delay: nanos(Math.max(0, Math.round(delayMs))) })}`),
+        heartbeat: () => send('+WPI'),
       };
     },
 
