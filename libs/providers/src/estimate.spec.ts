@@ -13,7 +13,7 @@ const req: ChatRequest = {
 
 describe('estimateRequestTokens', () => {
   it('is the shared tokenizer’s prompt count plus maxTokens', () => {
-    const prompt = countChatTokens(req.messages, 'openai');
+    const prompt = countChatTokens(req.messages as { role: string; content: string }[], 'openai');
     expect(prompt).toBeGreaterThan(10);
     expect(estimateRequestTokens(req, 'openai')).toEqual({ inputTokens: prompt, outputTokens: 50, totalTokens: prompt + 50 });
   });

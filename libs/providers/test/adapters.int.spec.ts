@@ -124,7 +124,7 @@ describe.each(PROVIDERS)('%s adapter against the simulator', (provider) => {
       expect(res.content.length).toBeGreaterThan(0);
       expect(res.finishReason).toBe('stop');
       expect(res.model).toBe(DEPLOYMENT[provider]);
-      expect(res.usage).toEqual({ inputTokens: countChatTokens(REQUEST.messages, provider), outputTokens: countTextTokens(res.content) });
+      expect(res.usage).toEqual({ inputTokens: countChatTokens(REQUEST.messages as { role: string; content: string }[], provider), outputTokens: countTextTokens(res.content) });
       expect(res.upstreamRequestId).toMatch(REQUEST_ID);
       expect(res.rateLimit?.ignored).toEqual([]);
       expect(res.rateLimit?.requests).toMatchObject({ remaining: 599 });

@@ -116,7 +116,8 @@ export function createStreamCompleteHandler(ctx: RouterContext) {
                 setGenAiAttributes(span, { inputTokens: chunk.usage.inputTokens, outputTokens: chunk.usage.outputTokens, finishReasons: [chunk.finishReason] });
                 return { text: partial, end: chunk };
               }
-              if (!chunk.text) continue;
+              // Tool-call deltas are not relayed yet (issue 12, router part); text only, as before.
+              if (chunk.type !== 'delta' || !chunk.text) continue;
               if (!committed) timeToFirstTokenMs = ctx.clock.now() - startedAt;
               committed = true;
               partial += chunk.text;
