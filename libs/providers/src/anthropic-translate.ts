@@ -127,9 +127,11 @@ export function toAnthropicParams(
  * field), so it needs a choice object even when the caller gave none.
  */
 function toAnthropicToolChoice(req: ChatRequest): Block | undefined {
+  // Without tools a choice means nothing (and 'none' is what the model does anyway).
+  if (!req.tools?.length) return undefined;
   const choice = req.toolChoice;
   if (choice === 'none') return { type: 'none' };
-  const noParallel = req.parallelToolCalls === false && !!req.tools?.length ? { disable_parallel_tool_use: true } : {};
+  const noParallel = req.parallelToolCalls === false ? { disable_parallel_tool_use: true } : {};
   if (choice === undefined) return Object.keys(noParallel).length > 0 ? { type: 'auto', ...noParallel } : undefined;
   if (choice === 'auto') return { type: 'auto', ...noParallel };
   if (choice === 'required') return { type: 'any', ...noParallel };

@@ -63,11 +63,11 @@ export function toOpenAIParams(
         ...(t.strict !== undefined ? { strict: t.strict } : {}),
       },
     }));
-    // OpenAI rejects parallel_tool_calls without tools, so it is sent only with them.
+    // OpenAI rejects tool_choice and parallel_tool_calls without tools, so they are sent only with them.
+    if (req.toolChoice !== undefined) {
+      params['tool_choice'] = typeof req.toolChoice === 'string' ? req.toolChoice : { type: 'function', function: { name: req.toolChoice.name } };
+    }
     if (req.parallelToolCalls !== undefined) params['parallel_tool_calls'] = req.parallelToolCalls;
-  }
-  if (req.toolChoice !== undefined) {
-    params['tool_choice'] = typeof req.toolChoice === 'string' ? req.toolChoice : { type: 'function', function: { name: req.toolChoice.name } };
   }
   const format = req.responseFormat;
   if (format !== undefined) {

@@ -79,7 +79,9 @@ describe('tools, images and structured output on the OpenAI wire', () => {
       json_schema: { name: 'out', schema, strict: true },
     });
     expect(toOpenAIParams({ ...req, responseFormat: { type: 'json_object' } }, { model: 'm' }).response_format).toEqual({ type: 'json_object' });
-    // parallel_tool_calls is rejected by OpenAI without tools, so it is not sent then.
+    // tool_choice and parallel_tool_calls are rejected by OpenAI without tools (and mean nothing), so they are not sent then; nor to Anthropic.
+    expect(toOpenAIParams({ messages: req.messages, maxTokens: 5, toolChoice: 'none' }, { model: 'm' })).not.toHaveProperty('tool_choice');
+    expect(toAnthropicParams({ messages: req.messages, maxTokens: 5, toolChoice: 'none', parallelToolCalls: false }, { model: 'm' })).not.toHaveProperty('tool_choice');
     expect(toOpenAIParams({ messages: req.messages, maxTokens: 5, parallelToolCalls: false }, { model: 'm' })).not.toHaveProperty('parallel_tool_calls');
   });
 

@@ -58,6 +58,21 @@ describe('validateChatFeatures names the bad field', () => {
     expect((thrown(twice) as Error).message).toMatch(/messages\[3\]\.toolCallId: "call_1" was already answered/);
   });
 
+  it('rejects a message between a tool-calling turn and its results', () => {
+    const req: ChatRequest = {
+      ...base,
+      messages: [
+        { role: 'user', content: 'x' },
+        { role: 'assistant', content: '', toolCalls: [call, { ...call, id: 'call_2' }] },
+        { role: 'tool', toolCallId: 'call_1', content: 'r' },
+        { role: 'user', content: 'and?' },
+      ],
+    };
+    const err = thrown(req) as { field: string; message: string };
+    expect(err.field).toBe('messages[3]');
+    expect(err.message).toMatch(/"call_2" of messages\[1\] need their tool messages/);
+  });
+
   it('rejects arguments that are not a JSON object', () => {
     for (const args of ['{not json', '[1]', '"s"']) {
       const req: ChatRequest = { ...base, messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: '', toolCalls: [{ ...call, arguments: args }] }] };

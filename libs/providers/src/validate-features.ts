@@ -136,12 +136,19 @@ export function checkToolArguments(args: unknown, field: string): void {
 /**
  * Tool turns: every assistant tool call has an id and JSON arguments; every
  * tool message answers a call made earlier in the conversation (and not yet
- * answered), so no provider sees a dangling tool_result.
+ * answered), so no provider sees a dangling tool_result; and the results of a
+ * turn's calls come right after it, before any other message, as both OpenAI
+ * and Anthropic require (a call left without its result is rejected by both).
  */
 export function checkToolConversation(messages: readonly ChatMessage[]): void {
   const open = new Set<string>();
   const answered = new Set<string>();
+  let openedAt = -1;
   messages.forEach((m, i) => {
+    if (m.role !== 'tool' && open.size > 0) {
+      throw new InvalidChatRequestError(`messages[${i}]`, `the tool calls ${[...open].map((id) => `"${id}"`).join(', ')} of messages[${openedAt}] need their tool messages before any other message`);
+    }
+    if (m.toolCalls?.length) openedAt = i;
     if (m.toolCalls !== undefined) {
       if (m.role !== 'assistant') throw new InvalidChatRequestError(`messages[${i}].toolCalls`, 'only assistant messages carry tool calls');
       if (!Array.isArray(m.toolCalls)) throw new InvalidChatRequestError(`messages[${i}].toolCalls`, 'must be an array');
