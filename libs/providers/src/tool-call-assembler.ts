@@ -15,7 +15,15 @@ export class ToolCallAssembler {
     if (d.id) call.id = d.id;
     if (d.name) call.name = d.name;
     call.arguments += d.argumentsDelta;
+    this.lastIndex = d.index;
   }
+
+  /**
+   * Index of the most recent call to receive a piece: when a stream breaks,
+   * the call whose arguments may be cut off (Final.partial_tool_call_index).
+   * Undefined when no call started.
+   */
+  lastIndex: number | undefined;
 
   get size(): number {
     return this.calls.filter(Boolean).length;
