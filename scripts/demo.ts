@@ -23,7 +23,7 @@ import {
   RouterService,
   type HealthTransition,
 } from '@switchyard/contracts';
-import { createClient } from '@switchyard/grpc';
+import { createClient, INTERNAL_TOKEN_METADATA } from '@switchyard/grpc';
 import { createMemoryBroker, createMemoryEventBus, createNatsEventBus, type EventBus } from '@switchyard/nats';
 import { createMemoryHealthStore, loadConfig as breakerConfig, start as startBreaker } from '@switchyard/breaker';
 import { createMemoryBudgetStore, loadConfig as budgetConfig, start as startBudget } from '@switchyard/budget';
@@ -118,7 +118,12 @@ async function main(): Promise<void> {
   console.log(`${CALLS} calls on route "chat" (OpenAI → Anthropic → Azure); the OpenAI deployment starts failing (503) after call ${FAIL_AT}.\n`);
 
   const client = createClient(RouterService, `127.0.0.1:${router.port}`, { defaultDeadlineMs: 15_000 });
-  const budgetClient = createClient(BudgetService, `127.0.0.1:${budget.port}`, { defaultDeadlineMs: 5_000 });
+  // GetBudget is a read-only view: the router's token (when the environment sets one) is enough.
+  const internalToken = env.SWITCHYARD_INTERNAL_TOKEN;
+  const budgetClient = createClient(BudgetService, `127.0.0.1:${budget.port}`, {
+    defaultDeadlineMs: 5_000,
+    ...(internalToken ? { defaultMetadata: { [INTERNAL_TOKEN_METADATA]: internalToken } } : {}),
+  });
   // The day cap's spend; a shared Redis may already hold earlier runs' spend, so the table shows the difference.
   const daySpend = async () => (await budgetClient.getBudget({ tenant: 'acme' })).caps.reduce((max, c) => (c.spentMicros > max ? c.spentMicros : max), 0n);
   const spendBefore = await daySpend();

@@ -4,7 +4,13 @@
  * NATS_URL and REDIS_URL (the machine's by default), wired by address exactly
  * as in deploy/. Prints the router's address; Ctrl-C stops everything, router
  * first so no call is cut off by a peer going away under it.
+ *
+ * The internal services authenticate their callers as in production: the
+ * router's SWITCHYARD_INTERNAL_TOKEN and the operators' SWITCHYARD_OPERATOR_TOKEN
+ * are taken from the environment, or generated for this run (the operator
+ * token is then printed, for ForceState / ClearUnavailable / Invalidate).
  */
+import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { leaveSignalsToCaller, spawnProcess, spawnSimulator, type SpawnedProcess } from '@switchyard/testing';
 
@@ -14,6 +20,8 @@ const natsUrl = env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const configPath = env.SWITCHYARD_CONFIG ?? resolve(root, 'deploy/config/switchyard.yaml');
 const host = '127.0.0.1';
+const internalToken = env.SWITCHYARD_INTERNAL_TOKEN || randomBytes(32).toString('hex');
+const operatorToken = env.SWITCHYARD_OPERATOR_TOKEN || randomBytes(32).toString('hex');
 
 function port(name: string, fallback: number): string {
   return env[name] ?? String(fallback);
@@ -49,6 +57,7 @@ async function main(): Promise<void> {
     ANTHROPIC_API_KEY: env.ANTHROPIC_API_KEY ?? 'sk-ant-simulated',
     AZURE_OPENAI_API_KEY: env.AZURE_OPENAI_API_KEY ?? 'simulated-azure-key',
     OTEL_SERVICE_NAME: undefined,
+    SWITCHYARD_INTERNAL_TOKEN: internalToken,
   };
   const peers: Record<string, string> = {};
   for (const [name, fallback] of [
@@ -59,7 +68,7 @@ async function main(): Promise<void> {
   ] as const) {
     const proc = await spawnProcess({
       entry: resolve(root, `services/${name}/src/main.ts`),
-      env: { ...common, GRPC_PORT: port(`${name.toUpperCase()}_PORT`, fallback) },
+      env: { ...common, SWITCHYARD_OPERATOR_TOKEN: operatorToken, GRPC_PORT: port(`${name.toUpperCase()}_PORT`, fallback) },
       readyTimeoutMs: 60_000,
     });
     started.push({ name, proc });
@@ -68,13 +77,17 @@ async function main(): Promise<void> {
   }
   const router = await spawnProcess({
     entry: resolve(root, 'services/router/src/main.ts'),
-    env: { ...common, ...peers, GRPC_PORT: port('ROUTER_PORT', 50051) },
+    // The router holds the internal token only: a leaked router credential must not be an operator's.
+    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, GRPC_PORT: port('ROUTER_PORT', 50051) },
     readyTimeoutMs: 60_000,
   });
   started.push({ name: 'router', proc: router });
   console.log(`router      ${host}:${router.port}`);
   console.log(`\nSwitchyard is up. Call switchyard.router.v1.RouterService at ${host}:${router.port}`);
   console.log('with metadata x-api-key: sk-switchyard-demo (tenant acme). Ctrl-C stops everything.');
+  if (!env.SWITCHYARD_OPERATOR_TOKEN) {
+    console.log(`Operator calls (ForceState, ClearUnavailable, Invalidate) need metadata x-switchyard-internal-token: ${operatorToken}`);
+  }
 
   for (const { name, proc } of started) {
     void proc.exited.then((code) => {

@@ -2,7 +2,7 @@ import { hashApiKey } from '@switchyard/config';
 import { BreakerService, CircuitState, Role } from '@switchyard/contracts';
 import { createClient, parseGrpcError, status, type ParsedGrpcError } from '@switchyard/grpc';
 import { sleep } from '@switchyard/util';
-import { startStack, type Stack } from '../../services/router/test/stack';
+import { operatorMetadata, startStack, type Stack } from '../../services/router/test/stack';
 
 /**
  * Issue 6, the retry budget on its own: 100 % 503 on every deployment of a
@@ -87,7 +87,7 @@ describe('retry budget alone (breaker pinned CLOSED, simulator, real peers)', ()
   }, 60_000);
 
   it(`${LOAD_SECONDS} s of 100 % 503 on every deployment at ${RATE_PER_SECOND} req/s: upstream attempts ÷ caller requests stays within the budget (≤ 1.2) after the first ${WARMUP_SECONDS} s, and callers fail fast with UNAVAILABLE`, async () => {
-    const breaker = createClient(BreakerService, stack.routerEnv.BREAKER_ADDR!, { defaultDeadlineMs: 5_000 });
+    const breaker = createClient(BreakerService, stack.routerEnv.BREAKER_ADDR!, { defaultDeadlineMs: 5_000, defaultMetadata: operatorMetadata });
     const { client } = await stack.startRouter({
       RETRY_BUDGET_PERCENT: String(BUDGET_PERCENT),
       RETRY_BUDGET_MIN_PER_SECOND: String(BUDGET_MIN_PER_SECOND),

@@ -2,7 +2,7 @@ import { hashApiKey } from '@switchyard/config';
 import { BreakerService, CircuitState, Role } from '@switchyard/contracts';
 import { createClient } from '@switchyard/grpc';
 import { sleep } from '@switchyard/util';
-import { startStack, type Stack } from '../../services/router/test/stack';
+import { operatorMetadata, startStack, type Stack } from '../../services/router/test/stack';
 
 /**
  * Load-shaped proofs of issue 6: full jitter spreads a herd of retries, and the
@@ -70,7 +70,7 @@ describe('herds and storms (simulator, real peers)', () => {
     // Budget and breaker out of the way: this measures jitter alone. (Under a
     // loaded run the herd's failures could otherwise open the circuit before
     // the outage lifts; a forced state is pinned until released.)
-    const breaker = createClient(BreakerService, stack.routerEnv.BREAKER_ADDR!, { defaultDeadlineMs: 5_000 });
+    const breaker = createClient(BreakerService, stack.routerEnv.BREAKER_ADDR!, { defaultDeadlineMs: 5_000, defaultMetadata: operatorMetadata });
     await breaker.forceState({ deployment: 'herd', state: CircuitState.CLOSED, reason: 'jitter test: breaker out of the way' });
     breaker.close();
     const retrySends: number[] = [];

@@ -1,6 +1,7 @@
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type MessageInitShape } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import { Client as GrpcClient, Metadata, credentials as grpcCredentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { channelTarget } from './channel-target';
 import type { CallOptions, Client } from './types';
 
 export interface ClientOptions {
@@ -33,10 +34,11 @@ function resolveDeadline(options: CallOptions | undefined, defaultDeadlineMs: nu
  * return promises, server-streaming methods async iterables (breaking out of
  * the loop or aborting the signal cancels the call). Failures reject with the
  * grpc-js ServiceError; `parseGrpcError` turns it into code, message, details.
+ * `address` may name several replicas, balanced round-robin (see channelTarget).
  */
 export function createClient<S extends GenServiceMethods>(service: GenService<S>, address: string, options: ClientOptions = {}): Client<S> {
-  if (!address) throw new Error('address: required, e.g. "127.0.0.1:50051"');
-  const grpcClient = new GrpcClient(address, options.credentials ?? grpcCredentials.createInsecure(), options.channelOptions);
+  const { target, channelOptions } = channelTarget(address);
+  const grpcClient = new GrpcClient(target, options.credentials ?? grpcCredentials.createInsecure(), { ...channelOptions, ...options.channelOptions });
   const client: Record<string, unknown> = { close: () => grpcClient.close() };
 
   for (const method of service.methods as DescMethod[]) {

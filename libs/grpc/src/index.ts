@@ -5,6 +5,7 @@
  */
 export { createGrpcServer, toServiceDefinition, type GrpcServerHandle, type GrpcServerOptions } from './server';
 export { createClient, type ClientOptions } from './client';
+export { channelTarget, type ChannelTarget } from './channel-target';
 export {
   AppError,
   isAppError,
@@ -32,6 +33,8 @@ export { createHealthRegistry, type HealthRegistry } from './health';
 export { reflectionPackageDefinition } from './reflection';
 export {
   serviceRegistration,
+  type AccessLevel,
+  type AccessTable,
   type CallContext,
   type CallOptions,
   type Client,
@@ -44,4 +47,4 @@ export {
   type UnaryHandler,
 } from './types';
 export { status, Metadata, credentials, ServerCredentials } from '@grpc/grpc-js';
-export { INTERNAL_TOKEN_METADATA, internalTokenGuard } from './internal-token';
+export { INTERNAL_TOKEN_METADATA, createAccessGuard, exposureProblem, type AccessGuard, type InternalAuth } from './internal-token';

@@ -15,9 +15,9 @@ import {
 import type { GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import { toServerError } from './error-status';
 import { createHealthRegistry } from './health';
-import { internalTokenGuard } from './internal-token';
+import { type AccessGuard, type InternalAuth, createAccessGuard, exposureProblem } from './internal-token';
 import { addReflection } from './reflection';
-import type { CallContext, GrpcLogger, ServiceRegistration } from './types';
+import type { AccessLevel, CallContext, GrpcLogger, ServiceRegistration } from './types';
 
 export interface GrpcServerOptions<T extends GenServiceMethods[] = GenServiceMethods[]> {
   /** Interface to bind; default "0.0.0.0" (all IPv4 interfaces, as containers need). */
@@ -33,11 +33,15 @@ export interface GrpcServerOptions<T extends GenServiceMethods[] = GenServiceMet
   /** grpc-js channel options, e.g. max message sizes. */
   channelOptions?: ChannelOptions;
   /**
-   * Shared secret every call to `services` must carry as metadata
-   * `x-switchyard-internal-token` (UNAUTHENTICATED otherwise); health and
-   * reflection stay open. Unset: no check.
+   * Marks an internal service (limiter, breaker, budget, cache) and the tokens
+   * its callers present as metadata `x-switchyard-internal-token`: each call
+   * must carry the one its method's access level admits (see AccessLevel;
+   * UNAUTHENTICATED / PERMISSION_DENIED otherwise). Without an internal token
+   * the server refuses to bind anything but loopback. Health and reflection
+   * stay open for probes. Omitted (the router, a public edge that
+   * authenticates its callers itself): no checks.
    */
-  internalToken?: string;
+  auth?: InternalAuth;
 }
 
 export interface GrpcServerHandle {
@@ -181,15 +185,24 @@ function serverStreamingHandler(path: string, handler: AnyHandler, logger: GrpcL
   };
 }
 
-function buildImplementation(registration: ServiceRegistration, logger: GrpcLogger, guard?: (ctx: CallContext) => void): UntypedServiceImplementation {
+function buildImplementation(registration: ServiceRegistration, logger: GrpcLogger, guard?: AccessGuard): UntypedServiceImplementation {
   const impl: UntypedServiceImplementation = {};
   const handlers = registration.implementation as unknown as Record<string, AnyHandler | undefined>;
+  const access = (registration.access ?? {}) as Record<string, AccessLevel | undefined>;
+  const localNames = new Set(registration.service.methods.map((m) => m.localName));
+  for (const [name, level] of Object.entries(access)) {
+    if (!localNames.has(name)) throw new Error(`services[${registration.service.typeName}].access.${name}: no such method`);
+    if (level !== 'router' && level !== 'operator' && level !== 'either') {
+      throw new Error(`services[${registration.service.typeName}].access.${name}: must be "router", "operator" or "either", got ${JSON.stringify(level)}`);
+    }
+  }
   for (const method of registration.service.methods) {
     const raw = handlers[method.localName];
+    const level = access[method.localName] ?? 'router';
     const handler: AnyHandler | undefined =
       guard && typeof raw === 'function'
         ? (req, ctx, send) => {
-            guard(ctx);
+            guard(ctx, level);
             return raw(req, ctx, send);
           }
         : raw;
@@ -218,9 +231,13 @@ export async function createGrpcServer<const T extends GenServiceMethods[]>(opti
   const duplicate = names.find((n, i) => names.indexOf(n) !== i);
   if (duplicate) throw new Error(`services: ${duplicate} registered twice`);
 
+  const host = options.host ?? '0.0.0.0';
+  const exposed = options.auth && exposureProblem(host, options.auth);
+  if (exposed) throw new Error(`services ${names.join(', ')}: ${exposed}`);
+  const guard = options.auth && createAccessGuard(options.auth);
+
   const server = new Server(options.channelOptions);
   const health = createHealthRegistry(names);
-  const guard = options.internalToken ? internalTokenGuard(options.internalToken) : undefined;
   for (const registration of registrations) {
     server.addService(toServiceDefinition(registration.service), buildImplementation(registration, logger, guard));
   }
@@ -229,7 +246,6 @@ export async function createGrpcServer<const T extends GenServiceMethods[]>(opti
     addReflection(server, [...registrations, health.registration].map((r) => r.service));
   }
 
-  const host = options.host ?? '0.0.0.0';
   const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${options.port}` : `${host}:${options.port}`;
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(address, options.credentials ?? ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),

@@ -55,19 +55,39 @@ export type ServiceImplementation<S extends GenServiceMethods> = {
 /** Implementation type of a generated service const, e.g. `ImplementationOf<typeof BudgetService>`. */
 export type ImplementationOf<Svc> = Svc extends GenService<infer S> ? ServiceImplementation<S> : never;
 
+/**
+ * Which credential may call a method of an internal service once the server
+ * has tokens (`GrpcServerOptions.auth`):
+ * - `router`: the internal token only — the per-call RPCs (Acquire, Reserve, Lookup…);
+ * - `operator`: the operator token only — calls that change state by hand
+ *   (ForceState, ClearUnavailable, Invalidate), so a leaked router credential
+ *   cannot force circuits or wipe the cache;
+ * - `either`: read-only views (GetHealth, GetQuota, GetBudget…).
+ */
+export type AccessLevel = 'router' | 'operator' | 'either';
+
+/** Access level per RPC, keyed by the method's local name; unlisted methods are `router`. */
+export type AccessTable<S extends GenServiceMethods> = Partial<Record<keyof S & string, AccessLevel>>;
+
 /** A service to serve and its implementation. */
 export interface ServiceRegistration<S extends GenServiceMethods = GenServiceMethods> {
   service: GenService<S>;
   // NoInfer: the service alone decides S, so a mismatched implementation is an error.
   implementation: NoInfer<ServiceImplementation<S>>;
+  /** Who may call what (see AccessLevel); default `router` for every method. */
+  access?: NoInfer<AccessTable<S>>;
 }
 
-/** Pairs a service with its implementation, type-checking the implementation against it. */
+/**
+ * Pairs a service with its implementation, type-checking the implementation
+ * (and the access table's method names) against it.
+ */
 export function serviceRegistration<S extends GenServiceMethods>(
   service: GenService<S>,
   implementation: ServiceImplementation<S>,
+  access?: AccessTable<S>,
 ): ServiceRegistration {
-  return { service, implementation } as unknown as ServiceRegistration;
+  return { service, implementation, ...(access ? { access } : {}) } as unknown as ServiceRegistration;
 }
 
 /** pino-compatible subset; the adapter logs handler failures and lifecycle through it. */

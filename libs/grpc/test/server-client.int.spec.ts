@@ -3,11 +3,13 @@ import { sleep } from '@switchyard/util';
 import {
   AppError,
   createClient,
+  createGrpcServer,
   INTERNAL_ERROR_MESSAGE,
   INTERNAL_TOKEN_METADATA,
   invalidArgument,
   parseGrpcError,
   resourceExhausted,
+  serviceRegistration,
   status,
   unavailable,
   type CallContext,
@@ -423,24 +425,101 @@ describe('grpc adapter: server streaming', () => {
 });
 
 describe('grpc adapter: internal token', () => {
+  const md = (token: string) => ({ [INTERNAL_TOKEN_METADATA]: token });
+  const codeOf = (call: Promise<unknown>) => call.then(() => status.OK, (err: unknown) => parseGrpcError(err).code);
+
   it('refuses calls without the shared secret, accepts them with it, and leaves health open', async () => {
-    const { address } = await pool.start({ services: [{ service: BudgetService, implementation: budgetImpl() }], internalToken: 's3cret' });
+    const { address } = await pool.start({ services: [{ service: BudgetService, implementation: budgetImpl() }], auth: { internalToken: 's3cret' } });
     const client = createClient(BudgetService, address, { defaultDeadlineMs: 5000 });
     const health = createClient(Health, address, { defaultDeadlineMs: 5000 });
     try {
-      for (const metadata of [{}, { [INTERNAL_TOKEN_METADATA]: 'wrong' }] as Record<string, string>[]) {
+      for (const metadata of [{}, md('wrong'), md('s3cret '), md('s3cre')] as Record<string, string>[]) {
         const err = parseGrpcError(await client.getBudget({ tenant: 'acme' }, { metadata }).catch((e: unknown) => e));
         expect({ code: err.code, message: err.message }).toEqual({
           code: status.UNAUTHENTICATED,
           message: `metadata ${INTERNAL_TOKEN_METADATA}: missing or wrong internal token`,
         });
       }
-      const ok = await client.getBudget({ tenant: 'acme' }, { metadata: { [INTERNAL_TOKEN_METADATA]: 's3cret' } });
+      const ok = await client.getBudget({ tenant: 'acme' }, { metadata: md('s3cret') });
       expect(ok.caps).toHaveLength(1);
       expect((await health.check({ service: '' })).status).toBe(HealthCheckResponse_ServingStatus.SERVING);
     } finally {
       client.close();
       health.close();
     }
+  });
+
+  it('admits each token only to the methods its access level names: router, operator or either', async () => {
+    const { address } = await pool.start({
+      services: [serviceRegistration(BudgetService, budgetImpl(), { release: 'operator', getBudget: 'either' })],
+      auth: { internalToken: 'router-secret', operatorToken: 'operator-secret' },
+    });
+    const client = createClient(BudgetService, address, { defaultDeadlineMs: 5000 });
+    try {
+      const router = md('router-secret');
+      const operator = md('operator-secret');
+      const denied = parseGrpcError(await client.release({ reservationId: 'r' }, { metadata: router }).catch((e: unknown) => e));
+      expect({ code: denied.code, message: denied.message }).toEqual({
+        code: status.PERMISSION_DENIED,
+        message: "/switchyard.budget.v1.BudgetService/Release: an operator call; it needs the operator token (SWITCHYARD_OPERATOR_TOKEN), not the router's internal token",
+      });
+      expect(await codeOf(client.release({ reservationId: 'r' }, { metadata: operator }))).toBe(status.OK);
+      expect(await codeOf(client.getBudget({ tenant: 'acme' }, { metadata: router }))).toBe(status.OK);
+      expect(await codeOf(client.getBudget({ tenant: 'acme' }, { metadata: operator }))).toBe(status.OK);
+      // Undeclared methods are the router's.
+      expect(await codeOf(client.reserve({ tenant: 'acme', amountMicros: 1n }, { metadata: router }))).toBe(status.OK);
+      expect(await codeOf(client.reserve({ tenant: 'acme', amountMicros: 1n }, { metadata: operator }))).toBe(status.PERMISSION_DENIED);
+      expect(await codeOf(client.release({ reservationId: 'r' }, { metadata: {} }))).toBe(status.UNAUTHENTICATED);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('refuses operator methods to everyone when only the internal token is configured, and says why', async () => {
+    const { address } = await pool.start({
+      services: [serviceRegistration(BudgetService, budgetImpl(), { release: 'operator' })],
+      auth: { internalToken: 'router-secret' },
+    });
+    const client = createClient(BudgetService, address, { defaultDeadlineMs: 5000 });
+    try {
+      const err = parseGrpcError(await client.release({ reservationId: 'r' }, { metadata: md('router-secret') }).catch((e: unknown) => e));
+      expect([err.code, err.message]).toEqual([
+        status.PERMISSION_DENIED,
+        '/switchyard.budget.v1.BudgetService/Release: an operator call, and this service has no operator token configured (set SWITCHYARD_OPERATOR_TOKEN to allow it)',
+      ]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('without tokens serves every method, operator ones included, on loopback (tests, the embedded demo)', async () => {
+    const { address } = await pool.start({ services: [serviceRegistration(BudgetService, budgetImpl(), { release: 'operator' })], auth: {} });
+    const client = createClient(BudgetService, address, { defaultDeadlineMs: 5000 });
+    try {
+      expect(await codeOf(client.release({ reservationId: 'r' }))).toBe(status.OK);
+    } finally {
+      client.close();
+    }
+  });
+
+  it.each(['0.0.0.0', '::', '10.1.2.3'])('refuses to bind an internal service to %s without an internal token', async (host) => {
+    await expect(createGrpcServer({ host, port: 0, services: [{ service: BudgetService, implementation: budgetImpl() }], auth: {} })).rejects.toThrow(
+      `services switchyard.budget.v1.BudgetService: host ${host} is not a loopback address: refusing to serve an internal service there without an internal token`,
+    );
+  });
+
+  it('binds 0.0.0.0 with an internal token, and without auth at all (a public edge such as the router)', async () => {
+    for (const auth of [{ internalToken: 't' }, undefined]) {
+      const server = await createGrpcServer({ host: '0.0.0.0', port: 0, services: [{ service: BudgetService, implementation: budgetImpl() }], ...(auth ? { auth } : {}) });
+      await server.shutdown(100);
+    }
+  });
+
+  it('rejects inconsistent settings at start-up', async () => {
+    const services = [{ service: BudgetService, implementation: budgetImpl() }];
+    await expect(pool.start({ services, auth: { operatorToken: 'o' } })).rejects.toThrow('auth.operatorToken: set without auth.internalToken');
+    await expect(pool.start({ services, auth: { internalToken: 'same', operatorToken: 'same' } })).rejects.toThrow('auth.operatorToken: must differ from auth.internalToken');
+    const unknown = { service: BudgetService, implementation: budgetImpl(), access: { nope: 'operator' } } as never;
+    await expect(pool.start({ services: [unknown], auth: { internalToken: 't' } })).rejects.toThrow('services[switchyard.budget.v1.BudgetService].access.nope: no such method');
   });
 });

@@ -1,4 +1,7 @@
-import { envInt, envOptional, envString } from './env';
+import { isLoopbackHost } from '@switchyard/util';
+import { type EnvVar, envInt, envOptional, envString } from './env';
+
+const grpcHostEnv = envString('GRPC_HOST', '0.0.0.0', 'interface the gRPC server binds');
 
 /**
  * The variables every service process reads, declared once so their names,
@@ -7,14 +10,73 @@ import { envInt, envOptional, envString } from './env';
  */
 export function commonServiceEnv(defaultPort: number) {
   return {
-    grpcHost: envString('GRPC_HOST', '0.0.0.0', 'interface the gRPC server binds'),
+    grpcHost: grpcHostEnv,
     grpcPort: envInt('GRPC_PORT', defaultPort, 'gRPC port (0 = any free port)', { min: 0, max: 65535 }),
     logLevel: envString('LOG_LEVEL', 'info', 'pino log level (trace, debug, info, warn, error, silent)'),
     shutdownGraceMs: envInt('SHUTDOWN_GRACE_MS', 10_000, 'on SIGTERM, how long in-flight calls may finish before they are cancelled'),
-    internalToken: envOptional(
-      'SWITCHYARD_INTERNAL_TOKEN',
-      'shared secret between the router and internal services (metadata x-switchyard-internal-token); when set, calls without it are UNAUTHENTICATED',
-    ),
+  };
+}
+
+const INTERNAL = 'SWITCHYARD_INTERNAL_TOKEN';
+const OPERATOR = 'SWITCHYARD_OPERATOR_TOKEN';
+const internalTokenRaw = envOptional(INTERNAL, '');
+
+/** List of RPC names for a description: "A", "A and B", "A, B and C". */
+function rpcList(names: string[]): string {
+  return names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+}
+
+/**
+ * The credentials of an internal service (limiter, breaker, budget, cache),
+ * which must accept only the router and operators (DESIGN "Security"). Secure
+ * by default: without the internal token the service may bind loopback only,
+ * so a default `GRPC_HOST=0.0.0.0` without it fails at start-up instead of
+ * serving anyone who can reach the port. `rpcs` names, for the docs, the
+ * service's operator-only calls and its read-only views (the access table the
+ * handlers declare is what is enforced).
+ */
+export function internalAuthEnv(rpcs: { operator: string[]; views: string[] }): {
+  internalToken: EnvVar<string | undefined>;
+  operatorToken: EnvVar<string | undefined>;
+} {
+  const operatorUse = [
+    rpcs.operator.length > 0
+      ? `required for ${rpcList(rpcs.operator)} (the router's token gets PERMISSION_DENIED; unset: refused to everyone while an internal token is set)`
+      : 'this service has no operator-only calls',
+    ...(rpcs.views.length > 0 ? [`accepted on the read-only ${rpcList(rpcs.views)}`] : []),
+  ].join('; ');
+  return {
+    internalToken: {
+      name: INTERNAL,
+      defaultText: '(unset)',
+      description:
+        'shared secret the router sends as metadata x-switchyard-internal-token; when set, a call without it (or the operator token) is UNAUTHENTICATED. Required unless GRPC_HOST is a loopback address',
+      parse(env) {
+        const token = internalTokenRaw.parse(env);
+        const host = grpcHostEnv.parse(env);
+        if (token === undefined && !isLoopbackHost(host)) {
+          throw new Error(
+            `${INTERNAL}: is required because GRPC_HOST ${host} is not a loopback address: without it anyone who can reach the port could call this service ` +
+              `(force circuits, clear quota state, wipe the cache). Generate a secret (e.g. \`openssl rand -hex 32\`), set ${INTERNAL} to it here and on the router ` +
+              `(and a different one in ${OPERATOR} for operator calls), or bind loopback only with GRPC_HOST=127.0.0.1`,
+          );
+        }
+        return token;
+      },
+    },
+    operatorToken: {
+      name: OPERATOR,
+      defaultText: '(unset)',
+      description: `operators' secret, sent in the same metadata: ${operatorUse}. Must differ from SWITCHYARD_INTERNAL_TOKEN`,
+      parse(env) {
+        const token = envOptional(OPERATOR, '').parse(env);
+        if (token === undefined) return undefined;
+        const internal = internalTokenRaw.parse(env);
+        if (internal === undefined) throw new Error(`${OPERATOR}: is set but ${INTERNAL} is not; set both (the operator token only narrows what the internal token allows)`);
+        if (internal === token) throw new Error(`${OPERATOR}: must differ from ${INTERNAL} (the router holds that one; a leaked router credential must not be an operator credential)`);
+        return token;
+      },
+    },
   };
 }
 

@@ -8,6 +8,8 @@ import { spawnProcess, type SpawnedProcess } from './spawn-process';
 export interface SimulatorDeploymentCounters {
   received: number;
   byStatus: Record<string, number>;
+  /** Tokens of every completion answered 200: what the provider bills. */
+  usage: { inputTokens: number; outputTokens: number };
   [extra: string]: unknown;
 }
 

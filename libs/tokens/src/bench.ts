@@ -51,3 +51,63 @@ export function measureTokenizerCost(samples = 2000): TokenizerCost {
   const elapsedNs = Number(process.hrtime.bigint() - start);
   return { microsPerKiB: elapsedNs / samples / 1000, tokensPerKiB: tokens / samples, samples };
 }
+
+/** Result of {@link measureMegabyteCost}: wall time to count 1 MB of each kind of text. */
+export interface MegabyteCost {
+  /** Text kind → median milliseconds to count 1,000,000 bytes of it. */
+  millisPerMB: Record<string, number>;
+  /** Text kind → tokens counted in that 1 MB (so a figure can be read as tokens/s). */
+  tokensPerMB: Record<string, number>;
+  runs: number;
+}
+
+/**
+ * 1 MB (1,000,000 UTF-8 bytes) of ordinary prose and of the inputs that used
+ * to stall the tokenizer: text with no whitespace, where one pre-tokenized
+ * piece is the whole megabyte (DNA, a run of one letter, a CJK paragraph
+ * without punctuation) or many short pieces (base64).
+ */
+export function makeMegabyteTexts(): Record<string, string> {
+  const MB = 1_000_000;
+  let state = 0x2545f491;
+  const next = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return state >>> 0;
+  };
+  const fromAlphabet = (alphabet: string, chars: number) => {
+    const out: string[] = [];
+    for (let i = 0; i < chars; i++) out.push(alphabet[next() % alphabet.length]!);
+    return out.join('');
+  };
+  const randomBytes = Buffer.alloc((MB * 3) / 4);
+  for (let i = 0; i < randomBytes.length; i++) randomBytes[i] = next() & 0xff;
+  let cjk = '';
+  while (cjk.length < MB / 3) cjk += String.fromCharCode(0x4e00 + (next() % 2000));
+  return {
+    ordinary: makeSamplePrompts(Math.ceil(MB / 1024)).join('\n').slice(0, MB),
+    dna: fromAlphabet('acgt', MB),
+    'one-letter': 'a'.repeat(MB),
+    base64: randomBytes.toString('base64').slice(0, MB),
+    'cjk-no-punctuation': cjk,
+  };
+}
+
+/** Times {@link countTextTokens} on each of {@link makeMegabyteTexts} (median of `runs`, after one warm-up run). */
+export function measureMegabyteCost(runs = 3): MegabyteCost {
+  const millisPerMB: Record<string, number> = {};
+  const tokensPerMB: Record<string, number> = {};
+  for (const [kind, text] of Object.entries(makeMegabyteTexts())) {
+    tokensPerMB[kind] = countTextTokens(text);
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const start = process.hrtime.bigint();
+      countTextTokens(text);
+      times.push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+    times.sort((a, b) => a - b);
+    millisPerMB[kind] = times[Math.floor(times.length / 2)]!;
+  }
+  return { millisPerMB, tokensPerMB, runs };
+}

@@ -1,5 +1,5 @@
-export { countTextTokens, countChatTokens, type TokenMessage, type TokenProvider } from './count';
-export { measureTokenizerCost, makeSamplePrompts, type TokenizerCost } from './bench';
+export { countTextTokens, countChatTokens, loadTokenizer, type TokenMessage, type TokenProvider } from './count';
+export { measureTokenizerCost, makeSamplePrompts, measureMegabyteCost, makeMegabyteTexts, type TokenizerCost, type MegabyteCost } from './bench';
 export { imageDimensions, type ImageDimensions } from './image-size';
 export {
   countToolDefinitionTokens,

@@ -10,3 +10,4 @@ export {
   type ErrorClass,
   type ErrorClassTraits,
 } from './error-class';
+export { isLoopbackHost } from './loopback';

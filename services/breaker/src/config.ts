@@ -1,5 +1,5 @@
 import { loadConfigFile, type SwitchyardConfig } from '@switchyard/config';
-import { type Env, type EnvVar, commonServiceEnv, envInt, envOptional, natsUrlEnv, parseEnv, redisUrlEnv } from '@switchyard/runtime';
+import { type Env, type EnvVar, commonServiceEnv, envInt, envOptional, internalAuthEnv, natsUrlEnv, parseEnv, redisUrlEnv } from '@switchyard/runtime';
 import type { BreakerPolicy, DeploymentIdentity } from './domain/circuit';
 
 /**
@@ -28,6 +28,7 @@ function envMsMap(name: string, description: string): EnvVar<Record<string, numb
 /** Every variable the breaker reads, with its default (the README table is generated from this). */
 export const envSpec = {
   ...commonServiceEnv(50053),
+  ...internalAuthEnv({ operator: ['ForceState'], views: ['GetHealth', 'ListHealth'] }),
   natsUrl: natsUrlEnv('NATS server (JetStream enabled) for outcomes, health events and the sy_health KV bucket'),
   redisUrl: redisUrlEnv('Redis holding circuit state (keys sy:brk:*)'),
   configPath: envOptional('SWITCHYARD_CONFIG', 'gateway YAML; when set, its deployments are known before any outcome and defaults.breaker wins over BREAKER_CONSECUTIVE_FAILURES / BREAKER_OPEN_MS'),
@@ -55,6 +56,7 @@ export interface BreakerConfig {
   logLevel: string;
   shutdownGraceMs: number;
   internalToken?: string;
+  operatorToken?: string;
   policy: BreakerPolicy;
   probeTtlMs: number;
   outcomeAckWaitMs: number;
@@ -75,6 +77,7 @@ export function loadConfig(env: Env): BreakerConfig {
     logLevel: e.logLevel,
     shutdownGraceMs: e.shutdownGraceMs,
     internalToken: e.internalToken,
+    operatorToken: e.operatorToken,
     policy: {
       consecutiveFailures: file?.defaults.breaker.consecutiveFailures ?? e.consecutiveFailures,
       openMs: file?.defaults.breaker.openMs ?? e.openMs,

@@ -69,7 +69,7 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
       host: config.grpcHost,
       port: config.grpcPort,
       logger,
-      internalToken: config.internalToken,
+      auth: { internalToken: config.internalToken, operatorToken: config.operatorToken },
       services: [
         createBreakerHandlers({
           tracker,

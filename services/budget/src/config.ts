@@ -1,14 +1,15 @@
 import { loadConfigFile, type SwitchyardConfig } from '@switchyard/config';
-import { commonServiceEnv, type Env, envInt, envString, natsUrlEnv, parseEnv, redisUrlEnv } from '@switchyard/runtime';
+import { commonServiceEnv, type Env, envInt, envString, internalAuthEnv, natsUrlEnv, parseEnv, redisUrlEnv } from '@switchyard/runtime';
 import type { StoreFailurePolicy } from './adapters/grpc-budget-handlers';
 
 /** Every variable the budget service reads, with its default (feeds the README table). */
 export const envSpec = {
   ...commonServiceEnv(50054),
+  ...internalAuthEnv({ operator: [], views: ['GetBudget'] }),
   natsUrl: natsUrlEnv('NATS server for budget alert events'),
   redisUrl: redisUrlEnv('Redis holding spend and reservations (keys sy:bud:*)'),
   configPath: envString('SWITCHYARD_CONFIG', undefined, 'path of the gateway YAML config (tenants and their budgets)'),
-  reservationTtlMs: envInt('BUDGET_RESERVATION_TTL_MS', 120_000, 'lifetime of a reservation whose Reserve says ttl_ms 0', {
+  reservationTtlMs: envInt('BUDGET_RESERVATION_TTL_MS', 120_000, 'lifetime of a reservation whose Reserve says ttl_ms 0; one neither committed nor released by then is charged at its reserved amount (a late Commit corrects it to the actual cost)', {
     min: 1_000,
     max: 3_600_000,
   }),

@@ -4,7 +4,7 @@ import { createNatsEventBus, type EventBus } from '@switchyard/nats';
 import { createRedisClient, waitUntilReady, type Redis } from '@switchyard/redis';
 import type { RunningService } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
-import { type BudgetHandlerLogger, type BudgetStats, createBudgetHandlers } from './adapters/grpc-budget-handlers';
+import { BUDGET_ACCESS, type BudgetHandlerLogger, type BudgetStats, createBudgetHandlers } from './adapters/grpc-budget-handlers';
 import { createRedisBudgetStore } from './adapters/redis-budget-store';
 import type { BudgetConfig } from './config';
 import type { BudgetStore } from './domain/budget-store';
@@ -62,9 +62,9 @@ export async function start(config: BudgetConfig, deps: Partial<BudgetDeps> = {}
     const server = await createGrpcServer({
       host: config.grpcHost,
       port: config.grpcPort,
-      services: [serviceRegistration(BudgetService, implementation)],
+      services: [serviceRegistration(BudgetService, implementation, BUDGET_ACCESS)],
       logger,
-      ...(config.internalToken ? { internalToken: config.internalToken } : {}),
+      auth: { internalToken: config.internalToken, operatorToken: config.operatorToken },
     });
     let stopped: Promise<void> | undefined;
     return {

@@ -107,18 +107,69 @@ export function budgetStoreContract(name: string, factory: () => Promise<BudgetS
       expect(await usage([day])).toMatchObject([{ spentMicros: USD, reservedMicros: 0 }]);
     });
 
-    it('returns the money of an expired reservation, and still charges a late commit of it once', async () => {
+    it('charges an expired reservation at its reserved amount: the call may have run and its commit been lost', async () => {
+      const day = cap({ period: 'day', limitMicros: 10 * USD });
+      const r = await reserve([day], 4 * USD, { ttlMs: 10_000 });
+      if (!r.granted) throw new Error('expected grant');
+      f.advance(5_000);
+      expect(await usage([day])).toMatchObject([{ spentMicros: 0, reservedMicros: 4 * USD }]);
+      f.advance(5_000);
+      expect(await usage([day])).toMatchObject([{ spentMicros: 4 * USD, reservedMicros: 0 }]);
+      expect((await reserve([day], 6 * USD + 1)).granted).toBe(false);
+      expect((await reserve([day], 6 * USD)).granted).toBe(true);
+    });
+
+    it('corrects an expired reservation to the actual cost on a late commit, once', async () => {
       const day = cap({ period: 'day', limitMicros: 10 * USD });
       const r = await reserve([day], 10 * USD, { ttlMs: 1_000 });
       if (!r.granted) throw new Error('expected grant');
       expect((await reserve([day], USD)).granted).toBe(false);
       f.advance(1_001);
-      expect(await usage([day])).toMatchObject([{ reservedMicros: 0 }]);
-      expect((await f.store.release({ tenant, reservationId: r.reservationId })).released).toBe(false);
+      expect(await usage([day])).toMatchObject([{ spentMicros: 10 * USD, reservedMicros: 0 }]);
       const late = await f.store.commit({ tenant, caps: [day], reservationId: r.reservationId, actualMicros: 3 * USD });
-      expect(late).toMatchObject({ found: false, alreadySettled: false });
-      await f.store.commit({ tenant, caps: [day], reservationId: r.reservationId, actualMicros: 3 * USD });
+      expect(late).toMatchObject({ found: false, returnedMicros: 7 * USD, alreadySettled: false });
       expect(await usage([day])).toMatchObject([{ spentMicros: 3 * USD, reservedMicros: 0 }]);
+      const again = await f.store.commit({ tenant, caps: [day], reservationId: r.reservationId, actualMicros: 3 * USD });
+      expect(again).toMatchObject({ found: false, returnedMicros: 7 * USD, alreadySettled: true });
+      expect(await f.store.release({ tenant, reservationId: r.reservationId })).toEqual({ released: false, alreadySettled: true });
+      expect(await usage([day])).toMatchObject([{ spentMicros: 3 * USD, reservedMicros: 0 }]);
+    });
+
+    it('charges a late commit above the reserved amount in full (returned is negative)', async () => {
+      const day = cap({ period: 'day', limitMicros: 10 * USD });
+      const r = await reserve([day], 2 * USD, { ttlMs: 1_000 });
+      if (!r.granted) throw new Error('expected grant');
+      f.advance(1_001);
+      const late = await f.store.commit({ tenant, caps: [day], reservationId: r.reservationId, actualMicros: 5 * USD });
+      expect(late).toMatchObject({ found: false, returnedMicros: -3 * USD });
+      expect(await usage([day])).toMatchObject([{ spentMicros: 5 * USD, reservedMicros: 0 }]);
+    });
+
+    it('takes the expiry charge back on a late release, once; a commit after it charges the actual cost once', async () => {
+      const day = cap({ period: 'day', limitMicros: 10 * USD });
+      const r = await reserve([day], 4 * USD, { ttlMs: 1_000 });
+      if (!r.granted) throw new Error('expected grant');
+      f.advance(1_001);
+      expect(await usage([day])).toMatchObject([{ spentMicros: 4 * USD }]);
+      expect(await f.store.release({ tenant, reservationId: r.reservationId })).toEqual({ released: true, alreadySettled: false });
+      expect(await usage([day])).toMatchObject([{ spentMicros: 0, reservedMicros: 0 }]);
+      expect(await f.store.release({ tenant, reservationId: r.reservationId })).toEqual({ released: false, alreadySettled: true });
+      expect(await usage([day])).toMatchObject([{ spentMicros: 0, reservedMicros: 0 }]);
+      // Spend is never lost: a cost reported after the release is charged, and only once.
+      await f.store.commit({ tenant, caps: [day], reservationId: r.reservationId, actualMicros: USD });
+      await f.store.commit({ tenant, caps: [day], reservationId: r.reservationId, actualMicros: USD });
+      expect(await usage([day])).toMatchObject([{ spentMicros: USD, reservedMicros: 0 }]);
+    });
+
+    it('charges nothing at expiry for a reservation already committed or released', async () => {
+      const day = cap({ period: 'day', limitMicros: 10 * USD });
+      const a = await reserve([day], 4 * USD, { ttlMs: 1_000 });
+      const b = await reserve([day], 4 * USD, { ttlMs: 1_000 });
+      if (!a.granted || !b.granted) throw new Error('expected grants');
+      await f.store.commit({ tenant, caps: [day], reservationId: a.reservationId, actualMicros: USD });
+      await f.store.release({ tenant, reservationId: b.reservationId });
+      f.advance(5_000);
+      expect(await usage([day])).toMatchObject([{ spentMicros: USD, reservedMicros: 0 }]);
     });
 
     it('releases once: the second release and unknown ids report nothing released', async () => {

@@ -38,6 +38,7 @@ function configFor(redisUrl: string, natsUrl: string, over: Partial<BudgetConfig
     logLevel: 'silent',
     shutdownGraceMs: 2_000,
     internalToken: undefined,
+    operatorToken: undefined,
     reservationTtlMs: 120_000,
     redisCommandTimeoutMs: 300,
     onStoreFailure: 'closed',

@@ -22,7 +22,7 @@ budgetStoreContract('redis', async () => {
 });
 
 describe('redis budget store on real Redis time', () => {
-  it('reclaims a reservation once its short ttl passes (crashed router)', async () => {
+  it('stops holding a reservation once its short ttl passes and charges it at the reserved amount (crashed router)', async () => {
     const store = createRedisBudgetStore(redis);
     const tenant = `crash-${Date.now()}`;
     const caps = [{ id: 'day', scope: 'tenant' as const, subject: tenant, period: 'day' as const, limitMicros: 1_000_000, hard: true }];
@@ -37,6 +37,7 @@ describe('redis budget store on real Redis time', () => {
       await new Promise((r) => setTimeout(r, 25));
     }
     expect(reserved).toBe(0);
+    expect((await store.usage({ tenant, caps }))[0]!.spentMicros).toBe(1_000_000);
   });
 
   it('keeps every key of a tenant under one hash tag, with the period in the counter key', async () => {

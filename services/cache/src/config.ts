@@ -1,4 +1,4 @@
-import { commonServiceEnv, type Env, envInt, parseEnv, redisUrlEnv } from '@switchyard/runtime';
+import { commonServiceEnv, type Env, envInt, internalAuthEnv, parseEnv, redisUrlEnv } from '@switchyard/runtime';
 
 const DAY_MS = 86_400_000;
 const UINT32_MAX = 4_294_967_295;
@@ -6,6 +6,7 @@ const UINT32_MAX = 4_294_967_295;
 /** Every variable the cache service reads, with its default (feeds the README table). */
 export const envSpec = {
   ...commonServiceEnv(50055),
+  ...internalAuthEnv({ operator: ['Invalidate'], views: [] }),
   redisUrl: redisUrlEnv('Redis holding cached responses and single-flight leases (keys sy:cache:*)'),
   defaultTtlMs: envInt('CACHE_DEFAULT_TTL_MS', DAY_MS, 'freshness of an entry whose Store says ttl_ms 0', { min: 1, max: UINT32_MAX }),
   defaultStaleTtlMs: envInt('CACHE_DEFAULT_STALE_TTL_MS', DAY_MS, 'stale-if-error window beyond the ttl when Store says 0', {

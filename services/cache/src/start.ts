@@ -3,7 +3,7 @@ import { createGrpcServer, serviceRegistration } from '@switchyard/grpc';
 import { createRedisClient, waitUntilReady, type Redis } from '@switchyard/redis';
 import type { RunningService } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
-import { type CacheHandlerLogger, type CacheStats, createCacheHandlers } from './adapters/grpc-cache-handlers';
+import { CACHE_ACCESS, type CacheHandlerLogger, type CacheStats, createCacheHandlers } from './adapters/grpc-cache-handlers';
 import { createRedisCacheStore } from './adapters/redis-cache-store';
 import type { CacheConfig } from './config';
 import type { CacheStore } from './domain/cache-store';
@@ -54,9 +54,9 @@ export async function start(config: CacheConfig, deps: Partial<CacheDeps> = {}):
     const server = await createGrpcServer({
       host: config.grpcHost,
       port: config.grpcPort,
-      services: [serviceRegistration(CacheService, implementation)],
+      services: [serviceRegistration(CacheService, implementation, CACHE_ACCESS)],
       logger,
-      ...(config.internalToken ? { internalToken: config.internalToken } : {}),
+      auth: { internalToken: config.internalToken, operatorToken: config.operatorToken },
       // Cached responses can be large; leave room above the entry limit for the envelope.
       channelOptions: { 'grpc.max_receive_message_length': config.maxEntryBytes + 64 * 1024 },
     });

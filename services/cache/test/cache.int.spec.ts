@@ -14,6 +14,7 @@ function configFor(redisUrl: string, over: Partial<CacheConfig> = {}): CacheConf
     logLevel: 'silent',
     shutdownGraceMs: 2_000,
     internalToken: undefined,
+    operatorToken: undefined,
     defaultTtlMs: 86_400_000,
     defaultStaleTtlMs: 86_400_000,
     maxEntryBytes: 1024,

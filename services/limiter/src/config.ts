@@ -1,10 +1,11 @@
 import { loadConfigFile, type SwitchyardConfig } from '@switchyard/config';
-import { type Env, commonServiceEnv, envInt, envString, natsUrlEnv, parseEnv, redisUrlEnv } from '@switchyard/runtime';
+import { type Env, commonServiceEnv, envInt, envString, internalAuthEnv, natsUrlEnv, parseEnv, redisUrlEnv } from '@switchyard/runtime';
 import type { LimiterSettings } from './domain/limiter';
 
 /** Every variable the limiter reads, with its default (the README table is generated from this). */
 export const envSpec = {
   ...commonServiceEnv(50052),
+  ...internalAuthEnv({ operator: ['ClearUnavailable'], views: ['GetQuota'] }),
   natsUrl: natsUrlEnv('NATS server (JetStream enabled) for quota events, the sy_quota KV bucket and replica heartbeats'),
   redisUrl: redisUrlEnv('Redis holding the sliding-window logs, reservations, wait queues and cooldowns (keys sy:lim:*)'),
   configPath: envString('SWITCHYARD_CONFIG', undefined, 'gateway YAML: deployment limits (scaled by defaults.headroom) and tenant limits'),
@@ -27,6 +28,7 @@ export interface LimiterConfig {
   logLevel: string;
   shutdownGraceMs: number;
   internalToken?: string;
+  operatorToken?: string;
   redisTimeoutMs: number;
   fallbackRetryMs: number;
   heartbeatMs: number;
@@ -48,6 +50,7 @@ export function loadConfig(env: Env): LimiterConfig {
     logLevel: e.logLevel,
     shutdownGraceMs: e.shutdownGraceMs,
     internalToken: e.internalToken,
+    operatorToken: e.operatorToken,
     redisTimeoutMs: e.redisTimeoutMs,
     fallbackRetryMs: e.fallbackRetryMs,
     heartbeatMs: e.heartbeatMs,

@@ -110,7 +110,7 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
       port: config.grpcPort,
       logger,
       services: [createLimiterHandlers({ limiter, metrics })],
-      ...(config.internalToken ? { internalToken: config.internalToken } : {}),
+      auth: { internalToken: config.internalToken, operatorToken: config.operatorToken },
     });
     cleanups.push(() => server.shutdown(config.shutdownGraceMs));
 

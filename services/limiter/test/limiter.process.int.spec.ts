@@ -14,6 +14,13 @@ deployments:
     apiKey: env:OPENAI_API_KEY
     limits: { rpm: 10 }
     price: { inputPerMillionUsd: 1, outputPerMillionUsd: 1 }
+  d2:
+    provider: openai
+    baseUrl: http://127.0.0.1:9/v1
+    model: gpt-4o
+    apiKey: env:OPENAI_API_KEY
+    limits: { tpm: 1000 }
+    price: { inputPerMillionUsd: 1, outputPerMillionUsd: 1 }
 routes: {}
 tenants: {}
 `;
@@ -57,4 +64,34 @@ describe('limiter process (main.ts)', () => {
     }
     expect(await proc.stop('SIGTERM')).toBe(0);
   }, 60_000);
+
+  it('keeps the tokens of a reservation charged after the replica that granted it is killed and the reservation expires unsettled', async () => {
+    const env = {
+      SWITCHYARD_CONFIG: join(dir, 'switchyard.yaml'),
+      NATS_URL: nats.url,
+      REDIS_URL: redis.url,
+      GRPC_HOST: '127.0.0.1',
+      GRPC_PORT: '0',
+      LOG_LEVEL: 'warn',
+      OTEL_SDK_DISABLED: 'true',
+    };
+    const spawnReplica = () => spawnProcess({ entry: join(__dirname, '../src/main.ts'), env, readyTimeoutMs: 60_000 });
+    const [a, b] = await Promise.all([spawnReplica(), spawnReplica()]);
+    const viaA = createClient(LimiterService, `127.0.0.1:${a.port}`, { defaultDeadlineMs: 5_000 });
+    const viaB = createClient(LimiterService, `127.0.0.1:${b.port}`, { defaultDeadlineMs: 5_000 });
+    const key = [{ kind: KeyKind.DEPLOYMENT, id: 'd2' }];
+    try {
+      // TPM 1000 with headroom 0.8: 800 tokens a minute. The call that took 500 may have run upstream.
+      expect((await viaA.acquire({ keys: key, tokens: 500, reservationTtlMs: 300 })).granted).toBe(true);
+      await a.kill();
+      viaA.close();
+      // Its Settle died with replica A; past the reservation's ttl the tokens still count.
+      await new Promise((r) => setTimeout(r, 600));
+      expect(await viaB.acquire({ keys: key, tokens: 301 })).toMatchObject({ granted: false });
+      expect((await viaB.acquire({ keys: key, tokens: 300 })).granted).toBe(true);
+    } finally {
+      viaB.close();
+      await Promise.all([a.stop('SIGKILL', 0), b.stop('SIGTERM')]);
+    }
+  }, 120_000);
 });

@@ -166,7 +166,7 @@ async function main() {
       stack.client.complete({ route: 'bench', messages: [{ role: Role.USER, content: `bench ${i}` }], params: { maxTokens: 16 } }, { metadata: { 'x-api-key': KEY } });
     // The router's own peer clients, so a hop here costs what it costs the router.
     const env = stack.routerEnv;
-    const peers = createPeers({ cacheAddr: env.CACHE_ADDR!, budgetAddr: env.BUDGET_ADDR!, limiterAddr: env.LIMITER_ADDR!, breakerAddr: env.BREAKER_ADDR!, peerDeadlineMs: 500 });
+    const peers = createPeers({ cacheAddr: env.CACHE_ADDR!, budgetAddr: env.BUDGET_ADDR!, limiterAddr: env.LIMITER_ADDR!, breakerAddr: env.BREAKER_ADDR!, peerDeadlineMs: 500, internalToken: env.SWITCHYARD_INTERNAL_TOKEN });
     // Warm both paths (connections, JIT, replicas).
     for (let i = 0; i < 200; i++) await Promise.all([direct(-i), routed(-i)]);
     // Stages first, while nothing from the loaded rows is still draining.

@@ -1,5 +1,9 @@
 import { loadConfigFile, resolveSecret, type SwitchyardConfig } from '@switchyard/config';
+import { channelTarget } from '@switchyard/grpc';
 import { commonServiceEnv, type Env, envInt, envOptional, envString, EnvError, natsUrlEnv, parseEnv } from '@switchyard/runtime';
+
+const PEER_ADDRESS_FORMS =
+  'replicas: host:port, a DNS name resolving to every replica (name:port or dns:///name:port), or a comma-separated list of ip:port; calls are balanced round-robin';
 
 /** Every variable the router reads, with its default (feeds the README table). */
 export const envSpec = {
@@ -8,14 +12,20 @@ export const envSpec = {
   configPath: envString('SWITCHYARD_CONFIG', undefined, 'path of the gateway YAML config (deployments, routes, tenants, defaults)'),
   // The router is a CLIENT of the internal token: it sends it to the peers; its own callers authenticate with API keys.
   internalToken: envOptional('SWITCHYARD_INTERNAL_TOKEN', 'shared secret sent to internal services as metadata x-switchyard-internal-token (the router itself authenticates callers by API key)'),
-  cacheAddr: envString('CACHE_ADDR', '127.0.0.1:50055', 'cache service address (host:port)'),
-  budgetAddr: envString('BUDGET_ADDR', '127.0.0.1:50054', 'budget service address (host:port)'),
-  limiterAddr: envString('LIMITER_ADDR', '127.0.0.1:50052', 'limiter service address (host:port)'),
-  breakerAddr: envString('BREAKER_ADDR', '127.0.0.1:50053', 'breaker service address (host:port)'),
+  cacheAddr: envString('CACHE_ADDR', '127.0.0.1:50055', `cache service ${PEER_ADDRESS_FORMS}`),
+  budgetAddr: envString('BUDGET_ADDR', '127.0.0.1:50054', `budget service ${PEER_ADDRESS_FORMS}`),
+  limiterAddr: envString('LIMITER_ADDR', '127.0.0.1:50052', `limiter service ${PEER_ADDRESS_FORMS}`),
+  breakerAddr: envString('BREAKER_ADDR', '127.0.0.1:50053', `breaker service ${PEER_ADDRESS_FORMS}`),
   peerDeadlineMs: envInt('PEER_DEADLINE_MS', 500, 'deadline of each call to an internal service; a slower peer gets its fallback policy', {
     min: 10,
     max: 60_000,
   }),
+  settleRetryWindowMs: envInt(
+    'SETTLE_RETRY_WINDOW_MS',
+    60_000,
+    'how long a failed budget Commit/Release or limiter Settle is retried (backoff, next replica) after its first try; about the reservations\' lifetime (BUDGET_RESERVATION_TTL_MS, LIMITER_RESERVATION_TTL_MS): an expired one is already charged at its worst case',
+    { min: 0, max: 3_600_000 },
+  ),
   replicaId: envOptional('ROUTER_REPLICA_ID', 'identifies this replica as the holder of half-open probe permits (default: hostname-pid-random)'),
   idempotencyWindowMs: envInt(
     'IDEMPOTENCY_WINDOW_MS',
@@ -63,6 +73,13 @@ export function loadConfig(env: Env): RouterConfig {
   const switchyard = loadConfigFile(configPath, env);
   const providerKeys: Record<string, string> = {};
   const problems: string[] = [];
+  for (const [name, address] of Object.entries({ CACHE_ADDR: rest.cacheAddr, BUDGET_ADDR: rest.budgetAddr, LIMITER_ADDR: rest.limiterAddr, BREAKER_ADDR: rest.breakerAddr })) {
+    try {
+      channelTarget(address);
+    } catch (err) {
+      problems.push(`${name}: ${(err as Error).message}`);
+    }
+  }
   for (const [name, deployment] of Object.entries(switchyard.deployments)) {
     try {
       providerKeys[name] = resolveSecret(deployment.apiKey, env);

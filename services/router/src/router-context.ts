@@ -6,6 +6,7 @@ import type { OutcomePublisher } from './adapters/outcome-publisher';
 import type { Peers } from './adapters/peers';
 import type { QuotaReplica } from './adapters/quota-replica';
 import type { BackgroundTasks } from './background-tasks';
+import type { SettleRetry } from './settle-retry';
 import type { Rng } from './domain/candidates';
 import type { LatencyEstimate } from './domain/latency-estimate';
 import type { LocalBreaker } from './domain/local-breaker';
@@ -38,6 +39,8 @@ export interface RouterContext {
   quota: Pick<QuotaReplica, 'get'>;
   outcomes: OutcomePublisher;
   tasks: BackgroundTasks;
+  /** Retries a failed budget Commit/Release or limiter Settle on the next replica until its reservation would expire. */
+  settleRetry: SettleRetry;
   clock: Clock;
   rng: Rng;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;

@@ -6,12 +6,14 @@ import { createNatsEventBus, type EventBus } from '@switchyard/nats';
 import { createProviderAdapter, type ProviderAdapter } from '@switchyard/providers';
 import type { RunningService } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
+import { loadTokenizer } from '@switchyard/tokens';
 import { sleep as realSleep, systemClock, type Clock } from '@switchyard/util';
 import { startHealthReplica } from './adapters/health-replica';
 import { createOutcomePublisher, ensureOutcomeStream } from './adapters/outcome-publisher';
 import { createPeers, type Peers } from './adapters/peers';
 import { startQuotaReplica } from './adapters/quota-replica';
 import { createBackgroundTasks } from './background-tasks';
+import { createSettleRetry } from './settle-retry';
 import type { RouterConfig } from './config';
 import type { Rng } from './domain/candidates';
 import { createLatencyEstimate } from './domain/latency-estimate';
@@ -92,6 +94,9 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     if (ownsPeers) cleanups.push(() => peers.close());
     const tasks = createBackgroundTasks(logger);
     const clock = deps.clock ?? systemClock;
+    // Accounting retries run on wall time against real peers: deps.clock, sleep and rng
+    // shape the caller's attempt loop (tests record its waits, seed its choices), not this.
+    const settleRetry = createSettleRetry({ clock: systemClock, sleep: realSleep, rng: Math.random, windowMs: config.settleRetryWindowMs });
     const localBreaker = createLocalBreaker({
       consecutiveFailures: config.switchyard.defaults.breaker.consecutiveFailures,
       openMs: config.switchyard.defaults.breaker.openMs,
@@ -114,6 +119,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       }),
       localBreaker,
       tasks,
+      settleRetry,
       clock,
       rng: deps.rng ?? Math.random,
       sleep: deps.sleep ?? realSleep,
@@ -131,6 +137,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       ),
       latency: createLatencyEstimate(),
     };
+    loadTokenizer(); // every call estimates its tokens: build the tables before the first one
     const server = await createGrpcServer({
       host: config.grpcHost,
       port: config.grpcPort,
@@ -143,7 +150,11 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       stop() {
         stopping ??= (async () => {
           await server.shutdown(config.shutdownGraceMs);
+          // Accounting still retrying against dead peers gets one more grace, then stops
+          // (its reservations expire charged); shutdown never waits a whole retry window.
+          const giveUp = setTimeout(() => settleRetry.stop(), config.shutdownGraceMs);
           await tasks.drain();
+          clearTimeout(giveUp);
           for (const cleanup of cleanups.reverse()) await cleanup();
           if (ownsBus) await bus.close();
         })();

@@ -3,7 +3,7 @@ import { hashApiKey } from '@switchyard/config';
 import { BreakerService, CircuitState, ErrorClass, FinishReason, Role, type Final } from '@switchyard/contracts';
 import { createClient, parseGrpcError, status } from '@switchyard/grpc';
 import { sleep } from '@switchyard/util';
-import { startStack, type Stack } from './stack';
+import { operatorMetadata, startStack, type Stack } from './stack';
 
 /**
  * Issue 6 behaviour against the real stack (peers, Redis, NATS) and the
@@ -222,7 +222,7 @@ describe('router resilience (retry-after, deadlines, stream timeouts) against th
   });
 
   it('sends a HALF_OPEN deployment exactly one probe across two router replicas; everyone else skips it', async () => {
-    const breaker = createClient(BreakerService, stack.routerEnv.BREAKER_ADDR!, { defaultDeadlineMs: 5000 });
+    const breaker = createClient(BreakerService, stack.routerEnv.BREAKER_ADDR!, { defaultDeadlineMs: 5000, defaultMetadata: operatorMetadata });
     try {
       const second = await stack.startRouter();
       await breaker.forceState({ deployment: 'hp', state: CircuitState.HALF_OPEN, release: true, reason: 'probe test' });

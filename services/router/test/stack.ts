@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RouterService } from '@switchyard/contracts';
-import { createClient, type Client } from '@switchyard/grpc';
+import { createClient, INTERNAL_TOKEN_METADATA, type Client } from '@switchyard/grpc';
 import type { RunningService } from '@switchyard/runtime';
 import { spawnSimulator, startNats, startRedis, type ServerHandle, type SimulatorHandle } from '@switchyard/testing';
 // The peers run in-process through their production start(), so the router
@@ -18,6 +18,15 @@ import { start as startCache, loadConfig as loadCacheConfig } from '@switchyard/
 import { loadConfig, start, type RouterDeps } from '../src';
 
 export const SIM_KEY = 'sim-provider-key';
+
+/**
+ * The peers authenticate callers as in production: the router holds the
+ * internal token, a test acting as an operator (ForceState, GetHealth…) sends
+ * the operator token.
+ */
+const INTERNAL_TOKEN = 'stack-internal-token';
+const OPERATOR_TOKEN = 'stack-operator-token';
+export const operatorMetadata: Record<string, string> = { [INTERNAL_TOKEN_METADATA]: OPERATOR_TOKEN };
 
 export const silent = { info() {}, warn() {}, error() {}, debug() {}, fatal() {}, trace() {}, child() { return silent; }, level: 'silent' };
 
@@ -42,12 +51,21 @@ export async function startStack(gatewayYaml: (simUrl: string) => string, scenar
   const dir = mkdtempSync(join(tmpdir(), 'sy-router-'));
   const configPath = join(dir, 'gateway.yaml');
   writeFileSync(configPath, gatewayYaml(sim.url));
-  const common = { GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', REDIS_URL: redis.url, NATS_URL: nats.url, SWITCHYARD_CONFIG: configPath, LOG_LEVEL: 'silent' };
+  const common = {
+    GRPC_HOST: '127.0.0.1',
+    GRPC_PORT: '0',
+    REDIS_URL: redis.url,
+    NATS_URL: nats.url,
+    SWITCHYARD_CONFIG: configPath,
+    LOG_LEVEL: 'silent',
+    SWITCHYARD_INTERNAL_TOKEN: INTERNAL_TOKEN,
+  };
+  const peerEnv = { ...common, SWITCHYARD_OPERATOR_TOKEN: OPERATOR_TOKEN };
   const services = await Promise.all([
-    startLimiter(loadLimiterConfig(common), { logger: silent as never }),
-    startBreaker(loadBreakerConfig(common), { logger: silent as never }),
-    startBudget(loadBudgetConfig(common), { logger: silent as never }),
-    startCache(loadCacheConfig(common), { logger: silent as never }),
+    startLimiter(loadLimiterConfig(peerEnv), { logger: silent as never }),
+    startBreaker(loadBreakerConfig(peerEnv), { logger: silent as never }),
+    startBudget(loadBudgetConfig(peerEnv), { logger: silent as never }),
+    startCache(loadCacheConfig(peerEnv), { logger: silent as never }),
   ]);
   const [lim, brk, bud, cache] = services;
   const env = {

@@ -15,6 +15,8 @@ export interface DeploymentCounters {
   byStatus: Record<string, number>;
   /** Injected faults by kind, plus stream_cut and stream_error for mid-stream faults. */
   faults: Record<string, number>;
+  /** Tokens of every completion answered 200 (a stream counts in full when it starts): what the provider bills. */
+  usage: { inputTokens: number; outputTokens: number };
 }
 
 const LOG_SIZE = 100;
@@ -26,7 +28,7 @@ export function createRecorder() {
 
   function countersFor(deployment: string): DeploymentCounters {
     let c = counters.get(deployment);
-    if (!c) counters.set(deployment, (c = { received: 0, byStatus: {}, faults: {} }));
+    if (!c) counters.set(deployment, (c = { received: 0, byStatus: {}, faults: {}, usage: { inputTokens: 0, outputTokens: 0 } }));
     return c;
   }
 
@@ -41,6 +43,11 @@ export function createRecorder() {
     answered(deployment: string, status: number | 'reset' | 'hang'): void {
       const by = countersFor(deployment).byStatus;
       by[status] = (by[status] ?? 0) + 1;
+    },
+    billed(deployment: string, inputTokens: number, outputTokens: number): void {
+      const u = countersFor(deployment).usage;
+      u.inputTokens += inputTokens;
+      u.outputTokens += outputTokens;
     },
     fault(deployment: string, kind: string): void {
       const f = countersFor(deployment).faults;

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { countTextTokens, countToolCallTokens } from '@switchyard/tokens';
+import { countTextTokens, countToolCallTokens, loadTokenizer } from '@switchyard/tokens';
 import { systemClock, type Clock } from '@switchyard/util';
 import { handleAdmin } from './admin';
 import { createAnthropicDialect } from './anthropic';
@@ -240,6 +240,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
       const body = dialect.completion(c);
       headers['content-length'] = String(Buffer.byteLength(body));
       recorder.answered(rt.name, 200);
+      recorder.billed(rt.name, c.promptTokens, c.completionTokens);
       res.writeHead(200, headers);
       res.end(body);
     };
@@ -268,6 +269,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     if (errorAt !== null) errorAt = Math.min(errorAt, frames.length);
     if (cutAt !== null) cutAt = Math.min(cutAt, frames.length);
     recorder.answered(rt.name, 200);
+    recorder.billed(rt.name, c.promptTokens, c.completionTokens);
     res.writeHead(200, Object.assign(headers, STREAM_HEADERS));
     res.write(dialect.stream.open(c));
 
@@ -358,6 +360,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     res.end(body);
   }
 
+  loadTokenizer(); // every request counts tokens: build the tables before the first one
   const server = createServer({ keepAliveTimeout: 65_000 }, onRequest);
   // A hung request must stay hung however long a test waits; only the client or stop() ends it.
   server.requestTimeout = 0;

@@ -15,16 +15,24 @@ describe('admin API', () => {
 
   it('counts every request received and every answer by status, per deployment', async () => {
     for (let i = 0; i < 20; i++) await openai().chat.completions.create({ model: 'flaky', messages }).catch(() => undefined);
-    await openai().chat.completions.create({ model: 'ok', messages });
+    const answer = await openai().chat.completions.create({ model: 'ok', messages });
     await fetch(`${sim.current.url}/v1/chat/completions`, { method: 'POST', body: '{not json' });
     const counters = (await (await admin('counters')).json()) as Record<string, DeploymentCounters>;
-    expect(counters['ok']).toEqual({ received: 1, byStatus: { '200': 1 }, faults: {} });
+    expect(counters['ok']).toEqual({
+      received: 1,
+      byStatus: { '200': 1 },
+      faults: {},
+      usage: { inputTokens: answer.usage!.prompt_tokens, outputTokens: answer.usage!.completion_tokens },
+    });
     const flaky = counters['flaky']!;
     expect(flaky.received).toBe(20);
     expect(flaky.byStatus['200']! + flaky.byStatus['500']!).toBe(20);
     expect(flaky.byStatus['500']).toBe(flaky.faults['server_error']);
     expect(flaky.byStatus['500']).toBeGreaterThan(3);
-    expect(counters['_unknown']).toEqual({ received: 1, byStatus: { '401': 1 }, faults: {} });
+    // Failed answers bill nothing.
+    expect(flaky.usage.outputTokens).toBeGreaterThanOrEqual(8 * flaky.byStatus['200']!);
+    expect(flaky.usage.outputTokens).toBeLessThanOrEqual(48 * flaky.byStatus['200']!);
+    expect(counters['_unknown']).toEqual({ received: 1, byStatus: { '401': 1 }, faults: {}, usage: { inputTokens: 0, outputTokens: 0 } });
   });
 
   it('keeps the last 100 requests per deployment with headers and body', async () => {

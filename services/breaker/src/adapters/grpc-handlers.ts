@@ -1,5 +1,6 @@
 import { BreakerService, CircuitState } from '@switchyard/contracts';
 import {
+  type AccessTable,
   type ServiceRegistration,
   notFound,
   serviceRegistration,
@@ -56,8 +57,15 @@ export function parseOutcome(
 
 
 /**
+ * Who may call what (checked by createGrpcServer): forcing a circuit is an
+ * operator's decision; health views are read-only; Report and AcquireProbe
+ * are the router's.
+ */
+export const BREAKER_ACCESS: AccessTable<(typeof BreakerService)['method']> = { forceState: 'operator', getHealth: 'either', listHealth: 'either' };
+
+/**
  * BreakerService handlers: validate, call the tracker, map to protos. The
- * internal token (DESIGN "Security") is enforced by createGrpcServer.
+ * tokens (DESIGN "Security") are checked by createGrpcServer, per BREAKER_ACCESS.
  */
 export function createBreakerHandlers(options: {
   tracker: HealthTracker;
@@ -125,5 +133,5 @@ export function createBreakerHandlers(options: {
       if (!s) throw notFound('deployment', req.deployment);
       return { health: health(s) };
     },
-  });
+  }, BREAKER_ACCESS);
 }

@@ -7,7 +7,7 @@ import {
   type BudgetCapSchema,
 } from '@switchyard/contracts';
 import type { SwitchyardConfig } from '@switchyard/config';
-import { type ServiceImplementation, notFound, unavailable } from '@switchyard/grpc';
+import { type AccessTable, type ServiceImplementation, notFound, unavailable } from '@switchyard/grpc';
 import { type EventBus, subjects } from '@switchyard/nats';
 import { FieldError } from '@switchyard/util';
 import { type BudgetMetrics, createBudgetMetrics } from './budget-metrics';
@@ -66,6 +66,9 @@ function capMessage(tenant: string, cap: CapSpec): MessageInitShape<typeof Budge
 }
 
 const MAX_ID_LENGTH = 128;
+
+/** Who may call what (checked by createGrpcServer): GetBudget is a read-only view; the rest are the router's. */
+export const BUDGET_ACCESS: AccessTable<(typeof BudgetService)['method']> = { getBudget: 'either' };
 
 /**
  * BudgetService over a BudgetStore: validation (every error names its proto
@@ -201,7 +204,7 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
         return { released: r.released };
       } catch (err) {
         storeDown('release', tenant, err);
-        throw unavailable('budget store unreachable; the reservation expires on its own', 1_000, { cause: err });
+        throw unavailable('budget store unreachable; retry the release (unreleased, the reservation is charged when it expires)', 1_000, { cause: err });
       }
     },
 

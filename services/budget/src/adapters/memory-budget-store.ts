@@ -55,18 +55,28 @@ export function createMemoryBudgetStore(options: { clock?: Clock } = {}): Budget
     return c;
   };
   let prunedAt = Number.NEGATIVE_INFINITY;
-  /** Gives a reservation's money back; a counter already swept with its period stays gone. */
+  /** Gives a reservation's hold back; a counter already swept with its period stays gone. */
   const unhold = (r: Reservation) => {
     for (const k of r.keys) {
       const c = counters.get(k);
       if (c) c.reserved -= r.amount;
     }
   };
+  /** Adds `micros` to the spend of the counters the reservation was held on (its expiry charge, or taking it back). */
+  const chargeHeldKeys = (r: Reservation, micros: number) => {
+    for (const k of r.keys) {
+      const c = counters.get(k);
+      if (c) c.spent += micros;
+    }
+  };
 
   function reclaim(now: number) {
     for (const [id, r] of reservations) {
       if (r.state === 'held' && r.expiresAt <= now) {
+        // Unsettled at expiry: the call may have run, so its worst case is spent
+        // until a late Commit (or Release) corrects it.
         unhold(r);
+        chargeHeldKeys(r, r.amount);
         r.state = 'expired';
         r.forgetAt = now + SETTLED_RETENTION_MS;
       }
@@ -127,6 +137,10 @@ export function createMemoryBudgetStore(options: { clock?: Clock } = {}): Budget
       if (r?.state === 'held') {
         unhold(r);
         held = r.amount;
+      } else if (r?.state === 'expired') {
+        // Replace the expiry's worst-case charge with the actual cost below.
+        chargeHeldKeys(r, -r.amount);
+        held = r.amount;
       }
       const found = r?.state === 'held';
       const crossed: ThresholdCrossing[] = [];
@@ -156,8 +170,10 @@ export function createMemoryBudgetStore(options: { clock?: Clock } = {}): Budget
       reclaim(now);
       const r = reservations.get(reservationId);
       if (!r) return { released: false, alreadySettled: false };
-      if (r.state !== 'held') return { released: false, alreadySettled: true };
-      unhold(r);
+      if (r.state === 'held') unhold(r);
+      // A late Release: the call cost nothing after all, so the expiry charge is taken back.
+      else if (r.state === 'expired') chargeHeldKeys(r, -r.amount);
+      else return { released: false, alreadySettled: true };
       r.state = 'released';
       r.forgetAt = now + SETTLED_RETENTION_MS;
       return { released: true, alreadySettled: false };

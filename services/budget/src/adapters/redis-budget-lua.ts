@@ -62,14 +62,20 @@ local function window(period, ms)
   return string.format('%04d-%02d', y, m), days_from_civil(y, m, 1) * 86400000, days_from_civil(ny, nm, 1) * 86400000
 end
 
-local function unhold(keys, amt)
+-- Adds amount string amt (negated when sign is '-') to field f of every counter in keys.
+local function add(keys, f, sign, amt)
+  -- HINCRBY refuses '-0'.
+  if amt == '0' then return end
   for k in string.gmatch(keys, '%S+') do
     -- A counter whose period ended long ago may be gone; do not recreate it negative.
-    if redis.call('EXISTS', k) == 1 then redis.call('HINCRBY', k, 'r', '-' .. amt) end
+    if redis.call('EXISTS', k) == 1 then redis.call('HINCRBY', k, f, sign .. amt) end
   end
 end
+local function unhold(keys, amt) add(keys, 'r', '-', amt) end
 
--- Expired reservations give their money back before anything else is decided.
+-- Expired reservations stop holding before anything else is decided, and are
+-- charged at their reserved amount: the call may have run (its Commit lost with
+-- a crashed router or budget replica). A late Commit or Release corrects it.
 local function reclaim()
   local zkey = prefix .. 'resexp'
   local ids = redis.call('ZRANGEBYSCORE', zkey, '-inf', now, 'LIMIT', 0, 500)
@@ -78,6 +84,7 @@ local function reclaim()
     local st = redis.call('HMGET', rk, 'st', 'amt', 'keys')
     if st[1] == 'held' then
       unhold(st[3], st[2])
+      add(st[3], 's', '', st[2])
       redis.call('HSET', rk, 'st', 'expired')
       redis.call('PEXPIRE', rk, RETENTION)
     end
@@ -148,6 +155,10 @@ if st[1] == 'held' then
   held = tonumber(st[2])
   found = 1
   redis.call('ZREM', prefix .. 'resexp', ARGV[3])
+elseif st[1] == 'expired' then
+  -- Replace the expiry's worst-case charge with the actual cost below.
+  add(st[3], 's', '-', st[2])
+  held = tonumber(st[2])
 end
 local crossed = {}
 local n = tonumber(ARGV[5])
@@ -177,8 +188,14 @@ export const RELEASE_LUA = `${PRELUDE}
 local rk = prefix .. 'res:' .. ARGV[3]
 local st = redis.call('HMGET', rk, 'st', 'amt', 'keys')
 if not st[1] then return {0, 0} end
-if st[1] ~= 'held' then return {0, 1} end
-unhold(st[3], st[2])
+if st[1] == 'held' then
+  unhold(st[3], st[2])
+elseif st[1] == 'expired' then
+  -- A late Release: the call cost nothing after all, so the expiry charge is taken back.
+  add(st[3], 's', '-', st[2])
+else
+  return {0, 1}
+end
 redis.call('HSET', rk, 'st', 'released')
 redis.call('PEXPIRE', rk, RETENTION)
 redis.call('ZREM', prefix .. 'resexp', ARGV[3])

@@ -39,7 +39,11 @@ export interface ThresholdCrossing {
 export interface CommitResult {
   /** False when the reservation had expired, been released or was never seen (charged anyway). */
   found: boolean;
-  /** Reserved minus actual (negative when the call cost more than reserved). */
+  /**
+   * Reserved minus actual (negative when the call cost more than reserved). For
+   * an expired reservation too: its expiry charged the reserved amount, which
+   * the late Commit replaces with the actual cost.
+   */
   returnedMicros: number;
   /** A repeated Commit: nothing was charged again; the first result is replayed. */
   alreadySettled: boolean;
@@ -47,8 +51,9 @@ export interface CommitResult {
 }
 
 export interface ReleaseResult {
+  /** The hold was given back, or (late Release of an expired reservation) its expiry charge taken back. */
   released: boolean;
-  /** The reservation was already committed, released or reclaimed on expiry. */
+  /** The reservation was already committed or released. */
   alreadySettled: boolean;
 }
 
@@ -56,6 +61,12 @@ export interface ReleaseResult {
  * Budget state. Every method is one atomic step (one Lua script in Redis), and
  * every method first reclaims the tenant's expired reservations, so a crashed
  * router leaks nothing. Time comes from the store (Redis TIME), never the caller.
+ *
+ * A reservation neither committed nor released by its expiry is charged at its
+ * reserved (worst-case) amount: the call may have run and its Commit been lost
+ * with a crashed router or budget replica, and a hard cap must hold anyway.
+ * A late Commit replaces that charge with the actual cost, a late Release takes
+ * it back; each settles the reservation once (repeats change nothing).
  */
 export interface BudgetStore {
   reserve(input: ReserveInput): Promise<ReserveResult>;

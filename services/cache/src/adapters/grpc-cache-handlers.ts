@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { CacheService, LookupStatus } from '@switchyard/contracts';
-import { type ServiceImplementation, unavailable } from '@switchyard/grpc';
+import { type AccessTable, type ServiceImplementation, unavailable } from '@switchyard/grpc';
 import { FieldError, sleep } from '@switchyard/util';
 import { type CacheMetrics, createCacheMetrics } from './cache-metrics';
 import type { CacheStore, InvalidateTarget, LookupResult, LookupStatusName } from '../domain/cache-store';
@@ -48,6 +48,9 @@ const STATUS: Record<LookupStatusName, LookupStatus> = {
   leader: LookupStatus.LEADER,
   wait: LookupStatus.WAIT,
 };
+/** Who may call what (checked by createGrpcServer): wiping entries is an operator's call; the rest are the router's. */
+export const CACHE_ACCESS: AccessTable<(typeof CacheService)['method']> = { invalidate: 'operator' };
+
 const COUNTER: Record<LookupStatusName, keyof CacheStats> = { hit: 'hits', stale: 'stale', miss: 'misses', leader: 'leaders', wait: 'waits' };
 
 /**

@@ -1,5 +1,5 @@
 import { ErrorClass, ErrorClassSchema, LimiterService, type LimitKey } from '@switchyard/contracts';
-import { type ServiceRegistration, serviceRegistration } from '@switchyard/grpc';
+import { type AccessTable, type ServiceRegistration, serviceRegistration } from '@switchyard/grpc';
 import { type KeyRef, type Limiter, LimiterInputError } from '../domain/limiter';
 import type { LimiterMetrics } from './limiter-metrics';
 import { keyKindFromProto, limitKeyToProto, limitKindToProto, quotaStateToProto } from './quota-proto';
@@ -14,7 +14,13 @@ function errorClassName(value: ErrorClass): string | undefined {
   return ErrorClassSchema.value[value]?.name.replace(/^ERROR_CLASS_/, '');
 }
 
-/** LimiterService over the domain Limiter (the internal-token check is createGrpcServer's). */
+/**
+ * Who may call what (checked by createGrpcServer): clearing a deployment's
+ * unavailable mark is an operator's decision; quota views are read-only.
+ */
+export const LIMITER_ACCESS: AccessTable<(typeof LimiterService)['method']> = { clearUnavailable: 'operator', getQuota: 'either' };
+
+/** LimiterService over the domain Limiter (the token checks are createGrpcServer's, per LIMITER_ACCESS). */
 export function createLimiterHandlers(options: { limiter: Limiter; metrics?: LimiterMetrics }): ServiceRegistration {
   const { limiter, metrics } = options;
 
@@ -73,5 +79,5 @@ export function createLimiterHandlers(options: { limiter: Limiter; metrics?: Lim
       const { key, state } = await limiter.getQuota(keyRef(req.key));
       return { quota: quotaStateToProto(key, state) };
     },
-  });
+  }, LIMITER_ACCESS);
 }

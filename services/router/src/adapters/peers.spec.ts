@@ -9,7 +9,7 @@ describe('peer clients and the internal token', () => {
     const server = await createGrpcServer({
       host: '127.0.0.1',
       port: 0,
-      internalToken: 'shh',
+      auth: { internalToken: 'shh' },
       services: [serviceRegistration(
           BreakerService,
           // Only GetHealth is called; the rest must exist for the adapter.

@@ -484,21 +484,25 @@ export function settleAdmission(ctx: RouterContext, p: PreparedCall, admission: 
   if (!admission?.granted || !admission.reservationId) return;
   const reservationId = admission.reservationId;
   ctx.tasks.run('limiter settle', { request_id: p.requestId, reservation_id: reservationId }, () =>
-    usage === 'cancelled' ? ctx.peers.limiter.settle({ reservationId, cancelled: true }) : ctx.peers.limiter.settle({ reservationId, actualTokens: usage.tokens }),
+    ctx.settleRetry.run(() =>
+      usage === 'cancelled' ? ctx.peers.limiter.settle({ reservationId, cancelled: true }) : ctx.peers.limiter.settle({ reservationId, actualTokens: usage.tokens }),
+    ),
   );
 }
 
 export function releaseBudget(ctx: RouterContext, p: PreparedCall, hold: BudgetHold): void {
   if (hold.kind !== 'granted' || !hold.reservationId) return;
   const reservationId = hold.reservationId;
-  ctx.tasks.run('budget release', { request_id: p.requestId, reservation_id: reservationId }, () => ctx.peers.budget.release({ reservationId }));
+  ctx.tasks.run('budget release', { request_id: p.requestId, reservation_id: reservationId }, () =>
+    ctx.settleRetry.run(() => ctx.peers.budget.release({ reservationId })),
+  );
 }
 
 export function commitBudget(ctx: RouterContext, p: PreparedCall, hold: BudgetHold, actualMicros: number): void {
   if (hold.kind !== 'granted' || !hold.reservationId) return;
   const reservationId = hold.reservationId;
   ctx.tasks.run('budget commit', { request_id: p.requestId, reservation_id: reservationId, actual_micros: actualMicros }, () =>
-    ctx.peers.budget.commit({ reservationId, actualMicros: BigInt(actualMicros) }),
+    ctx.settleRetry.run(() => ctx.peers.budget.commit({ reservationId, actualMicros: BigInt(actualMicros) })),
   );
 }
 

@@ -183,7 +183,9 @@ export type CommitResponse = Message<"switchyard.budget.v1.CommitResponse"> & {
   found: boolean;
 
   /**
-   * Reserved minus actual, given back (negative when actual exceeded the reservation).
+   * Reserved minus actual, given back (negative when actual exceeded the
+   * reservation). Also for an expired reservation: expiry charged it at the
+   * reserved amount, and this Commit replaced that with the actual cost.
    *
    * @generated from field: int64 returned_micros = 2;
    */
@@ -223,7 +225,8 @@ export const ReleaseRequestSchema: GenMessage<ReleaseRequest> = /*@__PURE__*/
  */
 export type ReleaseResponse = Message<"switchyard.budget.v1.ReleaseResponse"> & {
   /**
-   * False when the reservation was unknown or already expired.
+   * False when the reservation was unknown, committed or already released.
+   * True also for an expired one: the charge its expiry made is taken back.
    *
    * @generated from field: bool released = 1;
    */
