@@ -148,7 +148,8 @@ function toAnthropicContent(m: ChatMessage): string | Block[] {
     for (const c of m.toolCalls) blocks.push({ type: 'tool_use', id: toAnthropicToolId(c.id), name: c.name, input: JSON.parse(c.arguments) as unknown });
     return blocks;
   }
-  return blocks.every((b) => b.type === 'text') ? messageText(m) : blocks;
+  // String content stays a string (as before parts existed); parts stay blocks, so separate texts stay separate.
+  return typeof m.content === 'string' ? m.content : blocks;
 }
 
 function toAnthropicImage(p: ImagePart): Block {

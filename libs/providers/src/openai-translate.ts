@@ -85,9 +85,11 @@ export function toOpenAIParams(
 }
 
 /**
- * One neutral message → one Chat Completions message. Text-only content stays
- * a string (what every OpenAI-compatible server accepts); parts become
- * text / image_url parts, inline bytes as a data URL.
+ * One neutral message → one Chat Completions message. String content stays a
+ * string (what every OpenAI-compatible server accepts); a user message given
+ * as parts keeps its parts (text / image_url, inline bytes as a data URL), so
+ * separate text parts stay separate. System, assistant and tool messages are
+ * text.
  */
 function toOpenAIMessage(m: ChatMessage): Record<string, unknown> {
   switch (m.role) {
@@ -104,7 +106,7 @@ function toOpenAIMessage(m: ChatMessage): Record<string, unknown> {
       };
     }
     default: {
-      if (typeof m.content === 'string' || !m.content.some((p) => p.type === 'image')) return { role: m.role, content: messageText(m) };
+      if (m.role !== 'user' || typeof m.content === 'string') return { role: m.role, content: messageText(m) };
       return { role: m.role, content: contentParts(m).map(toOpenAIPart) };
     }
   }

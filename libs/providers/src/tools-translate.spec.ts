@@ -69,6 +69,12 @@ describe('tools, images and structured output on the OpenAI wire', () => {
     });
   });
 
+  it('keeps a user message given as parts as parts (separate texts stay separate); string content stays a string', () => {
+    const req: ChatRequest = { messages: [{ role: 'user', content: [{ type: 'text', text: 'one' }, { type: 'text', text: 'two' }] }], maxTokens: 5 };
+    expect(toOpenAIParams(req, { model: 'm' }).messages).toEqual([{ role: 'user', content: [{ type: 'text', text: 'one' }, { type: 'text', text: 'two' }] }]);
+    expect(toAnthropicParams(req, { model: 'c' }).messages).toEqual([{ role: 'user', content: [{ type: 'text', text: 'one' }, { type: 'text', text: 'two' }] }]);
+  });
+
   it('maps tool choices and response formats', () => {
     const req: ChatRequest = { messages: [{ role: 'user', content: 'x' }], maxTokens: 5, tools: [WEATHER] };
     expect(toOpenAIParams({ ...req, toolChoice: { name: 'get_weather' } }, { model: 'm' }).tool_choice).toEqual({ type: 'function', function: { name: 'get_weather' } });

@@ -1,4 +1,4 @@
-import { countChatTokens, countTextTokens } from '@switchyard/tokens';
+import { countChatTokens, countTextTokens, loadTokenizer } from '@switchyard/tokens';
 import { freePort, spawnSimulator, type SimulatorHandle } from '@switchyard/testing';
 import {
   CancelledError,
@@ -70,6 +70,8 @@ function scenarioFor(provider: ProviderKind, settings: object) {
 }
 
 beforeAll(async () => {
+  // The tokenizer builds its tables on first use (~1 s); building them here keeps that out of the timed assertions.
+  loadTokenizer();
   sim = await spawnSimulator();
   for (const p of PROVIDERS) adapters[p] = createProviderAdapter(deploymentFor(p, sim.url));
 });
