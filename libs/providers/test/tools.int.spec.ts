@@ -182,6 +182,23 @@ describe('parallel tool calls, streamed', () => {
     expect(out.end).toBeUndefined();
   });
 
+  it.each([
+    ['content_filter', 'CONTENT_FILTER'],
+    ['rate_limit', 'RATE_LIMITED'],
+    ['overloaded', 'OVERLOADED'],
+  ])('faults stay injectable with tools offered: %s → %s on both dialects, complete and stream', async (fault, errorClass) => {
+    for (const k of ['openai', 'anthropic'] as const) {
+      await sim.setScenario({ seed: 7, deployments: { [DEPLOYMENT[k]]: { faults: { [fault]: 1 } } } });
+      const err = await adapters[k].complete(req).catch((e: unknown) => e);
+      expect((err as ProviderError).classification.errorClass).toBe(errorClass);
+      const out = await drain(adapters[k].stream(req));
+      expect((out.error as ProviderError).classification.errorClass).toBe(errorClass);
+      expect(out.end).toBeUndefined();
+      // A filtered answer is cut before any tool call: the filter never lets calls through.
+      expect(out.toolDeltas).toBeUndefined();
+    }
+  });
+
   it('parallel calls off: one call, sent as parallel_tool_calls false / disable_parallel_tool_use', async () => {
     for (const k of ['openai', 'anthropic'] as const) {
       const res = await adapters[k].complete({ ...req, parallelToolCalls: false });

@@ -198,7 +198,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
 
     let reply = content.reply(prompt.hash, settings.reply.minTokens, settings.reply.maxTokens, request.maxTokens, request.stop);
     let finish: Completion['finish'] = reply.finish;
-    const toolCalls = planToolCalls(request.features, prompt.hash).map((c) => ({ id: dialect.newToolCallId(), ...c }));
+    let toolCalls = planToolCalls(request.features, prompt.hash).map((c) => ({ id: dialect.newToolCallId(), ...c }));
     if (toolCalls.length > 0) {
       reply = { pieces: [], text: '', tokens: countToolCallTokens(toolCalls), finish: 'stop', stopSequence: null };
       finish = 'tool_calls';
@@ -211,6 +211,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     if (injected === 'content_filter') {
       // The filter stops generation part-way: half the reply is delivered, flagged as filtered.
       recorder.fault(name, 'content_filter');
+      toolCalls = [];
       const pieces = reply.pieces.slice(0, Math.floor(reply.pieces.length / 2));
       const text = pieces.join('');
       reply = { pieces, text, tokens: countTextTokens(text), finish: 'stop', stopSequence: null };
