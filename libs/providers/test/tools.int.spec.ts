@@ -151,9 +151,9 @@ describe('a tool conversation that changes provider half-way', () => {
 describe('parallel tool calls, streamed', () => {
   const req: ChatRequest = { messages: [{ role: 'user', content: 'Call get_weather and get_time for Lisbon' }], maxTokens: 300, tools: [WEATHER, TIME] };
 
-  it('assemble identically from both dialects, and equal the non-streamed calls', async () => {
+  it('assemble identically from both dialects (and Azure), and equal the non-streamed calls', async () => {
     const assembled: Record<string, { name: string; arguments: string }[]> = {};
-    for (const k of ['openai', 'anthropic'] as const) {
+    for (const k of KINDS) {
       const out = await drain(adapters[k].stream(req));
       expect(out.error).toBeUndefined();
       expect(out.end?.finishReason).toBe('tool_calls');
@@ -172,6 +172,7 @@ describe('parallel tool calls, streamed', () => {
       assembled[k] = calls.map(({ name, arguments: a }) => ({ name, arguments: a }));
     }
     expect(assembled['anthropic']).toEqual(assembled['openai']);
+    expect(assembled['azure']).toEqual(assembled['openai']);
   });
 
   it.each(['openai', 'anthropic'] as const)('%s: a stream cut inside a tool call fails as STREAM_INTERRUPTED, after the pieces that arrived', async (k) => {
