@@ -23,7 +23,7 @@ describe('token accounting', () => {
   it('reserves budget at the dearest candidate the call may use, not at one it will skip', () => {
     const cheap = candidate('cheap', { price: { inputPerMillionUsd: 1, outputPerMillionUsd: 1 } });
     const dear = candidate('dear', { price: { inputPerMillionUsd: 100, outputPerMillionUsd: 100 } });
-    const estimate = estimateCall(chat, [cheap, dear]);
+    const estimate = estimateCall(() => chat, [cheap, dear]);
     const tokens = estimateRequestTokens(chat, 'openai');
     expect(estimate.inputTokens.get('cheap')).toBe(tokens.inputTokens);
     expect(reserveMicros(estimate, [cheap, dear])).toBe(estimate.worstCaseMicros.get('dear'));

@@ -4,7 +4,7 @@ import type { Candidate } from '../domain/candidates';
 import type { Admission } from '../domain/run-attempts';
 import { reservedTokens } from '../domain/token-accounting';
 import { needsProbe, type LocalView } from './deployment-view';
-import type { PreparedCall } from './prepare-call';
+import { requestFor, type PreparedCall } from './prepare-call';
 
 /** Admission of attempts: the half-open probe permit when a deployment needs one, then the limiter; and handing both back. */
 export interface AttemptAdmission {
@@ -21,7 +21,7 @@ export function createAttemptAdmission(deps: { limiter: LimiterPeer; breaker: Br
     limiter.acquire({
       deployment: c.name,
       tenant: p.owner.tenantId,
-      tokens: reservedTokens(p.inputTokens.get(c.name) ?? 0, p.call.chat.maxTokens),
+      tokens: reservedTokens(p.inputTokens.get(c.name) ?? 0, requestFor(p, c.name).maxTokens),
       maxWaitMs,
       ...(signal ? { signal } : {}),
       requestId: p.requestId,
