@@ -1,5 +1,5 @@
 import type { CallRequest } from '../domain/validate-request';
-import type { Admission, AttemptPorts, LoopOptions } from '../domain/run-attempts';
+import type { AttemptPorts, LoopOptions } from '../domain/run-attempts';
 import type { RouterContext } from '../router-context';
 import { createAttemptAdmission } from './admission';
 import { createAnswerStep, type AnswerStep } from './answer';
@@ -38,11 +38,6 @@ export interface CallSteps {
   clock: RouterContext['clock'];
 }
 
-function withFitNote(a: Admission, note: string | undefined): Admission {
-  if (!note || !a.granted) return a;
-  return { ...a, note: a.note ? `${note}; ${a.note}` : note };
-}
-
 export function createCallSteps(ctx: RouterContext): CallSteps {
   const admission = createAttemptAdmission({ limiter: ctx.limiter, breaker: ctx.breaker, local: ctx, probesInFlight: ctx.probesInFlight });
   return {
@@ -54,8 +49,7 @@ export function createCallSteps(ctx: RouterContext): CallSteps {
         clock: ctx.clock,
         rng: ctx.rng,
         sleep: ctx.sleep,
-        // What fitting changed for this candidate is said in each of its attempts' note.
-        admit: async (c, maxWaitMs) => withFitNote(await admission.admit(p, c, maxWaitMs, signal), p.fitNotes.get(c.name)),
+        admit: (c, maxWaitMs) => admission.admit(p, c, maxWaitMs, signal),
         unused: (a) => admission.settle(p, a, 'cancelled'),
         mayDispatch: (c) => dispatchAllowed(ctx, c),
         knownHealthy: (c) => !ctx.localBreaker.failing(c.name),
