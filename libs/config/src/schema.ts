@@ -86,6 +86,16 @@ const routeSchema = z.strictObject({
    * every candidate failed and no stale answer exists; off when unset.
    */
   fallbackAnswer: z.string().min(1, 'must not be empty').max(4000, 'must be at most 4000 characters').optional(),
+  /**
+   * A prompt longer than a candidate's context window: `fallback` skips that
+   * candidate for one with a larger window (and a provider's context-length
+   * error falls back to a larger one); `fail` ends the call with
+   * FAILED_PRECONDITION when the prompt does not fit the route's preferred
+   * candidate, trying no larger window; `truncate` drops the oldest turns for
+   * that candidate until the estimate fits (the system prompt kept, a tool
+   * call never separated from its results), answer flagged degraded.
+   */
+  contextOverflow: z.enum(['fail', 'fallback', 'truncate']).default('fallback'),
 });
 
 const apiKeySchema = z.strictObject({

@@ -1,4 +1,5 @@
 import { fitRequest, resolveCapabilities, type ChatRequest, type MissingCapability } from '@switchyard/providers';
+import { truncateToWindow } from './truncate-context';
 import type { Candidate } from './candidates';
 
 /** A candidate that cannot serve the call at all (it lacks a capability the call needs). */
@@ -39,4 +40,26 @@ export function fitCandidates(chat: ChatRequest, ordered: readonly Candidate[]):
     if (fit.notes.length > 0) out.notes.set(c.name, fit.notes.join('; '));
   }
   return out;
+}
+
+/**
+ * Route `contextOverflow: truncate`: every fitting candidate whose context
+ * window cannot hold the prompt gets the conversation with its oldest turns
+ * dropped until the estimate fits (domain/truncate-context.ts), said in its
+ * note. Returns how many turns each truncated candidate lost. A candidate
+ * that cannot hold even the system prompt and the latest turn keeps the
+ * whole request, and is skipped as too small like any other.
+ */
+export function truncateForWindows(fitted: FittedCandidates): Map<string, number> {
+  const dropped = new Map<string, number>();
+  for (const c of fitted.fitting) {
+    const t = truncateToWindow(fitted.requests.get(c.name)!, c.deployment.provider, c.deployment.contextWindow);
+    if (!t || t.droppedTurns === 0) continue;
+    fitted.requests.set(c.name, t.request);
+    const note = `dropped the ${t.droppedTurns} oldest message(s) to fit the context window of ${c.deployment.contextWindow} tokens`;
+    const earlier = fitted.notes.get(c.name);
+    fitted.notes.set(c.name, earlier ? `${earlier}; ${note}` : note);
+    dropped.set(c.name, t.droppedTurns);
+  }
+  return dropped;
 }

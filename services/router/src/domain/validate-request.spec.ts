@@ -4,7 +4,7 @@ import { CacheMode, CompleteRequestSchema, ResponseFormatType, Role, ToolChoiceM
 import { InvalidRequestError } from './errors';
 import { largestValidRequestBytes, MAX_STOP_SEQUENCE_CHARS, resolveRoute, validateCall, type ValidationLimits } from './validate-request';
 
-const route: RouteConfig = { candidates: [{ deployment: 'a', priority: 0, weight: 1 }], allowStaleOnError: true, fallbackOnContentFilter: false, cacheable: true };
+const route: RouteConfig = { candidates: [{ deployment: 'a', priority: 0, weight: 1 }], allowStaleOnError: true, fallbackOnContentFilter: false, cacheable: true, contextOverflow: 'fallback' };
 const limits: ValidationLimits = { maxMessages: 3, maxPromptChars: 100, maxTokens: 1000, defaultMaxTokens: 256 };
 
 type RequestInit = MessageInitShape<typeof CompleteRequestSchema>;

@@ -117,7 +117,9 @@ export function createAnswerStep(deps: { budget: BudgetPeer; cache: CachePeer; a
         const answer = upstream(result.value);
         const cost = costMicros(candidate, answer.usage);
         budget.commit(fan.budget, cost, p.requestId);
-        const reason = degradedReasonText(degradedReasons(fan, result.attempts, also));
+        const dropped = p.truncatedTurns.get(candidate.name);
+        const truncated: DegradedReason | undefined = dropped ? { kind: 'context-truncated', droppedTurns: dropped } : undefined;
+        const reason = degradedReasonText([...degradedReasons(fan, result.attempts, also), truncated]);
         const response = create(CompleteResponseSchema, {
           content: answer.content,
           finishReason: finishReasonProto(answer.finishReason),

@@ -80,6 +80,15 @@ export function missingCapabilityError(routeName: string, lacking: readonly { na
   });
 }
 
+/** Route `contextOverflow: fail`: the prompt does not fit the preferred candidate's window, and no larger one is tried. */
+export function contextOverflowError(routeName: string, deployment: string, tokens: number, window: number, requestId: string): AppError {
+  const description = `prompt of ${tokens} tokens exceeds the context window of ${window} tokens of deployment ${deployment} (route ${routeName} has contextOverflow: fail)`;
+  return new AppError(status.FAILED_PRECONDITION, description, {
+    preconditionFailure: [{ type: 'CONTEXT_LENGTH', subject: `route:${routeName}`, description }],
+    errorInfo: { reason: 'CONTEXT_LENGTH_EXCEEDED', domain: ROUTER_ERROR_DOMAIN, metadata: { request_id: requestId, route: routeName, deployment } },
+  });
+}
+
 type Failure = Extract<LoopResult<unknown>, { ok: false }>;
 
 /** What the failure mapping needs to know about the call besides the attempt loop's result. */

@@ -16,10 +16,15 @@ deployments:
   oa2: { provider: openai, baseUrl: "http://127.0.0.1:1/v1", model: m2, apiKey: env:K, price: { inputPerMillionUsd: 1, outputPerMillionUsd: 2 } }
   az: { provider: azure, baseUrl: "http://127.0.0.1:1", model: m3, apiKey: env:K, apiVersion: "2024-10-21", price: { inputPerMillionUsd: 1, outputPerMillionUsd: 2 } }
   an: { provider: anthropic, baseUrl: "http://127.0.0.1:1", model: m4, apiKey: env:K, price: { inputPerMillionUsd: 1, outputPerMillionUsd: 2 } }
+  small: { provider: openai, baseUrl: "http://127.0.0.1:1/v1", model: m6, apiKey: env:K, contextWindow: 400, price: { inputPerMillionUsd: 1, outputPerMillionUsd: 2 } }
+  big: { provider: openai, baseUrl: "http://127.0.0.1:1/v1", model: m7, apiKey: env:K, price: { inputPerMillionUsd: 1, outputPerMillionUsd: 2 } }
   local: { provider: openai-compatible, baseUrl: "http://127.0.0.1:1/v1", model: m5, apiKey: env:K, price: { inputPerMillionUsd: 1, outputPerMillionUsd: 2 } }
 routes:
   mixed: { cacheable: false, candidates: [{ deployment: oa1 }, { deployment: an }, { deployment: oa2 }, { deployment: az }] }
   cached: { cacheable: true, candidates: [{ deployment: oa1 }] }
+  overflowFallback: { cacheable: false, candidates: [{ deployment: small }, { deployment: big, priority: 1 }] }
+  overflowFail: { cacheable: false, contextOverflow: fail, candidates: [{ deployment: small }, { deployment: big, priority: 1 }] }
+  overflowTruncate: { cacheable: false, contextOverflow: truncate, candidates: [{ deployment: small }, { deployment: big, priority: 1 }] }
   textOnly: { cacheable: false, candidates: [{ deployment: local }] }
   withText: { cacheable: false, candidates: [{ deployment: local }, { deployment: an }] }
 tenants:
@@ -127,5 +132,52 @@ describe('prepareCall: fitting the call to each candidate (issue 12)', () => {
     const plain = prepareCall(ctx, create(CompleteRequestSchema, { route: 'cached', messages: [{ role: Role.USER, content: 'hi' }], params: { maxTokens: 64 } }), metadata(), undefined);
     const legacy = JSON.stringify({ messages: [['user', 'hi']], maxTokens: 64, temperature: null, topP: null, stop: [] });
     expect(plain.cacheKey).toBe(`cached:${createHash('sha256').update(legacy, 'utf8').digest('hex')}`);
+  });
+});
+
+describe('prepareCall: route contextOverflow (issue 12)', () => {
+  const long = (route: string) =>
+    create(CompleteRequestSchema, {
+      route,
+      messages: [
+        { role: Role.SYSTEM, content: 'Be brief.' },
+        ...Array.from({ length: 6 }, (_, i) => ({ role: i % 2 === 0 ? Role.USER : Role.ASSISTANT, content: `turn ${i} `.repeat(40) })),
+        { role: Role.USER, content: 'the latest question' },
+      ],
+      params: { maxTokens: 64 },
+    });
+
+  it('fallback (default): the small window is skipped before sending, the larger one serves the whole prompt', () => {
+    const p = prepareCall(ctx, long('overflowFallback'), metadata(), undefined);
+    expect(p.plan.usable.map((c) => c.name)).toEqual(['big']);
+    expect(p.plan.skipped.map((s) => s.name)).toEqual(['small']);
+    expect(p.truncatedTurns.size).toBe(0);
+  });
+
+  it('fail: FAILED_PRECONDITION CONTEXT_LENGTH naming the window, no larger window tried', () => {
+    let error: unknown;
+    try {
+      prepareCall(ctx, long('overflowFail'), metadata(), undefined);
+    } catch (err) {
+      error = err;
+    }
+    expect((error as AppError).code).toBe(status.FAILED_PRECONDITION);
+    expect((error as AppError).message).toMatch(/exceeds the context window of 400 tokens of deployment small/);
+    expect((error as AppError).details.errorInfo?.reason).toBe('CONTEXT_LENGTH_EXCEEDED');
+  });
+
+  it('truncate: the small candidate gets the oldest turns dropped (system prompt kept), noted; the large one the whole prompt', () => {
+    const p = prepareCall(ctx, long('overflowTruncate'), metadata(), undefined);
+    expect(p.plan.usable.map((c) => c.name)).toEqual(['small', 'big']);
+    const dropped = p.truncatedTurns.get('small')!;
+    expect(dropped).toBeGreaterThan(0);
+    const sent = p.requests.get('small')!.messages;
+    expect(sent[0]).toEqual({ role: 'system', content: 'Be brief.' });
+    expect(sent.slice(1)).toEqual(p.call.chat.messages.slice(1 + dropped));
+    expect(sent[1]!.role).toBe('user');
+    expect(p.inputTokens.get('small')).toBeLessThanOrEqual(400);
+    expect(p.fitNotes.get('small')).toBe(`dropped the ${dropped} oldest message(s) to fit the context window of 400 tokens`);
+    expect(p.requests.get('big')).toBe(p.call.chat);
+    expect(p.truncatedTurns.has('big')).toBe(false);
   });
 });

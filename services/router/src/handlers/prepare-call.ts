@@ -2,12 +2,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Metadata } from '@switchyard/grpc';
 import { orderCandidates, planCandidates, skipSmallContextWindows, type CandidatePlan } from '../domain/candidates';
 import type { ChatMessage, ChatRequest } from '@switchyard/providers';
-import { fitCandidates } from '../domain/fit-candidates';
+import { fitCandidates, truncateForWindows } from '../domain/fit-candidates';
 import { estimateCall, reserveMicros } from '../domain/token-accounting';
 import { resolveRoute, validateCall, type CallRequest, type ValidatedCall } from '../domain/validate-request';
 import type { KeyOwner, RouterContext } from '../router-context';
 import { authenticate, authorizeRoute } from './auth';
-import { missingCapabilityError } from './caller-errors';
+import { contextOverflowError, missingCapabilityError } from './caller-errors';
 import { deploymentView, type LocalView } from './deployment-view';
 
 /** A request that passed auth and validation, with everything the fan-out and the attempt loop need. */
@@ -20,6 +20,8 @@ export interface PreparedCall {
   requests: ReadonlyMap<string, ChatRequest>;
   /** What fitting changed for a candidate, for the note of its attempts. */
   fitNotes: ReadonlyMap<string, string>;
+  /** Route contextOverflow truncate: messages dropped from the request of each candidate that needed it. */
+  truncatedTurns: ReadonlyMap<string, number>;
   /** Estimated prompt tokens per candidate (providers count differently). */
   inputTokens: Map<string, number>;
   /** Worst-case cost at the most expensive usable candidate, micro-USD. */
@@ -82,7 +84,14 @@ export function prepareCall(deps: PrepareDeps, req: CallRequest, metadata: Metad
   const requestId = randomUUID();
   // No candidate of the route could ever serve this call: the caller must change it (or the route), not retry.
   if (fitted.fitting.length === 0) throw missingCapabilityError(req.route, fitted.lacking, requestId);
+  const truncatedTurns = route.contextOverflow === 'truncate' ? truncateForWindows(fitted) : new Map<string, number>();
   const estimate = estimateCall((c) => fitted.requests.get(c.name)!, fitted.fitting);
+  const preferred = fitted.fitting[0]!;
+  const preferredTokens = estimate.inputTokens.get(preferred.name) ?? 0;
+  // contextOverflow fail: a prompt too long for the route's preferred model is the caller's to shorten, not a reason to change model.
+  if (route.contextOverflow === 'fail' && preferredTokens > preferred.deployment.contextWindow) {
+    throw contextOverflowError(req.route, preferred.name, preferredTokens, preferred.deployment.contextWindow, requestId);
+  }
   const planned = skipSmallContextWindows(
     planCandidates(fitted.fitting, (name) => deploymentView(deps, name), deps.clock.now()),
     (c) => estimate.inputTokens.get(c.name) ?? 0,
@@ -98,6 +107,7 @@ export function prepareCall(deps: PrepareDeps, req: CallRequest, metadata: Metad
     plan,
     requests: fitted.requests,
     fitNotes: fitted.notes,
+    truncatedTurns,
     inputTokens: estimate.inputTokens,
     reserveMicros: reserveMicros(estimate, plan.usable),
     cacheKey: call.cache.read || call.cache.write ? cacheKeyFor(call) : '',
