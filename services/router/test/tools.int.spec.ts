@@ -24,6 +24,7 @@ deployments:
   oai: { provider: openai, baseUrl: "${sim}/v1", model: gpt-4o, apiKey: env:SIM_PROVIDER_KEY, ${price} }
   ant: { provider: anthropic, baseUrl: "${sim}", model: claude-sonnet-4-6, apiKey: env:SIM_PROVIDER_KEY, ${price} }
   ant-native: { provider: anthropic, baseUrl: "${sim}", model: claude-native, apiKey: env:SIM_PROVIDER_KEY, capabilities: { jsonSchema: true }, ${price} }
+  small: { provider: openai, baseUrl: "${sim}/v1", model: gpt-small, apiKey: env:SIM_PROVIDER_KEY, contextWindow: 400, ${price} }
   az: { provider: azure, baseUrl: "${sim}", model: gpt-4o-eu, apiVersion: "2024-10-21", apiKey: env:SIM_PROVIDER_KEY, ${price} }
 routes:
   tools: { cacheable: false, candidates: [{ deployment: oai }, { deployment: ant, priority: 1 }] }
@@ -31,6 +32,8 @@ routes:
   ant-only: { cacheable: false, candidates: [{ deployment: ant }] }
   ant-native-only: { cacheable: false, candidates: [{ deployment: ant-native }] }
   az-only: { cacheable: false, candidates: [{ deployment: az }] }
+  oai-cached: { candidates: [{ deployment: oai }] }
+  small-truncate: { cacheable: false, contextOverflow: truncate, candidates: [{ deployment: small }] }
 tenants:
   acme:
     apiKeys: [{ id: acme-main, sha256: ${hashApiKey(KEY)} }]
@@ -40,9 +43,9 @@ defaults:
 `;
 }
 
-const MODELS = ['gpt-4o', 'claude-sonnet-4-6', 'claude-native', 'gpt-4o-eu'];
+const MODELS = ['gpt-4o', 'claude-sonnet-4-6', 'claude-native', 'gpt-4o-eu', 'gpt-small'];
 function scenario(faults: Record<string, object> = {}) {
-  return { seed: 7, deployments: Object.fromEntries(MODELS.map((m) => [m, { faults: faults[m] ?? {} }])) };
+  return { seed: 7, deployments: Object.fromEntries(MODELS.map((m) => [m, { faults: faults[m] ?? {}, ...(m === 'gpt-small' ? { contextWindow: 400 } : {}) }])) };
 }
 
 const WEATHER_SCHEMA = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
@@ -326,4 +329,44 @@ describe('bad tool input through the router', () => {
     expect(parsed.details.badRequest?.[0]?.field).toBe(field);
     expect(await stack.sim.counters()).toEqual({});
   });
+});
+
+describe('a cached tool-call answer replayed as a stream', () => {
+  it('sends each call as one tool-call delta and the calls in the Final', async () => {
+    const req = { route: 'oai-cached', messages: [{ role: Role.USER, content: 'Call get_weather and get_time for Oslo' }], params: { maxTokens: 300, tools: [WEATHER, TIME] } };
+    const first = await stack.client.complete(req, auth);
+    expect(first.finishReason).toBe(FinishReason.TOOL_CALLS);
+    let replay = await readStream(req);
+    for (let i = 0; i < 20 && replay.final.cacheStatus !== 2; i++) replay = await readStream(req); // the store is off the response path
+    expect(replay.final.cacheStatus).toBe(2); // CACHE_STATUS_HIT
+    expect(replay.toolDeltas.map((d) => ({ index: d.index, id: d.id, name: d.name, arguments: d.argumentsFragment }))).toEqual(
+      first.toolCalls.map((c, index) => ({ index, id: c.id, name: c.name, arguments: c.arguments })),
+    );
+    expect(plain(replay.final.toolCalls)).toEqual(plain(first.toolCalls));
+    expect(replay.final.finishReason).toBe(FinishReason.TOOL_CALLS);
+  }, 30_000);
+});
+
+describe('route contextOverflow: truncate', () => {
+  it('drops the oldest turns for a small window, keeps the system prompt and the tool call with its result, and says so', async () => {
+    const filler = (tag: string) => `${tag} `.repeat(150);
+    const messages: MessageInitShape<typeof ChatMessageSchema>[] = [
+      { role: Role.SYSTEM, content: 'Be brief.' },
+      { role: Role.USER, content: filler('old') },
+      { role: Role.ASSISTANT, content: filler('older-answer') },
+      { role: Role.USER, content: 'Call get_weather for Rome' },
+      { role: Role.ASSISTANT, toolCalls: [{ id: 'call_r1', name: 'get_weather', arguments: '{"city":"Rome"}' }] },
+      { role: Role.TOOL, toolCallId: 'call_r1', content: '{"temp_c":25}' },
+      { role: Role.ASSISTANT, content: 'It is 25 °C in Rome.' },
+      { role: Role.USER, content: 'And tomorrow?' },
+    ];
+    const res = await stack.client.complete({ route: 'small-truncate', messages, params: { maxTokens: 60, tools: [WEATHER] } }, auth);
+    expect(res.servedBy?.deployment).toBe('small');
+    expect(res.degraded).toBe(true);
+    expect(res.degradedReason).toBe('context truncated: the 2 oldest message(s) dropped to fit the context window');
+    expect(res.attempts.map((a) => a.note)).toEqual(['dropped the 2 oldest message(s) to fit the context window of 400 tokens']);
+    const sent = (await bodies('gpt-small'))[0]!['messages'] as { role: string }[];
+    expect(sent.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'tool', 'assistant', 'user']);
+    expect(sent[1]).toEqual({ role: 'user', content: 'Call get_weather for Rome' });
+  }, 30_000);
 });
