@@ -1,7 +1,7 @@
 import { crc32, deflateSync } from 'node:zlib';
 import Ajv from 'ajv';
 import { hashApiKey } from '@switchyard/config';
-import { ErrorClass, FinishReason, ResponseFormatType, Role, ToolChoiceMode, type Final, type ToolCall, type ToolCallDelta } from '@switchyard/contracts';
+import { CacheStatus, ErrorClass, FinishReason, ResponseFormatType, Role, ToolChoiceMode, type Final, type ToolCall, type ToolCallDelta } from '@switchyard/contracts';
 import { parseGrpcError, status } from '@switchyard/grpc';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { ChatMessageSchema } from '@switchyard/contracts';
@@ -337,8 +337,8 @@ describe('a cached tool-call answer replayed as a stream', () => {
     const first = await stack.client.complete(req, auth);
     expect(first.finishReason).toBe(FinishReason.TOOL_CALLS);
     let replay = await readStream(req);
-    for (let i = 0; i < 20 && replay.final.cacheStatus !== 2; i++) replay = await readStream(req); // the store is off the response path
-    expect(replay.final.cacheStatus).toBe(2); // CACHE_STATUS_HIT
+    for (let i = 0; i < 20 && replay.final.cacheStatus !== CacheStatus.HIT; i++) replay = await readStream(req); // the store is off the response path
+    expect(replay.final.cacheStatus).toBe(CacheStatus.HIT);
     expect(replay.toolDeltas.map((d) => ({ index: d.index, id: d.id, name: d.name, arguments: d.argumentsFragment }))).toEqual(
       first.toolCalls.map((c, index) => ({ index, id: c.id, name: c.name, arguments: c.arguments })),
     );
