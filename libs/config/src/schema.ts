@@ -54,6 +54,21 @@ const deploymentSchema = z
     /** Azure only: the api-version query parameter. */
     apiVersion: z.string().min(1).optional(),
     contextWindow: positiveInt.default(128_000),
+    /**
+     * What the deployment can serve beyond text; unset keys take the
+     * provider's defaults (@switchyard/providers DEFAULT_CAPABILITIES). A
+     * candidate lacking what a call needs is skipped before sending.
+     */
+    capabilities: z
+      .strictObject({
+        tools: z.boolean().optional(),
+        images: z.boolean().optional(),
+        /** Native JSON-schema output (OpenAI response_format json_schema, Anthropic output_config.format). */
+        jsonSchema: z.boolean().optional(),
+        /** Largest max_tokens the model accepts; larger requests are clamped to it. */
+        maxOutputTokens: positiveInt.optional(),
+      })
+      .optional(),
     timeoutMs: positiveInt.default(30_000),
     firstTokenTimeoutMs: positiveInt.default(10_000),
     idleTimeoutMs: positiveInt.default(30_000),
@@ -97,6 +112,16 @@ const routeSchema = z.strictObject({
    * every candidate failed and no stale answer exists; off when unset.
    */
   fallbackAnswer: z.string().min(1, 'must not be empty').max(4000, 'must be at most 4000 characters').optional(),
+  /**
+   * A prompt longer than a candidate's context window: `fallback` skips that
+   * candidate for one with a larger window (and a provider's context-length
+   * error falls back to a larger one); `fail` ends the call with
+   * FAILED_PRECONDITION when the prompt does not fit the route's preferred
+   * candidate, trying no larger window; `truncate` drops the oldest turns for
+   * that candidate until the estimate fits (the system prompt kept, a tool
+   * call never separated from its results), answer flagged degraded.
+   */
+  contextOverflow: z.enum(['fail', 'fallback', 'truncate']).default('fallback'),
 });
 
 const apiKeySchema = z.strictObject({

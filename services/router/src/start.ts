@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { KeyKind, RouterService } from '@switchyard/contracts';
 import { createGrpcServer, serviceRegistration, status } from '@switchyard/grpc';
 import { createNatsEventBus, createReplicaPresence, PRESENCE_SUBJECTS, type EventBus } from '@switchyard/nats';
-import { createProviderAdapter, type ProviderAdapter } from '@switchyard/providers';
+import { createProviderAdapter, resolveCapabilities, type ProviderAdapter } from '@switchyard/providers';
 import type { RunningService } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
 import { loadTokenizer } from '@switchyard/tokens';
@@ -60,7 +60,15 @@ function createAdapters(config: RouterConfig): Map<string, ProviderAdapter> {
     if (!apiKey) throw new Error(`deployments.${name}.apiKey: not resolved (${d.apiKey})`);
     adapters.set(
       name,
-      createProviderAdapter({ name, provider: d.provider, baseUrl: d.baseUrl, model: d.model, apiKey, ...(d.apiVersion ? { apiVersion: d.apiVersion } : {}) }),
+      createProviderAdapter({
+        name,
+        provider: d.provider,
+        baseUrl: d.baseUrl,
+        model: d.model,
+        apiKey,
+        ...(d.apiVersion ? { apiVersion: d.apiVersion } : {}),
+        nativeJsonSchema: resolveCapabilities(d.provider, d.capabilities).jsonSchema,
+      }),
     );
   }
   return adapters;

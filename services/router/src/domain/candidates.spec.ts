@@ -8,6 +8,7 @@ function route(candidates: { deployment: string; priority?: number; weight?: num
     allowStaleOnError: true,
     fallbackOnContentFilter: false,
     cacheable: true,
+    contextOverflow: 'fallback',
   };
 }
 

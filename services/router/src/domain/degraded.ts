@@ -12,7 +12,8 @@ export type DegradedReason =
   | { kind: 'limiter-local-fallback' }
   | { kind: 'idempotency-unavailable'; detail: string }
   | { kind: 'stale-cache' }
-  | { kind: 'fallback-answer' };
+  | { kind: 'fallback-answer' }
+  | { kind: 'context-truncated'; droppedTurns: number };
 
 export function degradedText(r: DegradedReason): string {
   switch (r.kind) {
@@ -31,6 +32,8 @@ export function degradedText(r: DegradedReason): string {
       return `idempotency not guaranteed: ${r.detail}`;
     case 'stale-cache':
       return 'stale cache: all candidates failed';
+    case 'context-truncated':
+      return `context truncated: the ${r.droppedTurns} oldest message(s) dropped to fit the context window`;
     case 'fallback-answer':
       return "static fallback answer: every candidate failed and no stale answer was cached";
   }

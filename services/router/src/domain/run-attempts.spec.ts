@@ -163,6 +163,13 @@ describe('runAttempts', () => {
     expect(result.skipped.map((s) => s.name)).toEqual(['b']);
   });
 
+  it('on CONTEXT_LENGTH with contextFallback off (route contextOverflow fail) stops: no larger window is tried', async () => {
+    const h = harness({ a: ['CONTEXT_LENGTH'] });
+    const result = await runAttempts([candidate('a', { contextWindow: 8000 }), candidate('c', { contextWindow: 200_000 })], h.ports, { ...options(), contextFallback: false });
+    expect(h.calls).toEqual(['a']);
+    expect(result.ok).toBe(false);
+  });
+
   it('does not fall back on CONTENT_FILTER unless the route says so', async () => {
     const h1 = harness({ a: ['CONTENT_FILTER'] });
     expect((await runAttempts([candidate('a'), candidate('b')], h1.ports, options())).ok).toBe(false);

@@ -110,6 +110,8 @@ export interface LoopOptions {
   retryBudget?: RetryBudget;
   /** Longest wait for quota on the last candidate (the limiter queues the call); 0 = never wait. Default 0. */
   maxAdmissionWaitMs?: number;
+  /** False (route contextOverflow fail): a provider's context-length error ends the call instead of trying a larger window. Default true. */
+  contextFallback?: boolean;
 }
 
 export type LoopResult<T> =
@@ -301,7 +303,7 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
             retryable: c.retryable,
             retryAfterMs: c.retryAfterMs,
             attemptsOnDeployment: onThisDeployment,
-            hasMoreCandidates: queue.length > 0,
+            hasMoreCandidates: queue.length > 0 && (c.errorClass !== 'CONTEXT_LENGTH' || options.contextFallback !== false),
             remainingMs: options.deadlineAt - ports.clock.now(),
             expectedAttemptMs: ports.expectedLatencyMs?.(candidate) ?? 0,
             contextWindow: candidate.deployment.contextWindow,

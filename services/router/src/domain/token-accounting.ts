@@ -20,15 +20,24 @@ function priceOf(c: Candidate) {
   return { inputPerMillion: c.deployment.price.inputPerMillionUsd, outputPerMillion: c.deployment.price.outputPerMillionUsd };
 }
 
-/** Prompt tokens and worst-case cost of every candidate. */
-export function estimateCall(chat: ChatRequest, ordered: readonly Candidate[]): CallEstimate {
+/**
+ * Prompt tokens and worst-case cost of every candidate, each for the request
+ * it will receive (fitted to it). The estimate counts tool schemas, tool
+ * calls and results and images (libs/providers estimateRequestTokens), so the
+ * limiter and budget reservations built on it stay upper bounds.
+ */
+export function estimateCall(requestOf: (c: Candidate) => ChatRequest, ordered: readonly Candidate[]): CallEstimate {
   const inputTokens = new Map<string, number>();
   const worstCaseMicros = new Map<string, number>();
-  // The estimate depends only on the provider kind, and tokenizing the prompt
-  // costs ~55 µs per KiB: once per kind, not once per candidate.
-  const byProvider = new Map<string, RequestTokenEstimate>();
+  // The estimate depends only on the provider kind and the request, and
+  // tokenizing the prompt costs ~55 µs per KiB: once per kind and request,
+  // not once per candidate.
+  const known = new Map<ChatRequest, Map<string, RequestTokenEstimate>>();
   for (const c of ordered) {
     const provider = c.deployment.provider;
+    const chat = requestOf(c);
+    let byProvider = known.get(chat);
+    if (!byProvider) known.set(chat, (byProvider = new Map()));
     let estimate = byProvider.get(provider);
     if (!estimate) byProvider.set(provider, (estimate = estimateRequestTokens(chat, provider)));
     inputTokens.set(c.name, estimate.inputTokens);

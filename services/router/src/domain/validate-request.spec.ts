@@ -1,10 +1,10 @@
 import { create, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import type { RouteConfig } from '@switchyard/config';
-import { CacheMode, CompleteRequestSchema, Role, type CompleteRequest } from '@switchyard/contracts';
+import { CacheMode, CompleteRequestSchema, ResponseFormatType, Role, ToolChoiceMode, type CompleteRequest } from '@switchyard/contracts';
 import { InvalidRequestError } from './errors';
 import { largestValidRequestBytes, MAX_STOP_SEQUENCE_CHARS, resolveRoute, validateCall, type ValidationLimits } from './validate-request';
 
-const route: RouteConfig = { candidates: [{ deployment: 'a', priority: 0, weight: 1 }], allowStaleOnError: true, fallbackOnContentFilter: false, cacheable: true };
+const route: RouteConfig = { candidates: [{ deployment: 'a', priority: 0, weight: 1 }], allowStaleOnError: true, fallbackOnContentFilter: false, cacheable: true, contextOverflow: 'fallback' };
 const limits: ValidationLimits = { maxMessages: 3, maxPromptChars: 100, maxTokens: 1000, defaultMaxTokens: 256 };
 
 type RequestInit = MessageInitShape<typeof CompleteRequestSchema>;
@@ -86,5 +86,100 @@ describe('validateCall', () => {
     expect(validateCall(request({ cachePolicy: { mode: CacheMode.BYPASS } }), route, limits).cache.read).toBe(false);
     expect(validateCall(request({ cachePolicy: { mode: CacheMode.REFRESH } }), route, limits).cache).toEqual({ read: false, write: true, staleOnError: false });
     expect(validateCall(request({ cachePolicy: { mode: CacheMode.NO_STORE, allowStaleOnError: false } }), route, limits).cache).toEqual({ read: true, write: false, staleOnError: false });
+  });
+});
+
+describe('validateCall: tools, images, structured output (issue 12)', () => {
+  const wide: ValidationLimits = { ...limits, maxMessages: 10, maxPromptChars: 10_000 };
+  const weather = { name: 'get_weather', description: 'weather of a city', parametersJson: '{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}' };
+
+  it('maps a tool conversation, tools, tool choice, parallel calls, response format and seed to the neutral model', () => {
+    const call = validateCall(
+      request({
+        messages: [
+          { role: Role.USER, content: 'weather in Paris?' },
+          { role: Role.ASSISTANT, toolCalls: [{ id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' }] },
+          { role: Role.TOOL, toolCallId: 'call_1', content: '{"temp":21}' },
+        ],
+        params: {
+          tools: [weather, { name: 'now' }],
+          toolChoice: { mode: ToolChoiceMode.FUNCTION, functionName: 'get_weather' },
+          parallelToolCalls: false,
+          responseFormat: { type: ResponseFormatType.JSON_SCHEMA, name: 'w', schemaJson: '{"type":"object"}', strict: true },
+          seed: 42n,
+        },
+      }),
+      route,
+      wide,
+    );
+    expect(call.chat).toEqual({
+      messages: [
+        { role: 'user', content: 'weather in Paris?' },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' }] },
+        { role: 'tool', content: '{"temp":21}', toolCallId: 'call_1' },
+      ],
+      maxTokens: 256,
+      tools: [
+        { name: 'get_weather', description: 'weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+        // An empty parameters_json is a function without arguments.
+        { name: 'now', parameters: { type: 'object', properties: {} } },
+      ],
+      toolChoice: { name: 'get_weather' },
+      parallelToolCalls: false,
+      responseFormat: { type: 'json_schema', name: 'w', schema: { type: 'object' }, strict: true },
+      seed: 42,
+    });
+  });
+
+  it('maps image parts: inline bytes become base64 with their media type, URLs stay URLs', () => {
+    const bytes = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
+    const call = validateCall(
+      request({
+        messages: [
+          {
+            role: Role.USER,
+            parts: [
+              { part: { case: 'text', value: 'what is this?' } },
+              { part: { case: 'image', value: { source: { case: 'data', value: bytes }, mediaType: 'image/png', detail: 'low' } } },
+              { part: { case: 'image', value: { source: { case: 'url', value: 'https://example.com/a.jpg' } } } },
+            ],
+          },
+        ],
+      }),
+      route,
+      wide,
+    );
+    expect(call.chat.messages[0]!.content).toEqual([
+      { type: 'text', text: 'what is this?' },
+      { type: 'image', source: { kind: 'base64', mediaType: 'image/png', data: Buffer.from(bytes).toString('base64') }, detail: 'low' },
+      { type: 'image', source: { kind: 'url', url: 'https://example.com/a.jpg' } },
+    ]);
+  });
+
+  const user = { role: Role.USER, content: 'hi' };
+  it.each<[string, Partial<RequestInit>, string]>([
+    ['content and parts together', { messages: [{ role: Role.USER, content: 'a', parts: [{ part: { case: 'text', value: 'b' } }] }] }, 'messages[0].parts'],
+    ['parameters_json that is not JSON', { params: { tools: [{ name: 'f', parametersJson: '{type:' }] } }, 'params.tools[0].parameters_json'],
+    ['parameters that are not an object schema', { params: { tools: [{ name: 'f', parametersJson: '{"type":"string"}' }] } }, 'params.tools[0].parameters_json.type'],
+    ['an invalid JSON Schema type', { params: { tools: [{ name: 'f', parametersJson: '{"type":"object","properties":{"a":{"type":"strng"}}}' }] } }, 'params.tools[0].parameters_json.properties.a.type'],
+    ['a bad tool name', { params: { tools: [{ name: 'bad name' }] } }, 'params.tools[0].name'],
+    ['schema_json that is not JSON', { params: { responseFormat: { type: ResponseFormatType.JSON_SCHEMA, name: 'x', schemaJson: 'nope' } } }, 'params.response_format.schema_json'],
+    ['a named tool choice that is not among the tools', { params: { tools: [weather], toolChoice: { mode: ToolChoiceMode.FUNCTION, functionName: 'other' } } }, 'params.tool_choice.function_name'],
+    ['a seed beyond a safe integer', { params: { seed: 2n ** 60n } }, 'params.seed'],
+    ['a tool message whose id matches no earlier call', { messages: [user, { role: Role.TOOL, toolCallId: 'call_x', content: 'r' }] }, 'messages[1].tool_call_id'],
+    [
+      'tool-call arguments that are not JSON',
+      { messages: [user, { role: Role.ASSISTANT, toolCalls: [{ id: 'c1', name: 'f', arguments: '{oops' }] }, { role: Role.TOOL, toolCallId: 'c1', content: 'r' }] },
+      'messages[1].tool_calls[0].arguments',
+    ],
+    [
+      'an image over the size bound',
+      { messages: [{ role: Role.USER, parts: [{ part: { case: 'image', value: { source: { case: 'data', value: new Uint8Array(5 * 1024 * 1024 + 1) }, mediaType: 'image/png' } } }] }] },
+      'messages[0].parts[0].image.data',
+    ],
+    ['an image media type no provider takes', { messages: [{ role: Role.USER, parts: [{ part: { case: 'image', value: { source: { case: 'data', value: new Uint8Array(4) }, mediaType: 'image/tiff' } } }] }] }, 'messages[0].parts[0].image.media_type'],
+    ['inline image bytes without a media type', { messages: [{ role: Role.USER, parts: [{ part: { case: 'image', value: { source: { case: 'data', value: new Uint8Array(4) } } } }] }] }, 'messages[0].parts[0].image.media_type'],
+  ])('rejects %s naming %s', (_name, overrides, field) => {
+    expect(problem(() => validateCall(request(overrides), route, wide)).field).toBe(field);
   });
 });

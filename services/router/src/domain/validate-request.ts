@@ -1,6 +1,7 @@
 import type { RouteConfig, SwitchyardConfig } from '@switchyard/config';
-import { CacheMode, Role, type CompleteRequest } from '@switchyard/contracts';
-import type { ChatMessage, ChatRequest, ChatRole } from '@switchyard/providers';
+import { CacheMode, ResponseFormatType, Role, ToolChoiceMode, type ChatMessage as ChatMessageProto, type CompleteRequest, type GenerationParams } from '@switchyard/contracts';
+import { validateChatFeatures, type ChatMessage, type ChatRequest, type ChatRole, type ContentPart, type ResponseFormat, type ToolChoice, type ToolDefinition } from '@switchyard/providers';
+import { isFieldError } from '@switchyard/util';
 import { InvalidRequestError } from './errors';
 
 /** CompleteRequest and StreamCompleteRequest are field-for-field identical. */
@@ -44,6 +45,7 @@ const ROLE_NAMES: Partial<Record<Role, ChatRole>> = {
   [Role.SYSTEM]: 'system',
   [Role.USER]: 'user',
   [Role.ASSISTANT]: 'assistant',
+  [Role.TOOL]: 'tool',
 };
 
 /** OpenAI accepts at most 4 stop sequences; the lowest common bound keeps every provider usable. */
@@ -112,17 +114,16 @@ export function validateCall(req: CallRequest, route: RouteConfig, limits: Valid
   }
   let promptChars = 0;
   const messages: ChatMessage[] = req.messages.map((m, i) => {
-    const role = ROLE_NAMES[m.role];
-    if (!role) {
-      throw new InvalidRequestError(`messages[${i}].role`, `must be ROLE_SYSTEM, ROLE_USER or ROLE_ASSISTANT, got ${Role[m.role] ?? m.role}`);
-    }
-    if (m.content.trim().length === 0) throw new InvalidRequestError(`messages[${i}].content`, 'must not be empty');
-    promptChars += m.content.length;
-    return { role, content: m.content };
+    const message = toChatMessage(m, i);
+    promptChars += m.content.length + m.parts.reduce((n, p) => n + (p.part.case === 'text' ? p.part.value.length : 0), 0);
+    promptChars += m.toolCalls.reduce((n, c) => n + c.name.length + c.arguments.length, 0);
+    return message;
   });
   if (!messages.some((m) => m.role !== 'system')) {
     throw new InvalidRequestError('messages', 'must contain at least one ROLE_USER or ROLE_ASSISTANT message');
   }
+  const features = toFeatures(req.params);
+  promptChars += features.chars;
   if (promptChars > limits.maxPromptChars) {
     throw new InvalidRequestError('messages', `prompt is ${promptChars} characters; at most ${limits.maxPromptChars} are allowed`);
   }
@@ -161,6 +162,153 @@ export function validateCall(req: CallRequest, route: RouteConfig, limits: Valid
   if (params?.topP !== undefined) chat.topP = params.topP;
   if (stop.length > 0) chat.stop = [...stop];
   if (req.userId) chat.user = req.userId;
+  Object.assign(chat, features.fields);
+  try {
+    validateChatFeatures(chat);
+  } catch (err) {
+    if (!isFieldError(err)) throw err;
+    throw new InvalidRequestError(protoFieldPath(err.field, req.messages), err.problem, { cause: err });
+  }
 
   return { routeName: req.route, route, chat, feature: req.feature, userId: req.userId, idempotencyKey: req.idempotencyKey, cache, promptChars };
+}
+
+/** One proto message → the neutral one; `content` and `parts` are two spellings of the same thing, never both. */
+function toChatMessage(m: ChatMessageProto, i: number): ChatMessage {
+  const role = ROLE_NAMES[m.role];
+  if (!role) {
+    throw new InvalidRequestError(`messages[${i}].role`, `must be ROLE_SYSTEM, ROLE_USER, ROLE_ASSISTANT or ROLE_TOOL, got ${Role[m.role] ?? m.role}`);
+  }
+  if (m.content && m.parts.length > 0) throw new InvalidRequestError(`messages[${i}].parts`, 'set either content or parts, not both');
+  const out: ChatMessage = { role, content: m.content };
+  if (m.parts.length > 0) out.content = m.parts.map((p, j) => toContentPart(p, `messages[${i}].parts[${j}]`));
+  if (m.toolCalls.length > 0) out.toolCalls = m.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments }));
+  if (m.toolCallId) out.toolCallId = m.toolCallId;
+  // An assistant turn that only calls tools has no text, and a tool may return nothing.
+  const mayBeEmpty = role === 'tool' || (role === 'assistant' && m.toolCalls.length > 0);
+  const empty = typeof out.content === 'string' ? out.content.trim().length === 0 : out.content.every((p) => p.type === 'text' && p.text.trim().length === 0);
+  if (empty && !mayBeEmpty) throw new InvalidRequestError(`messages[${i}].content`, 'must not be empty');
+  return out;
+}
+
+function toContentPart(p: ChatMessageProto['parts'][number], field: string): ContentPart {
+  const part = p.part;
+  if (part.case === 'text') return { type: 'text', text: part.value };
+  if (part.case !== 'image') throw new InvalidRequestError(field, 'must set text or image');
+  const image = part.value;
+  const detail = image.detail ? { detail: image.detail as 'auto' | 'low' | 'high' } : {};
+  switch (image.source.case) {
+    case 'url':
+      return { type: 'image', source: { kind: 'url', url: image.source.value }, ...detail };
+    case 'data':
+      if (!image.mediaType) throw new InvalidRequestError(`${field}.image.media_type`, 'is required with data');
+      return { type: 'image', source: { kind: 'base64', mediaType: image.mediaType, data: Buffer.from(image.source.value).toString('base64') }, ...detail };
+    default:
+      throw new InvalidRequestError(`${field}.image`, 'must set url or data');
+  }
+}
+
+function parseJsonField(text: string, field: string): Record<string, unknown> {
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new InvalidRequestError(field, `is not JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Tools, tool choice, parallel calls, response format and seed in the neutral shape, and the characters of JSON they carry. */
+function toFeatures(params: GenerationParams | undefined): { fields: Partial<ChatRequest>; chars: number } {
+  const fields: Partial<ChatRequest> = {};
+  let chars = 0;
+  if (!params) return { fields, chars };
+  if (params.tools.length > 0) {
+    fields.tools = params.tools.map((t, i): ToolDefinition => {
+      chars += t.name.length + t.description.length + t.parametersJson.length;
+      // No parameters is a function without arguments, which both providers spell as an empty object schema.
+      const parameters = t.parametersJson ? parseJsonField(t.parametersJson, `params.tools[${i}].parameters_json`) : { type: 'object', properties: {} };
+      return { name: t.name, ...(t.description ? { description: t.description } : {}), parameters, ...(t.strict !== undefined ? { strict: t.strict } : {}) };
+    });
+  }
+  const choice = params.toolChoice;
+  if (choice && choice.mode !== ToolChoiceMode.UNSPECIFIED) fields.toolChoice = toToolChoice(choice.mode, choice.functionName);
+  else if (choice?.functionName) throw new InvalidRequestError('params.tool_choice.mode', 'must be TOOL_CHOICE_MODE_FUNCTION with function_name');
+  if (params.parallelToolCalls !== undefined) fields.parallelToolCalls = params.parallelToolCalls;
+  const format = params.responseFormat;
+  if (format) fields.responseFormat = toResponseFormat(format);
+  if (format?.schemaJson) chars += format.schemaJson.length;
+  if (params.seed !== undefined) {
+    if (params.seed > BigInt(Number.MAX_SAFE_INTEGER) || params.seed < BigInt(Number.MIN_SAFE_INTEGER)) {
+      throw new InvalidRequestError('params.seed', `must be a safe integer (|seed| <= ${Number.MAX_SAFE_INTEGER}), got ${params.seed}`);
+    }
+    fields.seed = Number(params.seed);
+  }
+  return { fields, chars };
+}
+
+function toToolChoice(mode: ToolChoiceMode, functionName: string): ToolChoice {
+  switch (mode) {
+    case ToolChoiceMode.AUTO:
+      return 'auto';
+    case ToolChoiceMode.NONE:
+      return 'none';
+    case ToolChoiceMode.REQUIRED:
+      return 'required';
+    case ToolChoiceMode.FUNCTION:
+      if (!functionName) throw new InvalidRequestError('params.tool_choice.function_name', 'is required with TOOL_CHOICE_MODE_FUNCTION');
+      return { name: functionName };
+    default:
+      throw new InvalidRequestError('params.tool_choice.mode', `unknown tool choice mode ${mode}`);
+  }
+}
+
+function toResponseFormat(format: NonNullable<GenerationParams['responseFormat']>): ResponseFormat {
+  switch (format.type) {
+    case ResponseFormatType.UNSPECIFIED:
+    case ResponseFormatType.TEXT:
+      return { type: 'text' };
+    case ResponseFormatType.JSON_OBJECT:
+      return { type: 'json_object' };
+    case ResponseFormatType.JSON_SCHEMA: {
+      if (!format.schemaJson) throw new InvalidRequestError('params.response_format.schema_json', 'is required with RESPONSE_FORMAT_TYPE_JSON_SCHEMA');
+      const schema = parseJsonField(format.schemaJson, 'params.response_format.schema_json');
+      return { type: 'json_schema', name: format.name, schema, ...(format.strict !== undefined ? { strict: format.strict } : {}) };
+    }
+    default:
+      throw new InvalidRequestError('params.response_format.type', `unknown response format type ${format.type}`);
+  }
+}
+
+const TOP_LEVEL_PATHS: Record<string, string> = {
+  tools: 'params.tools',
+  toolChoice: 'params.tool_choice',
+  parallelToolCalls: 'params.parallel_tool_calls',
+  responseFormat: 'params.response_format',
+  seed: 'params.seed',
+};
+
+/**
+ * A neutral-model field path (what validateChatFeatures names) as the proto
+ * path the caller wrote: `tools[0].parameters.type` → `params.tools[0].parameters_json.type`,
+ * `messages[2].toolCallId` → `messages[2].tool_call_id`, `messages[1].content[0].mediaType`
+ * → `messages[1].parts[0].image.media_type`. Inside a JSON document the path is kept as is.
+ */
+export function protoFieldPath(neutral: string, messages: readonly ChatMessageProto[]): string {
+  const top = /^(tools|toolChoice|parallelToolCalls|responseFormat|seed)(.*)$/.exec(neutral);
+  if (top) {
+    const rest = top[2]!
+      .replace(/^(\[\d+\])\.parameters/, '$1.parameters_json')
+      .replace(/^\.schema/, '.schema_json')
+      .replace(/^\.name$/, top[1] === 'toolChoice' ? '.function_name' : '.name');
+    return TOP_LEVEL_PATHS[top[1]!] + rest;
+  }
+  const msg = /^messages\[(\d+)\](.*)$/.exec(neutral);
+  if (!msg) return neutral;
+  const i = Number(msg[1]);
+  let rest = msg[2]!.replace(/^\.toolCalls/, '.tool_calls').replace(/^\.toolCallId/, '.tool_call_id');
+  const part = /^\.content\[(\d+)\](?:\.(source|url|data|mediaType|detail))?(.*)$/.exec(rest);
+  if (part && (messages[i]?.parts.length ?? 0) > 0) {
+    const sub = part[2] === undefined ? '' : part[2] === 'source' ? '.image' : `.image.${part[2] === 'mediaType' ? 'media_type' : part[2]}`;
+    rest = `.parts[${part[1]}]${sub}${part[3]}`;
+  }
+  return `messages[${i}]${rest}`;
 }

@@ -1,5 +1,5 @@
 import { create } from '@bufbuild/protobuf';
-import { CacheStatus, CompleteResponseSchema } from '@switchyard/contracts';
+import { CacheStatus, CompleteResponseSchema, FinishReason } from '@switchyard/contracts';
 import { status, type AppError } from '@switchyard/grpc';
 import { CLASS_POLICY, type ErrorClass } from '@switchyard/providers';
 import { ManualClock } from '@switchyard/util';
@@ -36,6 +36,7 @@ function setup(route: { fallbackAnswer?: string } = {}) {
     call: { routeName: 'chat', route: { candidates: [{ deployment: 'a' }], ...route }, cache: { read: true, write: true } },
     plan: { usable: [candidate('a')], skipped: [] },
     inputTokens: new Map([['a', 10]]),
+    truncatedTurns: new Map(),
     cacheKey: 'chat:k',
   } as unknown as PreparedCall;
   return { step, p, spent, leases };
@@ -142,5 +143,32 @@ describe('answer step: coalesced calls (the cache key\'s single-flight lease)', 
     const { step, p, leases } = setup();
     expect(() => step.beforeAttempts(p, { cache: { kind: 'miss', leaseId: 'lease-1' }, budget: { kind: 'denied', denial: { kind: 'store-unavailable' } } })).toThrow();
     expect(leases.released).toEqual(['lease-1']);
+  });
+});
+
+describe('answer step: what the answer carries beyond text (issue 12)', () => {
+  const ok = (): LoopResult<{ n: number }> => ({ ok: true, value: { n: 1 }, candidate: candidate('a'), attempts: [], skipped: [] });
+
+  it('tool calls, refusal and TOOL_CALLS reach the response', () => {
+    const { step, p } = setup();
+    const answer = step.afterAttempts(p, fan(), ok(), () => ({
+      content: '',
+      finishReason: 'tool_calls',
+      usage: { inputTokens: 1, outputTokens: 2 },
+      toolCalls: [{ id: 'call_1', name: 'f', arguments: '{"a":1}' }],
+      refusal: 'no',
+    }));
+    expect(answer.response.finishReason).toBe(FinishReason.TOOL_CALLS);
+    expect(answer.response.toolCalls.map(({ id, name, arguments: a }) => ({ id, name, arguments: a }))).toEqual([{ id: 'call_1', name: 'f', arguments: '{"a":1}' }]);
+    expect(answer.response.refusal).toBe('no');
+    expect(answer.response.degraded).toBe(false);
+  });
+
+  it('an answer from a candidate whose context was truncated is degraded, saying how many messages were dropped', () => {
+    const { step, p } = setup();
+    (p.truncatedTurns as Map<string, number>).set('a', 4);
+    const answer = step.afterAttempts(p, fan(), ok(), () => ({ content: 'x', finishReason: 'stop', usage: { inputTokens: 1, outputTokens: 1 } }));
+    expect(answer.response.degraded).toBe(true);
+    expect(answer.response.degradedReason).toBe('context truncated: the 4 oldest message(s) dropped to fit the context window');
   });
 });

@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { CacheStatus, CompleteResponseSchema, FinishReason as FinishReasonProto, type Attempt, type CompleteResponse } from '@switchyard/contracts';
 import { status } from '@switchyard/grpc';
-import type { FinishReason, Usage } from '@switchyard/providers';
+import type { FinishReason, ToolCall, Usage } from '@switchyard/providers';
 import type { BudgetPeer } from '../adapters/budget-peer';
 import type { CacheLookup, CachePeer } from '../adapters/cache-peer';
 import type { Candidate } from '../domain/candidates';
@@ -20,6 +20,10 @@ export interface UpstreamAnswer {
   content: string;
   finishReason: FinishReason;
   usage: Usage;
+  /** The calls the model made (finish reason tool_calls), in order. */
+  toolCalls?: ToolCall[];
+  /** The model's refusal text, when it declined. */
+  refusal?: string;
 }
 
 /** The call's answer, and whether it may be replayed to a duplicate with the same idempotency key. */
@@ -113,10 +117,14 @@ export function createAnswerStep(deps: { budget: BudgetPeer; cache: CachePeer; a
         const answer = upstream(result.value);
         const cost = costMicros(candidate, answer.usage);
         budget.commit(fan.budget, cost, p.requestId);
-        const reason = degradedReasonText(degradedReasons(fan, result.attempts, also));
+        const dropped = p.truncatedTurns.get(candidate.name);
+        const truncated: DegradedReason | undefined = dropped ? { kind: 'context-truncated', droppedTurns: dropped } : undefined;
+        const reason = degradedReasonText([...degradedReasons(fan, result.attempts, also), truncated]);
         const response = create(CompleteResponseSchema, {
           content: answer.content,
           finishReason: finishReasonProto(answer.finishReason),
+          toolCalls: (answer.toolCalls ?? []).map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })),
+          refusal: answer.refusal ?? '',
           usage: answer.usage,
           costMicros: BigInt(cost),
           servedBy: servedBy(candidate),

@@ -8,7 +8,7 @@ import type { AttemptEvent } from '../domain/run-attempts';
 import { costMicros, countedTokens, reservedTokens } from '../domain/token-accounting';
 import type { RouterContext } from '../router-context';
 import type { AttemptAdmission } from './admission';
-import type { PreparedCall } from './prepare-call';
+import { requestFor, type PreparedCall } from './prepare-call';
 import { deploymentRef } from './response-shapes';
 
 /** What an attempt produced besides its classification: usage, stream timing, the provider's rate-limit headers. */
@@ -37,7 +37,7 @@ export function createAttemptReport(deps: { admission: AttemptAdmission; limiter
       return;
     }
     const usage = extras.usage;
-    const reserved = reservedTokens(p.inputTokens.get(candidate.name) ?? 0, p.call.chat.maxTokens);
+    const reserved = reservedTokens(p.inputTokens.get(candidate.name) ?? 0, requestFor(p, candidate.name).maxTokens);
     admissions.settle(p, admission, { tokens: countedTokens(candidate.deployment.provider, reserved, usage) });
     limiter.observe({
       deployment: deploymentRef(candidate),

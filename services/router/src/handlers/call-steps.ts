@@ -59,6 +59,7 @@ export function createCallSteps(ctx: RouterContext): CallSteps {
         retry: ctx.gateway.defaults.retry,
         deadlineAt: p.deadlineAt,
         fallbackOnContentFilter: p.call.route.fallbackOnContentFilter,
+        contextFallback: p.call.route.contextOverflow !== 'fail',
         signal,
         retryBudget: ctx.retryBudget,
         maxAdmissionWaitMs: ctx.admissionMaxWaitMs,

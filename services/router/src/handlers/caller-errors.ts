@@ -66,6 +66,29 @@ export function idempotencyKeyReused(key: string, requestId: string): AppError {
   });
 }
 
+/**
+ * No candidate of the route can serve the call (it uses tools, images or
+ * JSON-schema output none of them declares): FAILED_PRECONDITION naming the
+ * missing capability per deployment, before anything is reserved.
+ */
+export function missingCapabilityError(routeName: string, lacking: readonly { name: string; missing: string; reason: string }[], requestId: string): AppError {
+  const missing = [...new Set(lacking.map((l) => l.missing))];
+  const description = `no candidate of route ${routeName} can serve this call: missing capability ${missing.join(', ')} (${lacking.map((l) => `${l.name}: ${l.reason}`).join('; ')})`;
+  return new AppError(status.FAILED_PRECONDITION, description, {
+    preconditionFailure: lacking.map((l) => ({ type: 'MISSING_CAPABILITY', subject: `deployment:${l.name}`, description: `missing capability ${l.missing}: ${l.reason}` })),
+    errorInfo: { reason: 'MISSING_CAPABILITY', domain: ROUTER_ERROR_DOMAIN, metadata: { request_id: requestId, route: routeName, missing: missing.join(',') } },
+  });
+}
+
+/** Route `contextOverflow: fail`: the prompt does not fit the preferred candidate's window, and no larger one is tried. */
+export function contextOverflowError(routeName: string, deployment: string, tokens: number, window: number, requestId: string): AppError {
+  const description = `prompt of ${tokens} tokens exceeds the context window of ${window} tokens of deployment ${deployment} (route ${routeName} has contextOverflow: fail)`;
+  return new AppError(status.FAILED_PRECONDITION, description, {
+    preconditionFailure: [{ type: 'CONTEXT_LENGTH', subject: `route:${routeName}`, description }],
+    errorInfo: { reason: 'CONTEXT_LENGTH_EXCEEDED', domain: ROUTER_ERROR_DOMAIN, metadata: { request_id: requestId, route: routeName, deployment } },
+  });
+}
+
 type Failure = Extract<LoopResult<unknown>, { ok: false }>;
 
 /** What the failure mapping needs to know about the call besides the attempt loop's result. */

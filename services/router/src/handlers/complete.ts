@@ -4,6 +4,7 @@ import type { ChatResponse } from '@switchyard/providers';
 import { setGenAiAttributes } from '@switchyard/telemetry';
 import { runAttempts, type AttemptPorts } from '../domain/run-attempts';
 import type { CallSteps } from './call-steps';
+import { requestFor } from './prepare-call';
 import { inCallSpan, tagCallSpan, withAttemptSpan } from './tracing';
 
 /** RouterService.Complete: the life of one call (README "Architecture"), one whole answer. */
@@ -28,8 +29,8 @@ export function createCompleteHandler(steps: CallSteps) {
         const ports: AttemptPorts<ChatResponse> = {
           ...loop.ports,
           call: (c, timeoutMs) =>
-            withAttemptSpan(c, p.call.chat.maxTokens, async (attemptSpan) => {
-              const res = await steps.providers.get(c.name)!.complete(p.call.chat, { signal: call.signal, timeoutMs });
+            withAttemptSpan(c, requestFor(p, c.name).maxTokens, async (attemptSpan) => {
+              const res = await steps.providers.get(c.name)!.complete(requestFor(p, c.name), { signal: call.signal, timeoutMs });
               setGenAiAttributes(attemptSpan, { responseModel: res.model, inputTokens: res.usage.inputTokens, outputTokens: res.usage.outputTokens, finishReasons: [res.finishReason] });
               return res;
             }),

@@ -34,6 +34,8 @@ export function finishReasonProto(r: NeutralFinishReason): FinishReason {
       return FinishReason.LENGTH;
     case 'content_filter':
       return FinishReason.CONTENT_FILTER;
+    case 'tool_calls':
+      return FinishReason.TOOL_CALLS;
     default:
       return FinishReason.STOP;
   }

@@ -8,13 +8,14 @@ import {
   type StreamCompleteResponseSchema,
 } from '@switchyard/contracts';
 import type { CallContext, StreamSend } from '@switchyard/grpc';
-import { CancelledError, CLASS_POLICY, ProviderError, type StreamChunk, type Usage } from '@switchyard/providers';
+import { CancelledError, CLASS_POLICY, ProviderError, ToolCallAssembler, type StreamChunk, type ToolCallDelta, type Usage } from '@switchyard/providers';
 import { setGenAiAttributes } from '@switchyard/telemetry';
 import { countTextTokens } from '@switchyard/tokens';
 import type { Candidate } from '../domain/candidates';
 import { ANSWER_MARGIN_MS, runAttempts, type AttemptPorts } from '../domain/run-attempts';
 import { cacheStatusFor } from './answer';
 import type { CallSteps } from './call-steps';
+import { requestFor } from './prepare-call';
 import { servedBy, toAttemptProto } from './response-shapes';
 import { inCallSpan, tagCallSpan, withAttemptSpan } from './tracing';
 
@@ -40,10 +41,15 @@ export function createStreamCompleteHandler(steps: CallSteps) {
   return (req: StreamCompleteRequest, call: CallContext, send: StreamSend<typeof StreamCompleteResponseSchema>): Promise<void> =>
     inCallSpan('router.StreamComplete', call, async (span) => {
       const sendDelta = (text: string) => send({ event: { case: 'delta', value: { text } } });
+      const sendToolCallDelta = (d: ToolCallDelta) =>
+        send({ event: { case: 'delta', value: { toolCall: { index: d.index, id: d.id ?? '', name: d.name ?? '', argumentsFragment: d.argumentsDelta } } } });
       const sendFinal = (final: MessageInitShape<typeof FinalSchema>) => send({ event: { case: 'final', value: create(FinalSchema, final) } });
-      /** A whole answer as a stream: its content as one delta (none already sent), the rest as the Final. */
+      /** A whole answer as a stream: its content and each tool call as one delta (none already sent), the rest as the Final. */
       const sendWhole = async (response: CompleteResponse, contentSent: boolean) => {
         if (response.content && !contentSent) await sendDelta(response.content);
+        if (!contentSent) {
+          for (const [index, c] of response.toolCalls.entries()) await sendToolCallDelta({ type: 'tool_call_delta', index, id: c.id, name: c.name, argumentsDelta: c.arguments });
+        }
         const { content: _content, $typeName: _t, ...rest } = response;
         await sendFinal(rest);
       };
@@ -65,26 +71,31 @@ export function createStreamCompleteHandler(steps: CallSteps) {
         // 4-6. Pick, dispatch, classify, retry or fall back; deltas reach the caller as they come.
         let committed = false;
         let partial = '';
+        // The tool calls relayed by the current attempt: what an INCOMPLETE Final reports.
+        let toolCalls = new ToolCallAssembler();
+        let toolCallText = '';
         let startedAt = 0;
         let timeToFirstTokenMs: number | undefined;
         let current: Candidate | undefined;
-        const partialUsage = (c: Candidate): Usage => ({ inputTokens: p.inputTokens.get(c.name) ?? 0, outputTokens: countTextTokens(partial) });
+        const partialUsage = (c: Candidate): Usage => ({ inputTokens: p.inputTokens.get(c.name) ?? 0, outputTokens: countTextTokens(partial) + countTextTokens(toolCallText) });
 
         const loop = steps.loop(p, fan, call.signal, true);
         const ports: AttemptPorts<StreamedAnswer> = {
           ...loop.ports,
           committed: () => committed,
           call: (c) =>
-            withAttemptSpan(c, p.call.chat.maxTokens, async (attemptSpan) => {
+            withAttemptSpan(c, requestFor(p, c.name).maxTokens, async (attemptSpan) => {
               current = c;
               partial = '';
+              toolCalls = new ToolCallAssembler();
+              toolCallText = '';
               timeToFirstTokenMs = undefined;
               startedAt = steps.clock.now();
               // A stream is bounded by the caller's deadline and the first-token and
               // idle timeouts, not by the per-attempt timeoutMs: long answers are fine
               // as long as tokens keep coming.
               const remaining = p.deadlineAt - startedAt - ANSWER_MARGIN_MS;
-              const stream = steps.providers.get(c.name)!.stream(p.call.chat, {
+              const stream = steps.providers.get(c.name)!.stream(requestFor(p, c.name), {
                 signal: call.signal,
                 firstTokenTimeoutMs: c.deployment.firstTokenTimeoutMs,
                 idleTimeoutMs: c.deployment.idleTimeoutMs,
@@ -95,12 +106,19 @@ export function createStreamCompleteHandler(steps: CallSteps) {
                   setGenAiAttributes(attemptSpan, { inputTokens: chunk.usage.inputTokens, outputTokens: chunk.usage.outputTokens, finishReasons: [chunk.finishReason] });
                   return { text: partial, end: chunk };
                 }
-                if (!chunk.text) continue;
+                if (chunk.type === 'delta' && !chunk.text) continue;
+                // The first text or tool-call piece commits the stream: before it a failure fails over, after it the Final is INCOMPLETE.
                 if (!committed) timeToFirstTokenMs = steps.clock.now() - startedAt;
                 committed = true;
-                partial += chunk.text;
                 try {
-                  await sendDelta(chunk.text);
+                  if (chunk.type === 'delta') {
+                    partial += chunk.text;
+                    await sendDelta(chunk.text);
+                  } else {
+                    toolCalls.add(chunk);
+                    toolCallText += (chunk.name ?? '') + chunk.argumentsDelta;
+                    await sendToolCallDelta(chunk);
+                  }
                 } catch (err) {
                   throw new CancelledError(err);
                 }
@@ -138,11 +156,19 @@ export function createStreamCompleteHandler(steps: CallSteps) {
             attempts: result.attempts.map(toAttemptProto),
             cacheStatus: cacheStatusFor(fan.cache),
             requestId: p.requestId,
+            toolCalls: toolCalls.result() ?? [],
+            ...(toolCalls.lastIndex !== undefined ? { partialToolCallIndex: toolCalls.lastIndex } : {}),
           });
           return;
         }
         // 7-8. Account, store, answer; or a stale answer; or the error listing every attempt.
-        const answer = steps.answer.afterAttempts(p, fan, result, (v) => ({ content: v.text, finishReason: v.end.finishReason, usage: v.end.usage }), idempotency.degraded);
+        const answer = steps.answer.afterAttempts(p, fan, result, (v) => ({
+          content: v.text,
+          finishReason: v.end.finishReason,
+          usage: v.end.usage,
+          ...(v.end.toolCalls ? { toolCalls: v.end.toolCalls } : {}),
+          ...(v.end.refusal ? { refusal: v.end.refusal } : {}),
+        }), idempotency.degraded);
         if (answer.replayable) idempotency.keep(answer.response);
         await sendWhole(answer.response, result.ok);
       } finally {
