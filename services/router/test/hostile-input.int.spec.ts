@@ -146,7 +146,9 @@ describe('caller input of any size gets a prompt, bounded status (issue 10.2)', 
   const peerCalls: string[] = [];
 
   beforeAll(async () => {
-    stack = await startStack(gatewayYaml, scenario);
+    // Peer hops get 2 s: the neighbour's budget Reserve is not this test's subject, and a
+    // starved runner took 566 ms for one (the 500 ms default then refused it, hard caps failing closed).
+    stack = await startStack(gatewayYaml, scenario, { PEER_DEADLINE_MS: '2000' });
     // The peer clients the router would make itself (addresses, token, deadline from its own config), counted.
     const config = loadConfig(stack.routerEnv);
     peers = createPeers({
