@@ -306,6 +306,22 @@ describe('router resilience (retry-after, deadlines, stream timeouts) against th
       expect(again.requestId).toBe(first.requestId);
     });
 
+    it('a leader whose caller leaves mid-call still finishes and keeps its answer: a later retry with the key replays it, no second upstream call', async () => {
+      await stack.sim.reset();
+      const req = { ...ask('chat-idem', 'finish me even if I go'), idempotencyKey: `g-${Date.now()}` };
+      // The caller gives up once its request is upstream; the provider answers 300 ms after it arrived (idem-model).
+      const gone = new AbortController();
+      const first = stack.client.complete(req, { ...auth, signal: gone.signal, deadlineMs: 5_000 });
+      while (((await stack.sim.counters())['idem-model']?.received ?? 0) === 0) await new Promise((r) => setTimeout(r, 10));
+      gone.abort();
+      await expect(first).rejects.toBeDefined();
+      // The retry (a redelivered job, a reconnected client) comes after the provider has answered: no overlap with the leader.
+      await new Promise((r) => setTimeout(r, 600));
+      const retried = await stack.client.complete(req, { ...auth, deadlineMs: 5_000 });
+      expect(retried.content.length).toBeGreaterThan(0);
+      expect((await stack.sim.counters())['idem-model']?.received).toBe(1);
+    });
+
     it('a failed first call does not stick: the caller retries with the same key and it runs again', async () => {
       await stack.sim.setScenario({ ...baseScenario, deployments: { ...baseScenario.deployments, 'idem-model': { faults: { not_found: 1 } } } });
       await stack.sim.reset();

@@ -16,6 +16,11 @@ export function createCompleteHandler(steps: CallSteps) {
       tagCallSpan(span, p);
       const idempotency = await steps.claimIdempotency(p);
       if (idempotency.replay) return idempotency.replay;
+      // The leader of an idempotency key finishes its work even when its caller
+      // leaves (a crashed jobs worker, a dropped connection): the provider call
+      // may already be under way, and the duplicate that follows must get this
+      // answer, not make the call a second time. Only its deadline stops it.
+      const work = idempotency.leader ? untilDeadline(call.deadline) : call.signal;
       try {
         // 3. Cache, budget and the first admission in parallel; a hit or a denial ends the call here.
         const fan = await steps.fanOut(p);
@@ -25,12 +30,12 @@ export function createCompleteHandler(steps: CallSteps) {
           return early;
         }
         // 4-6. Pick, dispatch, classify, retry or fall back.
-        const loop = steps.loop(p, fan, call.signal, false);
+        const loop = steps.loop(p, fan, work, false);
         const ports: AttemptPorts<ChatResponse> = {
           ...loop.ports,
           call: (c, timeoutMs) =>
             withAttemptSpan(c, requestFor(p, c.name).maxTokens, async (attemptSpan) => {
-              const res = await steps.providers.get(c.name)!.complete(requestFor(p, c.name), { signal: call.signal, timeoutMs });
+              const res = await steps.providers.get(c.name)!.complete(requestFor(p, c.name), { signal: work, timeoutMs });
               setGenAiAttributes(attemptSpan, { responseModel: res.model, inputTokens: res.usage.inputTokens, outputTokens: res.usage.outputTokens, finishReasons: [res.finishReason] });
               return res;
             }),
@@ -49,4 +54,10 @@ export function createCompleteHandler(steps: CallSteps) {
         idempotency.finish();
       }
     });
+}
+
+/** Aborts at the caller's deadline only (never, without one): a caller who cancels does not stop it. */
+function untilDeadline(deadline: Date | undefined): AbortSignal {
+  if (!deadline) return new AbortController().signal;
+  return AbortSignal.timeout(Math.max(0, deadline.getTime() - Date.now()));
 }

@@ -43,6 +43,8 @@ export interface IdempotencyClaim {
   replay?: CompleteResponse;
   /** Set when the call runs without the at-most-once guarantee. */
   degraded?: DegradedReason;
+  /** This call holds the key's lease: it alone runs the request, and its answer is what every duplicate gets. */
+  leader?: boolean;
   /** Keep this call's whole answer for the key's window (the first keep wins; no-op without a lease). */
   keep(response: CompleteResponse): void;
   /** The handler is done, however it ended: a leader that kept nothing gives the key back. */
@@ -78,6 +80,7 @@ export function createIdempotency(cache: CachePeer): ClaimIdempotency {
         let kept = false;
         let finished = false;
         return {
+          leader: true,
           keep(response) {
             if (kept || finished) return;
             kept = true;
