@@ -60,29 +60,42 @@ async function main(): Promise<void> {
     SWITCHYARD_INTERNAL_TOKEN: internalToken,
   };
   const peers: Record<string, string> = {};
-  for (const [name, fallback] of [
-    ['limiter', 50052],
-    ['breaker', 50053],
-    ['budget', 50054],
-    ['cache', 50055],
+  // Each process its own /metrics port (the services' defaults; deploy/prometheus/prometheus.yml scrapes these).
+  for (const [name, fallback, metricsFallback] of [
+    ['limiter', 50052, 9465],
+    ['breaker', 50053, 9466],
+    ['budget', 50054, 9467],
+    ['cache', 50055, 9468],
   ] as const) {
+    const NAME = name.toUpperCase();
     const proc = await spawnProcess({
       entry: resolve(root, `services/${name}/src/main.ts`),
-      env: { ...common, SWITCHYARD_OPERATOR_TOKEN: operatorToken, GRPC_PORT: port(`${name.toUpperCase()}_PORT`, fallback) },
+      env: {
+        ...common,
+        SWITCHYARD_OPERATOR_TOKEN: operatorToken,
+        GRPC_PORT: port(`${NAME}_PORT`, fallback),
+        METRICS_PORT: port(`${NAME}_METRICS_PORT`, metricsFallback),
+      },
       readyTimeoutMs: 60_000,
     });
     started.push({ name, proc });
-    peers[`${name.toUpperCase()}_ADDR`] = `${host}:${proc.port}`;
-    console.log(`${name.padEnd(11)} ${host}:${proc.port}`);
+    peers[`${NAME}_ADDR`] = `${host}:${proc.port}`;
+    console.log(`${name.padEnd(11)} ${host}:${proc.port}  metrics http://${host}:${proc.metricsPort}/metrics`);
   }
   const router = await spawnProcess({
     entry: resolve(root, 'services/router/src/main.ts'),
     // The router holds the internal token only: a leaked router credential must not be an operator's.
-    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, GRPC_PORT: port('ROUTER_PORT', 50051) },
+    env: {
+      ...common,
+      ...peers,
+      SWITCHYARD_OPERATOR_TOKEN: undefined,
+      GRPC_PORT: port('ROUTER_PORT', 50051),
+      METRICS_PORT: port('ROUTER_METRICS_PORT', 9464),
+    },
     readyTimeoutMs: 60_000,
   });
   started.push({ name: 'router', proc: router });
-  console.log(`router      ${host}:${router.port}`);
+  console.log(`router      ${host}:${router.port}  metrics http://${host}:${router.metricsPort}/metrics`);
   console.log(`\nSwitchyard is up. Call switchyard.router.v1.RouterService at ${host}:${router.port}`);
   console.log('with metadata x-api-key: sk-switchyard-demo (tenant acme). Ctrl-C stops everything.');
   if (!env.SWITCHYARD_OPERATOR_TOKEN) {
