@@ -66,6 +66,11 @@ const routeSchema = z.strictObject({
   /** Content-filter refusals normally end the call; set to try the next candidate instead. */
   fallbackOnContentFilter: z.boolean().default(false),
   cacheable: z.boolean().default(true),
+  /**
+   * Static answer served (flagged degraded, never cached, never charged) when
+   * every candidate failed and no stale answer exists; off when unset.
+   */
+  fallbackAnswer: z.string().min(1, 'must not be empty').max(4000, 'must be at most 4000 characters').optional(),
 });
 
 const apiKeySchema = z.strictObject({

@@ -1,31 +1,44 @@
 import { Metadata, status, type ServerErrorResponse } from '@grpc/grpc-js';
 import { isFieldError, type FieldError } from '@switchyard/util';
-import { invalidArguments, isAppError, type AppError } from './app-error';
-import { encodeStatusDetails, STATUS_DETAILS_KEY } from './status-details';
+import { invalidArguments, isAppError, type AppError, type ErrorDetails } from './app-error';
+import { encodeBoundedStatus, STATUS_DETAILS_KEY } from './status-details';
 import type { GrpcLogger } from './types';
 
 /** Message sent for every error that is not an AppError: internals stay in the logs. */
 export const INTERNAL_ERROR_MESSAGE = 'internal error';
+
+/** The status as sent: message and google.rpc.Status cut to STATUS_BOUNDS, so the trailers always fit. */
+function statusResponse(code: status, message: string, details: ErrorDetails): ServerErrorResponse {
+  const bounded = encodeBoundedStatus(code, message, details);
+  const metadata = new Metadata();
+  metadata.set(STATUS_DETAILS_KEY, Buffer.from(bounded.bytes));
+  return Object.assign(new Error(bounded.message), { code, details: bounded.message, metadata });
+}
 
 /**
  * The one place a thrown value becomes a gRPC status. A call whose signal
  * aborted (cancel, deadline) is CANCELLED whatever the handler threw: nobody
  * reads it, and an abort is not worth an error log. A FieldError is
  * INVALID_ARGUMENT with BadRequest naming each field. AppError keeps its code,
- * message and details (as a google.rpc.Status trailer); anything else is
- * logged and answered as INTERNAL with a generic message.
+ * message and details (as a google.rpc.Status trailer), each cut to a bound
+ * that says the original length (caller input echoed in them must not make
+ * the status undeliverable); anything else is logged and answered as INTERNAL
+ * with a generic message.
  */
 export function toServerError(err: unknown, path: string, logger: GrpcLogger, aborted = false): ServerErrorResponse {
   if (aborted) return abortedStatus(path);
   if (isFieldError(err)) err = fieldErrorAsAppError(err);
-  const metadata = new Metadata();
   if (isAppError(err)) {
-    metadata.set(STATUS_DETAILS_KEY, Buffer.from(encodeStatusDetails(err.code, err.message, err.details)));
-    return Object.assign(new Error(err.message), { code: err.code, details: err.message, metadata });
+    try {
+      return statusResponse(err.code, err.message, err.details);
+    } catch (encodeErr) {
+      // Details that cannot be encoded must not cost the caller its status.
+      logger.error({ err: encodeErr, path }, 'could not encode error details; sending the status without them');
+      return statusResponse(err.code, err.message, {});
+    }
   }
   logger.error({ err, path }, 'unhandled error in gRPC handler');
-  metadata.set(STATUS_DETAILS_KEY, Buffer.from(encodeStatusDetails(status.INTERNAL, INTERNAL_ERROR_MESSAGE, {})));
-  return Object.assign(new Error(INTERNAL_ERROR_MESSAGE), { code: status.INTERNAL, details: INTERNAL_ERROR_MESSAGE, metadata });
+  return statusResponse(status.INTERNAL, INTERNAL_ERROR_MESSAGE, {});
 }
 
 function abortedStatus(path: string): ServerErrorResponse {

@@ -27,7 +27,16 @@ export {
   type ErrorInfoDetail,
   type ResourceInfoDetail,
 } from './app-error';
-export { parseGrpcError, encodeStatusDetails, decodeStatusDetails, STATUS_DETAILS_KEY, type ParsedGrpcError } from './status-details';
+export {
+  parseGrpcError,
+  encodeStatusDetails,
+  encodeBoundedStatus,
+  decodeStatusDetails,
+  STATUS_DETAILS_KEY,
+  type BoundedStatus,
+  type ParsedGrpcError,
+} from './status-details';
+export { STATUS_BOUNDS, boundText } from './status-bounds';
 export { INTERNAL_ERROR_MESSAGE } from './error-status';
 export { createHealthRegistry, type HealthRegistry } from './health';
 export { reflectionPackageDefinition } from './reflection';

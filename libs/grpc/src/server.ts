@@ -18,6 +18,7 @@ import { createHealthRegistry } from './health';
 import { type AccessGuard, type InternalAuth, createAccessGuard, exposureProblem } from './internal-token';
 import { addReflection } from './reflection';
 import type { AccessLevel, CallContext, GrpcLogger, ServiceRegistration } from './types';
+import { decodeRequest, rejectUndecodable } from './undecodable-request';
 
 export interface GrpcServerOptions<T extends GenServiceMethods[] = GenServiceMethods[]> {
   /** Interface to bind; default "0.0.0.0" (all IPv4 interfaces, as containers need). */
@@ -128,7 +129,7 @@ function methodDefinition(method: DescMethod): MethodDefinition<unknown, unknown
     responseStream: method.methodKind === 'server_streaming',
     originalName: method.localName,
     requestSerialize: (value) => Buffer.from(toBinary(input, create(input, value as MessageInitShape<DescMessage>))),
-    requestDeserialize: (bytes) => fromBinary(input, bytes),
+    requestDeserialize: (bytes) => decodeRequest(input, bytes),
     responseSerialize: (value) => Buffer.from(toBinary(output, create(output, value as MessageInitShape<DescMessage>))),
     responseDeserialize: (bytes) => fromBinary(output, bytes),
   };
@@ -197,7 +198,7 @@ function buildImplementation(registration: ServiceRegistration, logger: GrpcLogg
     }
   }
   for (const method of registration.service.methods) {
-    const raw = handlers[method.localName];
+    const raw = rejectUndecodable(handlers[method.localName]);
     const level = access[method.localName] ?? 'router';
     const handler: AnyHandler | undefined =
       guard && typeof raw === 'function'

@@ -12,12 +12,12 @@ import {
   StatusSchema,
 } from '@switchyard/contracts';
 import type { ErrorDetails } from './app-error';
+import { boundDetailStrings, boundText, dropOneEntry, STATUS_BOUNDS } from './status-bounds';
 
 /** Trailer in which gRPC carries a binary google.rpc.Status with typed details. */
 export const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 
-/** Encodes code, message and details as a binary google.rpc.Status. */
-export function encodeStatusDetails(code: status, message: string, details: ErrorDetails): Uint8Array {
+function encodeStatus(code: status, message: string, details: ErrorDetails): Uint8Array {
   const packed: Any[] = [];
   if (details.badRequest?.length) {
     packed.push(anyPack(BadRequestSchema, create(BadRequestSchema, { fieldViolations: details.badRequest })));
@@ -40,6 +40,35 @@ export function encodeStatusDetails(code: status, message: string, details: Erro
     packed.push(anyPack(ResourceInfoSchema, create(ResourceInfoSchema, details.resourceInfo)));
   }
   return toBinary(StatusSchema, create(StatusSchema, { code, message, details: packed }));
+}
+
+/** A status cut to fit the trailers: the message to send as grpc-message, and the google.rpc.Status carrying it. */
+export interface BoundedStatus {
+  message: string;
+  bytes: Uint8Array;
+}
+
+/**
+ * Encodes code, message and details as a binary google.rpc.Status within
+ * STATUS_BOUNDS: every string cut (saying its original length), each list
+ * capped, and whole entries dropped from the longest list until the encoding
+ * fits; the message then says how many entries were left out.
+ */
+export function encodeBoundedStatus(code: status, message: string, details: ErrorDetails): BoundedStatus {
+  const bounded = boundDetailStrings(details);
+  let omitted = bounded.omitted;
+  for (;;) {
+    const note = omitted === 0 ? '' : ` (${omitted} detail entries omitted)`;
+    const text = boundText(message, STATUS_BOUNDS.messageBytes - note.length) + note;
+    const bytes = encodeStatus(code, text, bounded.details);
+    if (bytes.length <= STATUS_BOUNDS.statusBytes || !dropOneEntry(bounded.details)) return { message: text, bytes };
+    omitted += 1;
+  }
+}
+
+/** Encodes code, message and details as a binary google.rpc.Status, bounded as encodeBoundedStatus says. */
+export function encodeStatusDetails(code: status, message: string, details: ErrorDetails): Uint8Array {
+  return encodeBoundedStatus(code, message, details).bytes;
 }
 
 /** Decodes a binary google.rpc.Status into our plain details shape; unknown detail types are skipped. */

@@ -28,5 +28,7 @@ export {
   OUTCOMES_STREAM,
   OUTCOMES_SUBJECTS,
   KV_BUCKETS,
+  PRESENCE_SUBJECTS,
   type SubjectKind,
 } from './subjects';
+export { createReplicaPresence, type ReplicaPresence, type ReplicaPresenceOptions } from './presence';

@@ -12,6 +12,15 @@ export const OUTCOMES_SUBJECTS = `${SUBJECT_ROOT}.outcome.>`;
 /** KV buckets holding the current state, so new replicas start from the truth. */
 export const KV_BUCKETS = { health: 'sy_health', quota: 'sy_quota' } as const;
 
+/**
+ * Heartbeats of the replicas of one service (payload: the replica id), so each
+ * knows how many share a limit when the shared state is out of reach.
+ */
+export const PRESENCE_SUBJECTS = {
+  limiter: `${SUBJECT_ROOT}.limiter.replicas`,
+  router: `${SUBJECT_ROOT}.router.replicas`,
+} as const;
+
 export type SubjectKind = 'health' | 'quota' | 'outcome' | 'budget';
 
 const BAD_TOKEN = /[.*>\s\u0000-\u001f\u007f]/;

@@ -59,6 +59,8 @@ export interface BreakerConfig {
   shutdownGraceMs: number;
   internalToken?: string;
   operatorToken?: string;
+  /** GRPC_MAX_RECEIVE_BYTES: larger requests are refused before they are parsed. */
+  grpcMaxReceiveBytes: number;
   policy: BreakerPolicy;
   probeTtlMs: number;
   outcomeAckWaitMs: number;
@@ -81,6 +83,7 @@ export function loadConfig(env: Env): BreakerConfig {
     shutdownGraceMs: e.shutdownGraceMs,
     internalToken: e.internalToken,
     operatorToken: e.operatorToken,
+    grpcMaxReceiveBytes: e.grpcMaxReceiveBytes,
     policy: {
       consecutiveFailures: file?.defaults.breaker.consecutiveFailures ?? e.consecutiveFailures,
       openMs: file?.defaults.breaker.openMs ?? e.openMs,

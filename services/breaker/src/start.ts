@@ -70,6 +70,7 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
       port: config.grpcPort,
       logger,
       auth: { internalToken: config.internalToken, operatorToken: config.operatorToken },
+      channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
       services: [
         createBreakerHandlers({
           tracker,

@@ -65,6 +65,7 @@ export async function start(config: BudgetConfig, deps: Partial<BudgetDeps> = {}
       services: [serviceRegistration(BudgetService, implementation, BUDGET_ACCESS)],
       logger,
       auth: { internalToken: config.internalToken, operatorToken: config.operatorToken },
+      channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
     });
     let stopped: Promise<void> | undefined;
     return {

@@ -40,6 +40,7 @@ function configFor(redisUrl: string, natsUrl: string, over: Partial<BudgetConfig
     shutdownGraceMs: 2_000,
     internalToken: undefined,
     operatorToken: undefined,
+    grpcMaxReceiveBytes: 4 * 1024 * 1024,
     reservationTtlMs: 120_000,
     redisCommandTimeoutMs: 300,
     onStoreFailure: 'closed',

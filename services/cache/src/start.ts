@@ -57,8 +57,8 @@ export async function start(config: CacheConfig, deps: Partial<CacheDeps> = {}):
       services: [serviceRegistration(CacheService, implementation, CACHE_ACCESS)],
       logger,
       auth: { internalToken: config.internalToken, operatorToken: config.operatorToken },
-      // Cached responses can be large; leave room above the entry limit for the envelope.
-      channelOptions: { 'grpc.max_receive_message_length': config.maxEntryBytes + 64 * 1024 },
+      // A Store carries a whole cached response: never below the entry limit plus room for the envelope.
+      channelOptions: { 'grpc.max_receive_message_length': Math.max(config.grpcMaxReceiveBytes, config.maxEntryBytes + 64 * 1024) },
     });
     let stopped: Promise<void> | undefined;
     return {

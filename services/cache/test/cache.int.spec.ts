@@ -16,6 +16,7 @@ function configFor(redisUrl: string, over: Partial<CacheConfig> = {}): CacheConf
     shutdownGraceMs: 2_000,
     internalToken: undefined,
     operatorToken: undefined,
+    grpcMaxReceiveBytes: 4 * 1024 * 1024,
     defaultTtlMs: 86_400_000,
     defaultStaleTtlMs: 86_400_000,
     maxEntryBytes: 1024,

@@ -31,6 +31,8 @@ export interface LimiterConfig {
   shutdownGraceMs: number;
   internalToken?: string;
   operatorToken?: string;
+  /** GRPC_MAX_RECEIVE_BYTES: larger requests are refused before they are parsed. */
+  grpcMaxReceiveBytes: number;
   redisTimeoutMs: number;
   fallbackRetryMs: number;
   heartbeatMs: number;
@@ -54,6 +56,7 @@ export function loadConfig(env: Env): LimiterConfig {
     shutdownGraceMs: e.shutdownGraceMs,
     internalToken: e.internalToken,
     operatorToken: e.operatorToken,
+    grpcMaxReceiveBytes: e.grpcMaxReceiveBytes,
     redisTimeoutMs: e.redisTimeoutMs,
     fallbackRetryMs: e.fallbackRetryMs,
     heartbeatMs: e.heartbeatMs,

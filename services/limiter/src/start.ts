@@ -1,7 +1,7 @@
 import { createGrpcServer } from '@switchyard/grpc';
 import { fromBinary } from '@bufbuild/protobuf';
 import { QuotaEventKind, QuotaEventSchema } from '@switchyard/contracts';
-import { type EventBus, createNatsEventBus, subjects } from '@switchyard/nats';
+import { type EventBus, PRESENCE_SUBJECTS, createNatsEventBus, createReplicaPresence, subjects } from '@switchyard/nats';
 import { createRedisClient, waitUntilReady } from '@switchyard/redis';
 import type { RunningService } from '@switchyard/runtime';
 import { type Logger, createLogger } from '@switchyard/telemetry';
@@ -15,7 +15,6 @@ import { createRedisQuotaStore } from './adapters/redis-quota-store';
 import { createFailoverQuotaStore } from './adapters/failover-quota-store';
 import { type LimiterMetrics, createLimiterMetrics } from './adapters/limiter-metrics';
 import { createMemoryQuotaStore } from './adapters/memory-quota-store';
-import { createReplicaPresence } from './adapters/replica-presence';
 import { createSlotFeed } from './adapters/slot-feed';
 
 /** What the embedded demo (or a test) may pass in instead of the real connections. */
@@ -54,7 +53,7 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
     if (!store) {
       const redis = createRedisClient({ url: config.redisUrl, name: 'switchyard-limiter', logger, commandTimeoutMs: config.redisTimeoutMs });
       if (!(await waitUntilReady(redis, REDIS_STARTUP_WAIT_MS))) logger.warn({ event: 'redis_unreachable_at_start', url: config.redisUrl }, 'Redis unreachable: limiting from the local share until it is back');
-      const presence = await createReplicaPresence({ bus, intervalMs: config.heartbeatMs });
+      const presence = await createReplicaPresence({ bus, subject: PRESENCE_SUBJECTS.limiter, intervalMs: config.heartbeatMs });
       cleanups.push(() => presence.close());
       store = createFailoverQuotaStore({
         shared: createRedisQuotaStore({ redis, ownsClient: true, windowMs: config.windowMs, dayWindowMs: config.dayWindowMs }),
@@ -111,6 +110,7 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
       logger,
       services: [createLimiterHandlers({ limiter, metrics })],
       auth: { internalToken: config.internalToken, operatorToken: config.operatorToken },
+      channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
     });
     cleanups.push(() => server.shutdown(config.shutdownGraceMs));
 

@@ -1,6 +1,7 @@
 import { loadConfigFile, resolveSecret, type SwitchyardConfig } from '@switchyard/config';
 import { channelTarget } from '@switchyard/grpc';
 import { commonServiceEnv, type Env, envInt, envOptional, envString, EnvError, natsUrlEnv, parseEnv } from '@switchyard/runtime';
+import { largestValidRequestBytes } from './domain/validate-request';
 
 const PEER_ADDRESS_FORMS =
   'replicas: host:port, a DNS name resolving to every replica (name:port or dns:///name:port), or a comma-separated list of ip:port; calls are balanced round-robin';
@@ -48,6 +49,22 @@ export const envSpec = {
     'longest a call waits in the limiter\'s fair queue for quota on its last candidate (never past its deadline); 0 = fail at once with RESOURCE_EXHAUSTED; must not exceed the limiter\'s LIMITER_MAX_WAIT_MS',
     { min: 0, max: 600_000 },
   ),
+  limiterWindowMs: envInt(
+    'LIMITER_WINDOW_MS',
+    60_000,
+    'length of the RPM/TPM sliding window this router admits against while the limiter service is unreachable (its local share); keep it equal to the limiter\'s LIMITER_WINDOW_MS, which only time-scaled load tests change',
+    { min: 100, max: 60_000 },
+  ),
+  limiterRetryMs: envInt(
+    'LIMITER_SHARE_RETRY_MS',
+    200,
+    'while the limiter service is unreachable, how often the router probes it (GetQuota, off the calls\' path: calls admit from this router\'s share at once, without a hop); its first answer ends the local share',
+    { min: 10, max: 60_000 },
+  ),
+  heartbeatMs: envInt('ROUTER_HEARTBEAT_MS', 1_000, 'router heartbeat period on NATS switchyard.router.replicas (the live routers divide every limit while the limiter service is unreachable)', {
+    min: 50,
+    max: 60_000,
+  }),
   defaultMaxTokens: envInt('DEFAULT_MAX_TOKENS', 1024, 'max_tokens used when a request leaves params.max_tokens at 0 (capped by defaults.requestLimits.maxTokens)', {
     min: 1,
     max: 1_000_000,
@@ -86,6 +103,14 @@ export function loadConfig(env: Env): RouterConfig {
     } catch (err) {
       problems.push(`deployments.${name}.apiKey (${deployment.apiKey}): ${(err as Error).message}`);
     }
+  }
+  const longestRoute = Math.max(0, ...Object.keys(switchyard.routes).map((name) => name.length));
+  const largestRequest = largestValidRequestBytes(switchyard.defaults.requestLimits, longestRoute);
+  if (largestRequest > rest.grpcMaxReceiveBytes) {
+    // Otherwise a request the limits call valid would be refused as too large by gRPC, with a confusing RESOURCE_EXHAUSTED.
+    problems.push(
+      `GRPC_MAX_RECEIVE_BYTES (${rest.grpcMaxReceiveBytes}): below the largest request defaults.requestLimits allow (up to ${largestRequest} bytes for maxPromptChars ${switchyard.defaults.requestLimits.maxPromptChars}); raise it to at least ${largestRequest} or lower the limits`,
+    );
   }
   if (problems.length > 0) throw new EnvError(problems);
   return { ...rest, switchyard, providerKeys };

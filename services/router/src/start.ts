@@ -1,14 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { RouterService } from '@switchyard/contracts';
-import { createGrpcServer, serviceRegistration } from '@switchyard/grpc';
-import { createNatsEventBus, type EventBus } from '@switchyard/nats';
+import { KeyKind, RouterService } from '@switchyard/contracts';
+import { createGrpcServer, serviceRegistration, status } from '@switchyard/grpc';
+import { createNatsEventBus, createReplicaPresence, PRESENCE_SUBJECTS, type EventBus } from '@switchyard/nats';
 import { createProviderAdapter, type ProviderAdapter } from '@switchyard/providers';
 import type { RunningService } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
 import { loadTokenizer } from '@switchyard/tokens';
 import { sleep as realSleep, systemClock, type Clock } from '@switchyard/util';
 import { startHealthReplica } from './adapters/health-replica';
+import { createBreakerPeer } from './adapters/breaker-peer';
+import { createBudgetPeer } from './adapters/budget-peer';
+import { createCachePeer } from './adapters/cache-peer';
+import { createLimiterPeer } from './adapters/limiter-peer';
+import { createLimiterFallback } from './adapters/limiter-fallback';
 import { createOutcomePublisher, ensureOutcomeStream } from './adapters/outcome-publisher';
 import { createPeers, type Peers } from './adapters/peers';
 import { startQuotaReplica } from './adapters/quota-replica';
@@ -19,7 +24,7 @@ import type { Rng } from './domain/candidates';
 import { createLatencyEstimate } from './domain/latency-estimate';
 import { breakerOutcome, createLocalBreaker } from './domain/local-breaker';
 import { createRetryBudget } from './domain/retry-budget';
-import { createRateLimitReports } from './domain/rate-limit-reports';
+import { createCallSteps } from './handlers/call-steps';
 import { createCompleteHandler } from './handlers/complete';
 import { createStreamCompleteHandler } from './handlers/stream-complete';
 import type { KeyOwner, RouterContext, RouterLogger } from './router-context';
@@ -80,6 +85,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     cleanups.push(() => health.stop());
     const quota = await startQuotaReplica(bus, logger);
     cleanups.push(() => quota.stop());
+    const routers = await createReplicaPresence({ bus, subject: PRESENCE_SUBJECTS.router, intervalMs: config.heartbeatMs, ...(deps.clock ? { clock: deps.clock } : {}) });
+    cleanups.push(() => routers.close());
     const ownsPeers = !deps.peers;
     const peers =
       deps.peers ??
@@ -102,11 +109,34 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       openMs: config.switchyard.defaults.breaker.openMs,
       clock,
     });
+    const limiterFallback = createLimiterFallback({
+      gateway: config.switchyard,
+      clock,
+      windowMs: config.limiterWindowMs,
+      retryMs: config.limiterRetryMs,
+      // Any answer from the limiter process counts (an auth or argument error too): only a dead or silent one keeps the share.
+      probe: (deployment) =>
+        peers.limiter.getQuota({ key: { kind: KeyKind.DEPLOYMENT, id: deployment } }, { deadlineMs: config.peerDeadlineMs }).then(
+          () => true,
+          (err: { code?: unknown }) => typeof err?.code === 'number' && err.code !== status.UNAVAILABLE && err.code !== status.DEADLINE_EXCEEDED,
+        ),
+      liveRouters: routers.live,
+      logger,
+    });
+    const peerDeps = { clock, logger, tasks, peerDeadlineMs: config.peerDeadlineMs };
+    const { ttlMs, staleTtlMs } = config.switchyard.defaults.cache;
     const ctx: RouterContext = {
       gateway: config.switchyard,
       keys: keyOwners(config),
       adapters,
-      peers,
+      budget: createBudgetPeer({ client: peers.budget, ...peerDeps, settleRetry }),
+      limiter: createLimiterPeer({ client: peers.limiter, ...peerDeps, settleRetry, fallback: limiterFallback }),
+      cache: createCachePeer({ client: peers.cache, ...peerDeps, settings: { ttlMs, staleTtlMs, idempotencyWindowMs: config.idempotencyWindowMs } }),
+      breaker: createBreakerPeer({
+        client: peers.breaker,
+        ...peerDeps,
+        replicaId: config.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+      }),
       health,
       quota,
       outcomes: createOutcomePublisher({
@@ -119,18 +149,13 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       }),
       localBreaker,
       tasks,
-      settleRetry,
       clock,
       rng: deps.rng ?? Math.random,
       sleep: deps.sleep ?? realSleep,
       logger,
       defaultMaxTokens: config.defaultMaxTokens,
-      peerDeadlineMs: config.peerDeadlineMs,
-      replicaId: config.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
       probesInFlight: new Set(),
-      idempotencyWindowMs: config.idempotencyWindowMs,
       admissionMaxWaitMs: config.admissionMaxWaitMs,
-      rateLimitReports: createRateLimitReports(),
       retryBudget: createRetryBudget(
         { ratio: config.retryBudgetPercent / 100, minPerSecond: config.retryBudgetMinPerSecond, windowMs: config.retryBudgetWindowMs },
         clock,
@@ -138,11 +163,14 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       latency: createLatencyEstimate(),
     };
     loadTokenizer(); // every call estimates its tokens: build the tables before the first one
+    const steps = createCallSteps(ctx);
     const server = await createGrpcServer({
       host: config.grpcHost,
       port: config.grpcPort,
       logger,
-      services: [serviceRegistration(RouterService, { complete: createCompleteHandler(ctx), streamComplete: createStreamCompleteHandler(ctx) })],
+      services: [serviceRegistration(RouterService, { complete: createCompleteHandler(steps), streamComplete: createStreamCompleteHandler(steps) })],
+      // An oversized request is refused by grpc-js from its length prefix, before it is parsed or reaches a handler.
+      channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
     });
     let stopping: Promise<void> | undefined;
     return {

@@ -36,6 +36,8 @@ deployments:
     model: steady-model
     apiKey: env:SIM_PROVIDER_KEY
     limits: { rpm: 100000, tpm: 1000000000 }
+    # The router skips, before sending, a deployment whose window cannot hold the prompt: declare the simulator's.
+    contextWindow: 2000000
     price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }
 routes:
   chat: { cacheable: true, candidates: [{ deployment: steady }] }

@@ -1,6 +1,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { hashApiKey } from '@switchyard/config';
-import { BreakerService, CircuitState, ErrorClass, FinishReason, Role, type Final } from '@switchyard/contracts';
+import { BreakerService, CacheStatus, CircuitState, ErrorClass, FinishReason, Role, type Final } from '@switchyard/contracts';
 import { createClient, parseGrpcError, status } from '@switchyard/grpc';
 import { sleep } from '@switchyard/util';
 import { operatorMetadata, startStack, type Stack } from './stack';
@@ -33,7 +33,9 @@ deployments:
   st-idle: ${dep('st-idle-model', '\n    idleTimeoutMs: 300')}
   hp: ${dep('hp-model')}
   idem: ${dep('idem-model')}
+  co: ${dep('co-model')}
 routes:
+  chat-co: { candidates: [{ deployment: co }] }
   chat-idem: { cacheable: false, candidates: [{ deployment: idem }] }
   chat-hp: { cacheable: false, candidates: [{ deployment: hp }, { deployment: fast, priority: 1 }] }
   chat-ra: { cacheable: false, candidates: [{ deployment: ra }] }
@@ -67,6 +69,7 @@ const baseScenario = {
     'st-first-model': { latency: { firstToken: 1500 } },
     'hp-model': { latency: { firstToken: 400 } },
     'idem-model': { latency: { firstToken: 300 } },
+    'co-model': { latency: { firstToken: 300 } },
     'st-idle-model': { latency: { firstToken: 0, perToken: 1500 }, reply: { minTokens: 10, maxTokens: 12 } },
   },
 };
@@ -241,6 +244,32 @@ describe('router resilience (retry-after, deadlines, stream timeouts) against th
     }
   });
 
+  describe('request coalescing (the cache key\'s single-flight lease)', () => {
+    it('identical concurrent cacheable calls make one upstream call; the others get its answer marked COALESCED', async () => {
+      await stack.sim.reset();
+      const req = ask('chat-co', `coalesce me ${Math.random()}`);
+      const answers = await Promise.all(Array.from({ length: 10 }, () => stack.client.complete(req, auth)));
+      expect((await stack.sim.counters())['co-model']?.received).toBe(1);
+      const statuses = answers.map((a) => CacheStatus[a.cacheStatus]).sort();
+      expect(statuses).toEqual([...Array.from({ length: 9 }, () => 'COALESCED'), 'MISS']);
+      const leader = answers.find((a) => a.cacheStatus === CacheStatus.MISS)!;
+      expect(leader.costMicros).toBeGreaterThan(0n);
+      for (const a of answers.filter((x) => x !== leader)) {
+        expect(a.content).toBe(leader.content);
+        expect(a.costMicros).toBe(0n);
+        expect(a.attempts).toHaveLength(0);
+        expect(a.requestId).not.toBe(leader.requestId);
+      }
+    });
+
+    it('different prompts are not coalesced', async () => {
+      await stack.sim.reset();
+      const answers = await Promise.all(Array.from({ length: 3 }, (_, i) => stack.client.complete(ask('chat-co', `distinct ${i} ${Math.random()}`), auth)));
+      expect(answers.map((a) => CacheStatus[a.cacheStatus])).toEqual(['MISS', 'MISS', 'MISS']);
+      expect((await stack.sim.counters())['co-model']?.received).toBe(3);
+    });
+  });
+
   describe('idempotency keys (IDEMPOTENCY_WINDOW_MS, via the cache lease)', () => {
     it('20 concurrent duplicates → 1 upstream call and 20 identical answers; a later duplicate gets the stored one', async () => {
       await stack.sim.reset();
@@ -256,6 +285,25 @@ describe('router resilience (retry-after, deadlines, stream timeouts) against th
       const later = await stack.client.complete(req, auth);
       expect(later.requestId).toBe(first.requestId);
       expect((await stack.sim.counters())['idem-model']?.received).toBe(1);
+    });
+
+    it('the same key with a different request is refused with FAILED_PRECONDITION naming the key, not answered with the first answer', async () => {
+      await stack.sim.reset();
+      const key = `r-${Date.now()}`;
+      const first = await stack.client.complete({ ...ask('chat-idem', 'charge my card once'), idempotencyKey: key }, auth);
+      expect(first.content.length).toBeGreaterThan(0);
+      const err = await stack.client.complete({ ...ask('chat-idem', 'refund my card'), idempotencyKey: key }, auth).then(
+        () => {
+          throw new Error('expected an error');
+        },
+        (e: unknown) => parseGrpcError(e),
+      );
+      expect(err.code).toBe(status.FAILED_PRECONDITION);
+      expect(err.message).toContain(`idempotency_key "${key}"`);
+      // Nothing ran for the second request; the first answer still replays to its own request.
+      expect((await stack.sim.counters())['idem-model']?.received).toBe(1);
+      const again = await stack.client.complete({ ...ask('chat-idem', 'charge my card once'), idempotencyKey: key }, auth);
+      expect(again.requestId).toBe(first.requestId);
     });
 
     it('a failed first call does not stick: the caller retries with the same key and it runs again', async () => {

@@ -98,6 +98,12 @@ deployments:
     model: flaky-model
     apiKey: env:SIM_PROVIDER_KEY
     price: { inputPerMillionUsd: 2.5, outputPerMillionUsd: 10 }
+  dead-with-fallback:
+    provider: openai
+    baseUrl: ${sim}/v1
+    model: flaky-model
+    apiKey: env:SIM_PROVIDER_KEY
+    price: { inputPerMillionUsd: 2.5, outputPerMillionUsd: 10 }
   flaky-breaker:
     provider: openai
     baseUrl: ${sim}/v1
@@ -147,6 +153,9 @@ routes:
   chat-dead:
     cacheable: false
     candidates: [{ deployment: flaky-dead }]
+  chat-dead-fallback:
+    candidates: [{ deployment: dead-with-fallback }]
+    fallbackAnswer: "${FALLBACK_ANSWER}"
   chat-breaker:
     cacheable: false
     candidates: [{ deployment: flaky-breaker }]
@@ -214,6 +223,8 @@ interface Req {
   messages: { role: Role; content: string }[];
   params?: { maxTokens?: number; temperature?: number; topP?: number; stop?: string[] };
 }
+
+const FALLBACK_ANSWER = 'The assistant is taking a short break — please try again shortly';
 
 function request(init: Partial<Req> = {}): Req {
   return { route: 'chat-openai', messages: [{ role: Role.USER, content: 'Say hello to the integration test.' }], params: { maxTokens: 64 }, ...init };
@@ -428,11 +439,46 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
     expect(meta.attempt_3).toMatch(/deployment=flaky-dead/);
   });
 
-  it('falls back only to a larger context window on CONTEXT_LENGTH', async () => {
+  it("serves the route's static fallback answer when every candidate failed and nothing stale exists: degraded, free, never cached", async () => {
+    // What acme has spent once nothing is reserved any more (earlier calls' commits have landed).
+    const budgetSpent = async () => {
+      const b = await eventually(
+        () => budget.getBudget({ tenant: 'acme' }),
+        (r) => r.caps.every((c) => c.reservedMicros === 0n),
+      );
+      return b.caps.map((c) => c.spentMicros);
+    };
+    const spentBefore = await budgetSpent();
+    for (let i = 0; i < 2; i++) {
+      const res = await client.complete(request({ route: 'chat-dead-fallback', messages: [{ role: Role.USER, content: 'fallback please' }] }), acme);
+      expect(res.content).toBe(FALLBACK_ANSWER);
+      expect(res.degraded).toBe(true);
+      expect(res.degradedReason).toMatch(/^static fallback answer/);
+      expect(res.costMicros).toBe(0n);
+      // Never cached: the second call is a MISS again, not a HIT of the fallback.
+      expect(res.cacheStatus).toBe(CacheStatus.MISS);
+      expect(res.servedBy).toBeUndefined();
+    }
+    const deltas: string[] = [];
+    let final: { degraded: boolean; costMicros: bigint } | undefined;
+    for await (const msg of client.streamComplete(request({ route: 'chat-dead-fallback', messages: [{ role: Role.USER, content: 'fallback please' }] }), acme)) {
+      if (msg.event.case === 'delta') deltas.push(msg.event.value.text);
+      else if (msg.event.case === 'final') final = msg.event.value;
+    }
+    expect(deltas.join('')).toBe(FALLBACK_ANSWER);
+    expect(final!.degraded).toBe(true);
+    expect(final!.costMicros).toBe(0n);
+    expect(await budgetSpent()).toEqual(spentBefore);
+  });
+
+  it('skips, before sending, a candidate whose context window is smaller than the prompt, and answers from a larger one', async () => {
+    await sim.reset();
     const long = 'word '.repeat(60);
     const res = await client.complete(request({ route: 'chat-context', messages: [{ role: Role.USER, content: long }] }), acme);
     expect(res.servedBy!.deployment).toBe('backup');
-    expect(res.attempts.map((a) => ErrorClass[a.errorClass])).toEqual(['CONTEXT_LENGTH', 'UNSPECIFIED']);
+    // The 30-token window is known too small for a ~60-token prompt: no round trip to its 400.
+    expect(res.attempts.map((a) => ErrorClass[a.errorClass])).toEqual(['UNSPECIFIED']);
+    expect(await sim.requests('tiny-model')).toHaveLength(0);
   });
 
   it('answers FAILED_PRECONDITION naming the prompt size when no candidate has a large enough window', async () => {
@@ -623,14 +669,14 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
       expect(Date.now() - started).toBeLessThan(2000);
     });
 
-    it('serves a tenant without caps, bypassing the cache and noting the missing limiter', async () => {
+    it('serves a tenant without caps, bypassing the cache and admitting from this router’s share of the limits', async () => {
       const res = await lonelyClient.complete(request(), { metadata: { 'x-api-key': NOCAP_KEY } });
       expect(res.content.length).toBeGreaterThan(0);
       expect(res.cacheStatus).toBe(CacheStatus.UNAVAILABLE);
-      expect(res.attempts[0]!.note).toBe('limiter unavailable');
+      expect(res.attempts[0]!.note).toBe('limiter unavailable: local share');
       expect(res.degraded).toBe(true);
       expect(res.degradedReason).toMatch(/budget service unavailable/);
-      expect(res.degradedReason).toMatch(/limiter unavailable/);
+      expect(res.degradedReason).toMatch(/limiter unavailable: local share/);
     });
   });
 

@@ -1,5 +1,5 @@
 import type { RouteConfig } from '@switchyard/config';
-import { orderCandidates, planCandidates, UNKNOWN_VIEW, weightedShuffle, type DeploymentView } from './candidates';
+import { orderCandidates, planCandidates, skipSmallContextWindows, UNKNOWN_VIEW, weightedShuffle, type DeploymentView } from './candidates';
 import { candidate, deployment, fixedRng } from './test-fixtures';
 
 function route(candidates: { deployment: string; priority?: number; weight?: number }[]): RouteConfig {
@@ -107,5 +107,23 @@ describe('planCandidates: latency among equals', () => {
     const plan = planCandidates([candidate('a'), candidate('b'), candidate('c'), candidate('d', {}, 0, 5), candidate('e', {}, 1)], viewOf, now);
     // a, b, c are equals (weight 1): c (120) before a (900) before b (unknown); d (weight 5) keeps its slot; e is a lower priority.
     expect(plan.usable.map((c) => c.name)).toEqual(['c', 'a', 'b', 'd', 'e']);
+  });
+});
+
+describe('skipSmallContextWindows', () => {
+  it('skips, before sending, every candidate whose context window is smaller than its estimated prompt, keeping the rest in order', () => {
+    const plan = { usable: [candidate('tiny', { contextWindow: 30 }), candidate('big', { contextWindow: 1000 }), candidate('exact', { contextWindow: 60 })], skipped: [] };
+    const out = skipSmallContextWindows(plan, () => 60);
+    expect(out.usable.map((c) => c.name)).toEqual(['big', 'exact']);
+    expect(out.skipped).toEqual([
+      { name: 'tiny', reason: 'context window of 30 tokens is smaller than the estimated prompt of 60', retryAt: 0, quota: false, promptTokens: 60 },
+    ]);
+  });
+
+  it('uses each candidate\'s own estimate (providers count the same prompt differently)', () => {
+    const plan = { usable: [candidate('a', { contextWindow: 50 }), candidate('b', { contextWindow: 50 })], skipped: [] };
+    const out = skipSmallContextWindows(plan, (c) => (c.name === 'a' ? 49 : 51));
+    expect(out.usable.map((c) => c.name)).toEqual(['a']);
+    expect(out.skipped.map((s) => s.name)).toEqual(['b']);
   });
 });

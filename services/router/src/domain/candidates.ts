@@ -45,6 +45,8 @@ export interface SkippedCandidate {
   retryAt: number;
   /** Skipped for quota reasons (vs health), so the final error can be RESOURCE_EXHAUSTED. */
   quota: boolean;
+  /** Set when skipped because its context window cannot hold the prompt: the estimated prompt tokens. */
+  promptTokens?: number;
 }
 
 export interface CandidatePlan {
@@ -166,4 +168,23 @@ function preferFaster(kept: readonly { c: Candidate; tier: number }[], viewOf: (
     slots.forEach((slot, j) => (out[slot] = members[j]!));
   }
   return out;
+}
+
+/**
+ * Skips, before anything is sent, every usable candidate whose context window
+ * is smaller than the estimated prompt: its provider would only answer 400
+ * context_length_exceeded one round trip later. The others keep their order.
+ */
+export function skipSmallContextWindows(plan: CandidatePlan, promptTokens: (c: Candidate) => number): CandidatePlan {
+  const usable: Candidate[] = [];
+  const skipped = [...plan.skipped];
+  for (const c of plan.usable) {
+    const tokens = promptTokens(c);
+    if (tokens > c.deployment.contextWindow) {
+      skipped.push({ name: c.name, reason: `context window of ${c.deployment.contextWindow} tokens is smaller than the estimated prompt of ${tokens}`, retryAt: 0, quota: false, promptTokens: tokens });
+    } else {
+      usable.push(c);
+    }
+  }
+  return { usable, skipped };
 }

@@ -7,6 +7,7 @@ import {
   type ProviderKind,
 } from '@switchyard/providers';
 import type { Candidate, Rng, SkippedCandidate } from './candidates';
+import type { DegradedReason } from './degraded';
 import { decideNextStep, isTransient } from './outcome-action';
 import type { RetryBudget } from './retry-budget';
 import type { RetrySettings } from './retry-policy';
@@ -24,6 +25,8 @@ export interface AttemptRecord {
   httpStatus?: number;
   /** How the attempt was admitted or ended ("limiter unavailable", "provider message: ..."). */
   note?: string;
+  /** Set when the attempt was admitted by a fallback of our own dependencies (the answer is then degraded). */
+  degraded?: DegradedReason;
   /** 1-based number of the attempt within the call. */
   attempt: number;
 }
@@ -31,7 +34,7 @@ export interface AttemptRecord {
 /** Limiter verdict for one attempt. Peer failures are not denials: they become a grant with a note. */
 export type Admission =
   /** `probe`: this attempt is the replica's half-open probe of the deployment (released when the attempt is accounted). */
-  | { granted: true; reservationId?: string; note?: string; probe?: string }
+  | { granted: true; reservationId?: string; note?: string; probe?: string; degraded?: DegradedReason }
   /** `final`: no other candidate can be admitted either (e.g. the tenant's own limit blocked), so stop trying. */
   | {
       granted: false;
@@ -256,10 +259,10 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
       const started = ports.clock.now();
       const remaining = options.deadlineAt - started - ANSWER_MARGIN_MS;
       if (remaining <= 0) {
-        ports.afterAttempt({ candidate, admission, record: baseRecord(candidate, attempts.length + 1, 0, admission.note), cancelled: true });
+        ports.afterAttempt({ candidate, admission, record: baseRecord(candidate, attempts.length + 1, 0, admission), cancelled: true });
         return fail('deadline exceeded', { deadlineExceeded: true });
       }
-      const record = baseRecord(candidate, attempts.length + 1, 0, admission.note);
+      const record = baseRecord(candidate, attempts.length + 1, 0, admission);
       try {
         const value = await ports.call(candidate, Math.min(candidate.deployment.timeoutMs, remaining));
         record.latencyMs = ports.clock.now() - started;
@@ -356,7 +359,7 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
   return fail(attempts.length === 0 ? 'no candidate could be tried' : 'every candidate failed');
 }
 
-function baseRecord(candidate: Candidate, attempt: number, latencyMs: number, note: string | undefined): AttemptRecord {
+function baseRecord(candidate: Candidate, attempt: number, latencyMs: number, admission: { note?: string; degraded?: DegradedReason }): AttemptRecord {
   const r: AttemptRecord = {
     deployment: candidate.name,
     provider: candidate.deployment.provider,
@@ -364,6 +367,7 @@ function baseRecord(candidate: Candidate, attempt: number, latencyMs: number, no
     latencyMs,
     attempt,
   };
-  if (note) r.note = note;
+  if (admission.note) r.note = admission.note;
+  if (admission.degraded) r.degraded = admission.degraded;
   return r;
 }

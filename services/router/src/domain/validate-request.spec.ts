@@ -1,8 +1,8 @@
-import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { create, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import type { RouteConfig } from '@switchyard/config';
 import { CacheMode, CompleteRequestSchema, Role, type CompleteRequest } from '@switchyard/contracts';
 import { InvalidRequestError } from './errors';
-import { resolveRoute, validateCall, type ValidationLimits } from './validate-request';
+import { largestValidRequestBytes, MAX_STOP_SEQUENCE_CHARS, resolveRoute, validateCall, type ValidationLimits } from './validate-request';
 
 const route: RouteConfig = { candidates: [{ deployment: 'a', priority: 0, weight: 1 }], allowStaleOnError: true, fallbackOnContentFilter: false, cacheable: true };
 const limits: ValidationLimits = { maxMessages: 3, maxPromptChars: 100, maxTokens: 1000, defaultMaxTokens: 256 };
@@ -53,10 +53,28 @@ describe('validateCall', () => {
     ['top_p above 1', { params: { topP: 1.01 } }, 'params.top_p'],
     ['too many stop sequences', { params: { stop: ['a', 'b', 'c', 'd', 'e'] } }, 'params.stop'],
     ['empty stop sequence', { params: { stop: [''] } }, 'params.stop[0]'],
+    ['stop sequence above 256 characters', { params: { stop: ['END', 's'.repeat(257)] } }, 'params.stop[1]'],
     ['feature with spaces', { feature: 'my feature' }, 'feature'],
     ['unknown cache mode', { cachePolicy: { mode: 9 as CacheMode } }, 'cache_policy.mode'],
   ])('rejects %s naming %s', (_name, overrides, field) => {
     expect(problem(() => validateCall(request(overrides), route, limits)).field).toBe(field);
+  });
+
+  it('bounds the encoded size of every request it accepts by largestValidRequestBytes', () => {
+    // Every field at its bound, in the characters that take the most bytes (3 per UTF-16 unit).
+    const wide = (n: number) => '中'.repeat(n);
+    const big = { maxMessages: 256, maxPromptChars: 256 * 40, maxTokens: 1000, defaultMaxTokens: 256 };
+    const req = request({
+      route: wide(40),
+      messages: Array.from({ length: 256 }, () => ({ role: Role.USER, content: wide(40) })),
+      params: { maxTokens: 1000, temperature: 1.99, topP: 0.99, stop: Array.from({ length: 4 }, () => wide(MAX_STOP_SEQUENCE_CHARS)) },
+      userId: wide(256),
+      feature: 'f'.repeat(64),
+      idempotencyKey: wide(128),
+      cachePolicy: { mode: CacheMode.NO_STORE, allowStaleOnError: true },
+    });
+    expect(() => validateCall(req, route, big)).not.toThrow();
+    expect(toBinary(CompleteRequestSchema, req).length).toBeLessThanOrEqual(largestValidRequestBytes(big, 40));
   });
 
   it('says what the bound is', () => {

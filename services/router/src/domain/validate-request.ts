@@ -48,10 +48,23 @@ const ROLE_NAMES: Partial<Record<Role, ChatRole>> = {
 
 /** OpenAI accepts at most 4 stop sequences; the lowest common bound keeps every provider usable. */
 export const MAX_STOP_SEQUENCES = 4;
+/** A stop sequence is a delimiter, not text: bounded so that a field meant for a few characters cannot carry bulk. */
+export const MAX_STOP_SEQUENCE_CHARS = 256;
 /** Ids that end up in logs, budgets keys and metrics labels stay short and safe. */
 const FEATURE_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_USER_ID_CHARS = 256;
 const MAX_IDEMPOTENCY_KEY_CHARS = 128;
+
+/**
+ * An upper bound of the encoded size of a request validateCall accepts under
+ * `limits`: the prompt at 3 UTF-8 bytes per UTF-16 unit (the most any
+ * character takes), at most 16 bytes of framing per message, the route name,
+ * and 8 KiB for every other field at its bound (user_id, idempotency_key,
+ * stop sequences, params). GRPC_MAX_RECEIVE_BYTES must admit it.
+ */
+export function largestValidRequestBytes(limits: Pick<ValidationLimits, 'maxMessages' | 'maxPromptChars'>, longestRouteChars: number): number {
+  return 3 * limits.maxPromptChars + 16 * limits.maxMessages + 3 * longestRouteChars + 8 * 1024;
+}
 
 /** Resolves the route or throws INVALID_ARGUMENT on `route` (an unknown alias is bad input, like any other field). */
 export function resolveRoute(config: Pick<SwitchyardConfig, 'routes'>, routeName: string): RouteConfig {
@@ -127,6 +140,9 @@ export function validateCall(req: CallRequest, route: RouteConfig, limits: Valid
   }
   stop.forEach((s, i) => {
     if (s.length === 0) throw new InvalidRequestError(`params.stop[${i}]`, 'must not be empty');
+    if (s.length > MAX_STOP_SEQUENCE_CHARS) {
+      throw new InvalidRequestError(`params.stop[${i}]`, `must be at most ${MAX_STOP_SEQUENCE_CHARS} characters, got ${s.length}`);
+    }
   });
 
   if (req.feature && !FEATURE_PATTERN.test(req.feature)) {

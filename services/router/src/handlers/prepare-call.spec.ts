@@ -5,7 +5,7 @@ import { CompleteRequestSchema, Role } from '@switchyard/contracts';
 import { estimateRequestTokens } from '@switchyard/providers';
 import { ManualClock } from '@switchyard/util';
 import type { RouterContext } from '../router-context';
-import { cacheKeyFor, prepareCall } from './pipeline';
+import { cacheKeyFor, prepareCall } from './prepare-call';
 
 const KEY = 'caller-key';
 const gateway = parseConfig(

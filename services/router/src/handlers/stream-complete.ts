@@ -1,9 +1,9 @@
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import {
-  CompleteResponseSchema,
   ErrorClass as ErrorClassEnum,
   FinalSchema,
   FinishReason,
+  type CompleteResponse,
   type StreamCompleteRequest,
   type StreamCompleteResponseSchema,
 } from '@switchyard/contracts';
@@ -13,28 +13,10 @@ import { setGenAiAttributes } from '@switchyard/telemetry';
 import { countTextTokens } from '@switchyard/tokens';
 import type { Candidate } from '../domain/candidates';
 import { ANSWER_MARGIN_MS, runAttempts, type AttemptPorts } from '../domain/run-attempts';
-import type { RouterContext } from '../router-context';
-import { failureError } from './failure';
-import { IdempotencyHold } from './idempotency';
-import {
-  cacheStatusFor,
-  commitBudget,
-  costMicros,
-  degradedNotes,
-  fanOut,
-  finishReasonProto,
-  fromCache,
-  loopOptions,
-  prepareCall,
-  recordAttempt,
-  releaseBudget,
-  servedBy,
-  settleAdmission,
-  sharedPorts,
-  storeInCache,
-  toAttemptProto,
-} from './pipeline';
-import { inCallSpan, withAttemptSpan } from './tracing';
+import { cacheStatusFor } from './answer';
+import type { CallSteps } from './call-steps';
+import { servedBy, toAttemptProto } from './response-shapes';
+import { inCallSpan, tagCallSpan, withAttemptSpan } from './tracing';
 
 type End = Extract<StreamChunk, { type: 'end' }>;
 interface StreamedAnswer {
@@ -43,7 +25,7 @@ interface StreamedAnswer {
 }
 
 /**
- * RouterService.StreamComplete: the same pipeline as Complete, with deltas
+ * RouterService.StreamComplete: the same steps as Complete, with deltas
  * forwarded as they arrive. Until the first delta reaches the caller a failure
  * fails over like any other; after it, the stream ends with a Final marked
  * INCOMPLETE / STREAM_INTERRUPTED (never a clean end), and the partial output
@@ -54,149 +36,117 @@ interface StreamedAnswer {
  * kept (a clean end, or a cached one); a throw, an INCOMPLETE end or a
  * cancelled caller gives the key back, so partial output is never replayed.
  */
-export function createStreamCompleteHandler(ctx: RouterContext) {
-  return (req: StreamCompleteRequest, call: CallContext, send: StreamSend<typeof StreamCompleteResponseSchema>): Promise<void> => {
-    const idempotency = new IdempotencyHold(ctx);
-    return inCallSpan('router.StreamComplete', call, async (span) => {
-      const p = prepareCall(ctx, req, call.metadata, call.deadline);
-      span.setAttributes({ 'switchyard.request_id': p.requestId, 'switchyard.route': p.call.routeName, 'switchyard.tenant': p.owner.tenantId });
+export function createStreamCompleteHandler(steps: CallSteps) {
+  return (req: StreamCompleteRequest, call: CallContext, send: StreamSend<typeof StreamCompleteResponseSchema>): Promise<void> =>
+    inCallSpan('router.StreamComplete', call, async (span) => {
       const sendDelta = (text: string) => send({ event: { case: 'delta', value: { text } } });
       const sendFinal = (final: MessageInitShape<typeof FinalSchema>) => send({ event: { case: 'final', value: create(FinalSchema, final) } });
-
-      const replayCached = async (response: ReturnType<typeof fromCache>) => {
-        if (response.content) await sendDelta(response.content);
+      /** A whole answer as a stream: its content as one delta (none already sent), the rest as the Final. */
+      const sendWhole = async (response: CompleteResponse, contentSent: boolean) => {
+        if (response.content && !contentSent) await sendDelta(response.content);
         const { content: _content, $typeName: _t, ...rest } = response;
         await sendFinal(rest);
       };
 
-      const claim = await idempotency.claim(p);
-      if (claim.kind === 'done') return replayCached(claim.response);
-      const fan = await fanOut(ctx, p);
-      if (fan.cache.kind === 'hit') {
-        settleAdmission(ctx, p, fan.firstAdmission, 'cancelled');
-        releaseBudget(ctx, p, fan.budget);
-        const cached = fromCache(p, fan.cache, []);
-        idempotency.keep(cached);
-        await replayCached(cached);
-        return;
-      }
-      if (fan.budget.kind === 'denied') {
-        settleAdmission(ctx, p, fan.firstAdmission, 'cancelled');
-        throw fan.budget.error;
-      }
+      // 1-2. Who is calling, what they asked for, where it may go.
+      const p = steps.prepare(req, call.metadata, call.deadline);
+      tagCallSpan(span, p);
+      const idempotency = await steps.claimIdempotency(p);
+      if (idempotency.replay) return sendWhole(idempotency.replay, false);
+      try {
+        // 3. Cache, budget and the first admission in parallel; a hit or a denial ends the call here.
+        const fan = await steps.fanOut(p);
+        const early = steps.answer.beforeAttempts(p, fan);
+        if (early) {
+          idempotency.keep(early);
+          return await sendWhole(early, false);
+        }
 
-      let committed = false;
-      let partial = '';
-      let startedAt = 0;
-      let timeToFirstTokenMs: number | undefined;
-      let current: Candidate | undefined;
-      const partialUsage = (c: Candidate): Usage => ({ inputTokens: p.inputTokens.get(c.name) ?? 0, outputTokens: countTextTokens(partial) });
+        // 4-6. Pick, dispatch, classify, retry or fall back; deltas reach the caller as they come.
+        let committed = false;
+        let partial = '';
+        let startedAt = 0;
+        let timeToFirstTokenMs: number | undefined;
+        let current: Candidate | undefined;
+        const partialUsage = (c: Candidate): Usage => ({ inputTokens: p.inputTokens.get(c.name) ?? 0, outputTokens: countTextTokens(partial) });
 
-      const ports: AttemptPorts<StreamedAnswer> = {
-        ...sharedPorts(ctx, p, call.signal, true),
-        committed: () => committed,
-        call: (c) =>
-          withAttemptSpan(c, p.call.chat.maxTokens, async (span) => {
-            current = c;
-            partial = '';
-            timeToFirstTokenMs = undefined;
-            startedAt = ctx.clock.now();
-            // A stream is bounded by the caller's deadline and the first-token and
-            // idle timeouts, not by the per-attempt timeoutMs: long answers are fine
-            // as long as tokens keep coming.
-            const remaining = p.deadlineAt - startedAt - ANSWER_MARGIN_MS;
-            const stream = ctx.adapters.get(c.name)!.stream(p.call.chat, {
-              signal: call.signal,
-              firstTokenTimeoutMs: c.deployment.firstTokenTimeoutMs,
-              idleTimeoutMs: c.deployment.idleTimeoutMs,
-              ...(Number.isFinite(remaining) ? { timeoutMs: Math.max(1, remaining) } : {}),
+        const loop = steps.loop(p, fan, call.signal, true);
+        const ports: AttemptPorts<StreamedAnswer> = {
+          ...loop.ports,
+          committed: () => committed,
+          call: (c) =>
+            withAttemptSpan(c, p.call.chat.maxTokens, async (attemptSpan) => {
+              current = c;
+              partial = '';
+              timeToFirstTokenMs = undefined;
+              startedAt = steps.clock.now();
+              // A stream is bounded by the caller's deadline and the first-token and
+              // idle timeouts, not by the per-attempt timeoutMs: long answers are fine
+              // as long as tokens keep coming.
+              const remaining = p.deadlineAt - startedAt - ANSWER_MARGIN_MS;
+              const stream = steps.providers.get(c.name)!.stream(p.call.chat, {
+                signal: call.signal,
+                firstTokenTimeoutMs: c.deployment.firstTokenTimeoutMs,
+                idleTimeoutMs: c.deployment.idleTimeoutMs,
+                ...(Number.isFinite(remaining) ? { timeoutMs: Math.max(1, remaining) } : {}),
+              });
+              for await (const chunk of stream) {
+                if (chunk.type === 'end') {
+                  setGenAiAttributes(attemptSpan, { inputTokens: chunk.usage.inputTokens, outputTokens: chunk.usage.outputTokens, finishReasons: [chunk.finishReason] });
+                  return { text: partial, end: chunk };
+                }
+                if (!chunk.text) continue;
+                if (!committed) timeToFirstTokenMs = steps.clock.now() - startedAt;
+                committed = true;
+                partial += chunk.text;
+                try {
+                  await sendDelta(chunk.text);
+                } catch (err) {
+                  throw new CancelledError(err);
+                }
+              }
+              // The adapter promises an end chunk; a silent end is an interruption, never a clean end.
+              throw new ProviderError({ errorClass: 'STREAM_INTERRUPTED', ...CLASS_POLICY.STREAM_INTERRUPTED, message: 'upstream stream ended without an end event' }, undefined, c.name);
+            }),
+          upstreamRequestIdOf: (v) => v.end.upstreamRequestId,
+          afterAttempt: (e) => {
+            if (timeToFirstTokenMs !== undefined && e.candidate === current) steps.latency.observe(`stream:${e.candidate.name}`, timeToFirstTokenMs);
+            const usage = e.value ? e.value.end.usage : committed ? partialUsage(e.candidate) : undefined;
+            steps.reportAttempt(p, e, {
+              streaming: true,
+              ...(usage ? { usage } : {}),
+              ...(e.value?.end.rateLimit ? { rateLimit: e.value.end.rateLimit } : {}),
+              ...(timeToFirstTokenMs !== undefined ? { timeToFirstTokenMs } : {}),
             });
-            for await (const chunk of stream) {
-              if (chunk.type === 'end') {
-                setGenAiAttributes(span, { inputTokens: chunk.usage.inputTokens, outputTokens: chunk.usage.outputTokens, finishReasons: [chunk.finishReason] });
-                return { text: partial, end: chunk };
-              }
-              if (!chunk.text) continue;
-              if (!committed) timeToFirstTokenMs = ctx.clock.now() - startedAt;
-              committed = true;
-              partial += chunk.text;
-              try {
-                await sendDelta(chunk.text);
-              } catch (err) {
-                throw new CancelledError(err);
-              }
-            }
-            // The adapter promises an end chunk; a silent end is an interruption, never a clean end.
-            throw new ProviderError({ errorClass: 'STREAM_INTERRUPTED', ...CLASS_POLICY.STREAM_INTERRUPTED, message: 'upstream stream ended without an end event' }, undefined, c.name);
-          }),
-        upstreamRequestIdOf: (v) => v.end.upstreamRequestId,
-        afterAttempt: (e) => {
-          if (timeToFirstTokenMs !== undefined && e.candidate === current) ctx.latency.observe(`stream:${e.candidate.name}`, timeToFirstTokenMs);
-          const usage = e.value ? e.value.end.usage : committed ? partialUsage(e.candidate) : undefined;
-          recordAttempt(ctx, p, e, {
-            streaming: true,
-            ...(usage ? { usage } : {}),
-            ...(e.value?.end.rateLimit ? { rateLimit: e.value.end.rateLimit } : {}),
-            ...(timeToFirstTokenMs !== undefined ? { timeToFirstTokenMs } : {}),
-          });
-        },
-      };
-      const result = await runAttempts(p.plan.usable, ports, loopOptions(ctx, p, fan, call.signal));
-
-      if (result.ok) {
-        const { value, candidate } = result;
-        const cost = costMicros(candidate, value.end.usage);
-        commitBudget(ctx, p, fan.budget, cost);
-        const notes = degradedNotes(fan, result.attempts);
-        if (claim.kind === 'unavailable') notes.push(claim.note);
-        const summary = {
-          finishReason: finishReasonProto(value.end.finishReason),
-          usage: value.end.usage,
-          costMicros: BigInt(cost),
-          servedBy: servedBy(candidate),
-          attempts: result.attempts.map(toAttemptProto),
-          cacheStatus: cacheStatusFor(fan.cache),
-          degraded: notes.length > 0,
-          degradedReason: notes.join('; '),
-          requestId: p.requestId,
+          },
         };
-        const whole = create(CompleteResponseSchema, { ...summary, content: value.text });
-        storeInCache(ctx, p, whole);
-        idempotency.keep(whole);
-        await sendFinal(summary);
-        return;
-      }
+        const result = await runAttempts(p.plan.usable, ports, loop.options);
 
-      if (committed && current) {
-        // Output already reached the caller: account for it and end explicitly incomplete.
-        const usage = partialUsage(current);
-        const cost = costMicros(current, usage);
-        commitBudget(ctx, p, fan.budget, cost);
-        if (result.cancelled) return;
-        const cause = result.last?.classification;
-        await sendFinal({
-          finishReason: FinishReason.INCOMPLETE,
-          errorClass: ErrorClassEnum.STREAM_INTERRUPTED,
-          errorMessage: cause ? `${cause.interruptedBy ? `${cause.interruptedBy}: ` : ''}${cause.message}` : result.reason,
-          usage,
-          costMicros: BigInt(cost),
-          servedBy: servedBy(current),
-          attempts: result.attempts.map(toAttemptProto),
-          cacheStatus: cacheStatusFor(fan.cache),
-          requestId: p.requestId,
-        });
-        return;
+        if (!result.ok && committed && current) {
+          // Output already reached the caller: account for it and end explicitly incomplete.
+          const usage = partialUsage(current);
+          const cost = steps.answer.chargePartial(p, fan, current, usage);
+          if (result.cancelled) return;
+          const cause = result.last?.classification;
+          await sendFinal({
+            finishReason: FinishReason.INCOMPLETE,
+            errorClass: ErrorClassEnum.STREAM_INTERRUPTED,
+            errorMessage: cause ? `${cause.interruptedBy ? `${cause.interruptedBy}: ` : ''}${cause.message}` : result.reason,
+            usage,
+            costMicros: BigInt(cost),
+            servedBy: servedBy(current),
+            attempts: result.attempts.map(toAttemptProto),
+            cacheStatus: cacheStatusFor(fan.cache),
+            requestId: p.requestId,
+          });
+          return;
+        }
+        // 7-8. Account, store, answer; or a stale answer; or the error listing every attempt.
+        const answer = steps.answer.afterAttempts(p, fan, result, (v) => ({ content: v.text, finishReason: v.end.finishReason, usage: v.end.usage }), idempotency.degraded);
+        if (answer.replayable) idempotency.keep(answer.response);
+        await sendWhole(answer.response, result.ok);
+      } finally {
+        idempotency.finish();
       }
-
-      releaseBudget(ctx, p, fan.budget);
-      const failure = { ...result, skipped: [...p.plan.skipped, ...result.skipped] };
-      if (fan.cache.kind === 'stale' && !failure.cancelled && failure.last?.classification.errorClass !== 'CONTENT_FILTER') {
-        const stale = fromCache(p, fan.cache, failure.attempts.map(toAttemptProto), 'stale cache: all candidates failed');
-        idempotency.keep(stale);
-        await replayCached(stale);
-        return;
-      }
-      throw failureError(ctx, p, failure);
-    }).finally(() => idempotency.releaseUnlessKept());
-  };
+    });
 }

@@ -56,3 +56,8 @@ export async function withAttemptSpan<T>(c: Candidate, maxTokens: number, fn: (s
     }
   });
 }
+
+/** Names the call on its span once it is known (after authentication and validation). */
+export function tagCallSpan(span: Span, p: { requestId: string; call: { routeName: string }; owner: { tenantId: string } }): void {
+  span.setAttributes({ 'switchyard.request_id': p.requestId, 'switchyard.route': p.call.routeName, 'switchyard.tenant': p.owner.tenantId });
+}

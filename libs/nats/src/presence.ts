@@ -1,19 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import type { EventBus, Subscription } from '@switchyard/nats';
 import { type Clock, systemClock } from '@switchyard/util';
-
-/** Heartbeats of limiter replicas (payload: the replica id, UTF-8). */
-export const REPLICA_HEARTBEAT_SUBJECT = 'switchyard.limiter.replicas';
+import type { EventBus, Subscription } from './event-bus';
+import { assertPublishSubject } from './subjects';
 
 export interface ReplicaPresence {
   readonly id: string;
-  /** Live limiter replicas including this one (≥ 1): the divisor of the local fallback share. */
+  /** Live replicas including this one (≥ 1): the divisor of a local fallback share. */
   live(): number;
   close(): Promise<void>;
 }
 
 export interface ReplicaPresenceOptions {
   bus: EventBus;
+  /** Where the replicas of one service heartbeat (PRESENCE_SUBJECTS); payload: the replica id, UTF-8. */
+  subject: string;
   clock?: Clock;
   /** Heartbeat period. Default 1000 ms. */
   intervalMs?: number;
@@ -22,13 +22,16 @@ export interface ReplicaPresenceOptions {
 }
 
 /**
- * Who else is limiting: every replica heartbeats on a NATS subject and counts
- * the replicas heard within the TTL. While NATS itself is away the count is
+ * Who else is sharing a limit: every replica of a service (limiters during a
+ * Redis outage, routers while the limiter service is unreachable) heartbeats
+ * on the service's subject and counts the replicas heard within the TTL.
+ * While NATS itself is away the count is
  * frozen at its last value (peers cannot be heard, but they are not gone:
  * dropping them would hand each replica a larger share and overshoot).
  */
 export async function createReplicaPresence(options: ReplicaPresenceOptions): Promise<ReplicaPresence> {
   const { bus } = options;
+  const subject = assertPublishSubject(options.subject);
   const clock = options.clock ?? systemClock;
   const intervalMs = options.intervalMs ?? 1_000;
   const ttlMs = options.ttlMs ?? 3 * intervalMs;
@@ -47,10 +50,10 @@ export async function createReplicaPresence(options: ReplicaPresenceOptions): Pr
     if (status === 'connected') frozen = undefined;
     else frozen ??= count();
   });
-  const sub: Subscription = await bus.subscribe(REPLICA_HEARTBEAT_SUBJECT, (msg) => {
+  const sub: Subscription = await bus.subscribe(subject, (msg) => {
     seen.set(decoder.decode(msg.data), clock.now());
   });
-  const beat = () => bus.publish(REPLICA_HEARTBEAT_SUBJECT, new TextEncoder().encode(id)).catch(() => undefined);
+  const beat = () => bus.publish(subject, new TextEncoder().encode(id)).catch(() => undefined);
   await beat();
   const timer = setInterval(() => void beat(), intervalMs);
   timer.unref?.();

@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import { create } from '@bufbuild/protobuf';
+import { AttemptOutcomeSchema, ErrorClass as ErrorClassEnum } from '@switchyard/contracts';
+import type { RateLimitSnapshot, Usage } from '@switchyard/providers';
+import type { LimiterPeer } from '../adapters/limiter-peer';
+import type { OutcomePublisher } from '../adapters/outcome-publisher';
+import type { AttemptEvent } from '../domain/run-attempts';
+import { costMicros, countedTokens, reservedTokens } from '../domain/token-accounting';
+import type { RouterContext } from '../router-context';
+import type { AttemptAdmission } from './admission';
+import type { PreparedCall } from './prepare-call';
+import { deploymentRef } from './response-shapes';
+
+/** What an attempt produced besides its classification: usage, stream timing, the provider's rate-limit headers. */
+export interface AttemptExtras {
+  usage?: Usage;
+  streaming?: boolean;
+  timeToFirstTokenMs?: number;
+  rateLimit?: RateLimitSnapshot;
+}
+
+/**
+ * Step 7 for one upstream attempt: settle its limiter reservation (tokens as
+ * the provider counts them; see token-accounting), tell the limiter about
+ * rate limits / exhausted quota, publish the outcome, log one line. All of it
+ * off the response path.
+ */
+export type AttemptReport = <T>(p: PreparedCall, event: AttemptEvent<T>, extras?: AttemptExtras) => void;
+
+export function createAttemptReport(deps: { admission: AttemptAdmission; limiter: LimiterPeer; outcomes: OutcomePublisher } & Pick<RouterContext, 'clock' | 'logger'>): AttemptReport {
+  const { admission: admissions, limiter, outcomes, clock, logger } = deps;
+  return (p, event, extras = {}) => {
+    const { candidate, admission, record, classification } = event;
+    if (event.cancelled) {
+      admissions.settle(p, admission, 'cancelled');
+      logger.info({ event: 'attempt', request_id: p.requestId, deployment: candidate.name, attempt: record.attempt, cancelled: true }, 'attempt cancelled');
+      return;
+    }
+    const usage = extras.usage;
+    const reserved = reservedTokens(p.inputTokens.get(candidate.name) ?? 0, p.call.chat.maxTokens);
+    admissions.settle(p, admission, { tokens: countedTokens(candidate.deployment.provider, reserved, usage) });
+    limiter.observe({
+      deployment: deploymentRef(candidate),
+      ...(classification ? { classification } : {}),
+      ...(extras.rateLimit ? { successLimits: extras.rateLimit } : {}),
+      requestId: p.requestId,
+    });
+    outcomes.publish(
+      create(AttemptOutcomeSchema, {
+        eventId: randomUUID(),
+        requestId: p.requestId,
+        route: p.call.routeName,
+        tenant: p.owner.tenantId,
+        feature: p.call.feature,
+        deployment: deploymentRef(candidate),
+        errorClass: record.errorClass ? ErrorClassEnum[record.errorClass] : ErrorClassEnum.UNSPECIFIED,
+        httpStatus: record.httpStatus ?? (record.errorClass ? 0 : 200),
+        latencyMs: record.latencyMs,
+        upstreamRequestId: record.upstreamRequestId ?? '',
+        timeUnixMs: BigInt(clock.now()),
+        attempt: record.attempt,
+        streaming: extras.streaming ?? false,
+        timeToFirstTokenMs: extras.timeToFirstTokenMs ?? 0,
+        ...(usage ? { usage } : {}),
+      }),
+    );
+    logger.info(
+      {
+        event: 'attempt',
+        request_id: p.requestId,
+        tenant: p.owner.tenantId,
+        feature: p.call.feature || undefined,
+        route: p.call.routeName,
+        provider: candidate.deployment.provider,
+        deployment: candidate.name,
+        model: candidate.deployment.model,
+        attempt: record.attempt,
+        status: record.httpStatus,
+        error_class: record.errorClass,
+        latency_ms: record.latencyMs,
+        upstream_request_id: record.upstreamRequestId,
+        prompt_tokens: usage?.inputTokens,
+        completion_tokens: usage?.outputTokens,
+        estimated_cost_micros: usage ? costMicros(candidate, usage) : undefined,
+        note: record.note,
+      },
+      'provider attempt',
+    );
+  };
+}
