@@ -7,8 +7,8 @@ import { LATENCY_BUCKETS_SECONDS, type HistogramSpec, type MetricSpec } from '@s
  *
  * Cardinality: every label value comes from the gateway config or a closed
  * set. route ≤ routes in config, tenant ≤ tenants, deployment ≤ deployments,
- * provider ≤ 4 dialects, feature ≤ the tenant's declared features + `other`,
- * grpc_status ≤ 17 codes, error_class ≤ 12 classes (+ `none`), cache_status ≤ 5,
+ * provider ≤ 4 dialects, feature ≤ 50 distinct values per process + `other` (callers name features; the first 50 seen keep their name),
+ * grpc_status ≤ 17 codes, error_class ≤ 12 classes (+ `none`), cache_status ≤ 6,
  * reason ≤ a closed list per metric, peer ≤ 4 peers + nats.
  */
 
@@ -18,7 +18,7 @@ export const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 26214
 export const routerMetrics = {
   calls: {
     name: 'switchyard_router_calls_total',
-    help: 'Calls answered, by route, tenant, final gRPC status, cache status (hit, stale, miss, bypass, off) and whether the answer was degraded',
+    help: 'Calls answered, by route, tenant, final gRPC status, cache status (miss, hit, stale, bypass, unavailable, none) and whether the answer was degraded',
     labels: ['route', 'tenant', 'grpc_status', 'cache_status', 'degraded'],
   } satisfies MetricSpec,
   callDuration: {

@@ -9,18 +9,25 @@ import { inCallSpan, tagCallSpan, withAttemptSpan } from './tracing';
 /** RouterService.Complete: the life of one call (README "Architecture"), one whole answer. */
 export function createCompleteHandler(steps: CallSteps) {
   return (req: CompleteRequest, call: CallContext): Promise<CompleteResponse> =>
-    inCallSpan('router.Complete', call, async (span) => {
+    inCallSpan('router.Complete', call, (span) => steps.summary.run('Complete', req, async (obs) => {
       // 1-2. Who is calling, what they asked for, where it may go.
       const p = steps.prepare(req, call.metadata, call.deadline);
+      obs.prepared(p);
       tagCallSpan(span, p);
       const idempotency = await steps.claimIdempotency(p);
-      if (idempotency.replay) return idempotency.replay;
+      if (idempotency.replay) {
+        obs.replayed();
+        obs.answered(idempotency.replay);
+        return idempotency.replay;
+      }
       try {
         // 3. Cache, budget and the first admission in parallel; a hit or a denial ends the call here.
         const fan = await steps.fanOut(p);
+        obs.fanOut(fan);
         const early = steps.answer.beforeAttempts(p, fan);
         if (early) {
           idempotency.keep(early);
+          obs.answered(early);
           return early;
         }
         // 4-6. Pick, dispatch, classify, retry or fall back.
@@ -40,12 +47,14 @@ export function createCompleteHandler(steps: CallSteps) {
           upstreamRequestIdOf: (res) => res.upstreamRequestId,
         };
         const result = await runAttempts(p.plan.usable, ports, loop.options);
+        obs.loop(result);
         // 7-8. Account, store, answer; or a stale answer; or the error listing every attempt.
         const answer = steps.answer.afterAttempts(p, fan, result, (v) => v, idempotency.degraded);
         if (answer.replayable) idempotency.keep(answer.response);
+        obs.answered(answer.response);
         return answer.response;
       } finally {
         idempotency.finish();
       }
-    });
+    }));
 }

@@ -38,11 +38,12 @@ interface StreamedAnswer {
  */
 export function createStreamCompleteHandler(steps: CallSteps) {
   return (req: StreamCompleteRequest, call: CallContext, send: StreamSend<typeof StreamCompleteResponseSchema>): Promise<void> =>
-    inCallSpan('router.StreamComplete', call, async (span) => {
+    inCallSpan('router.StreamComplete', call, (span) => steps.summary.run('StreamComplete', req, async (obs) => {
       const sendDelta = (text: string) => send({ event: { case: 'delta', value: { text } } });
       const sendFinal = (final: MessageInitShape<typeof FinalSchema>) => send({ event: { case: 'final', value: create(FinalSchema, final) } });
       /** A whole answer as a stream: its content as one delta (none already sent), the rest as the Final. */
       const sendWhole = async (response: CompleteResponse, contentSent: boolean) => {
+        obs.answered(response);
         if (response.content && !contentSent) await sendDelta(response.content);
         const { content: _content, $typeName: _t, ...rest } = response;
         await sendFinal(rest);
@@ -50,12 +51,17 @@ export function createStreamCompleteHandler(steps: CallSteps) {
 
       // 1-2. Who is calling, what they asked for, where it may go.
       const p = steps.prepare(req, call.metadata, call.deadline);
+      obs.prepared(p);
       tagCallSpan(span, p);
       const idempotency = await steps.claimIdempotency(p);
-      if (idempotency.replay) return sendWhole(idempotency.replay, false);
+      if (idempotency.replay) {
+        obs.replayed();
+        return sendWhole(idempotency.replay, false);
+      }
       try {
         // 3. Cache, budget and the first admission in parallel; a hit or a denial ends the call here.
         const fan = await steps.fanOut(p);
+        obs.fanOut(fan);
         const early = steps.answer.beforeAttempts(p, fan);
         if (early) {
           idempotency.keep(early);
@@ -121,6 +127,7 @@ export function createStreamCompleteHandler(steps: CallSteps) {
           },
         };
         const result = await runAttempts(p.plan.usable, ports, loop.options);
+        obs.loop(result);
 
         if (!result.ok && committed && current) {
           // Output already reached the caller: account for it and end explicitly incomplete.
@@ -128,7 +135,7 @@ export function createStreamCompleteHandler(steps: CallSteps) {
           const cost = steps.answer.chargePartial(p, fan, current, usage);
           if (result.cancelled) return;
           const cause = result.last?.classification;
-          await sendFinal({
+          const final = {
             finishReason: FinishReason.INCOMPLETE,
             errorClass: ErrorClassEnum.STREAM_INTERRUPTED,
             errorMessage: cause ? `${cause.interruptedBy ? `${cause.interruptedBy}: ` : ''}${cause.message}` : result.reason,
@@ -138,7 +145,9 @@ export function createStreamCompleteHandler(steps: CallSteps) {
             attempts: result.attempts.map(toAttemptProto),
             cacheStatus: cacheStatusFor(fan.cache),
             requestId: p.requestId,
-          });
+          };
+          obs.answered({ ...final, degraded: false, degradedReason: '' });
+          await sendFinal(final);
           return;
         }
         // 7-8. Account, store, answer; or a stale answer; or the error listing every attempt.
@@ -148,5 +157,5 @@ export function createStreamCompleteHandler(steps: CallSteps) {
       } finally {
         idempotency.finish();
       }
-    });
+    }));
 }
