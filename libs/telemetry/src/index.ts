@@ -23,5 +23,5 @@ export {
   type Counter,
   type Gauge,
   type Histogram,
-  type Registry,
+  Registry,
 } from './metrics';

@@ -12,7 +12,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * in between. Traces stay OpenTelemetry.
  */
 
-export type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+export type { Counter, Gauge, Histogram } from 'prom-client';
+/** A registry of its own, for tests that assert a service's series in isolation. */
+export { Registry } from 'prom-client';
 
 /** One metric of a service's catalogue: its exposition name, meaning and label names. */
 export interface MetricSpec<L extends string = string> {
@@ -63,7 +65,8 @@ export function counter<L extends string>(registry: Registry, spec: MetricSpec<L
   return existing<Counter<L>>(registry, spec, 'counter') ?? new Counter({ name: spec.name, help: spec.help, labelNames: spec.labels, registers: [registry] });
 }
 
-export function gauge<L extends string>(registry: Registry, spec: MetricSpec<L>, collect?: (g: Gauge<L>) => void): Gauge<L> {
+/** `collect` runs at every scrape (it may be async: e.g. read the shared store) and sets the gauge's current values. */
+export function gauge<L extends string>(registry: Registry, spec: MetricSpec<L>, collect?: (g: Gauge<L>) => void | Promise<void>): Gauge<L> {
   return (
     existing<Gauge<L>>(registry, spec, 'gauge') ??
     new Gauge<L>({
@@ -71,7 +74,13 @@ export function gauge<L extends string>(registry: Registry, spec: MetricSpec<L>,
       help: spec.help,
       labelNames: spec.labels,
       registers: [registry],
-      ...(collect ? { collect(this: Gauge<L>) { collect(this); } } : {}),
+      ...(collect
+        ? {
+            collect(this: Gauge<L>) {
+              return collect(this);
+            },
+          }
+        : {}),
     })
   );
 }

@@ -9,7 +9,7 @@ import type { MetricSpec } from '@switchyard/telemetry';
 export const budgetMetrics = {
   spent: {
     name: 'switchyard_budget_spent_usd',
-    help: 'Spend (committed + held) in the current period per cap, as last seen by this replica',
+    help: 'Committed spend in the current period per cap, read from the shared store at scrape time',
     labels: ['tenant', 'cap'],
   } satisfies MetricSpec,
   limit: {

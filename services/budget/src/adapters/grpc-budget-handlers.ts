@@ -115,7 +115,7 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
 
   function publish(tenant: string, crossed: ThresholdCrossing[]): void {
     for (const c of crossed) {
-      metrics.alert(tenant, c.cap.period, c.thresholdPercent);
+      metrics.alert(tenant, c.cap.id, c.thresholdPercent);
       const event = create(BudgetEventSchema, {
         tenant,
         cap: capMessage(tenant, c.cap),
@@ -159,6 +159,7 @@ export function createBudgetHandlers(options: BudgetHandlerOptions): {
         });
         metrics.reserve(req.tenant, r.granted ? 'granted' : 'denied');
         if (r.granted) return { granted: true, reservationId: r.reservationId };
+        metrics.denial(req.tenant, r.cap.id);
         return {
           granted: false,
           deniedCap: capMessage(req.tenant, r.cap),

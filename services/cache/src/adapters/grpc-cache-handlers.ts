@@ -106,8 +106,8 @@ export function createCacheHandlers(options: CacheHandlerOptions): {
   function answer(r: LookupResult, coalesced = false) {
     stats[COUNTER[r.status]]++;
     if (coalesced) stats.coalesced++;
-    metrics.lookup(r.status, coalesced);
     const e = r.entry;
+    metrics.lookup(r.status, coalesced, e?.value.byteLength ?? 0);
     return {
       status: STATUS[r.status],
       response: e?.value,
@@ -147,6 +147,7 @@ export function createCacheHandlers(options: CacheHandlerOptions): {
       const tenant = tenantOf(req.tenant);
       const key = keyOf('key', req.key);
       if (req.response.byteLength > maxEntryBytes) {
+        metrics.store('too_large', req.response.byteLength);
         throw new FieldError('response', `must be at most ${maxEntryBytes} bytes, got ${req.response.byteLength}`);
       }
       const saved = await guarded('store', () =>
@@ -159,6 +160,7 @@ export function createCacheHandlers(options: CacheHandlerOptions): {
           leaseId: req.leaseId || undefined,
         }),
       );
+      metrics.store('stored', req.response.byteLength);
       return { expiresAtUnixMs: BigInt(saved.expiresAtMs), staleUntilUnixMs: BigInt(saved.staleUntilMs) };
     },
 
