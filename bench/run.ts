@@ -17,6 +17,10 @@ const benches: Record<string, { script: string; what: string }> = {
     script: 'services/router/bench/complete.ts',
     what: 'added latency p50/p99 and CPU per request of Complete through the router (all peers, Redis, NATS) vs a direct SDK call, at a fixed rate and at saturation (flags: --seconds, --rate, --concurrency)',
   },
+  jobs: {
+    script: 'services/jobs/bench/jobs.ts',
+    what: 'jobs service: Submit latency p50/p99, jobs/s drained against the limiter-admitted rate (utilisation), queue CPU per job (flags: --jobs, --rpm, --window-ms, --concurrency, --submitters)',
+  },
   limiter: {
     script: 'services/limiter/bench/acquire.ts',
     what: 'Acquire p50/p99 and throughput, one replica on loopback, beside a bare Redis EVALSHA (flags: --n, --concurrency, --seconds)',

@@ -13,8 +13,9 @@ import { envSpec as limiter } from '@switchyard/limiter';
 import { envSpec as breaker } from '@switchyard/breaker';
 import { envSpec as budget } from '@switchyard/budget';
 import { envSpec as cache } from '@switchyard/cache';
+import { envSpec as jobs } from '@switchyard/jobs';
 
-export const serviceEnvSpecs: Record<string, Record<string, EnvVar<unknown>>> = { router, limiter, breaker, budget, cache };
+export const serviceEnvSpecs: Record<string, Record<string, EnvVar<unknown>>> = { router, limiter, breaker, budget, cache, jobs };
 
 const HEADER = '| variable | default | meaning |\n|---|---|---|';
 

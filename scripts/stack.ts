@@ -9,6 +9,8 @@
  * router's SWITCHYARD_INTERNAL_TOKEN and the operators' SWITCHYARD_OPERATOR_TOKEN
  * are taken from the environment, or generated for this run (the operator
  * token is then printed, for ForceState / ClearUnavailable / Invalidate).
+ * The jobs service runs last, against the router; its JOBS_KEY_SECRET is
+ * likewise taken from the environment or generated for this run.
  */
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -22,6 +24,7 @@ const configPath = env.SWITCHYARD_CONFIG ?? resolve(root, 'deploy/config/switchy
 const host = '127.0.0.1';
 const internalToken = env.SWITCHYARD_INTERNAL_TOKEN || randomBytes(32).toString('hex');
 const operatorToken = env.SWITCHYARD_OPERATOR_TOKEN || randomBytes(32).toString('hex');
+const jobsKeySecret = env.JOBS_KEY_SECRET || randomBytes(32).toString('hex');
 
 function port(name: string, fallback: number): string {
   return env[name] ?? String(fallback);
@@ -96,7 +99,24 @@ async function main(): Promise<void> {
   });
   started.push({ name: 'router', proc: router });
   console.log(`router      ${host}:${router.port}  metrics http://${host}:${router.metricsPort}/metrics`);
+  const jobs = await spawnProcess({
+    entry: resolve(root, 'services/jobs/src/main.ts'),
+    // Public like the router: callers' API keys, no internal or operator token.
+    env: {
+      ...common,
+      SWITCHYARD_INTERNAL_TOKEN: undefined,
+      SWITCHYARD_OPERATOR_TOKEN: undefined,
+      ROUTER_ADDR: `${host}:${router.port}`,
+      JOBS_KEY_SECRET: jobsKeySecret,
+      GRPC_PORT: port('JOBS_PORT', 50056),
+      METRICS_PORT: port('JOBS_METRICS_PORT', 9469),
+    },
+    readyTimeoutMs: 60_000,
+  });
+  started.push({ name: 'jobs', proc: jobs });
+  console.log(`jobs        ${host}:${jobs.port}  metrics http://${host}:${jobs.metricsPort}/metrics`);
   console.log(`\nSwitchyard is up. Call switchyard.router.v1.RouterService at ${host}:${router.port}`);
+  console.log(`(or queue calls with switchyard.jobs.v1.JobsService at ${host}:${jobs.port})`);
   console.log('with metadata x-api-key: sk-switchyard-demo (tenant acme). Ctrl-C stops everything.');
   if (!env.SWITCHYARD_OPERATOR_TOKEN) {
     console.log(`Operator calls (ForceState, ClearUnavailable, Invalidate) need metadata x-switchyard-internal-token: ${operatorToken}`);

@@ -20,6 +20,30 @@ const positiveInt = z.number().int().positive();
 
 export const providerKinds = ['openai', 'azure', 'anthropic', 'openai-compatible'] as const;
 
+/** Every breaker setting, optional: `defaults.breaker` and a deployment's own `breaker` block. */
+const breakerPolicyShape = {
+  /** Consecutive breaker failures that open a circuit. */
+  consecutiveFailures: positiveInt.optional(),
+  /** How long a circuit stays OPEN (the base of the doubling on re-opens). */
+  openMs: positiveInt.optional(),
+  /** Failure rate (%) over the window that opens a circuit once it holds minimumCalls. */
+  failureRatePercent: positiveInt.max(100).optional(),
+  /** Sliding window of the failure and slow-call rates. */
+  windowMs: z.number().int().min(1_000).max(3_600_000).optional(),
+  minimumCalls: positiveInt.optional(),
+  /** A counted call slower than this is slow (0 = not tracked). */
+  slowCallMs: z.number().int().nonnegative().max(600_000).optional(),
+  slowCallRatePercent: positiveInt.max(100).optional(),
+  /** Cap of the open interval, which doubles on each consecutive re-open. */
+  maxOpenMs: positiveInt.optional(),
+  /** Closed this long without re-opening: the next open starts from openMs again. */
+  healthyResetMs: positiveInt.optional(),
+  /** Probe permits in HALF_OPEN; this many successes close the circuit. */
+  halfOpenProbes: positiveInt.max(100).optional(),
+  /** Lifetime of a probe permit whose AcquireProbe says ttl_ms = 0. */
+  probeTtlMs: positiveInt.max(600_000).optional(),
+};
+
 const deploymentSchema = z
   .strictObject({
     provider: z.enum(providerKinds),
@@ -41,6 +65,8 @@ const deploymentSchema = z
         concurrency: positiveInt.optional(),
       })
       .default({}),
+    /** This deployment's breaker policy, over `defaults.breaker`. */
+    breaker: z.strictObject(breakerPolicyShape).optional(),
     price: z.strictObject({
       inputPerMillionUsd: z.number().nonnegative(),
       outputPerMillionUsd: z.number().nonnegative(),
@@ -114,8 +140,15 @@ const defaultsSchema = z
         staleTtlMs: z.number().int().nonnegative().default(86_400_000),
       })
       .prefault({}),
+    /**
+     * The circuit breaker's policy (README "Config file"). The router's local
+     * breaker shares the first two. The breaker service applies the rest and
+     * owns their defaults, so its legacy BREAKER_* variables still apply where
+     * the file is silent.
+     */
     breaker: z
       .strictObject({
+        ...breakerPolicyShape,
         consecutiveFailures: positiveInt.default(5),
         openMs: positiveInt.default(30_000),
       })

@@ -23,12 +23,15 @@ export {
   subjects,
   deploymentKey,
   assertToken,
+  assertPublishSubject,
   subjectMatches,
   SUBJECT_ROOT,
   OUTCOMES_STREAM,
   OUTCOMES_SUBJECTS,
   KV_BUCKETS,
   PRESENCE_SUBJECTS,
+  JOBS_STREAM,
+  JOBS_QUEUE_SUBJECTS,
   type SubjectKind,
 } from './subjects';
 export { createReplicaPresence, type ReplicaPresence, type ReplicaPresenceOptions } from './presence';

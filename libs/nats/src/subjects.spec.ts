@@ -1,4 +1,4 @@
-import { assertFilterSubject, deploymentKey, subjectMatches, subjects, OUTCOMES_SUBJECTS } from './subjects';
+import { assertFilterSubject, deploymentKey, subjectMatches, subjects, JOBS_QUEUE_SUBJECTS, OUTCOMES_SUBJECTS } from './subjects';
 
 describe('subjects', () => {
   it('builds switchyard.<kind>.<...> subjects', () => {
@@ -9,6 +9,14 @@ describe('subjects', () => {
     expect(subjects.all('health')).toBe('switchyard.health.>');
     expect(subjectMatches(OUTCOMES_SUBJECTS, subjects.outcome('a', 'b'))).toBe(true);
     expect(deploymentKey('openai', 'gpt4o')).toBe('openai.gpt4o');
+    expect(subjects.job('acme', 'succeeded')).toBe('switchyard.job.acme.succeeded');
+    expect(subjects.jobQueue('batch', 'acme')).toBe('switchyard.jobq.batch.acme');
+  });
+
+  it('keeps the jobs work queue apart from job events (a stream on one must not capture the other)', () => {
+    expect(subjectMatches(JOBS_QUEUE_SUBJECTS, subjects.jobQueue('interactive', 'acme'))).toBe(true);
+    expect(subjectMatches(JOBS_QUEUE_SUBJECTS, subjects.job('acme', 'queued'))).toBe(false);
+    expect(subjectMatches(subjects.all('job'), subjects.jobQueue('batch', 'acme'))).toBe(false);
   });
 
   it.each([

@@ -21,7 +21,15 @@ export const PRESENCE_SUBJECTS = {
   router: `${SUBJECT_ROOT}.router.replicas`,
 } as const;
 
-export type SubjectKind = 'health' | 'quota' | 'outcome' | 'budget';
+/**
+ * JetStream work queue of the jobs service: one subject per priority and
+ * tenant (`switchyard.jobq.<priority>.<tenant>`), so workers can take from
+ * each tenant's lane in turn. Work-queue retention: a message is gone once acked.
+ */
+export const JOBS_STREAM = 'SWITCHYARD_JOBS';
+export const JOBS_QUEUE_SUBJECTS = `${SUBJECT_ROOT}.jobq.>`;
+
+export type SubjectKind = 'health' | 'quota' | 'outcome' | 'budget' | 'job';
 
 const BAD_TOKEN = /[.*>\s\u0000-\u001f\u007f]/;
 
@@ -53,6 +61,10 @@ export const subjects = {
     `${SUBJECT_ROOT}.outcome.${assertToken('provider', provider)}.${assertToken('deployment', deployment)}`,
   /** `switchyard.budget.<tenant>`: budget thresholds crossed. */
   budget: (tenant: string) => `${SUBJECT_ROOT}.budget.${assertToken('tenant', tenant)}`,
+  /** `switchyard.job.<tenant>.<state>`: job state changes (state in lower case, e.g. `succeeded`). */
+  job: (tenant: string, state: string) => `${SUBJECT_ROOT}.job.${assertToken('tenant', tenant)}.${assertToken('state', state)}`,
+  /** `switchyard.jobq.<priority>.<tenant>`: a tenant's lane of the jobs work queue (JOBS_STREAM). */
+  jobQueue: (priority: string, tenant: string) => `${SUBJECT_ROOT}.jobq.${assertToken('priority', priority)}.${assertToken('tenant', tenant)}`,
   /** `switchyard.<kind>.>`: everything of one kind, for subscribers. */
   all: (kind: SubjectKind) => `${SUBJECT_ROOT}.${kind}.>`,
 };

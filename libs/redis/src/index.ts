@@ -1,3 +1,4 @@
+export { connectRedis, closeRedis, type ConnectRedisOptions } from './connect';
 export { createRedisClient, redisTime, reconnectDelay, waitUntilReady, type CreateRedisClientOptions, type RedisLogger, type Redis } from './client';
 export { defineScript, type ScriptDefinition, type ScriptFn } from './script';
 export { key, hashTagOf, assertSameSlot } from './keys';

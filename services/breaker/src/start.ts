@@ -1,7 +1,7 @@
 import { createGrpcServer } from '@switchyard/grpc';
-import { createRedisClient } from '@switchyard/redis';
+import { connectRedis } from '@switchyard/redis';
 import { type EventBus, KV_BUCKETS, createNatsEventBus } from '@switchyard/nats';
-import type { RunningService } from '@switchyard/runtime';
+import { type RunningService, createLifecycle } from '@switchyard/runtime';
 import type { Clock } from '@switchyard/util';
 import type { BreakerConfig } from './config';
 import type { HealthStore } from './domain/health-store';
@@ -11,7 +11,7 @@ import { createBreakerHandlers } from './adapters/grpc-handlers';
 import { createHealthPublisher } from './adapters/health-publisher';
 import { startOutcomeConsumer } from './adapters/outcome-consumer';
 import { createRedisHealthStore } from './adapters/redis-health-store';
-import { createHealthTracker, type HealthTracker, type TrackerLogger } from './health-tracker';
+import { createHealthTracker, type HealthTracker, type TrackerLogger } from './domain/health-tracker';
 import { createServiceLogger } from './logger';
 
 /** What the embedded demo (or a test) may pass in instead of the real connections. */
@@ -25,6 +25,9 @@ export interface BreakerDeps {
 
 export type BreakerService = RunningService;
 
+/** How long start-up waits for Redis to accept the connection (the client's connect timeout). */
+const REDIS_CONNECT_WAIT_MS = 2_000;
+
 /**
  * Wires the breaker: store (Redis, or the one passed in), event bus (NATS, or
  * the one passed in), tracker, gRPC server, outcome consumer and the
@@ -33,31 +36,24 @@ export type BreakerService = RunningService;
  */
 export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = {}): Promise<BreakerService> {
   const logger = deps.logger ?? createServiceLogger('breaker', config.logLevel);
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const cleanup = async () => {
-    for (const fn of cleanups.reverse()) await fn().catch((err) => logger.warn({ err }, 'cleanup step failed'));
-  };
-  try {
+  const life = createLifecycle(logger);
+  return life.starting(async () => {
     let store = deps.store;
     if (!store) {
-      const redis = createRedisClient({ url: config.redisUrl, name: 'switchyard-breaker', lazyConnect: true, logger });
-      await redis.connect().catch((err: Error) => {
-        redis.disconnect();
-        throw new Error(`redis ${config.redisUrl}: ${err.message}`, { cause: err });
-      });
+      // Circuit state lives only in Redis: without it there is nothing to serve.
+      const redis = await connectRedis({ url: config.redisUrl, name: 'switchyard-breaker', logger, graceMs: REDIS_CONNECT_WAIT_MS, whileUnreachable: 'fail' });
       store = createRedisHealthStore({ redis, policy: config.policy, ownsConnection: true });
     }
     const ownedStore = store;
-    cleanups.push(() => ownedStore.close());
+    life.onStop('health store', () => ownedStore.close());
 
     const bus =
       deps.bus ??
       (await createNatsEventBus({ url: config.natsUrl, name: 'switchyard-breaker', logger }).catch((err: Error) => {
         throw new Error(`nats ${config.natsUrl}: ${err.message}`, { cause: err });
       }));
-    cleanups.push(() => bus.close());
+    life.onStop('event bus', () => bus.close());
     const kv = await bus.kv(KV_BUCKETS.health);
-    const clock = deps.clock;
     const metrics = createBreakerMetrics();
     const publisher = createHealthPublisher({ bus, kv, logger, slowCallMs: (deployment) => slowCallMsFor(config.policy, deployment) });
     const tracked = createHealthTracker({
@@ -72,7 +68,7 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
       },
       logger,
       configured: config.deployments,
-      now: clock ? () => clock.now() : undefined,
+      ...(deps.clock ? { clock: deps.clock } : {}),
     });
     const tracker: HealthTracker = {
       ...tracked,
@@ -94,12 +90,12 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
       services: [
         createBreakerHandlers({
           tracker,
-          defaultProbeTtlMs: config.probeTtlMs,
+          defaultProbeTtlMs: (deployment) => config.probeTtlMsByDeployment[deployment] ?? config.probeTtlMs,
           slowCallMs: (deployment) => slowCallMsFor(config.policy, deployment),
         }),
       ],
     });
-    cleanups.push(() => server.shutdown(config.shutdownGraceMs));
+    life.onStop('grpc server', () => server.shutdown(config.shutdownGraceMs));
 
     // Back from a NATS outage: put Redis's truth into KV so routers resynchronise from it.
     let lastStatus = bus.status();
@@ -109,10 +105,10 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
       }
       lastStatus = status;
     });
-    cleanups.push(async () => offStatus());
+    life.onStop('nats status watch', () => offStatus());
 
     const consumer = await startOutcomeConsumer({ bus, tracker, logger, ackWaitMs: config.outcomeAckWaitMs });
-    cleanups.push(() => consumer.stop());
+    life.onStop('outcome consumer', () => consumer.stop());
 
     let sweeping: Promise<void> = Promise.resolve();
     const timer =
@@ -122,18 +118,11 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
           }, config.sweepIntervalMs)
         : undefined;
     timer?.unref();
-    cleanups.push(async () => {
+    life.onStop('health sweep', async () => {
       if (timer) clearInterval(timer);
       await sweeping;
     });
 
-    let stopped: Promise<void> | undefined;
-    return {
-      port: server.port,
-      stop: () => (stopped ??= cleanup()),
-    };
-  } catch (err) {
-    await cleanup();
-    throw err;
-  }
+    return { port: server.port, stop: life.stop };
+  });
 }

@@ -1,8 +1,8 @@
 import { BudgetService } from '@switchyard/contracts';
 import { createGrpcServer, serviceRegistration } from '@switchyard/grpc';
 import { createNatsEventBus, type EventBus } from '@switchyard/nats';
-import { createRedisClient, waitUntilReady, type Redis } from '@switchyard/redis';
-import type { RunningService } from '@switchyard/runtime';
+import { closeRedis, connectRedis } from '@switchyard/redis';
+import { type RunningService, createLifecycle } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
 import { BUDGET_ACCESS, type BudgetHandlerLogger, type BudgetStats, createBudgetHandlers } from './adapters/grpc-budget-handlers';
 import { createBudgetMetrics } from './adapters/budget-metrics';
@@ -29,30 +29,28 @@ export interface RunningBudgetService extends RunningService {
 /** How long start-up waits for Redis before serving anyway (fail-closed until it connects). */
 const REDIS_STARTUP_WAIT_MS = 5_000;
 
-/**
- * The shared fail-fast client (@switchyard/redis): once connected, commands
- * error at once while Redis is away (and after the command timeout when it
- * hangs), so Reserve applies the fail-closed policy instead of stalling calls.
- */
-async function connectRedis(config: BudgetConfig, logger: BudgetLogger): Promise<Redis> {
-  const redis = createRedisClient({ url: config.redisUrl, name: 'switchyard-budget', logger, commandTimeoutMs: config.redisCommandTimeoutMs });
-  if (!(await waitUntilReady(redis, REDIS_STARTUP_WAIT_MS))) {
-    logger.warn({ event: 'redis_unreachable_at_start', url: config.redisUrl }, 'serving without Redis for now (hard caps fail closed)');
-  }
-  return redis;
-}
-
 /** Wires config → adapters → handlers → gRPC server; tests and main share it. */
 export async function start(config: BudgetConfig, deps: Partial<BudgetDeps> = {}): Promise<RunningBudgetService> {
   const logger: BudgetLogger = deps.logger ?? createLogger('switchyard-budget', { level: config.logLevel });
-  const owned: { redis?: Redis; bus?: EventBus } = {};
-  try {
+  const life = createLifecycle(logger);
+  return life.starting(async () => {
     let store = deps.store;
     if (!store) {
-      owned.redis = await connectRedis(config, logger);
-      store = createRedisBudgetStore(owned.redis);
+      // The shared fail-fast client: once connected, commands error at once while Redis is away (and after
+      // the command timeout when it hangs), so Reserve applies the fail-closed policy instead of stalling calls.
+      const client = { url: config.redisUrl, name: 'switchyard-budget', logger, commandTimeoutMs: config.redisCommandTimeoutMs };
+      const redis = await connectRedis({ ...client, graceMs: REDIS_STARTUP_WAIT_MS, whileUnreachable: 'serving without Redis for now (hard caps fail closed)' });
+      life.onStop('redis', () => closeRedis(redis));
+      store = createRedisBudgetStore(redis);
     }
-    const bus = deps.bus ?? (owned.bus = await createNatsEventBus({ url: config.natsUrl, name: 'switchyard-budget', logger }));
+    const ownedStore = store;
+    life.onStop('budget store', () => ownedStore.close());
+    let bus = deps.bus;
+    if (!bus) {
+      const owned = await createNatsEventBus({ url: config.natsUrl, name: 'switchyard-budget', logger });
+      life.onStop('event bus', () => owned.close());
+      bus = owned;
+    }
     const metrics = createBudgetMetrics();
     const tenants = Object.entries(config.switchyard.tenants).map(([id, t]) => ({ id, caps: tenantCaps(id, t) }));
     const usageStore = store;
@@ -83,25 +81,7 @@ export async function start(config: BudgetConfig, deps: Partial<BudgetDeps> = {}
       auth: { internalToken: config.internalToken, operatorToken: config.operatorToken },
       channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
     });
-    let stopped: Promise<void> | undefined;
-    return {
-      port: server.port,
-      stats,
-      stop() {
-        stopped ??= (async () => {
-          await server.shutdown(config.shutdownGraceMs);
-          await owned.bus?.close();
-          await store.close();
-          // QUIT needs a live connection; a dead one is just torn down (stops reconnect timers too).
-          if (owned.redis?.status === 'ready') await owned.redis.quit().catch(() => undefined);
-          owned.redis?.disconnect();
-        })();
-        return stopped;
-      },
-    };
-  } catch (err) {
-    await owned.bus?.close().catch(() => undefined);
-    owned.redis?.disconnect();
-    throw err;
-  }
+    life.onStop('grpc server', () => server.shutdown(config.shutdownGraceMs));
+    return { port: server.port, stats, stop: life.stop };
+  });
 }

@@ -2,8 +2,8 @@ import { createGrpcServer } from '@switchyard/grpc';
 import { fromBinary } from '@bufbuild/protobuf';
 import { QuotaEventKind, QuotaEventSchema } from '@switchyard/contracts';
 import { type EventBus, PRESENCE_SUBJECTS, createNatsEventBus, createReplicaPresence, subjects } from '@switchyard/nats';
-import { createRedisClient, waitUntilReady } from '@switchyard/redis';
-import type { RunningService } from '@switchyard/runtime';
+import { connectRedis } from '@switchyard/redis';
+import { type RunningService, createLifecycle } from '@switchyard/runtime';
 import { type Logger, createLogger } from '@switchyard/telemetry';
 import type { Clock } from '@switchyard/util';
 import type { LimiterConfig } from './config';
@@ -40,21 +40,20 @@ export type LimiterService = RunningService;
  */
 export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = {}): Promise<LimiterService> {
   const logger = deps.logger ?? createLogger('switchyard-limiter', { level: config.logLevel });
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const cleanup = async () => {
-    for (const fn of cleanups.reverse()) await fn().catch((err) => logger.warn({ err }, 'cleanup step failed'));
-  };
-  try {
+  const life = createLifecycle(logger);
+  return life.starting(async () => {
     const bus = deps.bus ?? (await createNatsEventBus({ url: config.natsUrl, name: 'switchyard-limiter', logger }));
-    cleanups.push(() => bus.close());
+    life.onStop('event bus', () => bus.close());
     const metrics = deps.metrics ?? createLimiterMetrics();
 
     let store = deps.store;
+    // Registered next to the bus so it closes after everything that uses it (cleanups run in reverse).
+    life.onStop('quota store', () => store?.close());
     if (!store) {
-      const redis = createRedisClient({ url: config.redisUrl, name: 'switchyard-limiter', logger, commandTimeoutMs: config.redisTimeoutMs });
-      if (!(await waitUntilReady(redis, REDIS_STARTUP_WAIT_MS))) logger.warn({ event: 'redis_unreachable_at_start', url: config.redisUrl }, 'Redis unreachable: limiting from the local share until it is back');
+      const client = { url: config.redisUrl, name: 'switchyard-limiter', logger, commandTimeoutMs: config.redisTimeoutMs };
+      const redis = await connectRedis({ ...client, graceMs: REDIS_STARTUP_WAIT_MS, whileUnreachable: 'Redis unreachable: limiting from the local share until it is back' });
       const presence = await createReplicaPresence({ bus, subject: PRESENCE_SUBJECTS.limiter, intervalMs: config.heartbeatMs });
-      cleanups.push(() => presence.close());
+      life.onStop('replica presence', () => presence.close());
       store = createFailoverQuotaStore({
         shared: createRedisQuotaStore({ redis, ownsClient: true, windowMs: config.windowMs, dayWindowMs: config.dayWindowMs }),
         local: createMemoryQuotaStore({ windowMs: config.windowMs, dayWindowMs: config.dayWindowMs }),
@@ -68,9 +67,6 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
         },
       });
     }
-    const ownedStore = store;
-    // Closed after the server stopped (cleanups run in reverse).
-    cleanups.splice(1, 0, () => ownedStore.close());
 
     const slotFeed = config.settings.concurrencyWakeup !== false ? createSlotFeed(bus) : undefined;
     const limiter = createLimiter({
@@ -88,7 +84,7 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
         ),
     });
 
-    cleanups.push(async () => limiter.close());
+    life.onStop('recovery timers', () => limiter.close());
     // Utilisation against the provider's published limit (before headroom), so 0.8 is the seeds' 80 % line.
     const keys = [
       ...Object.keys(config.gateway.deployments).map((id) => ({ kind: 'deployment' as const, id })),
@@ -114,27 +110,23 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
       if (!id) return;
       if (event.kind === QuotaEventKind.EXHAUSTED || event.kind === QuotaEventKind.COOLDOWN_STARTED) limiter.watchRecovery(id, Number(event.untilUnixMs));
     });
-    cleanups.push(async () => recoveryFeed.unsubscribe());
+    life.onStop('quota feed', () => recoveryFeed.unsubscribe());
     // Slots freed by a Settle on another replica wake the waiters here.
     if (slotFeed) {
       const freedFeed = await slotFeed.listen((keyNames) => limiter.slotsFreed(keyNames));
-      cleanups.push(async () => freedFeed.unsubscribe());
+      life.onStop('slot feed', () => freedFeed.unsubscribe());
     }
 
     const server = await createGrpcServer({
       host: config.grpcHost,
       port: config.grpcPort,
       logger,
-      services: [createLimiterHandlers({ limiter, metrics })],
+      services: [createLimiterHandlers({ limiter, metrics, ...(deps.clock ? { clock: deps.clock } : {}) })],
       auth: { internalToken: config.internalToken, operatorToken: config.operatorToken },
       channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
     });
-    cleanups.push(() => server.shutdown(config.shutdownGraceMs));
+    life.onStop('grpc server', () => server.shutdown(config.shutdownGraceMs));
 
-    let stopped: Promise<void> | undefined;
-    return { port: server.port, stop: () => (stopped ??= cleanup()) };
-  } catch (err) {
-    await cleanup();
-    throw err;
-  }
+    return { port: server.port, stop: life.stop };
+  });
 }

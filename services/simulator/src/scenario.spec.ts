@@ -73,3 +73,20 @@ describe('resolveDeployment', () => {
     expect(resolveDeployment(s, 'unlisted').limits).toEqual({ rpm: 100, tpm: 1000, windowMs: 60_000 });
   });
 });
+
+describe('validateScenario, where a key accepts more than one shape', () => {
+  it.each([
+    [{ deployments: { d: { latency: { firstToken: { uniform: { min: 1 } } } } } }, 'deployments.d.latency.firstToken.uniform.max: required'],
+    [{ deployments: { d: { latency: { firstToken: { uniform: 5 } } } } }, 'deployments.d.latency.firstToken.uniform: must be a mapping with min, max, got 5'],
+    [{ deployments: { d: { latency: { firstToken: {} } } } }, 'deployments.d.latency.firstToken: must be a number of ms or exactly one of'],
+    [{ deployments: { d: { shouldRetry: { rate_limit: 'y' } } } }, 'deployments.d.shouldRetry.rate_limit: must be true or false, got "y"'],
+    [{ deployments: { d: { outages: [{ from: 0, to: 10, kind: 'hang', status: 503 }] } } }, 'deployments.d.outages[0]: give kind or status, not both'],
+  ])('names the entry inside the shape that matched: %j', (raw, message) => {
+    expect(problems(raw)).toEqual([expect.stringContaining(message)]);
+  });
+
+  it('keeps fault kinds in the order given (the fault dice walk them in that order)', () => {
+    const s = validateScenario({ deployments: { d: { faults: { server_error: 0.1, rate_limit: 0.2, hang: 0.1 } } } });
+    expect(Object.keys(s.deployments.d!.faults!)).toEqual(['server_error', 'rate_limit', 'hang']);
+  });
+});

@@ -1,6 +1,6 @@
 import { counter, gauge, histogram, metricsRegistry, type Registry } from '@switchyard/telemetry';
 import { failureRate, outcomeKind, p95LatencyMs, type OutcomeErrorClass, type Transition } from '../domain/circuit';
-import type { HealthSnapshot } from '../health-tracker';
+import type { HealthSnapshot } from '../domain/health-tracker';
 import { breakerMetrics as M, TRANSITION_REASONS } from '../metrics-catalogue';
 
 type TransitionReason = (typeof TRANSITION_REASONS)[number];

@@ -2,19 +2,8 @@ import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { DeploymentHealthSchema, HealthTransitionSchema } from '@switchyard/contracts';
 import { type EventBus, type KvStore, isKvConflictError, subjects } from '@switchyard/nats';
 import type { StoreStep } from '../domain/health-store';
+import type { HealthPublisher } from '../domain/health-tracker';
 import { toDeploymentHealth, toHealthTransition } from './proto-mapping';
-
-export interface HealthPublisher {
-  /**
-   * Publishes a step's transition on `switchyard.health.<provider>.<deployment>`
-   * and writes the new DeploymentHealth to the KV bucket. Call it only with the
-   * step a store returned to this caller: the store hands each transition to
-   * exactly one caller, so each is published once.
-   */
-  transition(step: StoreStep): Promise<void>;
-  /** Writes the KV state without an event (epoch changed but the state did not, e.g. an override released). */
-  state(step: StoreStep): Promise<void>;
-}
 
 export interface PublisherLogger {
   warn(obj: object, msg?: string): void;

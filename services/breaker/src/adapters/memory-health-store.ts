@@ -7,6 +7,7 @@ import {
   type OutcomeInput,
   type Step,
   DEFAULT_POLICY,
+  policyFor,
   effectiveState,
   forceState,
   newCircuit,
@@ -52,28 +53,29 @@ export function createMemoryHealthStore(options: { policy?: BreakerPolicy; clock
       const now = clock.now();
       const current = circuits.get(id.deployment) ?? newCircuit(id, now);
       if (isDuplicate(id.deployment, outcome.eventId, now)) {
-        return { ...commit(observe(current, now, policy), now), duplicate: true };
+        return { ...commit(observe(current, now, policyFor(policy, id.deployment)), now), duplicate: true };
       }
-      return { ...commit(recordOutcome(current, outcome, now, policy), now), duplicate: false };
+      return { ...commit(recordOutcome(current, outcome, now, policyFor(policy, id.deployment)), now), duplicate: false };
     },
 
     async observe(deployment: string) {
       const current = circuits.get(deployment);
       if (!current) return undefined;
       const now = clock.now();
-      return commit(observe(current, now, policy), now);
+      return commit(observe(current, now, policyFor(policy, deployment)), now);
     },
 
     async force(id: DeploymentIdentity, input: ForceInput) {
       const now = clock.now();
-      return commit(forceState(circuits.get(id.deployment) ?? newCircuit(id, now), input, now, policy), now);
+      return commit(forceState(circuits.get(id.deployment) ?? newCircuit(id, now), input, now, policyFor(policy, id.deployment)), now);
     },
 
     async acquireProbe(deployment: string, holderId: string, ttlMs: number, extend = false): Promise<ProbeResult> {
       const current = circuits.get(deployment);
       if (!current) return { granted: false, holderId: '', expiresAt: 0, state: 'CLOSED' };
       const now = clock.now();
-      const observed = commit(observe(current, now, policy), now);
+      const own = policyFor(policy, deployment);
+      const observed = commit(observe(current, now, own), now);
       const step = observed.transition ? observed : undefined;
       const state = effectiveState(observed.record, now);
       if (!probeAllowed(observed.record, now)) return { granted: false, holderId: '', expiresAt: 0, state, step };
@@ -83,7 +85,7 @@ export function createMemoryHealthStore(options: { policy?: BreakerPolicy; clock
       const mine = held.get(holderId);
       // A permit is one probe call: asking again (a retry of the probe) is refused unless extending.
       if (mine !== undefined && !extend) return { granted: false, holderId, expiresAt: mine, state, step };
-      if (mine === undefined && held.size >= policy.halfOpenProbes) {
+      if (mine === undefined && held.size >= own.halfOpenProbes) {
         // Report the permit that frees up first (the caller's earliest chance).
         const [holder, exp] = [...held].sort((x, y) => x[1] - y[1] || (x[0] < y[0] ? -1 : 1))[0]!;
         return { granted: false, holderId: holder, expiresAt: exp, state, step };

@@ -2,8 +2,8 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { AttemptOutcomeSchema } from '@switchyard/contracts';
 import { type Consumer, type EventBus, OUTCOMES_STREAM, OUTCOMES_SUBJECTS } from '@switchyard/nats';
 import { isFieldError } from '@switchyard/util';
-import type { HealthTracker, TrackerLogger } from '../health-tracker';
-import { parseOutcome } from './grpc-handlers';
+import type { HealthTracker, TrackerLogger } from '../domain/health-tracker';
+import { parseOutcome } from './outcome-proto';
 
 /** Durable consumer name shared by every breaker replica: JetStream hands each outcome to one of them. */
 export const OUTCOME_CONSUMER = 'breaker';

@@ -10,6 +10,7 @@ import {
   type OutcomeInput,
   type Transition,
   DEFAULT_POLICY,
+  policyFor,
   slowCallMsFor,
 } from '../domain/circuit';
 import { type HealthStore, type ProbeResult, type StoreStep, EVENT_DEDUP_MS } from '../domain/health-store';
@@ -72,13 +73,14 @@ const SOURCES: Record<Script, { lua: string; numberOfKeys: number }> = {
  */
 export function createRedisHealthStore(options: RedisHealthStoreOptions): HealthStore {
   const { redis, clock } = options;
-  const policy = options.policy ?? DEFAULT_POLICY;
+  const shared = options.policy ?? DEFAULT_POLICY;
   // defineScript handles EVALSHA → EVAL on NOSCRIPT (Redis restarted) and the span per call.
   const scripts = Object.fromEntries(
     (Object.keys(SOURCES) as Script[]).map((name) => [name, defineScript(redis, { name: `sy_brk_${name}`, ...SOURCES[name] })]),
   ) as Record<Script, ScriptFn>;
 
   async function run(script: Script, keys: string[], id: DeploymentIdentity, extra: string[]): Promise<string> {
+    const policy = policyFor(shared, id.deployment);
     const args = [
       clock ? String(clock.now()) : '',
       String(policy.consecutiveFailures),

@@ -72,7 +72,12 @@ export interface BreakerPolicy {
   healthyResetMs: number;
   /** Probe permits in HALF_OPEN (cluster-wide); this many successes close the circuit. */
   halfOpenProbes: number;
+  /** Per-deployment settings that win over the ones above (the config file's `deployments.<id>.breaker`). */
+  byDeployment?: Readonly<Record<string, DeploymentPolicy>>;
 }
+
+/** What a deployment may set for itself. */
+export type DeploymentPolicy = Partial<Omit<BreakerPolicy, 'byDeployment' | 'slowCallMsByDeployment'>>;
 
 export const DEFAULT_POLICY: BreakerPolicy = {
   consecutiveFailures: 5,
@@ -253,7 +258,13 @@ export function p95LatencyMs(r: CircuitRecord): number {
 
 /** The slow-call threshold of one deployment (0 = not tracked). */
 export function slowCallMsFor(policy: BreakerPolicy, deployment: string): number {
-  return policy.slowCallMsByDeployment?.[deployment] ?? policy.slowCallMs;
+  return policy.byDeployment?.[deployment]?.slowCallMs ?? policy.slowCallMsByDeployment?.[deployment] ?? policy.slowCallMs;
+}
+
+/** The policy one deployment's circuit runs under: its own settings over the shared ones. */
+export function policyFor(policy: BreakerPolicy, deployment: string): BreakerPolicy {
+  const own = policy.byDeployment?.[deployment];
+  return own ? { ...policy, ...own } : policy;
 }
 
 /** CLOSED but slow: the p95 estimate is over the deployment's slow-call threshold. */

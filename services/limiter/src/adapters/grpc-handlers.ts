@@ -1,6 +1,8 @@
 import { ErrorClass, ErrorClassSchema, LimiterService, type LimitKey } from '@switchyard/contracts';
 import { type AccessTable, type ServiceRegistration, serviceRegistration } from '@switchyard/grpc';
-import { type KeyRef, type Limiter, LimiterInputError } from '../domain/limiter';
+import { type Clock, systemClock } from '@switchyard/util';
+import type { Limiter } from '../domain/limiter';
+import { type KeyRef, LimiterInputError } from '../domain/limiter-input';
 import type { LimiterMetrics } from './limiter-metrics';
 import { keyKindFromProto, limitKeyToProto, limitKindToProto, quotaStateToProto } from './quota-proto';
 
@@ -20,9 +22,18 @@ function errorClassName(value: ErrorClass): string | undefined {
  */
 export const LIMITER_ACCESS: AccessTable<(typeof LimiterService)['method']> = { clearUnavailable: 'operator', getQuota: 'either' };
 
+/**
+ * The call's deadline on the limiter's clock: gRPC gives it as a wall-clock
+ * instant, the domain counts on its injected clock (the same for the system clock).
+ */
+function deadlineOn(clock: Clock, deadline: Date | undefined): number | undefined {
+  return deadline ? clock.now() + (deadline.getTime() - Date.now()) : undefined;
+}
+
 /** LimiterService over the domain Limiter (the token checks are createGrpcServer's, per LIMITER_ACCESS). */
-export function createLimiterHandlers(options: { limiter: Limiter; metrics?: LimiterMetrics }): ServiceRegistration {
+export function createLimiterHandlers(options: { limiter: Limiter; metrics?: LimiterMetrics; clock?: Clock }): ServiceRegistration {
   const { limiter, metrics } = options;
+  const clock = options.clock ?? systemClock;
 
   return serviceRegistration(LimiterService, {
     async acquire(req, ctx) {
@@ -35,7 +46,7 @@ export function createLimiterHandlers(options: { limiter: Limiter; metrics?: Lim
           maxWaitMs: req.maxWaitMs,
           requestId: req.requestId,
         },
-        { signal: ctx.signal, deadlineMs: ctx.deadline?.getTime() },
+        { signal: ctx.signal, deadlineMs: deadlineOn(clock, ctx.deadline) },
       );
       metrics?.acquire(r.granted ? 'granted' : 'denied', r.localFallback, r.waitedMs);
       if (r.granted) return { granted: true, reservationId: r.reservationId, waitedMs: r.waitedMs, localFallback: r.localFallback, grantedAtUnixMs: BigInt(r.grantedAtMs) };

@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { LimitKind, QuotaEventKind, QuotaEventSchema, QuotaStateSchema } from '@switchyard/contracts';
 import { type EventBus, type KvStore, KV_BUCKETS, deploymentKey, isKvConflictError, subjects } from '@switchyard/nats';
-import type { QuotaChange, QuotaPublisher } from '../domain/limiter';
+import type { QuotaChange, QuotaPublisher } from '../domain/quota-changes';
 import { limitKeyToProto, limitKindToProto, quotaStateToProto } from './quota-proto';
 
 const EVENT_KIND: Record<QuotaChange['kind'], QuotaEventKind> = {

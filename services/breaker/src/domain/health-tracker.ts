@@ -1,7 +1,20 @@
-import type { CircuitRecord, CircuitStateName, DeploymentIdentity, OutcomeInput } from './domain/circuit';
-import { effectiveState, newCircuit } from './domain/circuit';
-import type { HealthStore, ProbeResult, StoreStep } from './domain/health-store';
-import type { HealthPublisher } from './adapters/health-publisher';
+import { type Clock, systemClock } from '@switchyard/util';
+import type { CircuitRecord, CircuitStateName, DeploymentIdentity, OutcomeInput } from './circuit';
+import { effectiveState, newCircuit } from './circuit';
+import type { HealthStore, ProbeResult, StoreStep } from './health-store';
+
+/** Where transitions go (NATS subject + KV bucket in production; see adapters/health-publisher.ts). */
+export interface HealthPublisher {
+  /**
+   * Publishes a step's transition on `switchyard.health.<provider>.<deployment>`
+   * and writes the new DeploymentHealth to the KV bucket. Call it only with the
+   * step a store returned to this caller: the store hands each transition to
+   * exactly one caller, so each is published once.
+   */
+  transition(step: StoreStep): Promise<void>;
+  /** Writes the KV state without an event (epoch changed but the state did not, e.g. an override released). */
+  state(step: StoreStep): Promise<void>;
+}
 
 export interface TrackerLogger {
   info(obj: object, msg?: string): void;
@@ -56,11 +69,12 @@ export function createHealthTracker(options: {
   logger: TrackerLogger;
   /** Deployments from SWITCHYARD_CONFIG: known (CLOSED) before any outcome. */
   configured?: DeploymentIdentity[];
-  now?: () => number;
+  /** Times snapshots of configured-but-unseen deployments; stores keep their own time. */
+  clock?: Clock;
 }): HealthTracker {
   const { store, publisher, logger } = options;
   const configured = new Map((options.configured ?? []).map((d) => [d.deployment, d]));
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
 
   async function publish(step: StoreStep): Promise<void> {
     // One call may have made two transitions (OPEN→HALF_OPEN, then the decision): one event each, in order.
@@ -98,7 +112,7 @@ export function createHealthTracker(options: {
   const snapshot = (step: StoreStep): HealthSnapshot => ({ record: step.record, now: step.now, state: effectiveState(step.record, step.now) });
 
   const fresh = (id: DeploymentIdentity): HealthSnapshot => {
-    const t = now();
+    const t = clock.now();
     return { record: newCircuit(id, t), now: t, state: 'CLOSED' };
   };
 
