@@ -26,6 +26,11 @@ const internalToken = env.SWITCHYARD_INTERNAL_TOKEN || randomBytes(32).toString(
 const operatorToken = env.SWITCHYARD_OPERATOR_TOKEN || randomBytes(32).toString('hex');
 const jobsKeySecret = env.JOBS_KEY_SECRET || randomBytes(32).toString('hex');
 
+/** Every line a service prints, shown prefixed with its name (`limiter | {...}`), so one terminal tells them apart. */
+function prefixed(name: string): (line: string) => void {
+  return (line) => console.log(`${name.padEnd(7)} | ${line}`);
+}
+
 function port(name: string, fallback: number): string {
   return env[name] ?? String(fallback);
 }
@@ -73,6 +78,7 @@ async function main(): Promise<void> {
     const NAME = name.toUpperCase();
     const proc = await spawnProcess({
       entry: resolve(root, `services/${name}/src/main.ts`),
+      onLine: prefixed(name),
       env: {
         ...common,
         SWITCHYARD_OPERATOR_TOKEN: operatorToken,
@@ -87,6 +93,7 @@ async function main(): Promise<void> {
   }
   const router = await spawnProcess({
     entry: resolve(root, 'services/router/src/main.ts'),
+    onLine: prefixed('router'),
     // The router holds the internal token only: a leaked router credential must not be an operator's.
     env: {
       ...common,
@@ -101,6 +108,7 @@ async function main(): Promise<void> {
   console.log(`router      ${host}:${router.port}  metrics http://${host}:${router.metricsPort}/metrics`);
   const jobs = await spawnProcess({
     entry: resolve(root, 'services/jobs/src/main.ts'),
+    onLine: prefixed('jobs'),
     // Public like the router: callers' API keys, no internal or operator token.
     env: {
       ...common,

@@ -15,6 +15,8 @@ export interface SpawnProcessOptions {
   cwd?: string;
   /** How long to wait for the readiness line. Default 20 s (tsx compiles on first start). */
   readyTimeoutMs?: number;
+  /** Called with every stdout/stderr line as it arrives (e.g. `npm run stack` prints them prefixed with the service). */
+  onLine?: (line: string) => void;
 }
 
 export interface SpawnedProcess {
@@ -62,7 +64,7 @@ function tsxLoader(): string {
  * everything the process printed if it exits or stays silent past the timeout.
  */
 export function spawnProcess(options: SpawnProcessOptions): Promise<SpawnedProcess> {
-  const { entry, args = [], env = {}, cwd, readyTimeoutMs = 20_000 } = options;
+  const { entry, args = [], env = {}, cwd, readyTimeoutMs = 20_000, onLine: forward } = options;
   if (!entry) throw new Error('spawnProcess: entry is required (path to a .ts main)');
   const childEnv: NodeJS.ProcessEnv = { ...process.env, METRICS_PORT: '0' };
   for (const [key, value] of Object.entries(env)) {
@@ -80,6 +82,7 @@ export function spawnProcess(options: SpawnProcessOptions): Promise<SpawnedProce
   const listeners = new Set<(line: string) => void>();
   const onLine = (line: string) => {
     lines.push(line);
+    forward?.(line);
     for (const listener of listeners) listener(line);
   };
   createInterface({ input: child.stdout! }).on('line', onLine);

@@ -38,6 +38,8 @@ export function createCompleteHandler(steps: CallSteps) {
             withAttemptSpan(c, p.call.chat.maxTokens, async (attemptSpan) => {
               const res = await steps.providers.get(c.name)!.complete(p.call.chat, { signal: call.signal, timeoutMs });
               setGenAiAttributes(attemptSpan, { responseModel: res.model, inputTokens: res.usage.inputTokens, outputTokens: res.usage.outputTokens, finishReasons: [res.finishReason] });
+              // The upstream request id on every attempt span, not only failed ones: support tickets quote it.
+              if (res.upstreamRequestId) attemptSpan.setAttribute('switchyard.upstream_request_id', res.upstreamRequestId);
               return res;
             }),
           afterAttempt: (e) => {

@@ -99,6 +99,7 @@ export function createStreamCompleteHandler(steps: CallSteps) {
               for await (const chunk of stream) {
                 if (chunk.type === 'end') {
                   setGenAiAttributes(attemptSpan, { inputTokens: chunk.usage.inputTokens, outputTokens: chunk.usage.outputTokens, finishReasons: [chunk.finishReason] });
+                  if (chunk.upstreamRequestId) attemptSpan.setAttribute('switchyard.upstream_request_id', chunk.upstreamRequestId);
                   return { text: partial, end: chunk };
                 }
                 if (!chunk.text) continue;
