@@ -5,9 +5,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /*
  * Metrics are prom-client instruments exposed in the Prometheus text format.
  * Why prom-client rather than OTel's Prometheus exporter: recording is on every
- * call's path, and a prom-client `inc` with five labels measured ~4x cheaper
+ * call's path, and a prom-client `inc` with five labels measured 2-4x cheaper
  * than an OTel SDK `counter.add` with the same five attributes (README
- * "Observability" has the figures); and the exposition names are exactly the
+ * "Observability", `npm run bench -- metrics`); and the exposition names are exactly the
  * names the alert rules and the dashboard query, with no unit-suffix rewriting
  * in between. Traces stay OpenTelemetry.
  */
