@@ -21,6 +21,7 @@ const benches: Record<string, { script: string; what: string }> = {
     script: 'services/jobs/bench/jobs.ts',
     what: 'jobs service: Submit latency p50/p99, jobs/s drained against the limiter-admitted rate (utilisation), queue CPU per job (flags: --jobs, --rpm, --window-ms, --concurrency, --submitters)',
   },
+  metrics: { script: 'libs/telemetry/bench/record-cost.ts', what: 'ns per recorded sample: prom-client (used) vs the OTel metrics SDK, router label shapes (arg: iterations)' },
   limiter: {
     script: 'services/limiter/bench/acquire.ts',
     what: 'Acquire p50/p99 and throughput, one replica on loopback, beside a bare Redis EVALSHA (flags: --n, --concurrency, --seconds)',

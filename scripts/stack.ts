@@ -26,6 +26,11 @@ const internalToken = env.SWITCHYARD_INTERNAL_TOKEN || randomBytes(32).toString(
 const operatorToken = env.SWITCHYARD_OPERATOR_TOKEN || randomBytes(32).toString('hex');
 const jobsKeySecret = env.JOBS_KEY_SECRET || randomBytes(32).toString('hex');
 
+/** Every line a service prints, shown prefixed with its name (`limiter | {...}`), so one terminal tells them apart. */
+function prefixed(name: string): (line: string) => void {
+  return (line) => console.log(`${name.padEnd(7)} | ${line}`);
+}
+
 function port(name: string, fallback: number): string {
   return env[name] ?? String(fallback);
 }
@@ -63,31 +68,47 @@ async function main(): Promise<void> {
     SWITCHYARD_INTERNAL_TOKEN: internalToken,
   };
   const peers: Record<string, string> = {};
-  for (const [name, fallback] of [
-    ['limiter', 50052],
-    ['breaker', 50053],
-    ['budget', 50054],
-    ['cache', 50055],
+  // Each process its own /metrics port (the services' defaults; deploy/prometheus/prometheus.yml scrapes these).
+  for (const [name, fallback, metricsFallback] of [
+    ['limiter', 50052, 9465],
+    ['breaker', 50053, 9466],
+    ['budget', 50054, 9467],
+    ['cache', 50055, 9468],
   ] as const) {
+    const NAME = name.toUpperCase();
     const proc = await spawnProcess({
       entry: resolve(root, `services/${name}/src/main.ts`),
-      env: { ...common, SWITCHYARD_OPERATOR_TOKEN: operatorToken, GRPC_PORT: port(`${name.toUpperCase()}_PORT`, fallback) },
+      onLine: prefixed(name),
+      env: {
+        ...common,
+        SWITCHYARD_OPERATOR_TOKEN: operatorToken,
+        GRPC_PORT: port(`${NAME}_PORT`, fallback),
+        METRICS_PORT: port(`${NAME}_METRICS_PORT`, metricsFallback),
+      },
       readyTimeoutMs: 60_000,
     });
     started.push({ name, proc });
-    peers[`${name.toUpperCase()}_ADDR`] = `${host}:${proc.port}`;
-    console.log(`${name.padEnd(11)} ${host}:${proc.port}`);
+    peers[`${NAME}_ADDR`] = `${host}:${proc.port}`;
+    console.log(`${name.padEnd(11)} ${host}:${proc.port}  metrics http://${host}:${proc.metricsPort}/metrics`);
   }
   const router = await spawnProcess({
     entry: resolve(root, 'services/router/src/main.ts'),
+    onLine: prefixed('router'),
     // The router holds the internal token only: a leaked router credential must not be an operator's.
-    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, GRPC_PORT: port('ROUTER_PORT', 50051) },
+    env: {
+      ...common,
+      ...peers,
+      SWITCHYARD_OPERATOR_TOKEN: undefined,
+      GRPC_PORT: port('ROUTER_PORT', 50051),
+      METRICS_PORT: port('ROUTER_METRICS_PORT', 9464),
+    },
     readyTimeoutMs: 60_000,
   });
   started.push({ name: 'router', proc: router });
-  console.log(`router      ${host}:${router.port}`);
+  console.log(`router      ${host}:${router.port}  metrics http://${host}:${router.metricsPort}/metrics`);
   const jobs = await spawnProcess({
     entry: resolve(root, 'services/jobs/src/main.ts'),
+    onLine: prefixed('jobs'),
     // Public like the router: callers' API keys, no internal or operator token.
     env: {
       ...common,
@@ -96,11 +117,12 @@ async function main(): Promise<void> {
       ROUTER_ADDR: `${host}:${router.port}`,
       JOBS_KEY_SECRET: jobsKeySecret,
       GRPC_PORT: port('JOBS_PORT', 50056),
+      METRICS_PORT: port('JOBS_METRICS_PORT', 9469),
     },
     readyTimeoutMs: 60_000,
   });
   started.push({ name: 'jobs', proc: jobs });
-  console.log(`jobs        ${host}:${jobs.port}`);
+  console.log(`jobs        ${host}:${jobs.port}  metrics http://${host}:${jobs.metricsPort}/metrics`);
   console.log(`\nSwitchyard is up. Call switchyard.router.v1.RouterService at ${host}:${router.port}`);
   console.log(`(or queue calls with switchyard.jobs.v1.JobsService at ${host}:${jobs.port})`);
   console.log('with metadata x-api-key: sk-switchyard-demo (tenant acme). Ctrl-C stops everything.');

@@ -40,6 +40,18 @@ describe('runMain', () => {
     expect(fake.exits).toEqual([0]);
   });
 
+  it('announces metrics_port when the service serves /metrics, so tests and supervisors can scrape it', async () => {
+    const announced: string[] = [];
+    await runMain({
+      name: 'svc',
+      logger: recordingLogger(),
+      proc: fakeProcess().proc,
+      announce: (line) => announced.push(line),
+      start: async () => ({ port: 4321, metricsPort: 9465, stop: async () => undefined }),
+    });
+    expect(JSON.parse(announced[0])).toMatchObject({ event: 'listening', port: 4321, metrics_port: 9465 });
+  });
+
   it('exits 1 naming the reason when start-up fails', async () => {
     const fake = fakeProcess();
     const logger = recordingLogger();

@@ -1,6 +1,8 @@
 /** What a service's `start(config)` returns; tests and mains share it. */
 export interface RunningService {
   port: number;
+  /** Port of the Prometheus /metrics endpoint, when the process serves one (announced as `metrics_port`). */
+  metricsPort?: number;
   /** Graceful: health NOT_SERVING, finish in-flight calls, drain NATS, quit Redis. */
   stop(): Promise<void>;
 }
@@ -45,7 +47,15 @@ export async function runMain(options: {
   }
   // The readiness line is a protocol, not a log line: written whatever LOG_LEVEL says.
   announce(
-    `${JSON.stringify({ level: 'info', time: new Date().toISOString(), event: 'listening', service: name, port: service.port, msg: `${name} listening on port ${service.port}` })}\n`,
+    `${JSON.stringify({
+      level: 'info',
+      time: new Date().toISOString(),
+      event: 'listening',
+      service: name,
+      port: service.port,
+      ...(service.metricsPort !== undefined ? { metrics_port: service.metricsPort } : {}),
+      msg: `${name} listening on port ${service.port}`,
+    })}\n`,
   );
   let stopping = false;
   const shutdown = (signal: string) => {

@@ -1,7 +1,7 @@
 import { EnvError, parseEnv } from './env';
 import { commonServiceEnv, internalAuthEnv } from './service-env';
 
-const spec = { ...commonServiceEnv(50052), ...internalAuthEnv({ operator: ['ClearUnavailable'], views: ['GetQuota'] }) };
+const spec = { ...commonServiceEnv(50052, 9465), ...internalAuthEnv({ operator: ['ClearUnavailable'], views: ['GetQuota'] }) };
 const problems = (env: Record<string, string>) => {
   try {
     parseEnv(spec, env);

@@ -18,10 +18,16 @@ export const DEFAULT_GRPC_MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
  * defaults and meanings cannot drift apart between services. Each service
  * spreads this into its own `envSpec` and adds what is particular to it.
  */
-export function commonServiceEnv(defaultPort: number) {
+export function commonServiceEnv(defaultPort: number, defaultMetricsPort: number) {
   return {
     grpcHost: grpcHostEnv,
     grpcPort: envInt('GRPC_PORT', defaultPort, 'gRPC port (0 = any free port)', { min: 0, max: 65535 }),
+    metricsPort: envInt(
+      'METRICS_PORT',
+      defaultMetricsPort,
+      'port of the Prometheus /metrics endpoint, bound on GRPC_HOST (0 = any free port, announced as metrics_port in the readiness line); a port that cannot be bound stops start-up',
+      { min: 0, max: 65535 },
+    ),
     logLevel: envString('LOG_LEVEL', 'info', 'pino log level (trace, debug, info, warn, error, silent)'),
     grpcMaxReceiveBytes: envInt(
       'GRPC_MAX_RECEIVE_BYTES',

@@ -12,8 +12,8 @@ export function getMeter(name: string, version?: string): Meter {
 
 /** GenAI semantic-convention fields of one provider attempt. Never prompt or completion text. */
 export interface GenAiAttributes {
-  /** `gen_ai.system`: openai | az.ai.openai | anthropic | ... */
-  system?: string;
+  /** `gen_ai.provider.name` (current GenAI conventions; replaces the deprecated `gen_ai.system`): openai | azure.ai.openai | anthropic | ... */
+  providerName?: string;
   /** `gen_ai.operation.name`; default `chat`. */
   operation?: string;
   requestModel?: string;
@@ -33,8 +33,8 @@ export function genAiAttributes(input: GenAiAttributes): Attributes {
   const set = (key: string, value: Attributes[string] | undefined) => {
     if (value !== undefined) out[key] = value;
   };
-  set('gen_ai.system', input.system);
-  set('gen_ai.operation.name', input.operation ?? (input.system || input.requestModel ? 'chat' : undefined));
+  set('gen_ai.provider.name', input.providerName);
+  set('gen_ai.operation.name', input.operation ?? (input.providerName || input.requestModel ? 'chat' : undefined));
   set('gen_ai.request.model', input.requestModel);
   set('gen_ai.response.model', input.responseModel);
   set('gen_ai.request.max_tokens', input.maxTokens);

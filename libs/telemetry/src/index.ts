@@ -8,3 +8,20 @@ export {
   withConsumerSpan,
   type MessagingSpanOptions,
 } from './propagation';
+export {
+  metricsRegistry,
+  counter,
+  gauge,
+  histogram,
+  serveMetrics,
+  startWithMetrics,
+  LATENCY_BUCKETS_SECONDS,
+  type MetricSpec,
+  type HistogramSpec,
+  type ServeMetricsOptions,
+  type MetricsEndpoint,
+  type Counter,
+  type Gauge,
+  type Histogram,
+  Registry,
+} from './metrics';

@@ -19,8 +19,10 @@ export interface StartTelemetryOptions {
    */
   spanProcessors?: SpanProcessor[];
   /**
-   * Metric readers (e.g. a PrometheusExporter on a chosen port). When omitted the
-   * SDK follows OTEL_METRICS_EXPORTER (`otlp` default, `prometheus`, `none`).
+   * OTel metric readers; default none. Service metrics are prom-client
+   * instruments served by `serveMetrics` on the service's METRICS_PORT, so
+   * OTEL_METRICS_EXPORTER is not read: with it, every process of a host would
+   * race for the exporter's one port (9464) and all but one export nothing.
    */
   metricReaders?: SdkConfig['metricReaders'];
 }
@@ -60,7 +62,7 @@ function redisStatement(command: string, args: unknown[]): string {
  * lib: OTEL_TRACES_EXPORTER (`otlp` default, `none` disables, `console`),
  * OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
  * OTEL_EXPORTER_OTLP_PROTOCOL (`http/protobuf` default, `http/json`, `grpc`),
- * OTEL_METRICS_EXPORTER (`prometheus` serves /metrics on 9464, or `none`),
+ * (metrics are not OTel's: see `serveMetrics` and METRICS_PORT),
  * OTEL_SDK_DISABLED=true turns everything off.
  */
 export function startTelemetry(options: StartTelemetryOptions): Telemetry {
@@ -69,7 +71,7 @@ export function startTelemetry(options: StartTelemetryOptions): Telemetry {
     serviceName: options.serviceName,
     ...(options.serviceVersion ? { resource: resourceFromAttributes({ 'service.version': options.serviceVersion }) } : {}),
     ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
-    ...(options.metricReaders ? { metricReaders: options.metricReaders } : {}),
+    metricReaders: options.metricReaders ?? [],
     instrumentations: [
       new GrpcInstrumentation(),
       new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: redisStatement }),

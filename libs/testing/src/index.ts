@@ -14,3 +14,4 @@ export {
 } from './simulator';
 export { startOtlpReceiver, flattenOtlpJson, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver';
 export { startInMemoryTracing, type InMemoryTracing } from './in-memory-tracing';
+export { startPrometheus, type StartPrometheusOptions, type PrometheusHandle, type PromSample, type PromAlert } from './prometheus-server';

@@ -7,16 +7,23 @@ export interface SpawnProcessOptions {
   /** Path to the TypeScript entry point (e.g. services/router/src/main.ts). */
   entry: string;
   args?: string[];
-  /** Extra environment, merged over the parent's. `undefined` values remove a variable. */
+  /**
+   * Extra environment, merged over the parent's. `undefined` values remove a variable.
+   * METRICS_PORT defaults to 0 (any free port): parallel tests must not race for a service's default port.
+   */
   env?: Record<string, string | undefined>;
   cwd?: string;
   /** How long to wait for the readiness line. Default 20 s (tsx compiles on first start). */
   readyTimeoutMs?: number;
+  /** Called with every stdout/stderr line as it arrives (e.g. `npm run stack` prints them prefixed with the service). */
+  onLine?: (line: string) => void;
 }
 
 export interface SpawnedProcess {
   /** The port from the readiness line. */
   readonly port: number;
+  /** The /metrics port from the readiness line, when the process serves one. */
+  readonly metricsPort?: number;
   readonly pid: number;
   /** Captured stdout and stderr lines (live array: keeps growing). */
   readonly lines: string[];
@@ -41,6 +48,11 @@ export function parseReadyLine(line: string): number | undefined {
   }
 }
 
+function readyMetricsPort(line: string): { metricsPort?: number } {
+  const parsed = JSON.parse(line) as { metrics_port?: unknown };
+  return typeof parsed.metrics_port === 'number' ? { metricsPort: parsed.metrics_port } : {};
+}
+
 /** tsx's ESM+CJS loader as an absolute URL, so the child does not depend on its cwd. */
 function tsxLoader(): string {
   return pathToFileURL(require.resolve('tsx')).href;
@@ -52,9 +64,9 @@ function tsxLoader(): string {
  * everything the process printed if it exits or stays silent past the timeout.
  */
 export function spawnProcess(options: SpawnProcessOptions): Promise<SpawnedProcess> {
-  const { entry, args = [], env = {}, cwd, readyTimeoutMs = 20_000 } = options;
+  const { entry, args = [], env = {}, cwd, readyTimeoutMs = 20_000, onLine: forward } = options;
   if (!entry) throw new Error('spawnProcess: entry is required (path to a .ts main)');
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, METRICS_PORT: '0' };
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) delete childEnv[key];
     else childEnv[key] = value;
@@ -70,6 +82,7 @@ export function spawnProcess(options: SpawnProcessOptions): Promise<SpawnedProce
   const listeners = new Set<(line: string) => void>();
   const onLine = (line: string) => {
     lines.push(line);
+    forward?.(line);
     for (const listener of listeners) listener(line);
   };
   createInterface({ input: child.stdout! }).on('line', onLine);
@@ -127,6 +140,7 @@ export function spawnProcess(options: SpawnProcessOptions): Promise<SpawnedProce
       listeners.delete(readyListener);
       resolve({
         port,
+        ...readyMetricsPort(line),
         pid: child.pid!,
         lines,
         exited,

@@ -14,11 +14,14 @@ describe('parseReadyLine', () => {
 
 describe('spawnProcess', () => {
   it('waits for the readiness line, passes env, and stops with SIGTERM', async () => {
-    const child = await spawnProcess({ entry: FIXTURE, env: { FIXTURE_GREETING: 'from-env' } });
+    const forwarded: string[] = [];
+    const child = await spawnProcess({ entry: FIXTURE, env: { FIXTURE_GREETING: 'from-env' }, onLine: (line) => forwarded.push(line) });
     try {
       const response = await fetch(`http://127.0.0.1:${child.port}/`);
       expect(await response.text()).toBe('from-env');
       expect(child.lines).toContain('not json, ignored');
+      // Every line reaches onLine as it arrives (npm run stack prints them prefixed).
+      expect(forwarded).toEqual(child.lines);
     } finally {
       const code = await child.stop();
       expect(code).toBe(0);

@@ -27,7 +27,7 @@ function envMsMap(name: string, description: string): EnvVar<Record<string, numb
 
 /** Every variable the breaker reads, with its default (the README table is generated from this). */
 export const envSpec = {
-  ...commonServiceEnv(50053),
+  ...commonServiceEnv(50053, 9466),
   ...internalAuthEnv({ operator: ['ForceState'], views: ['GetHealth', 'ListHealth'] }),
   natsUrl: natsUrlEnv('NATS server (JetStream enabled) for outcomes, health events and the sy_health KV bucket'),
   redisUrl: redisUrlEnv('Redis holding circuit state (keys sy:brk:*)'),
@@ -51,6 +51,8 @@ export const envSpec = {
 export interface BreakerConfig {
   grpcHost: string;
   grpcPort: number;
+  /** Prometheus /metrics port (0 = any free port). */
+  metricsPort: number;
   natsUrl: string;
   redisUrl: string;
   logLevel: string;
@@ -77,6 +79,7 @@ export function loadConfig(env: Env): BreakerConfig {
   return {
     grpcHost: e.grpcHost,
     grpcPort: e.grpcPort,
+    metricsPort: e.metricsPort,
     natsUrl: e.natsUrl,
     redisUrl: e.redisUrl,
     logLevel: e.logLevel,

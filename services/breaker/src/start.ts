@@ -6,11 +6,12 @@ import type { Clock } from '@switchyard/util';
 import type { BreakerConfig } from './config';
 import type { HealthStore } from './domain/health-store';
 import { slowCallMsFor } from './domain/circuit';
+import { createBreakerMetrics } from './adapters/breaker-metrics';
 import { createBreakerHandlers } from './adapters/grpc-handlers';
 import { createHealthPublisher } from './adapters/health-publisher';
 import { startOutcomeConsumer } from './adapters/outcome-consumer';
 import { createRedisHealthStore } from './adapters/redis-health-store';
-import { createHealthTracker, type TrackerLogger } from './domain/health-tracker';
+import { createHealthTracker, type HealthTracker, type TrackerLogger } from './domain/health-tracker';
 import { createServiceLogger } from './logger';
 
 /** What the embedded demo (or a test) may pass in instead of the real connections. */
@@ -53,13 +54,32 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
       }));
     life.onStop('event bus', () => bus.close());
     const kv = await bus.kv(KV_BUCKETS.health);
-    const tracker = createHealthTracker({
+    const metrics = createBreakerMetrics();
+    const publisher = createHealthPublisher({ bus, kv, logger, slowCallMs: (deployment) => slowCallMsFor(config.policy, deployment) });
+    const tracked = createHealthTracker({
       store,
-      publisher: createHealthPublisher({ bus, kv, logger, slowCallMs: (deployment) => slowCallMsFor(config.policy, deployment) }),
+      // Every transition reaches exactly one replica's publisher: counting here counts each once cluster-wide.
+      publisher: {
+        ...publisher,
+        transition: (step) => {
+          if (step.transition) metrics.transition(step.transition);
+          return publisher.transition(step);
+        },
+      },
       logger,
       configured: config.deployments,
       ...(deps.clock ? { clock: deps.clock } : {}),
     });
+    const tracker: HealthTracker = {
+      ...tracked,
+      async report(id, outcome, options) {
+        const result = await tracked.report(id, outcome, options);
+        if (!result.duplicate) metrics.outcome(id.deployment, outcome.errorClass, outcome.latencyMs);
+        return result;
+      },
+    };
+    // State, failure rate and p95 are read from the shared store at scrape time (list() publishes any due transition itself).
+    metrics.watchHealth(() => tracker.list());
 
     const server = await createGrpcServer({
       host: config.grpcHost,

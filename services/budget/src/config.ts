@@ -4,7 +4,7 @@ import type { StoreFailurePolicy } from './adapters/grpc-budget-handlers';
 
 /** Every variable the budget service reads, with its default (feeds the README table). */
 export const envSpec = {
-  ...commonServiceEnv(50054),
+  ...commonServiceEnv(50054, 9467),
   ...internalAuthEnv({ operator: [], views: ['GetBudget'] }),
   natsUrl: natsUrlEnv('NATS server for budget alert events'),
   redisUrl: redisUrlEnv('Redis holding spend and reservations (keys sy:bud:*)'),

@@ -5,7 +5,9 @@ import { closeRedis, connectRedis } from '@switchyard/redis';
 import { type RunningService, createLifecycle } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
 import { BUDGET_ACCESS, type BudgetHandlerLogger, type BudgetStats, createBudgetHandlers } from './adapters/grpc-budget-handlers';
+import { createBudgetMetrics } from './adapters/budget-metrics';
 import { createRedisBudgetStore } from './adapters/redis-budget-store';
+import { tenantCaps } from './domain/caps';
 import type { BudgetConfig } from './config';
 import type { BudgetStore } from './domain/budget-store';
 
@@ -49,6 +51,19 @@ export async function start(config: BudgetConfig, deps: Partial<BudgetDeps> = {}
       life.onStop('event bus', () => owned.close());
       bus = owned;
     }
+    const metrics = createBudgetMetrics();
+    const tenants = Object.entries(config.switchyard.tenants).map(([id, t]) => ({ id, caps: tenantCaps(id, t) }));
+    const usageStore = store;
+    metrics.watchCaps(async () => {
+      const standing = [];
+      for (const t of tenants) {
+        if (t.caps.length === 0) continue;
+        for (const u of await usageStore.usage({ tenant: t.id, caps: t.caps })) {
+          standing.push({ tenant: t.id, cap: u.cap.id, spentMicros: u.spentMicros, reservedMicros: u.reservedMicros, limitMicros: u.cap.limitMicros });
+        }
+      }
+      return standing;
+    });
     const { implementation, stats } = createBudgetHandlers({
       config: config.switchyard,
       store,
@@ -56,6 +71,7 @@ export async function start(config: BudgetConfig, deps: Partial<BudgetDeps> = {}
       logger,
       defaultTtlMs: config.reservationTtlMs,
       onStoreFailure: config.onStoreFailure,
+      metrics,
     });
     const server = await createGrpcServer({
       host: config.grpcHost,

@@ -33,6 +33,7 @@ function configFor(redisUrl: string, natsUrl: string, over: Partial<BudgetConfig
   return {
     grpcHost: '127.0.0.1',
     grpcPort: 0,
+    metricsPort: 0,
     natsUrl,
     redisUrl,
     logLevel: 'silent',

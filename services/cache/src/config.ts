@@ -5,7 +5,7 @@ const UINT32_MAX = 4_294_967_295;
 
 /** Every variable the cache service reads, with its default (feeds the README table). */
 export const envSpec = {
-  ...commonServiceEnv(50055),
+  ...commonServiceEnv(50055, 9468),
   ...internalAuthEnv({ operator: ['Invalidate'], views: [] }),
   redisUrl: redisUrlEnv('Redis holding cached responses and single-flight leases (keys sy:cache:*)'),
   defaultTtlMs: envInt('CACHE_DEFAULT_TTL_MS', DAY_MS, 'freshness of an entry whose Store says ttl_ms 0', { min: 1, max: UINT32_MAX }),

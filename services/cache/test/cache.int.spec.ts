@@ -10,6 +10,7 @@ function configFor(redisUrl: string, over: Partial<CacheConfig> = {}): CacheConf
   return {
     grpcHost: '127.0.0.1',
     grpcPort: 0,
+    metricsPort: 0,
     redisUrl,
     logLevel: 'silent',
     shutdownGraceMs: 2_000,

@@ -6,7 +6,7 @@ const HOUR = 60 * MINUTE;
 
 /** Every variable the jobs service reads, with its default (feeds the README table). */
 export const envSpec = {
-  ...commonServiceEnv(50056),
+  ...commonServiceEnv(50056, 9469),
   natsUrl: natsUrlEnv('NATS server with JetStream: the work queue (stream SWITCHYARD_JOBS), job records (KV sy_jobs) and job events'),
   configPath: envString('SWITCHYARD_CONFIG', undefined, 'path of the gateway YAML config (tenants and their hashed API keys)'),
   routerAddr: envString('ROUTER_ADDR', '127.0.0.1:50051', 'router gRPC address the jobs are run through (RouterService.Complete)'),

@@ -4,7 +4,7 @@ import type { LimiterSettings } from './domain/limiter';
 
 /** Every variable the limiter reads, with its default (the README table is generated from this). */
 export const envSpec = {
-  ...commonServiceEnv(50052),
+  ...commonServiceEnv(50052, 9465),
   ...internalAuthEnv({ operator: ['ClearUnavailable'], views: ['GetQuota'] }),
   natsUrl: natsUrlEnv('NATS server (JetStream enabled) for quota events, the sy_quota KV bucket and replica heartbeats'),
   redisUrl: redisUrlEnv('Redis holding the sliding-window logs, reservations, wait queues and cooldowns (keys sy:lim:*)'),
@@ -23,6 +23,8 @@ export const envSpec = {
 export interface LimiterConfig {
   grpcHost: string;
   grpcPort: number;
+  /** Prometheus /metrics port (0 = any free port). */
+  metricsPort: number;
   natsUrl: string;
   redisUrl: string;
   logLevel: string;
@@ -47,6 +49,7 @@ export function loadConfig(env: Env): LimiterConfig {
   return {
     grpcHost: e.grpcHost,
     grpcPort: e.grpcPort,
+    metricsPort: e.metricsPort,
     natsUrl: e.natsUrl,
     redisUrl: e.redisUrl,
     logLevel: e.logLevel,

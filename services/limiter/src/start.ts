@@ -85,6 +85,23 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
     });
 
     life.onStop('recovery timers', () => limiter.close());
+    // Utilisation against the provider's published limit (before headroom), so 0.8 is the seeds' 80 % line.
+    const keys = [
+      ...Object.keys(config.gateway.deployments).map((id) => ({ kind: 'deployment' as const, id })),
+      ...Object.keys(config.gateway.tenants).map((id) => ({ kind: 'tenant' as const, id })),
+    ];
+    metrics.watchUtilisation(async () => {
+      const rows = [];
+      for (const ref of keys) {
+        const { state } = await limiter.getQuota(ref);
+        const published = ref.kind === 'deployment' ? config.gateway.deployments[ref.id]!.limits : undefined;
+        for (const u of state.usage) {
+          const limit = published ? ((published as Record<string, number | undefined>)[u.dimension] ?? u.limit) : u.limit;
+          rows.push({ scope: ref.kind, key: ref.id, kind: u.dimension, used: u.used, limit });
+        }
+      }
+      return rows;
+    });
     // Exhaustion and cooldowns seen by other replicas: watch for their end too, so
     // a RECOVERED event is published even if the replica that saw them is gone.
     const recoveryFeed = await bus.subscribe(subjects.all('quota'), (msg) => {

@@ -8,7 +8,7 @@ const PEER_ADDRESS_FORMS =
 
 /** Every variable the router reads, with its default (feeds the README table). */
 export const envSpec = {
-  ...commonServiceEnv(50051),
+  ...commonServiceEnv(50051, 9464),
   natsUrl: natsUrlEnv('NATS server: health/quota replicas (KV watch) and outcome events'),
   configPath: envString('SWITCHYARD_CONFIG', undefined, 'path of the gateway YAML config (deployments, routes, tenants, defaults)'),
   // The router is a CLIENT of the internal token: it sends it to the peers; its own callers authenticate with API keys.

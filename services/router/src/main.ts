@@ -1,6 +1,6 @@
 import { telemetry } from './instrumentation';
 import { runMain } from '@switchyard/runtime';
-import { createLogger } from '@switchyard/telemetry';
+import { createLogger, startWithMetrics } from '@switchyard/telemetry';
 import { loadConfig } from './config';
 import { start } from './start';
 
@@ -9,6 +9,10 @@ const logger = createLogger('router', { level: process.env.LOG_LEVEL ?? 'info' }
 void runMain({
   name: 'router',
   logger,
-  start: () => start(loadConfig(process.env), { logger }),
+  start: () => {
+    const config = loadConfig(process.env);
+    // /metrics is bound first: a taken METRICS_PORT stops start-up before any call is accepted.
+    return startWithMetrics({ port: config.metricsPort, host: config.grpcHost }, () => start(config, { logger }));
+  },
   flush: () => telemetry.shutdown(),
 });

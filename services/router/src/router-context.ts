@@ -8,6 +8,7 @@ import type { BudgetPeer } from './adapters/budget-peer';
 import type { CachePeer } from './adapters/cache-peer';
 import type { LimiterPeer } from './adapters/limiter-peer';
 import type { QuotaReplica } from './adapters/quota-replica';
+import type { RouterMetrics } from './adapters/router-metrics';
 import type { BackgroundTasks } from './background-tasks';
 import type { Rng } from './domain/candidates';
 import type { LatencyEstimate } from './domain/latency-estimate';
@@ -59,4 +60,6 @@ export interface RouterContext {
   localBreaker: LocalBreaker;
   /** Local EWMA of successful attempt latency (Complete: whole answer; streams: key `stream:<deployment>`, time to first token). */
   latency: LatencyEstimate;
+  /** Prometheus instruments (metrics-catalogue.ts). */
+  metrics: RouterMetrics;
 }

@@ -17,6 +17,8 @@ import { createLimiterFallback } from './adapters/limiter-fallback';
 import { createOutcomePublisher, ensureOutcomeStream } from './adapters/outcome-publisher';
 import { createPeers, type Peers } from './adapters/peers';
 import { startQuotaReplica } from './adapters/quota-replica';
+import { createRouterMetrics } from './adapters/router-metrics';
+import { timedPeers } from './adapters/timed-peers';
 import { createBackgroundTasks } from './background-tasks';
 import { createSettleRetry } from './settle-retry';
 import type { RouterConfig } from './config';
@@ -96,7 +98,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     const routers = await createReplicaPresence({ bus, subject: PRESENCE_SUBJECTS.router, intervalMs: config.heartbeatMs, ...(deps.clock ? { clock: deps.clock } : {}) });
     cleanups.push(() => routers.close());
     const ownsPeers = !deps.peers;
-    const peers =
+    const metrics = createRouterMetrics(config.switchyard);
+    const untimedPeers =
       deps.peers ??
       createPeers({
         cacheAddr: config.cacheAddr,
@@ -106,7 +109,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
         peerDeadlineMs: config.peerDeadlineMs,
         ...(config.internalToken ? { internalToken: config.internalToken } : {}),
       });
-    if (ownsPeers) cleanups.push(() => peers.close());
+    if (ownsPeers) cleanups.push(() => untimedPeers.close());
+    const peers = timedPeers(untimedPeers, metrics);
     const tasks = createBackgroundTasks(logger);
     const clock = deps.clock ?? systemClock;
     // Accounting retries run on wall time against real peers: deps.clock, sleep and rng
@@ -169,7 +173,9 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
         clock,
       ),
       latency: createLatencyEstimate(),
+      metrics,
     };
+    metrics.watchNats(() => !ctx.outcomes.sharedHealthReachable());
     loadTokenizer(); // every call estimates its tokens: build the tables before the first one
     const steps = createCallSteps(ctx);
     const server = await createGrpcServer({

@@ -333,8 +333,11 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
     const attemptSpan = tracing.spans().find((s) => s.name === 'chat gpt-4o-mini');
     expect(callSpan?.spanContext().traceId).toBe(traceId);
     expect(attemptSpan?.spanContext().traceId).toBe(traceId);
-    expect(attemptSpan?.attributes).toMatchObject({ 'gen_ai.system': 'openai', 'gen_ai.request.model': 'gpt-4o-mini', 'switchyard.deployment': 'oai-primary' });
+    expect(attemptSpan?.attributes).toMatchObject({ 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4o-mini', 'switchyard.deployment': 'oai-primary' });
     expect(attemptSpan?.attributes['gen_ai.usage.output_tokens']).toBeGreaterThan(0);
+    // Current GenAI conventions, and the upstream request id on a successful attempt too (issue 14).
+    expect(attemptSpan?.attributes).not.toHaveProperty('gen_ai.system');
+    expect(attemptSpan?.attributes['switchyard.upstream_request_id']).toEqual(expect.stringMatching(/\S/));
     // No prompt text in span attributes.
     expect(JSON.stringify(tracing.spans().map((s) => s.attributes))).not.toContain('trace me');
   });

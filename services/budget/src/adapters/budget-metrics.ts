@@ -1,26 +1,63 @@
-import type { Meter } from '@opentelemetry/api';
-import { getMeter } from '@switchyard/telemetry';
+import { counter, gauge, metricsRegistry, type Registry } from '@switchyard/telemetry';
+import { MICROS_PER_USD } from '../domain/caps';
+import { budgetMetrics as M } from '../metrics-catalogue';
 
 export type ReserveOutcome = 'granted' | 'denied' | 'fail_closed' | 'fail_open';
 
-/** Prometheus-facing counters of the budget service (tenant ids are config-bounded labels). */
-export interface BudgetMetrics {
-  reserve(tenant: string, outcome: ReserveOutcome): void;
-  /** Committed actual cost, once per reservation. */
-  spend(tenant: string, micros: number): void;
-  alert(tenant: string, period: string, threshold: number): void;
-  storeFailure(op: string): void;
+/** One cap's standing, as the store reports it. */
+export interface CapStanding {
+  tenant: string;
+  cap: string;
+  spentMicros: number;
+  reservedMicros: number;
+  limitMicros: number;
 }
 
-export function createBudgetMetrics(meter: Meter = getMeter('switchyard-budget')): BudgetMetrics {
-  const reserves = meter.createCounter('switchyard_budget_reservations', { description: 'Reserve decisions by outcome' });
-  const spent = meter.createCounter('switchyard_budget_spend_micros', { description: 'committed spend in micro-USD', unit: 'uUSD' });
-  const alerts = meter.createCounter('switchyard_budget_alerts', { description: 'budget thresholds crossed' });
-  const failures = meter.createCounter('switchyard_budget_store_failures', { description: 'calls that found Redis unreachable' });
+/** Prometheus-facing instruments of the budget service (tenant and cap ids come from the config). */
+export interface BudgetMetrics {
+  reserve(tenant: string, outcome: ReserveOutcome): void;
+  /** A Reserve refused by `cap`. */
+  denial(tenant: string, cap: string): void;
+  /** Committed actual cost, once per reservation. */
+  spend(tenant: string, micros: number): void;
+  alert(tenant: string, cap: string, threshold: number): void;
+  storeFailure(op: string): void;
+  /** Spent, limit and remaining of every configured cap, read through `read` at scrape time. */
+  watchCaps(read: () => Promise<CapStanding[]>): void;
+}
+
+export function createBudgetMetrics(registry: Registry = metricsRegistry()): BudgetMetrics {
+  const reserves = counter(registry, M.reservations);
+  const denials = counter(registry, M.denials);
+  const spent = counter(registry, M.spend);
+  const alerts = counter(registry, M.alerts);
+  const failures = counter(registry, M.storeFailures);
+  for (const op of ['reserve', 'commit', 'release', 'usage']) failures.inc({ op }, 0);
+  let read: () => Promise<CapStanding[]> = async () => [];
+  // One read of the store per scrape feeds the three gauges.
+  let standing: Promise<CapStanding[]> | undefined;
+  const current = () => (standing ??= read().finally(() => setTimeout(() => (standing = undefined), 100).unref()));
+  const usd = (micros: number) => micros / MICROS_PER_USD;
+  gauge(registry, M.spent, async (g) => {
+    g.reset();
+    for (const c of await current()) g.set({ tenant: c.tenant, cap: c.cap }, usd(c.spentMicros));
+  });
+  gauge(registry, M.limit, async (g) => {
+    g.reset();
+    for (const c of await current()) g.set({ tenant: c.tenant, cap: c.cap }, usd(c.limitMicros));
+  });
+  gauge(registry, M.remaining, async (g) => {
+    g.reset();
+    for (const c of await current()) g.set({ tenant: c.tenant, cap: c.cap }, usd(Math.max(0, c.limitMicros - c.spentMicros - c.reservedMicros)));
+  });
   return {
-    reserve: (tenant, outcome) => reserves.add(1, { tenant, outcome }),
-    spend: (tenant, micros) => spent.add(micros, { tenant }),
-    alert: (tenant, period, threshold) => alerts.add(1, { tenant, period, threshold }),
-    storeFailure: (op) => failures.add(1, { op }),
+    reserve: (tenant, outcome) => reserves.inc({ tenant, outcome }),
+    denial: (tenant, cap) => denials.inc({ tenant, cap }),
+    spend: (tenant, micros) => spent.inc({ tenant }, usd(micros)),
+    alert: (tenant, cap, threshold) => alerts.inc({ tenant, cap, threshold: String(threshold) }),
+    storeFailure: (op) => failures.inc({ op }),
+    watchCaps: (fn) => {
+      read = fn;
+    },
   };
 }

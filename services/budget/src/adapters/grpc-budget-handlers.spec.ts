@@ -1,9 +1,9 @@
 import { fromBinary } from '@bufbuild/protobuf';
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import { hashApiKey, parseConfig } from '@switchyard/config';
 import { BudgetEventSchema } from '@switchyard/contracts';
 import { type CallContext, Metadata } from '@switchyard/grpc';
 import { createMemoryEventBus } from '@switchyard/nats';
+import { Registry } from '@switchyard/telemetry';
 import { ManualClock } from '@switchyard/util';
 import { createBudgetMetrics } from './budget-metrics';
 import { createBudgetHandlers } from './grpc-budget-handlers';
@@ -28,9 +28,7 @@ tenants:
 
 describe('budget handlers on the memory adapters (embedded mode)', () => {
   it('counts reserve outcomes and spend once per reservation, and publishes alerts on the bus', async () => {
-    const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-    const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
-    const provider = new MeterProvider({ readers: [reader] });
+    const registry = new Registry();
     const bus = createMemoryEventBus();
     const seen: number[] = [];
     await bus.subscribe('switchyard.budget.acme', (m) => void seen.push(fromBinary(BudgetEventSchema, m.data).thresholdPercent));
@@ -41,7 +39,7 @@ describe('budget handlers on the memory adapters (embedded mode)', () => {
       logger: { info() {}, warn() {} },
       defaultTtlMs: 60_000,
       onStoreFailure: 'closed',
-      metrics: createBudgetMetrics(provider.getMeter('test')),
+      metrics: createBudgetMetrics(registry),
     });
     const reserve = (amountMicros: bigint) =>
       implementation.reserve({ tenant: 'acme', amountMicros, feature: '', apiKeyId: '', ttlMs: 0, requestId: '' } as never, ctx);
@@ -54,14 +52,13 @@ describe('budget handlers on the memory adapters (embedded mode)', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(seen).toEqual([50, 80]);
 
-    await reader.forceFlush();
-    const all = exporter.getMetrics().flatMap((m) => m.scopeMetrics.flatMap((s) => s.metrics));
-    const values = (name: string, label: string) =>
-      Object.fromEntries(all.filter((m) => m.descriptor.name === name).flatMap((m) => m.dataPoints.map((d) => [String(d.attributes[label]), d.value])));
-    expect(values('switchyard_budget_reservations', 'outcome')).toEqual({ granted: 1, denied: 1 });
-    expect(values('switchyard_budget_spend_micros', 'tenant')).toEqual({ acme: 1_700_000 });
-    expect(values('switchyard_budget_alerts', 'threshold')).toEqual({ '50': 1, '80': 1 });
-    await provider.shutdown();
+    const text = await registry.metrics();
+    expect(text).toContain('switchyard_budget_reservations_total{tenant="acme",outcome="granted"} 1');
+    expect(text).toContain('switchyard_budget_reservations_total{tenant="acme",outcome="denied"} 1');
+    expect(text).toMatch(/switchyard_budget_denials_total\{tenant="acme",cap="\w+"\} 1/);
+    expect(text).toContain('switchyard_budget_spend_usd_total{tenant="acme"} 1.7');
+    expect(text).toMatch(/switchyard_budget_alerts_total\{tenant="acme",cap="\w+",threshold="50"\} 1/);
+    expect(text).toMatch(/switchyard_budget_alerts_total\{tenant="acme",cap="\w+",threshold="80"\} 1/);
     await bus.close();
   });
 });

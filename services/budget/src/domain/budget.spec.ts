@@ -20,7 +20,7 @@ function setup(onStoreFailure: StoreFailurePolicy = 'closed') {
     store: unreachable,
     alerts: { publish: async () => undefined },
     logger: { info() {}, warn() {} },
-    counters: { reserve() {}, spend() {}, alert() {}, storeFailure() {} },
+    counters: { reserve() {}, denial() {}, spend() {}, alert() {}, storeFailure() {} },
     defaultTtlMs: 60_000,
     onStoreFailure,
   });

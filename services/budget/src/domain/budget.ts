@@ -33,7 +33,10 @@ export interface BudgetCounters {
   reserve(tenant: string, outcome: 'granted' | 'denied' | 'fail_closed' | 'fail_open'): void;
   /** Committed actual cost, once per reservation. */
   spend(tenant: string, micros: number): void;
-  alert(tenant: string, period: string, threshold: number): void;
+  /** A Reserve refused by `cap` (its id). */
+  denial(tenant: string, cap: string): void;
+  /** `cap`: the cap's id (e.g. `day`). */
+  alert(tenant: string, cap: string, threshold: number): void;
   storeFailure(op: string): void;
 }
 
@@ -111,7 +114,7 @@ export function createBudget(deps: BudgetDeps) {
 
   function alert(tenant: string, crossed: ThresholdCrossing[]): void {
     for (const c of crossed) {
-      counters.alert(tenant, c.cap.period, c.thresholdPercent);
+      counters.alert(tenant, c.cap.id, c.thresholdPercent);
       logger.info(
         { event: 'budget_threshold', tenant, cap: c.cap.id, threshold: c.thresholdPercent, spentMicros: c.spentMicros, limitMicros: c.cap.limitMicros },
         `budget ${tenant}/${c.cap.id} reached ${c.thresholdPercent}%`,
@@ -144,6 +147,7 @@ export function createBudget(deps: BudgetDeps) {
       });
       counters.reserve(req.tenant, r.granted ? 'granted' : 'denied');
       if (r.granted) return { granted: true, reservationId: r.reservationId };
+      counters.denial(req.tenant, r.cap.id);
       return { granted: false, cap: r.cap, spentMicros: r.spentMicros, reservedMicros: r.reservedMicros, periodEndMs: r.periodEndMs };
     } catch (err) {
       storeDown('reserve', req.tenant, err);

@@ -11,7 +11,7 @@ function setup(store?: CacheStore) {
   const cache = createResponseCache({
     store: store ?? createMemoryCacheStore({ clock }),
     logger: { info: (o) => logs.push((o as { event: string }).event), warn: (o) => logs.push((o as { event: string }).event) },
-    events: { lookup() {}, bypass() {} },
+    events: { lookup() {}, store() {}, bypass() {} },
     defaultTtlMs: 60_000,
     defaultStaleTtlMs: 0,
     maxEntryBytes: 1024,

@@ -27,7 +27,9 @@ export interface CacheLog {
 
 /** Where the cache reports what it answered (OTel counters in production). */
 export interface CacheEvents {
-  lookup(status: LookupStatusName, coalesced: boolean): void;
+  /** `bytes`: size of the response served (hit, stale), 0 otherwise. */
+  lookup(status: LookupStatusName, coalesced: boolean, bytes: number): void;
+  store(outcome: 'stored' | 'too_large', bytes: number): void;
   /** A call refused because the store was unreachable (the router bypassed the cache). */
   bypass(op: string): void;
 }
@@ -113,7 +115,7 @@ export function createResponseCache(deps: ResponseCacheDeps) {
   function answered(r: LookupResult, coalesced = false): LookupAnswer {
     stats[COUNTER[r.status]]++;
     if (coalesced) stats.coalesced++;
-    events.lookup(r.status, coalesced);
+    events.lookup(r.status, coalesced, r.entry?.value.byteLength ?? 0);
     return { ...r, coalesced };
   }
 
@@ -144,9 +146,10 @@ export function createResponseCache(deps: ResponseCacheDeps) {
     const tenant = tenantOf(req.tenant);
     const key = keyOf('key', req.key);
     if (req.response.byteLength > deps.maxEntryBytes) {
+      events.store('too_large', req.response.byteLength);
       throw new CacheInputError('response', `must be at most ${deps.maxEntryBytes} bytes, got ${req.response.byteLength}`);
     }
-    return guarded('store', () =>
+    const saved = await guarded('store', () =>
       store.store({
         tenant,
         key,
@@ -156,6 +159,8 @@ export function createResponseCache(deps: ResponseCacheDeps) {
         leaseId: req.leaseId || undefined,
       }),
     );
+    events.store('stored', req.response.byteLength);
+    return saved;
   }
 
   async function releaseLease(req: { tenant: string; key: string; leaseId: string }): Promise<boolean> {

@@ -48,7 +48,7 @@ export function createLimiterHandlers(options: { limiter: Limiter; metrics?: Lim
         },
         { signal: ctx.signal, deadlineMs: deadlineOn(clock, ctx.deadline) },
       );
-      metrics?.acquire(r.granted ? 'granted' : 'denied', r.localFallback);
+      metrics?.acquire(r.granted ? 'granted' : 'denied', r.localFallback, r.waitedMs);
       if (r.granted) return { granted: true, reservationId: r.reservationId, waitedMs: r.waitedMs, localFallback: r.localFallback, grantedAtUnixMs: BigInt(r.grantedAtMs) };
       return {
         granted: false,
@@ -76,6 +76,7 @@ export function createLimiterHandlers(options: { limiter: Limiter; metrics?: Lim
         errorClass: errorClassName(req.errorClass),
         observedAtMs: Number(req.observedAtUnixMs),
       });
+      if (r.cooldownUntilMs > 0 && (req.httpStatus === 429 || req.errorClass === ErrorClass.RATE_LIMITED)) metrics?.cooldown(req.deployment.deployment);
       return { cooldownUntilUnixMs: BigInt(r.cooldownUntilMs), unavailable: r.unavailable };
     },
 

@@ -1,29 +1,56 @@
-import type { Meter } from '@opentelemetry/api';
-import { getMeter } from '@switchyard/telemetry';
+import { counter, gauge, histogram, metricsRegistry, type Registry } from '@switchyard/telemetry';
+import { limiterMetrics as M } from '../metrics-catalogue';
 
-/** Prometheus-facing instruments of the limiter (deployment ids are config-bounded labels). */
+/** One key's use of one limit: `used` against the provider's configured `limit` (before headroom). */
+export interface Utilisation {
+  scope: 'deployment' | 'tenant';
+  key: string;
+  kind: string;
+  used: number;
+  limit: number;
+}
+
+/** Prometheus-facing instruments of the limiter (deployment and tenant ids are config-bounded labels). */
 export interface LimiterMetrics {
-  acquire(outcome: 'granted' | 'denied', localFallback: boolean): void;
+  acquire(outcome: 'granted' | 'denied', localFallback: boolean, waitedMs?: number): void;
+  /** An upstream 429 (or 0 remaining) put `deployment` in cooldown. */
+  cooldown(deployment: string): void;
   /** Report the current accounting mode; the gauge reads it on every collection. */
   setMode(mode: 'shared' | 'local'): void;
   modeChange(mode: 'shared' | 'local'): void;
+  /** Utilisation of every configured key, read through `read` at scrape time. */
+  watchUtilisation(read: () => Promise<Utilisation[]>): void;
 }
 
-export function createLimiterMetrics(meter: Meter = getMeter('switchyard-limiter')): LimiterMetrics {
+export function createLimiterMetrics(registry: Registry = metricsRegistry()): LimiterMetrics {
   let local = 0;
-  const acquires = meter.createCounter('switchyard_limiter_acquires', { description: 'Acquire decisions by outcome and by whether the local fallback decided' });
-  const changes = meter.createCounter('switchyard_limiter_fallback_transitions', { description: 'switches between shared (Redis) and local fallback accounting' });
-  meter
-    .createObservableGauge('switchyard_limiter_local_fallback', { description: '1 while this replica limits from its local share because Redis is unreachable' })
-    .addCallback((result) => result.observe(local));
+  let read: () => Promise<Utilisation[]> = async () => [];
+  const acquires = counter(registry, M.acquires);
+  const wait = histogram(registry, M.wait);
+  const cooldowns = counter(registry, M.cooldowns);
+  const changes = counter(registry, M.fallbackTransitions);
+  for (const outcome of ['granted', 'waited', 'denied']) acquires.inc({ outcome, local_fallback: 'false' }, 0);
+  gauge(registry, M.localFallback, (g) => g.set(local));
+  gauge(registry, M.utilisation, async (g) => {
+    g.reset();
+    for (const u of await read()) if (u.limit > 0) g.set({ scope: u.scope, key: u.key, kind: u.kind }, u.used / u.limit);
+  });
   return {
-    acquire: (outcome, localFallback) => acquires.add(1, { outcome, local_fallback: String(localFallback) }),
+    acquire: (outcome, localFallback, waitedMs = 0) => {
+      // A grant that queued first is "waited": the limit was reached and the caller paid for it in latency.
+      acquires.inc({ outcome: outcome === 'granted' && waitedMs > 0 ? 'waited' : outcome, local_fallback: String(localFallback) });
+      wait.observe(waitedMs / 1000);
+    },
+    cooldown: (deployment) => cooldowns.inc({ deployment }),
     setMode: (mode) => {
       local = mode === 'local' ? 1 : 0;
     },
     modeChange: (mode) => {
       local = mode === 'local' ? 1 : 0;
-      changes.add(1, { to: mode });
+      changes.inc({ to: mode });
+    },
+    watchUtilisation: (fn) => {
+      read = fn;
     },
   };
 }

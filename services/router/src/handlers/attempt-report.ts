@@ -4,6 +4,7 @@ import { AttemptOutcomeSchema, ErrorClass as ErrorClassEnum } from '@switchyard/
 import type { RateLimitSnapshot, Usage } from '@switchyard/providers';
 import type { LimiterPeer } from '../adapters/limiter-peer';
 import type { OutcomePublisher } from '../adapters/outcome-publisher';
+import type { RouterMetrics } from '../adapters/router-metrics';
 import type { AttemptEvent } from '../domain/run-attempts';
 import { costMicros, countedTokens, reservedTokens } from '../domain/token-accounting';
 import type { RouterContext } from '../router-context';
@@ -27,8 +28,10 @@ export interface AttemptExtras {
  */
 export type AttemptReport = <T>(p: PreparedCall, event: AttemptEvent<T>, extras?: AttemptExtras) => void;
 
-export function createAttemptReport(deps: { admission: AttemptAdmission; limiter: LimiterPeer; outcomes: OutcomePublisher } & Pick<RouterContext, 'clock' | 'logger'>): AttemptReport {
-  const { admission: admissions, limiter, outcomes, clock, logger } = deps;
+export function createAttemptReport(
+  deps: { admission: AttemptAdmission; limiter: LimiterPeer; outcomes: OutcomePublisher; metrics?: RouterMetrics } & Pick<RouterContext, 'clock' | 'logger'>,
+): AttemptReport {
+  const { admission: admissions, limiter, outcomes, clock, logger, metrics } = deps;
   return (p, event, extras = {}) => {
     const { candidate, admission, record, classification } = event;
     if (event.cancelled) {
@@ -37,6 +40,19 @@ export function createAttemptReport(deps: { admission: AttemptAdmission; limiter
       return;
     }
     const usage = extras.usage;
+    const cost = usage ? costMicros(candidate, usage) : undefined;
+    metrics?.attempt({
+      deployment: candidate.name,
+      provider: candidate.deployment.provider,
+      model: candidate.deployment.model,
+      ...(record.errorClass ? { errorClass: record.errorClass } : {}),
+      seconds: record.latencyMs / 1000,
+      tenant: p.owner.tenantId,
+      feature: p.call.feature,
+      ...(usage ? { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens } : {}),
+      ...(cost !== undefined ? { costUsd: cost / 1_000_000 } : {}),
+      ...(extras.timeToFirstTokenMs !== undefined ? { timeToFirstTokenSeconds: extras.timeToFirstTokenMs / 1000 } : {}),
+    });
     const reserved = reservedTokens(p.inputTokens.get(candidate.name) ?? 0, requestFor(p, candidate.name).maxTokens);
     admissions.settle(p, admission, { tokens: countedTokens(candidate.deployment.provider, reserved, usage) });
     limiter.observe({
@@ -75,13 +91,14 @@ export function createAttemptReport(deps: { admission: AttemptAdmission; limiter
         deployment: candidate.name,
         model: candidate.deployment.model,
         attempt: record.attempt,
-        status: record.httpStatus,
+        // The HTTP status on success too (a success without one was a 200).
+        status: record.httpStatus ?? (record.errorClass ? undefined : 200),
         error_class: record.errorClass,
         latency_ms: record.latencyMs,
         upstream_request_id: record.upstreamRequestId,
         prompt_tokens: usage?.inputTokens,
         completion_tokens: usage?.outputTokens,
-        estimated_cost_micros: usage ? costMicros(candidate, usage) : undefined,
+        estimated_cost_micros: cost,
         note: record.note,
       },
       'provider attempt',

@@ -4,6 +4,7 @@ import type { RouterContext } from '../router-context';
 import { createAttemptAdmission } from './admission';
 import { createAnswerStep, type AnswerStep } from './answer';
 import { createAttemptReport, type AttemptReport } from './attempt-report';
+import { createCallSummary, type CallSummary } from './call-summary';
 import { dispatchAllowed, expectedAttemptMs } from './deployment-view';
 import { createFanOut, type FanOut, type RunFanOut } from './fan-out';
 import { createIdempotency, type ClaimIdempotency } from './idempotency';
@@ -36,6 +37,8 @@ export interface CallSteps {
   /** Successful attempts' latency feeds the estimate step 6 uses to decide whether an attempt still fits. */
   latency: RouterContext['latency'];
   clock: RouterContext['clock'];
+  /** Every call, however it ends: its metrics and its one summary log line. */
+  summary: CallSummary;
 }
 
 export function createCallSteps(ctx: RouterContext): CallSteps {
@@ -66,10 +69,11 @@ export function createCallSteps(ctx: RouterContext): CallSteps {
         ...(fan.firstAdmission ? { firstAdmission: fan.firstAdmission } : {}),
       },
     }),
-    reportAttempt: createAttemptReport({ admission, limiter: ctx.limiter, outcomes: ctx.outcomes, clock: ctx.clock, logger: ctx.logger }),
+    reportAttempt: createAttemptReport({ admission, limiter: ctx.limiter, outcomes: ctx.outcomes, clock: ctx.clock, logger: ctx.logger, metrics: ctx.metrics }),
     answer: createAnswerStep({ budget: ctx.budget, cache: ctx.cache, admission, clock: ctx.clock, gateway: ctx.gateway }),
     providers: ctx.adapters,
     latency: ctx.latency,
     clock: ctx.clock,
+    summary: createCallSummary({ metrics: ctx.metrics, logger: ctx.logger, clock: ctx.clock, gateway: ctx.gateway }),
   };
 }

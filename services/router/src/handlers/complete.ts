@@ -10,12 +10,17 @@ import { inCallSpan, tagCallSpan, withAttemptSpan } from './tracing';
 /** RouterService.Complete: the life of one call (README "Architecture"), one whole answer. */
 export function createCompleteHandler(steps: CallSteps) {
   return (req: CompleteRequest, call: CallContext): Promise<CompleteResponse> =>
-    inCallSpan('router.Complete', call, async (span) => {
+    inCallSpan('router.Complete', call, (span) => steps.summary.run('Complete', req, async (obs) => {
       // 1-2. Who is calling, what they asked for, where it may go.
       const p = steps.prepare(req, call.metadata, call.deadline);
+      obs.prepared(p);
       tagCallSpan(span, p);
       const idempotency = await steps.claimIdempotency(p);
-      if (idempotency.replay) return idempotency.replay;
+      if (idempotency.replay) {
+        obs.replayed();
+        obs.answered(idempotency.replay);
+        return idempotency.replay;
+      }
       // The leader of an idempotency key finishes its work even when its caller
       // leaves (a crashed jobs worker, a dropped connection): the provider call
       // may already be under way, and the duplicate that follows must get this
@@ -24,9 +29,11 @@ export function createCompleteHandler(steps: CallSteps) {
       try {
         // 3. Cache, budget and the first admission in parallel; a hit or a denial ends the call here.
         const fan = await steps.fanOut(p);
+        obs.fanOut(fan);
         const early = steps.answer.beforeAttempts(p, fan);
         if (early) {
           idempotency.keep(early);
+          obs.answered(early);
           return early;
         }
         // 4-6. Pick, dispatch, classify, retry or fall back.
@@ -37,6 +44,8 @@ export function createCompleteHandler(steps: CallSteps) {
             withAttemptSpan(c, requestFor(p, c.name).maxTokens, async (attemptSpan) => {
               const res = await steps.providers.get(c.name)!.complete(requestFor(p, c.name), { signal: work, timeoutMs });
               setGenAiAttributes(attemptSpan, { responseModel: res.model, inputTokens: res.usage.inputTokens, outputTokens: res.usage.outputTokens, finishReasons: [res.finishReason] });
+              // The upstream request id on every attempt span, not only failed ones: support tickets quote it.
+              if (res.upstreamRequestId) attemptSpan.setAttribute('switchyard.upstream_request_id', res.upstreamRequestId);
               return res;
             }),
           afterAttempt: (e) => {
@@ -46,14 +55,16 @@ export function createCompleteHandler(steps: CallSteps) {
           upstreamRequestIdOf: (res) => res.upstreamRequestId,
         };
         const result = await runAttempts(p.plan.usable, ports, loop.options);
+        obs.loop(result);
         // 7-8. Account, store, answer; or a stale answer; or the error listing every attempt.
         const answer = steps.answer.afterAttempts(p, fan, result, (v) => v, idempotency.degraded);
         if (answer.replayable) idempotency.keep(answer.response);
+        obs.answered(answer.response);
         return answer.response;
       } finally {
         idempotency.finish();
       }
-    });
+    }));
 }
 
 /** Aborts at the caller's deadline only (never, without one): a caller who cancels does not stop it. */

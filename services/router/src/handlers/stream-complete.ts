@@ -39,13 +39,14 @@ interface StreamedAnswer {
  */
 export function createStreamCompleteHandler(steps: CallSteps) {
   return (req: StreamCompleteRequest, call: CallContext, send: StreamSend<typeof StreamCompleteResponseSchema>): Promise<void> =>
-    inCallSpan('router.StreamComplete', call, async (span) => {
+    inCallSpan('router.StreamComplete', call, (span) => steps.summary.run('StreamComplete', req, async (obs) => {
       const sendDelta = (text: string) => send({ event: { case: 'delta', value: { text } } });
       const sendToolCallDelta = (d: ToolCallDelta) =>
         send({ event: { case: 'delta', value: { toolCall: { index: d.index, id: d.id ?? '', name: d.name ?? '', argumentsFragment: d.argumentsDelta } } } });
       const sendFinal = (final: MessageInitShape<typeof FinalSchema>) => send({ event: { case: 'final', value: create(FinalSchema, final) } });
       /** A whole answer as a stream: its content and each tool call as one delta (none already sent), the rest as the Final. */
       const sendWhole = async (response: CompleteResponse, contentSent: boolean) => {
+        obs.answered(response);
         if (response.content && !contentSent) await sendDelta(response.content);
         if (!contentSent) {
           for (const [index, c] of response.toolCalls.entries()) await sendToolCallDelta({ type: 'tool_call_delta', index, id: c.id, name: c.name, argumentsDelta: c.arguments });
@@ -56,12 +57,17 @@ export function createStreamCompleteHandler(steps: CallSteps) {
 
       // 1-2. Who is calling, what they asked for, where it may go.
       const p = steps.prepare(req, call.metadata, call.deadline);
+      obs.prepared(p);
       tagCallSpan(span, p);
       const idempotency = await steps.claimIdempotency(p);
-      if (idempotency.replay) return sendWhole(idempotency.replay, false);
+      if (idempotency.replay) {
+        obs.replayed();
+        return sendWhole(idempotency.replay, false);
+      }
       try {
         // 3. Cache, budget and the first admission in parallel; a hit or a denial ends the call here.
         const fan = await steps.fanOut(p);
+        obs.fanOut(fan);
         const early = steps.answer.beforeAttempts(p, fan);
         if (early) {
           idempotency.keep(early);
@@ -104,6 +110,7 @@ export function createStreamCompleteHandler(steps: CallSteps) {
               for await (const chunk of stream) {
                 if (chunk.type === 'end') {
                   setGenAiAttributes(attemptSpan, { inputTokens: chunk.usage.inputTokens, outputTokens: chunk.usage.outputTokens, finishReasons: [chunk.finishReason] });
+                  if (chunk.upstreamRequestId) attemptSpan.setAttribute('switchyard.upstream_request_id', chunk.upstreamRequestId);
                   return { text: partial, end: chunk };
                 }
                 if (chunk.type === 'delta' && !chunk.text) continue;
@@ -139,6 +146,7 @@ export function createStreamCompleteHandler(steps: CallSteps) {
           },
         };
         const result = await runAttempts(p.plan.usable, ports, loop.options);
+        obs.loop(result);
 
         if (!result.ok && committed && current) {
           // Output already reached the caller: account for it and end explicitly incomplete.
@@ -146,7 +154,7 @@ export function createStreamCompleteHandler(steps: CallSteps) {
           const cost = steps.answer.chargePartial(p, fan, current, usage);
           if (result.cancelled) return;
           const cause = result.last?.classification;
-          await sendFinal({
+          const final = {
             finishReason: FinishReason.INCOMPLETE,
             errorClass: ErrorClassEnum.STREAM_INTERRUPTED,
             errorMessage: cause ? `${cause.interruptedBy ? `${cause.interruptedBy}: ` : ''}${cause.message}` : result.reason,
@@ -158,7 +166,9 @@ export function createStreamCompleteHandler(steps: CallSteps) {
             requestId: p.requestId,
             toolCalls: toolCalls.result() ?? [],
             ...(toolCalls.lastIndex !== undefined ? { partialToolCallIndex: toolCalls.lastIndex } : {}),
-          });
+          };
+          obs.answered({ ...final, degraded: false, degradedReason: '' });
+          await sendFinal(final);
           return;
         }
         // 7-8. Account, store, answer; or a stale answer; or the error listing every attempt.
@@ -174,5 +184,5 @@ export function createStreamCompleteHandler(steps: CallSteps) {
       } finally {
         idempotency.finish();
       }
-    });
+    }));
 }

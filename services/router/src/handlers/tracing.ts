@@ -2,13 +2,13 @@ import { SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { CallContext } from '@switchyard/grpc';
 import type { ProviderError } from '@switchyard/providers';
 import { getTracer, setGenAiAttributes } from '@switchyard/telemetry';
+import { GEN_AI_PROVIDER } from '../adapters/router-metrics';
 import type { Candidate } from '../domain/candidates';
 
 export const TRACE_ID_HEADER = 'x-switchyard-trace-id';
 
 const tracer = () => getTracer('switchyard-router');
 
-const GEN_AI_SYSTEM: Record<string, string> = { openai: 'openai', azure: 'az.ai.openai', anthropic: 'anthropic', 'openai-compatible': 'openai' };
 
 /** Sends the active trace id as initial metadata so a caller can quote it; skipped when tracing is off. */
 export function sendTraceId(call: CallContext): void {
@@ -41,7 +41,7 @@ export async function inCallSpan<T>(name: string, call: CallContext, fn: (span: 
  */
 export async function withAttemptSpan<T>(c: Candidate, maxTokens: number, fn: (span: Span) => Promise<T>): Promise<T> {
   return tracer().startActiveSpan(`chat ${c.deployment.model}`, { kind: SpanKind.CLIENT, attributes: { 'switchyard.deployment': c.name } }, async (span) => {
-    setGenAiAttributes(span, { system: GEN_AI_SYSTEM[c.deployment.provider], requestModel: c.deployment.model, maxTokens });
+    setGenAiAttributes(span, { providerName: GEN_AI_PROVIDER[c.deployment.provider] ?? c.deployment.provider, requestModel: c.deployment.model, maxTokens });
     try {
       return await fn(span);
     } catch (err) {

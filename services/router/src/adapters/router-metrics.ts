@@ -1,0 +1,136 @@
+import type { SwitchyardConfig } from '@switchyard/config';
+import { counter, gauge, histogram, metricsRegistry, type Registry } from '@switchyard/telemetry';
+import { routerMetrics as M } from '../metrics-catalogue';
+
+/** The peers whose calls are timed and whose fallbacks are counted (plus `nats`, for the event bus). */
+export type PeerName = 'limiter' | 'breaker' | 'budget' | 'cache';
+
+/** OTel GenAI `gen_ai.provider.name` per provider kind of the config. */
+export const GEN_AI_PROVIDER: Record<string, string> = { openai: 'openai', azure: 'azure.ai.openai', anthropic: 'anthropic', 'openai-compatible': 'openai' };
+
+/** Distinct caller-supplied feature names kept as label values per process; later ones are counted as `other`. */
+export const MAX_FEATURE_LABELS = 50;
+
+export interface CallFigures {
+  route: string;
+  tenant: string;
+  grpcStatus: string;
+  cacheStatus: string;
+  degraded: boolean;
+  seconds: number;
+}
+
+export interface AttemptFigures {
+  deployment: string;
+  provider: string;
+  model: string;
+  /** Undefined when the attempt succeeded. */
+  errorClass?: string;
+  seconds: number;
+  tenant: string;
+  feature: string;
+  inputTokens?: number;
+  outputTokens?: number;
+  costUsd?: number;
+  timeToFirstTokenSeconds?: number;
+}
+
+/** What the router records; every label value passes through the config-bounded filters below. */
+export interface RouterMetrics {
+  call(f: CallFigures): void;
+  attempt(f: AttemptFigures): void;
+  retry(deployment: string): void;
+  fallback(reason: string): void;
+  retryBudgetExhausted(): void;
+  coalesced(route: string): void;
+  idempotentReplay(route: string): void;
+  cacheSaved(tenant: string, usd: number): void;
+  peerCall(peer: PeerName, method: string, seconds: number, failedStatus?: string): void;
+  /** Reads, at scrape time, whether NATS (shared health) is unreachable from this replica. */
+  watchNats(unreachable: () => boolean): void;
+}
+
+/**
+ * Router instruments of the catalogue (metrics-catalogue.ts) on the process
+ * registry. Label values outside the config (an unknown route or tenant from a
+ * bad call) become `unknown`, so a caller cannot grow the series count.
+ */
+export function createRouterMetrics(gateway: Pick<SwitchyardConfig, 'routes' | 'tenants' | 'deployments'>, registry: Registry = metricsRegistry()): RouterMetrics {
+  const calls = counter(registry, M.calls);
+  const callDuration = histogram(registry, M.callDuration);
+  const attempts = counter(registry, M.attempts);
+  const attemptDuration = histogram(registry, M.attemptDuration);
+  const ttft = histogram(registry, M.timeToFirstToken);
+  const tokenUsage = histogram(registry, M.tokenUsage);
+  const operationDuration = histogram(registry, M.operationDuration);
+  const tokens = counter(registry, M.tokens);
+  const cost = counter(registry, M.cost);
+  const saved = counter(registry, M.cacheSavedCost);
+  const retries = counter(registry, M.retries);
+  const fallbacks = counter(registry, M.fallbacks);
+  const budgetExhausted = counter(registry, M.retryBudgetExhausted);
+  const coalesced = counter(registry, M.coalesced);
+  const replays = counter(registry, M.idempotentReplays);
+  const peerDuration = histogram(registry, M.peerDuration);
+  const peerFallbacks = counter(registry, M.peerFallbacks);
+  const failing: Record<PeerName, boolean> = { limiter: false, breaker: false, budget: false, cache: false };
+  let natsUnreachable = () => false;
+  gauge(registry, M.dependencyFallbackActive, (g) => {
+    for (const [peer, down] of Object.entries(failing)) g.set({ peer }, down ? 1 : 0);
+    g.set({ peer: 'nats' }, natsUnreachable() ? 1 : 0);
+  });
+  // Peers answer with their own instruments' failures; a fresh start reads "no fallback".
+  for (const peer of Object.keys(failing)) peerFallbacks.inc({ peer, reason: 'UNAVAILABLE' }, 0);
+  budgetExhausted.inc(0);
+
+  const route = (name: string) => (Object.hasOwn(gateway.routes, name) ? name : 'unknown');
+  const tenant = (name: string) => (Object.hasOwn(gateway.tenants, name) ? name : 'unknown');
+  const deployment = (name: string) => (Object.hasOwn(gateway.deployments, name) ? name : 'unknown');
+  const features = new Set<string>();
+  const feature = (name: string) => {
+    if (!name) return '';
+    if (features.has(name)) return name;
+    if (features.size >= MAX_FEATURE_LABELS) return 'other';
+    features.add(name);
+    return name;
+  };
+
+  return {
+    call: (f) => {
+      calls.inc({ route: route(f.route), tenant: tenant(f.tenant), grpc_status: f.grpcStatus, cache_status: f.cacheStatus, degraded: String(f.degraded) });
+      callDuration.observe({ route: route(f.route) }, f.seconds);
+    },
+    attempt: (f) => {
+      const d = deployment(f.deployment);
+      const providerName = GEN_AI_PROVIDER[f.provider] ?? f.provider;
+      attempts.inc({ deployment: d, provider: f.provider, error_class: f.errorClass ?? 'none' });
+      attemptDuration.observe({ deployment: d }, f.seconds);
+      operationDuration.observe({ gen_ai_provider_name: providerName, gen_ai_request_model: f.model, error_type: f.errorClass ?? '' }, f.seconds);
+      if (f.timeToFirstTokenSeconds !== undefined) ttft.observe({ deployment: d }, f.timeToFirstTokenSeconds);
+      const labels = { tenant: tenant(f.tenant), feature: feature(f.feature), deployment: d };
+      if (f.inputTokens !== undefined) {
+        tokenUsage.observe({ gen_ai_token_type: 'input', gen_ai_provider_name: providerName, gen_ai_request_model: f.model }, f.inputTokens);
+        tokens.inc({ ...labels, type: 'input' }, f.inputTokens);
+      }
+      if (f.outputTokens !== undefined) {
+        tokenUsage.observe({ gen_ai_token_type: 'output', gen_ai_provider_name: providerName, gen_ai_request_model: f.model }, f.outputTokens);
+        tokens.inc({ ...labels, type: 'output' }, f.outputTokens);
+      }
+      if (f.costUsd !== undefined) cost.inc(labels, f.costUsd);
+    },
+    retry: (d) => retries.inc({ deployment: deployment(d) }),
+    fallback: (reason) => fallbacks.inc({ reason }),
+    retryBudgetExhausted: () => budgetExhausted.inc(),
+    coalesced: (r) => coalesced.inc({ route: route(r) }),
+    idempotentReplay: (r) => replays.inc({ route: route(r) }),
+    cacheSaved: (t, usd) => saved.inc({ tenant: tenant(t) }, usd),
+    peerCall: (peer, method, seconds, failedStatus) => {
+      peerDuration.observe({ peer, method }, seconds);
+      failing[peer] = failedStatus !== undefined;
+      if (failedStatus !== undefined) peerFallbacks.inc({ peer, reason: failedStatus });
+    },
+    watchNats: (unreachable) => {
+      natsUnreachable = unreachable;
+    },
+  };
+}
