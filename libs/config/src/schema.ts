@@ -54,6 +54,21 @@ const deploymentSchema = z
     /** Azure only: the api-version query parameter. */
     apiVersion: z.string().min(1).optional(),
     contextWindow: positiveInt.default(128_000),
+    /**
+     * What the deployment can serve beyond text; unset keys take the
+     * provider's defaults (@switchyard/providers DEFAULT_CAPABILITIES). A
+     * candidate lacking what a call needs is skipped before sending.
+     */
+    capabilities: z
+      .strictObject({
+        tools: z.boolean().optional(),
+        images: z.boolean().optional(),
+        /** Native JSON-schema output (OpenAI response_format json_schema, Anthropic output_config.format). */
+        jsonSchema: z.boolean().optional(),
+        /** Largest max_tokens the model accepts; larger requests are clamped to it. */
+        maxOutputTokens: positiveInt.optional(),
+      })
+      .optional(),
     timeoutMs: positiveInt.default(30_000),
     firstTokenTimeoutMs: positiveInt.default(10_000),
     idleTimeoutMs: positiveInt.default(30_000),

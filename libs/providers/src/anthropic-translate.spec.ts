@@ -118,7 +118,7 @@ describe('fromAnthropicResponse', () => {
     ['max_tokens', 'length'],
     ['model_context_window_exceeded', 'length'],
     ['refusal', 'content_filter'],
-    ['tool_use', 'other'],
+    ['tool_use', 'tool_calls'],
     ['pause_turn', 'other'],
   ])('maps stop_reason %s → %s', (from, to) => {
     expect(fromAnthropicStopReason(from)).toBe(to);

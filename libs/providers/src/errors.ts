@@ -69,7 +69,7 @@ export function isCancelledError(err: unknown): err is CancelledError {
  * A FieldError, so a server that lets it escape answers INVALID_ARGUMENT.
  */
 export class InvalidChatRequestError extends FieldError {
-  override readonly name = 'InvalidChatRequestError';
+  override readonly name: string = 'InvalidChatRequestError';
 }
 
 /**

@@ -12,8 +12,12 @@ const req: ChatRequest = {
 };
 
 describe('estimateRequestTokens', () => {
+  it('does not reject a parameter outside one provider’s range (fitRequest fits it per candidate)', () => {
+    expect(() => estimateRequestTokens({ ...req, temperature: 1.5 }, 'anthropic')).not.toThrow();
+  });
+
   it('is the shared tokenizer’s prompt count plus maxTokens', () => {
-    const prompt = countChatTokens(req.messages, 'openai');
+    const prompt = countChatTokens(req.messages as { role: string; content: string }[], 'openai');
     expect(prompt).toBeGreaterThan(10);
     expect(estimateRequestTokens(req, 'openai')).toEqual({ inputTokens: prompt, outputTokens: 50, totalTokens: prompt + 50 });
   });

@@ -13,6 +13,29 @@ export {
 } from './errors';
 export { validateChatRequest } from './validate';
 export {
+  validateChatFeatures,
+  checkJsonSchema,
+  checkToolDefinitions,
+  checkToolChoice,
+  checkResponseFormat,
+  checkToolArguments,
+  checkToolConversation,
+  checkImage,
+  InvalidJsonSchemaError,
+  UnknownToolCallIdError,
+  UnknownToolChoiceError,
+  ImageTooLargeError,
+  InvalidToolArgumentsError,
+  MAX_IMAGE_BYTES,
+  IMAGE_MEDIA_TYPES,
+  TOOL_NAME,
+} from './validate-features';
+export { type DeploymentCapabilities, DEFAULT_CAPABILITIES, resolveCapabilities } from './capabilities';
+export { fitRequest, type FitResult, type FitTarget, type MissingCapability } from './fit-request';
+export { toAnthropicToolId, fromAnthropicToolId } from './tool-call-ids';
+export { ToolCallAssembler } from './tool-call-assembler';
+export { contentParts, messageText, messageImages, dataUrl, parseDataUrl } from './message-content';
+export {
   toOpenAIParams,
   fromOpenAIResponse,
   fromOpenAIChunk,
@@ -27,6 +50,8 @@ export {
   fromAnthropicResponse,
   fromAnthropicEvent,
   fromAnthropicStopReason,
+  structuredOutputTool,
+  JSON_OBJECT_TOOL,
   type AnthropicParamsOptions,
   type AnthropicEventParts,
 } from './anthropic-translate';
@@ -43,5 +68,5 @@ export {
   MAX_RESET_MS,
   MAX_RETRY_AFTER_MS,
 } from './rate-limit-headers';
-export { estimateRequestTokens, estimateCost, estimateCostMicros, type Price, type RequestTokenEstimate } from './estimate';
+export { estimateRequestTokens, countRequestInputTokens, imageSize, estimateCost, estimateCostMicros, type Price, type RequestTokenEstimate } from './estimate';
 export { createProviderAdapter, validateDeployment, type AdapterOptions } from './create-provider-adapter';

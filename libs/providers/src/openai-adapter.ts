@@ -1,9 +1,11 @@
 import OpenAI, { AzureOpenAI } from 'openai';
-import { countChatTokens, countTextTokens } from '@switchyard/tokens';
+import { countTextTokens } from '@switchyard/tokens';
 import type { Clock } from '@switchyard/util';
 import { AttemptControl } from './attempt-control';
 import { checkCallOptions, contentFilterFailure, invalidRequest, metaFromHeaders } from './adapter-support';
 import { IncompleteStreamError } from './errors';
+import { countRequestInputTokens } from './estimate';
+import { ToolCallAssembler } from './tool-call-assembler';
 import { fromOpenAIChunk, fromOpenAIResponse, toOpenAIParams } from './openai-translate';
 import type { CallOptions, ChatRequest, ChatResponse, DeploymentTarget, FinishReason, ProviderAdapter, StreamChunk, Usage } from './types';
 
@@ -75,16 +77,26 @@ export function createOpenAIAdapter(d: DeploymentTarget, clock: Clock): Provider
       let finishReason: FinishReason | undefined;
       let usage: Usage | undefined;
       let text = '';
+      let refusal = '';
+      const calls = new ToolCallAssembler();
       for await (const chunk of data) {
         ctl.upstreamEvent();
         const parts = fromOpenAIChunk(chunk);
         if (parts.finishReason) finishReason = parts.finishReason;
         if (parts.usage) usage = parts.usage;
+        if (parts.refusal !== undefined) refusal += parts.refusal;
         if (parts.text !== undefined) {
           ctl.firstDelta();
           delivered = true;
           text += parts.text;
           yield { type: 'delta', text: parts.text };
+        }
+        // A tool-call piece is a delivered delta like text: after it, a failure is STREAM_INTERRUPTED, never a silent retry.
+        for (const d of parts.toolCalls ?? []) {
+          ctl.firstDelta();
+          delivered = true;
+          calls.add(d);
+          yield d;
         }
         ctl.awaitingUpstream();
       }
@@ -94,8 +106,10 @@ export function createOpenAIAdapter(d: DeploymentTarget, clock: Clock): Provider
       const end: StreamChunk = {
         type: 'end',
         finishReason,
-        usage: usage ?? { inputTokens: countChatTokens(req.messages, d.provider), outputTokens: countTextTokens(text) },
+        usage: usage ?? { inputTokens: countRequestInputTokens(req, d.provider), outputTokens: countTextTokens(text + (calls.result()?.map((c) => c.name + c.arguments).join('') ?? '')) },
         ...(usage ? {} : { usageEstimated: true as const }),
+        ...(calls.size > 0 ? { toolCalls: calls.result()! } : {}),
+        ...(refusal ? { refusal } : {}),
         ...meta,
       };
       if (finishReason === 'content_filter') {

@@ -57,7 +57,8 @@ describe('toOpenAIParams', () => {
     [{ ...base, topP: 1.1 }, 'topP'],
     [{ ...base, stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop'],
     [{ ...base, stop: [''] }, 'stop[0]'],
-    [{ ...base, messages: [{ role: 'tool', content: 'x' }] }, 'messages[0].role'],
+    [{ ...base, messages: [{ role: 'function', content: 'x' }] }, 'messages[0].role'],
+    [{ ...base, messages: [{ role: 'tool', content: 'x' }] }, 'messages[0].toolCallId'],
     [{ ...base, messages: [{ role: 'user', content: 42 }] }, 'messages[0].content'],
     [{ ...base, messages: [{ role: 'system', content: 'only system' }] }, 'messages'],
   ] as [ChatRequest, string][])('rejects bad input naming the field (%#: %s)', (req, field) => {
@@ -98,8 +99,8 @@ describe('fromOpenAIResponse', () => {
     ['stop', 'stop'],
     ['length', 'length'],
     ['content_filter', 'content_filter'],
-    ['tool_calls', 'other'],
-    ['function_call', 'other'],
+    ['tool_calls', 'tool_calls'],
+    ['function_call', 'tool_calls'],
   ])('maps finish_reason %s → %s', (from, to) => {
     expect(fromOpenAIResponse(completion(from)).finishReason).toBe(to);
     expect(fromOpenAIFinishReason(from)).toBe(to);

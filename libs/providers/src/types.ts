@@ -8,12 +8,58 @@ export type ProviderKind = 'openai' | 'azure' | 'anthropic' | 'openai-compatible
 
 export const PROVIDER_KINDS: readonly ProviderKind[] = ['openai', 'azure', 'anthropic', 'openai-compatible'];
 
-export type ChatRole = 'system' | 'user' | 'assistant';
+export type ChatRole = 'system' | 'user' | 'assistant' | 'tool';
+
+/** Where an image comes from: a URL the provider fetches, or its bytes (base64) with their media type. */
+export type ImageSource = { kind: 'url'; url: string } | { kind: 'base64'; mediaType: string; data: string };
+
+export interface TextPart {
+  type: 'text';
+  text: string;
+}
+
+export interface ImagePart {
+  type: 'image';
+  source: ImageSource;
+  /** OpenAI's `detail` hint; other providers ignore it. Default auto. */
+  detail?: 'auto' | 'low' | 'high';
+}
+
+export type ContentPart = TextPart | ImagePart;
+
+/** A call the assistant made; `arguments` is the JSON text exactly as the model produced it. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
 
 export interface ChatMessage {
   role: ChatRole;
-  content: string;
+  /** A string is the text-only shorthand for one text part. */
+  content: string | ContentPart[];
+  /** Assistant turns: the tool calls the turn made, in order. */
+  toolCalls?: ToolCall[];
+  /** Tool turns: id of the call this message answers. */
+  toolCallId?: string;
 }
+
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  /** JSON Schema of the arguments (an object schema). */
+  parameters: Record<string, unknown>;
+  /** Ask the provider to enforce the schema; unset = provider default. */
+  strict?: boolean;
+}
+
+/** 'auto' | 'none' | 'required' (at least one call) | one named function. */
+export type ToolChoice = 'auto' | 'none' | 'required' | { name: string };
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; name: string; schema: Record<string, unknown>; strict?: boolean };
 
 export interface ChatRequest {
   messages: ChatMessage[];
@@ -24,9 +70,16 @@ export interface ChatRequest {
   stop?: string[];
   /** Opaque end-user id forwarded for provider abuse monitoring (OpenAI `user`, Anthropic `metadata.user_id`). */
   user?: string;
+  tools?: ToolDefinition[];
+  toolChoice?: ToolChoice;
+  /** false forbids several calls in one turn; unset = provider default (allowed). */
+  parallelToolCalls?: boolean;
+  responseFormat?: ResponseFormat;
+  /** OpenAI `seed`; Anthropic has none (fitRequest drops it with a note). */
+  seed?: number;
 }
 
-export type FinishReason = 'stop' | 'length' | 'content_filter' | 'other';
+export type FinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls' | 'other';
 
 export interface Usage {
   inputTokens: number;
@@ -59,6 +112,10 @@ export interface RateLimitSnapshot {
 export interface ChatResponse {
   content: string;
   finishReason: FinishReason;
+  /** Tool calls the model made (finishReason 'tool_calls'), in order; absent when none. */
+  toolCalls?: ToolCall[];
+  /** The model's refusal text (OpenAI `message.refusal`); absent when it did not refuse. */
+  refusal?: string;
   usage: Usage;
   /** The model the provider says served the call (may differ from the alias asked for). */
   model: string;
@@ -66,12 +123,26 @@ export interface ChatResponse {
   rateLimit?: RateLimitSnapshot;
 }
 
+/** A piece of a streamed tool call: the first piece of a call has id and name, later ones argument fragments. */
+export interface ToolCallDelta {
+  type: 'tool_call_delta';
+  /** Position of the call in the turn, 0-based, dense in order of first appearance. */
+  index: number;
+  id?: string;
+  name?: string;
+  argumentsDelta: string;
+}
+
 export type StreamChunk =
   | { type: 'delta'; text: string }
+  | ToolCallDelta
   | {
       type: 'end';
       finishReason: FinishReason;
       usage: Usage;
+      /** The calls assembled from this stream's tool_call_delta chunks, in index order; absent when none. */
+      toolCalls?: ToolCall[];
+      refusal?: string;
       /**
        * Set when the upstream did not report usage in the stream (some
        * OpenAI-compatible servers ignore `stream_options.include_usage`) and the
@@ -110,6 +181,13 @@ export interface DeploymentTarget {
   sdkTimeoutMs?: number;
   /** Custom fetch (e.g. instrumented or with a specific dispatcher). Defaults to the global fetch. */
   fetch?: typeof fetch;
+  /**
+   * The deployment serves JSON-schema output natively (OpenAI response_format
+   * json_schema, Anthropic output_config.format). Anthropic only: when false a
+   * json_schema request is served with one forced tool whose input is the
+   * schema. Default: true for openai/azure, false for anthropic/openai-compatible.
+   */
+  nativeJsonSchema?: boolean;
 }
 
 export interface CallOptions {

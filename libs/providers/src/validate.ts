@@ -1,14 +1,16 @@
 import { InvalidChatRequestError } from './errors';
+import { validateChatFeatures } from './validate-features';
 import type { ChatRequest, ProviderKind } from './types';
 
-const ROLES = new Set(['system', 'user', 'assistant']);
+const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
 
 /**
  * Checks a neutral request before any translation, so a bad request fails
  * here with the field named instead of as a provider 400 that costs a round
  * trip and reads differently per provider. Provider-specific ranges
  * (Anthropic temperature ≤ 1, OpenAI ≤ 4 stop sequences) are checked when a
- * provider is given.
+ * provider is given; fitRequest brings a request into a provider's ranges
+ * first, so these only catch a caller that skipped it.
  */
 export function validateChatRequest(req: ChatRequest, provider?: ProviderKind): void {
   if (req === null || typeof req !== 'object') throw new InvalidChatRequestError('request', 'must be an object');
@@ -17,10 +19,20 @@ export function validateChatRequest(req: ChatRequest, provider?: ProviderKind): 
   req.messages.forEach((m, i) => {
     if (m === null || typeof m !== 'object') throw new InvalidChatRequestError(`messages[${i}]`, 'must be an object');
     if (!ROLES.has(m.role)) {
-      throw new InvalidChatRequestError(`messages[${i}].role`, `must be system, user or assistant (got ${JSON.stringify(m.role)})`);
+      throw new InvalidChatRequestError(`messages[${i}].role`, `must be system, user, assistant or tool (got ${JSON.stringify(m.role)})`);
     }
-    if (typeof m.content !== 'string') throw new InvalidChatRequestError(`messages[${i}].content`, 'must be a string');
+    if (typeof m.content === 'string') return;
+    if (!Array.isArray(m.content)) throw new InvalidChatRequestError(`messages[${i}].content`, 'must be a string or an array of parts');
+    m.content.forEach((p, j) => {
+      if (p === null || typeof p !== 'object') throw new InvalidChatRequestError(`messages[${i}].content[${j}]`, 'must be an object');
+      if (p.type === 'text') {
+        if (typeof p.text !== 'string') throw new InvalidChatRequestError(`messages[${i}].content[${j}].text`, 'must be a string');
+      } else if (p.type !== 'image') {
+        throw new InvalidChatRequestError(`messages[${i}].content[${j}].type`, `must be text or image (got ${JSON.stringify((p as { type?: unknown }).type)})`);
+      }
+    });
   });
+  validateChatFeatures(req);
   if (!req.messages.some((m) => m.role !== 'system')) {
     throw new InvalidChatRequestError('messages', 'must contain at least one user or assistant message');
   }

@@ -35,6 +35,8 @@ export const REQUEST: ChatRequest = {
 
 export interface StreamOutcome {
   deltas: string[];
+  /** Tool-call pieces in arrival order; absent when the stream had none. */
+  toolDeltas?: Extract<StreamChunk, { type: 'tool_call_delta' }>[];
   end?: Extract<StreamChunk, { type: 'end' }>;
   error?: unknown;
 }
@@ -44,6 +46,7 @@ export async function drain(iterable: AsyncIterable<StreamChunk>): Promise<Strea
   try {
     for await (const chunk of iterable) {
       if (chunk.type === 'delta') out.deltas.push(chunk.text);
+      else if (chunk.type === 'tool_call_delta') (out.toolDeltas ??= []).push(chunk);
       else out.end = chunk;
     }
   } catch (err) {

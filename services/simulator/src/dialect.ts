@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { TokenMessage, TokenProvider } from '@switchyard/tokens';
 import type { LimitSnapshot, Rejection } from './rate-limits';
 import type { FaultKind } from './scenario';
+import type { SimFeatures } from './tools';
 
 /** A chat request normalised from any provider's wire shape. */
 export interface ChatRequest {
@@ -15,6 +16,8 @@ export interface ChatRequest {
   stop: string[];
   /** Azure api-version query parameter. */
   apiVersion?: string;
+  /** Tools, structured output, tool turns and images (NO_FEATURES for a plain chat). */
+  features: SimFeatures;
 }
 
 /** A complete non-2xx answer. */
@@ -42,7 +45,9 @@ export interface Completion {
   model: string;
   text: string;
   pieces: string[];
-  finish: 'stop' | 'length' | 'stop_sequence' | 'content_filter';
+  finish: 'stop' | 'length' | 'stop_sequence' | 'content_filter' | 'tool_calls';
+  /** Tool calls the answer makes (then text is empty and finish is tool_calls); arguments are JSON text. */
+  toolCalls: { id: string; name: string; arguments: string }[];
   stopSequence: string | null;
   promptTokens: number;
   completionTokens: number;
@@ -73,12 +78,16 @@ export interface Dialect {
   baseHeaders(): Record<string, string>;
   addLimitHeaders(headers: Record<string, string>, snapshot: LimitSnapshot, now: number): void;
   newId(): string;
+  /** A tool-call id in the provider's own shape (call_…, toolu_…). */
+  newToolCallId(): string;
   completion(c: Completion): string;
   stream: {
     /** Frames sent as soon as the stream opens (before the first token). */
     open(c: Completion): string;
     /** Frame(s) carrying one content piece; `index` counts content chunks from 0. */
     delta(c: Completion, piece: string, index: number): string;
+    /** Frames streaming the answer's tool calls, after the text deltas (one array entry per chunk). */
+    toolFrames(c: Completion): string[];
     /** Closing frames after the last piece. */
     close(c: Completion): string;
     /** Mid-stream error frame. */

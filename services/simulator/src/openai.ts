@@ -4,6 +4,7 @@ import { contentText, createIdSource, type ChatRequest, type Completion, type Di
 import { formatOpenAIDuration, retryAfterSeconds } from './durations';
 import type { LimitSnapshot, Rejection } from './rate-limits';
 import type { FaultKind } from './scenario';
+import { imageFromUrl, jsonPieces, NO_FEATURES, type SimFeatures, type SimResponseFormat, type SimTool, type SimToolChoice } from './tools';
 
 /**
  * OpenAI Chat Completions wire format, and Azure OpenAI's variant of it
@@ -16,6 +17,7 @@ const HEX = '0123456789abcdef';
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const requestId = createIdSource(HEX, 22);
 const completionId = createIdSource(ALNUM, 19);
+const toolCallId = createIdSource(ALNUM, 14);
 const FINGERPRINT = 'fp_5imu1at0r';
 const RATE_LIMIT_DOCS = 'Visit https://platform.openai.com/account/rate-limits to learn more.';
 
@@ -23,22 +25,99 @@ function err(status: number, message: string, type: string | null, param: string
   return { status, body: JSON.stringify({ error: { message, type, param, code } }) };
 }
 
-function parseOpenAIMessages(raw: unknown): TokenMessage[] | ErrorReply {
+interface ParsedMessages {
+  messages: TokenMessage[];
+  historyCalls: SimFeatures['historyCalls'];
+  images: SimFeatures['images'];
+  endsWithToolResult: boolean;
+  lastUserText: string;
+}
+
+function parseOpenAIMessages(raw: unknown): ParsedMessages | ErrorReply {
   if (raw === undefined) return err(400, "Missing required parameter: 'messages'.", 'invalid_request_error', 'messages', 'missing_required_parameter');
   if (!Array.isArray(raw) || raw.length === 0) {
     return err(400, `Invalid 'messages': ${Array.isArray(raw) ? 'empty array. Expected an array with minimum length 1, but got an empty array instead.' : 'expected an array.'}`, 'invalid_request_error', 'messages', Array.isArray(raw) ? 'empty_array' : 'invalid_type');
   }
-  const out: TokenMessage[] = [];
+  const out: ParsedMessages = { messages: [], historyCalls: [], images: [], endsWithToolResult: false, lastUserText: '' };
+  // Calls of the latest assistant turn not yet answered: OpenAI rejects a tool message that answers nothing.
+  let open = new Set<string>();
   for (let i = 0; i < raw.length; i++) {
-    const m = raw[i] as { role?: unknown; content?: unknown } | null;
+    const m = raw[i] as { role?: unknown; content?: unknown; tool_calls?: unknown; tool_call_id?: unknown } | null;
     if (!m || typeof m !== 'object' || typeof m.role !== 'string') {
       return err(400, `Missing required parameter: 'messages[${i}].role'.`, 'invalid_request_error', `messages[${i}].role`, 'missing_required_parameter');
     }
     const text = contentText(m.content);
     if (text === null) return err(400, `Invalid type for 'messages[${i}].content': expected one of a string or array of objects.`, 'invalid_request_error', `messages[${i}].content`, 'invalid_type');
-    out.push({ role: m.role, content: text });
+    if (m.role === 'tool') {
+      if (typeof m.tool_call_id !== 'string') return err(400, `Missing required parameter: 'messages[${i}].tool_call_id'.`, 'invalid_request_error', `messages[${i}].tool_call_id`, 'missing_required_parameter');
+      if (!open.delete(m.tool_call_id)) {
+        return err(400, "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.", 'invalid_request_error', `messages.[${i}].role`, null);
+      }
+    } else if (m.role === 'assistant' && Array.isArray(m.tool_calls)) {
+      open = new Set();
+      for (const c of m.tool_calls as { id?: unknown; function?: { name?: unknown; arguments?: unknown } }[]) {
+        if (typeof c?.id !== 'string' || typeof c.function?.name !== 'string' || typeof c.function.arguments !== 'string') {
+          return err(400, `Invalid 'messages[${i}].tool_calls': each call needs an id and a function with name and arguments.`, 'invalid_request_error', `messages[${i}].tool_calls`, 'invalid_value');
+        }
+        open.add(c.id);
+        out.historyCalls.push({ name: c.function.name, arguments: c.function.arguments });
+      }
+    } else if (open.size > 0) {
+      return err(400, `An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${[...open].join(', ')}`, 'invalid_request_error', 'messages', null);
+    }
+    if (m.role === 'user') {
+      if (text) out.lastUserText = text;
+      if (Array.isArray(m.content)) {
+        for (const part of m.content as { type?: unknown; image_url?: { url?: unknown; detail?: unknown } }[]) {
+          if (part?.type !== 'image_url') continue;
+          const url = part.image_url?.url;
+          if (typeof url !== 'string') return err(400, `Missing required parameter: 'messages[${i}].content.image_url.url'.`, 'invalid_request_error', `messages[${i}].content`, 'missing_required_parameter');
+          const detail = part.image_url?.detail === 'low' || part.image_url?.detail === 'high' ? part.image_url.detail : 'auto';
+          out.images.push({ size: imageFromUrl(url), detail });
+        }
+      }
+    }
+    out.messages.push({ role: m.role, content: text });
   }
+  out.endsWithToolResult = (raw[raw.length - 1] as { role?: unknown }).role === 'tool';
   return out;
+}
+
+function parseOpenAIFeatures(b: Record<string, unknown>, parsed: ParsedMessages): SimFeatures | ErrorReply {
+  const tools: SimTool[] = [];
+  if (b.tools !== undefined) {
+    if (!Array.isArray(b.tools)) return err(400, "Invalid type for 'tools': expected an array.", 'invalid_request_error', 'tools', 'invalid_type');
+    for (let i = 0; i < b.tools.length; i++) {
+      const t = b.tools[i] as { type?: unknown; function?: { name?: unknown; description?: unknown; parameters?: unknown } };
+      if (typeof t?.function?.name !== 'string') return err(400, `Missing required parameter: 'tools[${i}].function.name'.`, 'invalid_request_error', `tools[${i}].function.name`, 'missing_required_parameter');
+      tools.push({ name: t.function.name, ...(typeof t.function.description === 'string' ? { description: t.function.description } : {}), parameters: t.function.parameters ?? {} });
+    }
+  }
+  if (b.parallel_tool_calls !== undefined && tools.length === 0) {
+    return err(400, "Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed when 'tools' are specified.", 'invalid_request_error', 'parallel_tool_calls', null);
+  }
+  let toolChoice: SimToolChoice = 'auto';
+  const tc = b.tool_choice as string | { function?: { name?: unknown } } | undefined;
+  if (tc === 'none' || tc === 'required' || tc === 'auto') toolChoice = tc;
+  else if (tc && typeof tc === 'object' && typeof tc.function?.name === 'string') toolChoice = { name: tc.function.name };
+  let responseFormat: SimResponseFormat | null = null;
+  const rf = b.response_format as { type?: unknown; json_schema?: { name?: unknown; schema?: unknown } } | undefined;
+  if (rf?.type === 'json_object') responseFormat = { type: 'json_object' };
+  else if (rf?.type === 'json_schema') {
+    if (typeof rf.json_schema?.name !== 'string') return err(400, "Missing required parameter: 'response_format.json_schema.name'.", 'invalid_request_error', 'response_format.json_schema.name', 'missing_required_parameter');
+    responseFormat = { type: 'json_schema', name: rf.json_schema.name, schema: rf.json_schema.schema ?? {} };
+  }
+  return {
+    ...NO_FEATURES,
+    tools,
+    toolChoice,
+    parallelToolCalls: b.parallel_tool_calls !== false,
+    responseFormat,
+    historyCalls: parsed.historyCalls,
+    images: parsed.images,
+    endsWithToolResult: parsed.endsWithToolResult,
+    lastUserText: parsed.lastUserText,
+  };
 }
 
 function parseChat(body: unknown, deployment: string | undefined): ChatRequest | ErrorReply {
@@ -48,8 +127,10 @@ function parseChat(body: unknown, deployment: string | undefined): ChatRequest |
   if (typeof model !== 'string' || model.length === 0) {
     return err(400, 'you must provide a model parameter', 'invalid_request_error', null, null);
   }
-  const messages = parseOpenAIMessages(b.messages);
-  if (!Array.isArray(messages)) return messages;
+  const parsed = parseOpenAIMessages(b.messages);
+  if ('status' in parsed) return parsed;
+  const features = parseOpenAIFeatures(b, parsed);
+  if ('status' in features) return features;
   const maxRaw = b.max_completion_tokens ?? b.max_tokens;
   if (maxRaw !== undefined && maxRaw !== null && (typeof maxRaw !== 'number' || !Number.isInteger(maxRaw) || maxRaw < 1)) {
     const param = b.max_completion_tokens !== undefined ? 'max_completion_tokens' : 'max_tokens';
@@ -59,7 +140,8 @@ function parseChat(body: unknown, deployment: string | undefined): ChatRequest |
   const opts = b.stream_options as { include_usage?: unknown } | undefined;
   return {
     deployment: model,
-    messages,
+    messages: parsed.messages,
+    features,
     maxTokens: typeof maxRaw === 'number' ? maxRaw : null,
     stream: b.stream === true,
     includeUsage: !!opts && opts.include_usage === true,
@@ -141,9 +223,17 @@ const usageJson = (c: Completion) =>
 
 const finishReason = (c: Completion) => (c.finish === 'stop_sequence' ? 'stop' : c.finish);
 
+const toolCallsJson = (c: Completion) =>
+  `[${c.toolCalls.map((t) => `{"id":"${t.id}","type":"function","function":{"name":${JSON.stringify(t.name)},"arguments":${JSON.stringify(t.arguments)}}}`).join(',')}]`;
+
 // Bodies are assembled as strings: JSON.stringify only for user-derived text, which is what keeps the hot path cheap.
 function completionBody(c: Completion): string {
-  return `{"id":"${c.id}","object":"chat.completion","created":${c.created},"model":${JSON.stringify(c.model)},"choices":[{"index":0,"message":{"role":"assistant","content":${JSON.stringify(c.text)},"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"${finishReason(c)}"}],"usage":${usageJson(c)},"service_tier":"default","system_fingerprint":"${FINGERPRINT}"}`;
+  // A tool-call answer has content null and the calls, as OpenAI sends it.
+  const message =
+    c.toolCalls.length > 0
+      ? `{"role":"assistant","content":null,"tool_calls":${toolCallsJson(c)},"refusal":null,"annotations":[]}`
+      : `{"role":"assistant","content":${JSON.stringify(c.text)},"refusal":null,"annotations":[]}`;
+  return `{"id":"${c.id}","object":"chat.completion","created":${c.created},"model":${JSON.stringify(c.model)},"choices":[{"index":0,"message":${message},"logprobs":null,"finish_reason":"${finishReason(c)}"}],"usage":${usageJson(c)},"service_tier":"default","system_fingerprint":"${FINGERPRINT}"}`;
 }
 
 function chunk(c: Completion, choices: string, includeUsage: boolean): string {
@@ -158,6 +248,18 @@ function createOpenAIStream(): Dialect['stream'] {
       const role = index === 0 ? '"role":"assistant",' : '';
       const refusal = index === 0 ? ',"refusal":null' : '';
       return chunk(c, `[{"index":0,"delta":{${role}"content":${JSON.stringify(piece)}${refusal}},"logprobs":null,"finish_reason":null}]`, c.includeUsage);
+    },
+    // Each call opens with a chunk carrying index, id, name and empty arguments, then one chunk per argument fragment.
+    toolFrames: (c) => {
+      const frames: string[] = [];
+      c.toolCalls.forEach((t, k) => {
+        const head = k === 0 ? '"role":"assistant","content":null,' : '';
+        frames.push(chunk(c, `[{"index":0,"delta":{${head}"tool_calls":[{"index":${k},"id":"${t.id}","type":"function","function":{"name":${JSON.stringify(t.name)},"arguments":""}}]${k === 0 ? ',"refusal":null' : ''}},"logprobs":null,"finish_reason":null}]`, c.includeUsage));
+        for (const piece of jsonPieces(t.arguments)) {
+          frames.push(chunk(c, `[{"index":0,"delta":{"tool_calls":[{"index":${k},"function":{"arguments":${JSON.stringify(piece)}}}]},"logprobs":null,"finish_reason":null}]`, c.includeUsage));
+        }
+      });
+      return frames;
     },
     close: (c) => {
       let out = chunk(c, `[{"index":0,"delta":{},"logprobs":null,"finish_reason":"${finishReason(c)}"}]`, c.includeUsage);
@@ -188,6 +290,7 @@ export function createOpenAIDialect(): Dialect {
     baseHeaders: () => ({ 'content-type': 'application/json', 'x-request-id': `req_${requestId()}`, 'openai-version': '2020-10-01', 'openai-organization': 'org-simulator', 'openai-processing-ms': '0' }),
     addLimitHeaders: (h, s) => addLimitHeaders(h, s),
     newId: () => `chatcmpl-${completionId()}`,
+    newToolCallId: () => `call_${toolCallId()}`,
     completion: completionBody,
     stream: createOpenAIStream(),
   };

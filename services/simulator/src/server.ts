@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { countTextTokens, loadTokenizer } from '@switchyard/tokens';
+import { countTextTokens, countToolCallTokens, loadTokenizer } from '@switchyard/tokens';
 import { systemClock, type Clock } from '@switchyard/util';
 import { handleAdmin } from './admin';
 import { createAnthropicDialect } from './anthropic';
@@ -12,6 +12,7 @@ import { sampleLatency } from './latency';
 import { createAzureDialect, createOpenAIDialect } from './openai';
 import { createRateLimiter, type LimitSnapshot } from './rate-limits';
 import { createRecorder, type DeploymentCounters, type RecordedRequest } from './recorder';
+import { extraPromptTokens, jsonPieces, planToolCalls, structuredAnswer } from './tools';
 import { BUILT_IN_SCENARIO, parseScenarioText, validateScenario, type FaultKind, type Scenario } from './scenario';
 
 export interface SimulatorOptions {
@@ -176,7 +177,9 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     const apiKeys = state.scenario.apiKeys;
     if (apiKeys && !apiKeys.includes(apiKey)) return answerFault(res, req, dialect, rt, 'unauthorized', ctx, null);
 
-    const prompt = content.promptInfo(request.messages, dialect.tokenProvider);
+    const info = content.promptInfo(request.messages, dialect.tokenProvider);
+    // Tools, tool calls in the conversation and images are billed on top of the framed text.
+    const prompt = { hash: info.hash, tokens: info.tokens + extraPromptTokens(request.features, dialect.tokenProvider) };
     ctx.promptTokens = prompt.tokens;
     const now = clock.now();
     const outage = activeOutage(rt, now);
@@ -195,9 +198,20 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
 
     let reply = content.reply(prompt.hash, settings.reply.minTokens, settings.reply.maxTokens, request.maxTokens, request.stop);
     let finish: Completion['finish'] = reply.finish;
+    let toolCalls = planToolCalls(request.features, prompt.hash).map((c) => ({ id: dialect.newToolCallId(), ...c }));
+    if (toolCalls.length > 0) {
+      reply = { pieces: [], text: '', tokens: countToolCallTokens(toolCalls), finish: 'stop', stopSequence: null };
+      finish = 'tool_calls';
+    } else if (request.features.responseFormat) {
+      // Structured output: JSON valid against the requested schema, streamed in small pieces like any text.
+      const text = structuredAnswer(request.features.responseFormat, request.features.lastUserText, prompt.hash);
+      reply = { pieces: jsonPieces(text), text, tokens: countTextTokens(text), finish: 'stop', stopSequence: null };
+      finish = 'stop';
+    }
     if (injected === 'content_filter') {
       // The filter stops generation part-way: half the reply is delivered, flagged as filtered.
       recorder.fault(name, 'content_filter');
+      toolCalls = [];
       const pieces = reply.pieces.slice(0, Math.floor(reply.pieces.length / 2));
       const text = pieces.join('');
       reply = { pieces, text, tokens: countTextTokens(text), finish: 'stop', stopSequence: null };
@@ -214,6 +228,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
       promptTokens: prompt.tokens,
       completionTokens: reply.tokens,
       includeUsage: request.includeUsage,
+      toolCalls,
     };
     const headers = dialect.baseHeaders();
     dialect.addLimitHeaders(headers, admission.snapshot, now);
@@ -246,15 +261,20 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
       const cut = settings.cutAfterChunks ?? Infinity;
       const error = settings.streamErrorAfterChunks ?? Infinity;
       // A reply shorter than N still fails (after its last piece), so a configured stream fault always fires.
-      if (error <= cut) errorAt = Math.min(error, c.pieces.length);
-      else cutAt = Math.min(cut, c.pieces.length);
+      // Capped to the chunk count below, once the tool-call frames are known.
+      if (error <= cut) errorAt = error;
+      else cutAt = cut;
     }
+    // Every chunk after the opening frames: text deltas, then tool-call frames. Stream faults count these chunks.
+    const frames = c.pieces.map((piece, i) => dialect.stream.delta(c, piece, i)).concat(dialect.stream.toolFrames(c));
+    if (errorAt !== null) errorAt = Math.min(errorAt, frames.length);
+    if (cutAt !== null) cutAt = Math.min(cutAt, frames.length);
     recorder.answered(rt.name, 200);
     recorder.billed(rt.name, c.promptTokens, c.completionTokens);
     res.writeHead(200, Object.assign(headers, STREAM_HEADERS));
     res.write(dialect.stream.open(c));
 
-    const pieceCount = cutAt ?? errorAt ?? c.pieces.length;
+    const pieceCount = cutAt ?? errorAt ?? frames.length;
     const finish = () => {
       if (cutAt !== null) {
         recorder.fault(rt.name, 'stream_cut');
@@ -272,7 +292,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
 
     if (rt.zeroLatency) {
       let out = '';
-      for (let i = 0; i < pieceCount; i++) out += dialect.stream.delta(c, c.pieces[i]!, i);
+      for (let i = 0; i < pieceCount; i++) out += frames[i]!;
       if (out) res.write(out);
       return finish();
     }
@@ -286,7 +306,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     const next = () => {
       if (closed) return;
       if (i >= pieceCount) return finish();
-      res.write(dialect.stream.delta(c, c.pieces[i]!, i));
+      res.write(frames[i]!);
       i++;
       timer = setTimeout(next, i >= pieceCount ? 0 : sampleLatency(settings.latency.perToken, rt.latencyRandom));
     };

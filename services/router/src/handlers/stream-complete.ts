@@ -95,7 +95,7 @@ export function createStreamCompleteHandler(steps: CallSteps) {
                   setGenAiAttributes(attemptSpan, { inputTokens: chunk.usage.inputTokens, outputTokens: chunk.usage.outputTokens, finishReasons: [chunk.finishReason] });
                   return { text: partial, end: chunk };
                 }
-                if (!chunk.text) continue;
+                if (chunk.type !== 'delta' || !chunk.text) continue;
                 if (!committed) timeToFirstTokenMs = steps.clock.now() - startedAt;
                 committed = true;
                 partial += chunk.text;

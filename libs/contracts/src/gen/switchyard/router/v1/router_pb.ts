@@ -19,7 +19,131 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchyard/router/v1/router.proto.
  */
 export const file_switchyard_router_v1_router: GenFile = /*@__PURE__*/
-  fileDesc("CiFzd2l0Y2h5YXJkL3JvdXRlci92MS9yb3V0ZXIucHJvdG8SFHN3aXRjaHlhcmQucm91dGVyLnYxIkgKC0NoYXRNZXNzYWdlEigKBHJvbGUYASABKA4yGi5zd2l0Y2h5YXJkLnJvdXRlci52MS5Sb2xlEg8KB2NvbnRlbnQYAiABKAkifAoQR2VuZXJhdGlvblBhcmFtcxISCgptYXhfdG9rZW5zGAEgASgNEhgKC3RlbXBlcmF0dXJlGAIgASgBSACIAQESEgoFdG9wX3AYAyABKAFIAYgBARIMCgRzdG9wGAQgAygJQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3AieAoLQ2FjaGVQb2xpY3kSLQoEbW9kZRgBIAEoDjIfLnN3aXRjaHlhcmQucm91dGVyLnYxLkNhY2hlTW9kZRIhChRhbGxvd19zdGFsZV9vbl9lcnJvchgCIAEoCEgAiAEBQhcKFV9hbGxvd19zdGFsZV9vbl9lcnJvciLlAQoHQXR0ZW1wdBI3CgpkZXBsb3ltZW50GAEgASgLMiMuc3dpdGNoeWFyZC5ldmVudHMudjEuRGVwbG95bWVudFJlZhI1CgtlcnJvcl9jbGFzcxgCIAEoDjIgLnN3aXRjaHlhcmQuZXZlbnRzLnYxLkVycm9yQ2xhc3MSEgoKbGF0ZW5jeV9tcxgDIAEoDRIbChN1cHN0cmVhbV9yZXF1ZXN0X2lkGAQgASgJEhYKDnJldHJ5X2FmdGVyX21zGAUgASgNEhMKC2h0dHBfc3RhdHVzGAYgASgNEgwKBG5vdGUYByABKAkigQIKD0NvbXBsZXRlUmVxdWVzdBINCgVyb3V0ZRgBIAEoCRIzCghtZXNzYWdlcxgCIAMoCzIhLnN3aXRjaHlhcmQucm91dGVyLnYxLkNoYXRNZXNzYWdlEjYKBnBhcmFtcxgDIAEoCzImLnN3aXRjaHlhcmQucm91dGVyLnYxLkdlbmVyYXRpb25QYXJhbXMSDwoHdXNlcl9pZBgEIAEoCRIPCgdmZWF0dXJlGAUgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgGIAEoCRI3CgxjYWNoZV9wb2xpY3kYByABKAsyIS5zd2l0Y2h5YXJkLnJvdXRlci52MS5DYWNoZVBvbGljeSKWAwoQQ29tcGxldGVSZXNwb25zZRIPCgdjb250ZW50GAEgASgJEjkKDWZpbmlzaF9yZWFzb24YAiABKA4yIi5zd2l0Y2h5YXJkLnJvdXRlci52MS5GaW5pc2hSZWFzb24SKgoFdXNhZ2UYAyABKAsyGy5zd2l0Y2h5YXJkLmV2ZW50cy52MS5Vc2FnZRITCgtjb3N0X21pY3JvcxgEIAEoAxI2CglzZXJ2ZWRfYnkYBSABKAsyIy5zd2l0Y2h5YXJkLmV2ZW50cy52MS5EZXBsb3ltZW50UmVmEi8KCGF0dGVtcHRzGAYgAygLMh0uc3dpdGNoeWFyZC5yb3V0ZXIudjEuQXR0ZW1wdBI3CgxjYWNoZV9zdGF0dXMYByABKA4yIS5zd2l0Y2h5YXJkLnJvdXRlci52MS5DYWNoZVN0YXR1cxIQCghkZWdyYWRlZBgIIAEoCBIXCg9kZWdyYWRlZF9yZWFzb24YCSABKAkSEgoKcmVxdWVzdF9pZBgKIAEoCRIUCgxjYWNoZV9hZ2VfbXMYCyABKA0ihwIKFVN0cmVhbUNvbXBsZXRlUmVxdWVzdBINCgVyb3V0ZRgBIAEoCRIzCghtZXNzYWdlcxgCIAMoCzIhLnN3aXRjaHlhcmQucm91dGVyLnYxLkNoYXRNZXNzYWdlEjYKBnBhcmFtcxgDIAEoCzImLnN3aXRjaHlhcmQucm91dGVyLnYxLkdlbmVyYXRpb25QYXJhbXMSDwoHdXNlcl9pZBgEIAEoCRIPCgdmZWF0dXJlGAUgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgGIAEoCRI3CgxjYWNoZV9wb2xpY3kYByABKAsyIS5zd2l0Y2h5YXJkLnJvdXRlci52MS5DYWNoZVBvbGljeSIVCgVEZWx0YRIMCgR0ZXh0GAEgASgJIsgDCgVGaW5hbBI5Cg1maW5pc2hfcmVhc29uGAEgASgOMiIuc3dpdGNoeWFyZC5yb3V0ZXIudjEuRmluaXNoUmVhc29uEjUKC2Vycm9yX2NsYXNzGAIgASgOMiAuc3dpdGNoeWFyZC5ldmVudHMudjEuRXJyb3JDbGFzcxIVCg1lcnJvcl9tZXNzYWdlGAMgASgJEioKBXVzYWdlGAQgASgLMhsuc3dpdGNoeWFyZC5ldmVudHMudjEuVXNhZ2USEwoLY29zdF9taWNyb3MYBSABKAMSNgoJc2VydmVkX2J5GAYgASgLMiMuc3dpdGNoeWFyZC5ldmVudHMudjEuRGVwbG95bWVudFJlZhIvCghhdHRlbXB0cxgHIAMoCzIdLnN3aXRjaHlhcmQucm91dGVyLnYxLkF0dGVtcHQSNwoMY2FjaGVfc3RhdHVzGAggASgOMiEuc3dpdGNoeWFyZC5yb3V0ZXIudjEuQ2FjaGVTdGF0dXMSEAoIZGVncmFkZWQYCSABKAgSFwoPZGVncmFkZWRfcmVhc29uGAogASgJEhIKCnJlcXVlc3RfaWQYCyABKAkSFAoMY2FjaGVfYWdlX21zGAwgASgNIn0KFlN0cmVhbUNvbXBsZXRlUmVzcG9uc2USLAoFZGVsdGEYASABKAsyGy5zd2l0Y2h5YXJkLnJvdXRlci52MS5EZWx0YUgAEiwKBWZpbmFsGAIgASgLMhsuc3dpdGNoeWFyZC5yb3V0ZXIudjEuRmluYWxIAEIHCgVldmVudCpQCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1NZU1RFTRABEg0KCVJPTEVfVVNFUhACEhIKDlJPTEVfQVNTSVNUQU5UEAMqigEKCUNhY2hlTW9kZRIaChZDQUNIRV9NT0RFX1VOU1BFQ0lGSUVEEAASGQoVQ0FDSEVfTU9ERV9SRUFEX1dSSVRFEAESFQoRQ0FDSEVfTU9ERV9CWVBBU1MQAhIWChJDQUNIRV9NT0RFX1JFRlJFU0gQAxIXChNDQUNIRV9NT0RFX05PX1NUT1JFEAQqnwEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAhIgChxGSU5JU0hfUkVBU09OX0NPTlRFTlRfRklMVEVSEAMSHAoYRklOSVNIX1JFQVNPTl9JTkNPTVBMRVRFEAQqwwEKC0NhY2hlU3RhdHVzEhwKGENBQ0hFX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEUNBQ0hFX1NUQVRVU19NSVNTEAESFAoQQ0FDSEVfU1RBVFVTX0hJVBACEhYKEkNBQ0hFX1NUQVRVU19TVEFMRRADEhcKE0NBQ0hFX1NUQVRVU19CWVBBU1MQBBIcChhDQUNIRV9TVEFUVVNfVU5BVkFJTEFCTEUQBRIaChZDQUNIRV9TVEFUVVNfQ09BTEVTQ0VEEAYy2QEKDVJvdXRlclNlcnZpY2USWQoIQ29tcGxldGUSJS5zd2l0Y2h5YXJkLnJvdXRlci52MS5Db21wbGV0ZVJlcXVlc3QaJi5zd2l0Y2h5YXJkLnJvdXRlci52MS5Db21wbGV0ZVJlc3BvbnNlEm0KDlN0cmVhbUNvbXBsZXRlEisuc3dpdGNoeWFyZC5yb3V0ZXIudjEuU3RyZWFtQ29tcGxldGVSZXF1ZXN0Giwuc3dpdGNoeWFyZC5yb3V0ZXIudjEuU3RyZWFtQ29tcGxldGVSZXNwb25zZTABYgZwcm90bzM", [file_switchyard_events_v1_types]);
+  fileDesc("CiFzd2l0Y2h5YXJkL3JvdXRlci92MS9yb3V0ZXIucHJvdG8SFHN3aXRjaHlhcmQucm91dGVyLnYxIlgKCUltYWdlUGFydBINCgN1cmwYASABKAlIABIOCgRkYXRhGAIgASgMSAASEgoKbWVkaWFfdHlwZRgDIAEoCRIOCgZkZXRhaWwYBCABKAlCCAoGc291cmNlIlcKC0NvbnRlbnRQYXJ0Eg4KBHRleHQYASABKAlIABIwCgVpbWFnZRgCIAEoCzIfLnN3aXRjaHlhcmQucm91dGVyLnYxLkltYWdlUGFydEgAQgYKBHBhcnQiNwoIVG9vbENhbGwSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIRCglhcmd1bWVudHMYAyABKAkixAEKC0NoYXRNZXNzYWdlEigKBHJvbGUYASABKA4yGi5zd2l0Y2h5YXJkLnJvdXRlci52MS5Sb2xlEg8KB2NvbnRlbnQYAiABKAkSMAoFcGFydHMYAyADKAsyIS5zd2l0Y2h5YXJkLnJvdXRlci52MS5Db250ZW50UGFydBIyCgp0b29sX2NhbGxzGAQgAygLMh4uc3dpdGNoeWFyZC5yb3V0ZXIudjEuVG9vbENhbGwSFAoMdG9vbF9jYWxsX2lkGAUgASgJImIKBFRvb2wSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIXCg9wYXJhbWV0ZXJzX2pzb24YAyABKAkSEwoGc3RyaWN0GAQgASgISACIAQFCCQoHX3N0cmljdCJXCgpUb29sQ2hvaWNlEjIKBG1vZGUYASABKA4yJC5zd2l0Y2h5YXJkLnJvdXRlci52MS5Ub29sQ2hvaWNlTW9kZRIVCg1mdW5jdGlvbl9uYW1lGAIgASgJIosBCg5SZXNwb25zZUZvcm1hdBI2CgR0eXBlGAEgASgOMiguc3dpdGNoeWFyZC5yb3V0ZXIudjEuUmVzcG9uc2VGb3JtYXRUeXBlEgwKBG5hbWUYAiABKAkSEwoLc2NoZW1hX2pzb24YAyABKAkSEwoGc3RyaWN0GAQgASgISACIAQFCCQoHX3N0cmljdCLzAgoQR2VuZXJhdGlvblBhcmFtcxISCgptYXhfdG9rZW5zGAEgASgNEhgKC3RlbXBlcmF0dXJlGAIgASgBSACIAQESEgoFdG9wX3AYAyABKAFIAYgBARIMCgRzdG9wGAQgAygJEikKBXRvb2xzGAUgAygLMhouc3dpdGNoeWFyZC5yb3V0ZXIudjEuVG9vbBI1Cgt0b29sX2Nob2ljZRgGIAEoCzIgLnN3aXRjaHlhcmQucm91dGVyLnYxLlRvb2xDaG9pY2USIAoTcGFyYWxsZWxfdG9vbF9jYWxscxgHIAEoCEgCiAEBEj0KD3Jlc3BvbnNlX2Zvcm1hdBgIIAEoCzIkLnN3aXRjaHlhcmQucm91dGVyLnYxLlJlc3BvbnNlRm9ybWF0EhEKBHNlZWQYCSABKANIA4gBAUIOCgxfdGVtcGVyYXR1cmVCCAoGX3RvcF9wQhYKFF9wYXJhbGxlbF90b29sX2NhbGxzQgcKBV9zZWVkIngKC0NhY2hlUG9saWN5Ei0KBG1vZGUYASABKA4yHy5zd2l0Y2h5YXJkLnJvdXRlci52MS5DYWNoZU1vZGUSIQoUYWxsb3dfc3RhbGVfb25fZXJyb3IYAiABKAhIAIgBAUIXChVfYWxsb3dfc3RhbGVfb25fZXJyb3Ii5QEKB0F0dGVtcHQSNwoKZGVwbG95bWVudBgBIAEoCzIjLnN3aXRjaHlhcmQuZXZlbnRzLnYxLkRlcGxveW1lbnRSZWYSNQoLZXJyb3JfY2xhc3MYAiABKA4yIC5zd2l0Y2h5YXJkLmV2ZW50cy52MS5FcnJvckNsYXNzEhIKCmxhdGVuY3lfbXMYAyABKA0SGwoTdXBzdHJlYW1fcmVxdWVzdF9pZBgEIAEoCRIWCg5yZXRyeV9hZnRlcl9tcxgFIAEoDRITCgtodHRwX3N0YXR1cxgGIAEoDRIMCgRub3RlGAcgASgJIoECCg9Db21wbGV0ZVJlcXVlc3QSDQoFcm91dGUYASABKAkSMwoIbWVzc2FnZXMYAiADKAsyIS5zd2l0Y2h5YXJkLnJvdXRlci52MS5DaGF0TWVzc2FnZRI2CgZwYXJhbXMYAyABKAsyJi5zd2l0Y2h5YXJkLnJvdXRlci52MS5HZW5lcmF0aW9uUGFyYW1zEg8KB3VzZXJfaWQYBCABKAkSDwoHZmVhdHVyZRgFIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAkSNwoMY2FjaGVfcG9saWN5GAcgASgLMiEuc3dpdGNoeWFyZC5yb3V0ZXIudjEuQ2FjaGVQb2xpY3ki2wMKEENvbXBsZXRlUmVzcG9uc2USDwoHY29udGVudBgBIAEoCRI5Cg1maW5pc2hfcmVhc29uGAIgASgOMiIuc3dpdGNoeWFyZC5yb3V0ZXIudjEuRmluaXNoUmVhc29uEioKBXVzYWdlGAMgASgLMhsuc3dpdGNoeWFyZC5ldmVudHMudjEuVXNhZ2USEwoLY29zdF9taWNyb3MYBCABKAMSNgoJc2VydmVkX2J5GAUgASgLMiMuc3dpdGNoeWFyZC5ldmVudHMudjEuRGVwbG95bWVudFJlZhIvCghhdHRlbXB0cxgGIAMoCzIdLnN3aXRjaHlhcmQucm91dGVyLnYxLkF0dGVtcHQSNwoMY2FjaGVfc3RhdHVzGAcgASgOMiEuc3dpdGNoeWFyZC5yb3V0ZXIudjEuQ2FjaGVTdGF0dXMSEAoIZGVncmFkZWQYCCABKAgSFwoPZGVncmFkZWRfcmVhc29uGAkgASgJEhIKCnJlcXVlc3RfaWQYCiABKAkSFAoMY2FjaGVfYWdlX21zGAsgASgNEjIKCnRvb2xfY2FsbHMYDCADKAsyHi5zd2l0Y2h5YXJkLnJvdXRlci52MS5Ub29sQ2FsbBIPCgdyZWZ1c2FsGA0gASgJIocCChVTdHJlYW1Db21wbGV0ZVJlcXVlc3QSDQoFcm91dGUYASABKAkSMwoIbWVzc2FnZXMYAiADKAsyIS5zd2l0Y2h5YXJkLnJvdXRlci52MS5DaGF0TWVzc2FnZRI2CgZwYXJhbXMYAyABKAsyJi5zd2l0Y2h5YXJkLnJvdXRlci52MS5HZW5lcmF0aW9uUGFyYW1zEg8KB3VzZXJfaWQYBCABKAkSDwoHZmVhdHVyZRgFIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAkSNwoMY2FjaGVfcG9saWN5GAcgASgLMiEuc3dpdGNoeWFyZC5yb3V0ZXIudjEuQ2FjaGVQb2xpY3kiVAoNVG9vbENhbGxEZWx0YRINCgVpbmRleBgBIAEoDRIKCgJpZBgCIAEoCRIMCgRuYW1lGAMgASgJEhoKEmFyZ3VtZW50c19mcmFnbWVudBgEIAEoCSJNCgVEZWx0YRIMCgR0ZXh0GAEgASgJEjYKCXRvb2xfY2FsbBgCIAEoCzIjLnN3aXRjaHlhcmQucm91dGVyLnYxLlRvb2xDYWxsRGVsdGEizwQKBUZpbmFsEjkKDWZpbmlzaF9yZWFzb24YASABKA4yIi5zd2l0Y2h5YXJkLnJvdXRlci52MS5GaW5pc2hSZWFzb24SNQoLZXJyb3JfY2xhc3MYAiABKA4yIC5zd2l0Y2h5YXJkLmV2ZW50cy52MS5FcnJvckNsYXNzEhUKDWVycm9yX21lc3NhZ2UYAyABKAkSKgoFdXNhZ2UYBCABKAsyGy5zd2l0Y2h5YXJkLmV2ZW50cy52MS5Vc2FnZRITCgtjb3N0X21pY3JvcxgFIAEoAxI2CglzZXJ2ZWRfYnkYBiABKAsyIy5zd2l0Y2h5YXJkLmV2ZW50cy52MS5EZXBsb3ltZW50UmVmEi8KCGF0dGVtcHRzGAcgAygLMh0uc3dpdGNoeWFyZC5yb3V0ZXIudjEuQXR0ZW1wdBI3CgxjYWNoZV9zdGF0dXMYCCABKA4yIS5zd2l0Y2h5YXJkLnJvdXRlci52MS5DYWNoZVN0YXR1cxIQCghkZWdyYWRlZBgJIAEoCBIXCg9kZWdyYWRlZF9yZWFzb24YCiABKAkSEgoKcmVxdWVzdF9pZBgLIAEoCRIUCgxjYWNoZV9hZ2VfbXMYDCABKA0SMgoKdG9vbF9jYWxscxgNIAMoCzIeLnN3aXRjaHlhcmQucm91dGVyLnYxLlRvb2xDYWxsEg8KB3JlZnVzYWwYDiABKAkSJAoXcGFydGlhbF90b29sX2NhbGxfaW5kZXgYDyABKA1IAIgBAUIaChhfcGFydGlhbF90b29sX2NhbGxfaW5kZXgifQoWU3RyZWFtQ29tcGxldGVSZXNwb25zZRIsCgVkZWx0YRgBIAEoCzIbLnN3aXRjaHlhcmQucm91dGVyLnYxLkRlbHRhSAASLAoFZmluYWwYAiABKAsyGy5zd2l0Y2h5YXJkLnJvdXRlci52MS5GaW5hbEgAQgcKBWV2ZW50Kl8KBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfU1lTVEVNEAESDQoJUk9MRV9VU0VSEAISEgoOUk9MRV9BU1NJU1RBTlQQAxINCglST0xFX1RPT0wQBCqmAQoOVG9vbENob2ljZU1vZGUSIAocVE9PTF9DSE9JQ0VfTU9ERV9VTlNQRUNJRklFRBAAEhkKFVRPT0xfQ0hPSUNFX01PREVfQVVUTxABEhkKFVRPT0xfQ0hPSUNFX01PREVfTk9ORRACEh0KGVRPT0xfQ0hPSUNFX01PREVfUkVRVUlSRUQQAxIdChlUT09MX0NIT0lDRV9NT0RFX0ZVTkNUSU9OEAQqpQEKElJlc3BvbnNlRm9ybWF0VHlwZRIkCiBSRVNQT05TRV9GT1JNQVRfVFlQRV9VTlNQRUNJRklFRBAAEh0KGVJFU1BPTlNFX0ZPUk1BVF9UWVBFX1RFWFQQARIkCiBSRVNQT05TRV9GT1JNQVRfVFlQRV9KU09OX09CSkVDVBACEiQKIFJFU1BPTlNFX0ZPUk1BVF9UWVBFX0pTT05fU0NIRU1BEAMqigEKCUNhY2hlTW9kZRIaChZDQUNIRV9NT0RFX1VOU1BFQ0lGSUVEEAASGQoVQ0FDSEVfTU9ERV9SRUFEX1dSSVRFEAESFQoRQ0FDSEVfTU9ERV9CWVBBU1MQAhIWChJDQUNIRV9NT0RFX1JFRlJFU0gQAxIXChNDQUNIRV9NT0RFX05PX1NUT1JFEAQqvQEKDEZpbmlzaFJlYXNvbhIdChlGSU5JU0hfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSRklOSVNIX1JFQVNPTl9TVE9QEAESGAoURklOSVNIX1JFQVNPTl9MRU5HVEgQAhIgChxGSU5JU0hfUkVBU09OX0NPTlRFTlRfRklMVEVSEAMSHAoYRklOSVNIX1JFQVNPTl9JTkNPTVBMRVRFEAQSHAoYRklOSVNIX1JFQVNPTl9UT09MX0NBTExTEAUqwwEKC0NhY2hlU3RhdHVzEhwKGENBQ0hFX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEUNBQ0hFX1NUQVRVU19NSVNTEAESFAoQQ0FDSEVfU1RBVFVTX0hJVBACEhYKEkNBQ0hFX1NUQVRVU19TVEFMRRADEhcKE0NBQ0hFX1NUQVRVU19CWVBBU1MQBBIcChhDQUNIRV9TVEFUVVNfVU5BVkFJTEFCTEUQBRIaChZDQUNIRV9TVEFUVVNfQ09BTEVTQ0VEEAYy2QEKDVJvdXRlclNlcnZpY2USWQoIQ29tcGxldGUSJS5zd2l0Y2h5YXJkLnJvdXRlci52MS5Db21wbGV0ZVJlcXVlc3QaJi5zd2l0Y2h5YXJkLnJvdXRlci52MS5Db21wbGV0ZVJlc3BvbnNlEm0KDlN0cmVhbUNvbXBsZXRlEisuc3dpdGNoeWFyZC5yb3V0ZXIudjEuU3RyZWFtQ29tcGxldGVSZXF1ZXN0Giwuc3dpdGNoeWFyZC5yb3V0ZXIudjEuU3RyZWFtQ29tcGxldGVSZXNwb25zZTABYgZwcm90bzM", [file_switchyard_events_v1_types]);
+
+/**
+ * An image given by URL (https, or a data: URL) or by its bytes inline.
+ *
+ * @generated from message switchyard.router.v1.ImagePart
+ */
+export type ImagePart = Message<"switchyard.router.v1.ImagePart"> & {
+  /**
+   * @generated from oneof switchyard.router.v1.ImagePart.source
+   */
+  source: {
+    /**
+     * Fetched by the provider (Anthropic and OpenAI both accept https URLs).
+     * Its size is unknown to the gateway, so its token estimate is the
+     * provider's documented maximum per image.
+     *
+     * @generated from field: string url = 1;
+     */
+    value: string;
+    case: "url";
+  } | {
+    /**
+     * The image bytes (PNG, JPEG, GIF or WebP); dimensions are read from the
+     * header for the token estimate. Bounded in size (see README).
+     *
+     * @generated from field: bytes data = 2;
+     */
+    value: Uint8Array;
+    case: "data";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * MIME type of `data`, e.g. "image/png"; required with `data`, ignored for url.
+   *
+   * @generated from field: string media_type = 3;
+   */
+  mediaType: string;
+
+  /**
+   * OpenAI `detail` hint ("auto", "low", "high"); empty means auto. Other
+   * providers ignore it.
+   *
+   * @generated from field: string detail = 4;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message switchyard.router.v1.ImagePart.
+ * Use `create(ImagePartSchema)` to create a new message.
+ */
+export const ImagePartSchema: GenMessage<ImagePart> = /*@__PURE__*/
+  messageDesc(file_switchyard_router_v1_router, 0);
+
+/**
+ * One piece of a message's content.
+ *
+ * @generated from message switchyard.router.v1.ContentPart
+ */
+export type ContentPart = Message<"switchyard.router.v1.ContentPart"> & {
+  /**
+   * @generated from oneof switchyard.router.v1.ContentPart.part
+   */
+  part: {
+    /**
+     * Plain text.
+     *
+     * @generated from field: string text = 1;
+     */
+    value: string;
+    case: "text";
+  } | {
+    /**
+     * An image (user messages only).
+     *
+     * @generated from field: switchyard.router.v1.ImagePart image = 2;
+     */
+    value: ImagePart;
+    case: "image";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message switchyard.router.v1.ContentPart.
+ * Use `create(ContentPartSchema)` to create a new message.
+ */
+export const ContentPartSchema: GenMessage<ContentPart> = /*@__PURE__*/
+  messageDesc(file_switchyard_router_v1_router, 1);
+
+/**
+ * A call the assistant made to one of the request's tools.
+ *
+ * @generated from message switchyard.router.v1.ToolCall
+ */
+export type ToolCall = Message<"switchyard.router.v1.ToolCall"> & {
+  /**
+   * The provider's call id; a later ROLE_TOOL message answers it by this id.
+   * Kept as given across providers (the gateway maps it on each wire).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Name of the called function (one of the request's tools).
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Arguments as JSON text (an object), exactly as the model produced them.
+   *
+   * @generated from field: string arguments = 3;
+   */
+  arguments: string;
+};
+
+/**
+ * Describes the message switchyard.router.v1.ToolCall.
+ * Use `create(ToolCallSchema)` to create a new message.
+ */
+export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
+  messageDesc(file_switchyard_router_v1_router, 2);
 
 /**
  * One message of the conversation.
@@ -33,9 +157,33 @@ export type ChatMessage = Message<"switchyard.router.v1.ChatMessage"> & {
   role: Role;
 
   /**
+   * Text-only shorthand: equivalent to one text part. Used when `parts` is
+   * empty; setting both is INVALID_ARGUMENT.
+   *
    * @generated from field: string content = 2;
    */
   content: string;
+
+  /**
+   * Content as parts (text and images). Empty means `content` is the text.
+   *
+   * @generated from field: repeated switchyard.router.v1.ContentPart parts = 3;
+   */
+  parts: ContentPart[];
+
+  /**
+   * ROLE_ASSISTANT only: the tool calls this turn made, in order.
+   *
+   * @generated from field: repeated switchyard.router.v1.ToolCall tool_calls = 4;
+   */
+  toolCalls: ToolCall[];
+
+  /**
+   * ROLE_TOOL only: id of the earlier tool call this message answers.
+   *
+   * @generated from field: string tool_call_id = 5;
+   */
+  toolCallId: string;
 };
 
 /**
@@ -43,7 +191,123 @@ export type ChatMessage = Message<"switchyard.router.v1.ChatMessage"> & {
  * Use `create(ChatMessageSchema)` to create a new message.
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
-  messageDesc(file_switchyard_router_v1_router, 0);
+  messageDesc(file_switchyard_router_v1_router, 3);
+
+/**
+ * A function the model may call.
+ *
+ * @generated from message switchyard.router.v1.Tool
+ */
+export type Tool = Message<"switchyard.router.v1.Tool"> & {
+  /**
+   * Function name, [a-zA-Z0-9_-]{1,64} (the intersection of what providers accept).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What the function does; the model reads it to decide when to call it.
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * JSON Schema (an object schema) of the arguments, as JSON text. Text, not
+   * google.protobuf.Struct: Struct turns every number into a double (so
+   * "maximum": 10 and integer enums change type) and does not keep key order,
+   * while the providers take the schema as JSON and a cache key must hash
+   * exactly what the caller sent. Empty means no arguments.
+   *
+   * @generated from field: string parameters_json = 3;
+   */
+  parametersJson: string;
+
+  /**
+   * Ask the provider to guarantee arguments valid against the schema
+   * (OpenAI/Anthropic `strict`). Unset means the provider default.
+   *
+   * @generated from field: optional bool strict = 4;
+   */
+  strict?: boolean | undefined;
+};
+
+/**
+ * Describes the message switchyard.router.v1.Tool.
+ * Use `create(ToolSchema)` to create a new message.
+ */
+export const ToolSchema: GenMessage<Tool> = /*@__PURE__*/
+  messageDesc(file_switchyard_router_v1_router, 4);
+
+/**
+ * Tool choice of a request.
+ *
+ * @generated from message switchyard.router.v1.ToolChoice
+ */
+export type ToolChoice = Message<"switchyard.router.v1.ToolChoice"> & {
+  /**
+   * @generated from field: switchyard.router.v1.ToolChoiceMode mode = 1;
+   */
+  mode: ToolChoiceMode;
+
+  /**
+   * With TOOL_CHOICE_MODE_FUNCTION: the tool to call (one of the request's tools).
+   *
+   * @generated from field: string function_name = 2;
+   */
+  functionName: string;
+};
+
+/**
+ * Describes the message switchyard.router.v1.ToolChoice.
+ * Use `create(ToolChoiceSchema)` to create a new message.
+ */
+export const ToolChoiceSchema: GenMessage<ToolChoice> = /*@__PURE__*/
+  messageDesc(file_switchyard_router_v1_router, 5);
+
+/**
+ * Structured output request. With JSON_SCHEMA the answer's content is JSON
+ * text valid against the schema, whichever provider serves it: natively where
+ * the deployment declares json_schema support, otherwise through one forced
+ * tool whose input is the schema, unwrapped back into content.
+ *
+ * @generated from message switchyard.router.v1.ResponseFormat
+ */
+export type ResponseFormat = Message<"switchyard.router.v1.ResponseFormat"> & {
+  /**
+   * @generated from field: switchyard.router.v1.ResponseFormatType type = 1;
+   */
+  type: ResponseFormatType;
+
+  /**
+   * JSON_SCHEMA: the schema's name, [a-zA-Z0-9_-]{1,64}.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * JSON_SCHEMA: the JSON Schema as JSON text (see Tool.parameters_json for why text).
+   *
+   * @generated from field: string schema_json = 3;
+   */
+  schemaJson: string;
+
+  /**
+   * JSON_SCHEMA: ask the provider to enforce the schema strictly.
+   *
+   * @generated from field: optional bool strict = 4;
+   */
+  strict?: boolean | undefined;
+};
+
+/**
+ * Describes the message switchyard.router.v1.ResponseFormat.
+ * Use `create(ResponseFormatSchema)` to create a new message.
+ */
+export const ResponseFormatSchema: GenMessage<ResponseFormat> = /*@__PURE__*/
+  messageDesc(file_switchyard_router_v1_router, 6);
 
 /**
  * Sampling parameters, passed through to the provider.
@@ -79,6 +343,43 @@ export type GenerationParams = Message<"switchyard.router.v1.GenerationParams"> 
    * @generated from field: repeated string stop = 4;
    */
   stop: string[];
+
+  /**
+   * Functions the model may call; empty means none.
+   *
+   * @generated from field: repeated switchyard.router.v1.Tool tools = 5;
+   */
+  tools: Tool[];
+
+  /**
+   * How the tools may be used; unset means the provider default (auto).
+   *
+   * @generated from field: switchyard.router.v1.ToolChoice tool_choice = 6;
+   */
+  toolChoice?: ToolChoice | undefined;
+
+  /**
+   * Whether the model may make several tool calls in one turn. Unset means
+   * the provider default (allowed).
+   *
+   * @generated from field: optional bool parallel_tool_calls = 7;
+   */
+  parallelToolCalls?: boolean | undefined;
+
+  /**
+   * Structured output; unset means text.
+   *
+   * @generated from field: switchyard.router.v1.ResponseFormat response_format = 8;
+   */
+  responseFormat?: ResponseFormat | undefined;
+
+  /**
+   * Best-effort determinism (OpenAI `seed`); dropped with a note where a
+   * provider has no seed.
+   *
+   * @generated from field: optional int64 seed = 9;
+   */
+  seed?: bigint | undefined;
 };
 
 /**
@@ -86,7 +387,7 @@ export type GenerationParams = Message<"switchyard.router.v1.GenerationParams"> 
  * Use `create(GenerationParamsSchema)` to create a new message.
  */
 export const GenerationParamsSchema: GenMessage<GenerationParams> = /*@__PURE__*/
-  messageDesc(file_switchyard_router_v1_router, 1);
+  messageDesc(file_switchyard_router_v1_router, 7);
 
 /**
  * Cache policy of one call.
@@ -113,7 +414,7 @@ export type CachePolicy = Message<"switchyard.router.v1.CachePolicy"> & {
  * Use `create(CachePolicySchema)` to create a new message.
  */
 export const CachePolicySchema: GenMessage<CachePolicy> = /*@__PURE__*/
-  messageDesc(file_switchyard_router_v1_router, 2);
+  messageDesc(file_switchyard_router_v1_router, 8);
 
 /**
  * One provider attempt made for the call, in order.
@@ -173,7 +474,7 @@ export type Attempt = Message<"switchyard.router.v1.Attempt"> & {
  * Use `create(AttemptSchema)` to create a new message.
  */
 export const AttemptSchema: GenMessage<Attempt> = /*@__PURE__*/
-  messageDesc(file_switchyard_router_v1_router, 3);
+  messageDesc(file_switchyard_router_v1_router, 9);
 
 /**
  * A chat completion request.
@@ -237,7 +538,7 @@ export type CompleteRequest = Message<"switchyard.router.v1.CompleteRequest"> & 
  * Use `create(CompleteRequestSchema)` to create a new message.
  */
 export const CompleteRequestSchema: GenMessage<CompleteRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_router_v1_router, 4);
+  messageDesc(file_switchyard_router_v1_router, 10);
 
 /**
  * A completed answer and how it was obtained.
@@ -313,6 +614,21 @@ export type CompleteResponse = Message<"switchyard.router.v1.CompleteResponse"> 
    * @generated from field: uint32 cache_age_ms = 11;
    */
   cacheAgeMs: number;
+
+  /**
+   * Tool calls the model made (finish_reason TOOL_CALLS), in order.
+   *
+   * @generated from field: repeated switchyard.router.v1.ToolCall tool_calls = 12;
+   */
+  toolCalls: ToolCall[];
+
+  /**
+   * The model's refusal text when it declined to answer (OpenAI `refusal`);
+   * empty otherwise.
+   *
+   * @generated from field: string refusal = 13;
+   */
+  refusal: string;
 };
 
 /**
@@ -320,7 +636,7 @@ export type CompleteResponse = Message<"switchyard.router.v1.CompleteResponse"> 
  * Use `create(CompleteResponseSchema)` to create a new message.
  */
 export const CompleteResponseSchema: GenMessage<CompleteResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_router_v1_router, 5);
+  messageDesc(file_switchyard_router_v1_router, 11);
 
 /**
  * Same fields and numbers as CompleteRequest (kept field-for-field identical so
@@ -380,10 +696,54 @@ export type StreamCompleteRequest = Message<"switchyard.router.v1.StreamComplete
  * Use `create(StreamCompleteRequestSchema)` to create a new message.
  */
 export const StreamCompleteRequestSchema: GenMessage<StreamCompleteRequest> = /*@__PURE__*/
-  messageDesc(file_switchyard_router_v1_router, 6);
+  messageDesc(file_switchyard_router_v1_router, 12);
 
 /**
- * A piece of generated text.
+ * A piece of a tool call being streamed. The first delta of a call carries
+ * its index, id and name; later ones carry the same index and further
+ * argument fragments, to be concatenated in order.
+ *
+ * @generated from message switchyard.router.v1.ToolCallDelta
+ */
+export type ToolCallDelta = Message<"switchyard.router.v1.ToolCallDelta"> & {
+  /**
+   * Position of the call in the turn (0-based); the same for all its deltas.
+   *
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * The call's id; set on the call's first delta only.
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * The function name; set on the call's first delta only.
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * A fragment of the arguments JSON text (may be empty).
+   *
+   * @generated from field: string arguments_fragment = 4;
+   */
+  argumentsFragment: string;
+};
+
+/**
+ * Describes the message switchyard.router.v1.ToolCallDelta.
+ * Use `create(ToolCallDeltaSchema)` to create a new message.
+ */
+export const ToolCallDeltaSchema: GenMessage<ToolCallDelta> = /*@__PURE__*/
+  messageDesc(file_switchyard_router_v1_router, 13);
+
+/**
+ * A piece of generated text, or of a tool call.
  *
  * @generated from message switchyard.router.v1.Delta
  */
@@ -392,6 +752,13 @@ export type Delta = Message<"switchyard.router.v1.Delta"> & {
    * @generated from field: string text = 1;
    */
   text: string;
+
+  /**
+   * Set when this delta continues a tool call instead of the text.
+   *
+   * @generated from field: switchyard.router.v1.ToolCallDelta tool_call = 2;
+   */
+  toolCall?: ToolCallDelta | undefined;
 };
 
 /**
@@ -399,7 +766,7 @@ export type Delta = Message<"switchyard.router.v1.Delta"> & {
  * Use `create(DeltaSchema)` to create a new message.
  */
 export const DeltaSchema: GenMessage<Delta> = /*@__PURE__*/
-  messageDesc(file_switchyard_router_v1_router, 7);
+  messageDesc(file_switchyard_router_v1_router, 14);
 
 /**
  * Summary sent once, as the last message of a stream. Same meaning as the
@@ -471,6 +838,30 @@ export type Final = Message<"switchyard.router.v1.Final"> & {
    * @generated from field: uint32 cache_age_ms = 12;
    */
   cacheAgeMs: number;
+
+  /**
+   * The tool calls assembled from the stream's tool-call deltas, in index order.
+   * When finish_reason is INCOMPLETE a call whose arguments were cut off is
+   * listed with what arrived and partial_tool_call_index names it.
+   *
+   * @generated from field: repeated switchyard.router.v1.ToolCall tool_calls = 13;
+   */
+  toolCalls: ToolCall[];
+
+  /**
+   * The model's refusal text, if it refused.
+   *
+   * @generated from field: string refusal = 14;
+   */
+  refusal: string;
+
+  /**
+   * With INCOMPLETE: index of the tool call whose arguments were cut off, or
+   * unset when no call was open.
+   *
+   * @generated from field: optional uint32 partial_tool_call_index = 15;
+   */
+  partialToolCallIndex?: number | undefined;
 };
 
 /**
@@ -478,7 +869,7 @@ export type Final = Message<"switchyard.router.v1.Final"> & {
  * Use `create(FinalSchema)` to create a new message.
  */
 export const FinalSchema: GenMessage<Final> = /*@__PURE__*/
-  messageDesc(file_switchyard_router_v1_router, 8);
+  messageDesc(file_switchyard_router_v1_router, 15);
 
 /**
  * One message of a completion stream: deltas, then one final.
@@ -509,7 +900,7 @@ export type StreamCompleteResponse = Message<"switchyard.router.v1.StreamComplet
  * Use `create(StreamCompleteResponseSchema)` to create a new message.
  */
 export const StreamCompleteResponseSchema: GenMessage<StreamCompleteResponse> = /*@__PURE__*/
-  messageDesc(file_switchyard_router_v1_router, 9);
+  messageDesc(file_switchyard_router_v1_router, 16);
 
 /**
  * Author of a chat message.
@@ -536,6 +927,13 @@ export enum Role {
    * @generated from enum value: ROLE_ASSISTANT = 3;
    */
   ASSISTANT = 3,
+
+  /**
+   * The result of a tool call; the message names the call in tool_call_id.
+   *
+   * @generated from enum value: ROLE_TOOL = 4;
+   */
+  TOOL = 4,
 }
 
 /**
@@ -543,6 +941,95 @@ export enum Role {
  */
 export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
   enumDesc(file_switchyard_router_v1_router, 0);
+
+/**
+ * How the model may use the tools.
+ *
+ * @generated from enum switchyard.router.v1.ToolChoiceMode
+ */
+export enum ToolChoiceMode {
+  /**
+   * Provider default: AUTO when tools are given.
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The model decides whether to call tools.
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_AUTO = 1;
+   */
+  AUTO = 1,
+
+  /**
+   * The model must not call tools.
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_NONE = 2;
+   */
+  NONE = 2,
+
+  /**
+   * The model must call at least one tool.
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_REQUIRED = 3;
+   */
+  REQUIRED = 3,
+
+  /**
+   * The model must call the function named in ToolChoice.function_name.
+   *
+   * @generated from enum value: TOOL_CHOICE_MODE_FUNCTION = 4;
+   */
+  FUNCTION = 4,
+}
+
+/**
+ * Describes the enum switchyard.router.v1.ToolChoiceMode.
+ */
+export const ToolChoiceModeSchema: GenEnum<ToolChoiceMode> = /*@__PURE__*/
+  enumDesc(file_switchyard_router_v1_router, 1);
+
+/**
+ * Kind of output the caller asks for.
+ *
+ * @generated from enum switchyard.router.v1.ResponseFormatType
+ */
+export enum ResponseFormatType {
+  /**
+   * Plain text (the default).
+   *
+   * @generated from enum value: RESPONSE_FORMAT_TYPE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Plain text, said explicitly.
+   *
+   * @generated from enum value: RESPONSE_FORMAT_TYPE_TEXT = 1;
+   */
+  TEXT = 1,
+
+  /**
+   * Any JSON object.
+   *
+   * @generated from enum value: RESPONSE_FORMAT_TYPE_JSON_OBJECT = 2;
+   */
+  JSON_OBJECT = 2,
+
+  /**
+   * JSON valid against ResponseFormat.schema_json.
+   *
+   * @generated from enum value: RESPONSE_FORMAT_TYPE_JSON_SCHEMA = 3;
+   */
+  JSON_SCHEMA = 3,
+}
+
+/**
+ * Describes the enum switchyard.router.v1.ResponseFormatType.
+ */
+export const ResponseFormatTypeSchema: GenEnum<ResponseFormatType> = /*@__PURE__*/
+  enumDesc(file_switchyard_router_v1_router, 2);
 
 /**
  * How this call uses the response cache.
@@ -590,7 +1077,7 @@ export enum CacheMode {
  * Describes the enum switchyard.router.v1.CacheMode.
  */
 export const CacheModeSchema: GenEnum<CacheMode> = /*@__PURE__*/
-  enumDesc(file_switchyard_router_v1_router, 1);
+  enumDesc(file_switchyard_router_v1_router, 3);
 
 /**
  * Why the model stopped.
@@ -630,13 +1117,20 @@ export enum FinishReason {
    * @generated from enum value: FINISH_REASON_INCOMPLETE = 4;
    */
   INCOMPLETE = 4,
+
+  /**
+   * The model stopped to call tools; the response carries the calls.
+   *
+   * @generated from enum value: FINISH_REASON_TOOL_CALLS = 5;
+   */
+  TOOL_CALLS = 5,
 }
 
 /**
  * Describes the enum switchyard.router.v1.FinishReason.
  */
 export const FinishReasonSchema: GenEnum<FinishReason> = /*@__PURE__*/
-  enumDesc(file_switchyard_router_v1_router, 2);
+  enumDesc(file_switchyard_router_v1_router, 4);
 
 /**
  * Where the answer came from with respect to the cache.
@@ -696,7 +1190,7 @@ export enum CacheStatus {
  * Describes the enum switchyard.router.v1.CacheStatus.
  */
 export const CacheStatusSchema: GenEnum<CacheStatus> = /*@__PURE__*/
-  enumDesc(file_switchyard_router_v1_router, 3);
+  enumDesc(file_switchyard_router_v1_router, 5);
 
 /**
  * Chat completions with resilience: retries, fallback, quota, budget, cache.
@@ -718,7 +1212,8 @@ export const RouterService: GenService<{
     output: typeof CompleteResponseSchema;
   },
   /**
-   * StreamComplete streams text deltas followed by exactly one Final message.
+   * StreamComplete streams text and tool-call deltas followed by exactly one
+   * Final message (which carries the assembled tool calls).
    * Errors before the first delta are gRPC errors as for Complete; a failure
    * after the first delta ends the stream with a Final whose finish_reason is
    * INCOMPLETE, never with a silent clean end.

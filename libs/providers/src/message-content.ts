@@ -1,0 +1,32 @@
+import type { ChatMessage, ContentPart, ImagePart } from './types';
+
+/** The message's content as parts (the string shorthand is one text part; an empty string is no parts). */
+export function contentParts(m: Pick<ChatMessage, 'content'>): ContentPart[] {
+  if (typeof m.content === 'string') return m.content.length > 0 ? [{ type: 'text', text: m.content }] : [];
+  return m.content;
+}
+
+/** The message's text: every text part concatenated in order (images contribute nothing). */
+export function messageText(m: Pick<ChatMessage, 'content'>): string {
+  if (typeof m.content === 'string') return m.content;
+  let out = '';
+  for (const p of m.content) if (p.type === 'text') out += p.text;
+  return out;
+}
+
+export function messageImages(m: Pick<ChatMessage, 'content'>): ImagePart[] {
+  return typeof m.content === 'string' ? [] : m.content.filter((p): p is ImagePart => p.type === 'image');
+}
+
+/** `data:<media type>;base64,<data>`: how OpenAI's image_url carries inline bytes. */
+export function dataUrl(mediaType: string, base64: string): string {
+  return `data:${mediaType};base64,${base64}`;
+}
+
+const DATA_URL = /^data:([a-z]+\/[a-z0-9.+-]+);base64,([A-Za-z0-9+/=_-]*)$/i;
+
+/** Splits a base64 data URL; undefined for anything else (an ordinary URL). */
+export function parseDataUrl(url: string): { mediaType: string; data: string } | undefined {
+  const m = DATA_URL.exec(url);
+  return m ? { mediaType: m[1]!.toLowerCase(), data: m[2]! } : undefined;
+}
