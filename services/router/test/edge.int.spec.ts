@@ -1,0 +1,272 @@
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { hashApiKey } from '@switchyard/config';
+import { startStack, type Stack } from './stack';
+
+/**
+ * Issue 13: the HTTP edge against the real stack (peers, Redis, NATS, the
+ * simulator), spoken to by the official openai and @anthropic-ai/sdk clients
+ * with only their base URL changed.
+ */
+
+const KEY = 'edge-key';
+const NARROW_KEY = 'edge-narrow-key';
+
+function gatewayYaml(sim: string): string {
+  const dep = (provider: string, model: string) => `
+    provider: ${provider}
+    baseUrl: ${provider === 'anthropic' ? sim : `${sim}/v1`}
+    model: ${model}
+    apiKey: env:SIM_PROVIDER_KEY
+    price: { inputPerMillionUsd: 1, outputPerMillionUsd: 2 }`;
+  return `
+deployments:
+  fast: ${dep('openai', 'fast-model')}
+  claude: ${dep('anthropic', 'claude-model')}
+  down: ${dep('openai', 'down-model')}
+  limited: ${dep('openai', 'limited-model')}
+  over: ${dep('anthropic', 'over-model')}
+  cut: ${dep('openai', 'cut-model')}
+  acut: ${dep('anthropic', 'acut-model')}
+routes:
+  chat: { cacheable: false, candidates: [{ deployment: fast }] }
+  claude: { cacheable: false, candidates: [{ deployment: claude }] }
+  chat-down: { cacheable: false, candidates: [{ deployment: down }] }
+  chat-limited: { cacheable: false, candidates: [{ deployment: limited }] }
+  claude-over: { cacheable: false, candidates: [{ deployment: over }] }
+  chat-cut: { cacheable: false, candidates: [{ deployment: cut }] }
+  claude-cut: { cacheable: false, candidates: [{ deployment: acut }] }
+  chat-failover: { cacheable: false, candidates: [{ deployment: down }, { deployment: fast, priority: 1 }] }
+tenants:
+  acme:
+    apiKeys: [{ id: acme-main, sha256: ${hashApiKey(KEY)} }]
+  narrow:
+    apiKeys: [{ id: narrow-main, sha256: ${hashApiKey(NARROW_KEY)} }]
+    routes: [chat]
+defaults:
+  retry: { maxAttempts: 3, baseMs: 20, capMs: 100 }
+  breaker: { consecutiveFailures: 1000 }
+`;
+}
+
+const scenario = {
+  seed: 13,
+  defaults: { limits: { rpm: 1_000_000, tpm: 1_000_000_000 } },
+  deployments: {
+    'fast-model': {},
+    'claude-model': {},
+    'down-model': { faults: { unavailable: 1 }, retryAfterMs: 50 },
+    'limited-model': { faults: { rate_limit: 1 }, retryAfterMs: 3000 },
+    'over-model': { faults: { overloaded: 1 }, retryAfterMs: 50 },
+    'cut-model': { streamErrorAfterChunks: 2, reply: { minTokens: 20, maxTokens: 24 } },
+    'acut-model': { streamErrorAfterChunks: 2, reply: { minTokens: 20, maxTokens: 24 } },
+  },
+};
+
+const received = async (stack: Stack, model: string) => (await stack.sim.counters())[model]?.received ?? 0;
+
+describe('HTTP edge: the official SDKs with only the base URL changed', () => {
+  let stack: Stack;
+  let base: string;
+  let openai: OpenAI;
+  let anthropic: Anthropic;
+
+  beforeAll(async () => {
+    stack = await startStack(gatewayYaml, scenario);
+    base = `http://127.0.0.1:${stack.router.httpPort}`;
+    openai = new OpenAI({ baseURL: `${base}/v1`, apiKey: KEY, maxRetries: 0 });
+    anthropic = new Anthropic({ baseURL: base, apiKey: KEY, maxRetries: 0 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+  }, 60_000);
+
+  describe('OpenAI dialect', () => {
+    it('chat.completions.create answers with usage and the x-switchyard-* headers', async () => {
+      const { data, response } = await openai.chat.completions
+        .create({ model: 'chat', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hello' }], max_tokens: 32 })
+        .withResponse();
+      expect(data.object).toBe('chat.completion');
+      expect(data.model).toBe('chat');
+      expect(data.choices[0]!.message.content).toEqual(expect.any(String));
+      expect(data.choices[0]!.message.content!.length).toBeGreaterThan(0);
+      expect(data.choices[0]!.finish_reason).toMatch(/^(stop|length)$/);
+      expect(data.usage!.prompt_tokens).toBeGreaterThan(0);
+      expect(data.usage!.total_tokens).toBe(data.usage!.prompt_tokens + data.usage!.completion_tokens);
+      expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+      expect(response.headers.get('x-switchyard-served-by')).toBe('fast');
+      expect(response.headers.get('x-switchyard-attempts')).toBe('1');
+      expect(response.headers.get('x-switchyard-cache')).toBe('bypass');
+      expect(response.headers.get('x-switchyard-degraded')).toBe('false');
+      expect(Number(response.headers.get('x-switchyard-cost-micros'))).toBeGreaterThan(0);
+    });
+
+    it('streams as SSE: text deltas, a finish_reason, the include_usage chunk, and the facts as trailers', async () => {
+      const stream = await openai.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'stream please' }], max_tokens: 32, stream: true, stream_options: { include_usage: true } });
+      let text = '';
+      const finishes: string[] = [];
+      let usage: OpenAI.CompletionUsage | undefined | null;
+      for await (const chunk of stream) {
+        for (const c of chunk.choices) {
+          text += c.delta.content ?? '';
+          if (c.finish_reason) finishes.push(c.finish_reason);
+        }
+        if (chunk.usage) usage = chunk.usage;
+      }
+      expect(text.length).toBeGreaterThan(0);
+      expect(finishes).toHaveLength(1);
+      expect(usage!.completion_tokens).toBeGreaterThan(0);
+    });
+
+    it('fails over before the first byte without the caller seeing it', async () => {
+      const { data, response } = await openai.chat.completions.create({ model: 'chat-failover', messages: [{ role: 'user', content: 'hi' }], max_tokens: 16 }).withResponse();
+      expect(data.choices[0]!.message.content!.length).toBeGreaterThan(0);
+      expect(response.headers.get('x-switchyard-served-by')).toBe('fast');
+      expect(Number(response.headers.get('x-switchyard-attempts'))).toBeGreaterThan(1);
+    });
+
+    it('a stream that fails after its first byte ends with an error event and no [DONE]', async () => {
+      const stream = await openai.chat.completions.create({ model: 'chat-cut', messages: [{ role: 'user', content: 'long answer' }], max_tokens: 64, stream: true });
+      let text = '';
+      const read = (async () => {
+        for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      })();
+      await expect(read).rejects.toThrow(/stream interrupted/);
+      expect(text.length).toBeGreaterThan(0);
+      const raw = await fetch(`${base}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'chat-cut', messages: [{ role: 'user', content: 'again' }], max_tokens: 64, stream: true }),
+      });
+      const body = await raw.text();
+      expect(body).toContain('data: {"error":');
+      expect(body).not.toContain('[DONE]');
+    });
+
+    it('models.list and models.retrieve show the routes this key may use', async () => {
+      const all = [];
+      for await (const m of openai.models.list()) all.push(m.id);
+      expect(all).toEqual(expect.arrayContaining(['chat', 'claude', 'chat-down']));
+      const narrow = new OpenAI({ baseURL: `${base}/v1`, apiKey: NARROW_KEY, maxRetries: 0 });
+      const mine = [];
+      for await (const m of narrow.models.list()) mine.push(m.id);
+      expect(mine).toEqual(['chat']);
+      expect((await narrow.models.retrieve('chat')).id).toBe('chat');
+      await expect(narrow.models.retrieve('claude')).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+      await expect(narrow.chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(OpenAI.PermissionDeniedError);
+    });
+
+    it('auth and unknown models raise the SDK typed errors', async () => {
+      const stranger = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'nope', maxRetries: 0 });
+      await expect(stranger.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+      const err = await openai.chat.completions.create({ model: 'gpt-nonexistent', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.NotFoundError);
+      expect((err as InstanceType<typeof OpenAI.APIError>).param).toBe('model');
+    });
+
+    it('a 429 raises RateLimitError carrying our retry-after and retry-after-ms', async () => {
+      const err = (await openai.chat.completions
+        .create({ model: 'chat-limited', messages: [{ role: 'user', content: 'x' }] }, { headers: { 'x-switchyard-timeout-ms': '1000' } })
+        .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+      expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+      expect(Number(err.headers?.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(Number(err.headers?.get('retry-after-ms'))).toBeGreaterThan(0);
+    });
+
+    it('every candidate down: a 503 APIError; the SDK does not multiply the router\'s own retries', async () => {
+      const before = await received(stack, 'down-model');
+      const retrying = new OpenAI({ baseURL: `${base}/v1`, apiKey: KEY, maxRetries: 2 });
+      const err = (await retrying.chat.completions.create({ model: 'chat-down', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+      expect(err).toBeInstanceOf(OpenAI.APIError);
+      expect(err.status).toBe(503);
+      expect(Number(err.headers?.get('retry-after'))).toBeGreaterThanOrEqual(0);
+      // The router already retried (maxAttempts 3): x-should-retry false keeps the SDK from tripling it.
+      expect(err.headers?.get('x-should-retry')).toBe('false');
+      expect((await received(stack, 'down-model')) - before).toBe(3);
+    });
+
+    it('bad JSON, wrong types, n > 1 and oversized bodies get clear 400/413 naming the problem', async () => {
+      const post = (body: string, headers: Record<string, string> = {}) =>
+        fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json', ...headers }, body });
+      const badJson = await post('{"model": "chat",');
+      expect(badJson.status).toBe(400);
+      expect(((await badJson.json()) as { error: { message: string } }).error.message).toMatch(/not valid JSON/);
+      const wrongType = await openai.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'x' }], temperature: 'hot' as never }).catch((e: unknown) => e);
+      expect(wrongType).toBeInstanceOf(OpenAI.BadRequestError);
+      expect((wrongType as InstanceType<typeof OpenAI.APIError>).param).toBe('temperature');
+      const n2 = await openai.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'x' }], n: 2 }).catch((e: unknown) => e);
+      expect((n2 as InstanceType<typeof OpenAI.APIError>).param).toBe('n');
+      const unknown = await post(JSON.stringify({ model: 'chat', messages: [], temprature: 1 }));
+      expect(((await unknown.json()) as { error: { param: string } }).error.param).toBe('temprature');
+      const { router } = await stack.startRouter({ HTTP_MAX_BODY_BYTES: '2048' });
+      const big = await fetch(`http://127.0.0.1:${router.httpPort}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'x'.repeat(4096) }] }),
+      });
+      expect(big.status).toBe(413);
+      expect(((await big.json()) as { error: { message: string } }).error.message).toMatch(/exceeds the limit of 2048 bytes/);
+    });
+  });
+
+  describe('Anthropic dialect', () => {
+    it('messages.create answers with content blocks and usage', async () => {
+      const msg = await anthropic.messages.create({ model: 'claude', max_tokens: 32, system: 'be brief', messages: [{ role: 'user', content: [{ type: 'text', text: 'hello' }] }] });
+      expect(msg.type).toBe('message');
+      expect(msg.content[0]!.type).toBe('text');
+      expect(msg.stop_reason).toMatch(/^(end_turn|max_tokens)$/);
+      expect(msg.usage.input_tokens).toBeGreaterThan(0);
+    });
+
+    it('messages.stream delivers the events in Anthropic order and assembles the message', async () => {
+      const stream = anthropic.messages.stream({ model: 'claude', max_tokens: 32, messages: [{ role: 'user', content: 'stream' }] });
+      const types: string[] = [];
+      stream.on('streamEvent', (e) => types.push(e.type));
+      let text = '';
+      stream.on('text', (t) => (text += t));
+      const final = await stream.finalMessage();
+      expect(types[0]).toBe('message_start');
+      expect(types[1]).toBe('content_block_start');
+      expect(types.slice(-3)).toEqual(['content_block_stop', 'message_delta', 'message_stop']);
+      expect(final.content[0]).toEqual({ type: 'text', text });
+      expect(final.usage.output_tokens).toBeGreaterThan(0);
+    });
+
+    it('an overloaded route raises the typed OverloadedError (529)', async () => {
+      await expect(anthropic.messages.create({ model: 'claude-over', max_tokens: 16, messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(Anthropic.InternalServerError);
+      const err = await anthropic.messages.create({ model: 'claude-over', max_tokens: 16, messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+      expect((err as InstanceType<typeof Anthropic.APIError>).status).toBe(529);
+      expect(((err as InstanceType<typeof Anthropic.APIError>).error as { error: { type: string } }).error.type).toBe('overloaded_error');
+    });
+
+    it('a stream cut after its first byte ends with event: error and no message_stop', async () => {
+      const raw = await fetch(`${base}/v1/messages`, {
+        method: 'POST',
+        headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'claude-cut', max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'long' }] }),
+      });
+      const body = await raw.text();
+      expect(body).toContain('event: message_start');
+      expect(body).toContain('event: error');
+      expect(body).not.toContain('message_stop');
+    });
+
+    it('errors in Anthropic shape: missing max_tokens names it; count_tokens answers our estimate', async () => {
+      const err = await anthropic.messages.create({ model: 'claude', messages: [{ role: 'user', content: 'x' }] } as never).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Anthropic.BadRequestError);
+      expect(((err as InstanceType<typeof Anthropic.APIError>).error as { error: { type: string; message: string } }).error).toEqual({ type: 'invalid_request_error', message: 'max_tokens: is required' });
+      const counted = await anthropic.messages.countTokens({ model: 'claude', messages: [{ role: 'user', content: 'how many tokens is this?' }] });
+      expect(counted.input_tokens).toBeGreaterThan(5);
+    });
+  });
+
+  describe('health', () => {
+    it('healthz is alive; readyz is ready with every peer reachable', async () => {
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      const ready = await fetch(`${base}/readyz`);
+      expect(await ready.json()).toEqual({ status: 'ready', config: 'loaded', unreachable: [] });
+      expect(ready.headers.get('x-request-id')).toBeTruthy();
+    });
+  });
+});
