@@ -1,7 +1,9 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { request } from 'node:http';
 import { hashApiKey } from '@switchyard/config';
-import { startStack, type Stack } from './stack';
+import { createProviderAdapter, type ProviderAdapter } from '@switchyard/providers';
+import { SIM_KEY, startStack, type Stack } from './stack';
 
 /**
  * Issue 13: the HTTP edge against the real stack (peers, Redis, NATS, the
@@ -27,6 +29,8 @@ deployments:
   limited: ${dep('openai', 'limited-model')}
   over: ${dep('anthropic', 'over-model')}
   cut: ${dep('openai', 'cut-model')}
+  slow: ${dep('openai', 'slow-model')}
+  cached: ${dep('openai', 'cached-model')}
   acut: ${dep('anthropic', 'acut-model')}
 routes:
   chat: { cacheable: false, candidates: [{ deployment: fast }] }
@@ -36,6 +40,8 @@ routes:
   claude-over: { cacheable: false, candidates: [{ deployment: over }] }
   chat-cut: { cacheable: false, candidates: [{ deployment: cut }] }
   claude-cut: { cacheable: false, candidates: [{ deployment: acut }] }
+  chat-slow: { cacheable: false, candidates: [{ deployment: slow }] }
+  chat-cached: { candidates: [{ deployment: cached }] }
   chat-failover: { cacheable: false, candidates: [{ deployment: down }, { deployment: fast, priority: 1 }] }
 tenants:
   acme:
@@ -58,6 +64,8 @@ const scenario = {
     'down-model': { faults: { unavailable: 1 }, retryAfterMs: 50 },
     'limited-model': { faults: { rate_limit: 1 }, retryAfterMs: 3000 },
     'over-model': { faults: { overloaded: 1 }, retryAfterMs: 50 },
+    'slow-model': { latency: { firstToken: 50, perToken: 100 }, reply: { minTokens: 40, maxTokens: 40 } },
+    'cached-model': {},
     'cut-model': { streamErrorAfterChunks: 2, reply: { minTokens: 20, maxTokens: 24 } },
     'acut-model': { streamErrorAfterChunks: 2, reply: { minTokens: 20, maxTokens: 24 } },
   },
@@ -258,6 +266,127 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       expect(((err as InstanceType<typeof Anthropic.APIError>).error as { error: { type: string; message: string } }).error).toEqual({ type: 'invalid_request_error', message: 'max_tokens: is required' });
       const counted = await anthropic.messages.countTokens({ model: 'claude', messages: [{ role: 'user', content: 'how many tokens is this?' }] });
       expect(counted.input_tokens).toBeGreaterThan(5);
+    });
+  });
+
+  describe('Switchyard controls as headers', () => {
+    it('x-switchyard-cache: a repeat is answered without upstream (hit, or coalesced while the first is stored); bypass goes upstream again', async () => {
+      const before = await received(stack, 'cached-model');
+      const ask = { model: 'chat-cached', messages: [{ role: 'user' as const, content: `cache me ${Math.random()}` }], max_tokens: 16 };
+      const first = await openai.chat.completions.create(ask).withResponse();
+      expect(first.response.headers.get('x-switchyard-cache')).toBe('miss');
+      const again = await openai.chat.completions.create(ask).withResponse();
+      expect(again.response.headers.get('x-switchyard-cache')).toMatch(/^(hit|coalesced)$/);
+      expect(again.data.choices[0]!.message.content).toBe(first.data.choices[0]!.message.content);
+      expect((await received(stack, 'cached-model')) - before).toBe(1);
+      const bypass = await openai.chat.completions.create(ask, { headers: { 'x-switchyard-cache': 'bypass' } }).withResponse();
+      expect(bypass.response.headers.get('x-switchyard-cache')).toBe('bypass');
+      expect((await received(stack, 'cached-model')) - before).toBe(2);
+      const bad = await openai.chat.completions.create(ask, { headers: { 'x-switchyard-cache': 'sometimes' } }).catch((e: unknown) => e);
+      expect((bad as InstanceType<typeof OpenAI.APIError>).param).toBe('x-switchyard-cache');
+    });
+
+    it('Idempotency-Key: a repeated call runs once upstream and gets the same answer', async () => {
+      const before = await received(stack, 'fast-model');
+      const ask = { model: 'chat', messages: [{ role: 'user' as const, content: 'once only' }], max_tokens: 16 };
+      const key = `idem-${Math.random()}`;
+      const a = await openai.chat.completions.create(ask, { headers: { 'Idempotency-Key': key } });
+      const b = await openai.chat.completions.create(ask, { headers: { 'Idempotency-Key': key } });
+      expect(b.choices[0]!.message.content).toBe(a.choices[0]!.message.content);
+      expect((await received(stack, 'fast-model')) - before).toBe(1);
+    });
+
+    it('x-switchyard-timeout-ms becomes the call deadline: 504 when it passes', async () => {
+      const started = Date.now();
+      const err = await openai.chat.completions
+        .create({ model: 'chat-slow', messages: [{ role: 'user', content: 'slow' }], max_tokens: 64 }, { headers: { 'x-switchyard-timeout-ms': '300' } })
+        .catch((e: unknown) => e);
+      expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(504);
+      expect(Date.now() - started).toBeLessThan(2000);
+    });
+
+    it('a client that disconnects mid-stream cancels the call upstream', async () => {
+      const aborted: string[] = [];
+      const real = createProviderAdapter({ name: 'slow', provider: 'openai', baseUrl: `${stack.sim.url}/v1`, model: 'slow-model', apiKey: SIM_KEY });
+      const watched: ProviderAdapter = {
+        ...real,
+        name: real.name,
+        provider: real.provider,
+        model: real.model,
+        complete: (req, o) => real.complete(req, o),
+        stream: (req, o) => {
+          o?.signal?.addEventListener('abort', () => aborted.push('slow'), { once: true });
+          return real.stream(req, o);
+        },
+      };
+      const { router } = await stack.startRouter({}, { adapters: new Map([['slow', watched]]) });
+      await new Promise<void>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port: router.httpPort, method: 'POST', path: '/v1/chat/completions', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' } },
+          (res) => {
+            res.once('data', () => {
+              req.destroy();
+              resolve();
+            });
+          },
+        );
+        req.on('error', () => undefined);
+        req.end(JSON.stringify({ model: 'chat-slow', messages: [{ role: 'user', content: 'long' }], max_tokens: 64, stream: true }));
+        setTimeout(() => reject(new Error('no first chunk')), 5000);
+      });
+      for (let i = 0; i < 100 && aborted.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(aborted).toEqual(['slow']);
+    });
+  });
+
+  // These need the router's mapping of tools/response_format (issue 12, branch i12-router);
+  // on a branch without it they fail (the router maps text-only messages).
+  describe('tools and json_schema through the edge (needs i12-router wiring)', () => {
+    const weather = { type: 'function' as const, function: { name: 'get_weather', description: 'Current weather', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } };
+
+    it('openai: a forced tool call comes back as tool_calls, and a second turn with its result answers', async () => {
+      const first = await openai.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: [weather], tool_choice: { type: 'function', function: { name: 'get_weather' } }, max_tokens: 64 });
+      const call = first.choices[0]!.message.tool_calls![0]! as { id: string; function: { name: string; arguments: string } };
+      expect(first.choices[0]!.finish_reason).toBe('tool_calls');
+      expect(call.function.name).toBe('get_weather');
+      expect(JSON.parse(call.function.arguments)).toEqual(expect.any(Object));
+      const second = await openai.chat.completions.create({
+        model: 'chat',
+        messages: [
+          { role: 'user', content: 'Weather in Paris?' },
+          { role: 'assistant', content: null, tool_calls: [{ id: call.id, type: 'function', function: call.function }] },
+          { role: 'tool', tool_call_id: call.id, content: '{"temp_c":18}' },
+        ],
+        tools: [weather],
+        max_tokens: 64,
+      });
+      expect(second.choices[0]!.message.content!.length).toBeGreaterThan(0);
+    });
+
+    it('openai: a json_schema response_format answers JSON matching the schema', async () => {
+      const res = await openai.chat.completions.create({
+        model: 'chat',
+        messages: [{ role: 'user', content: 'a city' }],
+        response_format: { type: 'json_schema', json_schema: { name: 'city', schema: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] }, strict: true } },
+        max_tokens: 64,
+      });
+      expect(JSON.parse(res.choices[0]!.message.content!)).toEqual({ name: expect.any(String) });
+    });
+
+    it('openai: streamed tool calls assemble in the SDK', async () => {
+      const stream = openai.chat.completions.stream({ model: 'chat', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: [weather], tool_choice: 'required', max_tokens: 64 });
+      const final = await stream.finalChatCompletion();
+      expect(final.choices[0]!.message.tool_calls![0]!).toMatchObject({ type: 'function', function: { name: 'get_weather' } });
+    });
+
+    it('anthropic: messages.create and messages.stream with tools give tool_use blocks', async () => {
+      const tools = [{ name: 'get_weather', description: 'Current weather', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } }];
+      const msg = await anthropic.messages.create({ model: 'claude', max_tokens: 64, tools, tool_choice: { type: 'tool', name: 'get_weather' }, messages: [{ role: 'user', content: 'Weather in Paris?' }] });
+      expect(msg.stop_reason).toBe('tool_use');
+      const use = msg.content.find((b) => b.type === 'tool_use')!;
+      expect(use).toMatchObject({ type: 'tool_use', name: 'get_weather' });
+      const streamed = await anthropic.messages.stream({ model: 'claude', max_tokens: 64, tools, tool_choice: { type: 'any' }, messages: [{ role: 'user', content: 'Weather in Paris?' }] }).finalMessage();
+      expect(streamed.content.find((b) => b.type === 'tool_use')).toMatchObject({ name: 'get_weather', input: expect.any(Object) });
     });
   });
 
