@@ -1,6 +1,8 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { request } from 'node:http';
+import { connect } from 'node:net';
+import { startInMemoryTracing, type InMemoryTracing } from '@switchyard/testing';
 import { hashApiKey } from '@switchyard/config';
 import { createProviderAdapter, type ProviderAdapter } from '@switchyard/providers';
 import { SIM_KEY, startStack, type Stack } from './stack';
@@ -13,6 +15,7 @@ import { SIM_KEY, startStack, type Stack } from './stack';
 
 const KEY = 'edge-key';
 const NARROW_KEY = 'edge-narrow-key';
+const POOR_KEY = 'edge-poor-key';
 
 function gatewayYaml(sim: string): string {
   const dep = (provider: string, model: string) => `
@@ -49,6 +52,9 @@ tenants:
   narrow:
     apiKeys: [{ id: narrow-main, sha256: ${hashApiKey(NARROW_KEY)} }]
     routes: [chat]
+  poor:
+    apiKeys: [{ id: poor-main, sha256: ${hashApiKey(POOR_KEY)} }]
+    budgets: [{ period: day, limitUsd: 0.00001, hard: true }]
 defaults:
   retry: { maxAttempts: 3, baseMs: 20, capMs: 100 }
   breaker: { consecutiveFailures: 1000 }
@@ -78,8 +84,10 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
   let base: string;
   let openai: OpenAI;
   let anthropic: Anthropic;
+  let tracing: InMemoryTracing;
 
   beforeAll(async () => {
+    tracing = startInMemoryTracing();
     stack = await startStack(gatewayYaml, scenario);
     base = `http://127.0.0.1:${stack.router.httpPort}`;
     openai = new OpenAI({ baseURL: `${base}/v1`, apiKey: KEY, maxRetries: 0 });
@@ -88,6 +96,7 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
 
   afterAll(async () => {
     await stack?.stop();
+    await tracing?.shutdown();
   }, 60_000);
 
   describe('OpenAI dialect', () => {
@@ -296,12 +305,58 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       expect((await received(stack, 'fast-model')) - before).toBe(1);
     });
 
+    it('traceparent is continued: the call joins the caller\'s trace, whose id comes back', async () => {
+      const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+      const { response } = await openai.chat.completions
+        .create({ model: 'chat', messages: [{ role: 'user', content: 'traced' }], max_tokens: 8 }, { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } })
+        .withResponse();
+      expect(response.headers.get('x-switchyard-trace-id')).toBe(traceId);
+      expect(tracing.spans().find((s) => s.name === 'router.Complete' && s.spanContext().traceId === traceId)).toBeDefined();
+    });
+
+    it('a budget refusal is a 429 RateLimitError (budget_exceeded), nothing sent upstream', async () => {
+      const before = await received(stack, 'fast-model');
+      const poor = new OpenAI({ baseURL: `${base}/v1`, apiKey: POOR_KEY, maxRetries: 0 });
+      const err = await poor.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'x' }], max_tokens: 64 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+      expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('budget_exceeded');
+      expect((await received(stack, 'fast-model')) - before).toBe(0);
+    });
+
+    it('a streamed answer carries the x-switchyard-* facts as HTTP trailers', async () => {
+      const trailers = await new Promise<NodeJS.Dict<string>>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port: stack.router.httpPort, method: 'POST', path: '/v1/chat/completions', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' } },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.trailers));
+          },
+        );
+        req.on('error', reject);
+        req.end(JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'trailers' }], max_tokens: 16, stream: true }));
+      });
+      expect(trailers).toMatchObject({ 'x-switchyard-served-by': 'fast', 'x-switchyard-attempts': '1', 'x-switchyard-degraded': 'false' });
+    });
+
+    it('a client that stalls while sending its headers is cut after HTTP_HEADERS_TIMEOUT_MS', async () => {
+      const { router } = await stack.startRouter({ HTTP_HEADERS_TIMEOUT_MS: '300' });
+      const started = Date.now();
+      const answer = await new Promise<string>((resolve) => {
+        const socket = connect(router.httpPort, '127.0.0.1', () => socket.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n'));
+        let text = '';
+        socket.on('data', (d) => (text += d.toString()));
+        socket.on('close', () => resolve(text));
+      });
+      expect(answer).toMatch(/^HTTP\/1.1 408/);
+      expect(Date.now() - started).toBeLessThan(2000);
+    });
+
     it('x-switchyard-timeout-ms becomes the call deadline: 504 when it passes', async () => {
       const started = Date.now();
       const err = await openai.chat.completions
         .create({ model: 'chat-slow', messages: [{ role: 'user', content: 'slow' }], max_tokens: 64 }, { headers: { 'x-switchyard-timeout-ms': '300' } })
         .catch((e: unknown) => e);
-      expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(504);
+      expect([(err as InstanceType<typeof OpenAI.APIError>).status, (err as Error).message]).toEqual([504, expect.stringMatching(/deadline/)]);
       expect(Date.now() - started).toBeLessThan(2000);
     });
 

@@ -9,7 +9,7 @@ import {
   type StreamCompleteRequest,
   type StreamCompleteResponseSchema,
 } from '@switchyard/contracts';
-import { Metadata, type CallContext, type StreamSend } from '@switchyard/grpc';
+import { AppError, isAppError, Metadata, status, type CallContext, type StreamSend } from '@switchyard/grpc';
 import type { IncomingMessage } from 'node:http';
 import { TRACE_ID_HEADER } from '../handlers/tracing';
 import { badRequest } from './errors';
@@ -30,6 +30,9 @@ export interface HeaderControls {
   /** From x-switchyard-timeout-ms: the call's deadline. */
   timeoutMs: number | undefined;
 }
+
+/** An UNAVAILABLE this close to the caller's deadline was the deadline (the router keeps a 10 ms answer margin). */
+const DEADLINE_SLACK_MS = 50;
 
 const CACHE_MODES: Record<string, CacheMode> = { bypass: CacheMode.BYPASS, refresh: CacheMode.REFRESH, 'no-store': CacheMode.NO_STORE, 'read-write': CacheMode.READ_WRITE };
 
@@ -113,10 +116,20 @@ export function inProcessCall<T>(
     },
   };
   const parent = propagation.extract(ROOT_CONTEXT, req.headers);
-  return context.with(parent, () => fn(call)).finally(() => {
-    clientSignal.removeEventListener('abort', onClientGone);
-    if (timer) clearTimeout(timer);
-  });
+  return context
+    .with(parent, () => fn(call))
+    .catch((err: unknown) => {
+      // The last attempt timed out against the caller's deadline and nothing was left to try: the
+      // router says "every candidate failed"; the caller's own deadline is what ended it (504).
+      if (deadline && isAppError(err) && err.code === status.UNAVAILABLE && Date.now() >= deadline.getTime() - DEADLINE_SLACK_MS) {
+        throw new AppError(status.DEADLINE_EXCEEDED, `deadline of ${controls.timeoutMs} ms (x-switchyard-timeout-ms) passed: ${err.message}`, err.details);
+      }
+      throw err;
+    })
+    .finally(() => {
+      clientSignal.removeEventListener('abort', onClientGone);
+      if (timer) clearTimeout(timer);
+    });
 }
 
 export const completeRequest = (init: RouterRequestInit) => create(CompleteRequestSchema, init);
