@@ -81,11 +81,11 @@ async function main(): Promise<void> {
   const router = await spawnProcess({
     entry: resolve(root, 'services/router/src/main.ts'),
     // The router holds the internal token only: a leaked router credential must not be an operator's.
-    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, GRPC_PORT: port('ROUTER_PORT', 50051) },
+    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, GRPC_PORT: port('ROUTER_PORT', 50051), HTTP_PORT: port('HTTP_PORT', 8080) },
     readyTimeoutMs: 60_000,
   });
   started.push({ name: 'router', proc: router });
-  console.log(`router      ${host}:${router.port}`);
+  console.log(`router      ${host}:${router.port} (HTTP edge, OpenAI/Anthropic-compatible: http://${host}:${port('HTTP_PORT', 8080)})`);
   const jobs = await spawnProcess({
     entry: resolve(root, 'services/jobs/src/main.ts'),
     // Public like the router: callers' API keys, no internal or operator token.

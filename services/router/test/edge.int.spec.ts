@@ -445,6 +445,20 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
     });
   });
 
+  describe('lifecycle', () => {
+    it('stop() lets an in-flight HTTP call finish, then closes the listener', async () => {
+      const { router } = await stack.startRouter();
+      const edge = new OpenAI({ baseURL: `http://127.0.0.1:${router.httpPort}/v1`, apiKey: KEY, maxRetries: 0 });
+      const inFlight = edge.chat.completions.create({ model: 'chat-slow', messages: [{ role: 'user', content: 'finish me' }], max_tokens: 64 });
+      await new Promise((r) => setTimeout(r, 300));
+      const stopped = router.stop();
+      const answer = await inFlight;
+      expect(answer.choices[0]!.message.content!.length).toBeGreaterThan(0);
+      await stopped;
+      await expect(fetch(`http://127.0.0.1:${router.httpPort}/healthz`)).rejects.toThrow();
+    }, 20_000);
+  });
+
   describe('health', () => {
     it('healthz is alive; readyz is ready with every peer reachable', async () => {
       expect((await fetch(`${base}/healthz`)).status).toBe(200);
