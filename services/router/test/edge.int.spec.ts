@@ -434,6 +434,16 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       expect(final.choices[0]!.message.tool_calls![0]!).toMatchObject({ type: 'function', function: { name: 'get_weather' } });
     });
 
+    it('images: an inline PNG as an OpenAI image_url part and as an Anthropic image block are answered', async () => {
+      // 1×1 transparent PNG
+      const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
+      const o = await openai.chat.completions.create({ model: 'chat', max_tokens: 32, messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }] }] });
+      expect(o.choices[0]!.message.content!.length).toBeGreaterThan(0);
+      const a = await anthropic.messages.create({ model: 'claude', max_tokens: 32, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } }, { type: 'text', text: 'what is this?' }] }] });
+      expect(a.content[0]!.type).toBe('text');
+      expect(a.usage.input_tokens).toBeGreaterThan(0);
+    });
+
     it('anthropic: messages.create and messages.stream with tools give tool_use blocks', async () => {
       const tools = [{ name: 'get_weather', description: 'Current weather', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } }];
       const msg = await anthropic.messages.create({ model: 'claude', max_tokens: 64, tools, tool_choice: { type: 'tool', name: 'get_weather' }, messages: [{ role: 'user', content: 'Weather in Paris?' }] });
