@@ -203,7 +203,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     });
     // The HTTP edge calls the same handlers in process (no extra hop).
     const edge = await startEdge(
-      { gateway: config.switchyard, keys: ctx.keys, calls, peersReady: () => unreachablePeers(peers, config.peerDeadlineMs) },
+      { gateway: config.switchyard, keys: ctx.keys, calls, logger, peersReady: () => unreachablePeers(peers, config.peerDeadlineMs) },
       { host: config.httpHost, port: config.httpPort, maxBodyBytes: config.httpMaxBodyBytes, headersTimeoutMs: config.httpHeadersTimeoutMs, requestTimeoutMs: config.httpRequestTimeoutMs },
     ).catch(async (err: unknown) => {
       await server.shutdown(0);

@@ -117,6 +117,7 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       expect(response.headers.get('x-switchyard-cache')).toBe('bypass');
       expect(response.headers.get('x-switchyard-degraded')).toBe('false');
       expect(Number(response.headers.get('x-switchyard-cost-micros'))).toBeGreaterThan(0);
+      expect(data.id).toBe(`chatcmpl-${response.headers.get('x-switchyard-request-id')}`);
     });
 
     it('streams as SSE: text deltas, a finish_reason, the include_usage chunk, and the facts as trailers', async () => {
@@ -200,6 +201,7 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       expect(Number(err.headers?.get('retry-after'))).toBeGreaterThanOrEqual(0);
       // The router already retried (maxAttempts 3): x-should-retry false keeps the SDK from tripling it.
       expect(err.headers?.get('x-should-retry')).toBe('false');
+      expect(err.headers?.get('x-switchyard-request-id')).toMatch(/^[0-9a-f-]{36}$/);
       expect((await received(stack, 'down-model')) - before).toBe(3);
     });
 

@@ -9,6 +9,8 @@ export interface AnswerFacts {
   degraded: boolean;
   degradedReason: string;
   costMicros: bigint;
+  /** The router's id of the call (its logs and events), distinct from the edge's x-request-id. */
+  requestId: string;
 }
 
 const CACHE_NAMES: Record<number, string> = {
@@ -32,6 +34,7 @@ export function answerHeaders(a: AnswerFacts): Record<string, string> {
     'x-switchyard-degraded': String(a.degraded),
     ...(a.degraded && a.degradedReason ? { 'x-switchyard-degraded-reason': headerSafe(a.degradedReason) } : {}),
     'x-switchyard-cost-micros': a.costMicros.toString(),
+    ...(a.requestId ? { 'x-switchyard-request-id': a.requestId } : {}),
   };
 }
 

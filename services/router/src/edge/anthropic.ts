@@ -2,7 +2,7 @@ import { FinishReason, Role, ToolChoiceMode, type CompleteResponse, type Final }
 import { countChatTokens } from '@switchyard/tokens';
 import { ANTHROPIC_STOP } from './answer-headers';
 import { arr, bool, given, int, num, obj, onlyKnown, str, type Obj } from './check';
-import { badRequest, EdgeError, retryHeaders, toEdgeError } from './errors';
+import { badRequest, EdgeError, errorHeaders, toEdgeError } from './errors';
 import { sendJson, type EdgeRequest } from './http-server';
 import { controlFields, type HeaderControls, type RouterRequestInit } from './router-call';
 
@@ -182,7 +182,7 @@ export function anthropicErrorBody(e: EdgeError): Obj {
 
 export function sendAnthropicError(r: EdgeRequest, err: unknown): void {
   const e = toEdgeError(err);
-  sendJson(r.res, e.status, anthropicErrorBody(e), retryHeaders(e));
+  sendJson(r.res, e.status, anthropicErrorBody(e), errorHeaders(e));
 }
 
 const event = (name: string, data: Obj) => `event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`;

@@ -2,10 +2,10 @@ import type { SwitchyardConfig } from '@switchyard/config';
 import type { CompleteResponse, Final } from '@switchyard/contracts';
 import { Metadata } from '@switchyard/grpc';
 import { authenticate, authorizeRoute } from '../handlers/auth';
-import type { KeyOwner } from '../router-context';
+import type { KeyOwner, RouterLogger } from '../router-context';
 import { answerHeaders } from './answer-headers';
 import { anthropicEventWriter, countTokens, messageBody, parseMessages, sendAnthropicError } from './anthropic';
-import { EdgeError } from './errors';
+import { EdgeError, toEdgeError } from './errors';
 import { sendJson, startEdgeServer, type EdgeRequest, type EdgeRoute, type EdgeServer } from './http-server';
 import { chatCompletionBody, openAiChunkWriter, parseChatCompletion, sendOpenAiError } from './openai';
 import { completeRequest, headerControls, inProcessCall, streamCompleteRequest, TRACE_ID_HEADER, type HeaderControls, type RouterCalls, type RouterRequestInit } from './router-call';
@@ -16,6 +16,7 @@ export interface EdgeDeps {
   calls: RouterCalls;
   /** Whether every peer answers (readiness); names the ones that do not. */
   peersReady(): Promise<string[]>;
+  logger: Pick<RouterLogger, 'error'>;
 }
 
 export interface EdgeOptions {
@@ -26,7 +27,7 @@ export interface EdgeOptions {
   requestTimeoutMs: number;
 }
 
-const SWITCHYARD_TRAILERS = ['x-switchyard-served-by', 'x-switchyard-attempts', 'x-switchyard-cache', 'x-switchyard-degraded', 'x-switchyard-degraded-reason', 'x-switchyard-cost-micros'];
+const SWITCHYARD_TRAILERS = ['x-switchyard-served-by', 'x-switchyard-attempts', 'x-switchyard-cache', 'x-switchyard-degraded', 'x-switchyard-degraded-reason', 'x-switchyard-cost-micros', 'x-switchyard-request-id'];
 
 /** What a dialect's stream writer turns into SSE text. */
 interface StreamWriter {
@@ -185,7 +186,11 @@ export function startEdge(deps: EdgeDeps, opts: EdgeOptions): Promise<EdgeServer
       const m = method === 'GET' ? /^\/v1\/models\/(.+)$/.exec(path) : null;
       return m ? getModel(decodeURIComponent(m[1]!)) : undefined;
     },
-    fail: (r, err) => (r.path.startsWith('/v1/messages') ? sendAnthropicError(r, err) : sendOpenAiError(r, err)),
+    fail: (r, err) => {
+      // Anything not meant for the caller (a bug) is answered 500 "internal error"; its cause stays in the logs.
+      if (toEdgeError(err).status === 500) deps.logger.error({ err, path: r.path, requestId: r.requestId }, 'unhandled error in HTTP edge');
+      return r.path.startsWith('/v1/messages') ? sendAnthropicError(r, err) : sendOpenAiError(r, err);
+    },
   }).then((server) => ({ ...server, stopping: () => void (stopping = true) }));
 }
 

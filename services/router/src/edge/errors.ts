@@ -1,4 +1,4 @@
-import { isAppError, status } from '@switchyard/grpc';
+import { isAppError, status, type AppError } from '@switchyard/grpc';
 import { isFieldError } from '@switchyard/util';
 
 /** What went wrong, in HTTP terms shared by both dialects (each renders it in its own shape). */
@@ -22,7 +22,7 @@ export class EdgeError extends Error {
     readonly status: number,
     readonly kind: EdgeErrorKind,
     message: string,
-    readonly extra: { param?: string; retryAfterMs?: number; code?: string; alreadyRetried?: boolean } = {},
+    readonly extra: { param?: string; retryAfterMs?: number; code?: string; alreadyRetried?: boolean; requestId?: string } = {},
   ) {
     super(message);
   }
@@ -55,6 +55,12 @@ export function toEdgeError(err: unknown): EdgeError {
     return new EdgeError(400, 'invalid_request', message, param ? { param } : {});
   }
   if (!isAppError(err)) return new EdgeError(500, 'internal', 'internal error');
+  const e = fromAppError(err);
+  const requestId = err.details.errorInfo?.metadata.request_id;
+  return requestId ? new EdgeError(e.status, e.kind, e.message, { ...e.extra, requestId }) : e;
+}
+
+function fromAppError(err: AppError): EdgeError {
   const retryAfterMs = err.details.retryDelayMs;
   const retry = retryAfterMs !== undefined ? { retryAfterMs } : {};
   const reason = err.details.errorInfo?.reason;
@@ -102,4 +108,9 @@ export function retryHeaders(e: EdgeError): Record<string, string> {
   const noRetry: Record<string, string> = e.extra.alreadyRetried ? { 'x-should-retry': 'false' } : {};
   if (ms === undefined) return noRetry;
   return { 'retry-after': String(Math.max(0, Math.ceil(ms / 1000))), 'retry-after-ms': String(Math.max(0, Math.round(ms))), ...noRetry };
+}
+
+/** Headers of an error answer: when to retry, and the router's id of the call when it had one. */
+export function errorHeaders(e: EdgeError): Record<string, string> {
+  return { ...retryHeaders(e), ...(e.extra.requestId ? { 'x-switchyard-request-id': e.extra.requestId } : {}) };
 }

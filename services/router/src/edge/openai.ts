@@ -1,7 +1,7 @@
 import { FinishReason, ResponseFormatType, Role, ToolChoiceMode, type CompleteResponse, type Final } from '@switchyard/contracts';
 import { answerHeaders, OPENAI_FINISH } from './answer-headers';
 import { arr, bool, dataUrl, given, int, num, obj, onlyKnown, str, type Obj } from './check';
-import { badRequest, EdgeError, retryHeaders, toEdgeError } from './errors';
+import { badRequest, EdgeError, errorHeaders, toEdgeError } from './errors';
 import { sendJson, type EdgeRequest } from './http-server';
 import { controlFields, type HeaderControls, type RouterRequestInit } from './router-call';
 
@@ -180,7 +180,7 @@ export function openAiErrorBody(e: EdgeError): Obj {
 export function sendOpenAiError(r: EdgeRequest, err: unknown): void {
   const e = toEdgeError(err);
   const statusCode = e.status === 529 ? 503 : e.status;
-  sendJson(r.res, statusCode, openAiErrorBody(e), retryHeaders(e));
+  sendJson(r.res, statusCode, openAiErrorBody(e), errorHeaders(e));
 }
 
 /** The SSE writer of one streamed chat completion (chat.completion.chunk objects, then [DONE]). */
