@@ -16,6 +16,7 @@ import { SIM_KEY, startStack, type Stack } from './stack';
 const KEY = 'edge-key';
 const NARROW_KEY = 'edge-narrow-key';
 const POOR_KEY = 'edge-poor-key';
+const RPM1_KEY = 'edge-rpm1-key';
 
 function gatewayYaml(sim: string): string {
   const dep = (provider: string, model: string) => `
@@ -52,6 +53,9 @@ tenants:
   narrow:
     apiKeys: [{ id: narrow-main, sha256: ${hashApiKey(NARROW_KEY)} }]
     routes: [chat]
+  rpm1:
+    apiKeys: [{ id: rpm1-main, sha256: ${hashApiKey(RPM1_KEY)} }]
+    limits: { rpm: 1 }
   poor:
     apiKeys: [{ id: poor-main, sha256: ${hashApiKey(POOR_KEY)} }]
     budgets: [{ period: day, limitUsd: 0.00001, hard: true }]
@@ -322,6 +326,17 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       const err = await poor.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'x' }], max_tokens: 64 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(OpenAI.RateLimitError);
       expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('budget_exceeded');
+      expect((await received(stack, 'fast-model')) - before).toBe(0);
+    });
+
+    it('the tenant\'s own rate limit (limiter) is a 429 RateLimitError with retry-after, nothing sent upstream', async () => {
+      const limited = new OpenAI({ baseURL: `${base}/v1`, apiKey: RPM1_KEY, maxRetries: 0 });
+      const ask = () => limited.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'x' }], max_tokens: 8 }, { headers: { 'x-switchyard-timeout-ms': '800' } });
+      await ask();
+      const before = await received(stack, 'fast-model');
+      const err = (await ask().catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+      expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+      expect(Number(err.headers?.get('retry-after-ms'))).toBeGreaterThan(1000);
       expect((await received(stack, 'fast-model')) - before).toBe(0);
     });
 
