@@ -34,6 +34,8 @@ deployments:
   over: ${dep('anthropic', 'over-model')}
   cut: ${dep('openai', 'cut-model')}
   slow: ${dep('openai', 'slow-model')}
+  flaky: ${dep('openai', 'flaky-model')}
+    breaker: { consecutiveFailures: 2, openMs: 60000 }
   cached: ${dep('openai', 'cached-model')}
   acut: ${dep('anthropic', 'acut-model')}
 routes:
@@ -44,6 +46,7 @@ routes:
   claude-over: { cacheable: false, candidates: [{ deployment: over }] }
   chat-cut: { cacheable: false, candidates: [{ deployment: cut }] }
   claude-cut: { cacheable: false, candidates: [{ deployment: acut }] }
+  chat-breaker: { cacheable: false, candidates: [{ deployment: flaky }, { deployment: fast, priority: 1 }] }
   chat-slow: { cacheable: false, candidates: [{ deployment: slow }] }
   chat-cached: { candidates: [{ deployment: cached }] }
   chat-failover: { cacheable: false, candidates: [{ deployment: down }, { deployment: fast, priority: 1 }] }
@@ -76,6 +79,7 @@ const scenario = {
     'over-model': { faults: { overloaded: 1 }, retryAfterMs: 50 },
     'slow-model': { latency: { firstToken: 50, perToken: 100 }, reply: { minTokens: 40, maxTokens: 40 } },
     'cached-model': {},
+    'flaky-model': { faults: { unavailable: 1 }, retryAfterMs: 10 },
     'cut-model': { streamErrorAfterChunks: 2, reply: { minTokens: 20, maxTokens: 24 } },
     'acut-model': { streamErrorAfterChunks: 2, reply: { minTokens: 20, maxTokens: 24 } },
   },
@@ -207,6 +211,22 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       expect(err.headers?.get('x-should-retry')).toBe('false');
       expect(err.headers?.get('x-switchyard-request-id')).toMatch(/^[0-9a-f-]{36}$/);
       expect((await received(stack, 'down-model')) - before).toBe(3);
+    });
+
+    it('the breaker opens on a failing deployment: later calls skip it without an attempt (fewer x-switchyard-attempts, no upstream request)', async () => {
+      const ask = () => openai.chat.completions.create({ model: 'chat-breaker', messages: [{ role: 'user', content: 'x' }], max_tokens: 8 }).withResponse();
+      let attempts = '';
+      for (let i = 0; i < 40 && attempts !== '1'; i++) {
+        const { response } = await ask();
+        expect(response.headers.get('x-switchyard-served-by')).toBe('fast');
+        attempts = response.headers.get('x-switchyard-attempts') ?? '';
+        if (attempts !== '1') await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(attempts).toBe('1');
+      const before = await received(stack, 'flaky-model');
+      const { response } = await ask();
+      expect(response.headers.get('x-switchyard-attempts')).toBe('1');
+      expect((await received(stack, 'flaky-model')) - before).toBe(0);
     });
 
     it('bad JSON, wrong types, n > 1 and oversized bodies get clear 400/413 naming the problem', async () => {
