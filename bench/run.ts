@@ -17,6 +17,10 @@ const benches: Record<string, { script: string; what: string }> = {
     script: 'services/router/bench/complete.ts',
     what: 'added latency p50/p99 and CPU per request of Complete through the router (all peers, Redis, NATS) vs a direct SDK call, at a fixed rate and at saturation (flags: --seconds, --rate, --concurrency)',
   },
+  edge: {
+    script: 'services/router/bench/edge.ts',
+    what: 'the HTTP edge (POST /v1/chat/completions) beside the gRPC Complete on the same router: added latency one call at a time, p50/p99 at a fixed rate, req/s at saturation, CPU per request (flags: --seconds, --rate, --concurrency, --stage-n)',
+  },
   jobs: {
     script: 'services/jobs/bench/jobs.ts',
     what: 'jobs service: Submit latency p50/p99, jobs/s drained against the limiter-admitted rate (utilisation), queue CPU per job (flags: --jobs, --rpm, --window-ms, --concurrency, --submitters)',

@@ -101,11 +101,12 @@ async function main(): Promise<void> {
       SWITCHYARD_OPERATOR_TOKEN: undefined,
       GRPC_PORT: port('ROUTER_PORT', 50051),
       METRICS_PORT: port('ROUTER_METRICS_PORT', 9464),
+      HTTP_PORT: port('HTTP_PORT', 8080),
     },
     readyTimeoutMs: 60_000,
   });
   started.push({ name: 'router', proc: router });
-  console.log(`router      ${host}:${router.port}  metrics http://${host}:${router.metricsPort}/metrics`);
+  console.log(`router      ${host}:${router.port}  metrics http://${host}:${router.metricsPort}/metrics  HTTP edge (OpenAI/Anthropic-compatible) http://${host}:${port('HTTP_PORT', 8080)}`);
   const jobs = await spawnProcess({
     entry: resolve(root, 'services/jobs/src/main.ts'),
     onLine: prefixed('jobs'),

@@ -65,6 +65,22 @@ export const envSpec = {
     min: 50,
     max: 60_000,
   }),
+  httpHost: envString('HTTP_HOST', '0.0.0.0', 'interface the HTTP edge (OpenAI- and Anthropic-compatible endpoints) binds'),
+  httpPort: envInt('HTTP_PORT', 8080, 'HTTP edge port (0 = any free port); when unset and GRPC_PORT is 0 it is 0 too, so test and embedded routers never contend for 8080', {
+    min: 0,
+    max: 65535,
+  }),
+  httpMaxBodyBytes: envInt(
+    'HTTP_MAX_BODY_BYTES',
+    8 * 1024 * 1024,
+    'largest HTTP request body; a larger one is answered 413 from its content-length before it is read (or as soon as a chunked body passes the bound). 8 MiB carries a 5 MiB image inline (base64)',
+    { min: 1024, max: 1024 * 1024 * 1024 },
+  ),
+  httpHeadersTimeoutMs: envInt('HTTP_HEADERS_TIMEOUT_MS', 10_000, 'a client must send its request headers within this long (slow-loris cut)', { min: 100, max: 600_000 }),
+  httpRequestTimeoutMs: envInt('HTTP_REQUEST_TIMEOUT_MS', 60_000, 'a client must send its whole request (headers and body) within this long; the answer itself is bounded by the call deadline, not this', {
+    min: 100,
+    max: 3_600_000,
+  }),
   defaultMaxTokens: envInt('DEFAULT_MAX_TOKENS', 1024, 'max_tokens used when a request leaves params.max_tokens at 0 (capped by defaults.requestLimits.maxTokens)', {
     min: 1,
     max: 1_000_000,
@@ -87,6 +103,8 @@ export interface RouterConfig extends Omit<RouterEnv, 'configPath'> {
  */
 export function loadConfig(env: Env): RouterConfig {
   const { configPath, ...rest } = parseEnv(envSpec, env);
+  // Routers started with GRPC_PORT=0 (tests, the embedded demo) run several per host: 8080 would collide.
+  if (env.HTTP_PORT === undefined && rest.grpcPort === 0) rest.httpPort = 0;
   const switchyard = loadConfigFile(configPath, env);
   const providerKeys: Record<string, string> = {};
   const problems: string[] = [];

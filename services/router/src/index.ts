@@ -1,4 +1,4 @@
-export { start, type RouterDeps } from './start';
+export { start, type RouterDeps, type RunningRouter } from './start';
 export { loadConfig, envSpec, type RouterConfig, type RouterEnv } from './config';
 export { createPeers, INTERNAL_TOKEN_METADATA, type Peers, type PeerAddresses } from './adapters/peers';
 export { TRACE_ID_HEADER } from './handlers/tracing';

@@ -30,6 +30,12 @@ import { createCallSteps } from './handlers/call-steps';
 import { createCompleteHandler } from './handlers/complete';
 import { createStreamCompleteHandler } from './handlers/stream-complete';
 import type { KeyOwner, RouterContext, RouterLogger } from './router-context';
+import { startEdge } from './edge/edge';
+
+/** The router's listeners: gRPC `port`, and the HTTP edge's `httpPort`. */
+export interface RunningRouter extends RunningService {
+  httpPort: number;
+}
 
 /** What start() can be given instead of connecting on its own (embedded demo, tests). */
 export interface RouterDeps {
@@ -53,6 +59,28 @@ function keyOwners(config: RouterConfig): Map<string, KeyOwner> {
     for (const key of tenant.apiKeys) keys.set(key.sha256, { tenantId, tenant, apiKeyId: key.id });
   }
   return keys;
+}
+
+/**
+ * Readiness: the peers that do not answer a cheap read within the peer
+ * deadline. Any answer counts, an error status too (only a dead or silent peer
+ * is unreachable).
+ */
+async function unreachablePeers(peers: Peers, deadlineMs: number): Promise<string[]> {
+  const reachable = (p: Promise<unknown>) =>
+    p.then(
+      () => true,
+      (err: { code?: unknown }) => typeof err?.code === 'number' && err.code !== status.UNAVAILABLE && err.code !== status.DEADLINE_EXCEEDED,
+    );
+  const opts = { deadlineMs };
+  const checks = {
+    limiter: reachable(peers.limiter.getQuota({ key: { kind: KeyKind.DEPLOYMENT, id: 'readyz' } }, opts)),
+    breaker: reachable(peers.breaker.getHealth({ deployment: 'readyz' }, opts)),
+    budget: reachable(peers.budget.getBudget({ tenant: 'readyz' }, opts)),
+    cache: reachable(peers.cache.lookup({ key: 'readyz' }, opts)),
+  };
+  const results = await Promise.all(Object.entries(checks).map(async ([name, ok]) => [name, await ok] as const));
+  return results.filter(([, ok]) => !ok).map(([name]) => name);
 }
 
 function createAdapters(config: RouterConfig): Map<string, ProviderAdapter> {
@@ -83,7 +111,7 @@ function createAdapters(config: RouterConfig): Map<string, ProviderAdapter> {
  * pending accounting (settle/commit/store/outcomes) drains → replicas stop →
  * the bus and peer clients close (only those start() created).
  */
-export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}): Promise<RunningService> {
+export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}): Promise<RunningRouter> {
   const logger: RouterLogger = deps.logger ?? createLogger('router', { level: config.logLevel });
   const adapters = deps.adapters ?? createAdapters(config);
   const ownsBus = !deps.bus;
@@ -178,20 +206,31 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     metrics.watchNats(() => !ctx.outcomes.sharedHealthReachable());
     loadTokenizer(); // every call estimates its tokens: build the tables before the first one
     const steps = createCallSteps(ctx);
+    const calls = { complete: createCompleteHandler(steps), streamComplete: createStreamCompleteHandler(steps) };
     const server = await createGrpcServer({
       host: config.grpcHost,
       port: config.grpcPort,
       logger,
-      services: [serviceRegistration(RouterService, { complete: createCompleteHandler(steps), streamComplete: createStreamCompleteHandler(steps) })],
+      services: [serviceRegistration(RouterService, calls)],
       // An oversized request is refused by grpc-js from its length prefix, before it is parsed or reaches a handler.
       channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
+    });
+    // The HTTP edge calls the same handlers in process (no extra hop).
+    const edge = await startEdge(
+      { gateway: config.switchyard, keys: ctx.keys, calls, logger, peersReady: () => unreachablePeers(peers, config.peerDeadlineMs) },
+      { host: config.httpHost, port: config.httpPort, maxBodyBytes: config.httpMaxBodyBytes, headersTimeoutMs: config.httpHeadersTimeoutMs, requestTimeoutMs: config.httpRequestTimeoutMs },
+    ).catch(async (err: unknown) => {
+      await server.shutdown(0);
+      throw err;
     });
     let stopping: Promise<void> | undefined;
     return {
       port: server.port,
+      httpPort: edge.port,
       stop() {
         stopping ??= (async () => {
-          await server.shutdown(config.shutdownGraceMs);
+          edge.stopping();
+          await Promise.all([server.shutdown(config.shutdownGraceMs), edge.close(config.shutdownGraceMs)]);
           // Accounting still retrying against dead peers gets one more grace, then stops
           // (its reservations expire charged); shutdown never waits a whole retry window.
           const giveUp = setTimeout(() => settleRetry.stop(), config.shutdownGraceMs);

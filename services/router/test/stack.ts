@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RouterService } from '@switchyard/contracts';
 import { createClient, INTERNAL_TOKEN_METADATA, type Client } from '@switchyard/grpc';
-import type { RunningService } from '@switchyard/runtime';
 import { spawnSimulator, startNats, startRedis, type ServerHandle, type SimulatorHandle } from '@switchyard/testing';
 // The peers run in-process through their production start(), so the router
 // meets the real contracts, not fakes of them.
@@ -15,7 +14,7 @@ import { start as startBudget, loadConfig as loadBudgetConfig } from '@switchyar
 import { start as startLimiter, loadConfig as loadLimiterConfig } from '@switchyard/limiter';
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { start as startCache, loadConfig as loadCacheConfig } from '@switchyard/cache';
-import { loadConfig, start, type RouterDeps } from '../src';
+import { loadConfig, start, type RouterDeps, type RunningRouter } from '../src';
 
 export const SIM_KEY = 'sim-provider-key';
 
@@ -32,11 +31,11 @@ export const silent = { info() {}, warn() {}, error() {}, debug() {}, fatal() {}
 
 export interface Stack {
   sim: SimulatorHandle;
-  router: RunningService;
+  router: RunningRouter;
   client: Client<typeof RouterService.method>;
   /** Router env used, so a test can start a second replica against the same peers. */
   routerEnv: Record<string, string>;
-  startRouter(env?: Record<string, string>, deps?: Partial<RouterDeps>): Promise<{ router: RunningService; client: Client<typeof RouterService.method> }>;
+  startRouter(env?: Record<string, string>, deps?: Partial<RouterDeps>): Promise<{ router: RunningRouter; client: Client<typeof RouterService.method> }>;
   stop(): Promise<void>;
 }
 
@@ -77,7 +76,7 @@ export async function startStack(gatewayYaml: (simUrl: string) => string, scenar
     CACHE_ADDR: `127.0.0.1:${cache.port}`,
     ...routerEnv,
   };
-  const routers: RunningService[] = [];
+  const routers: RunningRouter[] = [];
   const clients: Client<typeof RouterService.method>[] = [];
   const startRouter = async (extra: Record<string, string> = {}, deps: Partial<RouterDeps> = {}) => {
     const router = await start(loadConfig({ ...env, ...extra }), { logger: silent, ...deps });

@@ -1,0 +1,243 @@
+import { FinishReason, Role, ToolChoiceMode, type CompleteResponse, type Final } from '@switchyard/contracts';
+import { countChatTokens } from '@switchyard/tokens';
+import { ANTHROPIC_STOP } from './answer-headers';
+import { arr, bool, given, int, num, obj, onlyKnown, str, type Obj } from './check';
+import { badRequest, EdgeError, errorHeaders, toEdgeError } from './errors';
+import { sendJson, type EdgeRequest } from './http-server';
+import { controlFields, type HeaderControls, type RouterRequestInit } from './router-call';
+
+type MessageInit = NonNullable<RouterRequestInit['messages']>[number];
+type ParamsInit = NonNullable<RouterRequestInit['params']>;
+type PartInit = NonNullable<MessageInit['parts']>[number];
+
+const KNOWN = new Set(['model', 'max_tokens', 'messages', 'system', 'tools', 'tool_choice', 'stop_sequences', 'temperature', 'top_p', 'top_k', 'metadata', 'stream']);
+const KNOWN_COUNT = new Set(['model', 'messages', 'system', 'tools', 'tool_choice']);
+
+function textOf(v: unknown, param: string): string {
+  if (typeof v === 'string') return v;
+  return arr(v, param)
+    .map((raw, i) => {
+      const b = obj(raw, `${param}[${i}]`);
+      if (b.type !== 'text') throw badRequest(`${param}[${i}].type`, `must be "text" here, got ${JSON.stringify(b.type)}`);
+      return str(b.text, `${param}[${i}].text`);
+    })
+    .join('');
+}
+
+function imageOf(b: Obj, param: string): PartInit {
+  const source = obj(b.source, `${param}.source`);
+  const type = str(source.type, `${param}.source.type`);
+  if (type === 'base64') {
+    return { part: { case: 'image', value: { source: { case: 'data', value: new Uint8Array(Buffer.from(str(source.data, `${param}.source.data`), 'base64')) }, mediaType: str(source.media_type, `${param}.source.media_type`) } } };
+  }
+  if (type === 'url') return { part: { case: 'image', value: { source: { case: 'url', value: str(source.url, `${param}.source.url`) } } } };
+  throw badRequest(`${param}.source.type`, `must be base64 or url, got "${type}"`);
+}
+
+/**
+ * One Anthropic message → neutral messages: a user turn's tool_result blocks
+ * become tool messages (in order, before its other content); an assistant
+ * turn's tool_use blocks become its tool calls.
+ */
+function messagesOf(raw: unknown, i: number): MessageInit[] {
+  const m = obj(raw, `messages[${i}]`);
+  const roleName = str(m.role, `messages[${i}].role`);
+  if (roleName !== 'user' && roleName !== 'assistant') throw badRequest(`messages[${i}].role`, `must be user or assistant, got "${roleName}"`);
+  const role = roleName === 'user' ? Role.USER : Role.ASSISTANT;
+  if (typeof m.content === 'string') return [{ role, content: m.content }];
+  const out: MessageInit[] = [];
+  const parts: PartInit[] = [];
+  const toolCalls: { id: string; name: string; arguments: string }[] = [];
+  arr(m.content, `messages[${i}].content`).forEach((rawBlock, j) => {
+    const param = `messages[${i}].content[${j}]`;
+    const b = obj(rawBlock, param);
+    const type = str(b.type, `${param}.type`);
+    if (type === 'text') parts.push({ part: { case: 'text', value: str(b.text, `${param}.text`) } });
+    else if (type === 'image' && role === Role.USER) parts.push(imageOf(b, param));
+    else if (type === 'tool_use' && role === Role.ASSISTANT) {
+      toolCalls.push({ id: str(b.id, `${param}.id`), name: str(b.name, `${param}.name`), arguments: JSON.stringify(obj(b.input, `${param}.input`)) });
+    } else if (type === 'tool_result' && role === Role.USER) {
+      const text = given(b.content) ? textOf(b.content, `${param}.content`) : '';
+      const isError = given(b.is_error) ? bool(b.is_error, `${param}.is_error`) : false;
+      // The neutral model has no error flag on a tool result: the model reads it from the text.
+      out.push({ role: Role.TOOL, toolCallId: str(b.tool_use_id, `${param}.tool_use_id`), content: isError ? `Error: ${text}` : text });
+    } else throw badRequest(`${param}.type`, `"${type}" is not accepted in a ${roleName} message`);
+  });
+  if (role === Role.ASSISTANT) {
+    const text = parts.map((p) => (p.part?.case === 'text' ? p.part.value : '')).join('');
+    out.push({ role, content: text, ...(toolCalls.length > 0 ? { toolCalls } : {}) });
+  } else if (parts.length > 0) {
+    out.push(parts.every((p) => p.part?.case === 'text') ? { role, content: parts.map((p) => p.part!.value as string).join('') } : { role, parts });
+  }
+  return out;
+}
+
+function toolsOf(b: Obj, params: ParamsInit): void {
+  if (given(b.tools)) {
+    params.tools = arr(b.tools, 'tools').map((raw, i) => {
+      const t = obj(raw, `tools[${i}]`);
+      return {
+        name: str(t.name, `tools[${i}].name`),
+        description: given(t.description) ? str(t.description, `tools[${i}].description`) : '',
+        parametersJson: JSON.stringify(obj(t.input_schema, `tools[${i}].input_schema`)),
+      };
+    });
+  }
+  if (given(b.tool_choice)) {
+    const c = obj(b.tool_choice, 'tool_choice');
+    const type = str(c.type, 'tool_choice.type');
+    const mode = { auto: ToolChoiceMode.AUTO, any: ToolChoiceMode.REQUIRED, tool: ToolChoiceMode.FUNCTION, none: ToolChoiceMode.NONE }[type];
+    if (mode === undefined) throw badRequest('tool_choice.type', `must be auto, any, tool or none, got "${type}"`);
+    params.toolChoice = { mode, ...(mode === ToolChoiceMode.FUNCTION ? { functionName: str(c.name, 'tool_choice.name') } : {}) };
+    if (given(c.disable_parallel_tool_use) && bool(c.disable_parallel_tool_use, 'tool_choice.disable_parallel_tool_use')) params.parallelToolCalls = false;
+  }
+}
+
+function conversationOf(b: Obj): MessageInit[] {
+  const system = given(b.system) ? textOf(b.system, 'system') : '';
+  return [...(system ? [{ role: Role.SYSTEM, content: system }] : []), ...arr(b.messages, 'messages').flatMap(messagesOf)];
+}
+
+export interface AnthropicCall {
+  init: RouterRequestInit;
+  stream: boolean;
+}
+
+/** An Anthropic messages body → the router's request; every bad parameter is a 400 naming it. */
+export function parseMessages(body: unknown, controls: HeaderControls): AnthropicCall {
+  const b = obj(body, 'body');
+  onlyKnown(b, KNOWN, '');
+  if (!given(b.max_tokens)) throw badRequest('max_tokens', 'is required');
+  if (given(b.top_k)) throw badRequest('top_k', 'is not supported by this gateway');
+  const params: ParamsInit = { maxTokens: int(b.max_tokens, 'max_tokens') };
+  if (params.maxTokens! < 1) throw badRequest('max_tokens', 'must be at least 1');
+  if (given(b.temperature)) params.temperature = num(b.temperature, 'temperature');
+  if (given(b.top_p)) params.topP = num(b.top_p, 'top_p');
+  if (given(b.stop_sequences)) params.stop = arr(b.stop_sequences, 'stop_sequences').map((s, i) => str(s, `stop_sequences[${i}]`));
+  toolsOf(b, params);
+  const metadata = given(b.metadata) ? obj(b.metadata, 'metadata') : {};
+  const user = given(metadata.user_id) ? str(metadata.user_id, 'metadata.user_id') : undefined;
+  return {
+    init: { route: str(b.model, 'model'), messages: conversationOf(b), params, ...controlFields(controls, user) },
+    stream: given(b.stream) ? bool(b.stream, 'stream') : false,
+  };
+}
+
+/** count_tokens: our own estimate (the one the limiter and budget reserve), over text, tool calls and tool schemas. */
+export function countTokens(body: unknown): { route: string; inputTokens: number } {
+  const b = obj(body, 'body');
+  onlyKnown(b, KNOWN_COUNT, '');
+  const params: ParamsInit = {};
+  toolsOf(b, params);
+  const messages = conversationOf(b).map((m) => ({
+    role: String(m.role ?? ''),
+    content: [m.content ?? '', ...(m.parts ?? []).map((p) => (p.part?.case === 'text' ? p.part.value : '')), ...(m.toolCalls ?? []).map((c) => `${c.name}${c.arguments}`)].join(''),
+  }));
+  const tools = (params.tools ?? []).map((t) => ({ role: 'tool', content: `${t.name}${t.description}${t.parametersJson}` }));
+  return { route: str(b.model, 'model'), inputTokens: countChatTokens([...messages, ...tools], 'anthropic') };
+}
+
+const msgId = (requestId: string) => `msg_${requestId.replace(/-/g, '')}`;
+
+function parseInput(args: string): unknown {
+  try {
+    return JSON.parse(args);
+  } catch {
+    return {};
+  }
+}
+
+/** A whole answer as an Anthropic message. */
+export function messageBody(res: CompleteResponse, model: string): Obj {
+  const content: Obj[] = [];
+  if (res.content) content.push({ type: 'text', text: res.content });
+  for (const c of res.toolCalls) content.push({ type: 'tool_use', id: c.id, name: c.name, input: parseInput(c.arguments) });
+  return {
+    id: msgId(res.requestId),
+    type: 'message',
+    role: 'assistant',
+    model,
+    content,
+    stop_reason: ANTHROPIC_STOP[res.finishReason] ?? 'end_turn',
+    stop_sequence: null,
+    usage: { input_tokens: res.usage?.inputTokens ?? 0, output_tokens: res.usage?.outputTokens ?? 0 },
+  };
+}
+
+const ANTHROPIC_TYPES: Record<string, string> = {
+  invalid_request: 'invalid_request_error',
+  conflict: 'invalid_request_error',
+  authentication: 'authentication_error',
+  permission: 'permission_error',
+  not_found: 'not_found_error',
+  too_large: 'request_too_large',
+  rate_limit: 'rate_limit_error',
+  overloaded: 'overloaded_error',
+  timeout: 'timeout_error',
+};
+
+export function anthropicErrorBody(e: EdgeError): Obj {
+  return { type: 'error', error: { type: ANTHROPIC_TYPES[e.kind] ?? 'api_error', message: e.message } };
+}
+
+export function sendAnthropicError(r: EdgeRequest, err: unknown): void {
+  const e = toEdgeError(err);
+  sendJson(r.res, e.status, anthropicErrorBody(e), errorHeaders(e));
+}
+
+const event = (name: string, data: Obj) => `event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`;
+
+/**
+ * Anthropic's streaming events in its order: message_start, then per content
+ * block start / deltas / stop (text, or tool_use with input_json_delta), then
+ * message_delta (stop reason, usage) and message_stop; an interruption after
+ * output is an `error` event and no message_stop.
+ */
+export function anthropicEventWriter(requestId: string, model: string) {
+  let open: { index: number; kind: 'text' | 'tool'; toolIndex?: number } | undefined;
+  let next = 0;
+  const close = () => {
+    if (!open) return '';
+    const out = event('content_block_stop', { index: open.index });
+    open = undefined;
+    return out;
+  };
+  return {
+    first: () =>
+      event('message_start', {
+        message: { id: msgId(requestId), type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } },
+      }),
+    text(text: string): string {
+      let out = '';
+      if (open?.kind !== 'text') {
+        out += close();
+        open = { index: next++, kind: 'text' };
+        out += event('content_block_start', { index: open.index, content_block: { type: 'text', text: '' } });
+      }
+      return out + event('content_block_delta', { index: open.index, delta: { type: 'text_delta', text } });
+    },
+    toolCall(t: { index: number; id: string; name: string; argumentsFragment: string }): string {
+      let out = '';
+      if (open?.kind !== 'tool' || open.toolIndex !== t.index) {
+        out += close();
+        open = { index: next++, kind: 'tool', toolIndex: t.index };
+        out += event('content_block_start', { index: open.index, content_block: { type: 'tool_use', id: t.id, name: t.name, input: {} } });
+      }
+      if (t.argumentsFragment) out += event('content_block_delta', { index: open.index, delta: { type: 'input_json_delta', partial_json: t.argumentsFragment } });
+      return out;
+    },
+    final(f: Final): string {
+      if (f.finishReason === FinishReason.INCOMPLETE) {
+        return event('error', { error: { type: 'api_error', message: `stream interrupted after output was sent: ${f.errorMessage}` } });
+      }
+      return (
+        close() +
+        event('message_delta', {
+          delta: { stop_reason: ANTHROPIC_STOP[f.finishReason] ?? 'end_turn', stop_sequence: null },
+          usage: { input_tokens: f.usage?.inputTokens ?? 0, output_tokens: f.usage?.outputTokens ?? 0 },
+        }) +
+        event('message_stop', {})
+      );
+    },
+  };
+}
