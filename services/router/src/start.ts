@@ -4,7 +4,7 @@ import { KeyKind, RouterService } from '@switchyard/contracts';
 import { createGrpcServer, serviceRegistration, status } from '@switchyard/grpc';
 import { createNatsEventBus, createReplicaPresence, PRESENCE_SUBJECTS, type EventBus } from '@switchyard/nats';
 import { createProviderAdapter, resolveCapabilities, type ProviderAdapter } from '@switchyard/providers';
-import type { RunningService } from '@switchyard/runtime';
+import { createLifecycle, type RunningService } from '@switchyard/runtime';
 import { createLogger } from '@switchyard/telemetry';
 import { loadTokenizer } from '@switchyard/tokens';
 import { sleep as realSleep, systemClock, type Clock } from '@switchyard/util';
@@ -114,17 +114,17 @@ function createAdapters(config: RouterConfig): Map<string, ProviderAdapter> {
 export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}): Promise<RunningRouter> {
   const logger: RouterLogger = deps.logger ?? createLogger('router', { level: config.logLevel });
   const adapters = deps.adapters ?? createAdapters(config);
-  const ownsBus = !deps.bus;
-  const bus = deps.bus ?? (await createNatsEventBus({ url: config.natsUrl, name: 'switchyard-router', logger }));
-  const cleanups: (() => Promise<void> | void)[] = [];
-  try {
+  const lifecycle = createLifecycle(logger);
+  return lifecycle.starting(async () => {
+    const bus = deps.bus ?? (await createNatsEventBus({ url: config.natsUrl, name: 'switchyard-router', logger }));
+    if (!deps.bus) lifecycle.onStop('NATS', () => bus.close());
     await ensureOutcomeStream(bus).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'could not ensure the outcomes stream; outcomes may fall back to breaker Report'));
     const health = await startHealthReplica(bus, logger);
-    cleanups.push(() => health.stop());
+    lifecycle.onStop('health replica', () => health.stop());
     const quota = await startQuotaReplica(bus, logger);
-    cleanups.push(() => quota.stop());
+    lifecycle.onStop('quota replica', () => quota.stop());
     const routers = await createReplicaPresence({ bus, subject: PRESENCE_SUBJECTS.router, intervalMs: config.heartbeatMs, ...(deps.clock ? { clock: deps.clock } : {}) });
-    cleanups.push(() => routers.close());
+    lifecycle.onStop('router presence', () => routers.close());
     const ownsPeers = !deps.peers;
     const metrics = createRouterMetrics(config.switchyard);
     const untimedPeers =
@@ -137,7 +137,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
         peerDeadlineMs: config.peerDeadlineMs,
         ...(config.internalToken ? { internalToken: config.internalToken } : {}),
       });
-    if (ownsPeers) cleanups.push(() => untimedPeers.close());
+    if (ownsPeers) lifecycle.onStop('peer clients', () => untimedPeers.close());
     const peers = timedPeers(untimedPeers, metrics);
     const tasks = createBackgroundTasks(logger);
     const clock = deps.clock ?? systemClock;
@@ -223,28 +223,16 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       await server.shutdown(0);
       throw err;
     });
-    let stopping: Promise<void> | undefined;
-    return {
-      port: server.port,
-      httpPort: edge.port,
-      stop() {
-        stopping ??= (async () => {
-          edge.stopping();
-          await Promise.all([server.shutdown(config.shutdownGraceMs), edge.close(config.shutdownGraceMs)]);
-          // Accounting still retrying against dead peers gets one more grace, then stops
-          // (its reservations expire charged); shutdown never waits a whole retry window.
-          const giveUp = setTimeout(() => settleRetry.stop(), config.shutdownGraceMs);
-          await tasks.drain();
-          clearTimeout(giveUp);
-          for (const cleanup of cleanups.reverse()) await cleanup();
-          if (ownsBus) await bus.close();
-        })();
-        return stopping;
-      },
-    };
-  } catch (err) {
-    for (const cleanup of cleanups.reverse()) await Promise.resolve().then(cleanup).catch(() => undefined);
-    if (ownsBus) await bus.close().catch(() => undefined);
-    throw err;
-  }
+    // Registered last, so it runs first: no new calls, in-flight ones finish, their accounting drains.
+    lifecycle.onStop('servers and pending accounting', async () => {
+      edge.stopping();
+      await Promise.all([server.shutdown(config.shutdownGraceMs), edge.close(config.shutdownGraceMs)]);
+      // Accounting still retrying against dead peers gets one more grace, then stops
+      // (its reservations expire charged); shutdown never waits a whole retry window.
+      const giveUp = setTimeout(() => settleRetry.stop(), config.shutdownGraceMs);
+      await tasks.drain();
+      clearTimeout(giveUp);
+    });
+    return { port: server.port, httpPort: edge.port, stop: lifecycle.stop };
+  });
 }
