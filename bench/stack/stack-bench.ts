@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- stack [--reps 3] [--seconds 10] [--quick] [--traces] [--only switchyard|portkey]`
+ * `npm run bench -- stack [--reps 3] [--seconds 10] [--quick] [--traces] [--only switchyard|portkey] [--max-in-flight 64]`
  *
  * The production topology (`npm run stack`'s shape: router, limiter, breaker,
  * budget and cache, each its own OS process, with Redis and NATS spawned here
@@ -23,6 +23,8 @@
  *   (RESOURCE_EXHAUSTED/UNAVAILABLE with a retry-after), and failures that
  *   were neither a success nor a prompt refusal;
  * - peak RSS: VmHWM of each process at the end.
+ *
+ * The router runs with ROUTER_MAX_IN_FLIGHT=64 (`--max-in-flight`; 0 = no bound).
  *
  * The load generator is this process; its CPU is not counted. `--quick`: one
  * repetition of 3 s rows, for a smoke run.
@@ -54,6 +56,8 @@ const ONLY = (() => {
   const i = argv.indexOf('--only');
   return i >= 0 ? argv[i + 1] : undefined;
 })();
+/** The router's ROUTER_MAX_IN_FLIGHT here: twice the 32 in flight that saturate it, since this upstream answers at once. */
+const MAX_IN_FLIGHT = arg('--max-in-flight', 64);
 const CALL_DEADLINE_MS = 10_000;
 const KEY = 'sk-bench';
 const PROMPT = 'Say ok.';
@@ -182,7 +186,7 @@ async function startSwitchyard(name: string, upstream: string, extraEnv: Record<
   );
   procs.router = await spawnProcess({
     entry: resolve(root, 'services/router/src/main.ts'),
-    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined },
+    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT) },
     readyTimeoutMs: 120_000,
   });
   const pids: Record<string, number> = Object.fromEntries(Object.entries(procs).map(([n, p]) => [n, p.pid]));
@@ -422,7 +426,7 @@ async function main() {
       ['peak RSS, MB (total)', rss.map((ps) => `${ps.reduce((a, [, m]) => a + m, 0).toFixed(0)}`)],
       ['… by process', rss.map((ps) => ps.map(([n, m]) => `${n} ${m.toFixed(0)}`).join(', '))],
     ];
-    console.log(`\nstack bench: ${REPS} repetition(s), ${SECONDS} s per row, interleaved; medians [min–max]; Node ${process.version}, ${cpus().length} CPUs`);
+    console.log(`\nstack bench: ${REPS} repetition(s), ${SECONDS} s per row, interleaved; medians [min–max]; router ROUTER_MAX_IN_FLIGHT=${MAX_IN_FLIGHT}; Node ${process.version}, ${cpus().length} CPUs`);
     console.log(`| | ${names.join(' | ')} |`);
     console.log(`|---|${names.map(() => '---').join('|')}|`);
     for (const [label, cells] of rows) console.log(`| ${label} | ${cells.join(' | ')} |`);

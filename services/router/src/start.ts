@@ -26,6 +26,7 @@ import { breakerOutcome, createLocalBreaker } from './domain/local-breaker';
 import { createRetryBudget } from './domain/retry-budget';
 import { createCallSteps } from './handlers/call-steps';
 import { createCompleteHandler } from './handlers/complete';
+import { createInFlightGate, shedExcess } from './handlers/load-shed';
 import { createStreamCompleteHandler } from './handlers/stream-complete';
 import type { KeyOwner, RouterContext, RouterLogger } from './router-context';
 
@@ -164,11 +165,18 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     };
     loadTokenizer(); // every call estimates its tokens: build the tables before the first one
     const steps = createCallSteps(ctx);
+    // One bound over both RPCs: a stream holds its place until it ends.
+    const inFlight = createInFlightGate(config.maxInFlight);
     const server = await createGrpcServer({
       host: config.grpcHost,
       port: config.grpcPort,
       logger,
-      services: [serviceRegistration(RouterService, { complete: createCompleteHandler(steps), streamComplete: createStreamCompleteHandler(steps) })],
+      services: [
+        serviceRegistration(RouterService, {
+          complete: shedExcess(inFlight, config.maxInFlight, createCompleteHandler(steps)),
+          streamComplete: shedExcess(inFlight, config.maxInFlight, createStreamCompleteHandler(steps)),
+        }),
+      ],
       // An oversized request is refused by grpc-js from its length prefix, before it is parsed or reaches a handler.
       channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
     });
