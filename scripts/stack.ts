@@ -11,10 +11,14 @@
  * token is then printed, for ForceState / ClearUnavailable / Invalidate).
  * The jobs service runs last, against the router; its JOBS_KEY_SECRET is
  * likewise taken from the environment or generated for this run.
+ *
+ * The services run as built JavaScript (`npm run build`, dist/<service>/main.js,
+ * which `npm run stack` runs first), not through tsx.
  */
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { leaveSignalsToCaller, spawnProcess, spawnSimulator, type SpawnedProcess } from '@switchyard/testing';
+import { builtEntry } from './build';
 
 const root = resolve(__dirname, '..');
 const env = process.env;
@@ -70,7 +74,7 @@ async function main(): Promise<void> {
     ['cache', 50055],
   ] as const) {
     const proc = await spawnProcess({
-      entry: resolve(root, `services/${name}/src/main.ts`),
+      entry: builtEntry(name),
       env: { ...common, SWITCHYARD_OPERATOR_TOKEN: operatorToken, GRPC_PORT: port(`${name.toUpperCase()}_PORT`, fallback) },
       readyTimeoutMs: 60_000,
     });
@@ -79,7 +83,7 @@ async function main(): Promise<void> {
     console.log(`${name.padEnd(11)} ${host}:${proc.port}`);
   }
   const router = await spawnProcess({
-    entry: resolve(root, 'services/router/src/main.ts'),
+    entry: builtEntry('router'),
     // The router holds the internal token only: a leaked router credential must not be an operator's.
     env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, GRPC_PORT: port('ROUTER_PORT', 50051) },
     readyTimeoutMs: 60_000,
@@ -87,7 +91,7 @@ async function main(): Promise<void> {
   started.push({ name: 'router', proc: router });
   console.log(`router      ${host}:${router.port}`);
   const jobs = await spawnProcess({
-    entry: resolve(root, 'services/jobs/src/main.ts'),
+    entry: builtEntry('jobs'),
     // Public like the router: callers' API keys, no internal or operator token.
     env: {
       ...common,

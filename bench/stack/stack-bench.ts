@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- stack [--reps 3] [--seconds 10] [--quick] [--traces] [--only switchyard|portkey] [--max-in-flight 64]`
+ * `npm run bench -- stack [--reps 3] [--seconds 10] [--quick] [--traces] [--only switchyard|portkey] [--max-in-flight 64] [--cpu-prof <dir>] [--tsx] [--variant 'label:K=V,…']`
+ *   (summarise a profile: npx tsx bench/stack/cpu-profile-summary.ts <dir>/<file>.cpuprofile)
  *
  * The production topology (`npm run stack`'s shape: router, limiter, breaker,
  * budget and cache, each its own OS process, with Redis and NATS spawned here
@@ -24,7 +25,8 @@
  *   were neither a success nor a prompt refusal;
  * - peak RSS: VmHWM of each process at the end.
  *
- * The router runs with ROUTER_MAX_IN_FLIGHT=64 (`--max-in-flight`; 0 = no bound).
+ * The services run built (scripts/build.ts, as `npm run stack` runs them;
+ * `--tsx`: from their sources through tsx). The router runs with ROUTER_MAX_IN_FLIGHT=64 (`--max-in-flight`; 0 = no bound).
  *
  * The load generator is this process; its CPU is not counted. `--quick`: one
  * repetition of 3 s rows, for a smoke run.
@@ -39,6 +41,7 @@ import { pathToFileURL } from 'node:url';
 import { hashApiKey } from '@switchyard/config';
 import { Role, RouterService } from '@switchyard/contracts';
 import { createClient, parseGrpcError, status } from '@switchyard/grpc';
+import { builtEntry, buildServices } from '../../scripts/build';
 import { freePort, startNats, startOtlpReceiver, startRedis, spawnProcess, type SpawnedProcess, type ServerHandle } from '@switchyard/testing';
 
 const root = resolve(__dirname, '../..');
@@ -58,6 +61,37 @@ const ONLY = (() => {
 })();
 /** The router's ROUTER_MAX_IN_FLIGHT here: twice the 32 in flight that saturate it, since this upstream answers at once. */
 const MAX_IN_FLIGHT = arg('--max-in-flight', 64);
+/** Directory for the router's `node --cpu-prof` profile (written when it stops), or none. */
+const CPU_PROF_DIR = (() => {
+  const i = argv.indexOf('--cpu-prof');
+  return i >= 0 ? resolve(argv[i + 1]!) : undefined;
+})();
+/** Run the services from their TypeScript sources through tsx instead of the build (`npm run stack` runs the build). */
+const TSX = flag('--tsx');
+type Svc = 'router' | 'limiter' | 'breaker' | 'budget' | 'cache';
+const entryOf = (svc: Svc, tsx: boolean) => (tsx ? resolve(root, `services/${svc}/src/main.ts`) : builtEntry(svc));
+/**
+ * `--variant 'label:K=V,K2=V2'` (repeatable): one more Switchyard stack, run
+ * interleaved with the others, with that environment for every service
+ * (TSX=1: from sources through tsx). On a shared machine an A/B comparison
+ * means anything only when both run in the same repetitions.
+ */
+const VARIANTS = argv.flatMap((a, i) => (a === '--variant' && argv[i + 1] ? [argv[i + 1]!] : [])).map((spec) => {
+  const colon = spec.indexOf(':');
+  if (colon <= 0) throw new Error(`--variant ${spec}: expected label:K=V,K2=V2`);
+  const env = Object.fromEntries(
+    spec
+      .slice(colon + 1)
+      .split(',')
+      .filter(Boolean)
+      .map((kv) => {
+        const eq = kv.indexOf('=');
+        if (eq <= 0) throw new Error(`--variant ${spec}: ${kv} is not K=V`);
+        return [kv.slice(0, eq), kv.slice(eq + 1)];
+      }),
+  );
+  return { label: spec.slice(0, colon), env };
+});
 const CALL_DEADLINE_MS = 10_000;
 const KEY = 'sk-bench';
 const PROMPT = 'Say ok.';
@@ -155,7 +189,9 @@ tenants:
 `;
 
 /** The services as `npm run stack` runs them (scripts/stack.ts), on free ports. */
-async function startSwitchyard(name: string, upstream: string, extraEnv: Record<string, string>): Promise<System> {
+async function startSwitchyard(name: string, upstream: string, variantEnv: Record<string, string>): Promise<System> {
+  const { TSX: tsxVar, ...extraEnv } = variantEnv;
+  const tsx = TSX || tsxVar === '1';
   const [redis, nats] = await Promise.all([startRedis(), startNats({ jetstream: true })]);
   const handles: ServerHandle[] = [redis, nats];
   const dir = mkdtempSync(join(tmpdir(), 'sy-stack-bench-'));
@@ -180,13 +216,14 @@ async function startSwitchyard(name: string, upstream: string, extraEnv: Record<
   const peers: Record<string, string> = {};
   await Promise.all(
     (['limiter', 'breaker', 'budget', 'cache'] as const).map(async (svc) => {
-      procs[svc] = await spawnProcess({ entry: resolve(root, `services/${svc}/src/main.ts`), env: common, readyTimeoutMs: 120_000 });
+      procs[svc] = await spawnProcess({ entry: entryOf(svc, tsx), env: common, readyTimeoutMs: 120_000 });
       peers[`${svc.toUpperCase()}_ADDR`] = `127.0.0.1:${procs[svc].port}`;
     }),
   );
   procs.router = await spawnProcess({
-    entry: resolve(root, 'services/router/src/main.ts'),
+    entry: entryOf('router', tsx),
     env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT) },
+    ...(CPU_PROF_DIR ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] } : {}),
     readyTimeoutMs: 120_000,
   });
   const pids: Record<string, number> = Object.fromEntries(Object.entries(procs).map(([n, p]) => [n, p.pid]));
@@ -386,6 +423,7 @@ const signed = (xs: number[], digits = 1) => {
 };
 
 async function main() {
+  if (!TSX) await buildServices(['router', 'limiter', 'breaker', 'budget', 'cache']);
   const mock = await startMock();
   const upstream = `http://127.0.0.1:${mock.port}`;
   const directUrl = new URL(`${upstream}/v1/chat/completions`);
@@ -395,6 +433,7 @@ async function main() {
   try {
     if (ONLY !== 'portkey') systems.push(await startSwitchyard('Switchyard', upstream, {}));
     if (ONLY !== 'switchyard') systems.push(await startPortkey(upstream));
+    for (const v of VARIANTS) systems.push(await startSwitchyard(`Switchyard, ${v.label}`, upstream, v.env));
     if (otlp) systems.push(await startSwitchyard('Switchyard, traces exported', upstream, { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '1000' }));
     const reps = new Map<string, Rep[]>(systems.map((s) => [s.name, []]));
     for (let rep = 0; rep < REPS; rep++) {
@@ -426,7 +465,7 @@ async function main() {
       ['peak RSS, MB (total)', rss.map((ps) => `${ps.reduce((a, [, m]) => a + m, 0).toFixed(0)}`)],
       ['… by process', rss.map((ps) => ps.map(([n, m]) => `${n} ${m.toFixed(0)}`).join(', '))],
     ];
-    console.log(`\nstack bench: ${REPS} repetition(s), ${SECONDS} s per row, interleaved; medians [min–max]; router ROUTER_MAX_IN_FLIGHT=${MAX_IN_FLIGHT}; Node ${process.version}, ${cpus().length} CPUs`);
+    console.log(`\nstack bench: ${REPS} repetition(s), ${SECONDS} s per row, interleaved; medians [min–max]; router ROUTER_MAX_IN_FLIGHT=${MAX_IN_FLIGHT}; services ${TSX ? 'through tsx' : 'built (dist/)'}; Node ${process.version}, ${cpus().length} CPUs`);
     console.log(`| | ${names.join(' | ')} |`);
     console.log(`|---|${names.map(() => '---').join('|')}|`);
     for (const [label, cells] of rows) console.log(`| ${label} | ${cells.join(' | ')} |`);
