@@ -9,7 +9,8 @@
  * beside the bundle for debugging (`node --enable-source-maps`), not loaded.
  */
 import { build, type Plugin } from 'esbuild';
-import { resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 const root = resolve(__dirname, '..');
 export const SERVICES = ['router', 'limiter', 'breaker', 'budget', 'cache', 'jobs', 'simulator'] as const;
@@ -20,27 +21,59 @@ export function builtEntry(service: ServiceName): string {
   return resolve(root, 'dist', service, 'main.js');
 }
 
-/** npm packages are required at run time; only our own workspace code is bundled. */
-const npmPackagesExternal: Plugin = {
-  name: 'npm-packages-external',
-  setup(b) {
-    b.onResolve({ filter: /^[^./]/ }, (args) => (args.path.startsWith('@switchyard/') ? undefined : { path: args.path, external: true }));
-  },
-};
+/**
+ * Our workspace packages (@switchyard/*) by name → their entry file under
+ * `tree`, so a tree is built from its own sources (not through the
+ * node_modules links, which point at one checkout).
+ */
+function workspaceEntries(tree: string): Record<string, string> {
+  const entries: Record<string, string> = {};
+  for (const dir of ['libs', 'services']) {
+    for (const name of readdirSync(join(tree, dir))) {
+      const manifest = join(tree, dir, name, 'package.json');
+      if (!existsSync(manifest)) continue;
+      const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string; main?: string };
+      if (pkg.name?.startsWith('@switchyard/')) entries[pkg.name] = resolve(tree, dir, name, pkg.main ?? 'src/index.ts');
+    }
+  }
+  return entries;
+}
 
-export async function buildServices(services: readonly ServiceName[] = SERVICES): Promise<void> {
+/** npm packages are required at run time; only our own workspace code is bundled. */
+function npmPackagesExternal(tree: string): Plugin {
+  const workspace = workspaceEntries(tree);
+  return {
+    name: 'npm-packages-external',
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, (args) => {
+        const ours = workspace[args.path];
+        if (ours) return { path: ours };
+        if (args.path.startsWith('@switchyard/')) return { errors: [{ text: `${args.path}: no such workspace package under ${tree}` }] };
+        return { path: args.path, external: true };
+      });
+    },
+  };
+}
+
+/**
+ * Builds `services` from the source tree `tree` (default this checkout) into
+ * `outDir` (default its dist/). The stack bench builds an older commit's tree
+ * into a directory of its own to compare it with this one, interleaved.
+ */
+export async function buildServices(services: readonly ServiceName[] = SERVICES, tree = root, outDir = resolve(tree, 'dist')): Promise<void> {
+  const plugin = npmPackagesExternal(tree);
   await Promise.all(
     services.map((service) =>
       build({
-        entryPoints: [resolve(root, 'services', service, 'src', 'main.ts')],
-        outfile: builtEntry(service),
+        entryPoints: [resolve(tree, 'services', service, 'src', 'main.ts')],
+        outfile: resolve(outDir, service, 'main.js'),
         bundle: true,
         platform: 'node',
         target: 'node20',
         format: 'cjs',
         sourcemap: 'linked',
         logLevel: 'warning',
-        plugins: [npmPackagesExternal],
+        plugins: [plugin],
       }),
     ),
   );

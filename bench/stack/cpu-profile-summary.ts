@@ -36,7 +36,10 @@ function owner(url: string): string | undefined {
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (nm) return nm[1]!;
   const ours = /\/((?:libs|services|bench)\/[^/]+)\//.exec(url);
-  return ours?.[1];
+  if (ours) return ours[1];
+  // A built service (scripts/build.ts): our libraries are bundled into it.
+  const built = /\/dist\/([^/]+)\/main\.js/.exec(url);
+  return built ? `our code (dist/${built[1]})` : undefined;
 }
 
 function group(node: ProfileNode): string {

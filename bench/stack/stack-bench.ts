@@ -31,8 +31,8 @@
  * The load generator is this process; its CPU is not counted. `--quick`: one
  * repetition of 3 s rows, for a smoke run.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execSync, spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -69,12 +69,15 @@ const CPU_PROF_DIR = (() => {
 /** Run the services from their TypeScript sources through tsx instead of the build (`npm run stack` runs the build). */
 const TSX = flag('--tsx');
 type Svc = 'router' | 'limiter' | 'breaker' | 'budget' | 'cache';
-const entryOf = (svc: Svc, tsx: boolean) => (tsx ? resolve(root, `services/${svc}/src/main.ts`) : builtEntry(svc));
+const entryOf = (svc: Svc, tsx: boolean, dist: string | undefined) =>
+  tsx ? resolve(root, `services/${svc}/src/main.ts`) : dist ? resolve(dist, svc, 'main.js') : builtEntry(svc);
 /**
  * `--variant 'label:K=V,K2=V2'` (repeatable): one more Switchyard stack, run
  * interleaved with the others, with that environment for every service
- * (TSX=1: from sources through tsx). On a shared machine an A/B comparison
- * means anything only when both run in the same repetitions.
+ * (TSX=1: from sources through tsx; REF=<commit>: that commit's sources,
+ * built into a temp dir, to measure a change before/after). On a shared
+ * machine an A/B comparison means anything only when both run in the same
+ * repetitions.
  */
 const VARIANTS = argv.flatMap((a, i) => (a === '--variant' && argv[i + 1] ? [argv[i + 1]!] : [])).map((spec) => {
   const colon = spec.indexOf(':');
@@ -188,10 +191,20 @@ tenants:
     limits: { rpm: 1000000000, tpm: 1000000000000 }
 `;
 
+/** `git archive` of `ref` into a temp dir (its npm packages: this checkout's), built there; returns its dist/. */
+async function buildRef(ref: string): Promise<string> {
+  const tree = mkdtempSync(join(tmpdir(), 'sy-stack-bench-ref-'));
+  execSync(`git -C ${JSON.stringify(root)} archive ${JSON.stringify(ref)} | tar -x -C ${JSON.stringify(tree)}`, { stdio: ['ignore', 'ignore', 'inherit'] });
+  symlinkSync(resolve(root, 'node_modules'), join(tree, 'node_modules'));
+  await buildServices(['router', 'limiter', 'breaker', 'budget', 'cache'], tree);
+  return join(tree, 'dist');
+}
+
 /** The services as `npm run stack` runs them (scripts/stack.ts), on free ports. */
 async function startSwitchyard(name: string, upstream: string, variantEnv: Record<string, string>): Promise<System> {
-  const { TSX: tsxVar, ...extraEnv } = variantEnv;
+  const { TSX: tsxVar, REF: ref, ...extraEnv } = variantEnv;
   const tsx = TSX || tsxVar === '1';
+  const dist = ref ? await buildRef(ref) : undefined;
   const [redis, nats] = await Promise.all([startRedis(), startNats({ jetstream: true })]);
   const handles: ServerHandle[] = [redis, nats];
   const dir = mkdtempSync(join(tmpdir(), 'sy-stack-bench-'));
@@ -216,12 +229,12 @@ async function startSwitchyard(name: string, upstream: string, variantEnv: Recor
   const peers: Record<string, string> = {};
   await Promise.all(
     (['limiter', 'breaker', 'budget', 'cache'] as const).map(async (svc) => {
-      procs[svc] = await spawnProcess({ entry: entryOf(svc, tsx), env: common, readyTimeoutMs: 120_000 });
+      procs[svc] = await spawnProcess({ entry: entryOf(svc, tsx, dist), env: common, readyTimeoutMs: 120_000 });
       peers[`${svc.toUpperCase()}_ADDR`] = `127.0.0.1:${procs[svc].port}`;
     }),
   );
   procs.router = await spawnProcess({
-    entry: entryOf('router', tsx),
+    entry: entryOf('router', tsx, dist),
     env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT) },
     ...(CPU_PROF_DIR ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] } : {}),
     readyTimeoutMs: 120_000,
