@@ -372,7 +372,7 @@ interface Rep {
   satRps: number;
   cpuPerCallMs: number;
   cpuShare: Record<string, number>;
-  added: Record<number, { p50: number; p99: number; failed: number }>;
+  added: Record<number, { p50: number; p99: number; refused: number; failed: number }>;
   over: { offered: number; goodput: number; admittedP99: number; satP99: number; refused: number; refusedP99: number; refusedMax: number; failed: number; failedCodes: string };
 }
 
@@ -391,7 +391,8 @@ async function repetition(sys: System, direct: Record<number, Row>): Promise<Rep
     added[rate] = {
       p50: quantile(r.latencies, 0.5) - quantile(d.latencies, 0.5),
       p99: quantile(r.latencies, 0.99) - quantile(d.latencies, 0.99),
-      failed: r.refused.length + [...r.failed.values()].reduce((a, b) => a + b, 0),
+      refused: r.refused.length,
+      failed: [...r.failed.values()].reduce((a, b) => a + b, 0),
     };
   }
   const offered = Math.round(2 * satRps);
@@ -468,7 +469,7 @@ async function main() {
       ['… by process, ms', col((r) => Object.keys(r[0]!.cpuShare).map((n) => `${n} ${median(r.map((x) => x.cpuShare[n]!)).toFixed(2)}`).join(', '))],
       ...RATES.flatMap((rate): [string, string[]][] => [
         [`added p50 / p99 at ${rate} req/s, ms`, col((r) => `${signed(r.map((x) => x.added[rate]!.p50), 2)} / ${signed(r.map((x) => x.added[rate]!.p99), 1)}`)],
-        [`… calls failed at ${rate} req/s`, col((r) => fmt(r.map((x) => x.added[rate]!.failed), 0))],
+        [`… refused / failed at ${rate} req/s`, col((r) => `${fmt(r.map((x) => x.added[rate]!.refused), 0)} / ${fmt(r.map((x) => x.added[rate]!.failed), 0)}`)],
       ]),
       ['2× saturation: offered req/s', col((r) => fmt(r.map((x) => x.over.offered), 0))],
       ['… goodput req/s (% of saturation)', col((r) => `${fmt(r.map((x) => x.over.goodput), 0)} (${(median(r.map((x) => x.over.goodput / x.satRps)) * 100).toFixed(0)} %)`)],
