@@ -30,6 +30,10 @@ const benches: Record<string, { script: string; what: string }> = {
     script: 'services/limiter/bench/acquire.ts',
     what: 'Acquire p50/p99 and throughput, one replica on loopback, beside a bare Redis EVALSHA (flags: --n, --concurrency, --seconds)',
   },
+  stack: {
+    script: 'bench/stack/stack-bench.ts',
+    what: 'production topology (5 service processes, Redis, NATS) vs Portkey on one mock upstream: saturation, CPU per call over every process, added p50/p99 at 100 and 300 req/s, 2× saturation (goodput, refusals), peak RSS (flags: --quick, --reps, --seconds, --traces, --only switchyard|portkey, --max-in-flight, --cpu-prof, --tsx, --variant label:K=V,…)',
+  },
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -11,10 +11,14 @@
  * token is then printed, for ForceState / ClearUnavailable / Invalidate).
  * The jobs service runs last, against the router; its JOBS_KEY_SECRET is
  * likewise taken from the environment or generated for this run.
+ *
+ * The services run as built JavaScript (`npm run build`, dist/<service>/main.js,
+ * which `npm run stack` runs first), not through tsx.
  */
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { leaveSignalsToCaller, spawnProcess, spawnSimulator, type SpawnedProcess } from '@switchyard/testing';
+import { builtEntry } from './build';
 
 const root = resolve(__dirname, '..');
 const env = process.env;
@@ -77,7 +81,7 @@ async function main(): Promise<void> {
   ] as const) {
     const NAME = name.toUpperCase();
     const proc = await spawnProcess({
-      entry: resolve(root, `services/${name}/src/main.ts`),
+      entry: builtEntry(name),
       onLine: prefixed(name),
       env: {
         ...common,
@@ -92,7 +96,7 @@ async function main(): Promise<void> {
     console.log(`${name.padEnd(11)} ${host}:${proc.port}  metrics http://${host}:${proc.metricsPort}/metrics`);
   }
   const router = await spawnProcess({
-    entry: resolve(root, 'services/router/src/main.ts'),
+    entry: builtEntry('router'),
     onLine: prefixed('router'),
     // The router holds the internal token only: a leaked router credential must not be an operator's.
     env: {
@@ -108,7 +112,7 @@ async function main(): Promise<void> {
   started.push({ name: 'router', proc: router });
   console.log(`router      ${host}:${router.port}  metrics http://${host}:${router.metricsPort}/metrics  HTTP edge (OpenAI/Anthropic-compatible) http://${host}:${port('HTTP_PORT', 8080)}`);
   const jobs = await spawnProcess({
-    entry: resolve(root, 'services/jobs/src/main.ts'),
+    entry: builtEntry('jobs'),
     onLine: prefixed('jobs'),
     // Public like the router: callers' API keys, no internal or operator token.
     env: {

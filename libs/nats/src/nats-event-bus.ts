@@ -86,6 +86,8 @@ export async function createNatsEventBus(options: NatsEventBusOptions): Promise<
       reconnectJitter: 100,
       pingInterval: 10_000,
       timeout: 5_000,
+      // Every request (the router's durable publish of each outcome is one) would otherwise build two Errors up front for their stacks.
+      noAsyncTraces: true,
       ...options.connectOptions,
     }));
 

@@ -4,9 +4,11 @@ import { pathToFileURL } from 'node:url';
 import { trackChild } from './child-registry';
 
 export interface SpawnProcessOptions {
-  /** Path to the TypeScript entry point (e.g. services/router/src/main.ts). */
+  /** Path to the entry point: TypeScript (e.g. services/router/src/main.ts, run through tsx) or built JavaScript (dist/router/main.js, run by node alone). */
   entry: string;
   args?: string[];
+  /** Options for node itself, before the entry (e.g. `--cpu-prof`, which NODE_OPTIONS does not take). */
+  nodeArgs?: string[];
   /**
    * Extra environment, merged over the parent's. `undefined` values remove a variable.
    * METRICS_PORT defaults to 0 (any free port): parallel tests must not race for a service's default port.
@@ -59,19 +61,20 @@ function tsxLoader(): string {
 }
 
 /**
- * Runs a TypeScript process entry point the way production runs it (its own
+ * Runs a process entry point the way production runs it (its own
  * process, real sockets) and waits for the readiness protocol line. Rejects with
  * everything the process printed if it exits or stays silent past the timeout.
  */
 export function spawnProcess(options: SpawnProcessOptions): Promise<SpawnedProcess> {
-  const { entry, args = [], env = {}, cwd, readyTimeoutMs = 20_000, onLine: forward } = options;
-  if (!entry) throw new Error('spawnProcess: entry is required (path to a .ts main)');
+  const { entry, args = [], nodeArgs = [], env = {}, cwd, readyTimeoutMs = 20_000, onLine: forward } = options;
+  if (!entry) throw new Error('spawnProcess: entry is required (path to a .ts or .js main)');
   const childEnv: NodeJS.ProcessEnv = { ...process.env, METRICS_PORT: '0' };
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) delete childEnv[key];
     else childEnv[key] = value;
   }
-  const child = spawn(process.execPath, ['--import', tsxLoader(), entry, ...args], {
+  const loader = entry.endsWith('.ts') ? ['--import', tsxLoader()] : [];
+  const child = spawn(process.execPath, [...nodeArgs, ...loader, entry, ...args], {
     cwd,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -28,6 +28,7 @@ import { breakerOutcome, createLocalBreaker } from './domain/local-breaker';
 import { createRetryBudget } from './domain/retry-budget';
 import { createCallSteps } from './handlers/call-steps';
 import { createCompleteHandler } from './handlers/complete';
+import { createInFlightGate, shedExcess } from './handlers/load-shed';
 import { createStreamCompleteHandler } from './handlers/stream-complete';
 import type { KeyOwner, RouterContext, RouterLogger } from './router-context';
 import { startEdge } from './edge/edge';
@@ -206,7 +207,12 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     metrics.watchNats(() => !ctx.outcomes.sharedHealthReachable());
     loadTokenizer(); // every call estimates its tokens: build the tables before the first one
     const steps = createCallSteps(ctx);
-    const calls = { complete: createCompleteHandler(steps), streamComplete: createStreamCompleteHandler(steps) };
+    // One bound over both RPCs and both edges (gRPC, HTTP): a stream holds its place until it ends.
+    const inFlight = createInFlightGate(config.maxInFlight);
+    const calls = {
+      complete: shedExcess(inFlight, config.maxInFlight, createCompleteHandler(steps)),
+      streamComplete: shedExcess(inFlight, config.maxInFlight, createStreamCompleteHandler(steps)),
+    };
     const server = await createGrpcServer({
       host: config.grpcHost,
       port: config.grpcPort,
