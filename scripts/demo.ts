@@ -7,13 +7,13 @@
  * fails the primary deployment part-way so the breaker opens and traffic moves
  * to the fallback, and ends with a summary table.
  */
-import { demoSpans, telemetry } from './demo-instrumentation';
+import { demoSpans, telemetry, traceDestination } from './demo-instrumentation';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { fromBinary } from '@bufbuild/protobuf';
-import { context, trace } from '@opentelemetry/api';
+import { context, isSpanContextValid, trace } from '@opentelemetry/api';
 import {
   BudgetService,
   CacheStatus,
@@ -31,6 +31,7 @@ import { createMemoryCacheStore, loadConfig as cacheConfig, start as startCache 
 import { createMemoryQuotaStore, loadConfig as limiterConfig, start as startLimiter } from '@switchyard/limiter';
 import { loadConfig as routerConfig, start as startRouter } from '@switchyard/router';
 import { createSimulator } from '@switchyard/simulator';
+import { describeTraceDestination, jaegerHint } from './trace-destination';
 
 const ROOT = resolve(__dirname, '..');
 const CALLS = Number(process.env.DEMO_CALLS ?? 120);
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
 
   console.log(`Switchyard demo — ${external ? `Redis ${env.REDIS_URL}, NATS ${env.NATS_URL}` : 'embedded (in-memory state and events)'}`);
   console.log(`router 127.0.0.1:${router.port}  simulator ${simulator.url}`);
+  console.log(`traces: ${describeTraceDestination(traceDestination)}`);
   console.log(`${CALLS} calls on route "chat" (OpenAI → Anthropic → Azure); the OpenAI deployment starts failing (503) after call ${FAIL_AT}.\n`);
 
   const client = createClient(RouterService, `127.0.0.1:${router.port}`, { defaultDeadlineMs: 15_000 });
@@ -172,7 +174,8 @@ async function main(): Promise<void> {
       if (response.cacheStatus === CacheStatus.HIT) cacheHits++;
       const who = displayName(response.servedBy?.deployment ?? 'unknown');
       servedBy.set(who, (servedBy.get(who) ?? 0) + 1);
-      if (!sampleTraceId && i >= FAIL_AT && response.attempts.length > 1) sampleTraceId = span.spanContext().traceId;
+      // With the SDK disabled the span is a no-op whose (all-zero) trace id names nothing.
+      if (!sampleTraceId && i >= FAIL_AT && response.attempts.length > 1 && isSpanContextValid(span.spanContext())) sampleTraceId = span.spanContext().traceId;
     } catch (err) {
       failed++;
       failures.push((err as Error).message);
@@ -210,6 +213,8 @@ async function main(): Promise<void> {
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   console.log('\n' + rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n'));
+  const hint = sampleTraceId ? jaegerHint(process.env, traceDestination, sampleTraceId) : undefined;
+  if (hint) console.log(`  ${''.padEnd(width)}  ${hint}`);
   if (failures.length > 0) console.log(`\nfirst failure: ${failures[0]}`);
 
   client.close();

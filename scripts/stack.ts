@@ -12,6 +12,9 @@
  * The jobs service runs last, against the router; its JOBS_KEY_SECRET is
  * likewise taken from the environment or generated for this run.
  *
+ * Every service exports its spans as the OpenTelemetry SDK reads this
+ * environment (OTEL_*); the stack prints where, and how a trace id opens in Jaeger.
+ *
  * The services run as built JavaScript (`npm run build`, dist/<service>/main.js,
  * which `npm run stack` runs first), not through tsx.
  */
@@ -19,6 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { leaveSignalsToCaller, spawnProcess, spawnSimulator, type SpawnedProcess } from '@switchyard/testing';
 import { builtEntry } from './build';
+import { describeTraceDestination, jaegerHint, sdkTraceDestination } from './trace-destination';
 
 const root = resolve(__dirname, '..');
 const env = process.env;
@@ -131,6 +135,11 @@ async function main(): Promise<void> {
   console.log(`\nSwitchyard is up. Call switchyard.router.v1.RouterService at ${host}:${router.port}`);
   console.log(`(or queue calls with switchyard.jobs.v1.JobsService at ${host}:${jobs.port})`);
   console.log('with metadata x-api-key: sk-switchyard-demo (tenant acme). Ctrl-C stops everything.');
+  // The services inherit this environment, so their SDKs export where this says.
+  const traces = sdkTraceDestination(env);
+  console.log(`Traces from every service: ${describeTraceDestination(traces)}`);
+  const hint = jaegerHint(env, traces);
+  if (hint) console.log(`A trace id (trace_id in the log lines, x-switchyard-trace-id on answers): ${hint}`);
   if (!env.SWITCHYARD_OPERATOR_TOKEN) {
     console.log(`Operator calls (ForceState, ClearUnavailable, Invalidate) need metadata x-switchyard-internal-token: ${operatorToken}`);
   }

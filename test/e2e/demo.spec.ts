@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { startOtlpReceiver, type OtlpReceiver } from '@switchyard/testing';
 
 const ROOT = resolve(__dirname, '../..');
 
@@ -19,8 +20,15 @@ function runDemo(env: Record<string, string | undefined>): Promise<{ code: numbe
 }
 
 describe('npm run demo (embedded)', () => {
+  let otlp: OtlpReceiver;
+  beforeAll(async () => {
+    otlp = await startOtlpReceiver();
+  });
+  afterAll(() => otlp.stop());
+
   it('serves every call, opens the breaker once when the primary fails, and moves traffic to the fallback', async () => {
-    const { code, output } = await runDemo({ DEMO_CALLS: '60' });
+    // Exporting to a local OTLP receiver, as to a Jaeger: the demo must say where, and link the trace it prints.
+    const { code, output } = await runDemo({ DEMO_CALLS: '60', ...otlp.env, JAEGER_UI_URL: 'http://jaeger.test:16686' });
     expect({ code, tail: output.slice(-2000) }).toEqual({ code: 0, tail: expect.any(String) });
     expect(output).toMatch(/successes\s+60 \(0 failed\)/);
     const served = (name: string) => Number(new RegExp(`served by ${name}\\s+(\\d+)`).exec(output)?.[1] ?? 0);
@@ -33,6 +41,11 @@ describe('npm run demo (embedded)', () => {
     const hits = Number(/cache hits\s+(\d+)/.exec(output)?.[1] ?? -1);
     expect(hits).toBeGreaterThanOrEqual(3);
     expect(hits).toBeLessThanOrEqual(6);
-    expect(output).toMatch(/trace of one failover call\s+[0-9a-f]{32} \(\d+ spans\)/);
+    const traceId = /trace of one failover call\s+([0-9a-f]{32}) \(\d+ spans\)/.exec(output)?.[1];
+    expect(traceId).toBeDefined();
+    expect(output).toContain(`traces: OTLP ${otlp.url}/v1/traces (http/json)\n`);
+    expect(output).toContain(`open in Jaeger: http://jaeger.test:16686/trace/${traceId}\n`);
+    // The printed trace went where the demo said: its root span reached the receiver before the demo exited.
+    expect(otlp.spans().filter((s) => s.traceId === traceId).map((s) => s.name)).toContain('demo call');
   }, 120_000);
 });
