@@ -34,7 +34,7 @@ export const jobsMetrics = {
   } satisfies MetricSpec,
   redeliveries: {
     name: 'switchyard_jobs_redeliveries_total',
-    help: 'Jobs taken while already RUNNING: the worker holding them stopped heartbeating (crash, stall past JOBS_ACK_WAIT_MS) and the queue redelivered them',
+    help: 'Jobs taken while already RUNNING: the worker holding them stopped heartbeating (crash, stall past JOBS_ACK_WAIT_MS) or could not store the outcome, so the queue delivered them again',
     labels: ['tenant', 'priority'],
   } satisfies MetricSpec,
   queueDepth: {
