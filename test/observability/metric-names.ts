@@ -1,6 +1,7 @@
 import { breakerMetrics } from '../../services/breaker/src/metrics-catalogue';
 import { budgetMetrics } from '../../services/budget/src/metrics-catalogue';
 import { cacheMetrics } from '../../services/cache/src/metrics-catalogue';
+import { jobsMetrics } from '../../services/jobs/src/metrics-catalogue';
 import { limiterMetrics } from '../../services/limiter/src/metrics-catalogue';
 import { routerMetrics } from '../../services/router/src/metrics-catalogue';
 
@@ -13,6 +14,7 @@ export const CATALOGUE: ReadonlyMap<string, { service: string; labels: readonly 
       ['breaker', breakerMetrics],
       ['budget', budgetMetrics],
       ['cache', cacheMetrics],
+      ['jobs', jobsMetrics],
     ] as const
   ).flatMap(([service, catalogue]) => Object.values(catalogue).map((spec) => [spec.name, { service, labels: spec.labels }] as const)),
 );

@@ -1,16 +1,18 @@
 /**
  * Issue 14 "done means": a real Prometheus, loaded with deploy/prometheus's
- * rules (time-scaled: 1 s scrapes, short windows and `for:`), scrapes the five
- * services running as their own OS processes; a short load with one provider
- * outage then proves through its HTTP API that the series the alerts and the
- * dashboard read exist with the right values, that every dashboard panel's
+ * rules (time-scaled: 1 s scrapes, short windows and `for:`), scrapes the six
+ * services (the five of a call and jobs) running as their own OS processes; a
+ * short load with one provider outage, a stream, an upstream 429, a budget cap
+ * reached, an idempotent replay and a job then prove through its HTTP API that
+ * every metric of every catalogue is scraped, that the series the alerts and
+ * the dashboard read exist with the right values, that every dashboard panel's
  * query returns data, and that the outage alert fires and resolves.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { hashApiKey } from '@switchyard/config';
-import { Role, RouterService } from '@switchyard/contracts';
+import { JobsService, JobState, Role, RouterService } from '@switchyard/contracts';
 import { createClient, type Client } from '@switchyard/grpc';
 import {
   spawnProcess,
@@ -23,11 +25,15 @@ import {
   type SimulatorHandle,
   type SpawnedProcess,
 } from '@switchyard/testing';
+import { CATALOGUE } from './metric-names';
 
 const ROOT = resolve(__dirname, '../..');
 const API_KEY = 'sk-obs-acme';
 const auth = { metadata: { 'x-api-key': API_KEY } };
-const SERVICES = ['limiter', 'breaker', 'budget', 'cache', 'router'] as const;
+/** A tenant whose day cap one call fills past 50 %, so the next is denied. */
+const THRIFTY_KEY = 'sk-obs-thrifty';
+const PEERS = ['limiter', 'breaker', 'budget', 'cache'] as const;
+const SERVICES = [...PEERS, 'router', 'jobs'] as const;
 
 const gateway = `
 deployments:
@@ -45,6 +51,20 @@ deployments:
     apiKey: env:ANTHROPIC_API_KEY
     limits: { rpm: 1000, tpm: 1000000 }
     price: { inputPerMillionUsd: 3, outputPerMillionUsd: 15 }
+  obs-limited:
+    provider: openai
+    baseUrl: \${SIMULATOR_URL}/v1
+    model: obs-limited-m
+    apiKey: env:OPENAI_API_KEY
+    limits: { rpm: 1000, tpm: 1000000 }
+    price: { inputPerMillionUsd: 2.5, outputPerMillionUsd: 10 }
+  obs-slow:
+    provider: openai
+    baseUrl: \${SIMULATOR_URL}/v1
+    model: obs-slow-m
+    apiKey: env:OPENAI_API_KEY
+    limits: { rpm: 1000, tpm: 1000000 }
+    price: { inputPerMillionUsd: 2.5, outputPerMillionUsd: 10 }
 routes:
   chat:
     candidates: [{ deployment: obs-main }, { deployment: obs-backup, priority: 1 }]
@@ -52,17 +72,29 @@ routes:
     cacheable: false
     allowStaleOnError: false
     candidates: [{ deployment: obs-main }]
+  limited:
+    cacheable: false
+    candidates: [{ deployment: obs-limited }, { deployment: obs-backup, priority: 1 }]
+  slow:
+    candidates: [{ deployment: obs-slow }]
 tenants:
   acme:
     apiKeys: [{ id: acme-obs, sha256: ${hashApiKey(API_KEY)} }]
     budgets: [{ period: day, limitUsd: 100 }]
+  thrifty:
+    apiKeys: [{ id: thrifty-obs, sha256: ${hashApiKey(THRIFTY_KEY)} }]
+    budgets: [{ period: day, limitUsd: 0.0003 }]
 defaults:
   retry: { maxAttempts: 2, baseMs: 10, capMs: 20 }
   breaker: { consecutiveFailures: 5, openMs: 1000 }
 `;
 
-const healthy = { seed: 11, defaults: { limits: { rpm: 1_000_000, tpm: 1_000_000_000 } }, deployments: { 'obs-main-m': {}, 'obs-backup-m': {} } };
-const outage = { ...healthy, deployments: { 'obs-main-m': { faults: { server_error: 1 } }, 'obs-backup-m': {} } };
+// obs-limited always answers 429 (a short Retry-After): the limiter's cooldown counter has something to count.
+const limited = { faults: { rate_limit: 1 }, retryAfterMs: 200 };
+// obs-slow answers after 300 ms: identical calls arriving meanwhile wait for the first one's answer (coalesced).
+const slow = { latency: { firstToken: 300 } };
+const healthy = { seed: 11, defaults: { limits: { rpm: 1_000_000, tpm: 1_000_000_000 } }, deployments: { 'obs-main-m': {}, 'obs-backup-m': {}, 'obs-limited-m': limited, 'obs-slow-m': slow } };
+const outage = { ...healthy, deployments: { ...healthy.deployments, 'obs-main-m': { faults: { server_error: 1 } } } };
 
 /** The rules, time-scaled: minutes become seconds so an incident fits a test. */
 function scaledRules(): string {
@@ -95,6 +127,7 @@ describe('a real Prometheus scrapes the stack and runs the rules', () => {
   let prom: PrometheusHandle;
   const procs: Partial<Record<(typeof SERVICES)[number], SpawnedProcess>> = {};
   let router: Client<typeof RouterService.method>;
+  let jobs: Client<typeof JobsService.method>;
 
   beforeAll(async () => {
     [nats, redis] = await Promise.all([startNats({ jetstream: true }), startRedis()]);
@@ -115,13 +148,19 @@ describe('a real Prometheus scrapes the stack and runs the rules', () => {
       LOG_LEVEL: 'warn',
     };
     const peers = await Promise.all(
-      (['limiter', 'breaker', 'budget', 'cache'] as const).map(async (name) => {
+      PEERS.map(async (name) => {
         procs[name] = await spawnProcess({ entry: join(ROOT, `services/${name}/src/main.ts`), env, readyTimeoutMs: 120_000 });
         return [`${name.toUpperCase()}_ADDR`, `127.0.0.1:${procs[name]!.port}`] as const;
       }),
     );
     procs.router = await spawnProcess({ entry: join(ROOT, 'services/router/src/main.ts'), env: { ...env, ...Object.fromEntries(peers) }, readyTimeoutMs: 120_000 });
     router = createClient(RouterService, `127.0.0.1:${procs.router.port}`, { defaultDeadlineMs: 10_000 });
+    procs.jobs = await spawnProcess({
+      entry: join(ROOT, 'services/jobs/src/main.ts'),
+      env: { ...env, ROUTER_ADDR: `127.0.0.1:${procs.router.port}`, JOBS_KEY_SECRET: 'obs-test-secret-of-at-least-32-characters', JOBS_POLL_MS: '100' },
+      readyTimeoutMs: 120_000,
+    });
+    jobs = createClient(JobsService, `127.0.0.1:${procs.jobs.port}`, { defaultDeadlineMs: 10_000 });
 
     // deploy/prometheus/prometheus.yml with this run's ports, 1 s scrapes and the scaled rules.
     const scrape = SERVICES.map((name) => `  - job_name: switchyard-${name}\n    static_configs: [{ targets: ["127.0.0.1:${procs[name]!.metricsPort}"], labels: { service: ${name} } }]`).join('\n');
@@ -131,9 +170,11 @@ describe('a real Prometheus scrapes the stack and runs the rules', () => {
   }, 240_000);
 
   afterAll(async () => {
+    jobs?.close();
+    await procs.jobs?.stop();
     router?.close();
     await procs.router?.stop();
-    await Promise.all((['limiter', 'breaker', 'budget', 'cache'] as const).map((n) => procs[n]?.stop()));
+    await Promise.all(PEERS.map((n) => procs[n]?.stop()));
     await Promise.all([prom?.stop(), sim?.stop(), nats?.stop(), redis?.stop()]);
   }, 60_000);
 
@@ -171,13 +212,56 @@ describe('a real Prometheus scrapes the stack and runs the rules', () => {
     expect(await firing('SwitchyardErrorRateAbove5Percent')).toBe(false);
     // The services' own series: the cache's hit ratio, the budget's spend against its cap, the limiter's utilisation, closed circuits.
     expect(await eventually('cache hit ratio', () => value('switchyard:cache_hit_ratio:rate5m'))).toBeGreaterThan(0.2);
-    const spent = await eventually('budget spend', async () => ((await value('switchyard_budget_spent_usd{tenant="acme",cap="day"}')) ?? 0) > 0 ? value('switchyard_budget_spent_usd{tenant="acme",cap="day"}') : undefined);
-    expect(spent).toBeCloseTo((await value('sum(switchyard_router_cost_usd_total)'))!, 6);
+    // Commits reach the budget after the answer (asynchronously): wait until its spend has caught up with the router's cost, or time out.
+    const routerCost = (await value('sum(switchyard_router_cost_usd_total)'))!;
+    const spent = await eventually('budget spend', async () => {
+      const v = (await value('switchyard_budget_spent_usd{tenant="acme",cap="day"}')) ?? 0;
+      return Math.abs(v - routerCost) < 5e-7 ? v : undefined;
+    }).catch(() => value('switchyard_budget_spent_usd{tenant="acme",cap="day"}'));
+    expect(spent).toBeCloseTo(routerCost, 6);
     expect(await value('switchyard_budget_limit_usd{tenant="acme",cap="day"}')).toBe(100);
     const rpm = await value('switchyard_limiter_utilisation_ratio{scope="deployment",key="obs-main",kind="rpm"}');
     expect(rpm).toBeGreaterThan(0);
     expect(rpm).toBeLessThanOrEqual(1);
     expect(await value('max(switchyard_breaker_circuit_state{deployment="obs-main",state="closed"})')).toBe(1);
+  }, 120_000);
+
+  it('a stream, an upstream 429, coalesced calls, a budget cap reached, a replay and a job: their series have values', async () => {
+    // A stream: time to first token.
+    let chunks = 0;
+    for await (const msg of router.streamComplete({ route: 'solo', messages: [{ role: Role.USER, content: 'stream it' }], params: { maxTokens: 16 }, feature: 'obs' }, auth)) {
+      if (msg.event.case === 'delta') chunks++;
+    }
+    expect(chunks).toBeGreaterThan(0);
+    // An upstream 429 on obs-limited: the call falls back to obs-backup, the limiter starts a cooldown.
+    expect(await call('limited', 'rate limited')).toBe('ok');
+    // Three identical calls at once on a slow deployment: one asks the provider, the others get its answer.
+    expect(await Promise.all([1, 2, 3].map(() => call('slow', 'one question, asked three times at once')))).toEqual(['ok', 'ok', 'ok']);
+    // The same idempotency key twice: the second call replays the first answer.
+    const keyed = { route: 'solo', messages: [{ role: Role.USER, content: 'once only' }], params: { maxTokens: 16 }, feature: 'obs', idempotencyKey: 'obs-replay-1' };
+    const first = await router.complete(keyed, auth);
+    expect((await router.complete(keyed, auth)).content).toBe(first.content);
+    // thrifty's $0.0003 day cap: the first call spends past 50 % of it (an alert), the next one is refused.
+    const thrifty = { metadata: { 'x-api-key': THRIFTY_KEY } };
+    await router.complete({ route: 'solo', messages: [{ role: Role.USER, content: 'thrifty 1' }], params: { maxTokens: 16 } }, thrifty);
+    await expect(router.complete({ route: 'solo', messages: [{ role: Role.USER, content: 'thrifty 2' }], params: { maxTokens: 16 } }, thrifty)).rejects.toThrow();
+    // A job, run through the router to SUCCEEDED.
+    const { job } = await jobs.submit({ request: { route: 'solo', messages: [{ role: Role.USER, content: 'a queued call' }], params: { maxTokens: 16 } } }, auth);
+    expect(await eventually('the job finished', async () => ((await jobs.getJob({ jobId: job!.jobId }, auth)).job!.state === JobState.SUCCEEDED ? true : undefined))).toBe(true);
+
+    const positive = (expr: string) => eventually(expr, async () => (((await value(expr)) ?? 0) > 0 ? true : undefined));
+    await positive('sum(switchyard_router_time_to_first_token_seconds_count{deployment="obs-main"})');
+    await positive('sum(switchyard_limiter_cooldowns_total{deployment="obs-limited"})');
+    await positive('sum(switchyard_router_fallbacks_total{reason="RATE_LIMITED"})');
+    await positive('sum(switchyard_router_idempotent_replays_total{route="solo"})');
+    await positive('sum(switchyard_router_coalesced_total{route="slow"})');
+    await positive('sum(switchyard_cache_lookups_total{result="coalesced"})');
+    await positive('sum(switchyard_budget_denials_total{tenant="thrifty",cap="day"})');
+    await positive('sum(switchyard_budget_alerts_total{tenant="thrifty",cap="day",threshold="50"})');
+    await positive('sum(switchyard_jobs_submitted_total{tenant="acme",priority="batch"})');
+    await positive('sum(switchyard_jobs_finished_total{tenant="acme",priority="batch",state="succeeded"})');
+    await positive('sum(switchyard_jobs_duration_seconds_count{priority="batch",state="succeeded"})');
+    await positive('sum(switchyard_jobs_queue_wait_seconds_count{priority="batch"})');
   }, 120_000);
 
   it('provider outage: error rate and failed attempts show it, and the 5 % page fires', async () => {
@@ -199,6 +283,21 @@ describe('a real Prometheus scrapes the stack and runs the rules', () => {
     expect(await eventually('obs-main opened', async () => ((await value('sum(switchyard_breaker_transitions_total{deployment="obs-main",to="open"})')) ?? 0) > 0 ? true : undefined)).toBe(true);
     expect(await value('max(switchyard_breaker_failure_rate{deployment="obs-main"})')).toBeGreaterThan(0);
   }, 120_000);
+
+  // After the outage: circuit transitions exist only once a circuit has moved.
+  it('every metric of every catalogue is scraped', async () => {
+    let absent: string[] = [];
+    await eventually('every catalogue metric scraped', async () => {
+      absent = [];
+      for (const [name, { service }] of CATALOGUE) {
+        // A histogram's series are <name>_bucket/_sum/_count; the others are <name>.
+        if ((await prom.query(`count({__name__=~"${name}|${name}_count", job="switchyard-${service}"})`)).length === 0) absent.push(`${service}: ${name}`);
+      }
+      return absent.length === 0 ? true : undefined;
+    }, 15_000).catch(() => undefined);
+    expect(absent).toEqual([]);
+    expect(CATALOGUE.size).toBeGreaterThan(50);
+  }, 60_000);
 
   it('every dashboard panel query returns data', async () => {
     const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy/grafana/dashboards/switchyard.json'), 'utf8')) as { panels: { type: string; title: string; targets?: { expr: string }[] }[] };

@@ -51,8 +51,8 @@ export async function start(config: BudgetConfig, deps: Partial<BudgetDeps> = {}
       life.onStop('event bus', () => owned.close());
       bus = owned;
     }
-    const metrics = createBudgetMetrics();
     const tenants = Object.entries(config.switchyard.tenants).map(([id, t]) => ({ id, caps: tenantCaps(id, t) }));
+    const metrics = createBudgetMetrics(undefined, tenants.flatMap((t) => t.caps.map((c) => ({ tenant: t.id, cap: c.id }))));
     const usageStore = store;
     metrics.watchCaps(async () => {
       const standing = [];

@@ -4,6 +4,7 @@ import type { EventBus } from '@switchyard/nats';
 import { subjects } from '@switchyard/nats';
 import type { Clock } from '@switchyard/util';
 import type { JobStore, VersionedJob } from './adapters/job-store';
+import type { JobsMetrics } from './adapters/jobs-metrics';
 
 export const FINAL_STATES: ReadonlySet<JobState> = new Set([JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED]);
 
@@ -31,6 +32,8 @@ export class JobTransitions {
     private readonly bus: EventBus,
     private readonly clock: Clock,
     private readonly logger: TransitionLogger,
+    /** Counts every state change (submitted, started, requeued, final): this is the one place they all pass. */
+    private readonly metrics?: Pick<JobsMetrics, 'transition'>,
   ) {}
 
   async apply(current: VersionedJob, change: (job: Job) => void): Promise<VersionedJob> {
@@ -46,6 +49,7 @@ export class JobTransitions {
 
   /** Publishes the event of a state change (off the caller's path; a lost event is recovered by GetJob). */
   publish(job: Job, previous: JobState, epoch: number): void {
+    this.metrics?.transition(job, previous, this.clock.now());
     const event = toBinary(
       JobEventSchema,
       create(JobEventSchema, {

@@ -7,6 +7,7 @@ import { systemClock, type Clock } from '@switchyard/util';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createJobsHandlers } from './adapters/grpc-jobs-handlers';
 import { createNatsJobStore } from './adapters/job-store';
+import { createJobsMetrics } from './adapters/jobs-metrics';
 import { createKeySeal } from './adapters/key-seal';
 import { createWorkQueue } from './adapters/work-queue';
 import type { JobsConfig } from './config';
@@ -52,10 +53,12 @@ export async function start(config: JobsConfig, deps: Partial<JobsDeps> = {}): P
     ]);
     const lanes = new LaneSet(tenants);
     const seal = createKeySeal(config.keySecret);
-    const transitions = new JobTransitions(store, bus, clock, logger);
-    const worker = new JobWorker({ queue, store, transitions, lanes, router, seal, clock, logger }, config);
+    const metrics = createJobsMetrics(tenants);
+    const transitions = new JobTransitions(store, bus, clock, logger, metrics);
+    const worker = new JobWorker({ queue, store, transitions, lanes, router, seal, clock, logger, metrics }, config);
+    metrics.watch(() => lanes.all(), () => worker.stats.inFlight, () => clock.now());
     await worker.refreshDepths();
-    const implementation = createJobsHandlers({ config: config.switchyard, store, queue, lanes, transitions, worker, seal, clock, options: config });
+    const implementation = createJobsHandlers({ config: config.switchyard, store, queue, lanes, transitions, worker, seal, clock, options: config, metrics });
     const server = await createGrpcServer({
       host: config.grpcHost,
       port: config.grpcPort,

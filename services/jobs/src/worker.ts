@@ -5,6 +5,7 @@ import type { Clock } from '@switchyard/util';
 import { JobConflictError, type JobStore, type VersionedJob } from './adapters/job-store';
 import type { KeySeal } from './adapters/key-seal';
 import { laneKey, type QueuedJob, type WorkQueue } from './adapters/work-queue';
+import type { JobsMetrics } from './adapters/jobs-metrics';
 import { type LaneSet } from './domain/lanes';
 import { classifyRouterError } from './domain/router-outcome';
 import { isFinal, statusOf, type JobTransitions } from './job-transitions';
@@ -69,6 +70,7 @@ export class JobWorker {
       seal: KeySeal;
       clock: Clock;
       logger: WorkerLogger;
+      metrics?: Pick<JobsMetrics, 'redelivered'>;
     },
     private readonly options: WorkerOptions,
   ) {}
@@ -204,6 +206,8 @@ export class JobWorker {
         q.ack();
         return undefined;
       }
+      // Taken while RUNNING: the worker that held it stopped heartbeating (crashed or stalled), so the queue redelivered it.
+      if (current.job.state === JobState.RUNNING) this.deps.metrics?.redelivered(q.tenant, q.priority);
       try {
         if (clock.now() >= Number(current.job.expiresUnixMs)) {
           await transitions.apply(current, (job) => {

@@ -44,7 +44,7 @@ export async function start(config: LimiterConfig, deps: Partial<LimiterDeps> = 
   return life.starting(async () => {
     const bus = deps.bus ?? (await createNatsEventBus({ url: config.natsUrl, name: 'switchyard-limiter', logger }));
     life.onStop('event bus', () => bus.close());
-    const metrics = deps.metrics ?? createLimiterMetrics();
+    const metrics = deps.metrics ?? createLimiterMetrics(undefined, { deployments: Object.keys(config.gateway.deployments) });
 
     let store = deps.store;
     // Registered next to the bus so it closes after everything that uses it (cleanups run in reverse).

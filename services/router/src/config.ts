@@ -87,6 +87,12 @@ export const envSpec = {
     'calls (Complete and StreamComplete) this replica runs at once; the excess is refused at once, before any peer hop, with RESOURCE_EXHAUSTED, RetryInfo 100 ms and ErrorInfo ROUTER_OVERLOADED (0 = no bound). Set it to capacity × upstream latency: one router saturates its CPU at about 300 calls/s on 2 cores (npm run bench -- stack), × about 3 s for a non-streamed completion ≈ 1024; in front of a faster upstream, lower it (the bench, whose upstream answers at once, uses 64: twice the 32 in flight that already saturate)',
     { min: 0, max: 1_000_000 },
   ),
+  metricsMaxFeatures: envInt(
+    'METRICS_MAX_FEATURES',
+    50,
+    'distinct caller-supplied `feature` values kept as metric label values per process (tokens and cost by feature); later ones are counted as `other`, so a caller cannot grow the series count without bound',
+    { min: 0, max: 10_000 },
+  ),
   defaultMaxTokens: envInt('DEFAULT_MAX_TOKENS', 1024, 'max_tokens used when a request leaves params.max_tokens at 0 (capped by defaults.requestLimits.maxTokens)', {
     min: 1,
     max: 1_000_000,

@@ -7,7 +7,7 @@ import { LATENCY_BUCKETS_SECONDS, type HistogramSpec, type MetricSpec } from '@s
  *
  * Cardinality: every label value comes from the gateway config or a closed
  * set. route ≤ routes in config, tenant ≤ tenants, deployment ≤ deployments,
- * provider ≤ 4 dialects, feature ≤ 50 distinct values per process + `other` (callers name features; the first 50 seen keep their name),
+ * provider ≤ 4 dialects, feature ≤ METRICS_MAX_FEATURES (default 50) distinct values per process + `other` (callers name features; the first ones seen keep their name),
  * grpc_status ≤ 17 codes, error_class ≤ 12 classes (+ `none`), cache_status ≤ 6,
  * reason ≤ a closed list per metric, peer ≤ 4 peers + nats.
  */
@@ -80,7 +80,7 @@ export const routerMetrics = {
   } satisfies MetricSpec,
   fallbacks: {
     name: 'switchyard_router_fallbacks_total',
-    help: 'Moves to the next candidate deployment, by the error class that caused it (or circuit_open, quota)',
+    help: 'Moves to the next candidate deployment, by the error class that caused it, or quota / unavailable for a candidate skipped (its quota spent; circuit open or cooling down)',
     labels: ['reason'],
   } satisfies MetricSpec,
   retryBudgetExhausted: {

@@ -127,7 +127,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     const routers = await createReplicaPresence({ bus, subject: PRESENCE_SUBJECTS.router, intervalMs: config.heartbeatMs, ...(deps.clock ? { clock: deps.clock } : {}) });
     lifecycle.onStop('router presence', () => routers.close());
     const ownsPeers = !deps.peers;
-    const metrics = createRouterMetrics(config.switchyard);
+    const metrics = createRouterMetrics(config.switchyard, undefined, { maxFeatures: config.metricsMaxFeatures });
     const untimedPeers =
       deps.peers ??
       createPeers({

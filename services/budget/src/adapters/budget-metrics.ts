@@ -1,5 +1,5 @@
 import { counter, gauge, metricsRegistry, type Registry } from '@switchyard/telemetry';
-import { MICROS_PER_USD } from '../domain/caps';
+import { ALERT_THRESHOLDS, MICROS_PER_USD } from '../domain/caps';
 import { budgetMetrics as M } from '../metrics-catalogue';
 
 export type ReserveOutcome = 'granted' | 'denied' | 'fail_closed' | 'fail_open';
@@ -26,13 +26,22 @@ export interface BudgetMetrics {
   watchCaps(read: () => Promise<CapStanding[]>): void;
 }
 
-export function createBudgetMetrics(registry: Registry = metricsRegistry()): BudgetMetrics {
+/**
+ * `caps`: the configured tenants' caps, whose denial and threshold counters
+ * start at 0 (rate() and the budget alerts work from the first event; the
+ * series count stays tenants × caps × 3 thresholds).
+ */
+export function createBudgetMetrics(registry: Registry = metricsRegistry(), caps: readonly { tenant: string; cap: string }[] = []): BudgetMetrics {
   const reserves = counter(registry, M.reservations);
   const denials = counter(registry, M.denials);
   const spent = counter(registry, M.spend);
   const alerts = counter(registry, M.alerts);
   const failures = counter(registry, M.storeFailures);
   for (const op of ['reserve', 'commit', 'release', 'usage']) failures.inc({ op }, 0);
+  for (const { tenant, cap } of caps) {
+    denials.inc({ tenant, cap }, 0);
+    for (const threshold of ALERT_THRESHOLDS) alerts.inc({ tenant, cap, threshold: String(threshold) }, 0);
+  }
   let read: () => Promise<CapStanding[]> = async () => [];
   // One read of the store per scrape feeds the three gauges.
   let standing: Promise<CapStanding[]> | undefined;

@@ -9,6 +9,7 @@ import type { LanePriority, LaneSet } from '../domain/lanes';
 import { isFinal, statusOf, summary, type JobTransitions } from '../job-transitions';
 import type { JobWorker } from '../worker';
 import { JobConflictError, type JobStore, type VersionedJob } from './job-store';
+import type { JobsMetrics } from './jobs-metrics';
 import type { KeySeal } from './key-seal';
 import type { WorkQueue } from './work-queue';
 
@@ -22,6 +23,7 @@ export interface JobsHandlerDeps {
   seal: KeySeal;
   clock: Clock;
   options: { defaultExpiryMs: number; maxExpiryMs: number; maxQueuedPerTenant: number; maxQueueAgeMs: number; retryDelayMs: number; pollMs: number };
+  metrics?: Pick<JobsMetrics, 'rejected'>;
 }
 
 const MAX_IDEMPOTENCY_KEY = 128;
@@ -91,6 +93,7 @@ export function createJobsHandlers(deps: JobsHandlerDeps): ImplementationOf<type
       if (lane.oldestUnixMs > 0 && (oldest === 0 || lane.oldestUnixMs < oldest)) oldest = lane.oldestUnixMs;
     }
     if (queued >= options.maxQueuedPerTenant) {
+      deps.metrics?.rejected(tenant, 'queue_full');
       throw resourceExhausted({
         message: `tenant ${tenant} has ${queued} unfinished jobs (JOBS_MAX_QUEUED_PER_TENANT ${options.maxQueuedPerTenant}); retry later`,
         retryAfterMs: options.retryDelayMs,
@@ -100,6 +103,7 @@ export function createJobsHandlers(deps: JobsHandlerDeps): ImplementationOf<type
     }
     const age = oldest > 0 ? clock.now() - oldest : 0;
     if (age > options.maxQueueAgeMs) {
+      deps.metrics?.rejected(tenant, 'queue_too_old');
       throw resourceExhausted({
         message: `tenant ${tenant}'s oldest unfinished job has waited ${Math.round(age / 1000)} s (JOBS_MAX_QUEUE_AGE_MS ${options.maxQueueAgeMs}); retry later`,
         retryAfterMs: options.retryDelayMs,

@@ -22,7 +22,8 @@ export interface LimiterMetrics {
   watchUtilisation(read: () => Promise<Utilisation[]>): void;
 }
 
-export function createLimiterMetrics(registry: Registry = metricsRegistry()): LimiterMetrics {
+/** `deployments`: the configured ones, whose cooldown counters start at 0 (rate() and alerts work from the first 429). */
+export function createLimiterMetrics(registry: Registry = metricsRegistry(), configured: { deployments?: readonly string[] } = {}): LimiterMetrics {
   let local = 0;
   let read: () => Promise<Utilisation[]> = async () => [];
   const acquires = counter(registry, M.acquires);
@@ -30,6 +31,8 @@ export function createLimiterMetrics(registry: Registry = metricsRegistry()): Li
   const cooldowns = counter(registry, M.cooldowns);
   const changes = counter(registry, M.fallbackTransitions);
   for (const outcome of ['granted', 'waited', 'denied']) acquires.inc({ outcome, local_fallback: 'false' }, 0);
+  for (const deployment of configured.deployments ?? []) cooldowns.inc({ deployment }, 0);
+  for (const to of ['local', 'shared']) changes.inc({ to }, 0);
   gauge(registry, M.localFallback, (g) => g.set(local));
   gauge(registry, M.utilisation, async (g) => {
     g.reset();

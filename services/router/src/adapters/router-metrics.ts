@@ -1,5 +1,6 @@
 import type { SwitchyardConfig } from '@switchyard/config';
 import { counter, gauge, histogram, metricsRegistry, type Registry } from '@switchyard/telemetry';
+import { ERROR_CLASSES } from '@switchyard/util';
 import { routerMetrics as M } from '../metrics-catalogue';
 
 /** The peers whose calls are timed and whose fallbacks are counted (plus `nats`, for the event bus). */
@@ -8,8 +9,11 @@ export type PeerName = 'limiter' | 'breaker' | 'budget' | 'cache';
 /** OTel GenAI `gen_ai.provider.name` per provider kind of the config. */
 export const GEN_AI_PROVIDER: Record<string, string> = { openai: 'openai', azure: 'azure.ai.openai', anthropic: 'anthropic', 'openai-compatible': 'openai' };
 
-/** Distinct caller-supplied feature names kept as label values per process; later ones are counted as `other`. */
+/** Default of METRICS_MAX_FEATURES: distinct caller-supplied feature names kept as label values per process; later ones are counted as `other`. */
 export const MAX_FEATURE_LABELS = 50;
+
+/** Fallback reasons besides the error classes: a candidate skipped for its quota, or as unavailable (circuit open, cooldown). */
+const SKIP_REASONS = ['quota', 'unavailable', 'unknown'] as const;
 
 export interface CallFigures {
   route: string;
@@ -55,7 +59,12 @@ export interface RouterMetrics {
  * registry. Label values outside the config (an unknown route or tenant from a
  * bad call) become `unknown`, so a caller cannot grow the series count.
  */
-export function createRouterMetrics(gateway: Pick<SwitchyardConfig, 'routes' | 'tenants' | 'deployments'>, registry: Registry = metricsRegistry()): RouterMetrics {
+export function createRouterMetrics(
+  gateway: Pick<SwitchyardConfig, 'routes' | 'tenants' | 'deployments'>,
+  registry: Registry = metricsRegistry(),
+  options: { maxFeatures?: number } = {},
+): RouterMetrics {
+  const maxFeatures = options.maxFeatures ?? MAX_FEATURE_LABELS;
   const calls = counter(registry, M.calls);
   const callDuration = histogram(registry, M.callDuration);
   const attempts = counter(registry, M.attempts);
@@ -79,9 +88,24 @@ export function createRouterMetrics(gateway: Pick<SwitchyardConfig, 'routes' | '
     for (const [peer, down] of Object.entries(failing)) g.set({ peer }, down ? 1 : 0);
     g.set({ peer: 'nats' }, natsUnreachable() ? 1 : 0);
   });
-  // Peers answer with their own instruments' failures; a fresh start reads "no fallback".
+  /*
+   * Zero series for every label value the config (or a closed set) already
+   * names, so rate() and the alerts read 0 rather than "no data" before the
+   * first event. Bounded: routes, deployments, tenants, peers and reasons
+   * only; nothing keyed by a caller-supplied value.
+   */
   for (const peer of Object.keys(failing)) peerFallbacks.inc({ peer, reason: 'UNAVAILABLE' }, 0);
   budgetExhausted.inc(0);
+  for (const r of Object.keys(gateway.routes)) {
+    coalesced.inc({ route: r }, 0);
+    replays.inc({ route: r }, 0);
+  }
+  for (const [d, spec] of Object.entries(gateway.deployments)) {
+    retries.inc({ deployment: d }, 0);
+    attempts.inc({ deployment: d, provider: spec.provider, error_class: 'none' }, 0);
+  }
+  for (const t of Object.keys(gateway.tenants)) saved.inc({ tenant: t }, 0);
+  for (const reason of [...ERROR_CLASSES, ...SKIP_REASONS]) fallbacks.inc({ reason }, 0);
 
   const route = (name: string) => (Object.hasOwn(gateway.routes, name) ? name : 'unknown');
   const tenant = (name: string) => (Object.hasOwn(gateway.tenants, name) ? name : 'unknown');
@@ -90,7 +114,7 @@ export function createRouterMetrics(gateway: Pick<SwitchyardConfig, 'routes' | '
   const feature = (name: string) => {
     if (!name) return '';
     if (features.has(name)) return name;
-    if (features.size >= MAX_FEATURE_LABELS) return 'other';
+    if (features.size >= maxFeatures) return 'other';
     features.add(name);
     return name;
   };

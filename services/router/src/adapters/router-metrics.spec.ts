@@ -1,0 +1,36 @@
+import { Registry } from '@switchyard/telemetry';
+import { createRouterMetrics } from './router-metrics';
+
+const gateway = {
+  routes: { chat: {} },
+  tenants: { acme: {} },
+  deployments: { main: { provider: 'openai' } },
+} as unknown as Parameters<typeof createRouterMetrics>[0];
+
+const attempt = (feature: string) => ({ deployment: 'main', provider: 'openai', model: 'm', seconds: 0.1, tenant: 'acme', feature, costUsd: 0.01 });
+
+describe('router metrics', () => {
+  it('starts the series the config names at 0, so rate() and the alerts read 0 before the first event', async () => {
+    const registry = new Registry();
+    createRouterMetrics(gateway, registry);
+    const text = await registry.metrics();
+    expect(text).toContain('switchyard_router_coalesced_total{route="chat"} 0');
+    expect(text).toContain('switchyard_router_idempotent_replays_total{route="chat"} 0');
+    expect(text).toContain('switchyard_router_retries_total{deployment="main"} 0');
+    expect(text).toContain('switchyard_router_attempts_total{deployment="main",provider="openai",error_class="none"} 0');
+    expect(text).toContain('switchyard_router_cache_saved_usd_total{tenant="acme"} 0');
+    expect(text).toContain('switchyard_router_fallbacks_total{reason="SERVER_ERROR"} 0');
+    expect(text).toContain('switchyard_router_fallbacks_total{reason="quota"} 0');
+  });
+
+  it('keeps the first maxFeatures feature names and counts the rest as other', async () => {
+    const registry = new Registry();
+    const metrics = createRouterMetrics(gateway, registry, { maxFeatures: 2 });
+    for (const f of ['a', 'b', 'c', 'd', 'a']) metrics.attempt(attempt(f));
+    const text = await registry.metrics();
+    expect(text).toContain('switchyard_router_cost_usd_total{tenant="acme",feature="a",deployment="main"} 0.02');
+    expect(text).toContain('switchyard_router_cost_usd_total{tenant="acme",feature="b",deployment="main"} 0.01');
+    expect(text).toContain('switchyard_router_cost_usd_total{tenant="acme",feature="other",deployment="main"} 0.02');
+    expect(text).not.toContain('feature="c"');
+  });
+});
