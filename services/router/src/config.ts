@@ -90,7 +90,7 @@ export const envSpec = {
   shedLagMs: envInt(
     'ROUTER_SHED_LAG_MS',
     10,
-    'adaptive bound on calls in flight (0 = off: ROUTER_MAX_IN_FLIGHT fixed): every 100 ms, an event-loop delay above this many ms shrinks the bound to ¾ of the calls in flight, and a window that reached the bound without it grows the bound by ⅛, between ROUTER_MIN_IN_FLIGHT and ROUTER_MAX_IN_FLIGHT. The bound so follows the calls the CPU keeps up with, and a refused call waits at most about this long for the loop to read it',
+    'adaptive bound on calls in flight (0 = off: ROUTER_MAX_IN_FLIGHT fixed): every 100 ms, an event-loop delay above this many ms shrinks the bound to ¾ of the calls in flight, and a window that reached the bound without it grows the bound by ⅛, between ROUTER_MIN_IN_FLIGHT and ROUTER_MAX_IN_FLIGHT. The bound so follows the calls the replica\'s CPU keeps up with (not a guess of upstream latency), and the loop stays prompt enough to refuse the excess within about this long, when the CPU is not taken by other processes',
     { min: 0, max: 10_000 },
   ),
   minInFlight: envInt(
