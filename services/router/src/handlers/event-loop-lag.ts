@@ -8,11 +8,11 @@ import type { LagSource } from './load-shed';
  * block, e.g. 12 ms for a 30 ms one, and this gate acts on single blocks.)
  * The timer is unref'd: it never keeps the process alive.
  */
-export function startLagSampler(intervalMs = 10): LagSource & { stop(): void } {
+export function startLagSampler(intervalMs = 10, clock: () => number = () => performance.now()): LagSource & { stop(): void } {
   let worst = 0;
-  let due = performance.now() + intervalMs;
+  let due = clock() + intervalMs;
   const timer = setInterval(() => {
-    const now = performance.now();
+    const now = clock();
     worst = Math.max(worst, now - due);
     due = now + intervalMs;
   }, intervalMs);
