@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- stack [--reps 3] [--seconds 10] [--quick] [--traces] [--only switchyard|portkey] [--max-in-flight 64] [--cpu-prof <dir>] [--tsx] [--variant 'label:K=V,…']`
+ * `npm run bench -- stack [--reps 3] [--seconds 10] [--quick] [--traces] [--only switchyard|portkey] [--max-in-flight 64] [--min-in-flight 4] [--cpu-prof <dir>] [--tsx] [--variant 'label:K=V,…']`
  *   (summarise a profile: npx tsx bench/stack/cpu-profile-summary.ts <dir>/<file>.cpuprofile)
  *
  * The production topology (`npm run stack`'s shape: router, limiter, breaker,
@@ -20,13 +20,18 @@
  *   whatever is still in flight) against the same rate sent straight to the
  *   mock, measured in the same repetition;
  * - 2× saturation offered (open loop at twice the row above): goodput
- *   (successes/s), admitted calls' p99, how many were refused and how fast
- *   (RESOURCE_EXHAUSTED/UNAVAILABLE with a retry-after), and failures that
- *   were neither a success nor a prompt refusal;
+ *   (successes/s) against saturation, admitted calls' p99 against theirs at
+ *   saturation, how many were refused (RESOURCE_EXHAUSTED/UNAVAILABLE with a
+ *   retry-after) and how fast (p50/p99/max, share within 5 ms), and calls that
+ *   failed otherwise (admitted, then failed); beside them this process's own
+ *   event-loop delay p99, which every measured latency includes;
  * - peak RSS: VmHWM of each process at the end.
  *
  * The services run built (scripts/build.ts, as `npm run stack` runs them;
- * `--tsx`: from their sources through tsx). The router runs with ROUTER_MAX_IN_FLIGHT=64 (`--max-in-flight`; 0 = no bound).
+ * `--tsx`: from their sources through tsx). The router runs with ROUTER_MAX_IN_FLIGHT=64
+ * (`--max-in-flight`; 0 = no bound) and ROUTER_MIN_IN_FLIGHT=4 (`--min-in-flight`), its
+ * other settings at their defaults; a variant's own ROUTER_* settings win. In the
+ * saturation row a refused caller waits its retry-after before calling again.
  *
  * The load generator is this process; its CPU is not counted. `--quick`: one
  * repetition of 3 s rows, for a smoke run.
@@ -61,6 +66,12 @@ const ONLY = (() => {
 })();
 /** The router's ROUTER_MAX_IN_FLIGHT here: twice the 32 in flight that saturate it, since this upstream answers at once. */
 const MAX_IN_FLIGHT = arg('--max-in-flight', 64);
+/**
+ * The router's ROUTER_MIN_IN_FLIGHT (the adaptive bound's floor): this upstream
+ * answers at once, so a few calls in flight already keep the CPU busy
+ * (saturation rate × an uncontended call's latency ≈ 150/s × 25 ms ≈ 4).
+ */
+const MIN_IN_FLIGHT = arg('--min-in-flight', 4);
 /** Directory for the router's `node --cpu-prof` profile (written when it stops), or none. */
 const CPU_PROF_DIR = (() => {
   const i = argv.indexOf('--cpu-prof');
@@ -99,7 +110,8 @@ const CALL_DEADLINE_MS = 10_000;
 const KEY = 'sk-bench';
 const PROMPT = 'Say ok.';
 
-type Outcome = { ok: true } | { ok: false; refused: boolean; code: string };
+/** A refusal carries its retry-after (ms), which a closed-loop caller honours. */
+type Outcome = { ok: true } | { ok: false; refused: boolean; code: string; retryMs?: number };
 
 interface System {
   name: string;
@@ -162,7 +174,7 @@ async function httpCall(url: URL, headers: Record<string, string>): Promise<Outc
   try {
     const res = await post(url, chatBody, headers);
     if (res.status === 200) return { ok: true };
-    return { ok: false, refused: res.status === 429 || res.status === 503, code: `HTTP ${res.status}` };
+    return { ok: false, refused: res.status === 429 || res.status === 503, code: `HTTP ${res.status}`, retryMs: 100 };
   } catch (err) {
     return { ok: false, refused: false, code: (err as Error).message };
   }
@@ -235,7 +247,8 @@ async function startSwitchyard(name: string, upstream: string, variantEnv: Recor
   );
   procs.router = await spawnProcess({
     entry: entryOf('router', tsx, dist),
-    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT) },
+    // A variant's own ROUTER_* settings win over the bench's.
+    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT), ROUTER_MIN_IN_FLIGHT: String(MIN_IN_FLIGHT), ...extraEnv },
     ...(CPU_PROF_DIR ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] } : {}),
     readyTimeoutMs: 120_000,
   });
@@ -254,7 +267,7 @@ async function startSwitchyard(name: string, upstream: string, variantEnv: Recor
       } catch (err) {
         const e = parseGrpcError(err);
         const refused = (e.code === status.RESOURCE_EXHAUSTED || e.code === status.UNAVAILABLE) && e.details.retryDelayMs !== undefined;
-        return { ok: false, refused, code: `${status[e.code]}${refused ? '' : `: ${e.message.slice(0, 80)}`}` };
+        return { ok: false, refused, code: `${status[e.code]}${refused ? '' : `: ${e.message.slice(0, 80)}`}`, ...(refused ? { retryMs: e.details.retryDelayMs } : {}) };
       }
     },
     async stop() {
@@ -307,6 +320,8 @@ async function startPortkey(upstream: string): Promise<System> {
 const quantile = (sorted: number[], q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : NaN);
 
 interface Row {
+  /** This process's own event-loop delay p99 over the row (ms): the share of measured latency that is the load generator's. */
+  selfLagP99: number;
   ok: number;
   latencies: number[];
   refused: number[];
@@ -316,10 +331,17 @@ interface Row {
 }
 
 async function measure(sys: System | undefined, run: (record: (o: Outcome, ms: number) => void) => Promise<void>): Promise<Row> {
-  const row: Row = { ok: 0, latencies: [], refused: [], failed: new Map(), wallMs: 0, cpuMs: {} };
+  const row: Row = { selfLagP99: NaN, ok: 0, latencies: [], refused: [], failed: new Map(), wallMs: 0, cpuMs: {} };
   const pids = sys?.pids() ?? {};
   const cpu0 = cpuOf(pids);
   const t0 = performance.now();
+  const lags: number[] = [];
+  let due = t0 + 10;
+  const lagTimer = setInterval(() => {
+    const now = performance.now();
+    lags.push(now - due);
+    due = now + 10;
+  }, 10);
   await run((o, ms) => {
     if (o.ok) {
       row.ok += 1;
@@ -328,6 +350,8 @@ async function measure(sys: System | undefined, run: (record: (o: Outcome, ms: n
     else row.failed.set(o.code, (row.failed.get(o.code) ?? 0) + 1);
   });
   row.wallMs = performance.now() - t0;
+  clearInterval(lagTimer);
+  row.selfLagP99 = quantile(lags.sort((a, b) => a - b), 0.99);
   const cpu1 = cpuOf(pids);
   row.cpuMs = Object.fromEntries(Object.keys(pids).map((n) => [n, cpu1[n]! - cpu0[n]!]));
   row.latencies.sort((a, b) => a - b);
@@ -345,6 +369,8 @@ function closedLoop(call: (i: number) => Promise<Outcome>, concurrency: number, 
           const start = performance.now();
           const o = await call(i++);
           record(o, performance.now() - start);
+          // A refused caller comes back when told to, as the SDKs do, rather than spinning on refusals.
+          if (!o.ok && o.refused) await new Promise((r) => setTimeout(r, o.retryMs ?? 100));
         }
       }),
     );
@@ -373,7 +399,22 @@ interface Rep {
   cpuPerCallMs: number;
   cpuShare: Record<string, number>;
   added: Record<number, { p50: number; p99: number; refused: number; failed: number }>;
-  over: { offered: number; goodput: number; admittedP99: number; satP99: number; refused: number; refusedP99: number; refusedMax: number; failed: number; failedCodes: string };
+  satRefused: number;
+  over: {
+    offered: number;
+    goodput: number;
+    admittedP99: number;
+    satP99: number;
+    refused: number;
+    refusedP50: number;
+    refusedP99: number;
+    refusedMax: number;
+    /** Share of refusals answered within 5 ms (issue 15: every one). */
+    refusedWithin5: number;
+    failed: number;
+    failedCodes: string;
+    selfLagP99: number;
+  };
 }
 
 const RATES = [100, 300];
@@ -402,6 +443,7 @@ async function repetition(sys: System, direct: Record<number, Row>): Promise<Rep
     satRps,
     cpuPerCallMs: cpuTotal / calls,
     cpuShare: Object.fromEntries(Object.entries(sat.cpuMs).map(([n, ms]) => [n, ms / calls])),
+    satRefused: sat.refused.length,
     added,
     over: {
       offered,
@@ -409,10 +451,13 @@ async function repetition(sys: System, direct: Record<number, Row>): Promise<Rep
       admittedP99: quantile(over.latencies, 0.99),
       satP99: quantile(sat.latencies, 0.99),
       refused: over.refused.length,
+      refusedP50: quantile(over.refused, 0.5),
       refusedP99: quantile(over.refused, 0.99),
+      refusedWithin5: over.refused.length ? over.refused.filter((ms) => ms <= 5).length / over.refused.length : NaN,
       refusedMax: over.refused.at(-1) ?? NaN,
       failed,
       failedCodes: [...over.failed.entries()].map(([c, n]) => `${n}× ${c}`).join('; '),
+      selfLagP99: over.selfLagP99,
     },
   };
 }
@@ -465,6 +510,7 @@ async function main() {
     const col = (f: (r: Rep[]) => string) => systems.map((s) => f(reps.get(s.name)!));
     const rows: [string, string[]][] = [
       [`saturation (${CONCURRENCY} in flight), req/s`, col((r) => fmt(r.map((x) => x.satRps), 0))],
+      ['… refused at saturation (callers wait the retry-after)', col((r) => fmt(r.map((x) => x.satRefused), 0))],
       ['CPU per call, all processes, ms', col((r) => fmt(r.map((x) => x.cpuPerCallMs), 2))],
       ['… by process, ms', col((r) => Object.keys(r[0]!.cpuShare).map((n) => `${n} ${median(r.map((x) => x.cpuShare[n]!)).toFixed(2)}`).join(', '))],
       ...RATES.flatMap((rate): [string, string[]][] => [
@@ -472,14 +518,17 @@ async function main() {
         [`… refused / failed at ${rate} req/s`, col((r) => `${fmt(r.map((x) => x.added[rate]!.refused), 0)} / ${fmt(r.map((x) => x.added[rate]!.failed), 0)}`)],
       ]),
       ['2× saturation: offered req/s', col((r) => fmt(r.map((x) => x.over.offered), 0))],
-      ['… goodput req/s (% of saturation)', col((r) => `${fmt(r.map((x) => x.over.goodput), 0)} (${(median(r.map((x) => x.over.goodput / x.satRps)) * 100).toFixed(0)} %)`)],
-      ['… admitted p99 ms (p99 at saturation)', col((r) => `${fmt(r.map((x) => x.over.admittedP99), 1)} (${fmt(r.map((x) => x.over.satP99), 1)})`)],
-      ['… refused with retry-after: count, p99 / max ms', col((r) => `${fmt(r.map((x) => x.over.refused), 0)}, ${fmt(r.map((x) => x.over.refusedP99), 1)} / ${fmt(r.map((x) => x.over.refusedMax), 1)}`)],
-      ['… other failures', col((r) => `${fmt(r.map((x) => x.over.failed), 0)}${r.some((x) => x.over.failedCodes) ? ` (${r.map((x) => x.over.failedCodes).filter(Boolean)[0]})` : ''}`)],
+      ['… goodput req/s (% of saturation; target ≥ 90 %)', col((r) => `${fmt(r.map((x) => x.over.goodput), 0)} (${(median(r.map((x) => x.over.goodput / x.satRps)) * 100).toFixed(0)} %)`)],
+      ['… admitted p99 ms (p99 at saturation; ratio, target ≤ 2×)', col((r) => `${fmt(r.map((x) => x.over.admittedP99), 1)} (${fmt(r.map((x) => x.over.satP99), 1)}; ${median(r.map((x) => x.over.admittedP99 / x.over.satP99)).toFixed(2)}×)`)],
+      ['… refused with retry-after: count', col((r) => fmt(r.map((x) => x.over.refused), 0))],
+      ['… refusal latency p50 / p99 / max ms (target max ≤ 5)', col((r) => `${fmt(r.map((x) => x.over.refusedP50), 1)} / ${fmt(r.map((x) => x.over.refusedP99), 1)} / ${fmt(r.map((x) => x.over.refusedMax), 1)}`)],
+      ['… refusals within 5 ms, %', col((r) => fmt(r.map((x) => x.over.refusedWithin5 * 100), 0))],
+      ['… the load generator\'s own event-loop delay p99, ms (part of every latency above)', col((r) => fmt(r.map((x) => x.over.selfLagP99), 1))],
+      ['… admitted but failed (neither success nor refusal)', col((r) => `${fmt(r.map((x) => x.over.failed), 0)}${r.some((x) => x.over.failedCodes) ? ` (${r.map((x) => x.over.failedCodes).filter(Boolean)[0]})` : ''}`)],
       ['peak RSS, MB (total)', rss.map((ps) => `${ps.reduce((a, [, m]) => a + m, 0).toFixed(0)}`)],
       ['… by process', rss.map((ps) => ps.map(([n, m]) => `${n} ${m.toFixed(0)}`).join(', '))],
     ];
-    console.log(`\nstack bench: ${REPS} repetition(s), ${SECONDS} s per row, interleaved; medians [min–max]; router ROUTER_MAX_IN_FLIGHT=${MAX_IN_FLIGHT}; services ${TSX ? 'through tsx' : 'built (dist/)'}; Node ${process.version}, ${cpus().length} CPUs`);
+    console.log(`\nstack bench: ${REPS} repetition(s), ${SECONDS} s per row, interleaved; medians [min–max]; router ROUTER_MAX_IN_FLIGHT=${MAX_IN_FLIGHT} ROUTER_MIN_IN_FLIGHT=${MIN_IN_FLIGHT} (unless a variant sets them); services ${TSX ? 'through tsx' : 'built (dist/)'}; Node ${process.version}, ${cpus().length} CPUs`);
     console.log(`| | ${names.join(' | ')} |`);
     console.log(`|---|${names.map(() => '---').join('|')}|`);
     for (const [label, cells] of rows) console.log(`| ${label} | ${cells.join(' | ')} |`);

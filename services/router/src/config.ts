@@ -84,7 +84,7 @@ export const envSpec = {
   maxInFlight: envInt(
     'ROUTER_MAX_IN_FLIGHT',
     1024,
-    'calls (Complete and StreamComplete) this replica runs at once; the excess is refused at once, before any peer hop, with RESOURCE_EXHAUSTED, RetryInfo 100 ms and ErrorInfo ROUTER_OVERLOADED (0 = no bound). Set it to capacity × upstream latency: one router saturates its CPU at about 300 calls/s on 2 cores (npm run bench -- stack), × about 3 s for a non-streamed completion ≈ 1024; in front of a faster upstream, lower it (the bench, whose upstream answers at once, uses 64: twice the 32 in flight that already saturate)',
+    'most calls (Complete and StreamComplete, gRPC and HTTP) this replica runs at once; the excess is refused at once, before any peer hop, with RESOURCE_EXHAUSTED (HTTP 429), RetryInfo 100 ms and ErrorInfo ROUTER_OVERLOADED (0 = no bound). With ROUTER_SHED_LAG_MS the ceiling of the adaptive bound; without, the bound itself: then set it to capacity × upstream latency (about 300 calls/s on 2 cores × about 3 s for a non-streamed completion ≈ 1024)',
     { min: 0, max: 1_000_000 },
   ),
   metricsMaxFeatures: envInt(
@@ -92,6 +92,18 @@ export const envSpec = {
     50,
     'distinct caller-supplied `feature` values kept as metric label values per process (tokens and cost by feature); later ones are counted as `other`, so a caller cannot grow the series count without bound',
     { min: 0, max: 10_000 },
+  ),
+  shedLagMs: envInt(
+    'ROUTER_SHED_LAG_MS',
+    10,
+    'adaptive bound on calls in flight (0 = off: ROUTER_MAX_IN_FLIGHT fixed): every 100 ms, an event-loop delay above this many ms shrinks the bound to ¾ of the calls in flight, and a window that reached the bound without it grows the bound by ⅛, between ROUTER_MIN_IN_FLIGHT and ROUTER_MAX_IN_FLIGHT. The bound so follows the calls the replica\'s CPU keeps up with (not a guess of upstream latency), and the loop stays prompt enough to refuse the excess within about this long, when the CPU is not taken by other processes',
+    { min: 0, max: 10_000 },
+  ),
+  minInFlight: envInt(
+    'ROUTER_MIN_IN_FLIGHT',
+    128,
+    'floor and starting point of the adaptive bound (ROUTER_SHED_LAG_MS; capped by ROUTER_MAX_IN_FLIGHT): this many calls are always admitted, whatever the event loop\'s delay, so a GC pause or a noisy neighbour never shuts the replica. About the calls in flight at saturation without queueing (saturation rate × an uncontended call\'s latency): 128 suits upstreams answering in about a second; in front of one answering in milliseconds, lower it (the stack bench uses 4)',
+    { min: 1, max: 1_000_000 },
   ),
   defaultMaxTokens: envInt('DEFAULT_MAX_TOKENS', 1024, 'max_tokens used when a request leaves params.max_tokens at 0 (capped by defaults.requestLimits.maxTokens)', {
     min: 1,

@@ -28,7 +28,8 @@ import { breakerOutcome, createLocalBreaker } from './domain/local-breaker';
 import { createRetryBudget } from './domain/retry-budget';
 import { createCallSteps } from './handlers/call-steps';
 import { createCompleteHandler } from './handlers/complete';
-import { createInFlightGate, shedExcess } from './handlers/load-shed';
+import { startLagSampler } from './handlers/event-loop-lag';
+import { createAdaptiveGate, createInFlightGate, refuseWhenFull, SHED_WINDOW_MS, shedExcess } from './handlers/load-shed';
 import { createStreamCompleteHandler } from './handlers/stream-complete';
 import type { KeyOwner, RouterContext, RouterLogger } from './router-context';
 import { startEdge } from './edge/edge';
@@ -112,6 +113,22 @@ function createAdapters(config: RouterConfig): Map<string, ProviderAdapter> {
  * pending accounting (settle/commit/store/outcomes) drains → replicas stop →
  * the bus and peer clients close (only those start() created).
  */
+/**
+ * The in-flight bound (README "Load shedding"): adaptive to the event loop's
+ * delay when ROUTER_SHED_LAG_MS is set, else ROUTER_MAX_IN_FLIGHT fixed. Its
+ * windows run on the monotonic clock, not the router's (tests may hold that one still).
+ */
+function inFlightGate(config: RouterConfig, lifecycle: { onStop(name: string, stop: () => unknown): void }) {
+  if (config.shedLagMs === 0 || config.maxInFlight === 0) return createInFlightGate(config.maxInFlight);
+  const lag = startLagSampler();
+  lifecycle.onStop('event-loop lag sampler', () => lag.stop());
+  return createAdaptiveGate(
+    { max: config.maxInFlight, min: Math.min(config.minInFlight, config.maxInFlight), targetLagMs: config.shedLagMs, windowMs: SHED_WINDOW_MS },
+    { now: () => performance.now() },
+    lag,
+  );
+}
+
 export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}): Promise<RunningRouter> {
   const logger: RouterLogger = deps.logger ?? createLogger('router', { level: config.logLevel });
   const adapters = deps.adapters ?? createAdapters(config);
@@ -208,7 +225,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     loadTokenizer(); // every call estimates its tokens: build the tables before the first one
     const steps = createCallSteps(ctx);
     // One bound over both RPCs and both edges (gRPC, HTTP): a stream holds its place until it ends.
-    const inFlight = createInFlightGate(config.maxInFlight);
+    const inFlight = inFlightGate(config, lifecycle);
     const calls = {
       complete: shedExcess(inFlight, config.maxInFlight, createCompleteHandler(steps)),
       streamComplete: shedExcess(inFlight, config.maxInFlight, createStreamCompleteHandler(steps)),
@@ -223,7 +240,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     });
     // The HTTP edge calls the same handlers in process (no extra hop).
     const edge = await startEdge(
-      { gateway: config.switchyard, keys: ctx.keys, calls, logger, peersReady: () => unreachablePeers(peers, config.peerDeadlineMs) },
+      { gateway: config.switchyard, keys: ctx.keys, calls, refuseWhenFull: () => refuseWhenFull(inFlight), logger, peersReady: () => unreachablePeers(peers, config.peerDeadlineMs) },
       { host: config.httpHost, port: config.httpPort, maxBodyBytes: config.httpMaxBodyBytes, headersTimeoutMs: config.httpHeadersTimeoutMs, requestTimeoutMs: config.httpRequestTimeoutMs },
     ).catch(async (err: unknown) => {
       await server.shutdown(0);

@@ -14,6 +14,8 @@ export interface EdgeDeps {
   gateway: SwitchyardConfig;
   keys: ReadonlyMap<string, KeyOwner>;
   calls: RouterCalls;
+  /** Throws the overload refusal when the router would shed a call now: checked before a body is read. */
+  refuseWhenFull?(): void;
   /** Whether every peer answers (readiness); names the ones that do not. */
   peersReady(): Promise<string[]>;
   logger: Pick<RouterLogger, 'error'>;
@@ -134,6 +136,7 @@ const created = () => Math.floor(Date.now() / 1000);
 export function startEdge(deps: EdgeDeps, opts: EdgeOptions): Promise<EdgeServer & { stopping(): void }> {
   let stopping = false;
   const chatCompletions: EdgeRoute = async (r) => {
+    deps.refuseWhenFull?.(); // an overloaded router spends nothing on a call it will refuse
     const controls = headerControls(r.req);
     owner(deps, controls); // 401 before the body is read
     const call = parseChatCompletion(await r.json(), controls);
@@ -142,6 +145,7 @@ export function startEdge(deps: EdgeDeps, opts: EdgeOptions): Promise<EdgeServer
     await runCall(deps, r, controls, call.init, writer, (res) => chatCompletionBody(res, model, created()));
   };
   const messages: EdgeRoute = async (r) => {
+    deps.refuseWhenFull?.();
     const controls = headerControls(r.req);
     owner(deps, controls);
     const call = parseMessages(await r.json(), controls);

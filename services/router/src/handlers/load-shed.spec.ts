@@ -1,5 +1,6 @@
 import { isAppError, status } from '@switchyard/grpc';
-import { createInFlightGate, SHED_RETRY_AFTER_MS, shedExcess } from './load-shed';
+import { ManualClock } from '@switchyard/util';
+import { createAdaptiveGate, createInFlightGate, refuseWhenFull, SHED_RETRY_AFTER_MS, shedExcess, type LagSource } from './load-shed';
 
 /** A handler whose calls stay in flight until the test settles them. */
 function heldHandler() {
@@ -74,5 +75,136 @@ describe('load shedding', () => {
   it('rejects a bound that is not a whole number ≥ 0', () => {
     expect(() => createInFlightGate(-1)).toThrow('whole number');
     expect(() => createInFlightGate(1.5)).toThrow('whole number');
+  });
+});
+
+/** A lag source the test sets: the worst delay the next window will report. */
+function setLag(): LagSource & { next: number } {
+  return {
+    next: 0,
+    takeWorstMs() {
+      const w = this.next;
+      this.next = 0;
+      return w;
+    },
+  };
+}
+
+describe('adaptive in-flight bound (ROUTER_SHED_LAG_MS)', () => {
+  const WINDOW = 100;
+  function setup(min = 4, max = 64, target = 10) {
+    const clock = new ManualClock(1_000);
+    const lag = setLag();
+    const gate = createAdaptiveGate({ min, max, targetLagMs: target, windowMs: WINDOW }, clock, lag);
+    /** Takes places until refused; returns how many were taken. */
+    const fill = () => {
+      let n = 0;
+      while (gate.tryEnter()) n += 1;
+      return n;
+    };
+    const drain = () => {
+      while (gate.inFlight > 0) gate.leave();
+    };
+    return { clock, lag, gate, fill, drain };
+  }
+
+  it('starts at the floor and grows by an eighth (at least one) per window that reached the bound without lag, up to the ceiling', () => {
+    const { clock, gate, fill, drain } = setup(4, 20);
+    expect(fill()).toBe(4);
+    const seen = [gate.limit];
+    for (let w = 0; w < 16; w++) {
+      clock.advance(WINDOW);
+      fill();
+      seen.push(gate.limit);
+      drain();
+    }
+    expect(seen).toEqual([4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 20, 20, 20]);
+  });
+
+  it('does not grow while the bound is not reached (a quiet replica keeps its bound)', () => {
+    const { clock, gate } = setup(4, 64);
+    for (let w = 0; w < 10; w++) {
+      clock.advance(WINDOW);
+      expect(gate.tryEnter()).toBe(true);
+      gate.leave();
+    }
+    expect(gate.limit).toBe(4);
+  });
+
+  it('a window whose event-loop delay exceeded the target shrinks the bound to ¾ of the calls in flight, never below the floor', () => {
+    const { clock, lag, gate, fill, drain } = setup(4, 64);
+    for (let w = 0; w < 40; w++) {
+      clock.advance(WINDOW);
+      fill();
+      drain();
+    }
+    expect(gate.limit).toBe(64);
+    // A window with at most 40 calls in flight and the loop 25 ms late: the next window judges it.
+    clock.advance(WINDOW);
+    for (let i = 0; i < 40; i++) gate.tryEnter();
+    lag.next = 25;
+    clock.advance(WINDOW);
+    expect(gate.full()).toBe(true);
+    expect(gate.limit).toBe(30);
+    expect(gate.tryEnter()).toBe(false);
+    drain();
+    for (let w = 0; w < 10; w++) {
+      fill();
+      lag.next = 25;
+      clock.advance(WINDOW);
+      gate.full();
+      drain();
+    }
+    expect(gate.limit).toBe(4);
+  });
+
+  it('a delay at or under the target is not lag', () => {
+    const { clock, lag, gate, fill } = setup(4, 64, 10);
+    fill();
+    lag.next = 10;
+    clock.advance(WINDOW);
+    gate.full();
+    expect(gate.limit).toBe(5);
+  });
+
+  it('a quiet gap (no call for two windows) is not judged: lag then was not caused by calls', () => {
+    const { clock, lag, gate, fill } = setup(8, 64);
+    fill();
+    lag.next = 500;
+    clock.advance(3 * WINDOW);
+    expect(gate.full()).toBe(true);
+    expect(gate.limit).toBe(8);
+  });
+
+  it('refuses past the adaptive bound through shedExcess, naming the bound in force', async () => {
+    const { gate } = setup(2, 64);
+    const held = heldHandler();
+    const shed = shedExcess(gate, 64, held.handler);
+    const running = [shed('a'), shed('b')];
+    await expect(shed('c')).rejects.toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: { errorInfo: { reason: 'ROUTER_OVERLOADED', metadata: { max_in_flight: '2' } } } });
+    held.pending.forEach((p) => p.resolve(''));
+    await Promise.all(running);
+    expect(gate.inFlight).toBe(0);
+  });
+
+  it('rejects a floor above the ceiling', () => {
+    expect(() => createAdaptiveGate({ min: 10, max: 5, targetLagMs: 10, windowMs: 100 }, new ManualClock(), setLag())).toThrow('floor');
+  });
+});
+
+describe('refuseWhenFull (the HTTP edge, before reading a body)', () => {
+  it('throws the overload refusal when full and takes no place either way', () => {
+    const gate = createInFlightGate(1);
+    expect(() => refuseWhenFull(gate)).not.toThrow();
+    expect(gate.inFlight).toBe(0);
+    gate.tryEnter();
+    let thrown: unknown;
+    try {
+      refuseWhenFull(gate);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: { retryDelayMs: SHED_RETRY_AFTER_MS, errorInfo: { reason: 'ROUTER_OVERLOADED' } } });
+    expect(gate.inFlight).toBe(1);
   });
 });

@@ -1,37 +1,131 @@
 import { AppError, status } from '@switchyard/grpc';
+import type { Clock } from '@switchyard/util';
 import { ROUTER_ERROR_DOMAIN } from './caller-errors';
 
 /**
  * How long a refused caller is told to wait (RetryInfo). Short: a refusal
- * means this replica had `max` calls in flight a moment ago, and one of them
+ * means this replica had all its places taken a moment ago, and one of them
  * finishing frees a place; a caller with another replica may go there at once.
  */
 export const SHED_RETRY_AFTER_MS = 100;
 
+/** How often the adaptive bound is reconsidered: a few of the lag sampler's ticks, short next to a second of overload. */
+export const SHED_WINDOW_MS = 100;
+
 /**
- * At most `max` calls in this router at once (ROUTER_MAX_IN_FLIGHT; 0 = no
- * bound). Past the bound a call is refused at once, before any peer hop or
- * provider call, instead of queueing behind the others for CPU: under
- * overload an admitted call still finishes in the time it would at
- * saturation, and the excess learns in microseconds to go elsewhere.
+ * A bound on the calls in this router at once. Past it a call is refused at
+ * once, before any peer hop or provider call, instead of queueing behind the
+ * others for CPU: under overload an admitted call still finishes in the time
+ * it would at saturation, and the excess learns at once to go elsewhere.
  */
 export interface InFlightGate {
   readonly inFlight: number;
-  /** Takes a place, or returns false when all `max` are taken. */
+  /** The bound right now (0 = none). */
+  readonly limit: number;
+  /** Takes a place, or returns false when all are taken. */
   tryEnter(): boolean;
+  /** Whether a call arriving now would be refused (takes no place). */
+  full(): boolean;
   leave(): void;
 }
 
+/** A fixed bound of `max` calls (ROUTER_MAX_IN_FLIGHT; 0 = no bound). */
 export function createInFlightGate(max: number): InFlightGate {
   if (!Number.isInteger(max) || max < 0) throw new Error(`in-flight bound must be a whole number ≥ 0, got ${max}`);
   let inFlight = 0;
+  const full = () => max > 0 && inFlight >= max;
   return {
     get inFlight() {
       return inFlight;
     },
+    limit: max,
+    full,
     tryEnter() {
-      if (max > 0 && inFlight >= max) return false;
+      if (full()) return false;
       inFlight += 1;
+      return true;
+    },
+    leave() {
+      inFlight = Math.max(0, inFlight - 1);
+    },
+  };
+}
+
+/** How late this process's event loop has been. */
+export interface LagSource {
+  /** The worst event-loop delay (ms) seen since the last call. */
+  takeWorstMs(): number;
+}
+
+export interface AdaptiveGateOptions {
+  /** Ceiling (ROUTER_MAX_IN_FLIGHT). */
+  max: number;
+  /** Floor, and the starting bound (ROUTER_MIN_IN_FLIGHT). */
+  min: number;
+  /** Event-loop delay above which the bound shrinks (ROUTER_SHED_LAG_MS). */
+  targetLagMs: number;
+  /** How often the bound is reconsidered. */
+  windowMs: number;
+}
+
+/** Share of the bound kept when the loop ran late; the bound regrows by 1/8 per window it was reached without lag. */
+const SHRINK = 0.75;
+const GROW_DIVISOR = 8;
+
+/**
+ * A bound that follows this replica's measured capacity instead of a guess of
+ * it: a refused call waits for the event loop to read it before it can be
+ * refused, so the loop's delay is what the excess pays, and it rises only when
+ * the admitted calls' work outruns the CPU. Each window (judged when a call
+ * arrives; no timer of its own): a delay above the target shrinks the bound to
+ * ¾ of the calls that were in flight; a window that reached the bound without
+ * lag grows it by ⅛ — fast enough to reach hundreds of places in front of a
+ * slow upstream within seconds, where in-flight calls cost no CPU while they
+ * wait. Between `min` and `max` always.
+ */
+export function createAdaptiveGate(opts: AdaptiveGateOptions, clock: Clock, lag: LagSource): InFlightGate {
+  const { max, min, targetLagMs, windowMs } = opts;
+  if (!Number.isInteger(max) || max < 1) throw new Error(`adaptive in-flight ceiling must be a whole number ≥ 1, got ${max}`);
+  if (!Number.isInteger(min) || min < 1 || min > max) throw new Error(`adaptive in-flight floor must be a whole number in [1, ${max}], got ${min}`);
+  let limit = min;
+  let inFlight = 0;
+  let peak = 0;
+  let reached = false;
+  let windowStart = clock.now();
+  lag.takeWorstMs(); // what happened before this gate existed (start-up) is no measure of its calls
+  const adjust = () => {
+    const now = clock.now();
+    const elapsed = now - windowStart;
+    if (elapsed < windowMs) return;
+    const worst = lag.takeWorstMs();
+    // A long quiet gap measured no calls: start a fresh window without judging it.
+    if (elapsed < 2 * windowMs) {
+      if (worst > targetLagMs) limit = Math.max(min, Math.floor(Math.min(limit, Math.max(peak, 1)) * SHRINK));
+      else if (reached) limit = Math.min(max, limit + Math.max(1, Math.floor(limit / GROW_DIVISOR)));
+    }
+    windowStart = now;
+    peak = inFlight;
+    reached = inFlight >= limit;
+  };
+  const full = () => {
+    adjust();
+    if (inFlight < limit) return false;
+    reached = true;
+    return true;
+  };
+  return {
+    get inFlight() {
+      return inFlight;
+    },
+    get limit() {
+      return limit;
+    },
+    full,
+    tryEnter() {
+      if (full()) return false;
+      inFlight += 1;
+      peak = Math.max(peak, inFlight);
+      if (inFlight >= limit) reached = true;
       return true;
     },
     leave() {
@@ -42,11 +136,21 @@ export function createInFlightGate(max: number): InFlightGate {
 
 /** RESOURCE_EXHAUSTED with RetryInfo and ErrorInfo ROUTER_OVERLOADED: what a shed caller gets. */
 export function overloadedError(max: number): AppError {
-  return new AppError(status.RESOURCE_EXHAUSTED, `router at capacity: ${max} calls in flight (ROUTER_MAX_IN_FLIGHT); retry shortly or on another replica`, {
+  return new AppError(status.RESOURCE_EXHAUSTED, `router at capacity: ${max} calls in flight (ROUTER_MAX_IN_FLIGHT, ROUTER_SHED_LAG_MS); retry shortly or on another replica`, {
     retryDelayMs: SHED_RETRY_AFTER_MS,
     quotaFailure: [{ subject: 'router:in_flight', description: `at most ${max} calls in flight per router replica` }],
     errorInfo: { reason: 'ROUTER_OVERLOADED', domain: ROUTER_ERROR_DOMAIN, metadata: { max_in_flight: String(max) } },
   });
+}
+
+/**
+ * Throws the refusal when a call arriving now would be shed: for a front
+ * door (the HTTP edge) that can refuse before reading the request body.
+ * Taking the place is still the handler's (shedExcess), so a place freed
+ * meanwhile is not lost, and one taken meanwhile is still refused there.
+ */
+export function refuseWhenFull(gate: InFlightGate): void {
+  if (gate.full()) throw overloadedError(gate.limit);
 }
 
 /**
@@ -57,7 +161,7 @@ export function overloadedError(max: number): AppError {
 export function shedExcess<A extends unknown[], R>(gate: InFlightGate, max: number, handler: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   if (max === 0) return handler;
   return (...args: A) => {
-    if (!gate.tryEnter()) return Promise.reject(overloadedError(max));
+    if (!gate.tryEnter()) return Promise.reject(overloadedError(gate.limit));
     let result: Promise<R>;
     try {
       result = handler(...args);
