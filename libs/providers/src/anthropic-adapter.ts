@@ -65,6 +65,7 @@ export function createAnthropicAdapter(d: DeploymentTarget, clock: Clock): Provi
       let inputTokens = 0;
       let outputTokens = 0;
       let done = false;
+      let responseId: string | undefined;
       let text = '';
       const forced = structuredOutputTool(req, nativeJsonSchema)?.name;
       // Anthropic indexes content blocks (text included); neutral tool-call indexes count calls only.
@@ -78,6 +79,7 @@ export function createAnthropicAdapter(d: DeploymentTarget, clock: Clock): Provi
         if (parts.outputTokens !== undefined) outputTokens = parts.outputTokens;
         if (parts.finishReason) finishReason = parts.finishReason;
         if (parts.done) done = true;
+        responseId ??= parts.responseId;
         // The forced structured-output tool's argument fragments are the answer's text.
         let piece = parts.text;
         if (parts.toolStart && parts.toolStart.name === forced) forcedBlock = parts.toolStart.block;
@@ -112,7 +114,7 @@ export function createAnthropicAdapter(d: DeploymentTarget, clock: Clock): Provi
       if (reason === 'content_filter') {
         throw contentFilterFailure({ content: text, finishReason: reason, usage, model: d.model, ...meta }, d.name)!;
       }
-      yield { type: 'end', finishReason: reason, usage, ...(calls.size > 0 ? { toolCalls: calls.result()! } : {}), ...meta };
+      yield { type: 'end', finishReason: reason, usage, ...(calls.size > 0 ? { toolCalls: calls.result()! } : {}), ...(responseId ? { responseId } : {}), ...meta };
     } catch (err) {
       throw ctl.failure(err, d.name, delivered, headers);
     } finally {

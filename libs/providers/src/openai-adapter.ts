@@ -78,12 +78,14 @@ export function createOpenAIAdapter(d: DeploymentTarget, clock: Clock): Provider
       let usage: Usage | undefined;
       let text = '';
       let refusal = '';
+      let responseId: string | undefined;
       const calls = new ToolCallAssembler();
       for await (const chunk of data) {
         ctl.upstreamEvent();
         const parts = fromOpenAIChunk(chunk);
         if (parts.finishReason) finishReason = parts.finishReason;
         if (parts.usage) usage = parts.usage;
+        responseId ??= parts.responseId;
         if (parts.refusal !== undefined) refusal += parts.refusal;
         if (parts.text !== undefined) {
           ctl.firstDelta();
@@ -110,6 +112,7 @@ export function createOpenAIAdapter(d: DeploymentTarget, clock: Clock): Provider
         ...(usage ? {} : { usageEstimated: true as const }),
         ...(calls.size > 0 ? { toolCalls: calls.result()! } : {}),
         ...(refusal ? { refusal } : {}),
+        ...(responseId ? { responseId } : {}),
         ...meta,
       };
       if (finishReason === 'content_filter') {

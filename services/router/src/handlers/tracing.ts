@@ -57,6 +57,32 @@ export async function withAttemptSpan<T>(c: Candidate, maxTokens: number, fn: (s
   });
 }
 
+/** What a successful attempt learnt about the answer (a ChatResponse, or a stream's end chunk). */
+export interface AttemptAnswer {
+  usage: { inputTokens: number; outputTokens: number };
+  finishReason: string;
+  model?: string;
+  responseId?: string;
+  upstreamRequestId?: string;
+}
+
+/**
+ * Records the answer on its attempt span: usage, finish reason, and the two
+ * ids a support ticket quotes, `gen_ai.response.id` (the provider's id of the
+ * answer) and the upstream request id, on every successful attempt (failed
+ * ones carry the request id from their classification).
+ */
+export function tagAttemptAnswer(span: Span, a: AttemptAnswer): void {
+  setGenAiAttributes(span, {
+    ...(a.model ? { responseModel: a.model } : {}),
+    ...(a.responseId ? { responseId: a.responseId } : {}),
+    inputTokens: a.usage.inputTokens,
+    outputTokens: a.usage.outputTokens,
+    finishReasons: [a.finishReason],
+  });
+  if (a.upstreamRequestId) span.setAttribute('switchyard.upstream_request_id', a.upstreamRequestId);
+}
+
 /** Names the call on its span once it is known (after authentication and validation). */
 export function tagCallSpan(span: Span, p: { requestId: string; call: { routeName: string }; owner: { tenantId: string } }): void {
   span.setAttributes({ 'switchyard.request_id': p.requestId, 'switchyard.route': p.call.routeName, 'switchyard.tenant': p.owner.tenantId });
