@@ -1,7 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { Clock } from '@switchyard/util';
 import { AttemptControl } from './attempt-control';
-import { checkCallOptions, contentFilterFailure, invalidRequest, metaFromHeaders } from './adapter-support';
+import { checkCallOptions, contentFilterFailure, invalidRequest, metaFromHeaders, withResponseId } from './adapter-support';
 import { fromAnthropicEvent, fromAnthropicResponse, structuredOutputTool, toAnthropicParams } from './anthropic-translate';
 import { ToolCallAssembler } from './tool-call-assembler';
 import { IncompleteStreamError } from './errors';
@@ -56,6 +56,7 @@ export function createAnthropicAdapter(d: DeploymentTarget, clock: Clock): Provi
     const ctl = new AttemptControl(opts, true);
     let headers: Headers | undefined;
     let delivered = false;
+    let responseId: string | undefined;
     try {
       const { data, response } = await client.messages.create(params, { signal: ctl.signal }).withResponse();
       headers = response.headers;
@@ -65,7 +66,6 @@ export function createAnthropicAdapter(d: DeploymentTarget, clock: Clock): Provi
       let inputTokens = 0;
       let outputTokens = 0;
       let done = false;
-      let responseId: string | undefined;
       let text = '';
       const forced = structuredOutputTool(req, nativeJsonSchema)?.name;
       // Anthropic indexes content blocks (text included); neutral tool-call indexes count calls only.
@@ -116,7 +116,7 @@ export function createAnthropicAdapter(d: DeploymentTarget, clock: Clock): Provi
       }
       yield { type: 'end', finishReason: reason, usage, ...(calls.size > 0 ? { toolCalls: calls.result()! } : {}), ...(responseId ? { responseId } : {}), ...meta };
     } catch (err) {
-      throw ctl.failure(err, d.name, delivered, headers);
+      throw withResponseId(ctl.failure(err, d.name, delivered, headers), responseId);
     } finally {
       ctl.dispose();
     }

@@ -2,7 +2,7 @@ import OpenAI, { AzureOpenAI } from 'openai';
 import { countTextTokens } from '@switchyard/tokens';
 import type { Clock } from '@switchyard/util';
 import { AttemptControl } from './attempt-control';
-import { checkCallOptions, contentFilterFailure, invalidRequest, metaFromHeaders } from './adapter-support';
+import { checkCallOptions, contentFilterFailure, invalidRequest, metaFromHeaders, withResponseId } from './adapter-support';
 import { IncompleteStreamError } from './errors';
 import { countRequestInputTokens } from './estimate';
 import { ToolCallAssembler } from './tool-call-assembler';
@@ -69,6 +69,7 @@ export function createOpenAIAdapter(d: DeploymentTarget, clock: Clock): Provider
     const ctl = new AttemptControl(opts, true);
     let headers: Headers | undefined;
     let delivered = false;
+    let responseId: string | undefined;
     try {
       const { data, response } = await client.chat.completions.create(params, { signal: ctl.signal }).withResponse();
       headers = response.headers;
@@ -78,7 +79,6 @@ export function createOpenAIAdapter(d: DeploymentTarget, clock: Clock): Provider
       let usage: Usage | undefined;
       let text = '';
       let refusal = '';
-      let responseId: string | undefined;
       const calls = new ToolCallAssembler();
       for await (const chunk of data) {
         ctl.upstreamEvent();
@@ -120,7 +120,7 @@ export function createOpenAIAdapter(d: DeploymentTarget, clock: Clock): Provider
       }
       yield end;
     } catch (err) {
-      throw ctl.failure(err, d.name, delivered, headers);
+      throw withResponseId(ctl.failure(err, d.name, delivered, headers), responseId);
     } finally {
       ctl.dispose();
     }

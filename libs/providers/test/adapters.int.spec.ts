@@ -170,6 +170,8 @@ describe.each(PROVIDERS)('%s adapter against the simulator', (provider) => {
       expect(deltas).toHaveLength(3);
       expect(error.classification).toMatchObject({ errorClass: 'STREAM_INTERRUPTED', interruptedBy: 'NETWORK', retryable: false, fallbackAllowed: false });
       expect(error.classification.upstreamRequestId).toMatch(REQUEST_ID);
+      // The answer had begun, so the failure names it (gen_ai.response.id on the failed attempt's span).
+      expect(error.classification.responseId).toMatch(RESPONSE_ID[provider]);
     });
 
     it('an SSE error event after 2 deltas → STREAM_INTERRUPTED', async () => {

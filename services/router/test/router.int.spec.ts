@@ -440,6 +440,13 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
     expect(final.costMicros).toBeGreaterThan(0n);
   });
 
+  it('names the answer on the span of an attempt whose stream broke after it began (gen_ai.response.id)', async () => {
+    tracing.reset();
+    for await (const msg of client.streamComplete(request({ route: 'chat-cut', params: { maxTokens: 100 } }), acme)) void msg;
+    const broken = tracing.spans().find((s) => s.name.startsWith('chat ') && s.attributes['error.type'] === 'STREAM_INTERRUPTED');
+    expect(broken?.attributes['gen_ai.response.id']).toEqual(expect.stringMatching(/^(chatcmpl-|msg_01)\w+$/));
+  });
+
   it('when every candidate fails: UNAVAILABLE with RetryInfo and every attempt in ErrorInfo', async () => {
     const err = await client.complete(request({ route: 'chat-dead' }), acme).then(
       () => {

@@ -48,6 +48,8 @@ export async function withAttemptSpan<T>(c: Candidate, maxTokens: number, fn: (s
       const classification = (err as ProviderError).classification;
       if (classification) {
         span.setAttributes({ 'error.type': classification.errorClass, 'switchyard.upstream_request_id': classification.upstreamRequestId ?? '' });
+        // A stream that broke after it began, or a filtered answer, has an answer id too.
+        if (classification.responseId) span.setAttribute('gen_ai.response.id', classification.responseId);
       }
       span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
       throw err;
