@@ -77,9 +77,8 @@ function isMetricsScrape(req: IncomingMessage): boolean {
  * and /metrics scrapes excepted) or marked by withTraceRoot; everything else
  * follows its parent. So heartbeats, sweeps and periodic probes, which run
  * outside any request, export nothing, while a call stays one trace across
- * gRPC, Redis, provider HTTP and NATS. The sampler is not configurable
- * (OTEL_TRACES_SAMPLER is not read): a ratio would cut traces apart across
- * processes that sample differently.
+ * gRPC, Redis, provider HTTP and NATS. The sampler is fixed: given one, the
+ * SDK does not read OTEL_TRACES_SAMPLER.
  */
 export function startTelemetry(options: StartTelemetryOptions): Telemetry {
   if (!options?.serviceName) throw new TypeError('startTelemetry: serviceName is required');
