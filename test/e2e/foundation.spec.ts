@@ -251,6 +251,14 @@ describe('foundation: one call across every service', () => {
       ['budget Redis script span', (s) => s.serviceName === 'switchyard-budget' && isRedisScript(s)],
       ['breaker Redis script span', (s) => s.serviceName === 'switchyard-breaker' && isRedisScript(s)],
       ['breaker NATS consume span', (s) => s.serviceName === 'switchyard-breaker' && s.kind === 'CONSUMER' && s.attributes['messaging.system'] === 'nats'],
+      [
+        'attempt span naming the answer and the upstream request',
+        (s) =>
+          s.serviceName === 'switchyard-router' &&
+          s.attributes['gen_ai.provider.name'] === 'openai' &&
+          /^chatcmpl-\w+$/.test(String(s.attributes['gen_ai.response.id'])) &&
+          /^req_/.test(String(s.attributes['switchyard.upstream_request_id'])),
+      ],
     ];
     const spans = await otlp.waitForSpans(
       (all) => required.every(([, match]) => all.some((s) => s.traceId === firstTraceId && match(s))),
@@ -362,5 +370,8 @@ describe('foundation: one call across every service', () => {
     const roots = otlp.spans().filter((s) => s.parentSpanId === '');
     expect(roots.length).toBeGreaterThan(0);
     expect(roots.filter((s) => s.kind !== 'SERVER').map((s) => `${s.serviceName} ${s.kind} ${s.name}`)).toEqual([]);
+    // Current GenAI conventions only: gen_ai.provider.name, never the deprecated gen_ai.system.
+    expect(otlp.spans().filter((s) => 'gen_ai.system' in s.attributes).map((s) => s.name)).toEqual([]);
+    expect(otlp.spans().some((s) => s.attributes['gen_ai.provider.name'] === 'anthropic')).toBe(true);
   });
 });
