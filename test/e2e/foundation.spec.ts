@@ -28,6 +28,7 @@ import {
   type HealthTransition,
 } from '@switchyard/contracts';
 import { hashApiKey } from '@switchyard/config';
+import { PRESENCE_SUBJECTS } from '@switchyard/nats';
 import {
   spawnProcess,
   spawnSimulator,
@@ -101,6 +102,13 @@ async function eventually<T>(probe: () => Promise<T | undefined>, what: string, 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A Redis script run (EVALSHA, or EVAL after NOSCRIPT), by its database semantics rather than a library's span name. */
+function isRedisScript(s: { attributes: Record<string, unknown>; name: string }): boolean {
+  const system = s.attributes['db.system'] ?? s.attributes['db.system.name'];
+  const operation = String(s.attributes['db.operation.name'] ?? s.attributes['db.operation'] ?? s.attributes['db.statement'] ?? s.attributes['db.query.text'] ?? s.name);
+  return system === 'redis' && /^eval/i.test(operation);
 }
 
 describe('foundation: one call across every service', () => {
@@ -194,6 +202,27 @@ describe('foundation: one call across every service', () => {
   let totalCost = 0n;
   let firstTraceId = '';
 
+  it('exports no span while only housekeeping runs (start-up, heartbeats, sweeps)', async () => {
+    const beats: Record<string, number> = {};
+    const withTraceHeaders: string[] = [];
+    await new Promise<void>((resolve) => {
+      // PRESENCE_SUBJECTS are switchyard.<service>.replicas.
+      const sub = watcher.subscribe('switchyard.*.replicas', {
+        callback: (_err, msg) => {
+          if (msg.headers?.has('traceparent')) withTraceHeaders.push(msg.subject);
+          beats[msg.subject] = (beats[msg.subject] ?? 0) + 1;
+          if ((beats[PRESENCE_SUBJECTS.limiter] ?? 0) >= 3 && (beats[PRESENCE_SUBJECTS.router] ?? 0) >= 3) {
+            sub.unsubscribe();
+            resolve();
+          }
+        },
+      });
+    });
+    expect(withTraceHeaders).toEqual([]);
+    // Each process exports within OTEL_BSP_SCHEDULE_DELAY (100 ms) of a span ending, so the first heartbeats' spans, had there been any, arrived before the third.
+    expect(otlp.spans().map((s) => `${s.serviceName} ${s.kind} ${s.name}`)).toEqual([]);
+  });
+
   it('answers an OpenAI-backed route with content, usage, cost and who served it', async () => {
     const { response, metadata } = await complete(request());
     expect(response.content.length).toBeGreaterThan(0);
@@ -206,6 +235,42 @@ describe('foundation: one call across every service', () => {
     totalCost += response.costMicros;
     firstTraceId = String(metadata.get('x-switchyard-trace-id')[0] ?? '');
     expect(firstTraceId).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('puts the whole journey of one call in one trace', async () => {
+    const required: [string, (s: { serviceName: string; kind: string; name: string; attributes: Record<string, unknown> }) => boolean][] = [
+      ['router server span', (s) => s.serviceName === 'switchyard-router' && s.kind === 'SERVER' && s.name.includes('Complete')],
+      ['cache server span', (s) => s.serviceName === 'switchyard-cache' && s.kind === 'SERVER'],
+      ['budget server span', (s) => s.serviceName === 'switchyard-budget' && s.kind === 'SERVER'],
+      ['limiter server span', (s) => s.serviceName === 'switchyard-limiter' && s.kind === 'SERVER'],
+      ['provider HTTP client span', (s) => s.serviceName === 'switchyard-router' && s.kind === 'CLIENT' && JSON.stringify(s.attributes).includes('/v1/chat/completions')],
+      ['NATS publish span', (s) => s.serviceName === 'switchyard-router' && s.kind === 'PRODUCER'],
+      ['breaker consume span', (s) => s.serviceName === 'switchyard-breaker' && s.kind === 'CONSUMER'],
+      // Issue 14: the Redis scripts and the NATS consume of the real services, by semantics (kind, db / messaging system), not by library span names.
+      ['limiter Redis script span', (s) => s.serviceName === 'switchyard-limiter' && isRedisScript(s)],
+      ['budget Redis script span', (s) => s.serviceName === 'switchyard-budget' && isRedisScript(s)],
+      ['breaker Redis script span', (s) => s.serviceName === 'switchyard-breaker' && isRedisScript(s)],
+      ['breaker NATS consume span', (s) => s.serviceName === 'switchyard-breaker' && s.kind === 'CONSUMER' && s.attributes['messaging.system'] === 'nats'],
+      [
+        'attempt span naming the answer and the upstream request',
+        (s) =>
+          s.serviceName === 'switchyard-router' &&
+          s.attributes['gen_ai.provider.name'] === 'openai' &&
+          /^chatcmpl-\w+$/.test(String(s.attributes['gen_ai.response.id'])) &&
+          /^req_/.test(String(s.attributes['switchyard.upstream_request_id'])),
+      ],
+    ];
+    const spans = await otlp.waitForSpans(
+      (all) => required.every(([, match]) => all.some((s) => s.traceId === firstTraceId && match(s))),
+      20_000,
+    );
+    for (const [what, match] of required) {
+      expect({ what, found: spans.some((s) => s.traceId === firstTraceId && match(s)) }).toEqual({ what, found: true });
+    }
+    // One call is one trace: every span exported so far (housekeeping kept running meanwhile) belongs to it.
+    expect([...new Set(otlp.spans().map((s) => s.traceId))]).toEqual([firstTraceId]);
+    const roots = otlp.spans().filter((s) => s.parentSpanId === '');
+    expect(roots.map((s) => ({ service: s.serviceName, kind: s.kind }))).toEqual([{ service: 'switchyard-router', kind: 'SERVER' }]);
   });
 
   it('answers an Anthropic-backed route', async () => {
@@ -243,25 +308,6 @@ describe('foundation: one call across every service', () => {
     // One unary call and one stream on the OpenAI route, one call on the Anthropic route: one admission each.
     expect(await admittedRequests('openai-primary')).toBe(2n);
     expect(await admittedRequests('anthropic-fallback')).toBe(1n);
-  });
-
-  it('puts the whole journey of one call in one trace', async () => {
-    const required: [string, (s: { serviceName: string; kind: string; name: string; attributes: Record<string, unknown> }) => boolean][] = [
-      ['router server span', (s) => s.serviceName === 'switchyard-router' && s.kind === 'SERVER' && s.name.includes('Complete')],
-      ['cache server span', (s) => s.serviceName === 'switchyard-cache' && s.kind === 'SERVER'],
-      ['budget server span', (s) => s.serviceName === 'switchyard-budget' && s.kind === 'SERVER'],
-      ['limiter server span', (s) => s.serviceName === 'switchyard-limiter' && s.kind === 'SERVER'],
-      ['provider HTTP client span', (s) => s.serviceName === 'switchyard-router' && s.kind === 'CLIENT' && JSON.stringify(s.attributes).includes('/v1/chat/completions')],
-      ['NATS publish span', (s) => s.serviceName === 'switchyard-router' && s.kind === 'PRODUCER'],
-      ['breaker consume span', (s) => s.serviceName === 'switchyard-breaker' && s.kind === 'CONSUMER'],
-    ];
-    const spans = await otlp.waitForSpans(
-      (all) => required.every(([, match]) => all.some((s) => s.traceId === firstTraceId && match(s))),
-      20_000,
-    );
-    for (const [what, match] of required) {
-      expect({ what, found: spans.some((s) => s.traceId === firstTraceId && match(s)) }).toEqual({ what, found: true });
-    }
   });
 
   it('rejects bad input with the right status and a message naming the problem, charging nothing', async () => {
@@ -319,5 +365,13 @@ describe('foundation: one call across every service', () => {
     expect(primaryEvents).toHaveLength(1);
     expect(primaryEvents[0]).toMatchObject({ from: CircuitState.CLOSED, to: CircuitState.OPEN });
   });
-});
 
+  it('started every trace at a request: no root span other than an incoming call', async () => {
+    const roots = otlp.spans().filter((s) => s.parentSpanId === '');
+    expect(roots.length).toBeGreaterThan(0);
+    expect(roots.filter((s) => s.kind !== 'SERVER').map((s) => `${s.serviceName} ${s.kind} ${s.name}`)).toEqual([]);
+    // Current GenAI conventions only: gen_ai.provider.name, never the deprecated gen_ai.system.
+    expect(otlp.spans().filter((s) => 'gen_ai.system' in s.attributes).map((s) => s.name)).toEqual([]);
+    expect(otlp.spans().some((s) => s.attributes['gen_ai.provider.name'] === 'anthropic')).toBe(true);
+  });
+});

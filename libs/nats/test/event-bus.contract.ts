@@ -232,7 +232,11 @@ export function eventBusContract(name: string, setup: () => Promise<EventBusFixt
         const stream = uid('C');
         const root = uid('c');
         await bus.ensureStream({ name: stream, subjects: [`${root}.>`] });
-        await bus.publish(`${root}.x`, enc('core'));
+        // Inside a trace, so the stored message carries trace headers (a publish outside any trace sends none).
+        await trace.getTracer('contract').startActiveSpan('caller', async (span) => {
+          await bus.publish(`${root}.x`, enc('core'));
+          span.end();
+        });
         const got = collector<DurableMessage>();
         const consumer = await bus.consume({ stream, durable: 'd', handler: (m) => got.push(m) });
         const [m] = await got.waitFor(1);

@@ -43,5 +43,12 @@ export function metaFromHeaders(headers: Headers, now: number): ResponseMetaResu
 export function contentFilterFailure(res: ChatResponse, deployment: string): ProviderError | undefined {
   if (res.finishReason !== 'content_filter') return undefined;
   const c = classify(res)!;
+  if (res.responseId) c.responseId = res.responseId;
   return new ProviderError(c, undefined, deployment);
+}
+
+/** Names the answer a failure belongs to, when the provider had already said its id (a stream that broke after it began). */
+export function withResponseId(err: Error, responseId: string | undefined): Error {
+  if (responseId && err instanceof ProviderError) err.classification.responseId ??= responseId;
+  return err;
 }

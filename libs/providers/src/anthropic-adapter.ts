@@ -1,7 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { Clock } from '@switchyard/util';
 import { AttemptControl } from './attempt-control';
-import { checkCallOptions, contentFilterFailure, invalidRequest, metaFromHeaders } from './adapter-support';
+import { checkCallOptions, contentFilterFailure, invalidRequest, metaFromHeaders, withResponseId } from './adapter-support';
 import { fromAnthropicEvent, fromAnthropicResponse, structuredOutputTool, toAnthropicParams } from './anthropic-translate';
 import { ToolCallAssembler } from './tool-call-assembler';
 import { IncompleteStreamError } from './errors';
@@ -56,6 +56,7 @@ export function createAnthropicAdapter(d: DeploymentTarget, clock: Clock): Provi
     const ctl = new AttemptControl(opts, true);
     let headers: Headers | undefined;
     let delivered = false;
+    let responseId: string | undefined;
     try {
       const { data, response } = await client.messages.create(params, { signal: ctl.signal }).withResponse();
       headers = response.headers;
@@ -78,6 +79,7 @@ export function createAnthropicAdapter(d: DeploymentTarget, clock: Clock): Provi
         if (parts.outputTokens !== undefined) outputTokens = parts.outputTokens;
         if (parts.finishReason) finishReason = parts.finishReason;
         if (parts.done) done = true;
+        responseId ??= parts.responseId;
         // The forced structured-output tool's argument fragments are the answer's text.
         let piece = parts.text;
         if (parts.toolStart && parts.toolStart.name === forced) forcedBlock = parts.toolStart.block;
@@ -112,9 +114,9 @@ export function createAnthropicAdapter(d: DeploymentTarget, clock: Clock): Provi
       if (reason === 'content_filter') {
         throw contentFilterFailure({ content: text, finishReason: reason, usage, model: d.model, ...meta }, d.name)!;
       }
-      yield { type: 'end', finishReason: reason, usage, ...(calls.size > 0 ? { toolCalls: calls.result()! } : {}), ...meta };
+      yield { type: 'end', finishReason: reason, usage, ...(calls.size > 0 ? { toolCalls: calls.result()! } : {}), ...(responseId ? { responseId } : {}), ...meta };
     } catch (err) {
-      throw ctl.failure(err, d.name, delivered, headers);
+      throw withResponseId(ctl.failure(err, d.name, delivered, headers), responseId);
     } finally {
       ctl.dispose();
     }

@@ -98,12 +98,13 @@ describe('fromAnthropicResponse', () => {
       usage: { input_tokens: 20, output_tokens: 4, cache_creation_input_tokens: null, cache_read_input_tokens: null, ...usage },
     }) as unknown as Message;
 
-  it('concatenates text blocks and maps usage', () => {
+  it('concatenates text blocks and maps usage and the message id', () => {
     expect(fromAnthropicResponse(message('end_turn'), { upstreamRequestId: 'req_a' })).toEqual({
       content: 'Hello',
       finishReason: 'stop',
       usage: { inputTokens: 20, outputTokens: 4 },
       model: 'claude-sonnet-4-5-20250929',
+      responseId: 'msg_1',
       upstreamRequestId: 'req_a',
     });
   });
@@ -135,5 +136,10 @@ describe('fromAnthropicEvent', () => {
     const md = { type: 'message_delta', delta: { stop_reason: 'max_tokens', stop_sequence: null }, usage: { output_tokens: 7 } } as unknown as RawMessageStreamEvent;
     expect(fromAnthropicEvent(md)).toEqual({ finishReason: 'length', outputTokens: 7 });
     expect(fromAnthropicEvent({ type: 'message_stop' } as RawMessageStreamEvent)).toEqual({ done: true });
+  });
+
+  it('reads the streamed answer\'s id from message_start', () => {
+    const start = { type: 'message_start', message: { id: 'msg_01abc', model: 'claude', usage: { input_tokens: 11, output_tokens: 1 } } } as unknown as RawMessageStreamEvent;
+    expect(fromAnthropicEvent(start)).toMatchObject({ responseId: 'msg_01abc' });
   });
 });

@@ -230,6 +230,7 @@ export function fromAnthropicResponse(message: Message, meta: ResponseMeta = {},
     },
     model: message.model,
   };
+  if (message.id) response.responseId = message.id;
   if (meta.upstreamRequestId !== undefined) response.upstreamRequestId = meta.upstreamRequestId;
   if (meta.rateLimit !== undefined) response.rateLimit = meta.rateLimit;
   return response;
@@ -246,6 +247,8 @@ export interface AnthropicEventParts {
   /** Cumulative output tokens so far (message_delta carries the running total). */
   outputTokens?: number;
   model?: string;
+  /** message_start's `message.id`: the id of the streamed answer. */
+  responseId?: string;
   /** message_stop: the only clean end of an Anthropic stream. */
   done?: true;
 }
@@ -257,6 +260,7 @@ export function fromAnthropicEvent(event: RawMessageStreamEvent): AnthropicEvent
         inputTokens: anthropicInputTokens(event.message.usage ?? {}),
         outputTokens: event.message.usage?.output_tokens ?? 0,
         model: event.message.model,
+        ...(event.message.id ? { responseId: event.message.id } : {}),
       };
     case 'content_block_start':
       if (event.content_block.type === 'tool_use') {

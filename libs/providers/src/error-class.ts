@@ -16,6 +16,8 @@ export interface Classification {
   fallbackAllowed: boolean;
   retryAfterMs?: number;
   upstreamRequestId?: string;
+  /** The provider's id of the answer when one had begun (a stream broken after its first event, a filtered 200): `gen_ai.response.id`. */
+  responseId?: string;
   status?: number;
   /** Provider error code/type when sent (e.g. `insufficient_quota`, `overloaded_error`); for logs and metrics. */
   providerCode?: string;

@@ -2,7 +2,7 @@ import OpenAI, { AzureOpenAI } from 'openai';
 import { countTextTokens } from '@switchyard/tokens';
 import type { Clock } from '@switchyard/util';
 import { AttemptControl } from './attempt-control';
-import { checkCallOptions, contentFilterFailure, invalidRequest, metaFromHeaders } from './adapter-support';
+import { checkCallOptions, contentFilterFailure, invalidRequest, metaFromHeaders, withResponseId } from './adapter-support';
 import { IncompleteStreamError } from './errors';
 import { countRequestInputTokens } from './estimate';
 import { ToolCallAssembler } from './tool-call-assembler';
@@ -69,6 +69,7 @@ export function createOpenAIAdapter(d: DeploymentTarget, clock: Clock): Provider
     const ctl = new AttemptControl(opts, true);
     let headers: Headers | undefined;
     let delivered = false;
+    let responseId: string | undefined;
     try {
       const { data, response } = await client.chat.completions.create(params, { signal: ctl.signal }).withResponse();
       headers = response.headers;
@@ -84,6 +85,7 @@ export function createOpenAIAdapter(d: DeploymentTarget, clock: Clock): Provider
         const parts = fromOpenAIChunk(chunk);
         if (parts.finishReason) finishReason = parts.finishReason;
         if (parts.usage) usage = parts.usage;
+        responseId ??= parts.responseId;
         if (parts.refusal !== undefined) refusal += parts.refusal;
         if (parts.text !== undefined) {
           ctl.firstDelta();
@@ -110,6 +112,7 @@ export function createOpenAIAdapter(d: DeploymentTarget, clock: Clock): Provider
         ...(usage ? {} : { usageEstimated: true as const }),
         ...(calls.size > 0 ? { toolCalls: calls.result()! } : {}),
         ...(refusal ? { refusal } : {}),
+        ...(responseId ? { responseId } : {}),
         ...meta,
       };
       if (finishReason === 'content_filter') {
@@ -117,7 +120,7 @@ export function createOpenAIAdapter(d: DeploymentTarget, clock: Clock): Provider
       }
       yield end;
     } catch (err) {
-      throw ctl.failure(err, d.name, delivered, headers);
+      throw withResponseId(ctl.failure(err, d.name, delivered, headers), responseId);
     } finally {
       ctl.dispose();
     }

@@ -85,12 +85,13 @@ describe('fromOpenAIResponse', () => {
       usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 },
     }) as unknown as ChatCompletion;
 
-  it('maps content, usage, model and the metadata passed in', () => {
+  it('maps content, usage, model, the completion id and the metadata passed in', () => {
     expect(fromOpenAIResponse(completion('stop'), { upstreamRequestId: 'req_1' })).toEqual({
       content: 'hello',
       finishReason: 'stop',
       usage: { inputTokens: 12, outputTokens: 3 },
       model: 'gpt-4o-mini-2024-07-18',
+      responseId: 'chatcmpl-1',
       upstreamRequestId: 'req_1',
     });
   });
@@ -121,13 +122,14 @@ describe('fromOpenAIChunk', () => {
   const chunk = (delta: object, finish: string | null = null, usage?: object): ChatCompletionChunk =>
     ({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: usage ? [] : [{ index: 0, delta, finish_reason: finish }], ...(usage ? { usage } : {}) }) as ChatCompletionChunk;
 
-  it('extracts text, skips the empty role-only first chunk, and reads finish and usage chunks', () => {
-    expect(fromOpenAIChunk(chunk({ role: 'assistant', content: '' }))).toEqual({ model: 'm' });
-    expect(fromOpenAIChunk(chunk({ content: 'He' }))).toEqual({ text: 'He', model: 'm' });
-    expect(fromOpenAIChunk(chunk({}, 'stop'))).toEqual({ finishReason: 'stop', model: 'm' });
+  it('extracts text, skips the empty role-only first chunk, and reads finish and usage chunks (each with the completion id)', () => {
+    expect(fromOpenAIChunk(chunk({ role: 'assistant', content: '' }))).toEqual({ model: 'm', responseId: 'c' });
+    expect(fromOpenAIChunk(chunk({ content: 'He' }))).toEqual({ text: 'He', model: 'm', responseId: 'c' });
+    expect(fromOpenAIChunk(chunk({}, 'stop'))).toEqual({ finishReason: 'stop', model: 'm', responseId: 'c' });
     expect(fromOpenAIChunk(chunk({}, null, { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 }))).toEqual({
       usage: { inputTokens: 9, outputTokens: 2 },
       model: 'm',
+      responseId: 'c',
     });
   });
 });

@@ -158,6 +158,7 @@ export function fromOpenAIResponse(completion: ChatCompletion, meta: ResponseMet
     },
     model: completion.model,
   };
+  if (completion.id) response.responseId = completion.id;
   if (meta.upstreamRequestId !== undefined) response.upstreamRequestId = meta.upstreamRequestId;
   if (meta.rateLimit !== undefined) response.rateLimit = meta.rateLimit;
   return response;
@@ -172,6 +173,8 @@ export interface OpenAIChunkParts {
   finishReason?: FinishReason;
   usage?: { inputTokens: number; outputTokens: number };
   model?: string;
+  /** The completion id every chunk of one stream repeats. */
+  responseId?: string;
 }
 
 export function fromOpenAIChunk(chunk: ChatCompletionChunk): OpenAIChunkParts {
@@ -190,5 +193,6 @@ export function fromOpenAIChunk(chunk: ChatCompletionChunk): OpenAIChunkParts {
   if (choice?.finish_reason) parts.finishReason = fromOpenAIFinishReason(choice.finish_reason);
   if (chunk.usage) parts.usage = { inputTokens: chunk.usage.prompt_tokens ?? 0, outputTokens: chunk.usage.completion_tokens ?? 0 };
   if (chunk.model) parts.model = chunk.model;
+  if (chunk.id) parts.responseId = chunk.id;
   return parts;
 }

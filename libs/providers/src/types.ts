@@ -119,6 +119,8 @@ export interface ChatResponse {
   usage: Usage;
   /** The model the provider says served the call (may differ from the alias asked for). */
   model: string;
+  /** The provider's id of this answer (OpenAI/Azure completion `id`, Anthropic message `id`): `gen_ai.response.id`. */
+  responseId?: string;
   upstreamRequestId?: string;
   rateLimit?: RateLimitSnapshot;
 }
@@ -149,6 +151,8 @@ export type StreamChunk =
        * figures were counted locally with @switchyard/tokens instead.
        */
       usageEstimated?: true;
+      /** The provider's id of the streamed answer (OpenAI/Azure chunk `id`, Anthropic message_start `message.id`). */
+      responseId?: string;
       upstreamRequestId?: string;
       rateLimit?: RateLimitSnapshot;
     };

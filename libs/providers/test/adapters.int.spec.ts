@@ -60,6 +60,13 @@ const FAULTS: FaultCase[] = [
 ];
 
 const REQUEST_ID = /^(req_|chatcmpl|[0-9a-f]{8})/;
+/** The provider's id of an answer (`gen_ai.response.id`): chatcmpl-… for the OpenAI family, msg_… for Anthropic. */
+const RESPONSE_ID: Record<ProviderKind, RegExp> = {
+  openai: /^chatcmpl-\w+$/,
+  azure: /^chatcmpl-\w+$/,
+  'openai-compatible': /^chatcmpl-\w+$/,
+  anthropic: /^msg_01\w+$/,
+};
 const TIMEOUT_MS = 300;
 
 let sim: SimulatorHandle;
@@ -128,6 +135,7 @@ describe.each(PROVIDERS)('%s adapter against the simulator', (provider) => {
       expect(res.model).toBe(DEPLOYMENT[provider]);
       expect(res.usage).toEqual({ inputTokens: countChatTokens(REQUEST.messages as { role: string; content: string }[], provider), outputTokens: countTextTokens(res.content) });
       expect(res.upstreamRequestId).toMatch(REQUEST_ID);
+      expect(res.responseId).toMatch(RESPONSE_ID[provider]);
       expect(res.rateLimit?.ignored).toEqual([]);
       expect(res.rateLimit?.requests).toMatchObject({ remaining: 599 });
       if (provider !== 'anthropic') expect(res.rateLimit?.requests?.limit).toBe(600);
@@ -144,6 +152,9 @@ describe.each(PROVIDERS)('%s adapter against the simulator', (provider) => {
       expect(r.end).toMatchObject({ type: 'end', finishReason: 'stop', usage: whole.usage });
       expect(r.end?.usageEstimated).toBeUndefined();
       expect(r.end?.upstreamRequestId).toMatch(REQUEST_ID);
+      expect(r.end?.responseId).toMatch(RESPONSE_ID[provider]);
+      // One id per answer: the stream's is its own, not the previous call's.
+      expect(r.end?.responseId).not.toBe(whole.responseId);
     });
 
     it('maps maxTokens to a length stop', async () => {
@@ -159,6 +170,8 @@ describe.each(PROVIDERS)('%s adapter against the simulator', (provider) => {
       expect(deltas).toHaveLength(3);
       expect(error.classification).toMatchObject({ errorClass: 'STREAM_INTERRUPTED', interruptedBy: 'NETWORK', retryable: false, fallbackAllowed: false });
       expect(error.classification.upstreamRequestId).toMatch(REQUEST_ID);
+      // The answer had begun, so the failure names it (gen_ai.response.id on the failed attempt's span).
+      expect(error.classification.responseId).toMatch(RESPONSE_ID[provider]);
     });
 
     it('an SSE error event after 2 deltas → STREAM_INTERRUPTED', async () => {

@@ -1,6 +1,7 @@
 export { startTelemetry, type StartTelemetryOptions, type Telemetry } from './start-telemetry';
 export { createLogger, REDACTED_PATHS, type CreateLoggerOptions, type Logger } from './logger';
 export { getTracer, getMeter, genAiAttributes, setGenAiAttributes, type GenAiAttributes } from './gen-ai';
+export { entryPointSampler, EntryPointSampler, withTraceRoot, TRACE_ROOT_ATTRIBUTE } from './trace-roots';
 export {
   injectTraceContext,
   extractTraceContext,

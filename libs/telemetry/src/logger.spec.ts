@@ -1,4 +1,4 @@
-import { trace } from '@opentelemetry/api';
+import { context, TraceFlags, trace } from '@opentelemetry/api';
 import { startInMemoryTracing, type InMemoryTracing } from '@switchyard/testing';
 import { Writable } from 'node:stream';
 import { createLogger } from './logger';
@@ -30,6 +30,15 @@ describe('createLogger', () => {
     logger.info('outside');
     expect(lines[0]).toMatchObject({ name: 'router', level: 'info', trace_id: ids.traceId, span_id: ids.spanId, deployment: 'gpt4o' });
     expect(lines[1]).not.toHaveProperty('trace_id');
+  });
+
+  it('quotes no trace id from an unsampled span (housekeeping): it would lead to no trace', () => {
+    const { lines, destination } = capture();
+    const logger = createLogger('limiter', { destination });
+    const unsampled = trace.wrapSpanContext({ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: TraceFlags.NONE });
+    context.with(trace.setSpan(context.active(), unsampled), () => logger.warn('heartbeat failed'));
+    expect(lines[0]).not.toHaveProperty('trace_id');
+    expect(lines[0]).toMatchObject({ msg: 'heartbeat failed' });
   });
 
   it('writes ISO UTC timestamps and honours the level', () => {

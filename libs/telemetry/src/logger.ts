@@ -1,4 +1,4 @@
-import { trace } from '@opentelemetry/api';
+import { TraceFlags, trace } from '@opentelemetry/api';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger } from 'pino';
@@ -44,7 +44,9 @@ export function createLogger(name: string, options: CreateLoggerOptions = {}): L
     mixin() {
       const span = trace.getActiveSpan();
       if (!span) return {};
-      const { traceId, spanId } = span.spanContext();
+      const { traceId, spanId, traceFlags } = span.spanContext();
+      // Housekeeping runs in unsampled spans (entryPointSampler): their ids lead to no trace, so a line does not quote them.
+      if ((traceFlags & TraceFlags.SAMPLED) === 0) return {};
       return { trace_id: traceId, span_id: spanId };
     },
   };

@@ -1,5 +1,6 @@
 import {
   context,
+  INVALID_SPAN_CONTEXT,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -73,12 +74,19 @@ async function runInSpan<T>(span: Span, ctx: Context, fn: () => Promise<T> | T):
 /**
  * Runs `fn` inside a PRODUCER span named `<subject> publish` and hands it the
  * trace headers to put on the message, so the consumer's span joins this trace.
+ *
+ * Only inside a trace: a publish with no active span (a heartbeat, a sweep's
+ * event) is housekeeping, so it gets no span and no headers, and its consumer
+ * starts no trace either (see entryPointSampler). A message that is user work
+ * without a caller is published inside withTraceRoot.
  */
-export function withProducerSpan<T>(
+export async function withProducerSpan<T>(
   subject: string,
   fn: (traceHeaders: Record<string, string>, span: Span) => Promise<T> | T,
   options: MessagingSpanOptions = {},
 ): Promise<T> {
+  const active = trace.getSpanContext(context.active());
+  if (!active || !trace.isSpanContextValid(active)) return fn({}, trace.wrapSpanContext(INVALID_SPAN_CONTEXT));
   const tracer = trace.getTracer(options.tracerName ?? TRACER_NAME);
   const span = tracer.startSpan(`${subject} publish`, {
     kind: SpanKind.PRODUCER,

@@ -6,6 +6,8 @@ import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { IncomingMessage } from 'node:http';
+import { entryPointSampler } from './trace-roots';
 
 export interface StartTelemetryOptions {
   /** `service.name` on every span (router, limiter, ...). */
@@ -43,6 +45,11 @@ function redisStatement(command: string, args: unknown[]): string {
   return typeof first === 'string' && first.length <= 200 ? `${command} ${first}` : command;
 }
 
+/** Prometheus scrapes are not calls; a trace per scrape would be noise. */
+function isMetricsScrape(req: IncomingMessage): boolean {
+  return (req.url ?? '').split('?')[0] === '/metrics';
+}
+
 /**
  * Starts OpenTelemetry for one service process: traces for gRPC (client and
  * server), Redis (ioredis), provider HTTP calls (undici = global fetch used by
@@ -64,6 +71,14 @@ function redisStatement(command: string, args: unknown[]): string {
  * OTEL_EXPORTER_OTLP_PROTOCOL (`http/protobuf` default, `http/json`, `grpc`),
  * (metrics are not OTel's: see `serveMetrics` and METRICS_PORT),
  * OTEL_SDK_DISABLED=true turns everything off.
+ *
+ * Only calls start traces (entryPointSampler): a span without a parent is kept
+ * when it is a SERVER span (an incoming gRPC or HTTP request; health checks
+ * and /metrics scrapes excepted) or marked by withTraceRoot; everything else
+ * follows its parent. So heartbeats, sweeps and periodic probes, which run
+ * outside any request, export nothing, while a call stays one trace across
+ * gRPC, Redis, provider HTTP and NATS. The sampler is fixed: given one, the
+ * SDK does not read OTEL_TRACES_SAMPLER.
  */
 export function startTelemetry(options: StartTelemetryOptions): Telemetry {
   if (!options?.serviceName) throw new TypeError('startTelemetry: serviceName is required');
@@ -72,11 +87,12 @@ export function startTelemetry(options: StartTelemetryOptions): Telemetry {
     ...(options.serviceVersion ? { resource: resourceFromAttributes({ 'service.version': options.serviceVersion }) } : {}),
     ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}),
     metricReaders: options.metricReaders ?? [],
+    sampler: entryPointSampler(),
     instrumentations: [
       new GrpcInstrumentation(),
       new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: redisStatement }),
       new UndiciInstrumentation(),
-      new HttpInstrumentation(),
+      new HttpInstrumentation({ ignoreIncomingRequestHook: isMetricsScrape }),
       ...(options.instrumentations ?? []),
     ],
   });

@@ -43,6 +43,22 @@ describe('startTelemetry in a real process', () => {
     expect(fetchSpan).toMatchObject({ traceId: client.traceId, parentSpanId: server.spanId });
   }, 30_000);
 
+  it('exports only the call: probes, unparented Redis reads, heartbeat publishes and /metrics scrapes start no trace', async () => {
+    receiver.clear();
+    const child = await spawnProcess({
+      entry: join(__dirname, 'fixtures/traced-service.ts'),
+      env: { ...receiver.env, REDIS_URL: redis.url, FIXTURE_SERVICE: 'fixture-quiet', FIXTURE_HOUSEKEEPING: '1' },
+    });
+    expect(await child.exited).toBe(0);
+    // The process flushed on shutdown, so everything it would ever export has arrived once its call's spans have.
+    const spans = await receiver.waitForSpans((all) => all.some((s) => s.name === 'fixture call'), 10_000);
+    const root = spans.find((s) => s.name === 'fixture call')!;
+    expect(root.parentSpanId).toBe('');
+    expect([...new Set(spans.map((s) => s.traceId))]).toEqual([root.traceId]);
+    // The call itself is whole: gRPC client and server, Redis, and fetch with the provider's HTTP server span, under the marked root.
+    expect(spans.map((s) => s.kind).sort()).toEqual(['CLIENT', 'CLIENT', 'CLIENT', 'INTERNAL', 'SERVER', 'SERVER']);
+  }, 30_000);
+
   it('exports nothing when OTEL_TRACES_EXPORTER=none', async () => {
     receiver.clear();
     const child = await spawnProcess({

@@ -1,6 +1,7 @@
 import { clone, create, fromBinary } from '@bufbuild/protobuf';
 import { CompleteRequestSchema, JobState, StatusSchema, type RouterService, type Status } from '@switchyard/contracts';
 import { parseGrpcError, status, STATUS_DETAILS_KEY, type Client } from '@switchyard/grpc';
+import { withTraceRoot } from '@switchyard/telemetry';
 import type { Clock } from '@switchyard/util';
 import { JobConflictError, type JobStore, type VersionedJob } from './adapters/job-store';
 import type { KeySeal } from './adapters/key-seal';
@@ -184,13 +185,24 @@ export class JobWorker {
     }
   }
 
+  /**
+   * A job is user work that arrives with no request around it, so its run is
+   * a trace root (the router call and the state writes nest under it); the
+   * work-queue heartbeats run on a timer set up before the span and stay out.
+   */
   private async run(q: QueuedJob): Promise<void> {
     const heartbeat = setInterval(() => q.heartbeat(), Math.max(250, Math.floor(this.options.ackWaitMs / 3)));
     try {
-      const claimed = await this.claim(q);
-      if (!claimed) return;
-      const outcome = await this.callRouter(claimed);
-      await this.settle(q, outcome);
+      await withTraceRoot(
+        'job run',
+        async () => {
+          const claimed = await this.claim(q);
+          if (!claimed) return;
+          const outcome = await this.callRouter(claimed);
+          await this.settle(q, outcome);
+        },
+        { 'switchyard.job_id': q.jobId, 'switchyard.tenant': q.tenant },
+      );
     } finally {
       clearInterval(heartbeat);
     }

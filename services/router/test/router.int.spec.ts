@@ -338,8 +338,23 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
     // Current GenAI conventions, and the upstream request id on a successful attempt too (issue 14).
     expect(attemptSpan?.attributes).not.toHaveProperty('gen_ai.system');
     expect(attemptSpan?.attributes['switchyard.upstream_request_id']).toEqual(expect.stringMatching(/\S/));
+    expect(attemptSpan?.attributes['gen_ai.response.id']).toEqual(expect.stringMatching(/^chatcmpl-\w+$/));
     // No prompt text in span attributes.
     expect(JSON.stringify(tracing.spans().map((s) => s.attributes))).not.toContain('trace me');
+  });
+
+  it('puts gen_ai.response.id and the upstream request id on streamed and Anthropic attempt spans too', async () => {
+    tracing.reset();
+    await client.complete(request({ route: 'chat-anthropic', messages: [{ role: Role.USER, content: 'anthropic ids' }] }), acme);
+    for await (const msg of client.streamComplete(request({ messages: [{ role: Role.USER, content: 'stream ids' }] }), acme)) void msg;
+    for await (const msg of client.streamComplete(request({ route: 'chat-anthropic', messages: [{ role: Role.USER, content: 'anthropic stream ids' }] }), acme)) void msg;
+    const attempts = tracing.spans().filter((s) => s.name.startsWith('chat '));
+    const ids = attempts.map((s) => ({ provider: s.attributes['gen_ai.provider.name'], id: s.attributes['gen_ai.response.id'], upstream: s.attributes['switchyard.upstream_request_id'] }));
+    expect(ids).toEqual([
+      { provider: 'anthropic', id: expect.stringMatching(/^msg_01\w+$/), upstream: expect.stringMatching(/^req_/) },
+      { provider: 'openai', id: expect.stringMatching(/^chatcmpl-\w+$/), upstream: expect.stringMatching(/^req_/) },
+      { provider: 'anthropic', id: expect.stringMatching(/^msg_01\w+$/), upstream: expect.stringMatching(/^req_/) },
+    ]);
   });
 
   it('completes through an Anthropic-backed route', async () => {
@@ -423,6 +438,13 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
     expect(final.usage!.inputTokens).toBeGreaterThan(0);
     expect(final.usage!.outputTokens).toBeGreaterThan(0);
     expect(final.costMicros).toBeGreaterThan(0n);
+  });
+
+  it('names the answer on the span of an attempt whose stream broke after it began (gen_ai.response.id)', async () => {
+    tracing.reset();
+    for await (const msg of client.streamComplete(request({ route: 'chat-cut', params: { maxTokens: 100 } }), acme)) void msg;
+    const broken = tracing.spans().find((s) => s.name.startsWith('chat ') && s.attributes['error.type'] === 'STREAM_INTERRUPTED');
+    expect(broken?.attributes['gen_ai.response.id']).toEqual(expect.stringMatching(/^(chatcmpl-|msg_01)\w+$/));
   });
 
   it('when every candidate fails: UNAVAILABLE with RetryInfo and every attempt in ErrorInfo', async () => {

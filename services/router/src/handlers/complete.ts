@@ -1,11 +1,10 @@
 import type { CompleteRequest, CompleteResponse } from '@switchyard/contracts';
 import type { CallContext } from '@switchyard/grpc';
 import type { ChatResponse } from '@switchyard/providers';
-import { setGenAiAttributes } from '@switchyard/telemetry';
 import { runAttempts, type AttemptPorts } from '../domain/run-attempts';
 import type { CallSteps } from './call-steps';
 import { requestFor } from './prepare-call';
-import { inCallSpan, tagCallSpan, withAttemptSpan } from './tracing';
+import { inCallSpan, tagAttemptAnswer, tagCallSpan, withAttemptSpan } from './tracing';
 
 /** RouterService.Complete: the life of one call (README "Architecture"), one whole answer. */
 export function createCompleteHandler(steps: CallSteps) {
@@ -43,9 +42,7 @@ export function createCompleteHandler(steps: CallSteps) {
           call: (c, timeoutMs) =>
             withAttemptSpan(c, requestFor(p, c.name).maxTokens, async (attemptSpan) => {
               const res = await steps.providers.get(c.name)!.complete(requestFor(p, c.name), { signal: work, timeoutMs });
-              setGenAiAttributes(attemptSpan, { responseModel: res.model, inputTokens: res.usage.inputTokens, outputTokens: res.usage.outputTokens, finishReasons: [res.finishReason] });
-              // The upstream request id on every attempt span, not only failed ones: support tickets quote it.
-              if (res.upstreamRequestId) attemptSpan.setAttribute('switchyard.upstream_request_id', res.upstreamRequestId);
+              tagAttemptAnswer(attemptSpan, res);
               return res;
             }),
           afterAttempt: (e) => {

@@ -9,7 +9,6 @@ import {
 } from '@switchyard/contracts';
 import type { CallContext, StreamSend } from '@switchyard/grpc';
 import { CancelledError, CLASS_POLICY, ProviderError, ToolCallAssembler, type StreamChunk, type ToolCallDelta, type Usage } from '@switchyard/providers';
-import { setGenAiAttributes } from '@switchyard/telemetry';
 import { countTextTokens } from '@switchyard/tokens';
 import type { Candidate } from '../domain/candidates';
 import { ANSWER_MARGIN_MS, runAttempts, type AttemptPorts } from '../domain/run-attempts';
@@ -17,7 +16,7 @@ import { cacheStatusFor } from './answer';
 import type { CallSteps } from './call-steps';
 import { requestFor } from './prepare-call';
 import { servedBy, toAttemptProto } from './response-shapes';
-import { inCallSpan, tagCallSpan, withAttemptSpan } from './tracing';
+import { inCallSpan, tagAttemptAnswer, tagCallSpan, withAttemptSpan } from './tracing';
 
 type End = Extract<StreamChunk, { type: 'end' }>;
 interface StreamedAnswer {
@@ -109,8 +108,7 @@ export function createStreamCompleteHandler(steps: CallSteps) {
               });
               for await (const chunk of stream) {
                 if (chunk.type === 'end') {
-                  setGenAiAttributes(attemptSpan, { inputTokens: chunk.usage.inputTokens, outputTokens: chunk.usage.outputTokens, finishReasons: [chunk.finishReason] });
-                  if (chunk.upstreamRequestId) attemptSpan.setAttribute('switchyard.upstream_request_id', chunk.upstreamRequestId);
+                  tagAttemptAnswer(attemptSpan, chunk);
                   return { text: partial, end: chunk };
                 }
                 if (chunk.type === 'delta' && !chunk.text) continue;

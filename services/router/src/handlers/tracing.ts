@@ -48,6 +48,8 @@ export async function withAttemptSpan<T>(c: Candidate, maxTokens: number, fn: (s
       const classification = (err as ProviderError).classification;
       if (classification) {
         span.setAttributes({ 'error.type': classification.errorClass, 'switchyard.upstream_request_id': classification.upstreamRequestId ?? '' });
+        // A stream that broke after it began, or a filtered answer, has an answer id too.
+        if (classification.responseId) span.setAttribute('gen_ai.response.id', classification.responseId);
       }
       span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
       throw err;
@@ -55,6 +57,32 @@ export async function withAttemptSpan<T>(c: Candidate, maxTokens: number, fn: (s
       span.end();
     }
   });
+}
+
+/** What a successful attempt learnt about the answer (a ChatResponse, or a stream's end chunk). */
+export interface AttemptAnswer {
+  usage: { inputTokens: number; outputTokens: number };
+  finishReason: string;
+  model?: string;
+  responseId?: string;
+  upstreamRequestId?: string;
+}
+
+/**
+ * Records the answer on its attempt span: usage, finish reason, and the two
+ * ids a support ticket quotes, `gen_ai.response.id` (the provider's id of the
+ * answer) and the upstream request id, on every successful attempt (failed
+ * ones carry the request id from their classification).
+ */
+export function tagAttemptAnswer(span: Span, a: AttemptAnswer): void {
+  setGenAiAttributes(span, {
+    ...(a.model ? { responseModel: a.model } : {}),
+    ...(a.responseId ? { responseId: a.responseId } : {}),
+    inputTokens: a.usage.inputTokens,
+    outputTokens: a.usage.outputTokens,
+    finishReasons: [a.finishReason],
+  });
+  if (a.upstreamRequestId) span.setAttribute('switchyard.upstream_request_id', a.upstreamRequestId);
 }
 
 /** Names the call on its span once it is known (after authentication and validation). */
