@@ -45,9 +45,18 @@ export function providerFetch(): typeof fetch {
   return shared;
 }
 
+/**
+ * An idle pooled socket is closed after this long, or a second before the
+ * server's own `Keep-Alive: timeout=` hint: a socket a load balancer dropped
+ * silently is not reused (undici's fetch used the same 4 s default). Without
+ * it Node keeps idle sockets for ever and ignores the hint.
+ */
+const IDLE_SOCKET_MS = 4_000;
+
 /** One keep-alive pool per protocol for the process: every deployment's SDK client reuses its sockets. */
 export function sharedAgents(): { http: HttpAgent; https: HttpsAgent } {
-  agents ??= { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+  const options = { keepAlive: true, timeout: IDLE_SOCKET_MS };
+  agents ??= { http: new HttpAgent(options), https: new HttpsAgent(options) };
   return agents;
 }
 
