@@ -25,6 +25,10 @@ const benches: Record<string, { script: string; what: string }> = {
     script: 'services/jobs/bench/jobs.ts',
     what: 'jobs service: Submit latency p50/p99, jobs/s drained against the limiter-admitted rate (utilisation), queue CPU per job (flags: --jobs, --rpm, --window-ms, --concurrency, --submitters)',
   },
+  providers: {
+    script: 'libs/providers/bench/provider-call.ts',
+    what: 'one provider call on the caller side against the stack bench mock upstream: bare fetch POST vs the openai SDK with its defaults vs our adapter, CPU µs per call and p50/p99, interleaved (flags: --rounds, --calls, --concurrency 1,16)',
+  },
   metrics: { script: 'libs/telemetry/bench/record-cost.ts', what: 'ns per recorded sample: prom-client (used) vs the OTel metrics SDK, router label shapes (arg: iterations)' },
   limiter: {
     script: 'services/limiter/bench/acquire.ts',

@@ -1,6 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { Clock } from '@switchyard/util';
 import { AttemptControl } from './attempt-control';
+import { providerFetch } from './http-fetch';
 import { checkCallOptions, contentFilterFailure, invalidRequest, metaFromHeaders, withResponseId } from './adapter-support';
 import { fromAnthropicEvent, fromAnthropicResponse, structuredOutputTool, toAnthropicParams } from './anthropic-translate';
 import { ToolCallAssembler } from './tool-call-assembler';
@@ -15,7 +16,7 @@ export function createAnthropicClient(d: DeploymentTarget): Anthropic {
     maxRetries: 0,
     // Setting it explicitly also stops the SDK from refusing large non-streaming max_tokens.
     timeout: d.sdkTimeoutMs ?? DEFAULT_SDK_TIMEOUT_MS,
-    ...(d.fetch ? { fetch: d.fetch } : {}),
+    fetch: d.fetch ?? providerFetch(),
   });
 }
 

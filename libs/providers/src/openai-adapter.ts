@@ -2,6 +2,7 @@ import OpenAI, { AzureOpenAI } from 'openai';
 import { countTextTokens } from '@switchyard/tokens';
 import type { Clock } from '@switchyard/util';
 import { AttemptControl } from './attempt-control';
+import { providerFetch } from './http-fetch';
 import { checkCallOptions, contentFilterFailure, invalidRequest, metaFromHeaders, withResponseId } from './adapter-support';
 import { IncompleteStreamError } from './errors';
 import { countRequestInputTokens } from './estimate';
@@ -22,7 +23,7 @@ export function createOpenAIClient(d: DeploymentTarget): OpenAI {
     // Explicit nulls keep the SDK from reading OPENAI_ORG_ID / OPENAI_PROJECT_ID (libs read no env).
     organization: null,
     project: null,
-    ...(d.fetch ? { fetch: d.fetch } : {}),
+    fetch: d.fetch ?? providerFetch(),
   };
   if (d.provider === 'azure') {
     const trimmed = d.baseUrl.replace(/\/+$/, '');

@@ -183,7 +183,7 @@ export interface DeploymentTarget {
    * bound an attempt; this is only a backstop, so it defaults high (10 min).
    */
   sdkTimeoutMs?: number;
-  /** Custom fetch (e.g. instrumented or with a specific dispatcher). Defaults to the global fetch. */
+  /** Custom fetch (e.g. instrumented, or the global fetch). Defaults to providerFetch(): node:http(s) over keep-alive agents shared by every deployment. */
   fetch?: typeof fetch;
   /**
    * The deployment serves JSON-schema output natively (OpenAI response_format

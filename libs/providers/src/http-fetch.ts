@@ -1,0 +1,123 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+
+/**
+ * The `fetch` our adapters give the provider SDKs: the same contract (a
+ * Response at headers, the body as a web stream) over node:http(s) and one
+ * keep-alive Agent per protocol shared by every deployment, instead of the
+ * global fetch (undici's). Measured by `npm run bench -- providers`, undici's
+ * fetch spends ~4× the CPU of a node:http POST per call (its spec machinery:
+ * Request/Headers objects, web-stream bodies, several promise hops), which
+ * was most of what a provider call cost the router.
+ *
+ * Only what the SDKs send is handled here (a string or byte body, a
+ * string/URL target); anything else goes to the global fetch. No redirects
+ * are followed (provider APIs answer in place) and no compression is
+ * requested; a compressed answer is still decoded. Aborting `init.signal`
+ * destroys the request and its socket, as fetch does.
+ */
+export function createHttpFetch(agents: { http: HttpAgent; https: HttpsAgent } = sharedAgents()): typeof fetch {
+  return (input, init = {}) => {
+    const body = init.body;
+    const plainBody = body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
+    if ((typeof input !== 'string' && !(input instanceof URL)) || !plainBody) return fetch(input, init);
+    return new Promise<Response>((resolve, reject) => {
+      const url = typeof input === 'string' ? new URL(input) : input;
+      const https = url.protocol === 'https:';
+      const headers = headerRecord(init.headers);
+      if (body !== undefined && body !== null && headers['content-length'] === undefined) headers['content-length'] = String(Buffer.byteLength(body));
+      const options = { method: init.method ?? 'GET', headers, agent: https ? agents.https : agents.http, ...(init.signal ? { signal: init.signal } : {}) };
+      const req = (https ? httpsRequest : httpRequest)(url, options, (res) => respond(res, resolve, reject));
+      req.on('error', (err) => reject(fetchFailed(err, init.signal)));
+      req.end(body ?? undefined);
+    });
+  };
+}
+
+let agents: { http: HttpAgent; https: HttpsAgent } | undefined;
+let shared: typeof fetch | undefined;
+
+/** The fetch every adapter uses unless its deployment brings its own. */
+export function providerFetch(): typeof fetch {
+  shared ??= createHttpFetch();
+  return shared;
+}
+
+/**
+ * An idle pooled socket is closed after this long, or a second before the
+ * server's own `Keep-Alive: timeout=` hint: a socket a load balancer dropped
+ * silently is not reused (undici's fetch used the same 4 s default). Without
+ * it Node keeps idle sockets for ever and ignores the hint.
+ */
+const IDLE_SOCKET_MS = 4_000;
+
+/** One keep-alive pool per protocol for the process: every deployment's SDK client reuses its sockets. */
+export function sharedAgents(): { http: HttpAgent; https: HttpsAgent } {
+  const options = { keepAlive: true, timeout: IDLE_SOCKET_MS };
+  agents ??= { http: new HttpAgent(options), https: new HttpsAgent(options) };
+  return agents;
+}
+
+// Statuses whose Response must have a null body (the constructor throws otherwise).
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+function respond(res: IncomingMessage, resolve: (r: Response) => void, reject: (e: unknown) => void): void {
+  const status = res.statusCode ?? 0;
+  if (status < 200 || status > 599) {
+    res.destroy();
+    reject(new TypeError('fetch failed', { cause: new Error(`invalid HTTP status ${status}`) }));
+    return;
+  }
+  const headers = new Headers();
+  const raw = res.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  if (NULL_BODY.has(status)) {
+    res.resume();
+    resolve(new Response(null, { status, statusText: res.statusMessage, headers }));
+    return;
+  }
+  const decoded = decode(res, headers.get('content-encoding'));
+  // Server-sent events are read as they arrive; anything else is small and read whole, which costs
+  // a fraction of a web stream (the SDK reads it whole anyway).
+  if (headers.get('content-type')?.includes('text/event-stream')) {
+    resolve(new Response(Readable.toWeb(decoded) as ReadableStream<Uint8Array>, { status, statusText: res.statusMessage, headers }));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  decoded.on('data', (chunk: Buffer) => chunks.push(chunk));
+  decoded.on('end', () => resolve(new Response(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), { status, statusText: res.statusMessage, headers })));
+  decoded.on('error', (err) => reject(fetchFailed(err)));
+  // A response cut short ends without 'end' or 'error' on some Node versions: 'aborted' is the signal.
+  res.on('aborted', () => reject(fetchFailed(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }))));
+}
+
+function decode(res: IncomingMessage, encoding: string | null): Readable {
+  switch (encoding?.trim().toLowerCase()) {
+    case 'gzip':
+    case 'x-gzip':
+      return res.pipe(createGunzip());
+    case 'deflate':
+      return res.pipe(createInflate());
+    case 'br':
+      return res.pipe(createBrotliDecompress());
+    default:
+      return res;
+  }
+}
+
+/** fetch's own shape for a network failure (TypeError with the socket error as its cause); an abort stays an AbortError. */
+function fetchFailed(err: unknown, signal?: AbortSignal | null): unknown {
+  if (signal?.aborted || (err as { name?: unknown } | null)?.name === 'AbortError') return err;
+  return new TypeError('fetch failed', { cause: err });
+}
+
+function headerRecord(init: RequestInit['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!init) return out;
+  if (init instanceof Headers) init.forEach((value, name) => (out[name] = value));
+  else if (Array.isArray(init)) for (const [name, value] of init) out[name!.toLowerCase()] = value!;
+  else for (const [name, value] of Object.entries(init)) if (value !== undefined) out[name.toLowerCase()] = String(value);
+  return out;
+}

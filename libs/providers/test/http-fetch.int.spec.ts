@@ -1,0 +1,92 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { gzipSync } from 'node:zlib';
+import { freePort } from '@switchyard/testing';
+import { createProviderAdapter } from '../src';
+import { createHttpFetch } from '../src/http-fetch';
+
+/** The fetch the adapters hand the SDKs (node:http over shared keep-alive agents), against a local server. */
+describe('createHttpFetch', () => {
+  let server: Server;
+  let base: string;
+  let handler: (req: IncomingMessage, body: string, res: ServerResponse) => void;
+  const httpFetch = createHttpFetch();
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => handler(req, body, res));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('sends method, headers and body; answers status, headers and body', async () => {
+    handler = (req, body, res) => res.writeHead(201, { 'content-type': 'application/json', 'x-request-id': 'req-1' }).end(JSON.stringify({ method: req.method, auth: req.headers.authorization, body }));
+    const res = await httpFetch(`${base}/v1/chat/completions`, { method: 'POST', headers: new Headers({ Authorization: 'Bearer k' }), body: '{"a":1}' });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('x-request-id')).toBe('req-1');
+    expect(await res.json()).toEqual({ method: 'POST', auth: 'Bearer k', body: '{"a":1}' });
+  });
+
+  it('decodes a gzip answer', async () => {
+    handler = (_req, _body, res) => res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(gzipSync('{"ok":true}'));
+    expect(await (await httpFetch(`${base}/x`)).json()).toEqual({ ok: true });
+  });
+
+  it('answers a 204 with a null body', async () => {
+    handler = (_req, _body, res) => res.writeHead(204).end();
+    const res = await httpFetch(`${base}/x`, { method: 'DELETE' });
+    expect(res.status).toBe(204);
+    expect(res.body).toBeNull();
+  });
+
+  it('streams server-sent events as they arrive', async () => {
+    let finish: () => void = () => {};
+    handler = (_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: one\n\n');
+      finish = () => res.end('data: two\n\n');
+    };
+    const res = await httpFetch(`${base}/x`);
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    expect(Buffer.from(first.value!).toString()).toBe('data: one\n\n');
+    finish();
+    const rest: string[] = [];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest.push(Buffer.from(r.value).toString());
+    expect(rest.join('')).toBe('data: two\n\n');
+  });
+
+  it('rejects with an AbortError when its signal aborts while waiting for the answer', async () => {
+    handler = () => {}; // never answers
+    const controller = new AbortController();
+    const pending = httpFetch(`${base}/x`, { method: 'POST', body: '{}', signal: controller.signal });
+    setImmediate(() => controller.abort());
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('rejects like fetch (TypeError with the socket error as cause) when the connection is refused', async () => {
+    const port = await freePort();
+    await expect(httpFetch(`http://127.0.0.1:${port}/x`)).rejects.toMatchObject({ name: 'TypeError', cause: { code: 'ECONNREFUSED' } });
+  });
+
+  it('is what an adapter calls by default, not the global fetch', async () => {
+    handler = (_req, _body, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({ id: 'c1', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] }),
+      );
+    const globalFetch = jest.spyOn(globalThis, 'fetch');
+    try {
+      const adapter = createProviderAdapter({ name: 'd', provider: 'openai', baseUrl: `${base}/v1`, model: 'm', apiKey: 'k' });
+      expect((await adapter.complete({ messages: [{ role: 'user', content: 'hi' }], maxTokens: 4 })).content).toBe('ok');
+      expect(globalFetch).not.toHaveBeenCalled();
+    } finally {
+      globalFetch.mockRestore();
+    }
+  });
+});
