@@ -209,7 +209,7 @@ export function healthStoreContract(name: string, factory: HealthStoreFactory): 
         expect((await fx.store.record(batched, { errorClass: 'OVERLOADED', latencyMs: 1, eventId: 's-c0' })).duplicate).toBe(true);
       });
 
-      it('reports a due OPEN→HALF_OPEN and the probe decision of one outcome, and ends the probe permits', async () => {
+      it('reports a due OPEN→HALF_OPEN and the probe decision of one outcome; a failed probe reopens, the next half-open grants a new permit', async () => {
         const id = dep();
         for (let i = 0; i < 5; i++) await fail(id);
         fx.clock.advance(30_000);
@@ -228,7 +228,7 @@ export function healthStoreContract(name: string, factory: HealthStoreFactory): 
         expect((await fx.store.acquireProbe(id.deployment, 'router-1', 600_000)).granted).toBe(true);
         const [probe] = await fx.store.recordBatch(id, [{ errorClass: 'OVERLOADED', latencyMs: 10 }]);
         expect(probe!.transition).toMatchObject({ from: 'HALF_OPEN', to: 'OPEN', reason: 'probe failed' });
-        // The transition ended router-1's permit: the next half-open grants another holder.
+        // The next half-open grants another holder (one permit at a time).
         fx.clock.advance(probe!.record.openUntil - fx.clock.now());
         expect((await fx.store.acquireProbe(id.deployment, 'router-2', 600_000)).granted).toBe(true);
       });
