@@ -57,6 +57,11 @@ export async function ensureOutcomeStream(bus: EventBus): Promise<void> {
  * connected, or the durable publish fails, the outcome goes to the breaker's
  * Report RPC instead (DESIGN.md "When our own dependencies fail"); the breaker
  * de-duplicates by event_id, so an outcome that made it both ways counts once.
+ *
+ * With `batching`, outcomes wait up to `windowMs` (or until `maxSize`) and
+ * leave as one AttemptOutcomeBatch on `switchyard.outcome.batch`: one message
+ * and one ack for all of them instead of one each, the breaker applying them
+ * per deployment in one Redis script. Each keeps its call's trace context.
  */
 export function createOutcomePublisher(options: {
   bus: EventBus;
@@ -162,7 +167,7 @@ export function createOutcomePublisher(options: {
       const traceContext: Record<string, string> = {};
       // The call's publish span, as a lone publish has it: the breaker's CONSUMER span of this outcome is its child.
       void withProducerSpan(spanSubject(outcome), (headers) => void Object.assign(traceContext, headers), {
-        attributes: { 'messaging.destination.batch': subjects.outcomeBatch() },
+        attributes: { 'switchyard.outcome.batched': true },
       });
       open ??= openBatch();
       open.entries.push(create(BatchedOutcomeSchema, { outcome, traceContext }));
