@@ -8,6 +8,8 @@ describe('subjects', () => {
     expect(subjects.budget('acme')).toBe('switchyard.budget.acme');
     expect(subjects.all('health')).toBe('switchyard.health.>');
     expect(subjectMatches(OUTCOMES_SUBJECTS, subjects.outcome('a', 'b'))).toBe(true);
+    expect(subjectMatches(OUTCOMES_SUBJECTS, subjects.outcomeBatch())).toBe(true);
+    expect(subjectMatches('switchyard.outcome.*.*', subjects.outcomeBatch())).toBe(false);
     expect(deploymentKey('openai', 'gpt4o')).toBe('openai.gpt4o');
     expect(subjects.job('acme', 'succeeded')).toBe('switchyard.job.acme.succeeded');
     expect(subjects.jobQueue('batch', 'acme')).toBe('switchyard.jobq.batch.acme');

@@ -59,6 +59,11 @@ export const subjects = {
   /** `switchyard.outcome.<provider>.<deployment>`: one event per attempt (durable stream). */
   outcome: (provider: string, deployment: string) =>
     `${SUBJECT_ROOT}.outcome.${assertToken('provider', provider)}.${assertToken('deployment', deployment)}`,
+  /**
+   * `switchyard.outcome.batch`: several outcomes in one AttemptOutcomeBatch (same stream).
+   * Three tokens, so it never matches a `<provider>.<deployment>` outcome subject.
+   */
+  outcomeBatch: () => `${SUBJECT_ROOT}.outcome.batch`,
   /** `switchyard.budget.<tenant>`: budget thresholds crossed. */
   budget: (tenant: string) => `${SUBJECT_ROOT}.budget.${assertToken('tenant', tenant)}`,
   /** `switchyard.job.<tenant>.<state>`: job state changes (state in lower case, e.g. `succeeded`). */

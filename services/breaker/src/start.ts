@@ -77,6 +77,13 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
         if (!result.duplicate) metrics.outcome(id.deployment, outcome.errorClass, outcome.latencyMs);
         return result;
       },
+      async reportBatch(id, outcomes) {
+        const results = await tracked.reportBatch(id, outcomes);
+        results.forEach((r, i) => {
+          if (!r.duplicate) metrics.outcome(id.deployment, outcomes[i]!.errorClass, outcomes[i]!.latencyMs);
+        });
+        return results;
+      },
     };
     // State, failure rate and p95 are read from the shared store at scrape time (list() publishes any due transition itself).
     metrics.watchHealth(() => tracker.list());

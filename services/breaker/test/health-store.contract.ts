@@ -176,6 +176,64 @@ export function healthStoreContract(name: string, factory: HealthStoreFactory): 
       expect([...list].sort()).toEqual(list);
     });
 
+    describe('recordBatch: several outcomes of one deployment in one step', () => {
+      type Input = { errorClass: OutcomeErrorClass | undefined; latencyMs: number; eventId?: string };
+      const sequence = (prefix: string): Input[] => [
+        ...['NETWORK', 'OVERLOADED', 'SERVER_ERROR', 'TIMEOUT'].map((c, i) => ({ errorClass: c as OutcomeErrorClass, latencyMs: 40 + i, eventId: `${prefix}-a${i}` })),
+        { errorClass: undefined, latencyMs: 120, eventId: `${prefix}-b` },
+        { errorClass: 'INVALID_REQUEST', latencyMs: 5 },
+        ...[0, 1, 2, 3, 4, 5].map((i) => ({ errorClass: 'OVERLOADED' as const, latencyMs: 70, eventId: `${prefix}-c${i}` })),
+        // Redelivered outcomes: counted once.
+        { errorClass: 'OVERLOADED', latencyMs: 70, eventId: `${prefix}-c5` },
+        { errorClass: 'OVERLOADED', latencyMs: 70, eventId: `${prefix}-a0` },
+      ];
+      const comparable = (r: { deployment: string }) => ({ ...r, deployment: 'x' });
+
+      it('ends in the same state with the same transitions, each reported once, as recording one by one', async () => {
+        const single = dep();
+        const batched = dep();
+        const one: Array<{ transition?: unknown; duplicate: boolean }> = [];
+        for (const o of sequence('s')) one.push(await fx.store.record(single, o));
+        const many = await fx.store.recordBatch(batched, sequence('s'));
+        const strip = (s: { transition?: { deployment: string }; duplicate: boolean }) => ({
+          transition: s.transition && comparable(s.transition),
+          duplicate: s.duplicate,
+        });
+        expect(many.map(strip)).toEqual(one.map((s) => strip(s as never)));
+        expect(many.filter((s) => s.transition).map((s) => [s.transition!.from, s.transition!.to])).toEqual([['CLOSED', 'OPEN']]);
+        const a = (await fx.store.observe(single.deployment))!.record;
+        const b = (await fx.store.observe(batched.deployment))!.record;
+        expect(comparable(b)).toEqual(comparable(a));
+        expect(await fx.store.openDeployments()).toEqual(expect.arrayContaining([single.deployment, batched.deployment]));
+        // The batch's markers de-duplicate later single reports too (a redelivered single message).
+        expect((await fx.store.record(batched, { errorClass: 'OVERLOADED', latencyMs: 1, eventId: 's-c0' })).duplicate).toBe(true);
+      });
+
+      it('reports a due OPEN→HALF_OPEN and the probe decision of one outcome; a failed probe reopens, the next half-open grants a new permit', async () => {
+        const id = dep();
+        for (let i = 0; i < 5; i++) await fail(id);
+        fx.clock.advance(30_000);
+        const [first, second] = await fx.store.recordBatch(id, [
+          { errorClass: undefined, latencyMs: 10 },
+          { errorClass: 'OVERLOADED', latencyMs: 10 },
+        ]);
+        expect(first!.observed).toMatchObject({ from: 'OPEN', to: 'HALF_OPEN' });
+        expect(first!.transition).toMatchObject({ from: 'HALF_OPEN', to: 'CLOSED' });
+        expect(first!.record.state).toBe('CLOSED');
+        expect(second!.transition).toBeUndefined();
+        expect(second!.record).toMatchObject({ state: 'CLOSED', consecutiveFailures: 1 });
+
+        for (let i = 0; i < 4; i++) await fail(id);
+        fx.clock.advance((await fx.store.observe(id.deployment))!.record.openUntil - fx.clock.now());
+        expect((await fx.store.acquireProbe(id.deployment, 'router-1', 600_000)).granted).toBe(true);
+        const [probe] = await fx.store.recordBatch(id, [{ errorClass: 'OVERLOADED', latencyMs: 10 }]);
+        expect(probe!.transition).toMatchObject({ from: 'HALF_OPEN', to: 'OPEN', reason: 'probe failed' });
+        // The next half-open grants another holder (one permit at a time).
+        fx.clock.advance(probe!.record.openUntil - fx.clock.now());
+        expect((await fx.store.acquireProbe(id.deployment, 'router-2', 600_000)).granted).toBe(true);
+      });
+    });
+
     describe('with a tuned policy', () => {
       let tuned: HealthStoreFixture | undefined;
       afterEach(async () => {

@@ -27,6 +27,13 @@ export const envSpec = {
     'how long a failed budget Commit/Release or limiter Settle is retried (backoff, next replica) after its first try; about the reservations\' lifetime (BUDGET_RESERVATION_TTL_MS, LIMITER_RESERVATION_TTL_MS): an expired one is already charged at its worst case',
     { min: 0, max: 3_600_000 },
   ),
+  outcomeBatchMs: envInt(
+    'OUTCOME_BATCH_MS',
+    5,
+    'attempt outcomes wait up to this long to leave together, as one durable NATS message (one ack) applied by the breaker in one Redis script per deployment; 0 = one message per outcome (what routers before batching sent)',
+    { min: 0, max: 60_000 },
+  ),
+  outcomeBatchMax: envInt('OUTCOME_BATCH_MAX', 256, 'a batch of outcomes this large leaves at once, without waiting for OUTCOME_BATCH_MS', { min: 1, max: 4096 }),
   replicaId: envOptional('ROUTER_REPLICA_ID', 'identifies this replica as the holder of half-open probe permits (default: hostname-pid-random)'),
   idempotencyWindowMs: envInt(
     'IDEMPOTENCY_WINDOW_MS',

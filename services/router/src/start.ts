@@ -204,6 +204,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
         logger,
         onHealth: (h) => health.apply(h),
         onOutcome: (o) => localBreaker.record(o.deployment?.deployment ?? '', breakerOutcome(o.errorClass)),
+        batching: { windowMs: config.outcomeBatchMs, maxSize: config.outcomeBatchMax },
       }),
       localBreaker,
       tasks,
@@ -253,6 +254,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       // Accounting still retrying against dead peers gets one more grace, then stops
       // (its reservations expire charged); shutdown never waits a whole retry window.
       const giveUp = setTimeout(() => settleRetry.stop(), config.shutdownGraceMs);
+      // The outcomes of the last calls leave now rather than after their batch window (NATS closes after this step).
+      ctx.outcomes.flush();
       await tasks.drain();
       clearTimeout(giveUp);
     });

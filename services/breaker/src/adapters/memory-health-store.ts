@@ -48,14 +48,23 @@ export function createMemoryHealthStore(options: { policy?: BreakerPolicy; clock
     return false;
   };
 
+  const recordOne = (id: DeploymentIdentity, outcome: OutcomeInput & { eventId?: string }): StoreStep & { duplicate: boolean } => {
+    const now = clock.now();
+    const current = circuits.get(id.deployment) ?? newCircuit(id, now);
+    if (isDuplicate(id.deployment, outcome.eventId, now)) {
+      return { ...commit(observe(current, now, policyFor(policy, id.deployment)), now), duplicate: true };
+    }
+    return { ...commit(recordOutcome(current, outcome, now, policyFor(policy, id.deployment)), now), duplicate: false };
+  };
+
   return {
     async record(id: DeploymentIdentity, outcome: OutcomeInput & { eventId?: string }) {
-      const now = clock.now();
-      const current = circuits.get(id.deployment) ?? newCircuit(id, now);
-      if (isDuplicate(id.deployment, outcome.eventId, now)) {
-        return { ...commit(observe(current, now, policyFor(policy, id.deployment)), now), duplicate: true };
-      }
-      return { ...commit(recordOutcome(current, outcome, now, policyFor(policy, id.deployment)), now), duplicate: false };
+      return recordOne(id, outcome);
+    },
+
+    async recordBatch(id, outcomes) {
+      // Synchronous, so nothing interleaves: atomic like the Redis script.
+      return outcomes.map((outcome) => recordOne(id, outcome));
     },
 
     async observe(deployment: string) {

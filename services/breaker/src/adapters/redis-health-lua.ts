@@ -154,19 +154,21 @@ const FAILURES = `local FAILURES = { ${errorClassesWhere('countsTowardBreaker')
   .map((c) => `${c} = true`)
   .join(', ')} }`;
 
-/** ARGV[15] error class ('' = success), [16] latency ms, [17] dedup ttl ms, [18] '1' = has event id (KEYS[3]). */
-export const RECORD_SCRIPT = `${PRELUDE}
+/**
+ * One outcome applied to the loaded record \`r\` at \`now\` (not saved):
+ * returns the decision's transition (or nil), the OPEN→HALF_OPEN observed
+ * just before it (or nil), and whether \`event_key\` (nil = no event id) was
+ * already seen. Shared by the single and the batch script so they cannot differ.
+ */
+const APPLY_OUTCOME = `
 ${FAILURES}
-local now = now_ms()
-local r = load() or new_circuit(now)
-if ARGV[18] == '1' then
-  if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', tonumber(ARGV[17])) then
-    return commit(r, observe(r, now), now, { duplicate = true })
+local function apply_outcome(r, now, cls, latency, event_key, ttl)
+if event_key then
+  if not redis.call('SET', event_key, '1', 'NX', 'PX', ttl) then
+    return nil, observe(r, now), true
   end
 end
 local observed = observe(r, now)
-local cls = ARGV[15]
-local latency = tonumber(ARGV[16])
 r.upd = now
 if latency > 0 then
   if r.lat == 0 then
@@ -180,7 +182,7 @@ end
 if cls ~= '' then r.lec = cls end
 local kind = 'neutral'
 if cls == '' then kind = 'success' elseif FAILURES[cls] then kind = 'failure' end
-if kind == 'neutral' then return commit(r, observed, now, { duplicate = false }) end
+if kind == 'neutral' then return nil, observed, false end
 
 local slow = SLOW_MS > 0 and latency > SLOW_MS
 local index = math.floor(now / BUCKET_MS)
@@ -192,7 +194,7 @@ if kind == 'failure' then last[3] = last[3] + 1 end
 if slow then last[4] = last[4] + 1 end
 r.win = format_window(bs)
 if kind == 'failure' then r.cf = r.cf + 1 else r.cf = 0 end
-if r.forced then return commit(r, observed, now, { duplicate = false }) end
+if r.forced then return nil, observed, false end
 
 local function pct(x) return string.format('%d%%', math.floor(x * 100 + 0.5)) end
 local function open(reason, reopen)
@@ -229,10 +231,59 @@ elseif r.state == 'HALF_OPEN' and kind == 'success' then
     tr = transition_to(r, 'CLOSED', reason, now, false, 0)
   end
 end
+return tr, observed, false
+end
+`;
+
+/** ARGV[15] error class ('' = success), [16] latency ms, [17] dedup ttl ms, [18] '1' = has event id (KEYS[3]). */
+export const RECORD_SCRIPT = `${PRELUDE}
+${APPLY_OUTCOME}
+local now = now_ms()
+local r = load() or new_circuit(now)
+local event_key = nil
+if ARGV[18] == '1' then event_key = KEYS[3] end
+local tr, observed, duplicate = apply_outcome(r, now, ARGV[15], tonumber(ARGV[16]), event_key, tonumber(ARGV[17]))
 -- Observed OPEN→HALF_OPEN plus a decision: two transitions, both reported.
-local extra = { duplicate = false }
+local extra = { duplicate = duplicate }
 if tr and observed then extra.observed = observed end
 return commit(r, tr or observed, now, extra)
+`;
+
+/**
+ * Several outcomes of one deployment in one call, applied in order exactly as
+ * RECORD_SCRIPT applies each (same instant for all): one load, one save.
+ * KEYS[3] is the de-duplication marker prefix \`sy:brk:{dep}:ev:\`: the
+ * markers are built from it (same hash slot), since their number varies.
+ * ARGV[15] dedup ttl ms, then three per outcome: error class ('' = success),
+ * latency ms, event id ('' = none).
+ * Returns { record, now, steps }: per outcome { duplicate, transition?,
+ * observed?, record? } (the record right after a transition, for its publication).
+ */
+export const RECORD_BATCH_SCRIPT = `${PRELUDE}
+${APPLY_OUTCOME}
+local now = now_ms()
+local r = load() or new_circuit(now)
+local ttl = tonumber(ARGV[15])
+local steps = {}
+local transitioned = false
+for i = 1, (#ARGV - 15) / 3 do
+  local a = 15 + (i - 1) * 3
+  local event_key = nil
+  if ARGV[a + 3] ~= '' then event_key = KEYS[3] .. ARGV[a + 3] end
+  local tr, observed, duplicate = apply_outcome(r, now, ARGV[a + 1], tonumber(ARGV[a + 2]), event_key, ttl)
+  local step = { duplicate = duplicate }
+  if tr or observed then
+    transitioned = true
+    step.transition = tr or observed
+    if tr and observed then step.observed = observed end
+    step.record = record_json(r)
+  end
+  steps[i] = step
+end
+save(r)
+-- Any transition ends the current probe permits (as commit does per call; nothing in between can take one).
+if transitioned then redis.call('DEL', KEYS[2]) end
+return cjson.encode({ record = record_json(r), now = now, steps = steps })
 `;
 
 /** Read (materialising a due OPEN→HALF_OPEN). Returns {} for an unknown deployment. */

@@ -14,7 +14,7 @@ import {
   slowCallMsFor,
 } from '../domain/circuit';
 import { type HealthStore, type ProbeResult, type StoreStep, EVENT_DEDUP_MS } from '../domain/health-store';
-import { FORCE_SCRIPT, OBSERVE_SCRIPT, PROBE_SCRIPT, RECORD_SCRIPT } from './redis-health-lua';
+import { FORCE_SCRIPT, OBSERVE_SCRIPT, PROBE_SCRIPT, RECORD_BATCH_SCRIPT, RECORD_SCRIPT } from './redis-health-lua';
 
 export const BREAKER_KEY_PREFIX = 'sy:brk:';
 
@@ -24,6 +24,8 @@ export const breakerKeys = {
   /** Sorted set of half-open probe holders scored by permit expiry. */
   probe: (deployment: string) => `${BREAKER_KEY_PREFIX}{${deployment}}:probes`,
   event: (deployment: string, eventId: string) => `${BREAKER_KEY_PREFIX}{${deployment}}:ev:${eventId}`,
+  /** What `event` puts before the id: the batch script builds each marker from it (same slot). */
+  eventPrefix: (deployment: string) => `${BREAKER_KEY_PREFIX}{${deployment}}:ev:`,
   /** Registry of deployments (its own slot; maintained outside the scripts, idempotently). */
   deployments: () => `${BREAKER_KEY_PREFIX}{index}:deployments`,
   /** Deployments last seen OPEN with a deadline (the sweep's work list; best effort). */
@@ -36,6 +38,12 @@ interface RawStep {
   observed?: Transition;
   now: number;
   duplicate?: boolean;
+}
+
+interface RawBatch {
+  record: NonNullable<RawStep['record']>;
+  now: number;
+  steps: { duplicate: boolean; transition?: Transition; observed?: Transition; record?: RawStep['record'] }[];
 }
 
 interface RawProbe extends RawStep {
@@ -58,9 +66,10 @@ export interface RedisHealthStoreOptions {
   ownsConnection?: boolean;
 }
 
-type Script = 'record' | 'observe' | 'force' | 'probe';
+type Script = 'record' | 'recordBatch' | 'observe' | 'force' | 'probe';
 const SOURCES: Record<Script, { lua: string; numberOfKeys: number }> = {
   record: { lua: RECORD_SCRIPT, numberOfKeys: 3 },
+  recordBatch: { lua: RECORD_BATCH_SCRIPT, numberOfKeys: 3 },
   observe: { lua: OBSERVE_SCRIPT, numberOfKeys: 2 },
   force: { lua: FORCE_SCRIPT, numberOfKeys: 2 },
   probe: { lua: PROBE_SCRIPT, numberOfKeys: 2 },
@@ -140,6 +149,19 @@ export function createRedisHealthStore(options: RedisHealthStoreOptions): Health
       ) as RawStep;
       const step = await track(toStep(raw), true);
       return { ...step, duplicate: raw.duplicate === true };
+    },
+
+    async recordBatch(id, outcomes) {
+      const args = [String(EVENT_DEDUP_MS)];
+      for (const o of outcomes) args.push(o.errorClass ?? '', String(Math.max(0, Math.round(o.latencyMs))), o.eventId ?? '');
+      const raw = JSON.parse(
+        await run('recordBatch', [breakerKeys.circuit(id.deployment), breakerKeys.probe(id.deployment), breakerKeys.eventPrefix(id.deployment)], id, args),
+      ) as RawBatch;
+      const last = await track(toStep({ record: raw.record, now: raw.now }), true);
+      return raw.steps.map((s) => ({
+        ...(s.record ? toStep({ record: s.record, transition: s.transition, observed: s.observed, now: raw.now }) : { record: last.record, now: raw.now }),
+        duplicate: s.duplicate,
+      }));
     },
 
     async observe(deployment) {

@@ -12,6 +12,12 @@ import type { CircuitRecord, CircuitStateName, DeploymentIdentity, ForceInput, O
 export interface HealthStore {
   /** Applies one attempt outcome. Outcomes with an already-seen `eventId` are ignored (`duplicate`). */
   record(id: DeploymentIdentity, outcome: OutcomeInput & { eventId?: string }): Promise<StoreStep & { duplicate: boolean }>;
+  /**
+   * Applies several outcomes of one deployment, in order, as one atomic step
+   * (one script call): the same state and transitions as recording each in
+   * turn. One step per outcome; a step without a transition carries the final record.
+   */
+  recordBatch(id: DeploymentIdentity, outcomes: Array<OutcomeInput & { eventId?: string }>): Promise<Array<StoreStep & { duplicate: boolean }>>;
   /** Reads one deployment (materialising a due transition); undefined if never seen. */
   observe(deployment: string): Promise<StoreStep | undefined>;
   /** Operator override (creates the record if needed). */

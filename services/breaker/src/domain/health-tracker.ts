@@ -41,6 +41,12 @@ export interface HealthTracker {
     outcome: OutcomeInput & { eventId?: string },
     options?: { background?: boolean },
   ): Promise<HealthSnapshot & { transitioned: boolean; duplicate: boolean }>;
+  /**
+   * Applies several outcomes of one deployment in order, in one store step
+   * (one script call), and publishes each transition they made, in order,
+   * before answering: the same state and events as `report` one by one.
+   */
+  reportBatch(id: DeploymentIdentity, outcomes: Array<OutcomeInput & { eventId?: string }>): Promise<Array<{ transitioned: boolean; duplicate: boolean }>>;
   /** undefined when the deployment was never seen and is not configured. */
   get(deployment: string): Promise<HealthSnapshot | undefined>;
   /** Every seen or configured deployment, by id. */
@@ -132,6 +138,12 @@ export function createHealthTracker(options: {
       const published = publishInOrder(step);
       if (!options?.background) await published;
       return { ...snapshot(step), transitioned: step.transition !== undefined, duplicate: step.duplicate };
+    },
+
+    async reportBatch(id, outcomes) {
+      const steps = await store.recordBatch(id, outcomes);
+      await Promise.all(steps.filter((s) => s.transition).map(publishInOrder));
+      return steps.map((s) => ({ transitioned: s.transition !== undefined, duplicate: s.duplicate }));
     },
 
     get,

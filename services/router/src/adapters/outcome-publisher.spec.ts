@@ -1,5 +1,5 @@
 import { create, fromBinary } from '@bufbuild/protobuf';
-import { AttemptOutcomeSchema, CircuitState, DeploymentHealthSchema, ErrorClass, type AttemptOutcome, type DeploymentHealth } from '@switchyard/contracts';
+import { AttemptOutcomeBatchSchema, AttemptOutcomeSchema, CircuitState, DeploymentHealthSchema, ErrorClass, type AttemptOutcome, type DeploymentHealth } from '@switchyard/contracts';
 import { createMemoryEventBus, OUTCOMES_STREAM, type EventBus } from '@switchyard/nats';
 import { createBackgroundTasks } from '../background-tasks';
 import { createOutcomePublisher, ensureOutcomeStream } from './outcome-publisher';
@@ -81,5 +81,87 @@ describe('outcome publisher', () => {
     createOutcomePublisher({ bus, breaker: client, tasks, logger: quiet }).publish(outcome('e4'));
     await tasks.drain();
     expect(warnings).toEqual(['outcome publish failed']);
+  });
+
+  describe('batched (OUTCOME_BATCH_MS > 0)', () => {
+    const batching = { windowMs: 600_000, maxSize: 8 };
+
+    /** Counts the durable publishes (each is one JetStream message and one ack awaited). */
+    function counting(inner: EventBus): { bus: EventBus; publishes: () => number } {
+      let n = 0;
+      const bus = { ...inner, publishDurable: (...args: Parameters<EventBus['publishDurable']>) => (n++, inner.publishDurable(...args)) } as EventBus;
+      return { bus, publishes: () => n };
+    }
+
+    async function received(): Promise<Array<{ subject: string; eventIds: string[] }>> {
+      await ensureOutcomeStream(bus);
+      const out: Array<{ subject: string; eventIds: string[] }> = [];
+      await bus.consume({
+        stream: OUTCOMES_STREAM,
+        durable: 't',
+        handler: (m) => void out.push({ subject: m.subject, eventIds: fromBinary(AttemptOutcomeBatchSchema, m.data).outcomes.map((e) => e.outcome!.eventId) }),
+      });
+      return out;
+    }
+
+    it('sends the outcomes of one window as one durable message, a full batch at once', async () => {
+      const messages = await received();
+      const tasks = createBackgroundTasks(quiet);
+      const counted = counting(bus);
+      const local: string[] = [];
+      const publisher = createOutcomePublisher({ bus: counted.bus, breaker: fakeBreaker().client, tasks, logger: quiet, batching, onOutcome: (o) => void local.push(o.eventId) });
+      for (let i = 0; i < 20; i++) publisher.publish(outcome(`b${i}`));
+      // The local breaker still sees every outcome at once.
+      expect(local).toHaveLength(20);
+      publisher.flush();
+      await tasks.drain();
+      for (let i = 0; i < 50 && messages.length < 3; i++) await new Promise((r) => setTimeout(r, 5));
+      // 20 outcomes, batches of at most 8: two full ones left at once, the rest at the flush.
+      expect(counted.publishes()).toBe(3);
+      expect(messages.map((m) => m.subject)).toEqual(Array(3).fill('switchyard.outcome.batch'));
+      expect(messages.flatMap((m) => m.eventIds)).toEqual(Array.from({ length: 20 }, (_, i) => `b${i}`));
+    });
+
+    it('keeps a batch open until its window or a flush: shutdown flushes it, then drains', async () => {
+      const tasks = createBackgroundTasks(quiet);
+      const counted = counting(bus);
+      await ensureOutcomeStream(bus);
+      const publisher = createOutcomePublisher({ bus: counted.bus, breaker: fakeBreaker().client, tasks, logger: quiet, batching });
+      publisher.publish(outcome('w1'));
+      publisher.publish(outcome('w2'));
+      await new Promise((r) => setImmediate(() => setImmediate(r)));
+      expect(counted.publishes()).toBe(0);
+      expect(tasks.pending()).toBe(1);
+      publisher.flush();
+      await tasks.drain();
+      expect(counted.publishes()).toBe(1);
+    });
+
+    it('reports every outcome of a batch to the breaker when the durable publish fails', async () => {
+      const tasks = createBackgroundTasks(quiet);
+      const breaker = fakeBreaker();
+      const warnings: object[] = [];
+      // No ensureOutcomeStream: publishDurable throws because no stream takes the subject.
+      const publisher = createOutcomePublisher({ bus, breaker: breaker.client, tasks, logger: { warn: (o) => warnings.push(o) }, batching });
+      publisher.publish(outcome('f1'));
+      publisher.publish(outcome('f2'));
+      publisher.flush();
+      await tasks.drain();
+      expect(breaker.reported.map((o) => o.eventId)).toEqual(['f1', 'f2']);
+      expect(warnings).toHaveLength(1);
+    });
+
+    it('OUTCOME_BATCH_MS=0 publishes one message per outcome, as before', async () => {
+      const messages: string[] = [];
+      await ensureOutcomeStream(bus);
+      await bus.consume({ stream: OUTCOMES_STREAM, durable: 'z', handler: (m) => void messages.push(m.subject) });
+      const tasks = createBackgroundTasks(quiet);
+      const publisher = createOutcomePublisher({ bus, breaker: fakeBreaker().client, tasks, logger: quiet, batching: { windowMs: 0, maxSize: 8 } });
+      publisher.publish(outcome('z1'));
+      publisher.publish(outcome('z2'));
+      await tasks.drain();
+      for (let i = 0; i < 50 && messages.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(messages).toEqual(['switchyard.outcome.openai.primary', 'switchyard.outcome.openai.primary']);
+    });
   });
 });

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchyard/events/v1/outcome.proto.
  */
 export const file_switchyard_events_v1_outcome: GenFile = /*@__PURE__*/
-  fileDesc("CiJzd2l0Y2h5YXJkL2V2ZW50cy92MS9vdXRjb21lLnByb3RvEhRzd2l0Y2h5YXJkLmV2ZW50cy52MSKwAwoOQXR0ZW1wdE91dGNvbWUSEAoIZXZlbnRfaWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCRINCgVyb3V0ZRgDIAEoCRIOCgZ0ZW5hbnQYBCABKAkSDwoHZmVhdHVyZRgFIAEoCRI3CgpkZXBsb3ltZW50GAYgASgLMiMuc3dpdGNoeWFyZC5ldmVudHMudjEuRGVwbG95bWVudFJlZhI1CgtlcnJvcl9jbGFzcxgHIAEoDjIgLnN3aXRjaHlhcmQuZXZlbnRzLnYxLkVycm9yQ2xhc3MSEwoLaHR0cF9zdGF0dXMYCCABKA0SEgoKbGF0ZW5jeV9tcxgJIAEoDRIbChN1cHN0cmVhbV9yZXF1ZXN0X2lkGAogASgJEhQKDHRpbWVfdW5peF9tcxgLIAEoAxIMCgRzbG93GAwgASgIEg8KB2F0dGVtcHQYDSABKA0SEQoJc3RyZWFtaW5nGA4gASgIEh4KFnRpbWVfdG9fZmlyc3RfdG9rZW5fbXMYDyABKA0SKgoFdXNhZ2UYECABKAsyGy5zd2l0Y2h5YXJkLmV2ZW50cy52MS5Vc2FnZWIGcHJvdG8z", [file_switchyard_events_v1_types]);
+  fileDesc("CiJzd2l0Y2h5YXJkL2V2ZW50cy92MS9vdXRjb21lLnByb3RvEhRzd2l0Y2h5YXJkLmV2ZW50cy52MSKwAwoOQXR0ZW1wdE91dGNvbWUSEAoIZXZlbnRfaWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCRINCgVyb3V0ZRgDIAEoCRIOCgZ0ZW5hbnQYBCABKAkSDwoHZmVhdHVyZRgFIAEoCRI3CgpkZXBsb3ltZW50GAYgASgLMiMuc3dpdGNoeWFyZC5ldmVudHMudjEuRGVwbG95bWVudFJlZhI1CgtlcnJvcl9jbGFzcxgHIAEoDjIgLnN3aXRjaHlhcmQuZXZlbnRzLnYxLkVycm9yQ2xhc3MSEwoLaHR0cF9zdGF0dXMYCCABKA0SEgoKbGF0ZW5jeV9tcxgJIAEoDRIbChN1cHN0cmVhbV9yZXF1ZXN0X2lkGAogASgJEhQKDHRpbWVfdW5peF9tcxgLIAEoAxIMCgRzbG93GAwgASgIEg8KB2F0dGVtcHQYDSABKA0SEQoJc3RyZWFtaW5nGA4gASgIEh4KFnRpbWVfdG9fZmlyc3RfdG9rZW5fbXMYDyABKA0SKgoFdXNhZ2UYECABKAsyGy5zd2l0Y2h5YXJkLmV2ZW50cy52MS5Vc2FnZSJNChNBdHRlbXB0T3V0Y29tZUJhdGNoEjYKCG91dGNvbWVzGAEgAygLMiQuc3dpdGNoeWFyZC5ldmVudHMudjEuQmF0Y2hlZE91dGNvbWUiywEKDkJhdGNoZWRPdXRjb21lEjUKB291dGNvbWUYASABKAsyJC5zd2l0Y2h5YXJkLmV2ZW50cy52MS5BdHRlbXB0T3V0Y29tZRJNCg10cmFjZV9jb250ZXh0GAIgAygLMjYuc3dpdGNoeWFyZC5ldmVudHMudjEuQmF0Y2hlZE91dGNvbWUuVHJhY2VDb250ZXh0RW50cnkaMwoRVHJhY2VDb250ZXh0RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AWIGcHJvdG8z", [file_switchyard_events_v1_types]);
 
 /**
  * The result of one provider attempt. Published by the router on
@@ -128,4 +128,54 @@ export type AttemptOutcome = Message<"switchyard.events.v1.AttemptOutcome"> & {
  */
 export const AttemptOutcomeSchema: GenMessage<AttemptOutcome> = /*@__PURE__*/
   messageDesc(file_switchyard_events_v1_outcome, 0);
+
+/**
+ * Several attempts' outcomes in one durable message: a router publishes one on
+ * `switchyard.outcome.batch` every few milliseconds (OUTCOME_BATCH_MS) instead
+ * of one message per attempt. The breaker applies them in order, as if each
+ * had come alone.
+ *
+ * @generated from message switchyard.events.v1.AttemptOutcomeBatch
+ */
+export type AttemptOutcomeBatch = Message<"switchyard.events.v1.AttemptOutcomeBatch"> & {
+  /**
+   * @generated from field: repeated switchyard.events.v1.BatchedOutcome outcomes = 1;
+   */
+  outcomes: BatchedOutcome[];
+};
+
+/**
+ * Describes the message switchyard.events.v1.AttemptOutcomeBatch.
+ * Use `create(AttemptOutcomeBatchSchema)` to create a new message.
+ */
+export const AttemptOutcomeBatchSchema: GenMessage<AttemptOutcomeBatch> = /*@__PURE__*/
+  messageDesc(file_switchyard_events_v1_outcome, 1);
+
+/**
+ * One outcome of a batch with the trace context of its own call, so the
+ * breaker's processing of it joins that call's trace (the message headers can
+ * carry only one).
+ *
+ * @generated from message switchyard.events.v1.BatchedOutcome
+ */
+export type BatchedOutcome = Message<"switchyard.events.v1.BatchedOutcome"> & {
+  /**
+   * @generated from field: switchyard.events.v1.AttemptOutcome outcome = 1;
+   */
+  outcome?: AttemptOutcome | undefined;
+
+  /**
+   * W3C trace context: `traceparent`, and `tracestate`/`baggage` when present.
+   *
+   * @generated from field: map<string, string> trace_context = 2;
+   */
+  traceContext: { [key: string]: string };
+};
+
+/**
+ * Describes the message switchyard.events.v1.BatchedOutcome.
+ * Use `create(BatchedOutcomeSchema)` to create a new message.
+ */
+export const BatchedOutcomeSchema: GenMessage<BatchedOutcome> = /*@__PURE__*/
+  messageDesc(file_switchyard_events_v1_outcome, 2);
 
