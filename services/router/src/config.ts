@@ -70,7 +70,7 @@ export const envSpec = {
   quotaLeaseMs: envInt(
     'ROUTER_QUOTA_LEASE_MS',
     1_000,
-    'how long a quota lease admits calls (its unused part returns then); capped at 1/30 of LIMITER_WINDOW_MS, the lease\'s share of the window it is counted in',
+    'how long a quota lease admits calls (its unused part returns then); capped at 1/12 of LIMITER_WINDOW_MS, the lease\'s share of the window it is counted in',
     { min: 1, max: 10_000 },
   ),
   heartbeatMs: envInt('ROUTER_HEARTBEAT_MS', 1_000, 'router heartbeat period on NATS switchyard.router.replicas (the live routers divide every limit while the limiter service is unreachable)', {

@@ -110,7 +110,7 @@ function createAdapters(config: RouterConfig): Map<string, ProviderAdapter> {
 function quotaLeasing(config: RouterConfig): { leasing?: LimiterLeasing } {
   if (!config.quotaLeases) return {};
   // Counted from grant + lease_ms: a lease is a small part of the window it sits in.
-  const leaseMs = Math.max(1, Math.min(config.quotaLeaseMs, Math.floor(config.limiterWindowMs / 30)));
+  const leaseMs = Math.max(1, Math.min(config.quotaLeaseMs, Math.floor(config.limiterWindowMs / 12)));
   // Settled before the reservation expires, even with a call still running (charged at its estimate then).
   const reservationTtlMs = 60_000;
   // Wall time, whatever clock the calls run on: a lease's window is counted on the limiter's real clock.

@@ -154,8 +154,8 @@ describe('quota leases (router ↔ limiter, simulator enforcing the limit)', () 
     const before = { ...hops };
     const CALLS = 200;
     for (let i = 0; i < CALLS; i += 10) await Promise.all(Array.from({ length: 10 }, (_, j) => call(clients[0]!, 'roomy', i + j)));
-    // The last lease settles once its window (WINDOW_MS / 30) is over.
-    await sleep(1_000);
+    // The last lease settles once its window (WINDOW_MS / 12) is over.
+    await sleep(1_500);
     const acquires = hops.acquires - before.acquires + hops.leases - before.leases;
     const settles = hops.settles - before.settles;
     console.log(`leases: ${CALLS} calls, ${hops.leases - before.leases} lease Acquires, ${hops.acquires - before.acquires} per-call Acquires, ${settles} Settles`);
