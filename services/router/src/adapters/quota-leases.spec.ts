@@ -7,7 +7,7 @@ const other = { deployment: 'e', tenant: 't' };
 
 function setup(cap = { requests: 100, tokens: 100_000 }) {
   const clock = new ManualClock(1_000_000);
-  const book = createQuotaLeases({ clock, useMs: 1_000, holdMs: 55_000, caps: (p) => (p.deployment === 'no-lease' ? undefined : cap) });
+  const book = createQuotaLeases({ clock, useMs: 1_000, holdMs: 55_000, minDemand: 1, caps: (p) => (p.deployment === 'no-lease' ? undefined : cap) });
   return { clock, book };
 }
 
@@ -177,7 +177,7 @@ defaults:
 describe('quota leases on a slow limiter', () => {
   it('takes the per-call path for ten windows after a lease answered later than half its window', () => {
     const clock = new ManualClock(1_000_000);
-    const book = createQuotaLeases({ clock, useMs: 100, holdMs: 55_000, caps: () => ({ requests: 100, tokens: 100_000 }) });
+    const book = createQuotaLeases({ clock, useMs: 100, holdMs: 55_000, minDemand: 1, caps: () => ({ requests: 100, tokens: 100_000 }) });
     const d = book.admit(pair, 10);
     if (d.kind !== 'take') throw new Error('expected a take');
     const sentAt = clock.now();
@@ -190,5 +190,23 @@ describe('quota leases on a slow limiter', () => {
     expect(book.admit(pair, 10)).toEqual({ kind: 'exact' });
     clock.advance(1_000);
     expect(book.admit(pair, 10).kind).toBe('take');
+  });
+});
+
+describe('quota leases at a trickle', () => {
+  it('asks for no lease before the pair has seen enough calls within a window; a quiet spell starts the count again', () => {
+    const clock = new ManualClock(1_000_000);
+    const book = createQuotaLeases({ clock, useMs: 1_000, holdMs: 55_000, minDemand: 3, caps: () => ({ requests: 100, tokens: 100_000 }) });
+    expect(book.admit(pair, 10)).toEqual({ kind: 'exact' });
+    clock.advance(600);
+    expect(book.admit(pair, 10)).toEqual({ kind: 'exact' });
+    clock.advance(600);
+    // Two in the window before, one in this one: not yet three.
+    expect(book.admit(pair, 10)).toEqual({ kind: 'exact' });
+    expect(book.admit(pair, 10)).toEqual({ kind: 'exact' });
+    expect(book.admit(pair, 10).kind).toBe('take');
+    book.refused(pair);
+    clock.advance(5_000);
+    expect(book.admit(pair, 10)).toEqual({ kind: 'exact' });
   });
 });

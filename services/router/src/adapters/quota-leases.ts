@@ -53,6 +53,12 @@ export interface QuotaLeaseOptions {
    * (a concurrency or TPD limit: those stay per call).
    */
   caps(pair: LeasePair): LeaseSize | undefined;
+  /**
+   * A pair asks for a lease only once it has seen this many calls within one
+   * window (default 4): a lease saves nothing at a trickle, and the per-call
+   * path keeps the limiter's view of a quiet pair exact at every instant.
+   */
+  minDemand?: number;
 }
 
 export interface QuotaLeases {
@@ -109,10 +115,15 @@ interface PairState {
   waiters: number;
   meanTokens: number;
   leases: Lease[];
+  /** Calls seen in the current and the previous window (demand). */
+  seen: number;
+  seenBefore: number;
+  seenSince: number;
 }
 
 export function createQuotaLeases(options: QuotaLeaseOptions): QuotaLeases {
   const { clock, useMs, holdMs } = options;
+  const minDemand = options.minDemand ?? 4;
   const pairs = new Map<string, PairState>();
   /** Local id → its lease. */
   const calls = new Map<string, Lease>();
@@ -121,7 +132,7 @@ export function createQuotaLeases(options: QuotaLeaseOptions): QuotaLeases {
   const pairKey = (p: LeasePair) => `${p.deployment}\u0000${p.tenant}`;
   const stateOf = (key: string): PairState => {
     let st = pairs.get(key);
-    if (!st) pairs.set(key, (st = { taking: false, backoffUntil: 0, nextRequests: MIN_REQUESTS, waiters: 0, meanTokens: 0, leases: [] }));
+    if (!st) pairs.set(key, (st = { taking: false, backoffUntil: 0, nextRequests: MIN_REQUESTS, waiters: 0, meanTokens: 0, leases: [], seen: 0, seenBefore: 0, seenSince: clock.now() }));
     return st;
   };
   const usable = (l: Lease, now: number) => !l.revoked && now < l.sentAt + useMs;
@@ -161,6 +172,12 @@ export function createQuotaLeases(options: QuotaLeaseOptions): QuotaLeases {
       const key = pairKey(pair);
       const st = stateOf(key);
       st.meanTokens = st.meanTokens === 0 ? tokens : st.meanTokens * 0.8 + tokens * 0.2;
+      if (now - st.seenSince >= useMs) {
+        st.seenBefore = now - st.seenSince >= 2 * useMs ? 0 : st.seen;
+        st.seen = 0;
+        st.seenSince = now;
+      }
+      st.seen += 1;
       for (const l of st.leases) {
         if (!usable(l, now)) continue;
         if (l.requestsLeft < 1 || l.tokensLeft < tokens) {
@@ -193,7 +210,7 @@ export function createQuotaLeases(options: QuotaLeaseOptions): QuotaLeases {
         st.waiters += 1;
         return { kind: 'wait' };
       }
-      if (st.backoffUntil > now) return { kind: 'exact' };
+      if (st.backoffUntil > now || Math.max(st.seen, st.seenBefore) < minDemand) return { kind: 'exact' };
       if (st.leases.some((l) => l.ranOut && usable(l, now))) st.nextRequests = Math.max(st.nextRequests, ...st.leases.map((l) => l.size.requests * 2));
       const size = sizeFor(st, cap, tokens);
       if (!size) return { kind: 'exact' };
