@@ -482,6 +482,49 @@ export function quotaStoreContract(name: string, factory: () => Promise<QuotaSto
       });
     });
 
+    describe('leases (one reservation a router admits several calls from)', () => {
+      it('grants a lease only while it leaves at least its own cost free; single acquires take the rest', async () => {
+        const key = dep('d1', { rpm: 10, tpm: 1_000 });
+        expect((await h.store.acquire(acquireInput([key], { requests: 4, tokens: 400, leaseMs: 500 }))).granted).toBe(true);
+        // 4 leased + 4 more + a margin of 4 > 10: refused, and nothing charged.
+        expect(await h.store.acquire(acquireInput([key], { requests: 4, tokens: 40, leaseMs: 500 }))).toMatchObject({ granted: false, blockedBy: 'rpm' });
+        expect(await h.store.acquire(acquireInput([key], { requests: 2, tokens: 500, leaseMs: 500 }))).toMatchObject({ granted: false, blockedBy: 'tpm' });
+        let singles = 0;
+        while ((await h.store.acquire(acquireInput([key], { tokens: 10 }))).granted) singles++;
+        expect(singles).toBe(6);
+      });
+
+      it('settles a lease to the requests and tokens used: the rest is free again and never counted as admitted', async () => {
+        const key = dep('d1', { rpm: 10, tpm: 1_000 });
+        const lease = await h.store.acquire(acquireInput([key], { requests: 4, tokens: 400, leaseMs: 500 }));
+        if (!lease.granted) throw new Error('expected a grant');
+        expect((await h.store.state(key)).usage).toMatchObject([{ used: 4 }, { used: 400 }]);
+        expect(await h.store.settle({ reservationId: lease.reservationId, actualTokens: 50, cancelled: false, leaseUsedRequests: 1, leaseLastUseMs: 100 })).toEqual({
+          found: true,
+          tokensReturned: 350,
+          tokensOverrun: 0,
+          freedSlots: [],
+        });
+        const state = await h.store.state(key);
+        expect(state.usage).toMatchObject([{ dimension: 'rpm', used: 1 }, { dimension: 'tpm', used: 50 }]);
+        expect(state.admittedRequests).toBe(1);
+      });
+
+      it("stamps a lease's units at grant + lease_ms, and re-stamps the used ones at the last use on settle", async () => {
+        const key = dep('d1', { rpm: 10 });
+        const lease = await h.store.acquire(acquireInput([key], { requests: 3, leaseMs: 5_000 }));
+        if (!lease.granted) throw new Error('expected a grant');
+        const held = (await h.store.state(key)).usage[0]!;
+        // Its calls run until grant + 5 s: the window forgets them no earlier than 60 s after that.
+        expect(held.resetsAtMs - lease.nowMs).toBeGreaterThanOrEqual(65_000);
+        expect(held.resetsAtMs - lease.nowMs).toBeLessThanOrEqual(65_000 + h.slackMs);
+        await h.store.settle({ reservationId: lease.reservationId, actualTokens: 0, cancelled: false, leaseUsedRequests: 2, leaseLastUseMs: 1_200 });
+        const settled = (await h.store.state(key)).usage[0]!;
+        expect(settled.used).toBe(2);
+        expect(settled.resetsAtMs - lease.nowMs).toBe(61_200);
+      });
+    });
+
     it('reports usage, remaining and reset time from the sliding window', async () => {
       const key = dep('d1', { rpm: 10, tpm: 1_000 });
       for (let i = 0; i < 4; i++) expect((await h.store.acquire(acquireInput([key], { tokens: 100 }))).granted).toBe(true);

@@ -68,6 +68,18 @@ export const envSpec = {
     'while the limiter service is unreachable, how often the router probes it (GetQuota, off the calls\' path: calls admit from this router\'s share at once, without a hop); its first answer ends the local share',
     { min: 10, max: 60_000 },
   ),
+  quotaLeases: envInt(
+    'ROUTER_QUOTA_LEASES',
+    1,
+    '1 = quota leases: the router takes small leases of requests and tokens per (deployment, tenant) from the limiter and admits most calls without an Acquire hop, settling once per lease; near a limit, in the fair queue, for half-open probes and on keys with a concurrency or TPD limit calls take the per-call Acquire. 0 = one Acquire and one Settle per call',
+    { min: 0, max: 1 },
+  ),
+  quotaLeaseMs: envInt(
+    'ROUTER_QUOTA_LEASE_MS',
+    1_000,
+    'how long a quota lease admits calls (its unused part returns then); capped at 1/12 of LIMITER_WINDOW_MS, the lease\'s share of the window it is counted in',
+    { min: 1, max: 10_000 },
+  ),
   heartbeatMs: envInt('ROUTER_HEARTBEAT_MS', 1_000, 'router heartbeat period on NATS switchyard.router.replicas (the live routers divide every limit while the limiter service is unreachable)', {
     min: 50,
     max: 60_000,

@@ -12,7 +12,8 @@ import { startHealthReplica } from './adapters/health-replica';
 import { createBreakerPeer } from './adapters/breaker-peer';
 import { createBudgetPeer } from './adapters/budget-peer';
 import { createCachePeer } from './adapters/cache-peer';
-import { createLimiterPeer } from './adapters/limiter-peer';
+import { createLimiterPeer, type LimiterLeasing } from './adapters/limiter-peer';
+import { createQuotaLeases, leaseCaps } from './adapters/quota-leases';
 import { createLimiterFallback } from './adapters/limiter-fallback';
 import { createOutcomePublisher, ensureOutcomeStream } from './adapters/outcome-publisher';
 import { createPeers, type Peers } from './adapters/peers';
@@ -106,6 +107,18 @@ function createAdapters(config: RouterConfig): Map<string, ProviderAdapter> {
   return adapters;
 }
 
+/** ROUTER_QUOTA_LEASES: the lease book the limiter peer admits from (see adapters/quota-leases.ts). */
+function quotaLeasing(config: RouterConfig): { leasing?: LimiterLeasing } {
+  if (!config.quotaLeases) return {};
+  // Counted from grant + lease_ms: a lease is a small part of the window it sits in.
+  const leaseMs = Math.max(1, Math.min(config.quotaLeaseMs, Math.floor(config.limiterWindowMs / 12)));
+  // Settled before the reservation expires, even with a call still running (charged at its estimate then).
+  const reservationTtlMs = 60_000;
+  // Wall time, whatever clock the calls run on: a lease's window is counted on the limiter's real clock.
+  const book = createQuotaLeases({ clock: systemClock, useMs: leaseMs, holdMs: reservationTtlMs - 5_000, caps: leaseCaps(config.switchyard) });
+  return { leasing: { book, leaseMs, reservationTtlMs, sweepMs: Math.max(5, Math.floor(leaseMs / 4)) } };
+}
+
 /**
  * Wires the router: replicas of health and quota state (KV watch), peer
  * clients, provider adapters, the gRPC server. Used unchanged by main.ts and
@@ -139,7 +152,11 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     await ensureOutcomeStream(bus).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'could not ensure the outcomes stream; outcomes may fall back to breaker Report'));
     const health = await startHealthReplica(bus, logger);
     lifecycle.onStop('health replica', () => health.stop());
-    const quota = await startQuotaReplica(bus, logger);
+    // Bound below, once the limiter peer exists: a cooldown, exhaustion or unavailable mark revokes its quota leases.
+    let revokeLeases: (deployment: string) => void = () => {};
+    const quota = await startQuotaReplica(bus, logger, (deployment, e) => {
+      if (e.unavailable || e.cooldownUntil > Date.now() || e.exhaustedUntil > Date.now()) revokeLeases(deployment);
+    });
     lifecycle.onStop('quota replica', () => quota.stop());
     const routers = await createReplicaPresence({ bus, subject: PRESENCE_SUBJECTS.router, intervalMs: config.heartbeatMs, ...(deps.clock ? { clock: deps.clock } : {}) });
     lifecycle.onStop('router presence', () => routers.close());
@@ -188,7 +205,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       keys: keyOwners(config),
       adapters,
       budget: createBudgetPeer({ client: peers.budget, ...peerDeps, settleRetry }),
-      limiter: createLimiterPeer({ client: peers.limiter, ...peerDeps, settleRetry, fallback: limiterFallback }),
+      limiter: createLimiterPeer({ client: peers.limiter, ...peerDeps, settleRetry, fallback: limiterFallback, ...quotaLeasing(config) }),
       cache: createCachePeer({ client: peers.cache, ...peerDeps, settings: { ttlMs, staleTtlMs, idempotencyWindowMs: config.idempotencyWindowMs } }),
       breaker: createBreakerPeer({
         client: peers.breaker,
@@ -222,6 +239,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       latency: createLatencyEstimate(),
       metrics,
     };
+    revokeLeases = (deployment) => ctx.limiter.revokeLeases(deployment);
     metrics.watchNats(() => !ctx.outcomes.sharedHealthReachable());
     loadTokenizer(); // every call estimates its tokens: build the tables before the first one
     const steps = createCallSteps(ctx);
@@ -253,6 +271,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       await Promise.all([server.shutdown(config.shutdownGraceMs), edge.close(config.shutdownGraceMs)]);
       // Accounting still retrying against dead peers gets one more grace, then stops
       // (its reservations expire charged); shutdown never waits a whole retry window.
+      ctx.limiter.stop();
       const giveUp = setTimeout(() => settleRetry.stop(), config.shutdownGraceMs);
       // The outcomes of the last calls leave now rather than after their batch window (NATS closes after this step).
       ctx.outcomes.flush();

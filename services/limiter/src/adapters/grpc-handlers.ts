@@ -45,6 +45,7 @@ export function createLimiterHandlers(options: { limiter: Limiter; metrics?: Lim
           reservationTtlMs: req.reservationTtlMs,
           maxWaitMs: req.maxWaitMs,
           requestId: req.requestId,
+          leaseMs: req.leaseMs,
         },
         { signal: ctx.signal, deadlineMs: deadlineOn(clock, ctx.deadline) },
       );
@@ -62,7 +63,13 @@ export function createLimiterHandlers(options: { limiter: Limiter; metrics?: Lim
     },
 
     async settle(req) {
-      const r = await limiter.settle({ reservationId: req.reservationId, actualTokens: req.actualTokens, cancelled: req.cancelled });
+      const r = await limiter.settle({
+        reservationId: req.reservationId,
+        actualTokens: req.actualTokens,
+        cancelled: req.cancelled,
+        leaseUsedRequests: req.leaseUsedRequests,
+        leaseLastUseMs: req.leaseLastUseMs,
+      });
       return { found: r.found, tokensReturned: r.tokensReturned, tokensOverrun: r.tokensOverrun };
     },
 

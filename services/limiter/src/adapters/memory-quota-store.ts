@@ -46,6 +46,9 @@ interface Reservation {
   /** The day bucket its tokens were charged to (settle corrects that bucket). */
   dayBucket: number;
   requestId?: string;
+  /** A lease (leaseMs > 0): when it was granted; its entries were stamped at grantedAt + leaseMs. */
+  leaseMs: number;
+  grantedAt: number;
 }
 
 interface Ticket {
@@ -156,10 +159,29 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
     return next;
   };
 
+  /** SETTLE_LUA's lease branch: entries shrink to what was used, re-stamped at the last use (never later than they were). */
+  const settleLease = (r: Reservation, input: SettleInput, actual: number, now: number) => {
+    const used = input.cancelled ? 0 : Math.min(r.requests, input.leaseUsedRequests ?? 0);
+    const stamp = r.grantedAt + Math.min(input.leaseLastUseMs ?? 0, r.leaseMs);
+    const restamp = (name: string, units: number, overrunFrom?: number) => {
+      const log = logOf(name);
+      logSum(log, now, W);
+      const entry = logRemove(log, input.reservationId);
+      if (entry) logAdd(log, input.reservationId, Math.min(entry.ts, stamp), units);
+      else if (overrunFrom !== undefined && units > overrunFrom) logAdd(log, `${input.reservationId}-over`, now, units - overrunFrom);
+    };
+    for (const key of r.keys) {
+      if (key.tpm) restamp(`${key.name}:tpm`, actual, r.tokens);
+      if (key.rpm) restamp(`${key.name}:rpm`, used);
+      admitted.set(key.name, (admitted.get(key.name) ?? 0) - (r.requests - used));
+    }
+  };
+
   return {
     async acquire(input: AcquireInput): Promise<AcquireResult> {
       const now = clock.now();
       sweep(now);
+      const leaseMs = input.leaseMs ?? 0;
       if (input.requestId) {
         const seen = requestIds.get(input.requestId);
         if (seen && seen.expiresAt > now && liveReservation(seen.reservationId, now)) {
@@ -213,7 +235,8 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
         for (const [dim, limit, cost, extraCost] of dims) {
           if (!limit) continue;
           const log = logOf(`${name}:${dim}`);
-          const wait = logWait(log, cost + extraCost, limit, now, W);
+          // A lease must leave at least its own cost free (ACQUIRE_LUA's margin).
+          const wait = logWait(log, cost + extraCost + (leaseMs > 0 ? cost : 0), limit, now, W);
           if (wait === 0) writes.push([`${name}:${dim}`, cost]);
           else block(index, dim, wait);
         }
@@ -256,7 +279,7 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
         queue.tickets.delete(ticket);
         queue.vt = Math.max(queue.vt, myStart);
       }
-      for (const [name, units] of writes) logAdd(logOf(name), input.reservationId, now, units);
+      for (const [name, units] of writes) logAdd(logOf(name), input.reservationId, now + leaseMs, units);
       const dayBucket = bucketOf(now, day);
       for (const name of dayWrites) dayAdd(dayOf(name), dayBucket, input.tokens);
       const expiresAt = now + input.ttlMs;
@@ -279,6 +302,8 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
         expiresAt,
         dayBucket,
         requestId: input.requestId,
+        leaseMs,
+        grantedAt: now,
       });
       if (input.requestId) requestIds.set(input.requestId, { reservationId: input.reservationId, expiresAt });
       return { granted: true, reservationId: input.reservationId, nowMs: now, replayed: false };
@@ -293,6 +318,10 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
       const actual = input.cancelled ? 0 : input.actualTokens;
       const delta = actual - r.tokens;
       const freedSlots: SettleResult['freedSlots'] = [];
+      if (r.leaseMs > 0) {
+        settleLease(r, input, actual, now);
+        return { found: true, tokensReturned: Math.max(0, -delta), tokensOverrun: Math.max(0, delta), freedSlots };
+      }
       for (const key of r.keys) {
         if (key.tpm && delta !== 0) {
           // Rewrite the entry to the actual tokens at its original time; an

@@ -147,7 +147,13 @@ end
  * ARGV: n, requests, tokens, ttlMs, reservationId, hasRequestId (1/0), then per
  * key: rpm, tpm, concurrency (0 = unlimited), name; then queue index (1-based, 0 =
  * no queue), flow, ticket ('' = none yet), enqueue (1/0), maxWaitMs, leaseMs;
- * then per key its tpd (0 = unlimited).
+ * then per key its tpd (0 = unlimited); then leaseMs (0 = one call).
+ *
+ * A lease (leaseMs > 0, no concurrency or tpd limit on its keys) must leave at
+ * least its own cost free on every rpm/tpm dimension, and its entries are
+ * stamped at now + leaseMs: the router admits its calls until then, so none of
+ * them leaves the window earlier than the provider forgets it. SETTLE_LUA
+ * re-stamps what was used.
  *
  * Waiting (start-time fair queueing, see domain/wait-queue.md in the README):
  * a waiter holds a ticket whose start tag is max(vt, its flow's last finish);
@@ -178,6 +184,8 @@ local ticket = ARGV[qb + 3]
 local enqueue = ARGV[qb + 4] == '1'
 local maxWait = tonumber(ARGV[qb + 5])
 local lease = tonumber(ARGV[qb + 6])
+local leaseMs = tonumber(ARGV[qb + 7 + n] or '0')
+local stamp = now + leaseMs
 if ARGV[6] == '1' then
   local prev = redis.call('GET', reqKey)
   if prev then return {1, prev, now, 1} end
@@ -248,7 +256,9 @@ for i = 1, n do
     if limit > 0 then
       local sum = wsum(d[1], d[2], now)
       local need = d[4] + d[5]
-      if sum + need <= limit then
+      local margin = 0
+      if leaseMs > 0 then margin = d[4] end
+      if sum + need + margin <= limit then
         writes[#writes + 1] = { d[1], d[2], d[4] }
       else
         block(i, d[6], wwait(d[1], sum, need, limit, now))
@@ -307,12 +317,12 @@ if mine then
   dropTicket(ticket)
   if myStart > vt then redis.call('HSET', qm, 'vt', num(myStart)) end
 end
-for _, w in ipairs(writes) do wadd(w[1], w[2], resId, now, w[3], now) end
+for _, w in ipairs(writes) do wadd(w[1], w[2], resId, stamp, w[3], now) end
 -- The reservation records its day bucket: Settle corrects that one.
 local day = math.floor(now / B)
 for _, dk in ipairs(dayWrites) do dadd(KEYS[dk + 1], KEYS[dk + 2], KEYS[dk + 3], day, tokens, now) end
 local expiresAt = now + ttl
-local record = {'n', n, 'requests', requests, 'tokens', tokens, 'q', ARGV[6], 'qk', reqKey, 'b', num(day)}
+local record = {'n', n, 'requests', requests, 'tokens', tokens, 'q', ARGV[6], 'qk', reqKey, 'b', num(day), 'l', leaseMs, 'g', num(now)}
 for i = 1, n do
   local k = (i - 1) * 6
   local a = 6 + (i - 1) * 4
@@ -358,6 +368,11 @@ return had
  * The TPD bucket the reservation charged (record field b) is corrected by
  * actual − estimate the same way (an expired bucket: an overrun is charged to now's).
  * Cancelled: the request and token entries are removed.
+ * A lease's record (l > 0) settles with ARGV[4] requests used and ARGV[5] ms
+ * from its grant (g) to the last use: its rpm entry shrinks to the used
+ * requests and both entries are re-stamped at g + min(ARGV[5], l), never later
+ * than they were; the unused requests leave the admitted counter (the last n
+ * KEYS, one per reserved key).
  * Returns {found, tokensReturned, tokensOverrun, then the names ("<kind>:<id>") of
  * the keys whose concurrency slot it freed}.
  */
@@ -367,7 +382,7 @@ if #rec == 0 then return {0, 0, 0} end
 local h = {}
 for i = 1, #rec, 2 do h[rec[i]] = rec[i + 1] end
 local n = tonumber(h.n)
-if #KEYS ~= 2 + 8 * n then return redis.error_reply('settle: key count does not match the reservation') end
+if #KEYS ~= 2 + 9 * n then return redis.error_reply('settle: key count does not match the reservation') end
 local now = clock()
 local resId = ARGV[1]
 redis.call('DEL', KEYS[1])
@@ -377,12 +392,36 @@ local requests = tonumber(h.requests)
 local cancelled = ARGV[3] == '1'
 local actual = tonumber(ARGV[2])
 if cancelled then actual = 0 end
+local leaseMs = tonumber(h.l or '0')
+local used, stamp = requests, 0
+if leaseMs > 0 then
+  used = tonumber(ARGV[4])
+  if cancelled then used = 0 end
+  if used > requests then used = requests end
+  stamp = tonumber(h.g) + math.min(tonumber(ARGV[5]), leaseMs)
+end
 local freed = {}
 for i = 1, n do
   local k = 2 + (i - 1) * 3
   local sums = 2 + 3 * n + 2 * (i - 1)
   local rpm, tpm = tonumber(h['r' .. i]), tonumber(h['t' .. i])
-  if tpm > 0 and actual ~= tokens then
+  if leaseMs > 0 then
+    if tpm > 0 then
+      wsum(KEYS[k + 2], KEYS[sums + 2], now)
+      local ts = wdel(KEYS[k + 2], KEYS[sums + 2], resId .. ':' .. num(tokens))
+      if ts then
+        wadd(KEYS[k + 2], KEYS[sums + 2], resId, math.min(ts, stamp), actual, now)
+      elseif actual > tokens then
+        wadd(KEYS[k + 2], KEYS[sums + 2], resId .. '-over', now, actual - tokens, now)
+      end
+    end
+    if rpm > 0 then
+      wsum(KEYS[k + 1], KEYS[sums + 1], now)
+      local ts = wdel(KEYS[k + 1], KEYS[sums + 1], resId .. ':' .. num(requests))
+      if ts then wadd(KEYS[k + 1], KEYS[sums + 1], resId, math.min(ts, stamp), used, now) end
+    end
+    if used < requests then redis.call('INCRBY', KEYS[2 + 8 * n + i], used - requests) end
+  elseif tpm > 0 and actual ~= tokens then
     wsum(KEYS[k + 2], KEYS[sums + 2], now)
     local ts = wdel(KEYS[k + 2], KEYS[sums + 2], resId .. ':' .. num(tokens))
     if ts then
@@ -399,7 +438,7 @@ for i = 1, n do
       dadd(KEYS[dk + 1], KEYS[dk + 2], KEYS[dk + 3], math.floor(now / B), actual - tokens, now)
     end
   end
-  if rpm > 0 and cancelled then
+  if rpm > 0 and cancelled and leaseMs == 0 then
     wsum(KEYS[k + 1], KEYS[sums + 1], now)
     wdel(KEYS[k + 1], KEYS[sums + 1], resId .. ':' .. num(requests))
   end

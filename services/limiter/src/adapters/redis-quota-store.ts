@@ -71,7 +71,7 @@ function scriptsFor(redis: Redis, windows: { windowMs: number; dayWindowMs: numb
   return {
     acquire: perArity('sy_lim_acquire', ACQUIRE_LUA, (n) => 11 * n + 5),
     leave: defineScript(redis, { name: nm('sy_lim_leave'), lua: w(LEAVE_LUA), numberOfKeys: 2 }),
-    settle: perArity('sy_lim_settle', SETTLE_LUA, (n) => 2 + 8 * n),
+    settle: perArity('sy_lim_settle', SETTLE_LUA, (n) => 2 + 9 * n),
     cooldown: defineScript(redis, { name: nm('sy_lim_cooldown'), lua: w(COOLDOWN_LUA), numberOfKeys: 3 }),
     exhausted: defineScript(redis, { name: nm('sy_lim_exhausted'), lua: w(EXHAUSTED_LUA), numberOfKeys: 2 }),
     recover: defineScript(redis, { name: nm('sy_lim_recover'), lua: w(RECOVER_LUA), numberOfKeys: 4 }),
@@ -155,6 +155,7 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
       }
       args.push(q ? q.index + 1 : 0, q?.flow ?? '', q?.ticket ?? '', q?.enqueue ? 1 : 0, q?.maxWaitMs ?? 0, q?.leaseMs ?? 0);
       for (const key of input.keys) args.push(key.limits.tpd ?? 0);
+      args.push(input.leaseMs ?? 0);
       const r = await run(scripts.acquire(input.keys.length), keys, args);
       if (Number(r[0]) === 1) {
         return { granted: true, reservationId: String(r[1]), nowMs: Number(r[2]), replayed: Number(r[3]) === 1 };
@@ -211,7 +212,14 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
       for (const k of reserved) keys.push(k.rpm, k.tpm, k.conc);
       for (const k of reserved) keys.push(k.rpmSum, k.tpmSum);
       for (const k of reserved) keys.push(k.tpd, k.tpdBuckets, k.tpdSum);
-      const r = await run(scripts.settle(n), keys, [input.reservationId, input.actualTokens, input.cancelled ? 1 : 0]);
+      for (const k of reserved) keys.push(k.admitted);
+      const r = await run(scripts.settle(n), keys, [
+        input.reservationId,
+        input.actualTokens,
+        input.cancelled ? 1 : 0,
+        input.leaseUsedRequests ?? 0,
+        input.leaseLastUseMs ?? 0,
+      ]);
       return { found: Number(r[0]) === 1, tokensReturned: Number(r[1]), tokensOverrun: Number(r[2]), freedSlots: r.slice(3).map((name) => parseKeyName(String(name))) };
     },
 

@@ -11,6 +11,8 @@ export class LimiterInputError extends FieldError {
 export const MAX_TOKENS = 10_000_000;
 export const MAX_REQUESTS = 1_000;
 export const MAX_KEYS = 8;
+/** A lease admits for at most this long: its unused part must come back soon. */
+export const MAX_LEASE_MS = 10_000;
 
 export interface KeyRef {
   kind: KeyKind | undefined;
@@ -24,12 +26,17 @@ export interface AcquireRequest {
   reservationTtlMs: number;
   maxWaitMs: number;
   requestId: string;
+  /** > 0: a lease for this long (proto lease_ms); absent or 0: one call. */
+  leaseMs?: number;
 }
 
 export interface SettleRequest {
   reservationId: string;
   actualTokens: number;
   cancelled: boolean;
+  /** Settling a lease: requests used, and ms from its Acquire being sent until the last use. */
+  leaseUsedRequests?: number;
+  leaseLastUseMs?: number;
 }
 
 /** The bounds a request is checked against (from LimiterSettings). */
@@ -68,6 +75,18 @@ export function createLimiterInput(resolver: LimitResolver, bounds: InputBounds)
     integerIn('reservation_ttl_ms', req.reservationTtlMs, 0, bounds.maxReservationTtlMs);
     integerIn('max_wait_ms', req.maxWaitMs, 0, bounds.maxWaitMs);
     if (req.requestId.length > 128) throw new LimiterInputError('request_id', 'at most 128 characters');
+    const leaseMs = req.leaseMs ?? 0;
+    integerIn('lease_ms', leaseMs, 0, MAX_LEASE_MS);
+    if (leaseMs > 0) {
+      // A lease is refused at once or granted; waiting is the per-call path's.
+      if (req.maxWaitMs > 0) throw new LimiterInputError('max_wait_ms', 'must be 0 for a lease');
+      // A concurrency slot is per call, and a TPD bucket is a minute: neither can be leased exactly.
+      for (const [i, k] of keys.entries()) {
+        if (k.limits.concurrency !== undefined || k.limits.tpd !== undefined) {
+          throw new LimiterInputError('lease_ms', `keys[${i}] (${k.kind} ${JSON.stringify(k.id)}) has a concurrency or TPD limit: no lease`);
+        }
+      }
+    }
     // A cost above a key's whole per-minute (or per-day) limit could never be
     // admitted: say so instead of answering "retry later" forever.
     for (const [i, k] of keys.entries()) {
@@ -88,6 +107,8 @@ export function createLimiterInput(resolver: LimitResolver, bounds: InputBounds)
     if (!req.reservationId) throw new LimiterInputError('reservation_id', 'is required');
     if (req.reservationId.length > 128) throw new LimiterInputError('reservation_id', 'at most 128 characters');
     integerIn('actual_tokens', req.actualTokens, 0, MAX_TOKENS);
+    integerIn('lease_used_requests', req.leaseUsedRequests ?? 0, 0, MAX_REQUESTS);
+    integerIn('lease_last_use_ms', req.leaseLastUseMs ?? 0, 0, MAX_LEASE_MS);
   }
 
   /** The deployment an Observe or ClearUnavailable names; a provider given must be the deployment's. */

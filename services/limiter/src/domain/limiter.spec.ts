@@ -303,3 +303,24 @@ describe('limiter', () => {
     expect((await inputError(limiter.clearUnavailable('openai', 'nope'))).field).toBe('deployment.deployment');
   });
 });
+
+describe('leases (Acquire with lease_ms)', () => {
+  const t1 = [{ kind: 'tenant' as const, id: 't1' }];
+
+  it('refuses a lease that would leave less than itself free, at once (no wait), where a single call still fits', async () => {
+    const { acquire, waits, tick } = setup();
+    // t1 allows 3 requests: a lease of 2 would leave less than itself free.
+    expect(await acquire({ keys: t1, requests: 2, leaseMs: 500 })).toMatchObject({ granted: false, blockedBy: 'rpm' });
+    await tick();
+    expect(waits).toEqual([]);
+    expect(await acquire({ keys: t1, requests: 1 })).toMatchObject({ granted: true });
+  });
+
+  it('takes no lease on a key with a concurrency or TPD limit, nor one that would wait', async () => {
+    const { acquire } = setup();
+    expect((await inputError(acquire({ requests: 2, leaseMs: 500 }))).field).toBe('lease_ms');
+    expect((await inputError(acquire({ keys: [{ kind: 'deployment', id: 'daily' }], requests: 2, leaseMs: 500 }))).field).toBe('lease_ms');
+    expect((await inputError(acquire({ keys: t1, requests: 1, leaseMs: 500, maxWaitMs: 100 }))).field).toBe('max_wait_ms');
+    expect((await inputError(acquire({ keys: t1, requests: 1, leaseMs: 60_000 }))).field).toBe('lease_ms');
+  });
+});

@@ -152,6 +152,7 @@ export function createLimiter(deps: LimiterDeps) {
         ttlMs,
         reservationId: randomUUID(),
         requestId: req.requestId || undefined,
+        ...(req.leaseMs ? { leaseMs: req.leaseMs } : {}),
         ...(queueKey
           ? {
               queue: {
@@ -171,7 +172,9 @@ export function createLimiter(deps: LimiterDeps) {
     /** After a denial: sleeps until capacity may be back (or a wake-up), or says the wait is over. */
     const napAfter = async (result: Extract<AcquireResult, { granted: false }>): Promise<'again' | 'done'> => {
       ticket = result.ticket;
-      recovery.noteExhaustion(keys[result.blockedIndex]!, result.blockedBy, result.nowMs + result.retryAfterMs);
+      // A refused lease says the keys are near their limit, not that they are
+      // spent: the per-call Acquire that follows decides about exhaustion.
+      if (!req.leaseMs) recovery.noteExhaustion(keys[result.blockedIndex]!, result.blockedBy, result.nowMs + result.retryAfterMs);
       const t = now();
       // A concurrency wait is an upper bound (the holders' expiry; they usually
       // settle sooner): keep polling while the deadline allows.

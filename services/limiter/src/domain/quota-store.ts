@@ -40,6 +40,13 @@ export interface AcquireInput {
   requestId?: string;
   /** The wait queue this acquire respects (and may join); absent: no queue. */
   queue?: QueueInput;
+  /**
+   * > 0: a lease (a router admits its calls itself for this long). Granted only
+   * when every rpm/tpm dimension keeps at least its cost free after it; its
+   * entries are stamped at now + leaseMs (no call of the lease is later) until
+   * the settle re-stamps what was used.
+   */
+  leaseMs?: number;
 }
 
 /**
@@ -92,6 +99,13 @@ export interface SettleInput {
   actualTokens: number;
   /** The attempt never reached the provider: give back the request and all tokens. */
   cancelled: boolean;
+  /**
+   * For a lease's reservation only (ignored otherwise): requests used (the rest
+   * leave the rpm log, and the admitted counter), and ms from the grant until the
+   * last use: the used units are re-stamped at grant + min(this, leaseMs).
+   */
+  leaseUsedRequests?: number;
+  leaseLastUseMs?: number;
 }
 
 export interface SettleResult {

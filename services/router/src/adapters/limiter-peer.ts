@@ -8,6 +8,7 @@ import type { SettleRetry } from '../settle-retry';
 import type { LimiterFallback, SharedAcquire } from './limiter-fallback';
 import { hopDeadline, peerErrorCode, peerErrorText, type PeerDeps } from './peer-call';
 import type { LimiterClient } from './peers';
+import type { LeasePair, LeaseSettlement, LeaseSize, QuotaLeases } from './quota-leases';
 
 export interface LimiterAcquire {
   deployment: string;
@@ -21,6 +22,8 @@ export interface LimiterAcquire {
   requestId: string;
   /** Caller deadline as an instant; Infinity when none. */
   deadlineAt: number;
+  /** Only the per-call Acquire will do (a half-open probe): never from a lease. */
+  exact?: boolean;
 }
 
 /** What the provider said about its limits after one attempt: a failure's classification, or a success's headers. */
@@ -47,6 +50,24 @@ export interface LimiterPeer {
    * rate-limit-reports), reach the limiter (off the response path).
    */
   observe(o: LimiterObservation): void;
+  /**
+   * A quota event for the deployment (cooldown, exhaustion, unavailable): its
+   * leases admit no more and are settled once their calls are over.
+   */
+  revokeLeases(deployment: string): void;
+  /** Settles every lease (shutdown; the settles join the pending accounting). */
+  stop(): void;
+}
+
+/** Quota leases (ROUTER_QUOTA_LEASES): most calls admitted without an Acquire hop. */
+export interface LimiterLeasing {
+  book: QuotaLeases;
+  /** The limiter's lease_ms (the book's useMs). */
+  leaseMs: number;
+  /** reservation_ttl_ms of a lease: its settle comes before (the book's holdMs), a dead router's lease ends then. */
+  reservationTtlMs: number;
+  /** How often leases that are over are settled. */
+  sweepMs: number;
 }
 
 const LIMIT_NAMES: Record<number, string> = {
@@ -71,8 +92,13 @@ export function createLimiterPeer({
   peerDeadlineMs,
   settleRetry,
   fallback,
-}: PeerDeps<LimiterClient> & { settleRetry: SettleRetry; fallback: LimiterFallback }): LimiterPeer {
+  leasing,
+}: PeerDeps<LimiterClient> & { settleRetry: SettleRetry; fallback: LimiterFallback; leasing?: LimiterLeasing }): LimiterPeer {
   const rateLimitReports = createRateLimitReports();
+  const keysOf = (p: LeasePair) => [
+    { kind: KeyKind.DEPLOYMENT, id: p.deployment },
+    { kind: KeyKind.TENANT, id: p.tenant },
+  ];
 
   /** Acquire on the limiter service; what it came to decides whether the share steps in. Never throws. */
   async function acquireShared(a: LimiterAcquire): Promise<SharedAcquire> {
@@ -132,13 +158,87 @@ export function createLimiterPeer({
       }
   }
 
+  /** The lease Acquire of a pair in flight: calls that find no room wait for its answer instead of asking too. */
+  const taking = new Map<string, Promise<'granted' | 'refused' | { unreachable: string }>>();
+  const pairKey = (p: LeasePair) => `${p.deployment}\u0000${p.tenant}`;
+
+  function settleLease(l: LeaseSettlement) {
+    tasks.run('limiter lease settle', { reservation_id: l.reservationId }, () =>
+      settleRetry.run(() =>
+        client.settle({ reservationId: l.reservationId, actualTokens: l.actualTokens, leaseUsedRequests: l.usedRequests, leaseLastUseMs: l.lastUseMs }),
+      ),
+    );
+  }
+  const settleDue = () => {
+    if (leasing) for (const l of leasing.book.due()) settleLease(l);
+  };
+  const sweep = leasing ? setInterval(settleDue, leasing.sweepMs) : undefined;
+  sweep?.unref?.();
+
+  /** One lease Acquire for the pair; the book learns what came of it. Never throws. */
+  function takeLease(l: LimiterLeasing, pair: LeasePair, size: LeaseSize) {
+    const key = pairKey(pair);
+    const sentAt = clock.now();
+    const p = client
+      .acquire(
+        { keys: keysOf(pair), requests: size.requests, tokens: size.tokens, maxWaitMs: 0, leaseMs: l.leaseMs, reservationTtlMs: l.reservationTtlMs },
+        hopDeadline({ now: sentAt, deadlineAt: Infinity, peerDeadlineMs, waitMs: 0 }),
+      )
+      .then(
+        (res): 'granted' | 'refused' => {
+          if (res.granted && !res.localFallback) {
+            l.book.granted(pair, res.reservationId, size, sentAt);
+            return 'granted';
+          }
+          // A lease from the limiter's own fallback share is no lease: hand it back, admit per call (marked degraded there).
+          if (res.granted) settleLease({ reservationId: res.reservationId, usedRequests: 0, actualTokens: 0, lastUseMs: 0 });
+          l.book.refused(pair);
+          return 'refused';
+        },
+        (err: unknown) => {
+          l.book.refused(pair);
+          // A lease the limiter refuses as invalid (e.g. its config gave the key a concurrency limit) is not an outage.
+          return peerErrorCode(err) === status.INVALID_ARGUMENT ? 'refused' : { unreachable: peerErrorText(err) };
+        },
+      )
+      .finally(() => taking.delete(key));
+    taking.set(key, p);
+    return p;
+  }
+
+  /** Admission from a lease when one has room (or can be had); otherwise the per-call Acquire. */
+  async function acquireLeased(l: LimiterLeasing, a: LimiterAcquire): Promise<SharedAcquire> {
+    const pair = { deployment: a.deployment, tenant: a.tenant };
+    // A few rounds at most: the lease this call asked for (or waited on) may be taken by the calls ahead of it.
+    for (let round = 0; round < 4; round++) {
+      const d = l.book.admit(pair, a.tokens);
+      if (d.kind === 'admitted') {
+        if (d.prefetch) void takeLease(l, pair, d.prefetch);
+        return { kind: 'answered', admission: { granted: true, reservationId: d.id } };
+      }
+      if (d.kind === 'exact') break;
+      const out = d.kind === 'take' ? await takeLease(l, pair, d.size) : await (taking.get(pairKey(pair)) ?? Promise.resolve('refused' as const));
+      if (out === 'refused') break;
+      if (typeof out === 'object') return { kind: 'unreachable', error: out.unreachable };
+    }
+    return acquireShared(a);
+  }
+
   return {
     acquire(a) {
-      return fallback.admit({ deployment: a.deployment, tenant: a.tenant, tokens: a.tokens }, () => acquireShared(a));
+      const call = { deployment: a.deployment, tenant: a.tenant, tokens: a.tokens };
+      // A wait in the fair queue and a half-open probe are per call, as before.
+      if (leasing && a.maxWaitMs === 0 && !a.exact) return fallback.admit(call, () => acquireLeased(leasing, a));
+      return fallback.admit(call, () => acquireShared(a));
     },
     settle(reservationId, usage, requestId) {
       // A reservation the share made alone has nothing to settle at the limiter.
       if (fallback.settle(reservationId, usage)) return;
+      // A lease admission is local bookkeeping: the lease settles once for all its calls.
+      if (leasing?.book.settle(reservationId, usage)) {
+        settleDue();
+        return;
+      }
       tasks.run('limiter settle', { request_id: requestId, reservation_id: reservationId }, () =>
         settleRetry.run(() =>
           usage === 'cancelled' ? client.settle({ reservationId, cancelled: true }) : client.settle({ reservationId, actualTokens: usage.tokens }),
@@ -156,6 +256,8 @@ export function createLimiterPeer({
         if (!rateLimitReports.shouldReport(o.deployment.deployment, o.successLimits, clock.now())) return;
         headers = rateLimitHeadersOf(o.successLimits!);
       }
+      // The provider pushed back: this router stops spending its leases there at once (the limiter's cooldown follows).
+      if (classification && leasing) leasing.book.revoke(o.deployment.deployment);
       const observedAtUnixMs = BigInt(clock.now());
       tasks.run('limiter observe', { request_id: o.requestId, deployment: o.deployment.deployment }, () =>
         client.observe({
@@ -166,6 +268,15 @@ export function createLimiterPeer({
           errorClass: classification ? ErrorClassEnum[classification.errorClass] : ErrorClassEnum.UNSPECIFIED,
         }),
       );
+    },
+    revokeLeases(deployment) {
+      if (!leasing) return;
+      leasing.book.revoke(deployment);
+      settleDue();
+    },
+    stop() {
+      if (sweep) clearInterval(sweep);
+      if (leasing) for (const l of leasing.book.drain()) settleLease(l);
     },
   };
 }

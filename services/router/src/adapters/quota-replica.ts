@@ -43,7 +43,12 @@ function toEntry(state: QuotaState): QuotaEntry {
  * tenant key would be wrong). Same defensive decoding and epoch rule as the
  * health replica.
  */
-export async function startQuotaReplica(bus: EventBus, logger: ReplicaLogger): Promise<QuotaReplica> {
+export async function startQuotaReplica(
+  bus: EventBus,
+  logger: ReplicaLogger,
+  /** Every newer state of a deployment key, as it arrives (quota leases are revoked on a cooldown or exhaustion). */
+  onChange?: (deployment: string, entry: QuotaEntry) => void,
+): Promise<QuotaReplica> {
   const entries = new Map<string, QuotaEntry>();
   const kv = await bus.kv(KV_BUCKETS.quota);
   const watcher: KvWatcher = await kv.watch({
@@ -64,7 +69,9 @@ export async function startQuotaReplica(bus: EventBus, logger: ReplicaLogger): P
       if (state.key?.kind !== KeyKind.DEPLOYMENT || !state.key.id) return;
       const held = entries.get(state.key.id);
       if (held && held.epoch >= state.epoch && state.epoch !== 0n) return;
-      entries.set(state.key.id, toEntry(state));
+      const entry = toEntry(state);
+      entries.set(state.key.id, entry);
+      onChange?.(state.key.id, entry);
     },
   });
   return { get: (deployment) => entries.get(deployment), stop: () => watcher.stop() };

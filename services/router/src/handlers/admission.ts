@@ -17,7 +17,7 @@ export interface AttemptAdmission {
 export function createAttemptAdmission(deps: { limiter: LimiterPeer; breaker: BreakerPeer; local: LocalView; probesInFlight: Set<string> }): AttemptAdmission {
   const { limiter, breaker, local, probesInFlight } = deps;
 
-  const acquire = (p: PreparedCall, c: Candidate, maxWaitMs: number, signal?: AbortSignal) =>
+  const acquire = (p: PreparedCall, c: Candidate, maxWaitMs: number, signal?: AbortSignal, exact = false) =>
     limiter.acquire({
       deployment: c.name,
       tenant: p.owner.tenantId,
@@ -26,6 +26,7 @@ export function createAttemptAdmission(deps: { limiter: LimiterPeer; breaker: Br
       ...(signal ? { signal } : {}),
       requestId: p.requestId,
       deadlineAt: p.deadlineAt,
+      ...(exact ? { exact } : {}),
     });
 
   /** What fitting the call changed for this candidate is said in the note of every attempt it admits (the fan-out's first one included). */
@@ -48,7 +49,8 @@ export function createAttemptAdmission(deps: { limiter: LimiterPeer; breaker: Br
       probesInFlight.delete(c.name);
       return probe.denial;
     }
-    const admission = await acquire(p, c, maxWaitMs, signal);
+    // The probe's attempt is admitted per call, never from a lease.
+    const admission = await acquire(p, c, maxWaitMs, signal, true);
     if (!admission.granted) {
       probesInFlight.delete(c.name);
       return admission;
