@@ -87,6 +87,22 @@ export const envSpec = {
     'calls (Complete and StreamComplete) this replica runs at once; the excess is refused at once, before any peer hop, with RESOURCE_EXHAUSTED, RetryInfo 100 ms and ErrorInfo ROUTER_OVERLOADED (0 = no bound). Set it to capacity × upstream latency: one router saturates its CPU at about 300 calls/s on 2 cores (npm run bench -- stack), × about 3 s for a non-streamed completion ≈ 1024; in front of a faster upstream, lower it (the bench, whose upstream answers at once, uses 64: twice the 32 in flight that already saturate)',
     { min: 0, max: 1_000_000 },
   ),
+  budgetLeases: envInt(
+    'ROUTER_BUDGET_LEASES',
+    1,
+    'budget leases: 1 = this replica reserves money for many calls at once per tenant/API key/feature and admits each locally (one Reserve and one Commit per lease, not per call; hard caps stay exact, near a cap calls take the per-call path); 0 = one Reserve and one Commit per call',
+    { min: 0, max: 1 },
+  ),
+  budgetLeaseMs: envInt('ROUTER_BUDGET_LEASE_MS', 1_000, 'how long a budget lease admits calls; it is committed (one Commit of its calls\' summed actual cost, the rest returned) once its last call ends', {
+    min: 10,
+    max: 60_000,
+  }),
+  budgetLeaseCapPercent: envInt(
+    'ROUTER_BUDGET_LEASE_CAP_PERCENT',
+    1,
+    'most a budget lease may hold, in % of the tenant\'s smallest hard cap (a lease for fewer than two calls is not taken: those calls take the per-call path); leased money unused for a lease\'s lifetime is what other replicas cannot reserve, so replicas × this % bounds the utilisation lost at the cap',
+    { min: 0, max: 50 },
+  ),
   defaultMaxTokens: envInt('DEFAULT_MAX_TOKENS', 1024, 'max_tokens used when a request leaves params.max_tokens at 0 (capped by defaults.requestLimits.maxTokens)', {
     min: 1,
     max: 1_000_000,
