@@ -133,7 +133,9 @@ export function createLeaseBook({ clock, leaseMs, onEnd }: LeaseBookOptions) {
     size(key: string, worstMicros: number, ceilingMicros: number): number | undefined {
       const s = stateOf(key);
       if (worstMicros <= 0 || clock.now() < s.exactUntil) return undefined;
-      const wanted = Math.min(Math.max(FIRST_CALLS * worstMicros, 2 * s.lastPeakMicros), MAX_CALLS * worstMicros, Math.floor(ceilingMicros));
+      // A lease that is still open but too small (it is being replaced) tells the demand best.
+      const peak = Math.max(s.lastPeakMicros, s.current?.peakInFlightWorstMicros ?? 0);
+      const wanted = Math.min(Math.max(FIRST_CALLS * worstMicros, 2 * peak), MAX_CALLS * worstMicros, Math.floor(ceilingMicros));
       return wanted >= MIN_CALLS * worstMicros ? wanted : undefined;
     },
 
@@ -145,10 +147,11 @@ export function createLeaseBook({ clock, leaseMs, onEnd }: LeaseBookOptions) {
         close(lease);
         return undefined;
       }
+      // The demand counts also when it does not fit: the next lease is sized from it.
+      lease.peakInFlightWorstMicros = Math.max(lease.peakInFlightWorstMicros, lease.inFlightWorstMicros + worstMicros);
       if (lease.amountMicros - lease.actualMicros - lease.inFlightWorstMicros < worstMicros) return undefined;
       lease.inFlight++;
       lease.inFlightWorstMicros += worstMicros;
-      lease.peakInFlightWorstMicros = Math.max(lease.peakInFlightWorstMicros, lease.inFlightWorstMicros);
       return call(lease, worstMicros);
     },
 

@@ -185,15 +185,18 @@ describe('leased budget peer', () => {
     expect(hops.commits).toEqual([['r1', 10]]);
   });
 
-  it('a full lease is replaced; a revoked one is committed when its calls end', async () => {
+  it('a waiter that does not fit the fresh lease asks for itself (never two hops of waiting); a full lease is replaced by a larger one; a revoked one is committed when its calls end', async () => {
     const { peer, hops } = setup(granted);
     const holds = await Promise.all(Array.from({ length: 5 }, () => peer.reserve(call())));
-    expect(hops.reserves).toEqual([400, 400]);
+    expect(hops.reserves).toEqual([400, 100]);
+    const sixth = await peer.reserve(call());
+    expect(hops.reserves).toEqual([400, 100, 1000]); // twice the demand seen on the full lease (five calls)
     peer.revoke('acme');
-    holds.forEach((h) => peer.commit(h, 50, 'req'));
+    [...holds, sixth].forEach((h) => peer.commit(h, 50, 'req'));
     expect(hops.commits).toEqual([
       ['r1', 200],
       ['r2', 50],
+      ['r3', 50],
     ]);
   });
 });

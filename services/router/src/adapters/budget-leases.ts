@@ -40,8 +40,6 @@ const keyOf = (r: BudgetReserve) => `${r.tenant}\u0000${r.apiKeyId}\u0000${r.fea
 type LeaseTaken = 'retry' | 'exact' | BudgetHold;
 
 const LEASE_REQUEST_ID = 'budget-lease';
-/** Admission attempts before a call takes the per-call path (a burst can fill a fresh lease before a waiter gets to it). */
-const ATTEMPTS = 3;
 
 /**
  * Budget leases (issue 15): a router reserves money for many calls at once
@@ -104,13 +102,17 @@ export function createLeasedBudgetPeer(options: BudgetLeaseOptions): LeasedBudge
     book,
     async reserve(r) {
       const key = keyOf(r);
-      for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const now = book.admit(key, r.amountMicros);
+      if (now) return { kind: 'granted', reservationId: now.reservationId, leased: now };
+      const taken = take(key, r);
+      const outcome = taken === 'exact' ? 'exact' : await taken;
+      if (outcome === 'retry') {
+        // The call that asked for the lease always fits it (a lease holds at least two of its worst case);
+        // one that waited on it may not (a burst): it asks for itself rather than wait on another lease.
         const leased = book.admit(key, r.amountMicros);
         if (leased) return { kind: 'granted', reservationId: leased.reservationId, leased };
-        const taken = take(key, r);
-        const outcome = taken === 'exact' ? 'exact' : await taken;
-        if (outcome === 'exact') break;
-        if (outcome !== 'retry') return outcome;
+      } else if (outcome !== 'exact') {
+        return outcome;
       }
       return inner.reserve(r);
     },
