@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { operatorMetadata, startStack, type Stack } from './stack';
 
 /**
- * Budget leases (ROUTER_BUDGET_LEASES, on by default) over two routers, the
+ * Budget leases (ROUTER_BUDGET_LEASES=1) over two routers, the
  * real budget service on Redis, NATS and the simulator:
  *  - many calls cost far fewer Reserves and Commits than calls, and every
  *    cent is still recorded (spend = what the provider billed);
@@ -66,6 +66,7 @@ describe('budget leases across two routers', () => {
 
   beforeAll(async () => {
     stack = await startStack(yaml, { seed: 15, deployments: { 'roomy-m': reply, 'tight-m': reply } }, {
+      ROUTER_BUDGET_LEASES: '1',
       ROUTER_BUDGET_LEASE_CAP_PERCENT: String(CAP_PERCENT),
       // Peer hops are not this test's subject (a starved runner is slow to answer).
       PEER_DEADLINE_MS: '2000',
