@@ -175,6 +175,12 @@ export function createLeaseBook({ clock, leaseMs, onEnd }: LeaseBookOptions) {
       };
     },
 
+    /** Calls that did not fit a lease being requested: the next lease is sized from this much worst case in flight. */
+    noteDemand(key: string, worstInFlightMicros: number): void {
+      const s = stateOf(key);
+      s.lastPeakMicros = Math.max(s.lastPeakMicros, worstInFlightMicros);
+    },
+
     /** The service refused a lease (or could not grant one): per-call path for this key for a lease's lifetime. */
     backOff(key: string): void {
       stateOf(key).exactUntil = clock.now() + leaseMs;

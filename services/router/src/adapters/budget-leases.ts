@@ -61,8 +61,12 @@ export function createLeasedBudgetPeer(options: BudgetLeaseOptions): LeasedBudge
       else inner.release(hold, LEASE_REQUEST_ID);
     },
   });
-  /** One lease request per key at a time: concurrent calls wait for it rather than each taking one. */
-  const taking = new Map<string, Promise<LeaseTaken>>();
+  /**
+   * One lease request per key at a time: concurrent calls wait for it rather
+   * than each taking one, as many as its amount fits (`claimedMicros`); the
+   * others do not wait (a call never waits on a lease and then makes its own hop).
+   */
+  const taking = new Map<string, { promise: Promise<LeaseTaken>; amountMicros: number; claimedMicros: number }>();
   const every =
     options.every ??
     ((ms: number, fn: () => void) => {
@@ -74,10 +78,18 @@ export function createLeasedBudgetPeer(options: BudgetLeaseOptions): LeasedBudge
 
   function take(key: string, r: BudgetReserve): Promise<LeaseTaken> | 'exact' {
     const pending = taking.get(key);
-    if (pending) return pending;
+    if (pending) {
+      if (pending.amountMicros - pending.claimedMicros < r.amountMicros) {
+        book.noteDemand(key, pending.claimedMicros + r.amountMicros);
+        return 'exact';
+      }
+      pending.claimedMicros += r.amountMicros;
+      return pending.promise;
+    }
     const amountMicros = book.size(key, r.amountMicros, options.ceilingMicros(r.tenant));
     if (amountMicros === undefined) return 'exact';
-    const p = inner.reserve({ ...r, amountMicros, requestId: '' }).then((hold): LeaseTaken => {
+    const promise = inner.reserve({ ...r, amountMicros, requestId: '' }).then((hold): LeaseTaken => {
+      taking.delete(key);
       if (hold.kind === 'granted' && !hold.degraded) {
         book.install(key, r.tenant, hold.reservationId, amountMicros);
         return 'retry';
@@ -93,9 +105,8 @@ export function createLeasedBudgetPeer(options: BudgetLeaseOptions): LeasedBudge
       // The service or its store is down: the answer a per-call Reserve would get now (fail closed or open per the tenant's caps).
       return hold;
     });
-    taking.set(key, p);
-    void p.finally(() => taking.delete(key));
-    return p;
+    taking.set(key, { promise, amountMicros, claimedMicros: r.amountMicros });
+    return promise;
   }
 
   return {
@@ -107,8 +118,7 @@ export function createLeasedBudgetPeer(options: BudgetLeaseOptions): LeasedBudge
       const taken = take(key, r);
       const outcome = taken === 'exact' ? 'exact' : await taken;
       if (outcome === 'retry') {
-        // The call that asked for the lease always fits it (a lease holds at least two of its worst case);
-        // one that waited on it may not (a burst): it asks for itself rather than wait on another lease.
+        // Every call that waited claimed room in the lease; only a revocation in between leaves it without.
         const leased = book.admit(key, r.amountMicros);
         if (leased) return { kind: 'granted', reservationId: leased.reservationId, leased };
       } else if (outcome !== 'exact') {
