@@ -89,7 +89,7 @@ export const envSpec = {
   ),
   budgetLeases: envInt(
     'ROUTER_BUDGET_LEASES',
-    0,
+    1,
     'budget leases: 1 = this replica reserves money for many calls at once per tenant/API key/feature and admits each locally (one Reserve and one Commit per lease, not per call; hard caps stay exact, near a cap calls take the per-call path); 0 = one Reserve and one Commit per call',
     { min: 0, max: 1 },
   ),
