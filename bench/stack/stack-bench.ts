@@ -201,6 +201,7 @@ tenants:
   bench:
     apiKeys: [{ id: bench-main, sha256: ${hashApiKey(KEY)} }]
     limits: { rpm: 1000000000, tpm: 1000000000000 }
+    budgets: [{ period: day, limitUsd: 1000, hard: true }]
 `;
 
 /** `git archive` of `ref` into a temp dir (its npm packages: this checkout's), built there; returns its dist/. */

@@ -124,6 +124,22 @@ export const envSpec = {
     'floor and starting point of the adaptive bound (ROUTER_SHED_LAG_MS; capped by ROUTER_MAX_IN_FLIGHT): this many calls are always admitted, whatever the event loop\'s delay, so a GC pause or a noisy neighbour never shuts the replica. About the calls in flight at saturation without queueing (saturation rate × an uncontended call\'s latency): 128 suits upstreams answering in about a second; in front of one answering in milliseconds, lower it (the stack bench uses 4)',
     { min: 1, max: 1_000_000 },
   ),
+  budgetLeases: envInt(
+    'ROUTER_BUDGET_LEASES',
+    1,
+    'budget leases: 1 = this replica reserves money for many calls at once per tenant/API key/feature and admits each locally (one Reserve and one Commit per lease, not per call; hard caps stay exact, near a cap calls take the per-call path); 0 = one Reserve and one Commit per call',
+    { min: 0, max: 1 },
+  ),
+  budgetLeaseMs: envInt('ROUTER_BUDGET_LEASE_MS', 1_000, 'how long a budget lease admits calls; it is committed (one Commit of its calls\' summed actual cost, the rest returned) once its last call ends', {
+    min: 10,
+    max: 60_000,
+  }),
+  budgetLeaseCapPercent: envInt(
+    'ROUTER_BUDGET_LEASE_CAP_PERCENT',
+    1,
+    'most a budget lease may hold, in % of the tenant\'s smallest hard cap (a lease for fewer than two calls is not taken: those calls take the per-call path); leased money unused for a lease\'s lifetime is what other replicas cannot reserve, so replicas × this % bounds the utilisation lost at the cap',
+    { min: 0, max: 50 },
+  ),
   defaultMaxTokens: envInt('DEFAULT_MAX_TOKENS', 1024, 'max_tokens used when a request leaves params.max_tokens at 0 (capped by defaults.requestLimits.maxTokens)', {
     min: 1,
     max: 1_000_000,

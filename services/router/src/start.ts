@@ -10,6 +10,8 @@ import { loadTokenizer } from '@switchyard/tokens';
 import { sleep as realSleep, systemClock, type Clock } from '@switchyard/util';
 import { startHealthReplica } from './adapters/health-replica';
 import { createBreakerPeer } from './adapters/breaker-peer';
+import { watchBudgetEvents } from './adapters/budget-events';
+import { createLeasedBudgetPeer, leaseCeiling } from './adapters/budget-leases';
 import { createBudgetPeer } from './adapters/budget-peer';
 import { createCachePeer } from './adapters/cache-peer';
 import { createLimiterPeer, type LimiterLeasing } from './adapters/limiter-peer';
@@ -199,12 +201,25 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       logger,
     });
     const peerDeps = { clock, logger, tasks, peerDeadlineMs: config.peerDeadlineMs };
+    const perCallBudget = createBudgetPeer({ client: peers.budget, ...peerDeps, settleRetry });
+    const budgetLeases = config.budgetLeases
+      ? createLeasedBudgetPeer({
+          inner: perCallBudget,
+          clock,
+          leaseMs: config.budgetLeaseMs,
+          ceilingMicros: (tenant) => leaseCeiling(config.switchyard.tenants[tenant]?.budgets ?? [], config.budgetLeaseCapPercent),
+        })
+      : undefined;
+    if (budgetLeases) {
+      const events = await watchBudgetEvents(bus, logger, (tenant) => budgetLeases.revoke(tenant));
+      lifecycle.onStop('budget events', () => events.unsubscribe());
+    }
     const { ttlMs, staleTtlMs } = config.switchyard.defaults.cache;
     const ctx: RouterContext = {
       gateway: config.switchyard,
       keys: keyOwners(config),
       adapters,
-      budget: createBudgetPeer({ client: peers.budget, ...peerDeps, settleRetry }),
+      budget: budgetLeases ?? perCallBudget,
       limiter: createLimiterPeer({ client: peers.limiter, ...peerDeps, settleRetry, fallback: limiterFallback, ...quotaLeasing(config) }),
       cache: createCachePeer({ client: peers.cache, ...peerDeps, settings: { ttlMs, staleTtlMs, idempotencyWindowMs: config.idempotencyWindowMs } }),
       breaker: createBreakerPeer({
@@ -269,6 +284,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     lifecycle.onStop('servers and pending accounting', async () => {
       edge.stopping();
       await Promise.all([server.shutdown(config.shutdownGraceMs), edge.close(config.shutdownGraceMs)]);
+      // Calls are over: every budget lease ends now, its Commit joins the accounting drained below.
+      budgetLeases?.close();
       // Accounting still retrying against dead peers gets one more grace, then stops
       // (its reservations expire charged); shutdown never waits a whole retry window.
       ctx.limiter.stop();

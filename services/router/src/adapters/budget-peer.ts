@@ -1,4 +1,5 @@
 import type { DegradedReason } from '../domain/degraded';
+import type { LeasedCall } from './budget-lease-book';
 import type { SettleRetry } from '../settle-retry';
 import { hopDeadline, peerErrorText, type PeerDeps } from './peer-call';
 import type { BudgetClient } from './peers';
@@ -23,7 +24,8 @@ export type BudgetDenial =
 
 /** Outcome of the budget Reserve in the fan-out. */
 export type BudgetHold =
-  | { kind: 'granted'; reservationId: string; degraded?: DegradedReason }
+  /** `leased`: admitted from this router's budget lease (budget-leases.ts); its Commit/Release is local bookkeeping. */
+  | { kind: 'granted'; reservationId: string; degraded?: DegradedReason; leased?: LeasedCall }
   /** Nothing held: no reservation was needed, or the budget service was unreachable and the tenant has no hard cap (fail open). */
   | { kind: 'unrecorded'; degraded?: DegradedReason }
   | { kind: 'denied'; denial: BudgetDenial };
