@@ -210,6 +210,22 @@ describe('jobs: a durable queue drained at the providers\' pace (simulator enfor
     expect(counters?.byStatus['429'] ?? 0).toBe(0);
   }, 90_000);
 
+  it('a job cancelled while its router call waits for quota is never sent upstream', async () => {
+    const ids = await submitMany(client, 'acme', CONCURRENCY, Priority.BATCH, 'waiting');
+    // All start at once (one slot each); the last waits about CONCURRENCY / PER_WINDOW windows for its quota in the router.
+    const target = ids[ids.length - 1]!;
+    const marker = JSON.stringify({ content: `waiting-${ids.length - 1}` }).slice(1, -1);
+    const sentBodies = async () => (await stack.sim.requests(stack.model)).map((r) => JSON.stringify(r.body));
+    while ((await client.getJob({ jobId: target }, auth('acme'))).job!.state !== JobState.RUNNING) await sleep(20);
+    expect((await sentBodies()).filter((b) => b.includes(marker))).toEqual([]);
+    expect((await client.cancelJob({ jobId: target }, auth('acme'))).job!.state).toBe(JobState.CANCELLED);
+
+    const jobs = await waitFinal(client, 'acme', ids, 30_000);
+    expect(jobs.find((j) => j.jobId === target)!.state).toBe(JobState.CANCELLED);
+    expect((await sentBodies()).filter((b) => b.includes(marker))).toEqual([]);
+    expect((await stack.sim.counters())[stack.model]?.received).toBe(jobs.filter((j) => j.state === JobState.SUCCEEDED).length);
+  }, 60_000);
+
   it('answers bad input with the field, isolates tenants, and fails a job whose budget ran out with the budget\'s error', async () => {
     const refuse = async (call: Promise<unknown>) => parseGrpcError(await call.then(() => new Error('accepted'), (err: unknown) => err));
     expect(await refuse(client.submit({ request: request('x') }, { metadata: { 'x-api-key': 'sk-nobody' } }))).toMatchObject({ code: status.UNAUTHENTICATED });

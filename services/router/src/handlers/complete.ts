@@ -3,6 +3,7 @@ import type { CallContext } from '@switchyard/grpc';
 import type { ChatResponse } from '@switchyard/providers';
 import { runAttempts, type AttemptPorts } from '../domain/run-attempts';
 import type { CallSteps } from './call-steps';
+import { leaderWork } from './leader-work';
 import { requestFor } from './prepare-call';
 import { inCallSpan, tagAttemptAnswer, tagCallSpan, withAttemptSpan } from './tracing';
 
@@ -21,10 +22,11 @@ export function createCompleteHandler(steps: CallSteps) {
         return idempotency.replay;
       }
       // The leader of an idempotency key finishes its work even when its caller
-      // leaves (a crashed jobs worker, a dropped connection): the provider call
-      // may already be under way, and the duplicate that follows must get this
-      // answer, not make the call a second time. Only its deadline stops it.
-      const work = idempotency.leader ? untilDeadline(call.deadline) : call.signal;
+      // leaves (a crashed jobs worker, a dropped connection) once its request is
+      // upstream: the duplicate that follows must get this answer, not make the
+      // call a second time. Until then its caller's cancel stops it (leader-work.ts).
+      const leader = idempotency.leader ? leaderWork(call.signal, call.deadline) : undefined;
+      const work = leader?.signal ?? call.signal;
       try {
         // 3. Cache, budget and the first admission in parallel; a hit or a denial ends the call here.
         const fan = await steps.fanOut(p);
@@ -41,6 +43,7 @@ export function createCompleteHandler(steps: CallSteps) {
           ...loop.ports,
           call: (c, timeoutMs) =>
             withAttemptSpan(c, requestFor(p, c.name).maxTokens, async (attemptSpan) => {
+              leader?.dispatched();
               const res = await steps.providers.get(c.name)!.complete(requestFor(p, c.name), { signal: work, timeoutMs });
               tagAttemptAnswer(attemptSpan, res);
               return res;
@@ -62,10 +65,4 @@ export function createCompleteHandler(steps: CallSteps) {
         idempotency.finish();
       }
     }));
-}
-
-/** Aborts at the caller's deadline only (never, without one): a caller who cancels does not stop it. */
-function untilDeadline(deadline: Date | undefined): AbortSignal {
-  if (!deadline) return new AbortController().signal;
-  return AbortSignal.timeout(Math.max(0, deadline.getTime() - Date.now()));
 }
