@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- stack [--reps 3] [--seconds 10] [--quick] [--traces] [--only switchyard|portkey] [--max-in-flight 64] [--min-in-flight 4] [--cpu-prof <dir>] [--tsx] [--variant 'label:K=V,…']`
+ * `npm run bench -- stack [--reps 3] [--seconds 10] [--quick] [--traces] [--only switchyard|portkey] [--max-in-flight 64] [--min-in-flight 32] [--cpu-prof <dir>] [--tsx] [--variant 'label:K=V,…']`
  *   (summarise a profile: npx tsx bench/stack/cpu-profile-summary.ts <dir>/<file>.cpuprofile)
  *
  * The production topology (`npm run stack`'s shape: router, limiter, breaker,
@@ -29,7 +29,7 @@
  *
  * The services run built (scripts/build.ts, as `npm run stack` runs them;
  * `--tsx`: from their sources through tsx). The router runs with ROUTER_MAX_IN_FLIGHT=64
- * (`--max-in-flight`; 0 = no bound) and ROUTER_MIN_IN_FLIGHT=4 (`--min-in-flight`), its
+ * (`--max-in-flight`; 0 = no bound) and ROUTER_MIN_IN_FLIGHT=32 (`--min-in-flight`), its
  * other settings at their defaults; a variant's own ROUTER_* settings win. In the
  * saturation row a refused caller waits its retry-after before calling again.
  *
@@ -67,11 +67,14 @@ const ONLY = (() => {
 /** The router's ROUTER_MAX_IN_FLIGHT here: twice the 32 in flight that saturate it, since this upstream answers at once. */
 const MAX_IN_FLIGHT = arg('--max-in-flight', 64);
 /**
- * The router's ROUTER_MIN_IN_FLIGHT (the adaptive bound's floor): this upstream
- * answers at once, so a few calls in flight already keep the CPU busy
- * (saturation rate × an uncontended call's latency ≈ 150/s × 25 ms ≈ 4).
+ * The router's ROUTER_MIN_IN_FLIGHT (the adaptive bound's floor): the 32 calls
+ * in flight of the saturation row. With leases the router saturates at about
+ * 800/s here, and an event loop delayed by the load generator sharing the two
+ * cores shrank a floor of 4 under those 32 calls, halving the measured
+ * saturation (2 × 4 s, `--variant 'floor32:ROUTER_MIN_IN_FLIGHT=32'` against
+ * 4: 826 against 443 req/s); a floor of 4 refuses faster at 2× (see README).
  */
-const MIN_IN_FLIGHT = arg('--min-in-flight', 4);
+const MIN_IN_FLIGHT = arg('--min-in-flight', 32);
 /** Directory for the router's `node --cpu-prof` profile (written when it stops), or none. */
 const CPU_PROF_DIR = (() => {
   const i = argv.indexOf('--cpu-prof');
