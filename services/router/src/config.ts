@@ -121,7 +121,7 @@ export const envSpec = {
   minInFlight: envInt(
     'ROUTER_MIN_IN_FLIGHT',
     128,
-    'floor and starting point of the adaptive bound (ROUTER_SHED_LAG_MS; capped by ROUTER_MAX_IN_FLIGHT): this many calls are always admitted, whatever the event loop\'s delay, so a GC pause or a noisy neighbour never shuts the replica. About the calls in flight at saturation without queueing (saturation rate × an uncontended call\'s latency): 128 suits upstreams answering in about a second; in front of one answering in milliseconds, lower it (the stack bench uses 4)',
+    'floor and starting point of the adaptive bound (ROUTER_SHED_LAG_MS; capped by ROUTER_MAX_IN_FLIGHT): this many calls are always admitted, whatever the event loop\'s delay, so a GC pause or a noisy neighbour never shuts the replica. About the calls in flight at saturation without queueing (saturation rate × an uncontended call\'s latency): 128 suits upstreams answering in about a second; in front of one answering in milliseconds, lower it towards the calls in flight at saturation (the stack bench, 32 in flight, uses 32)',
     { min: 1, max: 1_000_000 },
   ),
   budgetLeases: envInt(
