@@ -3,13 +3,13 @@ import {
   INVALID_SPAN_CONTEXT,
   ROOT_CONTEXT,
   SpanKind,
-  SpanStatusCode,
   trace,
   type Attributes,
   type Context,
   type Span,
 } from '@opentelemetry/api';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { runInSpan } from './run-in-span';
 
 /**
  * W3C trace context (+ baggage) is the wire format of trace context on NATS
@@ -57,18 +57,6 @@ function messagingAttributes(subject: string, operation: 'publish' | 'process', 
     'messaging.operation.type': operation === 'publish' ? 'send' : 'process',
     ...options.attributes,
   };
-}
-
-async function runInSpan<T>(span: Span, ctx: Context, fn: () => Promise<T> | T): Promise<T> {
-  try {
-    return await context.with(ctx, fn);
-  } catch (err) {
-    span.recordException(err as Error);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
-    throw err;
-  } finally {
-    span.end();
-  }
 }
 
 /**

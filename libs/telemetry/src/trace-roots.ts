@@ -1,4 +1,5 @@
-import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Link, type Span } from '@opentelemetry/api';
+import { context, SpanKind, trace, type Attributes, type Context, type Link, type Span } from '@opentelemetry/api';
+import { runInSpan } from './run-in-span';
 import { ParentBasedSampler, SamplingDecision, type Sampler, type SamplingResult } from '@opentelemetry/sdk-trace-base';
 
 /**
@@ -47,15 +48,6 @@ export function entryPointSampler(): Sampler {
  * housekeeping.
  */
 export function withTraceRoot<T>(name: string, fn: (span: Span) => Promise<T>, attributes: Attributes = {}, tracerName = '@switchyard/telemetry'): Promise<T> {
-  return trace.getTracer(tracerName).startActiveSpan(name, { kind: SpanKind.INTERNAL, attributes: { ...attributes, [TRACE_ROOT_ATTRIBUTE]: true } }, context.active(), async (span) => {
-    try {
-      return await fn(span);
-    } catch (err) {
-      span.recordException(err as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error)?.message });
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+  const span = trace.getTracer(tracerName).startSpan(name, { kind: SpanKind.INTERNAL, attributes: { ...attributes, [TRACE_ROOT_ATTRIBUTE]: true } });
+  return runInSpan(span, trace.setSpan(context.active(), span), () => fn(span));
 }
