@@ -2,20 +2,18 @@ import type { CompleteRequest, CompleteResponse } from '@switchyard/contracts';
 import type { CallContext } from '@switchyard/grpc';
 import type { ChatResponse } from '@switchyard/providers';
 import { runAttempts, type AttemptPorts } from '../domain/run-attempts';
+import { firstWave, openCall } from './call-opening';
 import type { CallSteps } from './call-steps';
 import { leaderWork } from './leader-work';
 import { requestFor } from './prepare-call';
-import { inCallSpan, tagAttemptAnswer, tagCallSpan, withAttemptSpan } from './tracing';
+import { inCallSpan, tagAttemptAnswer, withAttemptSpan } from './tracing';
 
 /** RouterService.Complete: the life of one call (README "Architecture"), one whole answer. */
 export function createCompleteHandler(steps: CallSteps) {
   return (req: CompleteRequest, call: CallContext): Promise<CompleteResponse> =>
     inCallSpan('router.Complete', call, (span) => steps.summary.run('Complete', req, async (obs) => {
       // 1-2. Who is calling, what they asked for, where it may go.
-      const p = steps.prepare(req, call.metadata, call.deadline);
-      obs.prepared(p);
-      tagCallSpan(span, p);
-      const idempotency = await steps.claimIdempotency(p);
+      const { p, idempotency } = await openCall(steps, req, call, span, obs);
       if (idempotency.replay) {
         obs.replayed();
         obs.answered(idempotency.replay);
@@ -29,11 +27,8 @@ export function createCompleteHandler(steps: CallSteps) {
       const work = leader?.signal ?? call.signal;
       try {
         // 3. Cache, budget and the first admission in parallel; a hit or a denial ends the call here.
-        const fan = await steps.fanOut(p);
-        obs.fanOut(fan);
-        const early = steps.answer.beforeAttempts(p, fan);
+        const { fan, early } = await firstWave(steps, p, idempotency, obs);
         if (early) {
-          idempotency.keep(early);
           obs.answered(early);
           return early;
         }

@@ -13,10 +13,11 @@ import { countTextTokens } from '@switchyard/tokens';
 import type { Candidate } from '../domain/candidates';
 import { ANSWER_MARGIN_MS, runAttempts, type AttemptPorts } from '../domain/run-attempts';
 import { cacheStatusFor } from './answer';
+import { firstWave, openCall } from './call-opening';
 import type { CallSteps } from './call-steps';
 import { requestFor } from './prepare-call';
 import { servedBy, toAttemptProto } from './response-shapes';
-import { inCallSpan, tagAttemptAnswer, tagCallSpan, withAttemptSpan } from './tracing';
+import { inCallSpan, tagAttemptAnswer, withAttemptSpan } from './tracing';
 
 type End = Extract<StreamChunk, { type: 'end' }>;
 interface StreamedAnswer {
@@ -55,21 +56,15 @@ export function createStreamCompleteHandler(steps: CallSteps) {
       };
 
       // 1-2. Who is calling, what they asked for, where it may go.
-      const p = steps.prepare(req, call.metadata, call.deadline);
-      obs.prepared(p);
-      tagCallSpan(span, p);
-      const idempotency = await steps.claimIdempotency(p);
+      const { p, idempotency } = await openCall(steps, req, call, span, obs);
       if (idempotency.replay) {
         obs.replayed();
         return sendWhole(idempotency.replay, false);
       }
       try {
         // 3. Cache, budget and the first admission in parallel; a hit or a denial ends the call here.
-        const fan = await steps.fanOut(p);
-        obs.fanOut(fan);
-        const early = steps.answer.beforeAttempts(p, fan);
+        const { fan, early } = await firstWave(steps, p, idempotency, obs);
         if (early) {
-          idempotency.keep(early);
           return await sendWhole(early, false);
         }
 
