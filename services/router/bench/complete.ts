@@ -22,10 +22,10 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import OpenAI from 'openai';
-import { hashApiKey } from '@switchyard/config';
 import { KeyKind, Role } from '@switchyard/contracts';
 import { createPeers } from '../src/adapters/peers';
 import { SIM_KEY, startStack } from '../test/stack';
+import { benchGatewayYaml, fixedRate as runFixedRate, quantile, saturate as runSaturate, type LoadResult } from './load-driver';
 
 const arg = (flag: string, fallback: number) => {
   const i = process.argv.indexOf(flag);
@@ -37,93 +37,10 @@ const CONCURRENCY = arg('--concurrency', 64);
 const STAGE_N = arg('--stage-n', 300);
 const KEY = 'bench-key';
 
-const yaml = (sim: string) => `
-deployments:
-  bench:
-    provider: openai
-    baseUrl: ${sim}/v1
-    model: bench-m
-    apiKey: env:SIM_PROVIDER_KEY
-    price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }
-routes:
-  bench: { cacheable: false, candidates: [{ deployment: bench }] }
-tenants:
-  bench:
-    apiKeys: [{ id: bench-main, sha256: ${hashApiKey(KEY)} }]
-`;
-
-interface Result {
-  n: number;
-  errors: number;
-  p50: number;
-  p99: number;
-  rps: number;
-  cpuUsPerReq: number;
-  elu: number;
-}
-
-const quantile = (sorted: number[], x: number) => sorted[Math.min(sorted.length - 1, Math.floor(x * sorted.length))] ?? NaN;
-
-function summarise(lat: number[], errors: number, wallMs: number, cpu: NodeJS.CpuUsage, elu: number): Result {
-  const s = [...lat].sort((a, b) => a - b);
-  return {
-    n: s.length,
-    errors,
-    p50: quantile(s, 0.5),
-    p99: quantile(s, 0.99),
-    rps: (s.length / wallMs) * 1000,
-    cpuUsPerReq: (cpu.user + cpu.system) / Math.max(1, s.length + errors),
-    elu,
-  };
-}
-
-async function fixedRate(call: (i: number) => Promise<unknown>): Promise<Result> {
-  const lat: number[] = [];
-  let errors = 0;
-  const cpu0 = process.cpuUsage();
-  const elu0 = performance.eventLoopUtilization();
-  const t0 = performance.now();
-  const total = Math.round(SECONDS * RATE);
-  const inflight: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = t0 + (i * 1000) / RATE;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const start = performance.now();
-    inflight.push(
-      call(i).then(
-        () => void lat.push(performance.now() - start),
-        () => void (errors += 1),
-      ),
-    );
-  }
-  await Promise.all(inflight);
-  return summarise(lat, errors, performance.now() - t0, process.cpuUsage(cpu0), performance.eventLoopUtilization(elu0).utilization);
-}
-
-async function saturate(call: (i: number) => Promise<unknown>): Promise<Result> {
-  const lat: number[] = [];
-  let errors = 0;
-  let i = 0;
-  const cpu0 = process.cpuUsage();
-  const elu0 = performance.eventLoopUtilization();
-  const t0 = performance.now();
-  const until = t0 + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (performance.now() < until) {
-        const start = performance.now();
-        try {
-          await call(i++);
-          lat.push(performance.now() - start);
-        } catch {
-          errors += 1;
-        }
-      }
-    }),
-  );
-  return summarise(lat, errors, performance.now() - t0, process.cpuUsage(cpu0), performance.eventLoopUtilization(elu0).utilization);
-}
+const yaml = (sim: string) => benchGatewayYaml(sim, KEY);
+type Result = LoadResult;
+const fixedRate = (call: (i: number) => Promise<unknown>) => runFixedRate(call, { seconds: SECONDS, rate: RATE });
+const saturate = (call: (i: number) => Promise<unknown>) => runSaturate(call, { seconds: SECONDS, concurrency: CONCURRENCY });
 
 interface Stage {
   p50: number;

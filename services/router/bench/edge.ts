@@ -21,9 +21,9 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { hashApiKey } from '@switchyard/config';
 import { Role } from '@switchyard/contracts';
 import { SIM_KEY, startStack } from '../test/stack';
+import { benchGatewayYaml, fixedRate as runFixedRate, quantile, saturate as runSaturate, type LoadResult } from './load-driver';
 
 const arg = (flag: string, fallback: number) => {
   const i = process.argv.indexOf(flag);
@@ -65,75 +65,10 @@ async function startPortkey(script: string): Promise<{ port: number; child: Chil
   throw new Error(`Portkey gateway did not start from ${script}`);
 }
 
-const yaml = (sim: string) => `
-deployments:
-  bench:
-    provider: openai
-    baseUrl: ${sim}/v1
-    model: bench-m
-    apiKey: env:SIM_PROVIDER_KEY
-    price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }
-routes:
-  bench: { cacheable: false, candidates: [{ deployment: bench }] }
-tenants:
-  bench:
-    apiKeys: [{ id: bench-main, sha256: ${hashApiKey(KEY)} }]
-`;
-
-interface Result {
-  n: number;
-  errors: number;
-  p50: number;
-  p99: number;
-  rps: number;
-  cpuUsPerReq: number;
-}
-
-const quantile = (sorted: number[], x: number) => sorted[Math.min(sorted.length - 1, Math.floor(x * sorted.length))] ?? NaN;
-
-function summarise(lat: number[], errors: number, wallMs: number, cpu: NodeJS.CpuUsage): Result {
-  const s = [...lat].sort((a, b) => a - b);
-  return { n: s.length, errors, p50: quantile(s, 0.5), p99: quantile(s, 0.99), rps: (s.length / wallMs) * 1000, cpuUsPerReq: (cpu.user + cpu.system) / Math.max(1, s.length + errors) };
-}
-
-async function fixedRate(call: (i: number) => Promise<unknown>): Promise<Result> {
-  const lat: number[] = [];
-  let errors = 0;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const inflight: Promise<void>[] = [];
-  for (let i = 0; i < Math.round(SECONDS * RATE); i++) {
-    const wait = t0 + (i * 1000) / RATE - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const start = performance.now();
-    inflight.push(call(i).then(() => void lat.push(performance.now() - start), () => void (errors += 1)));
-  }
-  await Promise.all(inflight);
-  return summarise(lat, errors, performance.now() - t0, process.cpuUsage(cpu0));
-}
-
-async function saturate(call: (i: number) => Promise<unknown>): Promise<Result> {
-  const lat: number[] = [];
-  let errors = 0;
-  let i = 0;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const until = t0 + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (performance.now() < until) {
-        const start = performance.now();
-        try {
-          await call(i++);
-          lat.push(performance.now() - start);
-        } catch {
-          errors += 1;
-        }
-      }
-    }),
-  );
-  return summarise(lat, errors, performance.now() - t0, process.cpuUsage(cpu0));
-}
+const yaml = (sim: string) => benchGatewayYaml(sim, KEY);
+type Result = LoadResult;
+const fixedRate = (call: (i: number) => Promise<unknown>) => runFixedRate(call, { seconds: SECONDS, rate: RATE });
+const saturate = (call: (i: number) => Promise<unknown>) => runSaturate(call, { seconds: SECONDS, concurrency: CONCURRENCY });
 
 /** p50/p99 of each path taken one call at a time, alternating, so load from elsewhere hits both alike. */
 async function oneAtATime(calls: Record<string, (i: number) => Promise<unknown>>): Promise<Record<string, { p50: number; p99: number; cpuUs: number }>> {
