@@ -1,10 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { TokenMessage } from '@switchyard/tokens';
 import { contentText, createIdSource, type ChatRequest, type Completion, type Dialect, type ErrorReply, type FaultContext } from './dialect';
 import { formatRfc3339 } from './durations';
 import type { LimitSnapshot, Rejection } from './rate-limits';
 import type { FaultKind } from './scenario';
-import { imageFromBase64, jsonPieces, NO_FEATURES, type SimFeatures, type SimResponseFormat, type SimTool, type SimToolChoice } from './tools';
+import { imageFromBase64, jsonPieces, NO_FEATURES, type ParsedMessages as SharedParsedMessages, type SimFeatures, type SimResponseFormat, type SimTool, type SimToolChoice } from './tools';
 
 /**
  * Anthropic Messages API wire format: `POST /v1/messages`, `x-api-key` and
@@ -26,14 +25,7 @@ function err(status: number, type: string, message: string, errorCode?: string):
 }
 const invalid = (message: string) => err(400, 'invalid_request_error', message);
 
-interface ParsedMessages {
-  messages: TokenMessage[];
-  historyCalls: SimFeatures['historyCalls'];
-  images: SimFeatures['images'];
-  endsWithToolResult: boolean;
-  lastUserText: string;
-  usesToolBlocks: boolean;
-}
+type ParsedMessages = SharedParsedMessages & { usesToolBlocks: boolean };
 
 type Block = { type?: unknown; text?: unknown; id?: unknown; name?: unknown; input?: unknown; tool_use_id?: unknown; content?: unknown; source?: { type?: unknown; data?: unknown; url?: unknown } };
 

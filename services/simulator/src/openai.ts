@@ -1,10 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { TokenMessage } from '@switchyard/tokens';
 import { contentText, createIdSource, type ChatRequest, type Completion, type Dialect, type ErrorReply, type FaultContext } from './dialect';
 import { formatOpenAIDuration, retryAfterSeconds } from './durations';
 import type { LimitSnapshot, Rejection } from './rate-limits';
 import type { FaultKind } from './scenario';
-import { imageFromUrl, jsonPieces, NO_FEATURES, type SimFeatures, type SimResponseFormat, type SimTool, type SimToolChoice } from './tools';
+import { imageFromUrl, jsonPieces, NO_FEATURES, type ParsedMessages, type SimFeatures, type SimResponseFormat, type SimTool, type SimToolChoice } from './tools';
 
 /**
  * OpenAI Chat Completions wire format, and Azure OpenAI's variant of it
@@ -25,13 +24,6 @@ function err(status: number, message: string, type: string | null, param: string
   return { status, body: JSON.stringify({ error: { message, type, param, code } }) };
 }
 
-interface ParsedMessages {
-  messages: TokenMessage[];
-  historyCalls: SimFeatures['historyCalls'];
-  images: SimFeatures['images'];
-  endsWithToolResult: boolean;
-  lastUserText: string;
-}
 
 function parseOpenAIMessages(raw: unknown): ParsedMessages | ErrorReply {
   if (raw === undefined) return err(400, "Missing required parameter: 'messages'.", 'invalid_request_error', 'messages', 'missing_required_parameter');

@@ -1,4 +1,4 @@
-import { countImageTokens, countToolCallTokens, countToolDefinitionTokens, imageDimensions, type ImageDetail, type ImageDimensions, type TokenProvider } from '@switchyard/tokens';
+import { countImageTokens, countToolCallTokens, countToolDefinitionTokens, imageDimensions, type ImageDetail, type ImageDimensions, type TokenMessage, type TokenProvider } from '@switchyard/tokens';
 import { hashString } from './prng';
 
 /**
@@ -38,6 +38,9 @@ export interface SimFeatures {
   /** Text of the last user turn: what the tool choice and arguments are derived from. */
   lastUserText: string;
 }
+
+/** What either wire's messages parser reads off the conversation: the turns to count, and the features they carry. */
+export type ParsedMessages = { messages: TokenMessage[] } & Pick<SimFeatures, 'historyCalls' | 'images' | 'endsWithToolResult' | 'lastUserText'>;
 
 export const NO_FEATURES: SimFeatures = {
   tools: [],
