@@ -123,6 +123,22 @@ describe('leased budget peer', () => {
   };
   const granted = (): BudgetHold => ({ kind: 'granted', reservationId: '' });
 
+  it("a call waits on another call's lease Reserve for at most half its own time left, then reserves for itself", async () => {
+    const clock = new ManualClock(1_000_000);
+    // A slow budget service: the lease's Reserve (request id '') never answers; a call's own Reserve answers at once.
+    const inner: BudgetPeer = {
+      reserve: (r) => (r.requestId === '' ? new Promise<BudgetHold>(() => undefined) : Promise.resolve({ kind: 'granted', reservationId: 'own' })),
+      commit: () => undefined,
+      release: () => undefined,
+    };
+    const peer = createLeasedBudgetPeer({ inner, clock, leaseMs: 1_000, ceilingMicros: () => Number.POSITIVE_INFINITY, every: () => () => undefined });
+    void peer.reserve(call()); // takes the lease and waits on it
+    const started = Date.now();
+    const hold = await peer.reserve(call({ deadlineAt: clock.now() + 200 }));
+    expect(hold).toEqual({ kind: 'granted', reservationId: 'own' });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 10_000);
+
   it('many calls: one Reserve and one Commit of their summed actual cost', async () => {
     const { clock, peer, hops } = setup(granted);
     for (let i = 0; i < 20; i++) {

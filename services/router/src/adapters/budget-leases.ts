@@ -1,6 +1,7 @@
 import type { Clock } from '@switchyard/util';
 import { type LeaseBook, createLeaseBook } from './budget-lease-book';
 import type { BudgetHold, BudgetPeer, BudgetReserve } from './budget-peer';
+import { withinHalfTimeLeft } from './peer-call';
 
 /** The budget peer with leases: the same interface, most calls without a Reserve or Commit hop of their own. */
 export interface LeasedBudgetPeer extends BudgetPeer {
@@ -116,12 +117,13 @@ export function createLeasedBudgetPeer(options: BudgetLeaseOptions): LeasedBudge
       const now = book.admit(key, r.amountMicros);
       if (now) return { kind: 'granted', reservationId: now.reservationId, leased: now };
       const taken = take(key, r);
-      const outcome = taken === 'exact' ? 'exact' : await taken;
+      // Waiting on another call's lease: at most half this call's own time left, then its own Reserve.
+      const outcome = taken === 'exact' ? 'exact' : await withinHalfTimeLeft(taken, r.deadlineAt, options.clock);
       if (outcome === 'retry') {
         // Every call that waited claimed room in the lease; only a revocation in between leaves it without.
         const leased = book.admit(key, r.amountMicros);
         if (leased) return { kind: 'granted', reservationId: leased.reservationId, leased };
-      } else if (outcome !== 'exact') {
+      } else if (outcome !== 'exact' && outcome !== 'late') {
         return outcome;
       }
       return inner.reserve(r);

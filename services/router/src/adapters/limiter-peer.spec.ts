@@ -5,6 +5,7 @@ import type { SwitchyardConfig } from '@switchyard/config';
 import type { BackgroundTasks } from '../background-tasks';
 import { createLimiterFallback } from './limiter-fallback';
 import { createLimiterPeer, type LimiterAcquire } from './limiter-peer';
+import { createQuotaLeases } from './quota-leases';
 import type { LimiterClient } from './peers';
 
 const clock = new ManualClock(1_000_000);
@@ -66,6 +67,30 @@ describe('limiter peer (DESIGN "When our own dependencies fail": limiter)', () =
     const admission = await peer(failing(status.CANCELLED)).acquire(ask({ signal: gone.signal, maxWaitMs: 200 }));
     expect(admission).toEqual({ granted: false, retryAfterMs: 0, reason: 'caller cancelled while waiting for quota', final: true });
   });
+
+  it("waits on a lease's Acquire for at most half the caller's time left, then asks per call: never past the caller's deadline", async () => {
+    // The limiter never answers lease Acquires (a slow limiter: the lease's hop is bounded only by the peer deadline), and answers per-call ones at once.
+    const acquire = ((req: { leaseMs?: number }) =>
+      req.leaseMs ? new Promise(() => undefined) : Promise.resolve({ granted: true, reservationId: 'per-call' })) as unknown as LimiterClient['acquire'];
+    const fallback = createLimiterFallback({ gateway, clock, windowMs: 60_000, retryMs: 200, probe: () => Promise.resolve(false), liveRouters: () => 1, logger: quiet });
+    const book = createQuotaLeases({ clock, useMs: 1_000, holdMs: 55_000, caps: () => ({ requests: 8, tokens: 8_000 }), minDemand: 1 });
+    const leased = createLimiterPeer({
+      client: { acquire } as LimiterClient,
+      clock,
+      logger: quiet,
+      tasks,
+      peerDeadlineMs: 60_000,
+      settleRetry: once,
+      fallback,
+      leasing: { book, leaseMs: 1_000, reservationTtlMs: 60_000, sweepMs: 1_000_000 },
+    });
+    const started = Date.now();
+    const admission = await leased.acquire(ask({ deadlineAt: clock.now() + 200 }));
+    leased.stop();
+    expect(admission).toEqual({ granted: true, reservationId: 'per-call' });
+    // Half of the 200 ms left went to the lease, on the real timer; far from the 60 s peer deadline.
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 10_000);
 
   it('names the key and the limit that blocked; a blocked tenant ends the call', async () => {
     const blocked = peer((() => Promise.resolve({ granted: false, retryAfterMs: 900, blockedKey: { kind: KeyKind.TENANT, id: 'acme' }, blockedLimit: LimitKind.RPM })) as never);

@@ -6,7 +6,7 @@ import { createRateLimitReports } from '../domain/rate-limit-reports';
 import type { Admission } from '../domain/run-attempts';
 import type { SettleRetry } from '../settle-retry';
 import type { LimiterFallback, SharedAcquire } from './limiter-fallback';
-import { hopDeadline, peerErrorCode, peerErrorText, type PeerDeps } from './peer-call';
+import { hopDeadline, peerErrorCode, peerErrorText, withinHalfTimeLeft, type PeerDeps } from './peer-call';
 import type { LimiterClient } from './peers';
 import type { LeasePair, LeaseSettlement, LeaseSize, QuotaLeases } from './quota-leases';
 
@@ -217,8 +217,9 @@ export function createLimiterPeer({
         return { kind: 'answered', admission: { granted: true, reservationId: d.id } };
       }
       if (d.kind === 'exact') break;
-      const out = d.kind === 'take' ? await takeLease(l, pair, d.size) : await (taking.get(pairKey(pair)) ?? Promise.resolve('refused' as const));
-      if (out === 'refused') break;
+      const lease = d.kind === 'take' ? takeLease(l, pair, d.size) : (taking.get(pairKey(pair)) ?? Promise.resolve('refused' as const));
+      const out = await withinHalfTimeLeft(lease, a.deadlineAt, clock);
+      if (out === 'refused' || out === 'late') break;
       if (typeof out === 'object') return { kind: 'unreachable', error: out.unreachable };
     }
     return acquireShared(a);

@@ -50,3 +50,21 @@ export interface PeerDeps<Client> {
   /** Per-hop deadline: a dead or slow peer costs at most this much of the caller's time, then its fallback applies. */
   peerDeadlineMs: number;
 }
+
+/**
+ * A lease's hop serves many calls, so no one caller's deadline cuts it; a call
+ * waits on it for at most half its own time left ('late' then), keeping the
+ * rest for its own per-call hop and its attempt. `lease` must not reject.
+ */
+export function withinHalfTimeLeft<T>(lease: Promise<T>, deadlineAt: number, clock: Clock): Promise<T | 'late'> {
+  if (!Number.isFinite(deadlineAt)) return lease;
+  const waitMs = (deadlineAt - clock.now()) / 2;
+  if (waitMs <= 0) return Promise.resolve('late');
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('late'), waitMs);
+    void lease.then((out) => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
+}
