@@ -252,7 +252,7 @@ async function startSwitchyard(name: string, upstream: string, variantEnv: Recor
   procs.router = await spawnProcess({
     entry: entryOf('router', tsx, dist),
     // A variant's own ROUTER_* settings win over the bench's.
-    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT), ROUTER_MIN_IN_FLIGHT: String(MIN_IN_FLIGHT), ...extraEnv },
+    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT), ROUTER_MIN_IN_FLIGHT: String(MIN_IN_FLIGHT), ROUTER_QUOTA_LEASES: '1', ROUTER_BUDGET_LEASES: '1', ...extraEnv },
     ...(CPU_PROF_DIR ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] } : {}),
     readyTimeoutMs: 120_000,
   });

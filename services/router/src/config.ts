@@ -70,8 +70,8 @@ export const envSpec = {
   ),
   quotaLeases: envInt(
     'ROUTER_QUOTA_LEASES',
-    1,
-    '1 = quota leases: the router takes small leases of requests and tokens per (deployment, tenant) from the limiter and admits most calls without an Acquire hop, settling once per lease; near a limit, in the fair queue, for half-open probes and on keys with a concurrency or TPD limit calls take the per-call Acquire. 0 = one Acquire and one Settle per call',
+    0,
+    'off by default until an intermittent caller DEADLINE_EXCEEDED under 3× rate-limited load with leases on is understood (issue 15 note); 1 = quota leases: the router takes small leases of requests and tokens per (deployment, tenant) from the limiter and admits most calls without an Acquire hop, settling once per lease; near a limit, in the fair queue, for half-open probes and on keys with a concurrency or TPD limit calls take the per-call Acquire. 0 = one Acquire and one Settle per call',
     { min: 0, max: 1 },
   ),
   quotaLeaseMs: envInt(
@@ -126,8 +126,8 @@ export const envSpec = {
   ),
   budgetLeases: envInt(
     'ROUTER_BUDGET_LEASES',
-    1,
-    'budget leases: 1 = this replica reserves money for many calls at once per tenant/API key/feature and admits each locally (one Reserve and one Commit per lease, not per call; hard caps stay exact, near a cap calls take the per-call path); 0 = one Reserve and one Commit per call',
+    0,
+    'budget leases, off by default for the same reason as ROUTER_QUOTA_LEASES: 1 = this replica reserves money for many calls at once per tenant/API key/feature and admits each locally (one Reserve and one Commit per lease, not per call; hard caps stay exact, near a cap calls take the per-call path); 0 = one Reserve and one Commit per call',
     { min: 0, max: 1 },
   ),
   budgetLeaseMs: envInt('ROUTER_BUDGET_LEASE_MS', 1_000, 'how long a budget lease admits calls; it is committed (one Commit of its calls\' summed actual cost, the rest returned) once its last call ends', {
