@@ -33,6 +33,39 @@ describe('createHttpFetch', () => {
     expect(await res.json()).toEqual({ method: 'POST', auth: 'Bearer k', body: '{"a":1}' });
   });
 
+  it('reads a whole answer once, whichever way, as fetch does', async () => {
+    handler = (_req, _body, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('\uFEFF{"a":"é"}');
+    const res = await httpFetch(`${base}/x`);
+    expect(res instanceof Response).toBe(true);
+    expect(res.bodyUsed).toBe(false);
+    // A leading byte-order mark is dropped, as fetch's UTF-8 decode drops it.
+    expect(await res.json()).toEqual({ a: 'é' });
+    expect(res.bodyUsed).toBe(true);
+    await expect(res.text()).rejects.toThrow(TypeError);
+    await expect(res.arrayBuffer()).rejects.toThrow(TypeError);
+    expect(() => res.clone()).toThrow(TypeError);
+  });
+
+  it('gives a whole answer as a stream, a copy of its bytes, or a clone that reads on its own', async () => {
+    handler = (_req, _body, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('hello');
+    const streamed = await httpFetch(`${base}/x`);
+    const chunks: string[] = [];
+    for await (const c of streamed.body as unknown as AsyncIterable<Uint8Array>) chunks.push(Buffer.from(c).toString());
+    expect(chunks.join('')).toBe('hello');
+    expect(streamed.bodyUsed).toBe(true);
+    // (undici's own TypeError: another realm than this test's under jest)
+    await expect(streamed.text()).rejects.toMatchObject({ name: 'TypeError' });
+
+    const res = await httpFetch(`${base}/x`);
+    const copy = res.clone();
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    bytes[0] = 0;
+    expect(await copy.text()).toBe('hello');
+    expect(copy.status).toBe(200);
+    expect(copy.headers.get('content-type')).toBe('text/plain');
+    expect(await (await httpFetch(`${base}/x`)).blob()).toMatchObject({ size: 5, type: 'text/plain' });
+  });
+
   it('decodes a gzip answer', async () => {
     handler = (_req, _body, res) => res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(gzipSync('{"ok":true}'));
     expect(await (await httpFetch(`${base}/x`)).json()).toEqual({ ok: true });
