@@ -28,9 +28,20 @@ export function createHttpFetch(agents: { http: HttpAgent; https: HttpsAgent } =
       const https = url.protocol === 'https:';
       const headers = headerRecord(init.headers);
       if (body !== undefined && body !== null && headers['content-length'] === undefined) headers['content-length'] = String(Buffer.byteLength(body));
-      const options = { method: init.method ?? 'GET', headers, agent: https ? agents.https : agents.http, ...(init.signal ? { signal: init.signal } : {}) };
+      const signal = init.signal;
+      if (signal?.aborted) return reject(abortError(signal));
+      const options = { method: init.method ?? 'GET', headers, agent: https ? agents.https : agents.http };
       const req = (https ? httpsRequest : httpRequest)(url, options, (res) => respond(res, resolve, reject));
-      req.on('error', (err) => reject(fetchFailed(err, init.signal)));
+      req.on('error', (err) => reject(fetchFailed(err, signal)));
+      // The abort wired by hand rather than node:http's `signal` option, whose stream
+      // machinery (addAbortSignal, end-of-stream watchers) cost ~0.8 % of the router's CPU;
+      // the same effect: the request and its socket destroyed with an AbortError. 'close'
+      // comes once the answer has been read to its end (or the request failed).
+      if (signal) {
+        const onAbort = () => req.destroy(abortError(signal));
+        signal.addEventListener('abort', onAbort, { once: true });
+        req.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
       req.end(body ?? undefined);
     });
   };
@@ -215,6 +226,11 @@ function decode(res: IncomingMessage, encoding: string | null): Readable {
 function fetchFailed(err: unknown, signal?: AbortSignal | null): unknown {
   if (signal?.aborted || (err as { name?: unknown } | null)?.name === 'AbortError') return err;
   return new TypeError('fetch failed', { cause: err });
+}
+
+/** What node:http destroys a request with when its signal aborts (name AbortError, code ABORT_ERR, the reason as cause). */
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
 }
 
 function headerRecord(init: RequestInit['headers']): Record<string, string> {

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { getEventListeners } from 'node:events';
 import { gzipSync } from 'node:zlib';
 import { freePort } from '@switchyard/testing';
 import { createProviderAdapter } from '../src';
@@ -101,6 +102,40 @@ describe('createHttpFetch', () => {
     const pending = httpFetch(`${base}/x`, { method: 'POST', body: '{}', signal: controller.signal });
     setImmediate(() => controller.abort());
     await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('rejects at once, sending nothing, when its signal has already aborted', async () => {
+    let requests = 0;
+    handler = (req, _body, res) => {
+      if (req.url === '/pre-aborted') requests += 1;
+      res.end('{}');
+    };
+    const controller = new AbortController();
+    controller.abort(new Error('gone'));
+    await expect(httpFetch(`${base}/pre-aborted`, { method: 'POST', body: '{}', signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError', cause: { message: 'gone' } });
+    await httpFetch(`${base}/pre-aborted`);
+    expect(requests).toBe(1);
+  });
+
+  it('ends a streamed answer with an error when its signal aborts mid-stream, and lets go of the signal once an answer is read', async () => {
+    handler = (_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: one\n\n');
+    };
+    const controller = new AbortController();
+    const streamed = await httpFetch(`${base}/x`, { signal: controller.signal });
+    const reader = streamed.body!.getReader();
+    await reader.read();
+    controller.abort();
+    // The socket is destroyed under the stream: it errors as a reset connection.
+    await expect(reader.read()).rejects.toMatchObject({ code: 'ECONNRESET' });
+
+    handler = (_req, _body, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    const kept = new AbortController();
+    const res = await httpFetch(`${base}/x`, { signal: kept.signal });
+    expect(await res.json()).toEqual({ ok: true });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(getEventListeners(kept.signal, 'abort')).toHaveLength(0);
   });
 
   it('rejects like fetch (TypeError with the socket error as cause) when the connection is refused', async () => {
