@@ -1,18 +1,33 @@
 import { Metadata, status, type ServerErrorResponse } from '@grpc/grpc-js';
 import { isFieldError, type FieldError } from '@switchyard/util';
 import { invalidArguments, isAppError, type AppError, type ErrorDetails } from './app-error';
-import { encodeBoundedStatus, STATUS_DETAILS_KEY } from './status-details';
+import { encodeBoundedStatus, STATUS_DETAILS_KEY, type BoundedStatus } from './status-details';
 import type { GrpcLogger } from './types';
 
 /** Message sent for every error that is not an AppError: internals stay in the logs. */
 export const INTERNAL_ERROR_MESSAGE = 'internal error';
 
 /** The status as sent: message and google.rpc.Status cut to STATUS_BOUNDS, so the trailers always fit. */
-function statusResponse(code: status, message: string, details: ErrorDetails): ServerErrorResponse {
-  const bounded = encodeBoundedStatus(code, message, details);
+function statusResponse(code: status, message: string, details: ErrorDetails, bounded = encodeBoundedStatus(code, message, details)): ServerErrorResponse {
   const metadata = new Metadata();
   metadata.set(STATUS_DETAILS_KEY, Buffer.from(bounded.bytes));
-  return Object.assign(new Error(bounded.message), { code, details: bounded.message, metadata });
+  // An Error without the stack `new Error` would capture: it is only ever sent, as code, message and trailer.
+  const err = Object.create(Error.prototype) as Error;
+  return Object.assign(err, { message: bounded.message, code, details: bounded.message, metadata });
+}
+
+/**
+ * The encoded status of each AppError answered: one thrown again and again
+ * (the load shedder's refusal, built once per bound) is encoded once, not
+ * once per refused call. An AppError's code, message and details are fixed
+ * once it is thrown.
+ */
+const encodedStatus = new WeakMap<AppError, BoundedStatus>();
+
+function appErrorStatus(err: AppError): ServerErrorResponse {
+  let bounded = encodedStatus.get(err);
+  if (!bounded) encodedStatus.set(err, (bounded = encodeBoundedStatus(err.code, err.message, err.details)));
+  return statusResponse(err.code, err.message, err.details, bounded);
 }
 
 /**
@@ -30,7 +45,7 @@ export function toServerError(err: unknown, path: string, logger: GrpcLogger, ab
   if (isFieldError(err)) err = fieldErrorAsAppError(err);
   if (isAppError(err)) {
     try {
-      return statusResponse(err.code, err.message, err.details);
+      return appErrorStatus(err);
     } catch (encodeErr) {
       // Details that cannot be encoded must not cost the caller its status.
       logger.error({ err: encodeErr, path }, 'could not encode error details; sending the status without them');

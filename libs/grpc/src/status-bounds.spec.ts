@@ -167,4 +167,16 @@ describe('toServerError', () => {
     expect(err.details).toBe('no such thing');
     expect(errors).toHaveLength(1);
   });
+
+  it('answers an AppError thrown again (a reused refusal) with the same status each time, each with its own trailers', () => {
+    const refusal = new AppError(status.RESOURCE_EXHAUSTED, 'at capacity', { retryDelayMs: 250, errorInfo: { reason: 'ROUTER_OVERLOADED', domain: 'switchyard', metadata: {} } });
+    const [first, second] = [toServerError(refusal, '/x/Y', quiet), toServerError(refusal, '/x/Y', quiet)];
+    for (const err of [first, second]) {
+      expect(err).toBeInstanceOf(Error);
+      expect(err).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: 'at capacity', message: 'at capacity' });
+      const decoded = decodeStatusDetails(err.metadata!.get(STATUS_DETAILS_KEY)[0] as Buffer);
+      expect(decoded.details).toMatchObject({ retryDelayMs: 250, errorInfo: { reason: 'ROUTER_OVERLOADED' } });
+    }
+    expect(second.metadata).not.toBe(first.metadata);
+  });
 });

@@ -1,7 +1,7 @@
 import { CLASS_POLICY } from './error-class';
 import { InvalidChatRequestError, ProviderError } from './errors';
 import { classify } from './classify';
-import { hasRateLimitInfo, parseRateLimitHeaders, upstreamRequestIdFrom } from './rate-limit-headers';
+import { hasRateLimitInfo, headerMap, parseRateLimitHeaders, upstreamRequestIdFrom } from './rate-limit-headers';
 import type { CallOptions, ChatResponse, RateLimitSnapshot } from './types';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -30,8 +30,9 @@ export interface ResponseMetaResult {
   rateLimit?: RateLimitSnapshot;
 }
 
-export function metaFromHeaders(headers: Headers, now: number): ResponseMetaResult {
+export function metaFromHeaders(fetched: Headers, now: number): ResponseMetaResult {
   const out: ResponseMetaResult = {};
+  const headers = headerMap(fetched);
   const id = upstreamRequestIdFrom(headers);
   if (id) out.upstreamRequestId = id;
   const rl = parseRateLimitHeaders(headers, now);

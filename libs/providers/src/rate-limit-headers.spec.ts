@@ -1,4 +1,4 @@
-import { parseGoDuration, parseRateLimitHeaders, parseRetryAfter, rateLimitHeadersOf, upstreamRequestIdFrom } from './rate-limit-headers';
+import { headerMap, parseGoDuration, parseRateLimitHeaders, parseRetryAfter, rateLimitHeadersOf, upstreamRequestIdFrom } from './rate-limit-headers';
 
 const NOW = Date.parse('2025-03-01T12:00:00Z');
 
@@ -220,5 +220,26 @@ describe('upstreamRequestIdFrom', () => {
     expect(upstreamRequestIdFrom(new Headers({ 'request-id': 'b' }))).toBe('b');
     expect(upstreamRequestIdFrom({ 'apim-request-id': 'c' })).toBe('c');
     expect(upstreamRequestIdFrom({})).toBeUndefined();
+  });
+});
+
+describe('headerMap', () => {
+  it('reads a Headers once into what every parser reads from the Headers itself, repeated values joined', () => {
+    const headers = new Headers([
+      ['X-RateLimit-Limit-Requests', '100'],
+      ['x-ratelimit-remaining-requests', '7'],
+      ['x-ratelimit-reset-requests', '1.5s'],
+      ['anthropic-ratelimit-tokens-reset', '2025-03-01T12:00:30Z'],
+      ['Retry-After', '3'],
+      ['x-request-id', 'a'],
+      ['x-request-id', 'b'],
+    ]);
+    const map = headerMap(headers);
+    expect(map.get('x-request-id')).toBe('a, b');
+    expect(parseRateLimitHeaders(map, NOW)).toEqual(parseRateLimitHeaders(headers, NOW));
+    expect(parseRateLimitHeaders(map, NOW).requests).toEqual({ limit: 100, remaining: 7, resetAt: NOW + 1500 });
+    expect(parseRetryAfter(map, NOW)).toEqual(parseRetryAfter(headers, NOW));
+    expect(upstreamRequestIdFrom(map)).toBe(upstreamRequestIdFrom(headers));
+    expect(parseRetryAfter(map, NOW).retryAfterMs).toBe(3000);
   });
 });

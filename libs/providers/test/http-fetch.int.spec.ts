@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { getEventListeners } from 'node:events';
 import { gzipSync } from 'node:zlib';
 import { freePort } from '@switchyard/testing';
 import { createProviderAdapter } from '../src';
@@ -31,6 +32,39 @@ describe('createHttpFetch', () => {
     expect(res.status).toBe(201);
     expect(res.headers.get('x-request-id')).toBe('req-1');
     expect(await res.json()).toEqual({ method: 'POST', auth: 'Bearer k', body: '{"a":1}' });
+  });
+
+  it('reads a whole answer once, whichever way, as fetch does', async () => {
+    handler = (_req, _body, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('\uFEFF{"a":"é"}');
+    const res = await httpFetch(`${base}/x`);
+    expect(res instanceof Response).toBe(true);
+    expect(res.bodyUsed).toBe(false);
+    // A leading byte-order mark is dropped, as fetch's UTF-8 decode drops it.
+    expect(await res.json()).toEqual({ a: 'é' });
+    expect(res.bodyUsed).toBe(true);
+    await expect(res.text()).rejects.toThrow(TypeError);
+    await expect(res.arrayBuffer()).rejects.toThrow(TypeError);
+    expect(() => res.clone()).toThrow(TypeError);
+  });
+
+  it('gives a whole answer as a stream, a copy of its bytes, or a clone that reads on its own', async () => {
+    handler = (_req, _body, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('hello');
+    const streamed = await httpFetch(`${base}/x`);
+    const chunks: string[] = [];
+    for await (const c of streamed.body as unknown as AsyncIterable<Uint8Array>) chunks.push(Buffer.from(c).toString());
+    expect(chunks.join('')).toBe('hello');
+    expect(streamed.bodyUsed).toBe(true);
+    // (undici's own TypeError: another realm than this test's under jest)
+    await expect(streamed.text()).rejects.toMatchObject({ name: 'TypeError' });
+
+    const res = await httpFetch(`${base}/x`);
+    const copy = res.clone();
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    bytes[0] = 0;
+    expect(await copy.text()).toBe('hello');
+    expect(copy.status).toBe(200);
+    expect(copy.headers.get('content-type')).toBe('text/plain');
+    expect(await (await httpFetch(`${base}/x`)).blob()).toMatchObject({ size: 5, type: 'text/plain' });
   });
 
   it('decodes a gzip answer', async () => {
@@ -68,6 +102,40 @@ describe('createHttpFetch', () => {
     const pending = httpFetch(`${base}/x`, { method: 'POST', body: '{}', signal: controller.signal });
     setImmediate(() => controller.abort());
     await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('rejects at once, sending nothing, when its signal has already aborted', async () => {
+    let requests = 0;
+    handler = (req, _body, res) => {
+      if (req.url === '/pre-aborted') requests += 1;
+      res.end('{}');
+    };
+    const controller = new AbortController();
+    controller.abort(new Error('gone'));
+    await expect(httpFetch(`${base}/pre-aborted`, { method: 'POST', body: '{}', signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError', cause: { message: 'gone' } });
+    await httpFetch(`${base}/pre-aborted`);
+    expect(requests).toBe(1);
+  });
+
+  it('ends a streamed answer with an error when its signal aborts mid-stream, and lets go of the signal once an answer is read', async () => {
+    handler = (_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: one\n\n');
+    };
+    const controller = new AbortController();
+    const streamed = await httpFetch(`${base}/x`, { signal: controller.signal });
+    const reader = streamed.body!.getReader();
+    await reader.read();
+    controller.abort();
+    // The socket is destroyed under the stream: it errors as a reset connection.
+    await expect(reader.read()).rejects.toMatchObject({ code: 'ECONNRESET' });
+
+    handler = (_req, _body, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    const kept = new AbortController();
+    const res = await httpFetch(`${base}/x`, { signal: kept.signal });
+    expect(await res.json()).toEqual({ ok: true });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(getEventListeners(kept.signal, 'abort')).toHaveLength(0);
   });
 
   it('rejects like fetch (TypeError with the socket error as cause) when the connection is refused', async () => {

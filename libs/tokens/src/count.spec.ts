@@ -26,6 +26,21 @@ describe('countTextTokens', () => {
     // counts "\uFEFF" as 2, so these cases are checked here, not against it.)
     expect(countTextTokens('\uFEFFhello')).toBe(2);
   });
+
+  it('counts a repeated long text (a system prompt on every call) as the library does, every time, and never mixes up two texts', () => {
+    const systemPrompt = 'You are a careful assistant for the billing team. Answer in two sentences, cite the invoice id. '.repeat(12);
+    const expected = libraryCount(systemPrompt);
+    for (let i = 0; i < 3; i++) expect(countTextTokens(systemPrompt.slice(0) + '')).toBe(expected);
+    // One character apart, same length: its own count, not the memo's.
+    const other = `${systemPrompt.slice(0, -1)}!`;
+    expect(countTextTokens(other)).toBe(libraryCount(other));
+    expect(countTextTokens(systemPrompt + ' Extra.')).toBe(libraryCount(systemPrompt + ' Extra.'));
+    // More distinct long texts than the memo holds (it starts over when full): each still counts right.
+    const texts = Array.from({ length: 4200 }, (_, i) => `${i} ${systemPrompt}`);
+    const counts = texts.map((t) => countTextTokens(t));
+    expect(countTextTokens(texts[0]!)).toBe(counts[0]);
+    for (const i of [0, 2048, 4095, 4096, 4199]) expect(counts[i]).toBe(libraryCount(texts[i]!));
+  });
 });
 
 /** gpt-tokenizer's own count (quadratic on long pieces): the reference, on inputs small enough for it. */

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { O200K_TOKEN_SPLIT_REGEX } from 'gpt-tokenizer/encodingParams/constants';
 import { countMergedTokens } from './merge';
 import { o200kVocabulary } from './vocabulary';
@@ -117,6 +118,30 @@ export function loadTokenizer(): void {
  */
 export function countTextTokens(text: string): number {
   if (text.length === 0) return 0;
+  if (text.length < MEMO_MIN_CHARS) return countUncached(text);
+  const key = hash('sha256', text, 'base64');
+  let count = memo.get(key);
+  if (count === undefined) {
+    count = countUncached(text);
+    if (memo.size >= MEMO_MAX_ENTRIES) memo.clear();
+    memo.set(key, count);
+  }
+  return count;
+}
+
+/**
+ * Counts of the longer texts seen lately, by SHA-256 of the text. A system
+ * prompt or a few-shot preamble comes back on every call of a route, and
+ * tokenizing costs ~55 µs per KiB where hashing costs ~2 µs: a repeated text
+ * is counted once. Only a digest is kept, never the text; below
+ * MEMO_MIN_CHARS a text counts about as fast as it hashes. Bounded: when full
+ * it starts over (~0.6 MB at most).
+ */
+const memo = new Map<string, number>();
+const MEMO_MIN_CHARS = 256;
+const MEMO_MAX_ENTRIES = 4096;
+
+function countUncached(text: string): number {
   const vocab = o200kVocabulary();
   let total = 0;
   for (const [piece] of text.matchAll(O200K_TOKEN_SPLIT_REGEX)) {

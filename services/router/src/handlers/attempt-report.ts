@@ -7,7 +7,7 @@ import type { OutcomePublisher } from '../adapters/outcome-publisher';
 import type { RouterMetrics } from '../adapters/router-metrics';
 import type { AttemptEvent } from '../domain/run-attempts';
 import { costMicros, countedTokens, reservedTokens } from '../domain/token-accounting';
-import type { RouterContext } from '../router-context';
+import { logsInfo, type RouterContext } from '../router-context';
 import type { AttemptAdmission } from './admission';
 import { requestFor, type PreparedCall } from './prepare-call';
 import { deploymentRef } from './response-shapes';
@@ -80,6 +80,7 @@ export function createAttemptReport(
         ...(usage ? { usage } : {}),
       }),
     );
+    if (!logsInfo(logger)) return;
     logger.info(
       {
         event: 'attempt',

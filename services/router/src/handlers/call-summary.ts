@@ -5,7 +5,7 @@ import { isAppError, status } from '@switchyard/grpc';
 import { isFieldError, type Clock } from '@switchyard/util';
 import type { RouterMetrics } from '../adapters/router-metrics';
 import type { LoopResult } from '../domain/run-attempts';
-import type { RouterLogger } from '../router-context';
+import { logsInfo, type RouterLogger } from '../router-context';
 import type { FanOut } from './fan-out';
 import type { PreparedCall } from './prepare-call';
 
@@ -104,6 +104,7 @@ export function createCallSummary(deps: { metrics: RouterMetrics; logger: Router
           const price = gateway.deployments[served.deployment]?.price;
           if (price) metrics.cacheSaved(tenant, (usage.inputTokens * price.inputPerMillionUsd + usage.outputTokens * price.outputPerMillionUsd) / 1_000_000);
         }
+        if (!logsInfo(logger)) return;
         logger.info(
           {
             event: 'call',

@@ -1,6 +1,6 @@
 import { isAppError, status } from '@switchyard/grpc';
 import { ManualClock } from '@switchyard/util';
-import { createAdaptiveGate, createInFlightGate, refuseWhenFull, SHED_RETRY_AFTER_MS, shedExcess, type LagSource } from './load-shed';
+import { createAdaptiveGate, createInFlightGate, overloadedError, refuseWhenFull, SHED_RETRY_AFTER_MS, shedExcess, type LagSource } from './load-shed';
 
 /** A handler whose calls stay in flight until the test settles them. */
 function heldHandler() {
@@ -206,5 +206,14 @@ describe('refuseWhenFull (the HTTP edge, before reading a body)', () => {
     }
     expect(thrown).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: { retryDelayMs: SHED_RETRY_AFTER_MS, errorInfo: { reason: 'ROUTER_OVERLOADED' } } });
     expect(gate.inFlight).toBe(1);
+  });
+});
+
+describe('overloadedError', () => {
+  it('is one refusal per bound, reused for every call refused at that bound, each naming its own bound', () => {
+    expect(overloadedError(3)).toBe(overloadedError(3));
+    expect(overloadedError(3).details.errorInfo?.metadata).toEqual({ max_in_flight: '3' });
+    expect(overloadedError(5).details.errorInfo?.metadata).toEqual({ max_in_flight: '5' });
+    expect(overloadedError(5).message).toContain('5 calls in flight');
   });
 });

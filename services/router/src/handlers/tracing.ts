@@ -41,7 +41,8 @@ export async function inCallSpan<T>(name: string, call: CallContext, fn: (span: 
  */
 export async function withAttemptSpan<T>(c: Candidate, maxTokens: number, fn: (span: Span) => Promise<T>): Promise<T> {
   return tracer().startActiveSpan(`chat ${c.deployment.model}`, { kind: SpanKind.CLIENT, attributes: { 'switchyard.deployment': c.name } }, async (span) => {
-    setGenAiAttributes(span, { providerName: GEN_AI_PROVIDER[c.deployment.provider] ?? c.deployment.provider, requestModel: c.deployment.model, maxTokens });
+    // Attributes only for a span that keeps them (tracing off or not sampled: nothing to build).
+    if (span.isRecording()) setGenAiAttributes(span, { providerName: GEN_AI_PROVIDER[c.deployment.provider] ?? c.deployment.provider, requestModel: c.deployment.model, maxTokens });
     try {
       return await fn(span);
     } catch (err) {
@@ -75,6 +76,7 @@ export interface AttemptAnswer {
  * ones carry the request id from their classification).
  */
 export function tagAttemptAnswer(span: Span, a: AttemptAnswer): void {
+  if (!span.isRecording()) return;
   setGenAiAttributes(span, {
     ...(a.model ? { responseModel: a.model } : {}),
     ...(a.responseId ? { responseId: a.responseId } : {}),
