@@ -30,6 +30,13 @@ export interface StartTelemetryOptions {
    * (tests, the demo): include your exporter's processor here.
    */
   spanProcessors?: SpanProcessor[];
+  /**
+   * A CLIENT span for each outgoing node:http(s) request (default true). The
+   * router turns it off: its only such requests are provider calls, whose
+   * attempt span records the same facts (libs/providers providerFetch also
+   * sends their traceparent), and the instrumentation cost about 5 % of its CPU.
+   */
+  httpClientSpans?: boolean;
 }
 
 export interface Telemetry {
@@ -51,14 +58,14 @@ function isMetricsScrape(req: IncomingMessage): boolean {
   return (req.url ?? '').split('?')[0] === '/metrics';
 }
 
-/** The standard instrumentations plus `extra`; constructing one patches its module on require. */
-function instrumentations(extra: Instrumentation[] = []): Instrumentation[] {
+/** The standard instrumentations plus the caller's; constructing one patches its module on require. */
+function instrumentations(options: StartTelemetryOptions): Instrumentation[] {
   return [
     new GrpcInstrumentation(),
     new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: redisStatement }),
     new UndiciInstrumentation(),
-    new HttpInstrumentation({ ignoreIncomingRequestHook: isMetricsScrape }),
-    ...extra,
+    new HttpInstrumentation({ ignoreIncomingRequestHook: isMetricsScrape, disableOutgoingRequestInstrumentation: options.httpClientSpans === false }),
+    ...(options.instrumentations ?? []),
   ];
 }
 
@@ -117,7 +124,7 @@ export function startTelemetry(options: StartTelemetryOptions): Telemetry {
   if (logLevel) diag.setLogger(new DiagConsoleLogger(), { logLevel: diagLogLevelFromString(logLevel) });
   if (getBooleanFromEnv('OTEL_SDK_DISABLED')) return { shutdown: async () => {} };
 
-  registerInstrumentations({ instrumentations: instrumentations(options.instrumentations) });
+  registerInstrumentations({ instrumentations: instrumentations(options) });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
   // With no processor (OTEL_TRACES_EXPORTER=none) no provider is registered: the
