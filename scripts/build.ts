@@ -24,30 +24,30 @@ export function builtEntry(service: ServiceName): string {
 /**
  * V8 heap flags each service runs with (written beside its bundle as
  * `node-args`, which `npm run stack`, the stack bench and the image's CMD put
- * before the entry point). With a large machine's default heap limit V8 lets
- * the old generation grow to about four times what survived its last full
- * collection before collecting again, and grows the young generation to
- * 2 × 16 MB: under load the router held 100+ MB of dead calls in its old
- * generation, and every service 32 MB of young generation for a live heap of
- * 25–50 MB. An old-generation limit below 2 GB lowers V8's growing factor to
- * 1.3–1.5 (its heap controller), and a 2 × 4 MB young generation is still
- * several hundred calls' garbage between scavenges. Measured in the stack bench
- * (`--variant 'old384+semi4:NODE_OPTIONS=--max-old-space-size=384
- * --max-semi-space-size=4'` and the like, two runs of 2 × 5 s): router peak
- * RSS 255–283 → 166–167 MB, each internal service ~100 → 83–89 MB, CPU per call
- * unchanged within the noise (router 1.94–2.38 → 1.96–2.17 ms). The limits are
- * far above what each service keeps alive (the router about 50 MB under load,
- * the others about 25 MB) and within their Kubernetes memory limits (1 GiB,
- * 512 MiB); a router with many large requests in flight needs more
- * (ROUTER_MAX_IN_FLIGHT bounds them).
+ * before the entry point). On a large machine V8 grows every process's young
+ * generation to 2 × 16 MB and lets the old generation grow to about four times
+ * what survived its last full collection; an internal service keeps about
+ * 25 MB alive. So the internal services run with a 2 × 4 MB young generation
+ * and a 256 MB old-generation limit (which lowers V8's growing factor to
+ * about 1.3): peak RSS under the stack bench 85–118 → 82–89 MB each, their CPU
+ * per call (0.03–0.15 ms) unchanged within the noise in four runs.
+ *
+ * The router keeps Node's defaults: the same flags took its peak from 310 to
+ * 171 MB (and `--max-old-space-size=384` alone to 197 MB) but cost it CPU per
+ * call in the two runs where the unflagged router ran first (0.90 → 1.67 ms;
+ * 1.11 → 1.64 ms, and 1.39 ms with the old-generation limit alone): more
+ * scavenges promote more of the calls in flight, and a lower limit collects
+ * them more often (`npm run bench -- stack --only switchyard --reps 3 --seconds 5
+ * --variant 'old384:NODE_OPTIONS=--max-old-space-size=384' --variant
+ * 'old384+semi4:NODE_OPTIONS=--max-old-space-size=384 --max-semi-space-size=4'`).
  */
 export const SERVICE_NODE_ARGS: Readonly<Record<ServiceName, readonly string[]>> = {
-  router: ['--max-old-space-size=384', '--max-semi-space-size=4'],
+  router: [],
   limiter: ['--max-old-space-size=256', '--max-semi-space-size=4'],
   breaker: ['--max-old-space-size=256', '--max-semi-space-size=4'],
   budget: ['--max-old-space-size=256', '--max-semi-space-size=4'],
   cache: ['--max-old-space-size=256', '--max-semi-space-size=4'],
-  // Not measured under load yet (the stack bench runs no jobs service): Node's defaults.
+  // Not measured under load (the stack bench runs no jobs service): Node's defaults.
   jobs: [],
   simulator: [],
 };
