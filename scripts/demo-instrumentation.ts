@@ -14,4 +14,4 @@ export const traceDestination = demoTraceDestination(process.env);
 export const demoSpans = new InMemorySpanExporter();
 const processors: SpanProcessor[] = [new SimpleSpanProcessor(demoSpans)];
 if (traceDestination.kind === 'otlp') processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: traceDestination.endpoint })));
-export const telemetry = startTelemetry({ serviceName: 'switchyard-demo', spanProcessors: processors, metricReaders: [] });
+export const telemetry = startTelemetry({ serviceName: 'switchyard-demo', spanProcessors: processors });

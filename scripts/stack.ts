@@ -21,7 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { leaveSignalsToCaller, spawnProcess, spawnSimulator, type SpawnedProcess } from '@switchyard/testing';
-import { builtEntry } from './build';
+import { builtEntry, builtNodeArgs } from './build';
 import { describeTraceDestination, jaegerHint, sdkTraceDestination } from './trace-destination';
 
 const root = resolve(__dirname, '..');
@@ -86,6 +86,7 @@ async function main(): Promise<void> {
     const NAME = name.toUpperCase();
     const proc = await spawnProcess({
       entry: builtEntry(name),
+      nodeArgs: builtNodeArgs(name),
       onLine: prefixed(name),
       env: {
         ...common,
@@ -101,6 +102,7 @@ async function main(): Promise<void> {
   }
   const router = await spawnProcess({
     entry: builtEntry('router'),
+      nodeArgs: builtNodeArgs('router'),
     onLine: prefixed('router'),
     // The router holds the internal token only: a leaked router credential must not be an operator's.
     env: {
@@ -117,6 +119,7 @@ async function main(): Promise<void> {
   console.log(`router      ${host}:${router.port}  metrics http://${host}:${router.metricsPort}/metrics  HTTP edge (OpenAI/Anthropic-compatible) http://${host}:${port('HTTP_PORT', 8080)}`);
   const jobs = await spawnProcess({
     entry: builtEntry('jobs'),
+      nodeArgs: builtNodeArgs('jobs'),
     onLine: prefixed('jobs'),
     // Public like the router: callers' API keys, no internal or operator token.
     env: {

@@ -41,8 +41,9 @@ function tracesEndpoint(env: Env, protocol: string): string {
 }
 
 /**
- * Where a service process started by the OpenTelemetry NodeSDK sends its spans
- * under `env`, by the SDK's rules (@opentelemetry/sdk-node getSpanProcessorsFromEnv):
+ * Where a service process (libs/telemetry startTelemetry) sends its spans
+ * under `env`, by the SDK's rules (libs/telemetry spanProcessorsFromEnv, after
+ * the NodeSDK's getSpanProcessorsFromEnv):
  * OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER starting with `none` turn
  * tracing off; an exporter list without `otlp` exports elsewhere; otherwise OTLP.
  */

@@ -46,7 +46,7 @@ import { pathToFileURL } from 'node:url';
 import { hashApiKey } from '@switchyard/config';
 import { Role, RouterService } from '@switchyard/contracts';
 import { createClient, parseGrpcError, status } from '@switchyard/grpc';
-import { builtEntry, buildServices } from '../../scripts/build';
+import { builtEntry, builtNodeArgs, buildServices } from '../../scripts/build';
 import { freePort, startNats, startOtlpReceiver, startRedis, spawnProcess, type SpawnedProcess, type ServerHandle } from '@switchyard/testing';
 
 const root = resolve(__dirname, '../..');
@@ -85,6 +85,8 @@ const TSX = flag('--tsx');
 type Svc = 'router' | 'limiter' | 'breaker' | 'budget' | 'cache';
 const entryOf = (svc: Svc, tsx: boolean, dist: string | undefined) =>
   tsx ? resolve(root, `services/${svc}/src/main.ts`) : dist ? resolve(dist, svc, 'main.js') : builtEntry(svc);
+/** The node flags a build gives the service (scripts/build.ts SERVICE_NODE_ARGS), as `npm run stack` passes them; none through tsx. */
+const nodeArgsOf = (svc: Svc, tsx: boolean, dist: string | undefined) => (tsx ? [] : builtNodeArgs(svc, dist));
 /**
  * `--variant 'label:K=V,K2=V2'` (repeatable): one more Switchyard stack, run
  * interleaved with the others, with that environment for every service
@@ -245,7 +247,7 @@ async function startSwitchyard(name: string, upstream: string, variantEnv: Recor
   const peers: Record<string, string> = {};
   await Promise.all(
     (['limiter', 'breaker', 'budget', 'cache'] as const).map(async (svc) => {
-      procs[svc] = await spawnProcess({ entry: entryOf(svc, tsx, dist), env: common, readyTimeoutMs: 120_000 });
+      procs[svc] = await spawnProcess({ entry: entryOf(svc, tsx, dist), nodeArgs: nodeArgsOf(svc, tsx, dist), env: common, readyTimeoutMs: 120_000 });
       peers[`${svc.toUpperCase()}_ADDR`] = `127.0.0.1:${procs[svc].port}`;
     }),
   );
@@ -253,7 +255,7 @@ async function startSwitchyard(name: string, upstream: string, variantEnv: Recor
     entry: entryOf('router', tsx, dist),
     // A variant's own ROUTER_* settings win over the bench's.
     env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT), ROUTER_MIN_IN_FLIGHT: String(MIN_IN_FLIGHT), ROUTER_QUOTA_LEASES: '1', ROUTER_BUDGET_LEASES: '1', ...extraEnv },
-    ...(CPU_PROF_DIR ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] } : {}),
+    nodeArgs: [...nodeArgsOf('router', tsx, dist), ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [])],
     readyTimeoutMs: 120_000,
   });
   const pids: Record<string, number> = Object.fromEntries(Object.entries(procs).map(([n, p]) => [n, p.pid]));

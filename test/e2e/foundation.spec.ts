@@ -267,6 +267,8 @@ describe('foundation: one call across every service', () => {
     for (const [what, match] of required) {
       expect({ what, found: spans.some((s) => s.traceId === firstTraceId && match(s)) }).toEqual({ what, found: true });
     }
+    // The provider call is one span, its attempt (which carries the HTTP facts), not also an HTTP client span under it.
+    expect(spans.filter((s) => s.serviceName === 'switchyard-router' && s.kind === 'CLIENT' && s.scope.includes('instrumentation-http'))).toEqual([]);
     // One call is one trace: every span exported so far (housekeeping kept running meanwhile) belongs to it.
     expect([...new Set(otlp.spans().map((s) => s.traceId))]).toEqual([firstTraceId]);
     const roots = otlp.spans().filter((s) => s.parentSpanId === '');

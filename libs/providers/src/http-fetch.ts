@@ -1,3 +1,4 @@
+import { context, propagation, trace, type Span } from '@opentelemetry/api';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
@@ -17,6 +18,13 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
  * are followed (provider APIs answer in place) and no compression is
  * requested; a compressed answer is still decoded. Aborting `init.signal`
  * destroys the request and its socket, as fetch does.
+ *
+ * Tracing: the request carries the active trace context (`traceparent`), so
+ * an upstream that traces joins the call's trace, and the active span (the
+ * router's attempt span) gets the request's HTTP facts (method, server, URL,
+ * status). The router turns off the HTTP instrumentation's own client span
+ * for these requests (startTelemetry `httpClientSpans: false`): it said the
+ * same as the attempt span, at about 5 % of the router's CPU.
  */
 export function createHttpFetch(agents: { http: HttpAgent; https: HttpsAgent } = sharedAgents()): typeof fetch {
   return (input, init = {}) => {
@@ -30,8 +38,14 @@ export function createHttpFetch(agents: { http: HttpAgent; https: HttpsAgent } =
       if (body !== undefined && body !== null && headers['content-length'] === undefined) headers['content-length'] = String(Buffer.byteLength(body));
       const signal = init.signal;
       if (signal?.aborted) return reject(abortError(signal));
-      const options = { method: init.method ?? 'GET', headers, agent: https ? agents.https : agents.http };
-      const req = (https ? httpsRequest : httpRequest)(url, options, (res) => respond(res, resolve, reject));
+      const method = init.method ?? 'GET';
+      propagation.inject(context.active(), headers);
+      const span = recordRequest(trace.getActiveSpan(), method, url);
+      const options = { method, headers, agent: https ? agents.https : agents.http };
+      const req = (https ? httpsRequest : httpRequest)(url, options, (res) => {
+        span?.setAttribute('http.response.status_code', res.statusCode ?? 0);
+        respond(res, resolve, reject);
+      });
       req.on('error', (err) => reject(fetchFailed(err, signal)));
       // The abort wired by hand rather than node:http's `signal` option, whose stream
       // machinery (addAbortSignal, end-of-stream watchers) cost ~0.8 % of the router's CPU;
@@ -69,6 +83,24 @@ export function sharedAgents(): { http: HttpAgent; https: HttpsAgent } {
   const options = { keepAlive: true, timeout: IDLE_SOCKET_MS };
   agents ??= { http: new HttpAgent(options), https: new HttpsAgent(options) };
   return agents;
+}
+
+/**
+ * The HTTP semantic-convention facts of a provider request, on the span the
+ * request belongs to (only when it is recorded); returns that span. The query
+ * string is left out of `url.full` (Azure's holds the API version only, but a
+ * custom server's might hold a key).
+ */
+function recordRequest(span: Span | undefined, method: string, url: URL): Span | undefined {
+  if (!span?.isRecording()) return undefined;
+  const https = url.protocol === 'https:';
+  span.setAttributes({
+    'http.request.method': method,
+    'server.address': url.hostname,
+    'server.port': url.port ? Number(url.port) : https ? 443 : 80,
+    'url.full': `${url.origin}${url.pathname}`,
+  });
+  return span;
 }
 
 // Statuses whose Response must have a null body (the constructor throws otherwise).

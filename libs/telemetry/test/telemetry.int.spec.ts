@@ -59,6 +59,38 @@ describe('startTelemetry in a real process', () => {
     expect(spans.map((s) => s.kind).sort()).toEqual(['CLIENT', 'CLIENT', 'CLIENT', 'INTERNAL', 'SERVER', 'SERVER']);
   }, 30_000);
 
+  /** The OpenTelemetry packages the fixture process reported having loaded. */
+  const otelPackages = (lines: string[]): string[] =>
+    (JSON.parse(lines.find((l) => l.includes('"otel-packages"'))!) as { packages: string[] }).packages;
+
+  it('loads only the exporter the environment chooses, and no NodeSDK', async () => {
+    receiver.clear();
+    const child = await spawnProcess({
+      entry: join(__dirname, 'fixtures/traced-service.ts'),
+      env: { ...receiver.env, REDIS_URL: redis.url, FIXTURE_SERVICE: 'fixture-lean' },
+    });
+    expect(await child.exited).toBe(0);
+    await receiver.waitForSpans((all) => all.some((s) => s.name === 'fixture call'), 10_000);
+    const loaded = otelPackages(child.lines);
+    // The receiver speaks OTLP/HTTP JSON (OTEL_EXPORTER_OTLP_PROTOCOL=http/json).
+    expect(loaded).toContain('@opentelemetry/exporter-trace-otlp-http');
+    for (const unused of ['@opentelemetry/exporter-trace-otlp-proto', '@opentelemetry/exporter-trace-otlp-grpc', '@opentelemetry/sdk-node']) {
+      expect(loaded).not.toContain(unused);
+    }
+  }, 30_000);
+
+  it('patches nothing and exports nothing when OTEL_SDK_DISABLED=true, and the call still works', async () => {
+    receiver.clear();
+    const child = await spawnProcess({
+      entry: join(__dirname, 'fixtures/traced-service.ts'),
+      env: { ...receiver.env, OTEL_SDK_DISABLED: 'true', REDIS_URL: redis.url },
+    });
+    expect(await child.exited).toBe(0);
+    expect(child.lines.join('\n')).toContain('"reply":"ping:');
+    expect(receiver.spans()).toEqual([]);
+    expect(otelPackages(child.lines).filter((p) => p.startsWith('@opentelemetry/exporter-'))).toEqual([]);
+  }, 30_000);
+
   it('exports nothing when OTEL_TRACES_EXPORTER=none', async () => {
     receiver.clear();
     const child = await spawnProcess({

@@ -1,4 +1,7 @@
 import { startTelemetry } from '@switchyard/telemetry';
 
-/** Loaded first by main.ts so grpc-js and undici are instrumented before they are required. */
-export const telemetry = startTelemetry({ serviceName: 'switchyard-router' });
+/**
+ * Loaded first by main.ts so grpc-js and undici are instrumented before they are required.
+ * No HTTP client spans: provider calls are recorded by their attempt spans (see providerFetch).
+ */
+export const telemetry = startTelemetry({ serviceName: 'switchyard-router', httpClientSpans: false });
