@@ -371,6 +371,44 @@ describe('runAttempts: limiter waits on the last candidate', () => {
     expect(result.skipped).toEqual([{ name: 'a', reason: expect.stringMatching(/too late/), retryAt: h.clock.now(), quota: true }]);
   });
 
+  it('keeps a late event loop\'s recent delay back from the queued wait and the attempt, so the answer leaves that much before the deadline', async () => {
+    // The loop ran 300 ms late lately: an answer decided now may sit unsent that long.
+    const lagging = { answerDelayMs: () => 300, maxAdmissionWaitMs: 30_000 };
+    const h = waitingHarness((_c, w) => {
+      if (!w) return { granted: false, retryAfterMs: 20, reason: 'TPM exhausted' };
+      h.clock.advance(w); // the queue's turn comes at the very end of the wait
+      return { granted: true, reservationId: 'queued' };
+    });
+    h.ports.expectedLatencyMs = () => 20;
+    const timeouts: { at: number; timeoutMs: number }[] = [];
+    const answer = h.ports.call;
+    h.ports.call = (c, timeoutMs) => {
+      timeouts.push({ at: h.clock.now(), timeoutMs });
+      return answer(c, timeoutMs);
+    };
+    const deadlineAt = h.clock.now() + 2_000;
+    const result = await runAttempts([candidate('a')], h.ports, { ...options(deadlineAt), ...lagging });
+    expect(result.ok).toBe(true);
+    // 2 000 - 10 answer margin - 300 delay = 1 690 left; less room for two attempts of 20 ms observed
+    // (each 300 ms longer: the late loop reads their answers too) and a tenth for the trips back.
+    expect(h.asks[1]!.maxWaitMs).toBe(881);
+    // The attempt, however slow, is cut in time for its failure to reach the caller.
+    const attempt = timeouts[0]!;
+    expect(deadlineAt - (attempt.at + attempt.timeoutMs)).toBeGreaterThanOrEqual(300 + 10);
+  });
+
+  it('hands back a queued grant that leaves no room for the loop\'s recent delay: RESOURCE_EXHAUSTED in time, not an attempt the caller will not see', async () => {
+    const h = waitingHarness((_c, w) => {
+      if (!w) return { granted: false, retryAfterMs: 20, reason: 'TPM exhausted' };
+      h.clock.advance(1_500); // the grant came back 1.5 s into a 2 s deadline: 490 ms left by the router's count
+      return { granted: true, reservationId: 'late' };
+    });
+    h.ports.expectedLatencyMs = () => 20;
+    const result = await runAttempts([candidate('a')], h.ports, { ...options(h.clock.now() + 2_000), maxAdmissionWaitMs: 30_000, answerDelayMs: () => 250 });
+    expect(result).toMatchObject({ ok: false, deadlineExceeded: false, reason: 'no quota in time for the deadline' });
+    expect(h.calls).toEqual([]);
+  });
+
   it('waits once: a second denial skips the candidate with the limiter\'s retry-after', async () => {
     const h = waitingHarness(() => ({ granted: false, retryAfterMs: 40, reason: 'RPM exhausted' }));
     const result = await runAttempts([candidate('a')], h.ports, { ...options(h.clock.now() + 1000), maxAdmissionWaitMs: 30_000 });

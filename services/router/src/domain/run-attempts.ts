@@ -112,6 +112,12 @@ export interface LoopOptions {
   maxAdmissionWaitMs?: number;
   /** False (route contextOverflow fail): a provider's context-length error ends the call instead of trying a larger window. Default true. */
   contextFallback?: boolean;
+  /**
+   * How late an answer decided now may leave this process (its recent
+   * event-loop delay): kept back from the deadline on top of ANSWER_MARGIN_MS,
+   * from every wait, attempt and retry, read afresh at each decision. Default 0.
+   */
+  answerDelayMs?: () => number;
 }
 
 export type LoopResult<T> =
@@ -199,15 +205,24 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
     };
   };
 
+  /** Time kept back from the deadline for the answer to reach the caller. */
+  const answerDelay = () => options.answerDelayMs?.() ?? 0;
+  const reserve = () => ANSWER_MARGIN_MS + answerDelay();
+
   while (queue.length > 0) {
     const candidate = queue.shift()!;
     let onThisDeployment = 0;
     let waitedForAdmission = false;
     for (;;) {
       if (options.signal?.aborted) return fail('cancelled by caller', { cancelled: true });
-      const remainingBefore = options.deadlineAt - ports.clock.now() - ANSWER_MARGIN_MS;
+      const remainingBefore = options.deadlineAt - ports.clock.now() - reserve();
       const expected = ports.expectedLatencyMs?.(candidate) ?? 0;
-      if (waitedForAdmission && remainingBefore < 2 * expected + LATE_GRANT_MIN_MS) {
+      // After a wait for quota, an attempt is counted that much longer: its
+      // answer is read by the same late loop, and the grant came when it is
+      // busiest (a window reopening for its whole queue). Whether an attempt
+      // fits at all is still judged on its observed latency alone.
+      const expectedAfterWait = expected + answerDelay();
+      if (waitedForAdmission && remainingBefore < 2 * expectedAfterWait + LATE_GRANT_MIN_MS) {
         // Our turn in the limiter's queue came, but too late to finish an
         // attempt: the caller ran out of quota, not of patience. Hand it back
         // (it is free now, for the next caller) and say so.
@@ -234,7 +249,7 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
         // queue beats failing, when the wait and an attempt fit the deadline.
         // Earlier candidates are skipped instead: the next one may answer now.
         const fromBreaker = admission.source === 'breaker';
-        const maxWaitMs = admissionWaitMs(remainingBefore, expected, options.maxAdmissionWaitMs ?? 0);
+        const maxWaitMs = admissionWaitMs(remainingBefore, expectedAfterWait, options.maxAdmissionWaitMs ?? 0);
         if (!fromBreaker && !admission.final && !waitedForAdmission && queue.length === 0 && maxWaitMs > 0 && admission.retryAfterMs <= maxWaitMs) {
           waitedForAdmission = true;
           pending = await ports.admit(candidate, maxWaitMs);
@@ -259,7 +274,7 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
       }
       onThisDeployment += 1;
       const started = ports.clock.now();
-      const remaining = options.deadlineAt - started - ANSWER_MARGIN_MS;
+      const remaining = options.deadlineAt - started - reserve();
       if (remaining <= 0) {
         ports.afterAttempt({ candidate, admission, record: baseRecord(candidate, attempts.length + 1, 0, admission), cancelled: true });
         return fail('deadline exceeded', { deadlineExceeded: true });
@@ -304,7 +319,7 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
             retryAfterMs: c.retryAfterMs,
             attemptsOnDeployment: onThisDeployment,
             hasMoreCandidates: queue.length > 0 && (c.errorClass !== 'CONTEXT_LENGTH' || options.contextFallback !== false),
-            remainingMs: options.deadlineAt - ports.clock.now(),
+            remainingMs: options.deadlineAt - ports.clock.now() - answerDelay(),
             expectedAttemptMs: ports.expectedLatencyMs?.(candidate) ?? 0,
             contextWindow: candidate.deployment.contextWindow,
             fallbackOnContentFilter: options.fallbackOnContentFilter,
