@@ -306,6 +306,19 @@ describe('runAttempts: retry budget, Retry-After and observed latency', () => {
     expect(unused).toEqual([{ granted: true, reservationId: 'pre' }]);
   });
 
+  it('a call already refused quota whose attempt would not fit either is a quota failure with the limiter\'s retry-after, not a deadline one', async () => {
+    const h = harness({});
+    h.ports.expectedLatencyMs = () => 800;
+    const result = await runAttempts([candidate('a')], h.ports, {
+      ...options(h.clock.now() + 500),
+      maxAdmissionWaitMs: 30_000,
+      firstAdmission: { granted: false, retryAfterMs: 9, reason: 'deployment a TPM exhausted' },
+    });
+    expect(result).toMatchObject({ ok: false, deadlineExceeded: false });
+    expect(result.skipped).toEqual([{ name: 'a', reason: 'limiter: deployment a TPM exhausted', retryAt: h.clock.now() + 9, quota: true }]);
+    expect(h.calls).toEqual([]);
+  });
+
   it('gives up with deadlineExceeded when no candidate can finish in time', async () => {
     const h = harness({});
     h.ports.expectedLatencyMs = () => 800;

@@ -233,7 +233,10 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
         break;
       }
       if (remainingBefore <= 0) return fail('deadline exceeded', { deadlineExceeded: true });
-      if (expected > remainingBefore) {
+      // A refusal already in hand is the reason this candidate cannot go now (a
+      // quota skip, with the limiter's retry-after), whatever its latency.
+      const refused = pending !== undefined && !pending.granted;
+      if (expected > remainingBefore && !refused) {
         // Starting it would only burn quota and an upstream slot: a faster candidate may still fit.
         skipped.push({ name: candidate.name, reason: `observed latency ${Math.round(expected)} ms exceeds the ${Math.round(remainingBefore)} ms left before the deadline`, retryAt: 0, quota: false });
         if (pending) ports.unused?.(pending);
