@@ -1,7 +1,7 @@
 import { ManualClock } from '@switchyard/util';
 import { CancelledError, ProviderError, CLASS_POLICY, type Classification, type ErrorClass } from '@switchyard/providers';
 import type { Candidate } from './candidates';
-import { runAttempts, type Admission, type AttemptEvent, type AttemptPorts } from './run-attempts';
+import { ATTEMPT_CUT_BY_DEADLINE, runAttempts, type Admission, type AttemptEvent, type AttemptPorts } from './run-attempts';
 import { candidate, fixedRng } from './test-fixtures';
 
 function providerError(errorClass: ErrorClass, extra: Partial<Classification> = {}): ProviderError {
@@ -142,6 +142,31 @@ describe('runAttempts', () => {
     await runAttempts([candidate('a', { timeoutMs: 30_000 })], h.ports, options(1_000_000 + 2000));
     // The deadline less the margin kept for answering before it.
     expect(timeouts).toEqual([2000 - 10]);
+  });
+
+  it('says when the caller\'s deadline cut the last attempt short; a timeout of the deployment\'s own (first token) falls back as before', async () => {
+    const timingOut = (h: ReturnType<typeof harness>, lastsMs: (allowedMs: number) => number) => {
+      h.ports.call = async (_c, allowedMs) => {
+        h.clock.advance(lastsMs(allowedMs));
+        throw providerError('TIMEOUT');
+      };
+    };
+    const cut = harness({});
+    timingOut(cut, (allowed) => allowed);
+    const late = { ...options(cut.clock.now() + 300), answerDelayMs: () => 30 };
+    expect(await runAttempts([candidate('a', { timeoutMs: 30_000 })], cut.ports, late)).toMatchObject({ ok: false, reason: ATTEMPT_CUT_BY_DEADLINE, deadlineExceeded: false });
+
+    const firstToken = harness({});
+    const tried: string[] = [];
+    firstToken.ports.call = async (c, allowedMs) => {
+      tried.push(c.name);
+      if (c.name === 'b') return 'answer from b';
+      firstToken.clock.advance(Math.min(100, allowedMs)); // its first-token timeout, well inside the deadline
+      throw providerError('TIMEOUT');
+    };
+    const result = await runAttempts([candidate('a', { timeoutMs: 30_000 }), candidate('b')], firstToken.ports, options(firstToken.clock.now() + 2_000));
+    expect(result).toMatchObject({ ok: true, value: 'answer from b' });
+    expect(tried).toEqual(['a', 'a', 'a', 'b']); // retried up to maxAttempts, then the fallback, as before
   });
 
   it('fails fast on INVALID_REQUEST without trying other candidates', async () => {

@@ -149,6 +149,14 @@ export const ANSWER_MARGIN_MS = 10;
  * too late would miss its deadline.
  */
 export const ADMISSION_HOP_MARGIN_MS = 100;
+/**
+ * Why the loop stopped when its last attempt ran out of the time the caller's
+ * deadline left it (less the answer's reserve), rather than out of the
+ * deployment's own timeout: the deadline ended the call (the HTTP edge answers
+ * 504). Said in ErrorInfo `stopped_because`.
+ */
+export const ATTEMPT_CUT_BY_DEADLINE = "the caller's deadline cut the last attempt short";
+
 /** A grant from the queue is used only with twice the observed latency plus this much left. */
 const LATE_GRANT_MIN_MS = 50;
 
@@ -283,8 +291,9 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
         return fail('deadline exceeded', { deadlineExceeded: true });
       }
       const record = baseRecord(candidate, attempts.length + 1, 0, admission);
+      const timeoutMs = Math.min(candidate.deployment.timeoutMs, remaining);
       try {
-        const value = await ports.call(candidate, Math.min(candidate.deployment.timeoutMs, remaining));
+        const value = await ports.call(candidate, timeoutMs);
         record.latencyMs = ports.clock.now() - started;
         const upstreamRequestId = ports.upstreamRequestIdOf?.(value);
         if (upstreamRequestId) record.upstreamRequestId = upstreamRequestId;
@@ -330,7 +339,10 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
           options.retry,
           ports.rng,
         );
-        if (step.kind === 'stop') return fail(step.reason);
+        // A timeout that used up what the deadline allowed (timers and the wall
+        // clock may differ by a millisecond) was the deadline's, not the deployment's.
+        const cutByDeadline = c.errorClass === 'TIMEOUT' && timeoutMs < candidate.deployment.timeoutMs && record.latencyMs >= timeoutMs - 1;
+        if (step.kind === 'stop') return fail(cutByDeadline ? ATTEMPT_CUT_BY_DEADLINE : step.reason);
         // A failed half-open probe is the breaker's verdict (back to OPEN); a retry
         // here would be a second request on the deployment that holds no permit.
         // Likewise once the breaker opened the deployment while this call was in flight.
