@@ -10,6 +10,7 @@ import type { LimiterPeer } from './adapters/limiter-peer';
 import type { QuotaReplica } from './adapters/quota-replica';
 import type { RouterMetrics } from './adapters/router-metrics';
 import type { BackgroundTasks } from './background-tasks';
+import type { RecentLoopDelay } from './handlers/loop-delay';
 import type { Rng } from './domain/candidates';
 import type { LatencyEstimate } from './domain/latency-estimate';
 import type { LocalBreaker } from './domain/local-breaker';
@@ -67,4 +68,6 @@ export interface RouterContext {
   latency: LatencyEstimate;
   /** Prometheus instruments (metrics-catalogue.ts). */
   metrics: RouterMetrics;
+  /** How late this process has lately run (handlers/loop-delay.ts): kept back from every call's deadline. Absent: the loop is taken to keep time. */
+  loopDelay?: RecentLoopDelay;
 }

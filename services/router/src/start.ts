@@ -32,6 +32,7 @@ import { createRetryBudget } from './domain/retry-budget';
 import { createCallSteps } from './handlers/call-steps';
 import { createCompleteHandler } from './handlers/complete';
 import { startLagSampler } from './handlers/event-loop-lag';
+import { createRecentLoopDelay } from './handlers/loop-delay';
 import { createAdaptiveGate, createInFlightGate, refuseWhenFull, SHED_WINDOW_MS, shedExcess } from './handlers/load-shed';
 import { createStreamCompleteHandler } from './handlers/stream-complete';
 import type { KeyOwner, RouterContext, RouterLogger } from './router-context';
@@ -144,6 +145,16 @@ function inFlightGate(config: RouterConfig, lifecycle: { onStop(name: string, st
   );
 }
 
+/**
+ * The event-loop delay calls keep back from their deadlines (handlers/loop-delay.ts),
+ * from its own sampler, on the monotonic clock like the gate's.
+ */
+function recentLoopDelay(lifecycle: { onStop(name: string, stop: () => unknown): void }) {
+  const lag = startLagSampler();
+  lifecycle.onStop('event-loop delay sampler (deadlines)', () => lag.stop());
+  return createRecentLoopDelay(lag, { now: () => performance.now() });
+}
+
 export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}): Promise<RunningRouter> {
   const logger: RouterLogger = deps.logger ?? createLogger('router', { level: config.logLevel });
   const adapters = deps.adapters ?? createAdapters(config);
@@ -215,6 +226,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       lifecycle.onStop('budget events', () => events.unsubscribe());
     }
     const { ttlMs, staleTtlMs } = config.switchyard.defaults.cache;
+    const loopDelay = recentLoopDelay(lifecycle);
     const ctx: RouterContext = {
       gateway: config.switchyard,
       keys: keyOwners(config),
@@ -253,6 +265,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       ),
       latency: createLatencyEstimate(),
       metrics,
+      loopDelay,
     };
     revokeLeases = (deployment) => ctx.limiter.revokeLeases(deployment);
     metrics.watchNats(() => !ctx.outcomes.sharedHealthReachable());

@@ -1,7 +1,7 @@
 import { ManualClock } from '@switchyard/util';
 import { CancelledError, ProviderError, CLASS_POLICY, type Classification, type ErrorClass } from '@switchyard/providers';
 import type { Candidate } from './candidates';
-import { runAttempts, type Admission, type AttemptEvent, type AttemptPorts } from './run-attempts';
+import { ATTEMPT_CUT_BY_DEADLINE, runAttempts, type Admission, type AttemptEvent, type AttemptPorts } from './run-attempts';
 import { candidate, fixedRng } from './test-fixtures';
 
 function providerError(errorClass: ErrorClass, extra: Partial<Classification> = {}): ProviderError {
@@ -142,6 +142,31 @@ describe('runAttempts', () => {
     await runAttempts([candidate('a', { timeoutMs: 30_000 })], h.ports, options(1_000_000 + 2000));
     // The deadline less the margin kept for answering before it.
     expect(timeouts).toEqual([2000 - 10]);
+  });
+
+  it('says when the caller\'s deadline cut the last attempt short; a timeout of the deployment\'s own (first token) falls back as before', async () => {
+    const timingOut = (h: ReturnType<typeof harness>, lastsMs: (allowedMs: number) => number) => {
+      h.ports.call = async (_c, allowedMs) => {
+        h.clock.advance(lastsMs(allowedMs));
+        throw providerError('TIMEOUT');
+      };
+    };
+    const cut = harness({});
+    timingOut(cut, (allowed) => allowed);
+    const late = { ...options(cut.clock.now() + 300), answerDelayMs: () => 30 };
+    expect(await runAttempts([candidate('a', { timeoutMs: 30_000 })], cut.ports, late)).toMatchObject({ ok: false, reason: ATTEMPT_CUT_BY_DEADLINE, deadlineExceeded: false });
+
+    const firstToken = harness({});
+    const tried: string[] = [];
+    firstToken.ports.call = async (c, allowedMs) => {
+      tried.push(c.name);
+      if (c.name === 'b') return 'answer from b';
+      firstToken.clock.advance(Math.min(100, allowedMs)); // its first-token timeout, well inside the deadline
+      throw providerError('TIMEOUT');
+    };
+    const result = await runAttempts([candidate('a', { timeoutMs: 30_000 }), candidate('b')], firstToken.ports, options(firstToken.clock.now() + 2_000));
+    expect(result).toMatchObject({ ok: true, value: 'answer from b' });
+    expect(tried).toEqual(['a', 'a', 'a', 'b']); // retried up to maxAttempts, then the fallback, as before
   });
 
   it('fails fast on INVALID_REQUEST without trying other candidates', async () => {
@@ -306,6 +331,19 @@ describe('runAttempts: retry budget, Retry-After and observed latency', () => {
     expect(unused).toEqual([{ granted: true, reservationId: 'pre' }]);
   });
 
+  it('a call already refused quota whose attempt would not fit either is a quota failure with the limiter\'s retry-after, not a deadline one', async () => {
+    const h = harness({});
+    h.ports.expectedLatencyMs = () => 800;
+    const result = await runAttempts([candidate('a')], h.ports, {
+      ...options(h.clock.now() + 500),
+      maxAdmissionWaitMs: 30_000,
+      firstAdmission: { granted: false, retryAfterMs: 9, reason: 'deployment a TPM exhausted' },
+    });
+    expect(result).toMatchObject({ ok: false, deadlineExceeded: false });
+    expect(result.skipped).toEqual([{ name: 'a', reason: 'limiter: deployment a TPM exhausted', retryAt: h.clock.now() + 9, quota: true }]);
+    expect(h.calls).toEqual([]);
+  });
+
   it('gives up with deadlineExceeded when no candidate can finish in time', async () => {
     const h = harness({});
     h.ports.expectedLatencyMs = () => 800;
@@ -369,6 +407,44 @@ describe('runAttempts: limiter waits on the last candidate', () => {
     expect(h.calls).toEqual([]);
     expect(unused).toEqual(['late']);
     expect(result.skipped).toEqual([{ name: 'a', reason: expect.stringMatching(/too late/), retryAt: h.clock.now(), quota: true }]);
+  });
+
+  it('keeps a late event loop\'s recent delay back from the queued wait and the attempt, so the answer leaves that much before the deadline', async () => {
+    // The loop ran 300 ms late lately: an answer decided now may sit unsent that long.
+    const lagging = { answerDelayMs: () => 300, maxAdmissionWaitMs: 30_000 };
+    const h = waitingHarness((_c, w) => {
+      if (!w) return { granted: false, retryAfterMs: 20, reason: 'TPM exhausted' };
+      h.clock.advance(w); // the queue's turn comes at the very end of the wait
+      return { granted: true, reservationId: 'queued' };
+    });
+    h.ports.expectedLatencyMs = () => 20;
+    const timeouts: { at: number; timeoutMs: number }[] = [];
+    const answer = h.ports.call;
+    h.ports.call = (c, timeoutMs) => {
+      timeouts.push({ at: h.clock.now(), timeoutMs });
+      return answer(c, timeoutMs);
+    };
+    const deadlineAt = h.clock.now() + 2_000;
+    const result = await runAttempts([candidate('a')], h.ports, { ...options(deadlineAt), ...lagging });
+    expect(result.ok).toBe(true);
+    // 2 000 - 10 answer margin - 300 delay = 1 690 left; less room for two attempts of 20 ms observed
+    // (each 300 ms longer: the late loop reads their answers too) and a tenth for the trips back.
+    expect(h.asks[1]!.maxWaitMs).toBe(881);
+    // The attempt, however slow, is cut in time for its failure to reach the caller.
+    const attempt = timeouts[0]!;
+    expect(deadlineAt - (attempt.at + attempt.timeoutMs)).toBeGreaterThanOrEqual(300 + 10);
+  });
+
+  it('hands back a queued grant that leaves no room for the loop\'s recent delay: RESOURCE_EXHAUSTED in time, not an attempt the caller will not see', async () => {
+    const h = waitingHarness((_c, w) => {
+      if (!w) return { granted: false, retryAfterMs: 20, reason: 'TPM exhausted' };
+      h.clock.advance(1_500); // the grant came back 1.5 s into a 2 s deadline: 490 ms left by the router's count
+      return { granted: true, reservationId: 'late' };
+    });
+    h.ports.expectedLatencyMs = () => 20;
+    const result = await runAttempts([candidate('a')], h.ports, { ...options(h.clock.now() + 2_000), maxAdmissionWaitMs: 30_000, answerDelayMs: () => 250 });
+    expect(result).toMatchObject({ ok: false, deadlineExceeded: false, reason: 'no quota in time for the deadline' });
+    expect(h.calls).toEqual([]);
   });
 
   it('waits once: a second denial skips the candidate with the limiter\'s retry-after', async () => {

@@ -112,6 +112,12 @@ export interface LoopOptions {
   maxAdmissionWaitMs?: number;
   /** False (route contextOverflow fail): a provider's context-length error ends the call instead of trying a larger window. Default true. */
   contextFallback?: boolean;
+  /**
+   * How late an answer decided now may leave this process (its recent
+   * event-loop delay): kept back from the deadline on top of ANSWER_MARGIN_MS,
+   * from every wait, attempt and retry, read afresh at each decision. Default 0.
+   */
+  answerDelayMs?: () => number;
 }
 
 export type LoopResult<T> =
@@ -143,6 +149,14 @@ export const ANSWER_MARGIN_MS = 10;
  * too late would miss its deadline.
  */
 export const ADMISSION_HOP_MARGIN_MS = 100;
+/**
+ * Why the loop stopped when its last attempt ran out of the time the caller's
+ * deadline left it (less the answer's reserve), rather than out of the
+ * deployment's own timeout: the deadline ended the call (the HTTP edge answers
+ * 504). Said in ErrorInfo `stopped_because`.
+ */
+export const ATTEMPT_CUT_BY_DEADLINE = "the caller's deadline cut the last attempt short";
+
 /** A grant from the queue is used only with twice the observed latency plus this much left. */
 const LATE_GRANT_MIN_MS = 50;
 
@@ -199,15 +213,24 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
     };
   };
 
+  /** Time kept back from the deadline for the answer to reach the caller. */
+  const answerDelay = () => options.answerDelayMs?.() ?? 0;
+  const reserve = () => ANSWER_MARGIN_MS + answerDelay();
+
   while (queue.length > 0) {
     const candidate = queue.shift()!;
     let onThisDeployment = 0;
     let waitedForAdmission = false;
     for (;;) {
       if (options.signal?.aborted) return fail('cancelled by caller', { cancelled: true });
-      const remainingBefore = options.deadlineAt - ports.clock.now() - ANSWER_MARGIN_MS;
+      const remainingBefore = options.deadlineAt - ports.clock.now() - reserve();
       const expected = ports.expectedLatencyMs?.(candidate) ?? 0;
-      if (waitedForAdmission && remainingBefore < 2 * expected + LATE_GRANT_MIN_MS) {
+      // After a wait for quota, an attempt is counted that much longer: its
+      // answer is read by the same late loop, and the grant came when it is
+      // busiest (a window reopening for its whole queue). Whether an attempt
+      // fits at all is still judged on its observed latency alone.
+      const expectedAfterWait = expected + answerDelay();
+      if (waitedForAdmission && remainingBefore < 2 * expectedAfterWait + LATE_GRANT_MIN_MS) {
         // Our turn in the limiter's queue came, but too late to finish an
         // attempt: the caller ran out of quota, not of patience. Hand it back
         // (it is free now, for the next caller) and say so.
@@ -218,7 +241,10 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
         break;
       }
       if (remainingBefore <= 0) return fail('deadline exceeded', { deadlineExceeded: true });
-      if (expected > remainingBefore) {
+      // A refusal already in hand is the reason this candidate cannot go now (a
+      // quota skip, with the limiter's retry-after), whatever its latency.
+      const refused = pending !== undefined && !pending.granted;
+      if (expected > remainingBefore && !refused) {
         // Starting it would only burn quota and an upstream slot: a faster candidate may still fit.
         skipped.push({ name: candidate.name, reason: `observed latency ${Math.round(expected)} ms exceeds the ${Math.round(remainingBefore)} ms left before the deadline`, retryAt: 0, quota: false });
         if (pending) ports.unused?.(pending);
@@ -234,7 +260,7 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
         // queue beats failing, when the wait and an attempt fit the deadline.
         // Earlier candidates are skipped instead: the next one may answer now.
         const fromBreaker = admission.source === 'breaker';
-        const maxWaitMs = admissionWaitMs(remainingBefore, expected, options.maxAdmissionWaitMs ?? 0);
+        const maxWaitMs = admissionWaitMs(remainingBefore, expectedAfterWait, options.maxAdmissionWaitMs ?? 0);
         if (!fromBreaker && !admission.final && !waitedForAdmission && queue.length === 0 && maxWaitMs > 0 && admission.retryAfterMs <= maxWaitMs) {
           waitedForAdmission = true;
           pending = await ports.admit(candidate, maxWaitMs);
@@ -259,14 +285,15 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
       }
       onThisDeployment += 1;
       const started = ports.clock.now();
-      const remaining = options.deadlineAt - started - ANSWER_MARGIN_MS;
+      const remaining = options.deadlineAt - started - reserve();
       if (remaining <= 0) {
         ports.afterAttempt({ candidate, admission, record: baseRecord(candidate, attempts.length + 1, 0, admission), cancelled: true });
         return fail('deadline exceeded', { deadlineExceeded: true });
       }
       const record = baseRecord(candidate, attempts.length + 1, 0, admission);
+      const timeoutMs = Math.min(candidate.deployment.timeoutMs, remaining);
       try {
-        const value = await ports.call(candidate, Math.min(candidate.deployment.timeoutMs, remaining));
+        const value = await ports.call(candidate, timeoutMs);
         record.latencyMs = ports.clock.now() - started;
         const upstreamRequestId = ports.upstreamRequestIdOf?.(value);
         if (upstreamRequestId) record.upstreamRequestId = upstreamRequestId;
@@ -304,7 +331,7 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
             retryAfterMs: c.retryAfterMs,
             attemptsOnDeployment: onThisDeployment,
             hasMoreCandidates: queue.length > 0 && (c.errorClass !== 'CONTEXT_LENGTH' || options.contextFallback !== false),
-            remainingMs: options.deadlineAt - ports.clock.now(),
+            remainingMs: options.deadlineAt - ports.clock.now() - answerDelay(),
             expectedAttemptMs: ports.expectedLatencyMs?.(candidate) ?? 0,
             contextWindow: candidate.deployment.contextWindow,
             fallbackOnContentFilter: options.fallbackOnContentFilter,
@@ -312,7 +339,10 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
           options.retry,
           ports.rng,
         );
-        if (step.kind === 'stop') return fail(step.reason);
+        // A timeout that used up what the deadline allowed (timers and the wall
+        // clock may differ by a millisecond) was the deadline's, not the deployment's.
+        const cutByDeadline = c.errorClass === 'TIMEOUT' && timeoutMs < candidate.deployment.timeoutMs && record.latencyMs >= timeoutMs - 1;
+        if (step.kind === 'stop') return fail(cutByDeadline ? ATTEMPT_CUT_BY_DEADLINE : step.reason);
         // A failed half-open probe is the breaker's verdict (back to OPEN); a retry
         // here would be a second request on the deployment that holds no permit.
         // Likewise once the breaker opened the deployment while this call was in flight.

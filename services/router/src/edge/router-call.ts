@@ -11,6 +11,7 @@ import {
 } from '@switchyard/contracts';
 import { AppError, isAppError, Metadata, status, type CallContext, type StreamSend } from '@switchyard/grpc';
 import type { IncomingMessage } from 'node:http';
+import { ATTEMPT_CUT_BY_DEADLINE } from '../domain/run-attempts';
 import { TRACE_ID_HEADER } from '../handlers/tracing';
 import { badRequest } from './errors';
 
@@ -31,7 +32,7 @@ export interface HeaderControls {
   timeoutMs: number | undefined;
 }
 
-/** An UNAVAILABLE this close to the caller's deadline was the deadline (the router keeps a 10 ms answer margin). */
+/** An UNAVAILABLE this close to the caller's deadline was the deadline (the router keeps a 10 ms answer margin, more when its event loop runs late: then it says so, ATTEMPT_CUT_BY_DEADLINE). */
 const DEADLINE_SLACK_MS = 50;
 
 const CACHE_MODES: Record<string, CacheMode> = { bypass: CacheMode.BYPASS, refresh: CacheMode.REFRESH, 'no-store': CacheMode.NO_STORE, 'read-write': CacheMode.READ_WRITE };
@@ -121,7 +122,8 @@ export function inProcessCall<T>(
     .catch((err: unknown) => {
       // The last attempt timed out against the caller's deadline and nothing was left to try: the
       // router says "every candidate failed"; the caller's own deadline is what ended it (504).
-      if (deadline && isAppError(err) && err.code === status.UNAVAILABLE && Date.now() >= deadline.getTime() - DEADLINE_SLACK_MS) {
+      const cut = isAppError(err) && err.details.errorInfo?.metadata?.stopped_because === ATTEMPT_CUT_BY_DEADLINE;
+      if (deadline && isAppError(err) && err.code === status.UNAVAILABLE && (cut || Date.now() >= deadline.getTime() - DEADLINE_SLACK_MS)) {
         throw new AppError(status.DEADLINE_EXCEEDED, `deadline of ${controls.timeoutMs} ms (x-switchyard-timeout-ms) passed: ${err.message}`, err.details);
       }
       throw err;

@@ -8,6 +8,7 @@ import { createCallSummary, type CallSummary } from './call-summary';
 import { dispatchAllowed, expectedAttemptMs } from './deployment-view';
 import { createFanOut, type FanOut, type RunFanOut } from './fan-out';
 import { createIdempotency, type ClaimIdempotency } from './idempotency';
+import { loopDelayFor } from './loop-delay';
 import { prepareCall, type PreparedCall } from './prepare-call';
 import type { Metadata } from '@switchyard/grpc';
 
@@ -66,6 +67,7 @@ export function createCallSteps(ctx: RouterContext): CallSteps {
         signal,
         retryBudget: ctx.retryBudget,
         maxAdmissionWaitMs: ctx.admissionMaxWaitMs,
+        answerDelayMs: () => loopDelayFor(ctx.loopDelay, p.callMs),
         ...(fan.firstAdmission ? { firstAdmission: fan.firstAdmission } : {}),
       },
     }),

@@ -66,6 +66,17 @@ describe('prepareCall', () => {
     expect(expected('anthropic')).not.toBe(expected('openai'));
   });
 
+  it('counts the deadline from when the caller sent the request: the time it may have waited unread behind a late event loop comes off', () => {
+    const deadline = new Date(1_002_000);
+    expect(prepareCall(ctx, request('mixed'), metadata(), deadline).deadlineAt).toBe(1_002_000);
+    const lagging = { ...ctx, loopDelay: { worstMs: () => 240 } } as RouterContext;
+    expect(prepareCall(lagging, request('mixed'), metadata(), deadline).deadlineAt).toBe(1_002_000 - 240);
+    expect(prepareCall(lagging, request('mixed'), metadata(), undefined).deadlineAt).toBe(Number.POSITIVE_INFINITY);
+    // A stall of 829 ms (a start-up) claims at most an eighth of the 2 s the call had.
+    const stalled = { ...ctx, loopDelay: { worstMs: () => 829 } } as RouterContext;
+    expect(prepareCall(stalled, request('mixed'), metadata(), deadline)).toMatchObject({ deadlineAt: 1_002_000 - 250, callMs: 2_000 });
+  });
+
   it('hashes the prompt into a cache key only when the call reads or writes the cache', () => {
     expect(prepareCall(ctx, request('mixed'), metadata(), undefined).cacheKey).toBe('');
     const cached = prepareCall(ctx, request('cached'), metadata(), undefined);

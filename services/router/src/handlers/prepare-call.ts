@@ -9,6 +9,7 @@ import type { KeyOwner, RouterContext } from '../router-context';
 import { authenticate, authorizeRoute } from './auth';
 import { contextOverflowError, missingCapabilityError } from './caller-errors';
 import { deploymentView, type LocalView } from './deployment-view';
+import { loopDelayFor } from './loop-delay';
 
 /** A request that passed auth and validation, with everything the fan-out and the attempt loop need. */
 export interface PreparedCall {
@@ -28,12 +29,14 @@ export interface PreparedCall {
   reserveMicros: number;
   /** Empty when the call neither reads nor writes the cache (it hashes the whole prompt). */
   cacheKey: string;
-  /** Caller deadline as an instant; Infinity when none. */
+  /** Caller deadline as an instant, less the time the request may have waited unread (RouterContext.loopDelay); Infinity when none. */
   deadlineAt: number;
+  /** The time the call had when it arrived (its deadline's timeout); Infinity when none. */
+  callMs: number;
 }
 
 /** What preparing a call reads: the config, the API keys and the local replicas. */
-export type PrepareDeps = Pick<RouterContext, 'gateway' | 'keys' | 'defaultMaxTokens' | 'rng'> & LocalView;
+export type PrepareDeps = Pick<RouterContext, 'gateway' | 'keys' | 'defaultMaxTokens' | 'rng' | 'loopDelay'> & LocalView;
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
@@ -75,6 +78,7 @@ export function cacheKeyFor(call: ValidatedCall): string {
  * nothing has been reserved yet, so bad input is never charged.
  */
 export function prepareCall(deps: PrepareDeps, req: CallRequest, metadata: Metadata, deadline: Date | undefined): PreparedCall {
+  const callMs = deadline ? deadline.getTime() - deps.clock.now() : Number.POSITIVE_INFINITY;
   const owner = authenticate(deps, metadata);
   const route = resolveRoute(deps.gateway, req.route);
   authorizeRoute(owner, req.route);
@@ -111,7 +115,10 @@ export function prepareCall(deps: PrepareDeps, req: CallRequest, metadata: Metad
     inputTokens: estimate.inputTokens,
     reserveMicros: reserveMicros(estimate, plan.usable),
     cacheKey: call.cache.read || call.cache.write ? cacheKeyFor(call) : '',
-    deadlineAt: deadline ? deadline.getTime() : Number.POSITIVE_INFINITY,
+    // gRPC sends the deadline as a timeout that starts when the request is read:
+    // one that waited unread behind a late event loop has that much less left.
+    deadlineAt: deadline ? deadline.getTime() - loopDelayFor(deps.loopDelay, callMs) : Number.POSITIVE_INFINITY,
+    callMs,
   };
 }
 
