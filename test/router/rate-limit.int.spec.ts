@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { hashApiKey } from '@switchyard/config';
 import { Role, RouterService } from '@switchyard/contracts';
 import { createClient, parseGrpcError, status, type Client } from '@switchyard/grpc';
-import { spawnProcess, spawnSimulator, startNats, startRedis, type ServerHandle, type SimulatorHandle, type SpawnedProcess } from '@switchyard/testing';
+import { simDeploymentYaml, spawnProcess, spawnSimulator, startNats, startRedis, type ServerHandle, type SimulatorHandle, type SpawnedProcess } from '@switchyard/testing';
 import { sleep } from '@switchyard/util';
 
 /**
@@ -40,13 +40,7 @@ const OFFERED_PER_WINDOW = 3 * RPM;
 const DEADLINE_MS = 2000;
 
 function gatewayYaml(sim: string): string {
-  const dep = (model: string, limits: string) => `
-    provider: openai
-    baseUrl: ${sim}/v1
-    model: ${model}
-    apiKey: env:SIM_PROVIDER_KEY
-    limits: ${limits}
-    price: { inputPerMillionUsd: 1, outputPerMillionUsd: 2 }`;
+  const dep = (model: string, limits: string) => simDeploymentYaml(sim, model, { limits });
   return `
 deployments:
   rl-rpm: ${dep('rl-rpm-m', `{ rpm: ${RPM}, tpm: ${TPM * 10} }`)}

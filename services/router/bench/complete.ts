@@ -25,16 +25,12 @@ import OpenAI from 'openai';
 import { KeyKind, Role } from '@switchyard/contracts';
 import { createPeers } from '../src/adapters/peers';
 import { SIM_KEY, startStack } from '../test/stack';
-import { benchGatewayYaml, fixedRate as runFixedRate, quantile, saturate as runSaturate, type LoadResult } from './load-driver';
+import { benchGatewayYaml, numberArg, fixedRate as runFixedRate, quantile, saturate as runSaturate, type LoadResult } from './load-driver';
 
-const arg = (flag: string, fallback: number) => {
-  const i = process.argv.indexOf(flag);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const SECONDS = arg('--seconds', 5);
-const RATE = arg('--rate', 500);
-const CONCURRENCY = arg('--concurrency', 64);
-const STAGE_N = arg('--stage-n', 300);
+const SECONDS = numberArg('--seconds', 5);
+const RATE = numberArg('--rate', 500);
+const CONCURRENCY = numberArg('--concurrency', 64);
+const STAGE_N = numberArg('--stage-n', 300);
 const KEY = 'bench-key';
 
 const yaml = (sim: string) => benchGatewayYaml(sim, KEY);

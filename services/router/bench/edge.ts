@@ -23,16 +23,12 @@ import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Role } from '@switchyard/contracts';
 import { SIM_KEY, startStack } from '../test/stack';
-import { benchGatewayYaml, fixedRate as runFixedRate, quantile, saturate as runSaturate, type LoadResult } from './load-driver';
+import { benchGatewayYaml, numberArg, fixedRate as runFixedRate, quantile, saturate as runSaturate, type LoadResult } from './load-driver';
 
-const arg = (flag: string, fallback: number) => {
-  const i = process.argv.indexOf(flag);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const SECONDS = arg('--seconds', 5);
-const RATE = arg('--rate', 300);
-const CONCURRENCY = arg('--concurrency', 32);
-const STAGE_N = arg('--stage-n', 400);
+const SECONDS = numberArg('--seconds', 5);
+const RATE = numberArg('--rate', 300);
+const CONCURRENCY = numberArg('--concurrency', 32);
+const STAGE_N = numberArg('--stage-n', 400);
 const KEY = 'bench-key';
 const PORTKEY = (() => {
   const i = process.argv.indexOf('--portkey');

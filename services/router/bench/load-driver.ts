@@ -18,6 +18,12 @@ export interface LoadResult {
   elu: number;
 }
 
+/** The number after `flag` on the command line, or `fallback`. */
+export const numberArg = (flag: string, fallback: number) => {
+  const i = process.argv.indexOf(flag);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+
 export const quantile = (sorted: number[], x: number) => sorted[Math.min(sorted.length - 1, Math.floor(x * sorted.length))] ?? NaN;
 
 /** One deployment on the simulator, one uncacheable route, one tenant whose key is `key`. */

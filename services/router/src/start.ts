@@ -177,14 +177,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     const metrics = createRouterMetrics(config.switchyard, undefined, { maxFeatures: config.metricsMaxFeatures });
     const untimedPeers =
       deps.peers ??
-      createPeers({
-        cacheAddr: config.cacheAddr,
-        budgetAddr: config.budgetAddr,
-        limiterAddr: config.limiterAddr,
-        breakerAddr: config.breakerAddr,
-        peerDeadlineMs: config.peerDeadlineMs,
-        ...(config.internalToken ? { internalToken: config.internalToken } : {}),
-      });
+      createPeers(config);
     if (ownsPeers) lifecycle.onStop('peer clients', () => untimedPeers.close());
     const peers = timedPeers(untimedPeers, metrics);
     const tasks = createBackgroundTasks(logger);

@@ -151,14 +151,7 @@ describe('caller input of any size gets a prompt, bounded status (issue 10.2)', 
     stack = await startStack(gatewayYaml, scenario, { PEER_DEADLINE_MS: '2000' });
     // The peer clients the router would make itself (addresses, token, deadline from its own config), counted.
     const config = loadConfig(stack.routerEnv);
-    peers = createPeers({
-      cacheAddr: config.cacheAddr,
-      budgetAddr: config.budgetAddr,
-      limiterAddr: config.limiterAddr,
-      breakerAddr: config.breakerAddr,
-      peerDeadlineMs: config.peerDeadlineMs,
-      ...(config.internalToken ? { internalToken: config.internalToken } : {}),
-    });
+    peers = createPeers(config);
     const { router } = await stack.startRouter({}, { peers: countedPeers(peers, peerCalls) });
     channel = new GrpcClient(`127.0.0.1:${router.port}`, credentials.createInsecure());
     // Warm the channel and the code paths so the first case does not pay for them.

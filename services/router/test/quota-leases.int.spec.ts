@@ -5,7 +5,7 @@ import { hashApiKey } from '@switchyard/config';
 import { Role, RouterService } from '@switchyard/contracts';
 import { createClient, parseGrpcError, status, type Client } from '@switchyard/grpc';
 import { createRedisClient, type Redis } from '@switchyard/redis';
-import { spawnSimulator, startNats, startRedis, type ServerHandle, type SimulatorHandle } from '@switchyard/testing';
+import { simDeploymentYaml, spawnSimulator, startNats, startRedis, type ServerHandle, type SimulatorHandle } from '@switchyard/testing';
 import { sleep } from '@switchyard/util';
 // The peers run in-process through their production start(), as in stack.ts; the
 // limiter's store is wrapped to count the Acquires and Settles that reach it.
@@ -39,13 +39,7 @@ const HEADROOM = 0.8;
 const DEADLINE_MS = 2_000;
 
 function gatewayYaml(sim: string): string {
-  const dep = (model: string, limits: string) => `
-    provider: openai
-    baseUrl: ${sim}/v1
-    model: ${model}
-    apiKey: env:SIM_PROVIDER_KEY
-    limits: ${limits}
-    price: { inputPerMillionUsd: 1, outputPerMillionUsd: 2 }`;
+  const dep = (model: string, limits: string) => simDeploymentYaml(sim, model, { limits });
   return `
 deployments:
   roomy: ${dep('roomy-m', '{ rpm: 100000, tpm: 100000000 }')}

@@ -30,8 +30,8 @@ export interface PeerAddresses {
    * caller's time, then the router applies that peer's fallback policy.
    */
   peerDeadlineMs: number;
-  /** Shared secret the internal services require (metadata x-switchyard-internal-token). */
-  internalToken?: string;
+  /** Shared secret the internal services require (metadata x-switchyard-internal-token); none when unset. */
+  internalToken?: string | undefined;
 }
 
 export { INTERNAL_TOKEN_METADATA };

@@ -1,0 +1,23 @@
+export interface SimDeploymentOptions {
+  /** The deployment's `limits` as a YAML flow map, e.g. `{ rpm: 30, tpm: 3000 }`; none when omitted. */
+  limits?: string;
+  /** The deployment's `price` as a YAML flow map; default 1 / 2 USD per million input / output tokens. */
+  price?: string;
+  /** More lines for the deployment, each starting with a newline and four spaces. */
+  extra?: string;
+}
+
+/**
+ * One OpenAI deployment of a gateway config pointed at a provider simulator,
+ * as a test writes it under `deployments:` (`  name: ${simDeploymentYaml(...)}`):
+ * the key comes from SIM_PROVIDER_KEY, which the test stacks set.
+ */
+export function simDeploymentYaml(sim: string, model: string, options: SimDeploymentOptions = {}): string {
+  const limits = options.limits === undefined ? '' : `\n    limits: ${options.limits}`;
+  return `
+    provider: openai
+    baseUrl: ${sim}/v1
+    model: ${model}
+    apiKey: env:SIM_PROVIDER_KEY${limits}
+    price: ${options.price ?? '{ inputPerMillionUsd: 1, outputPerMillionUsd: 2 }'}${options.extra ?? ''}`;
+}
