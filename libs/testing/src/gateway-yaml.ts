@@ -1,3 +1,6 @@
+/** gpt-4o-mini's list price, the one most tests bill at. */
+export const CHEAP_PRICE = '{ inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }';
+
 export interface SimDeploymentOptions {
   /** The deployment's `limits` as a YAML flow map, e.g. `{ rpm: 30, tpm: 3000 }`; none when omitted. */
   limits?: string;

@@ -15,4 +15,4 @@ export {
 export { startOtlpReceiver, flattenOtlpJson, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver';
 export { startInMemoryTracing, type InMemoryTracing } from './in-memory-tracing';
 export { startPrometheus, type StartPrometheusOptions, type PrometheusHandle, type PromSample, type PromAlert } from './prometheus-server';
-export { simDeploymentYaml, type SimDeploymentOptions } from './gateway-yaml';
+export { CHEAP_PRICE, simDeploymentYaml, type SimDeploymentOptions } from './gateway-yaml';

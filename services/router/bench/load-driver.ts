@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { hashApiKey } from '@switchyard/config';
+import { CHEAP_PRICE, simDeploymentYaml } from '@switchyard/testing';
 
 export interface LoadResult {
   n: number;
@@ -29,12 +30,7 @@ export const quantile = (sorted: number[], x: number) => sorted[Math.min(sorted.
 /** One deployment on the simulator, one uncacheable route, one tenant whose key is `key`. */
 export const benchGatewayYaml = (sim: string, key: string) => `
 deployments:
-  bench:
-    provider: openai
-    baseUrl: ${sim}/v1
-    model: bench-m
-    apiKey: env:SIM_PROVIDER_KEY
-    price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }
+  bench: ${simDeploymentYaml(sim, 'bench-m', { price: CHEAP_PRICE })}
 routes:
   bench: { cacheable: false, candidates: [{ deployment: bench }] }
 tenants:

@@ -5,6 +5,7 @@ import { CacheMode, CompleteRequestSchema, Role, StreamCompleteRequestSchema } f
 import { status, STATUS_BOUNDS, STATUS_DETAILS_KEY } from '@switchyard/grpc';
 import { createPeers, loadConfig, type Peers } from '../src';
 import { startStack, type Stack } from './stack';
+import { CHEAP_PRICE, simDeploymentYaml } from '@switchyard/testing';
 
 /**
  * Issue 10 part 2 against the real stack: every string and repeated field of
@@ -26,12 +27,7 @@ const PROMPT_MS = 2_000;
 function gatewayYaml(sim: string): string {
   return `
 deployments:
-  fast:
-    provider: openai
-    baseUrl: ${sim}/v1
-    model: fast-model
-    apiKey: env:SIM_PROVIDER_KEY
-    price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }
+  fast: ${simDeploymentYaml(sim, 'fast-model', { price: CHEAP_PRICE })}
 routes:
   chat: { cacheable: false, candidates: [{ deployment: fast }] }
 tenants:

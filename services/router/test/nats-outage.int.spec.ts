@@ -7,7 +7,7 @@ import { CircuitState, DeploymentHealthSchema, Role, RouterService } from '@swit
 import { createClient, type Client } from '@switchyard/grpc';
 import { createNatsEventBus, KV_BUCKETS } from '@switchyard/nats';
 import type { RunningService } from '@switchyard/runtime';
-import { spawnSimulator, startNats, startRedis, type ServerHandle, type SimulatorHandle } from '@switchyard/testing';
+import { CHEAP_PRICE, simDeploymentYaml, spawnSimulator, startNats, startRedis, type ServerHandle, type SimulatorHandle } from '@switchyard/testing';
 // Real peers through their production start(), as in router.int.spec.ts.
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { start as startBreaker, loadConfig as loadBreakerConfig } from '@switchyard/breaker';
@@ -18,6 +18,7 @@ import { start as startLimiter, loadConfig as loadLimiterConfig } from '@switchy
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { start as startCache, loadConfig as loadCacheConfig } from '@switchyard/cache';
 import { loadConfig, start } from '../src';
+import { silent } from './stack';
 
 /**
  * DESIGN "When our own dependencies fail": NATS down while the primary fails.
@@ -26,22 +27,11 @@ import { loadConfig, start } from '../src';
  * NATS is back the breaker rewrites KV from Redis and every replica converges.
  */
 const KEY = 'outage-secret-key';
-const silent = { info() {}, warn() {}, error() {}, debug() {}, fatal() {}, trace() {}, child() { return silent; }, level: 'silent' };
 
 const yaml = (sim: string) => `
 deployments:
-  primary:
-    provider: openai
-    baseUrl: ${sim}/v1
-    model: gpt-4o-mini
-    apiKey: env:SIM_PROVIDER_KEY
-    price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }
-  primary-b:
-    provider: openai
-    baseUrl: ${sim}/v1
-    model: gpt-4.1-mini
-    apiKey: env:SIM_PROVIDER_KEY
-    price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }
+  primary: ${simDeploymentYaml(sim, 'gpt-4o-mini', { price: CHEAP_PRICE })}
+  primary-b: ${simDeploymentYaml(sim, 'gpt-4.1-mini', { price: CHEAP_PRICE })}
   fallback:
     provider: anthropic
     baseUrl: ${sim}

@@ -5,6 +5,7 @@ import { BreakerService, Role } from '@switchyard/contracts';
 import { createClient, type Client } from '@switchyard/grpc';
 import { OUTCOMES_STREAM, subjects } from '@switchyard/nats';
 import { operatorMetadata, startStack, type Stack } from './stack';
+import { CHEAP_PRICE, simDeploymentYaml } from '@switchyard/testing';
 
 /**
  * OUTCOME_BATCH_MS over real NATS (JetStream), the real breaker and Redis: the
@@ -17,18 +18,8 @@ const CALLS = 12;
 
 const yaml = (sim: string) => `
 deployments:
-  batched:
-    provider: openai
-    baseUrl: ${sim}/v1
-    model: gpt-4o-mini
-    apiKey: env:SIM_PROVIDER_KEY
-    price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }
-  single:
-    provider: openai
-    baseUrl: ${sim}/v1
-    model: gpt-4o-mini
-    apiKey: env:SIM_PROVIDER_KEY
-    price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }
+  batched: ${simDeploymentYaml(sim, 'gpt-4o-mini', { price: CHEAP_PRICE })}
+  single: ${simDeploymentYaml(sim, 'gpt-4o-mini', { price: CHEAP_PRICE })}
 routes:
   via-batched: { cacheable: false, candidates: [{ deployment: batched }] }
   via-single: { cacheable: false, candidates: [{ deployment: single }] }

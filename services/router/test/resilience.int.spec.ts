@@ -2,7 +2,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { hashApiKey } from '@switchyard/config';
 import { BreakerService, CacheStatus, CircuitState, ErrorClass, FinishReason, Role, type Final } from '@switchyard/contracts';
 import { createClient, parseGrpcError, status } from '@switchyard/grpc';
-import { simDeploymentYaml } from '@switchyard/testing';
+import { CHEAP_PRICE, simDeploymentYaml } from '@switchyard/testing';
 import { sleep } from '@switchyard/util';
 import { operatorMetadata, startStack, type Stack } from './stack';
 
@@ -16,7 +16,7 @@ const KEY = 'resilience-key';
 const auth = { metadata: { 'x-api-key': KEY } };
 
 function gatewayYaml(sim: string): string {
-  const dep = (model: string, extra = '') => simDeploymentYaml(sim, model, { price: '{ inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }', extra });
+  const dep = (model: string, extra = '') => simDeploymentYaml(sim, model, { price: CHEAP_PRICE, extra });
   return `
 deployments:
   ra: ${dep('ra-model')}
