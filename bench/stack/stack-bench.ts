@@ -91,7 +91,8 @@ const nodeArgsOf = (svc: Svc, tsx: boolean, dist: string | undefined) => (tsx ? 
  * `--variant 'label:K=V,K2=V2'` (repeatable): one more Switchyard stack, run
  * interleaved with the others, with that environment for every service
  * (TSX=1: from sources through tsx; REF=<commit>: that commit's sources,
- * built into a temp dir, to measure a change before/after). On a shared
+ * built into a temp dir, to measure a change before/after; ROUTER_NODE_OPTIONS:
+ * NODE_OPTIONS for the router alone, e.g. its V8 heap flags). On a shared
  * machine an A/B comparison means anything only when both run in the same
  * repetitions.
  */
@@ -220,7 +221,7 @@ async function buildRef(ref: string): Promise<string> {
 
 /** The services as `npm run stack` runs them (scripts/stack.ts), on free ports. */
 async function startSwitchyard(name: string, upstream: string, variantEnv: Record<string, string>): Promise<System> {
-  const { TSX: tsxVar, REF: ref, ...extraEnv } = variantEnv;
+  const { TSX: tsxVar, REF: ref, ROUTER_NODE_OPTIONS: routerNodeOptions, ...extraEnv } = variantEnv;
   const tsx = TSX || tsxVar === '1';
   const dist = ref ? await buildRef(ref) : undefined;
   const [redis, nats] = await Promise.all([startRedis(), startNats({ jetstream: true })]);
@@ -254,7 +255,7 @@ async function startSwitchyard(name: string, upstream: string, variantEnv: Recor
   procs.router = await spawnProcess({
     entry: entryOf('router', tsx, dist),
     // A variant's own ROUTER_* settings win over the bench's.
-    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT), ROUTER_MIN_IN_FLIGHT: String(MIN_IN_FLIGHT), ROUTER_QUOTA_LEASES: '1', ROUTER_BUDGET_LEASES: '1', ...extraEnv },
+    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT), ROUTER_MIN_IN_FLIGHT: String(MIN_IN_FLIGHT), ROUTER_QUOTA_LEASES: '1', ROUTER_BUDGET_LEASES: '1', ...extraEnv, ...(routerNodeOptions ? { NODE_OPTIONS: routerNodeOptions } : {}) },
     nodeArgs: [...nodeArgsOf('router', tsx, dist), ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [])],
     readyTimeoutMs: 120_000,
   });

@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import { O200K_TOKEN_SPLIT_REGEX } from 'gpt-tokenizer/encodingParams/constants';
 import { countMergedTokens } from './merge';
-import { o200kVocabulary } from './vocabulary';
+import { o200kVocabulary, type Vocabulary } from './vocabulary';
 
 /** Providers whose chat framing we know how to approximate. */
 export type TokenProvider = 'openai' | 'azure' | 'anthropic' | 'openai-compatible';
@@ -54,10 +54,13 @@ function utf8Of(piece: string): { bytes: Uint8Array; length: number } {
   return { bytes, length: written };
 }
 
-/** Tokens in one pre-tokenized piece that is not itself a single token. */
-function countPieceTokens(piece: string): number {
-  const vocab = o200kVocabulary();
+/**
+ * Tokens in one pre-tokenized piece: one if its bytes are a token (most words
+ * are), else its merged count.
+ */
+function countPieceTokens(vocab: Vocabulary, piece: string): number {
   const { bytes, length } = utf8Of(piece);
+  if (vocab.tokenOfBytes(bytes, 0, length) >= 0) return 1;
   if (length <= LONG_PIECE_CHUNK_BYTES) return countMergedTokens(vocab, bytes, 0, length);
   let total = 0;
   for (let start = 0; start < length; ) {
@@ -144,9 +147,7 @@ const MEMO_MAX_ENTRIES = 4096;
 function countUncached(text: string): number {
   const vocab = o200kVocabulary();
   let total = 0;
-  for (const [piece] of text.matchAll(O200K_TOKEN_SPLIT_REGEX)) {
-    total += vocab.tokenOfText(piece) !== undefined ? 1 : countPieceTokens(piece);
-  }
+  for (const [piece] of text.matchAll(O200K_TOKEN_SPLIT_REGEX)) total += countPieceTokens(vocab, piece);
   return total;
 }
 
