@@ -87,12 +87,15 @@ const entryOf = (svc: Svc, tsx: boolean, dist: string | undefined) =>
   tsx ? resolve(root, `services/${svc}/src/main.ts`) : dist ? resolve(dist, svc, 'main.js') : builtEntry(svc);
 /** The node flags a build gives the service (scripts/build.ts SERVICE_NODE_ARGS), as `npm run stack` passes them; none through tsx. */
 const nodeArgsOf = (svc: Svc, tsx: boolean, dist: string | undefined) => (tsx ? [] : builtNodeArgs(svc, dist));
+/** A variant's space-separated node flags. */
+const flags = (spaced: string | undefined) => (spaced ? spaced.split(' ').filter(Boolean) : []);
 /**
  * `--variant 'label:K=V,K2=V2'` (repeatable): one more Switchyard stack, run
  * interleaved with the others, with that environment for every service
  * (TSX=1: from sources through tsx; REF=<commit>: that commit's sources,
- * built into a temp dir, to measure a change before/after; ROUTER_NODE_OPTIONS:
- * NODE_OPTIONS for the router alone, e.g. its V8 heap flags). On a shared
+ * built into a temp dir, to measure a change before/after; ROUTER_NODE_ARGS /
+ * SERVICES_NODE_ARGS: node flags, space-separated, added to the router's / the
+ * internal services' command lines, for V8 flags NODE_OPTIONS does not take). On a shared
  * machine an A/B comparison means anything only when both run in the same
  * repetitions.
  */
@@ -221,7 +224,7 @@ async function buildRef(ref: string): Promise<string> {
 
 /** The services as `npm run stack` runs them (scripts/stack.ts), on free ports. */
 async function startSwitchyard(name: string, upstream: string, variantEnv: Record<string, string>): Promise<System> {
-  const { TSX: tsxVar, REF: ref, ROUTER_NODE_OPTIONS: routerNodeOptions, ...extraEnv } = variantEnv;
+  const { TSX: tsxVar, REF: ref, ROUTER_NODE_ARGS: routerNodeArgs, SERVICES_NODE_ARGS: servicesNodeArgs, ...extraEnv } = variantEnv;
   const tsx = TSX || tsxVar === '1';
   const dist = ref ? await buildRef(ref) : undefined;
   const [redis, nats] = await Promise.all([startRedis(), startNats({ jetstream: true })]);
@@ -248,15 +251,15 @@ async function startSwitchyard(name: string, upstream: string, variantEnv: Recor
   const peers: Record<string, string> = {};
   await Promise.all(
     (['limiter', 'breaker', 'budget', 'cache'] as const).map(async (svc) => {
-      procs[svc] = await spawnProcess({ entry: entryOf(svc, tsx, dist), nodeArgs: nodeArgsOf(svc, tsx, dist), env: common, readyTimeoutMs: 120_000 });
+      procs[svc] = await spawnProcess({ entry: entryOf(svc, tsx, dist), nodeArgs: [...nodeArgsOf(svc, tsx, dist), ...flags(servicesNodeArgs)], env: common, readyTimeoutMs: 120_000 });
       peers[`${svc.toUpperCase()}_ADDR`] = `127.0.0.1:${procs[svc].port}`;
     }),
   );
   procs.router = await spawnProcess({
     entry: entryOf('router', tsx, dist),
     // A variant's own ROUTER_* settings win over the bench's.
-    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT), ROUTER_MIN_IN_FLIGHT: String(MIN_IN_FLIGHT), ROUTER_QUOTA_LEASES: '1', ROUTER_BUDGET_LEASES: '1', ...extraEnv, ...(routerNodeOptions ? { NODE_OPTIONS: routerNodeOptions } : {}) },
-    nodeArgs: [...nodeArgsOf('router', tsx, dist), ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [])],
+    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT), ROUTER_MIN_IN_FLIGHT: String(MIN_IN_FLIGHT), ROUTER_QUOTA_LEASES: '1', ROUTER_BUDGET_LEASES: '1', ...extraEnv },
+    nodeArgs: [...nodeArgsOf('router', tsx, dist), ...flags(routerNodeArgs), ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [])],
     readyTimeoutMs: 120_000,
   });
   const pids: Record<string, number> = Object.fromEntries(Object.entries(procs).map(([n, p]) => [n, p.pid]));
