@@ -39,7 +39,12 @@ function resolveDeadline(options: CallOptions | undefined, defaultDeadlineMs: nu
 export function createClient<S extends GenServiceMethods>(service: GenService<S>, address: string, options: ClientOptions = {}): Client<S> {
   const { target, channelOptions } = channelTarget(address);
   const grpcClient = new GrpcClient(target, options.credentials ?? grpcCredentials.createInsecure(), { ...channelOptions, ...options.channelOptions });
-  const client: Record<string, unknown> = { close: () => grpcClient.close() };
+  const client: Record<string, unknown> = {
+    close: () => grpcClient.close(),
+    // grpc-js's waitForReady takes the channel out of IDLE (name resolution, TCP, HTTP/2) and reports READY or the deadline.
+    connect: (deadlineMs: number) =>
+      new Promise<void>((resolve, reject) => grpcClient.waitForReady(Date.now() + deadlineMs, (err) => (err ? reject(err) : resolve()))),
+  };
 
   for (const method of service.methods as DescMethod[]) {
     const path = `/${service.typeName}/${method.name}`;

@@ -115,10 +115,18 @@ type ClientMethodFor<M> = M extends { methodKind: 'unary'; input: infer I extend
     ? (request: MessageInitShape<I>, options?: CallOptions) => AsyncIterable<MessageShape<O>>
     : never;
 
-/** Typed promise client: one method per RPC (local names, e.g. `getBudget`), plus `close()`. */
+/** Typed promise client: one method per RPC (local names, e.g. `getBudget`), plus `close()` and `connect()`. */
 export type Client<S extends GenServiceMethods> = {
   [K in keyof S]: ClientMethodFor<S[K]>;
-} & { close(): void };
+} & {
+  close(): void;
+  /**
+   * Connects now rather than on the first call (which would otherwise pay
+   * name resolution and the TCP and HTTP/2 handshakes inside its deadline);
+   * resolves once the channel is ready, rejects if it is not within `deadlineMs`.
+   */
+  connect(deadlineMs: number): Promise<void>;
+};
 
 /** @internal method descriptor with the fields the adapters need. */
 export type AnyMethod = DescMethod;

@@ -1,4 +1,5 @@
 import { BudgetService, Health, HealthCheckResponse_ServingStatus, CapScope, BudgetPeriod, RouterService, FinishReason, ErrorClass, type StreamCompleteResponse } from '@switchyard/contracts';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { sleep } from '@switchyard/util';
 import {
   AppError,
@@ -521,5 +522,34 @@ describe('grpc adapter: internal token', () => {
     await expect(pool.start({ services, auth: { internalToken: 'same', operatorToken: 'same' } })).rejects.toThrow('auth.operatorToken: must differ from auth.internalToken');
     const unknown = { service: BudgetService, implementation: budgetImpl(), access: { nope: 'operator' } } as never;
     await expect(pool.start({ services: [unknown], auth: { internalToken: 't' } })).rejects.toThrow('services[switchyard.budget.v1.BudgetService].access.nope: no such method');
+  });
+});
+
+describe('grpc adapter: connect()', () => {
+  it('resolves once the channel is ready, before any call is made', async () => {
+    const { address } = await pool.start({ services: [{ service: BudgetService, implementation: budgetImpl() }] });
+    const client = createClient(BudgetService, address);
+    try {
+      await within(client.connect(5_000), 6_000, 'connect() to a listening server');
+      // Already connected: a call now needs no name resolution or handshake (nothing to assert on timing; it must work).
+      expect((await client.release({ reservationId: 'r1' })).released).toBe(true);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('rejects when nothing listens at the address within the deadline', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createNetServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as AddressInfo;
+        probe.close(() => resolve(free));
+      });
+    });
+    const client = createClient(BudgetService, `127.0.0.1:${port}`);
+    try {
+      await expect(within(client.connect(300), 5_000, 'connect() to a dead address to give up')).rejects.toThrow(/before the deadline/);
+    } finally {
+      client.close();
+    }
   });
 });

@@ -155,6 +155,9 @@ function recentLoopDelay(lifecycle: { onStop(name: string, stop: () => unknown):
   return createRecentLoopDelay(lag, { now: () => performance.now() });
 }
 
+/** How long start-up keeps asking a peer's channel to connect before saying it is not there. */
+const PEER_CONNECT_AT_START_MS = 10_000;
+
 export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}): Promise<RunningRouter> {
   const logger: RouterLogger = deps.logger ?? createLogger('router', { level: config.logLevel });
   const adapters = deps.adapters ?? createAdapters(config);
@@ -178,7 +181,20 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     const untimedPeers =
       deps.peers ??
       createPeers(config);
-    if (ownsPeers) lifecycle.onStop('peer clients', () => untimedPeers.close());
+    if (ownsPeers) {
+      let peersClosed = false;
+      lifecycle.onStop('peer clients', () => {
+        peersClosed = true;
+        untimedPeers.close();
+      });
+      // Connected while the router starts, so the first calls after a deploy do not pay name resolution
+      // and handshakes inside PEER_DEADLINE_MS. A peer still down is each call's fallback, as later.
+      for (const [name, client] of Object.entries({ limiter: untimedPeers.limiter, budget: untimedPeers.budget, cache: untimedPeers.cache, breaker: untimedPeers.breaker })) {
+        client.connect(PEER_CONNECT_AT_START_MS).catch((err: Error) => {
+          if (!peersClosed) logger.warn({ peer: name, err: { message: err.message } }, 'peer not reachable while the router started; calls use its fallback until it is');
+        });
+      }
+    }
     const peers = timedPeers(untimedPeers, metrics);
     const tasks = createBackgroundTasks(logger);
     const clock = deps.clock ?? systemClock;
