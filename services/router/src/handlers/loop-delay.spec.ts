@@ -17,17 +17,21 @@ function fedLag() {
 
 describe('recent event-loop delay', () => {
   const options = { bucketMs: 250, buckets: 8 };
+  /** A tracker over a fed sampler and a manual clock at 0; `beforeStart` feeds the sampler before the tracker exists. */
+  const tracked = (beforeStart?: (lag: ReturnType<typeof fedLag>) => void) => {
+    const lag = fedLag();
+    beforeStart?.(lag);
+    const clock = new ManualClock(0);
+    return { lag, clock, delay: createRecentLoopDelay(lag.source, clock, options) };
+  };
 
   it('is 0 while the loop keeps time', () => {
-    const lag = fedLag();
-    const delay = createRecentLoopDelay(lag.source, new ManualClock(0), options);
+    const { delay } = tracked();
     expect(delay.worstMs()).toBe(0);
   });
 
   it('reports the worst stall of the last two seconds, however many readings came after it, then forgets it', () => {
-    const lag = fedLag();
-    const clock = new ManualClock(0);
-    const delay = createRecentLoopDelay(lag.source, clock, options);
+    const { lag, clock, delay } = tracked();
     lag.stall(240);
     clock.advance(100);
     expect(delay.worstMs()).toBe(240);
@@ -41,16 +45,13 @@ describe('recent event-loop delay', () => {
   });
 
   it('rounds up to whole milliseconds (the sampler reads a monotonic clock with fractions)', () => {
-    const lag = fedLag();
-    const delay = createRecentLoopDelay(lag.source, new ManualClock(0), options);
+    const { lag, delay } = tracked();
     lag.stall(12.2);
     expect(delay.worstMs()).toBe(13);
   });
 
   it('forgets everything after a long quiet gap', () => {
-    const lag = fedLag();
-    const clock = new ManualClock(0);
-    const delay = createRecentLoopDelay(lag.source, clock, options);
+    const { lag, clock, delay } = tracked();
     lag.stall(500);
     expect(delay.worstMs()).toBe(500);
     clock.advance(60_000);
@@ -58,9 +59,7 @@ describe('recent event-loop delay', () => {
   });
 
   it('drops what the sampler saw before it existed (start-up is no call\'s wait)', () => {
-    const lag = fedLag();
-    lag.stall(900);
-    const delay = createRecentLoopDelay(lag.source, new ManualClock(0), options);
+    const { delay } = tracked((lag) => lag.stall(900));
     expect(delay.worstMs()).toBe(0);
   });
 
