@@ -30,6 +30,10 @@ const benches: Record<string, { script: string; what: string }> = {
     what: 'one provider call on the caller side against the stack bench mock upstream: bare fetch POST vs the openai SDK with its defaults vs our adapter, CPU µs per call and p50/p99, interleaved (flags: --rounds, --calls, --concurrency 1,16)',
   },
   metrics: { script: 'libs/telemetry/bench/record-cost.ts', what: 'ns per recorded sample: prom-client (used) vs the OTel metrics SDK, router label shapes (arg: iterations)' },
+  breaker: {
+    script: 'bench/breaker/outcomes.ts',
+    what: 'breaker CPU per outcome (and Redis, NATS) draining a fixed number of outcome batches through the built breaker process; --ref <commit> runs that commit in alternate rounds (flags: --batches, --batch, --rounds, --ref)',
+  },
   limiter: {
     script: 'services/limiter/bench/acquire.ts',
     what: 'Acquire p50/p99 and throughput, one replica on loopback, beside a bare Redis EVALSHA (flags: --n, --concurrency, --seconds)',

@@ -9,7 +9,9 @@
  * beside the bundle for debugging (`node --enable-source-maps`), not loaded.
  */
 import { build, type Plugin } from 'esbuild';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const root = resolve(__dirname, '..');
@@ -139,4 +141,17 @@ if (require.main === module) {
       process.exit(1);
     },
   );
+}
+
+/**
+ * `git archive` of `ref` into a temp dir (its npm packages: this checkout's),
+ * `services` built there; returns its dist/. Benchmarks measure a change
+ * against the commit before it this way, both built the same.
+ */
+export async function buildRef(ref: string, services: readonly ServiceName[]): Promise<string> {
+  const tree = mkdtempSync(join(tmpdir(), 'sy-bench-ref-'));
+  execSync(`git -C ${JSON.stringify(root)} archive ${JSON.stringify(ref)} | tar -x -C ${JSON.stringify(tree)}`, { stdio: ['ignore', 'ignore', 'inherit'] });
+  symlinkSync(resolve(root, 'node_modules'), join(tree, 'node_modules'));
+  await buildServices(services, tree);
+  return join(tree, 'dist');
 }

@@ -36,8 +36,8 @@
  * The load generator is this process; its CPU is not counted. `--quick`: one
  * repetition of 3 s rows, for a smoke run.
  */
-import { mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { execSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -46,8 +46,10 @@ import { pathToFileURL } from 'node:url';
 import { hashApiKey } from '@switchyard/config';
 import { Role, RouterService } from '@switchyard/contracts';
 import { createClient, parseGrpcError, status } from '@switchyard/grpc';
-import { builtEntry, builtNodeArgs, buildServices } from '../../scripts/build';
-import { freePort, startNats, startOtlpReceiver, startRedis, spawnProcess, type SpawnedProcess, type ServerHandle } from '@switchyard/testing';
+import { builtEntry, builtNodeArgs, buildRef, buildServices } from '../../scripts/build';
+
+const STACK_SERVICES = ['router', 'limiter', 'breaker', 'budget', 'cache'] as const;
+import { freePort, pidOfServer, processCpuMs, startNats, startOtlpReceiver, startRedis, spawnProcess, type SpawnedProcess, type ServerHandle } from '@switchyard/testing';
 
 const root = resolve(__dirname, '../..');
 const argv = process.argv.slice(2);
@@ -132,32 +134,11 @@ interface System {
 
 // ---------------------------------------------------------------- /proc
 
-const CLK_TCK = 100;
-function cpuMs(pid: number): number {
-  // Fields after the parenthesised command: utime is 14th, stime 15th overall.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLK_TCK;
-}
 function peakRssMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
-/** The pid of a server binary started by libs/testing, found by the port on its command line. */
-function pidOfServer(binary: string, port: number): number {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // redis-server rewrites its title to "redis-server 127.0.0.1:<port>"; nats-server keeps "-p <port>".
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split(/[\0 :]/);
-      if (cmd[0]?.endsWith(binary) && cmd.includes(String(port))) return Number(entry);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  throw new Error(`no ${binary} process on port ${port}`);
-}
-const cpuOf = (pids: Record<string, number>) => Object.fromEntries(Object.entries(pids).map(([n, p]) => [n, cpuMs(p)]));
+const cpuOf = (pids: Record<string, number>) => Object.fromEntries(Object.entries(pids).map(([n, p]) => [n, processCpuMs(p)]));
 
 // ---------------------------------------------------------------- HTTP callers
 
@@ -213,20 +194,11 @@ tenants:
     budgets: [{ period: day, limitUsd: 1000, hard: true }]
 `;
 
-/** `git archive` of `ref` into a temp dir (its npm packages: this checkout's), built there; returns its dist/. */
-async function buildRef(ref: string): Promise<string> {
-  const tree = mkdtempSync(join(tmpdir(), 'sy-stack-bench-ref-'));
-  execSync(`git -C ${JSON.stringify(root)} archive ${JSON.stringify(ref)} | tar -x -C ${JSON.stringify(tree)}`, { stdio: ['ignore', 'ignore', 'inherit'] });
-  symlinkSync(resolve(root, 'node_modules'), join(tree, 'node_modules'));
-  await buildServices(['router', 'limiter', 'breaker', 'budget', 'cache'], tree);
-  return join(tree, 'dist');
-}
-
 /** The services as `npm run stack` runs them (scripts/stack.ts), on free ports. */
 async function startSwitchyard(name: string, upstream: string, variantEnv: Record<string, string>): Promise<System> {
   const { TSX: tsxVar, REF: ref, ROUTER_NODE_ARGS: routerNodeArgs, SERVICES_NODE_ARGS: servicesNodeArgs, ...extraEnv } = variantEnv;
   const tsx = TSX || tsxVar === '1';
-  const dist = ref ? await buildRef(ref) : undefined;
+  const dist = ref ? await buildRef(ref, STACK_SERVICES) : undefined;
   const [redis, nats] = await Promise.all([startRedis(), startNats({ jetstream: true })]);
   const handles: ServerHandle[] = [redis, nats];
   const dir = mkdtempSync(join(tmpdir(), 'sy-stack-bench-'));
@@ -492,7 +464,7 @@ const signed = (xs: number[], digits = 1) => {
 };
 
 async function main() {
-  if (!TSX) await buildServices(['router', 'limiter', 'breaker', 'budget', 'cache']);
+  if (!TSX) await buildServices(STACK_SERVICES);
   const mock = await startMock();
   const upstream = `http://127.0.0.1:${mock.port}`;
   const directUrl = new URL(`${upstream}/v1/chat/completions`);

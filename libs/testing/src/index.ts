@@ -4,6 +4,7 @@ export type { ServerHandle } from './server-process';
 export { startNats, type StartNatsOptions } from './nats-server';
 export { startRedis, type StartRedisOptions } from './redis-server';
 export { spawnProcess, parseReadyLine, type SpawnProcessOptions, type SpawnedProcess } from './spawn-process';
+export { pidOfServer, processCpuMs } from './process-stats';
 export {
   spawnSimulator,
   SIMULATOR_ENTRY,

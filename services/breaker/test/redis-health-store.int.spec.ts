@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { type ServerHandle, startRedis } from '@switchyard/testing';
 import { ManualClock } from '@switchyard/util';
-import { createRedisHealthStore, breakerKeys } from '../src/adapters/redis-health-store';
+import { createRedisHealthStore, breakerKeys, TRACK_REFRESH_MS } from '../src/adapters/redis-health-store';
 import { DEFAULT_POLICY } from '../src/domain/circuit';
 import { healthStoreContract } from './health-store.contract';
 
@@ -61,5 +61,64 @@ describe('redis health store without an injected clock', () => {
     } finally {
       await redis.quit();
     }
+  });
+});
+
+describe('the registry and open set on the outcome path', () => {
+  const id = { deployment: 'memo', provider: 'openai', model: 'm' };
+  const policy = { ...DEFAULT_POLICY, consecutiveFailures: 2, openMs: 60_000 };
+  let redis: Redis;
+  let peerRedis: Redis;
+  let clock: ManualClock;
+  beforeEach(async () => {
+    redis = new Redis(server.url);
+    peerRedis = new Redis(server.url);
+    await redis.flushall();
+    clock = new ManualClock(1_700_000_000_000);
+  });
+  afterEach(async () => {
+    await redis.quit();
+    await peerRedis.quit();
+  });
+  const members = async () => ({
+    registered: await redis.sismember(breakerKeys.deployments(), id.deployment),
+    open: await redis.sismember(breakerKeys.open(), id.deployment),
+  });
+
+  it('writes them once per TRACK_REFRESH_MS while nothing changes, and again after', async () => {
+    const store = createRedisHealthStore({ redis, policy, clock });
+    await store.record(id, { errorClass: undefined, latencyMs: 5 });
+    expect(await members()).toEqual({ registered: 1, open: 0 });
+    // As if Redis had lost the registry: a replica that wrote it just now does not look again …
+    await redis.del(breakerKeys.deployments());
+    await store.recordBatch(id, [{ errorClass: undefined, latencyMs: 5 }, { errorClass: undefined, latencyMs: 6 }]);
+    clock.advance(TRACK_REFRESH_MS - 1);
+    await store.record(id, { errorClass: undefined, latencyMs: 5 });
+    expect(await members()).toEqual({ registered: 0, open: 0 });
+    // … until its write is TRACK_REFRESH_MS old.
+    clock.advance(1);
+    await store.recordBatch(id, [{ errorClass: undefined, latencyMs: 5 }]);
+    expect(await members()).toEqual({ registered: 1, open: 0 });
+  });
+
+  it('writes every transition at once, whatever it wrote before', async () => {
+    const store = createRedisHealthStore({ redis, policy, clock });
+    await store.record(id, { errorClass: undefined, latencyMs: 5 });
+    const opened = await store.recordBatch(id, [{ errorClass: 'NETWORK', latencyMs: 5 }, { errorClass: 'NETWORK', latencyMs: 5 }]);
+    expect(opened[1]!.transition?.to).toBe('OPEN');
+    expect(await members()).toEqual({ registered: 1, open: 1 });
+  });
+
+  it('writes what it reads when another replica moved the circuit since its own last write', async () => {
+    const store = createRedisHealthStore({ redis, policy, clock });
+    const peer = createRedisHealthStore({ redis: peerRedis, policy, clock });
+    await store.record(id, { errorClass: undefined, latencyMs: 5 });
+    // The peer opens it and writes the open set; then the open set is lost.
+    await peer.recordBatch(id, [{ errorClass: 'NETWORK', latencyMs: 5 }, { errorClass: 'NETWORK', latencyMs: 5 }]);
+    await redis.srem(breakerKeys.open(), id.deployment);
+    // This replica last wrote "not open": an outcome that finds the circuit OPEN writes it back.
+    const step = await store.record(id, { errorClass: 'NETWORK', latencyMs: 5 });
+    expect(step.record.state).toBe('OPEN');
+    expect(await members()).toEqual({ registered: 1, open: 1 });
   });
 });

@@ -18,6 +18,9 @@ import { FORCE_SCRIPT, OBSERVE_SCRIPT, PROBE_SCRIPT, RECORD_BATCH_SCRIPT, RECORD
 
 export const BREAKER_KEY_PREFIX = 'sy:brk:';
 
+/** How long a replica trusts its own last registry and open-set write for a deployment on the outcome path (see track). */
+export const TRACK_REFRESH_MS = 5_000;
+
 /** Key builders: every per-deployment key carries the `{deployment}` hash tag so one script stays on one slot. */
 export const breakerKeys = {
   circuit: (deployment: string) => `${BREAKER_KEY_PREFIX}{${deployment}}:circuit`,
@@ -123,14 +126,30 @@ export function createRedisHealthStore(options: RedisHealthStoreOptions): Health
    * Keeps the registry and the sweep's work list up to date in one round trip.
    * They live outside the per-deployment slot, so this is not atomic with the
    * script: losing an update only delays OPEN→HALF_OPEN to the next read.
+   *
+   * On the outcome path (`reuse`) the round trip is skipped when this replica
+   * wrote the same membership for the deployment less than TRACK_REFRESH_MS
+   * ago and the step made no transition: at saturation it was a third of the
+   * breaker's Redis commands, every one a no-op. Every transition is still
+   * written by the replica that made it, so another replica's stale memo can
+   * only leave a closed deployment in the open set (the sweep re-reads it)
+   * or the registry without a deployment after Redis lost it, each for at
+   * most TRACK_REFRESH_MS.
    */
-  async function track(step: StoreStep, registered: boolean): Promise<StoreStep> {
+  const tracked = new Map<string, { open: boolean; at: number }>();
+  async function track(step: StoreStep, registered: boolean, reuse = false): Promise<StoreStep> {
     const { record } = step;
+    const open = record.state === 'OPEN' && record.openUntil > 0;
+    const last = tracked.get(record.deployment);
+    if (reuse && !step.transition && !step.observed && last?.open === open && step.now - last.at < TRACK_REFRESH_MS && step.now >= last.at) return step;
     const pipeline = redis.pipeline();
     if (registered) pipeline.sadd(breakerKeys.deployments(), record.deployment);
-    if (record.state === 'OPEN' && record.openUntil > 0) pipeline.sadd(breakerKeys.open(), record.deployment);
+    if (open) pipeline.sadd(breakerKeys.open(), record.deployment);
     else pipeline.srem(breakerKeys.open(), record.deployment);
     await pipeline.exec();
+    // Only a write that registered the deployment may be reused by a later registering one.
+    if (registered) tracked.set(record.deployment, { open, at: step.now });
+    else tracked.delete(record.deployment);
     return step;
   }
 
@@ -147,7 +166,7 @@ export function createRedisHealthStore(options: RedisHealthStoreOptions): Health
           outcome.eventId ? '1' : '0',
         ]),
       ) as RawStep;
-      const step = await track(toStep(raw), true);
+      const step = await track(toStep(raw), true, true);
       return { ...step, duplicate: raw.duplicate === true };
     },
 
@@ -157,7 +176,8 @@ export function createRedisHealthStore(options: RedisHealthStoreOptions): Health
       const raw = JSON.parse(
         await run('recordBatch', [breakerKeys.circuit(id.deployment), breakerKeys.probe(id.deployment), breakerKeys.eventPrefix(id.deployment)], id, args),
       ) as RawBatch;
-      const last = await track(toStep({ record: raw.record, now: raw.now }), true);
+      const transitioned = raw.steps.find((s) => s.transition || s.observed);
+      const last = await track(toStep({ record: raw.record, now: raw.now, transition: transitioned?.transition ?? transitioned?.observed }), true, true);
       return raw.steps.map((s) => ({
         ...(s.record ? toStep({ record: s.record, transition: s.transition, observed: s.observed, now: raw.now }) : { record: last.record, now: raw.now }),
         duplicate: s.duplicate,
