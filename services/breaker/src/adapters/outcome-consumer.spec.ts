@@ -92,6 +92,22 @@ describe('outcome consumer: batches and single outcomes', () => {
     expect(processed).toEqual(expect.arrayContaining(contexts.map((c) => [c.traceId, c.spanId])));
   });
 
+  it('applies the outcomes of untraced calls with the rest, in no span of their own', async () => {
+    const traced = traceparent();
+    const entries = ['u1', 'u2', 't1', 'u3'].map((id) => ({
+      outcome: outcome('mixed', id),
+      traceContext: (id === 't1' ? { traceparent: `00-${traced.traceId}-${traced.spanId}-01` } : {}) as Record<string, string>,
+    }));
+    await bus.publishDurable(subjects.outcomeBatch(), toBinary(AttemptOutcomeBatchSchema, create(AttemptOutcomeBatchSchema, { outcomes: entries })));
+    await settle(() => batchCalls.length === 1);
+    await settle(() => tracing.spans().some((s) => s.name === 'switchyard.outcome.openai.mixed process'));
+
+    expect(batchCalls).toEqual(['mixed']);
+    expect((await store.observe('mixed'))!.record.consecutiveFailures).toBe(4);
+    const processed = tracing.spans().filter((s) => s.name === 'switchyard.outcome.openai.mixed process');
+    expect(processed.map((s) => s.spanContext().traceId)).toEqual([traced.traceId]);
+  });
+
   it('a redelivered batch counts nothing twice', async () => {
     const batch = create(AttemptOutcomeBatchSchema, { outcomes: ['r1', 'r2', 'r3'].map((id) => ({ outcome: outcome('redo', id), traceContext: {} })) });
     await bus.publishDurable(subjects.outcomeBatch(), toBinary(AttemptOutcomeBatchSchema, batch));

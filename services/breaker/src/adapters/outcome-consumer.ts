@@ -82,14 +82,19 @@ export async function startOutcomeConsumer(options: {
       [...groups.values()].map((group) => {
         // Every outcome's span is open while its group's one store call runs (started from the first's span).
         let applied: Promise<unknown> | undefined;
+        const apply = () => (applied ??= tracker.reportBatch(group.id, group.inputs));
         return Promise.all(
           group.entries.map((entry) =>
-            withConsumerSpan(
-              subjects.outcome(group.id.provider, group.id.deployment),
-              (key) => entry.traceContext[key],
-              () => (applied ??= tracker.reportBatch(group.id, group.inputs)),
-              { attributes: { 'messaging.batch.message_count': group.entries.length } },
-            ),
+            // An outcome of an untraced call (its router exports no spans) would only
+            // start an unsampled root span here: skip the span and its context work.
+            entry.traceContext.traceparent === undefined
+              ? apply()
+              : withConsumerSpan(
+                  subjects.outcome(group.id.provider, group.id.deployment),
+                  (key) => entry.traceContext[key],
+                  apply,
+                  { attributes: { 'messaging.batch.message_count': group.entries.length } },
+                ),
           ),
         );
       }),
