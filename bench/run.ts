@@ -12,7 +12,7 @@ const benches: Record<string, { script: string; what: string }> = {
     script: 'services/simulator/bench/simulator-load.ts',
     what: 'simulator throughput, zero latency, keep-alive (flags: --provider, --stream, --duration, --connections, --unique-prompts)',
   },
-  tokens: { script: 'libs/tokens/bench/tokenizer-cost.ts', what: 'tokenizer cost per KiB of prompt (arg: sample count), then per 1 MB of ordinary and of whitespace-free text' },
+  tokens: { script: 'libs/tokens/bench/tokenizer-cost.ts', what: 'tokenizer cost and RSS growth over 12 MB of varied text (node_modules docs and types), then cost per KiB of prompt (arg: sample count), then per 1 MB of ordinary and of whitespace-free text' },
   router: {
     script: 'services/router/bench/complete.ts',
     what: 'added latency p50/p99 and CPU per request of Complete through the router (all peers, Redis, NATS) vs a direct SDK call, at a fixed rate and at saturation (flags: --seconds, --rate, --concurrency)',
