@@ -129,8 +129,8 @@ export function createRedisHealthStore(options: RedisHealthStoreOptions): Health
    *
    * On the outcome path (`reuse`) the round trip is skipped when this replica
    * wrote the same membership for the deployment less than TRACK_REFRESH_MS
-   * ago and the step made no transition: at saturation it was a third of the
-   * breaker's Redis commands, every one a no-op. Every transition is still
+   * ago and the step made no transition: it was one of the two Redis round
+   * trips of every batch, nearly always a no-op. Every transition is still
    * written by the replica that made it, so another replica's stale memo can
    * only leave a closed deployment in the open set (the sweep re-reads it)
    * or the registry without a deployment after Redis lost it, each for at
