@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- stack [--reps 3] [--seconds 10] [--quick] [--traces] [--only switchyard|portkey] [--max-in-flight 64] [--min-in-flight 32] [--cpu-prof <dir>] [--tsx] [--variant 'label:K=V,…']`
+ * `npm run bench -- stack [--reps 3] [--seconds 10] [--warmup 10] [--quick] [--traces] [--only switchyard|portkey] [--max-in-flight 64] [--min-in-flight 32] [--cpu-prof <dir>] [--tsx] [--variant 'label:K=V,…']`
  *   (summarise a profile: npx tsx bench/stack/cpu-profile-summary.ts <dir>/<file>.cpuprofile)
  *
  * The production topology (`npm run stack`'s shape: router, limiter, breaker,
@@ -62,6 +62,16 @@ const QUICK = flag('--quick');
 const REPS = arg('--reps', QUICK ? 1 : 3);
 const SECONDS = arg('--seconds', QUICK ? 3 : 10);
 const CONCURRENCY = arg('--concurrency', 32);
+/**
+ * Seconds of the saturation row's load each system takes once, unrecorded,
+ * before the first repetition (`--warmup`). The 2 s warm-up of every
+ * repetition was not enough: without this the first repetition measured low
+ * in 8 of 9 runs (e.g. 790 against 1,010 and 894 req/s), for every system
+ * in it, and not after 15 s of idle instead; with 10 s, it did not (919 and
+ * 1,004 against 962 and 895). Heaps growing to their steady size and code
+ * still tiering up, in the services and in this process, are the likely cause.
+ */
+const WARMUP_SECONDS = arg('--warmup', QUICK ? 3 : 10);
 const ONLY = (() => {
   const i = argv.indexOf('--only');
   return i >= 0 ? argv[i + 1] : undefined;
@@ -476,6 +486,7 @@ async function main() {
     if (ONLY !== 'switchyard') systems.push(await startPortkey(upstream));
     for (const v of VARIANTS) systems.push(await startSwitchyard(`Switchyard, ${v.label}`, upstream, v.env));
     if (otlp) systems.push(await startSwitchyard('Switchyard, traces exported', upstream, { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '1000' }));
+    if (WARMUP_SECONDS > 0) for (const sys of systems) await measure(sys, closedLoop((i) => sys.call(i), CONCURRENCY, WARMUP_SECONDS));
     const reps = new Map<string, Rep[]>(systems.map((s) => [s.name, []]));
     for (let rep = 0; rep < REPS; rep++) {
       for (const sys of systems) {
