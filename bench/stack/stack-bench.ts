@@ -240,7 +240,7 @@ async function startSwitchyard(name: string, upstream: string, variantEnv: Recor
   procs.router = await spawnProcess({
     entry: entryOf('router', tsx, dist),
     // A variant's own ROUTER_* settings win over the bench's.
-    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT), ROUTER_MIN_IN_FLIGHT: String(MIN_IN_FLIGHT), ROUTER_QUOTA_LEASES: '1', ROUTER_BUDGET_LEASES: '1', ...extraEnv },
+    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT), ROUTER_MIN_IN_FLIGHT: String(MIN_IN_FLIGHT), ...extraEnv },
     nodeArgs: [...nodeArgsOf('router', tsx, dist), ...flags(routerNodeArgs), ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [])],
     readyTimeoutMs: 120_000,
   });

@@ -75,8 +75,8 @@ export const envSpec = {
   ),
   quotaLeases: envInt(
     'ROUTER_QUOTA_LEASES',
-    0,
-    'off by default: under 3× rate-limited load on a starved machine (load average 10+) a caller still got DEADLINE_EXCEEDED once in 8 runs with leases on (0 in 8 with them off), and a tokens-per-minute window admitted 80–90 % of what the per-call path admits (README, Performance); 1 = quota leases: the router takes small leases of requests and tokens per (deployment, tenant) from the limiter and admits most calls without an Acquire hop, settling once per lease; near a limit, in the fair queue, for half-open probes and on keys with a concurrency or TPD limit calls take the per-call Acquire. 0 = one Acquire and one Settle per call',
+    1,
+    '1 = quota leases: the router takes small leases of requests and tokens per (deployment, tenant) from the limiter and admits most calls without an Acquire hop, settling once per lease; near a limit, in the fair queue, for half-open probes, on a pair seeing fewer than 4 calls per lease window and on keys with a concurrency or TPD limit calls take the per-call Acquire, so limits stay exact (README, Performance). 0 = one Acquire and one Settle per call (the limiter sees each call at once, at the cost of two hops per call)',
     { min: 0, max: 1 },
   ),
   quotaLeaseMs: envInt(
@@ -131,8 +131,8 @@ export const envSpec = {
   ),
   budgetLeases: envInt(
     'ROUTER_BUDGET_LEASES',
-    0,
-    'budget leases, off by default for the same reason as ROUTER_QUOTA_LEASES: 1 = this replica reserves money for many calls at once per tenant/API key/feature and admits each locally (one Reserve and one Commit per lease, not per call; hard caps stay exact, near a cap calls take the per-call path); 0 = one Reserve and one Commit per call',
+    1,
+    '1 = budget leases: this replica reserves money for many calls at once per tenant/API key/feature and admits each locally (one Reserve and one Commit per lease, not per call; hard caps stay exact, near a cap calls take the per-call path; threshold alerts fire when a lease is committed, up to ROUTER_BUDGET_LEASE_MS plus its calls\' duration later than per call). 0 = one Reserve and one Commit per call',
     { min: 0, max: 1 },
   ),
   budgetLeaseMs: envInt('ROUTER_BUDGET_LEASE_MS', 1_000, 'how long a budget lease admits calls; it is committed (one Commit of its calls\' summed actual cost, the rest returned) once its last call ends', {

@@ -21,7 +21,7 @@ import { loadConfig, start, type RunningRouter } from '../src';
 import { silent } from './stack';
 
 /**
- * Quota leases (ROUTER_QUOTA_LEASES=1; off by default) seen from the limiter:
+ * Quota leases (ROUTER_QUOTA_LEASES=1, the default) seen from the limiter:
  * (a) calls well under the limit cost far fewer Acquire and Settle hops than
  * calls; (b) 3× the provider's limit offered across two routers still earns
  * no upstream 429, admits no more than headroom × limit per window, and uses
@@ -122,7 +122,7 @@ describe('quota leases (router ↔ limiter, simulator enforcing the limit)', () 
       BREAKER_ADDR: `127.0.0.1:${brk!.port}`,
       BUDGET_ADDR: `127.0.0.1:${bud!.port}`,
       CACHE_ADDR: `127.0.0.1:${cache!.port}`,
-      // Leases on (the default is off); ROUTER_QUOTA_LEASES=0 in the environment shows what these assertions catch.
+      // Leases on (the default, pinned here); ROUTER_QUOTA_LEASES=0 in the environment shows what these assertions catch.
       ROUTER_QUOTA_LEASES: process.env.ROUTER_QUOTA_LEASES ?? '1',
     };
     for (let i = 0; i < 2; i++) {
