@@ -25,7 +25,11 @@
  *   retry-after) and how fast (p50/p99/max, share within 5 ms), and calls that
  *   failed otherwise (admitted, then failed); beside them this process's own
  *   event-loop delay p99, which every measured latency includes;
- * - peak RSS: VmHWM of each process at the end.
+ * - peak RSS: VmHWM of each process at the end; beside it the peak of its
+ *   RssAnon (sampled every 250 ms from the start of the warm-up), its own
+ *   memory without the file pages VmHWM also counts: above all the node
+ *   binary's code, about 45 MB resident in each Node process and shared by
+ *   all of them.
  *
  * The services run built (scripts/build.ts, as `npm run stack` runs them;
  * `--tsx`: from their sources through tsx). The router runs with ROUTER_MAX_IN_FLIGHT=64
@@ -147,6 +151,31 @@ interface System {
 function peakRssMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+/** RssAnon now: the process's own resident memory, without the file pages (the node binary's code above all) that VmHWM also counts. */
+function anonRssMb(pid: number): number {
+  try {
+    const m = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN; // the process is gone
+  }
+}
+
+/** The highest RssAnon of every process seen, sampled every `everyMs` until stopped (the kernel keeps no peak of it). */
+function sampleAnonPeaks(pids: () => number[], everyMs = 250) {
+  const peaks = new Map<number, number>();
+  const sample = () => {
+    for (const pid of pids()) peaks.set(pid, Math.max(peaks.get(pid) ?? 0, anonRssMb(pid) || 0));
+  };
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return (pid: number) => peaks.get(pid) ?? NaN;
+    },
+  };
 }
 const cpuOf = (pids: Record<string, number>) => Object.fromEntries(Object.entries(pids).map(([n, p]) => [n, processCpuMs(p)]));
 
@@ -486,6 +515,7 @@ async function main() {
     if (ONLY !== 'switchyard') systems.push(await startPortkey(upstream));
     for (const v of VARIANTS) systems.push(await startSwitchyard(`Switchyard, ${v.label}`, upstream, v.env));
     if (otlp) systems.push(await startSwitchyard('Switchyard, traces exported', upstream, { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '1000' }));
+    const anon = sampleAnonPeaks(() => systems.flatMap((s) => Object.values(s.pids())));
     if (WARMUP_SECONDS > 0) for (const sys of systems) await measure(sys, closedLoop((i) => sys.call(i), CONCURRENCY, WARMUP_SECONDS));
     const reps = new Map<string, Rep[]>(systems.map((s) => [s.name, []]));
     for (let rep = 0; rep < REPS; rep++) {
@@ -499,6 +529,8 @@ async function main() {
       }
     }
     const rss = systems.map((s) => Object.entries(s.pids()).map(([n, p]) => [n, peakRssMb(p)] as const));
+    const anonPeak = anon.stop();
+    const anonRss = systems.map((s) => Object.entries(s.pids()).map(([n, p]) => [n, anonPeak(p)] as const));
     const names = systems.map((s) => s.name);
     const col = (f: (r: Rep[]) => string) => systems.map((s) => f(reps.get(s.name)!));
     const rows: [string, string[]][] = [
@@ -520,6 +552,7 @@ async function main() {
       ['… admitted but failed (neither success nor refusal)', col((r) => `${fmt(r.map((x) => x.over.failed), 0)}${r.some((x) => x.over.failedCodes) ? ` (${r.map((x) => x.over.failedCodes).filter(Boolean)[0]})` : ''}`)],
       ['peak RSS, MB (total)', rss.map((ps) => `${ps.reduce((a, [, m]) => a + m, 0).toFixed(0)}`)],
       ['… by process', rss.map((ps) => ps.map(([n, m]) => `${n} ${m.toFixed(0)}`).join(', '))],
+      ['… of it the process\'s own (peak anonymous RSS, without the node binary\'s pages every Node process shares), MB', anonRss.map((ps) => ps.map(([n, m]) => `${n} ${m.toFixed(0)}`).join(', '))],
     ];
     console.log(`\nstack bench: ${REPS} repetition(s), ${SECONDS} s per row, interleaved; medians [min–max]; router ROUTER_MAX_IN_FLIGHT=${MAX_IN_FLIGHT} ROUTER_MIN_IN_FLIGHT=${MIN_IN_FLIGHT} (unless a variant sets them); services ${TSX ? 'through tsx' : 'built (dist/)'}; Node ${process.version}, ${cpus().length} CPUs`);
     console.log(`| | ${names.join(' | ')} |`);
