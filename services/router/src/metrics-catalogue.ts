@@ -109,6 +109,21 @@ export const routerMetrics = {
     help: 'Calls that used the local fallback because a peer (or NATS) was unreachable or slow, by peer and reason',
     labels: ['peer', 'reason'],
   } satisfies MetricSpec,
+  shed: {
+    name: 'switchyard_router_shed_total',
+    help: 'Calls refused by this replica\'s in-flight bound (load shedding: RESOURCE_EXHAUSTED / HTTP 429, ROUTER_OVERLOADED) before any work; they are not in switchyard_router_calls_total',
+    labels: [],
+  } satisfies MetricSpec,
+  inFlightCalls: {
+    name: 'switchyard_router_in_flight_calls',
+    help: 'Calls (Complete and StreamComplete, gRPC and HTTP) running in this replica now',
+    labels: [],
+  } satisfies MetricSpec,
+  inFlightLimit: {
+    name: 'switchyard_router_in_flight_limit',
+    help: 'The bound on calls in flight now: ROUTER_MAX_IN_FLIGHT, or the adaptive bound of ROUTER_SHED_LAG_MS between ROUTER_MIN_IN_FLIGHT and it (0 = no bound)',
+    labels: [],
+  } satisfies MetricSpec,
   dependencyFallbackActive: {
     name: 'switchyard_router_dependency_fallback_active',
     help: '1 while this replica runs on its local fallback for a dependency (limiter, breaker, budget, cache, nats)',

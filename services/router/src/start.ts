@@ -282,9 +282,11 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     const steps = createCallSteps(ctx);
     // One bound over both RPCs and both edges (gRPC, HTTP): a stream holds its place until it ends.
     const inFlight = inFlightGate(config, lifecycle);
+    const shed = () => metrics.shed();
+    metrics.watchInFlight(inFlight);
     const calls = {
-      complete: shedExcess(inFlight, config.maxInFlight, createCompleteHandler(steps)),
-      streamComplete: shedExcess(inFlight, config.maxInFlight, createStreamCompleteHandler(steps)),
+      complete: shedExcess(inFlight, config.maxInFlight, createCompleteHandler(steps), shed),
+      streamComplete: shedExcess(inFlight, config.maxInFlight, createStreamCompleteHandler(steps), shed),
     };
     const server = await createGrpcServer({
       host: config.grpcHost,
@@ -296,7 +298,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     });
     // The HTTP edge calls the same handlers in process (no extra hop).
     const edge = await startEdge(
-      { gateway: config.switchyard, keys: ctx.keys, calls, refuseWhenFull: () => refuseWhenFull(inFlight), logger, peersReady: () => unreachablePeers(peers, config.peerDeadlineMs) },
+      { gateway: config.switchyard, keys: ctx.keys, calls, refuseWhenFull: () => refuseWhenFull(inFlight, shed), logger, peersReady: () => unreachablePeers(peers, config.peerDeadlineMs) },
       { host: config.httpHost, port: config.httpPort, maxBodyBytes: config.httpMaxBodyBytes, headersTimeoutMs: config.httpHeadersTimeoutMs, requestTimeoutMs: config.httpRequestTimeoutMs },
     ).catch(async (err: unknown) => {
       await server.shutdown(0);

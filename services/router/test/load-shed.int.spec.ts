@@ -1,6 +1,7 @@
 import { hashApiKey } from '@switchyard/config';
 import { Role } from '@switchyard/contracts';
 import { parseGrpcError, status } from '@switchyard/grpc';
+import { metricsRegistry } from '@switchyard/telemetry';
 import { startStack, type Stack } from './stack';
 
 /**
@@ -48,7 +49,14 @@ describe('router load shedding (ROUTER_MAX_IN_FLIGHT)', () => {
     return (await stack.sim.counters())['slow-model']?.received ?? 0;
   }
 
+  /** A series of the router's metrics (this process's registry: startStack runs the router in process). */
+  async function series(name: string): Promise<number> {
+    const line = (await metricsRegistry().metrics()).split('\n').find((l) => l.startsWith(`${name} `));
+    return Number(line?.split(' ')[1]);
+  }
+
   it('refuses the excess at once with RESOURCE_EXHAUSTED and a retry-after; admitted calls succeed', async () => {
+    const shedBefore = await series('switchyard_router_shed_total');
     const admitted = Array.from({ length: MAX }, (_, i) => complete(i));
     // Wait until all three hold their place (they are at the provider).
     const until = Date.now() + 10_000;
@@ -57,6 +65,9 @@ describe('router load shedding (ROUTER_MAX_IN_FLIGHT)', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
 
+    // Operators see the gate full.
+    expect(await series('switchyard_router_in_flight_calls')).toBe(MAX);
+    expect(await series('switchyard_router_in_flight_limit')).toBe(MAX);
     const excess = await Promise.all(
       Array.from({ length: 5 }, async (_, i) => {
         const start = performance.now();
@@ -77,8 +88,9 @@ describe('router load shedding (ROUTER_MAX_IN_FLIGHT)', () => {
       expect(ms).toBeLessThan(UPSTREAM_MS / 2);
     }
     expect(admittedResults.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
-    // The refused calls never reached the provider.
+    // The refused calls never reached the provider, and each is counted as shed.
     expect(await upstreamReceived()).toBe(MAX);
+    expect((await series('switchyard_router_shed_total')) - shedBefore).toBe(5);
 
     // The places were given back.
     await expect(complete(200)).resolves.toMatchObject({ content: expect.any(String) });

@@ -21,6 +21,25 @@ describe('router metrics', () => {
     expect(text).toContain('switchyard_router_cache_saved_usd_total{tenant="acme"} 0');
     expect(text).toContain('switchyard_router_fallbacks_total{reason="SERVER_ERROR"} 0');
     expect(text).toContain('switchyard_router_fallbacks_total{reason="quota"} 0');
+    expect(text).toContain('switchyard_router_shed_total 0');
+    expect(text).toContain('switchyard_router_in_flight_limit 0');
+  });
+
+  it('counts shed calls and reads the in-flight gate at each scrape', async () => {
+    const registry = new Registry();
+    const metrics = createRouterMetrics(gateway, registry);
+    const gate = { inFlight: 3, limit: 32 };
+    metrics.watchInFlight(gate);
+    metrics.shed();
+    metrics.shed();
+    let text = await registry.metrics();
+    expect(text).toContain('switchyard_router_shed_total 2');
+    expect(text).toContain('switchyard_router_in_flight_calls 3');
+    expect(text).toContain('switchyard_router_in_flight_limit 32');
+    Object.assign(gate, { inFlight: 0, limit: 24 });
+    text = await registry.metrics();
+    expect(text).toContain('switchyard_router_in_flight_calls 0');
+    expect(text).toContain('switchyard_router_in_flight_limit 24');
   });
 
   it('keeps the first maxFeatures feature names and counts the rest as other', async () => {

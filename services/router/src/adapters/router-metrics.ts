@@ -52,6 +52,10 @@ export interface RouterMetrics {
   peerCall(peer: PeerName, method: string, seconds: number, failedStatus?: string): void;
   /** Reads, at scrape time, whether NATS (shared health) is unreachable from this replica. */
   watchNats(unreachable: () => boolean): void;
+  /** A call refused by the in-flight bound (load shedding). */
+  shed(): void;
+  /** Reads, at scrape time, the calls in flight and their bound (the load shedder's gate). */
+  watchInFlight(gate: { readonly inFlight: number; readonly limit: number }): void;
 }
 
 /**
@@ -88,6 +92,10 @@ export function createRouterMetrics(
     for (const [peer, down] of Object.entries(failing)) g.set({ peer }, down ? 1 : 0);
     g.set({ peer: 'nats' }, natsUnreachable() ? 1 : 0);
   });
+  const shed = counter(registry, M.shed);
+  let inFlight: { readonly inFlight: number; readonly limit: number } = { inFlight: 0, limit: 0 };
+  gauge(registry, M.inFlightCalls, (g) => g.set(inFlight.inFlight));
+  gauge(registry, M.inFlightLimit, (g) => g.set(inFlight.limit));
   /*
    * Zero series for every label value the config (or a closed set) already
    * names, so rate() and the alerts read 0 rather than "no data" before the
@@ -96,6 +104,7 @@ export function createRouterMetrics(
    */
   for (const peer of Object.keys(failing)) peerFallbacks.inc({ peer, reason: 'UNAVAILABLE' }, 0);
   budgetExhausted.inc(0);
+  shed.inc(0);
   for (const r of Object.keys(gateway.routes)) {
     coalesced.inc({ route: r }, 0);
     replays.inc({ route: r }, 0);
@@ -155,6 +164,10 @@ export function createRouterMetrics(
     },
     watchNats: (unreachable) => {
       natsUnreachable = unreachable;
+    },
+    shed: () => shed.inc(),
+    watchInFlight: (gate) => {
+      inFlight = gate;
     },
   };
 }

@@ -17,11 +17,13 @@ describe('load shedding', () => {
   it('refuses the call past the bound without running the handler, with RESOURCE_EXHAUSTED and a retry-after', async () => {
     const held = heldHandler();
     const gate = createInFlightGate(2);
-    const shed = shedExcess(gate, 2, held.handler);
+    let sheds = 0;
+    const shed = shedExcess(gate, 2, held.handler, () => (sheds += 1));
     const a = shed('a');
     const b = shed('b');
     const refused = await shed('c').catch((e: unknown) => e);
     expect(held.calls()).toBe(2);
+    expect(sheds).toBe(1);
     expect(isAppError(refused)).toBe(true);
     expect(refused).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: { retryDelayMs: SHED_RETRY_AFTER_MS, errorInfo: { reason: 'ROUTER_OVERLOADED' } } });
     held.pending[0]!.resolve('');
@@ -195,15 +197,19 @@ describe('adaptive in-flight bound (ROUTER_SHED_LAG_MS)', () => {
 describe('refuseWhenFull (the HTTP edge, before reading a body)', () => {
   it('throws the overload refusal when full and takes no place either way', () => {
     const gate = createInFlightGate(1);
-    expect(() => refuseWhenFull(gate)).not.toThrow();
+    let sheds = 0;
+    const onShed = () => (sheds += 1);
+    expect(() => refuseWhenFull(gate, onShed)).not.toThrow();
     expect(gate.inFlight).toBe(0);
+    expect(sheds).toBe(0);
     gate.tryEnter();
     let thrown: unknown;
     try {
-      refuseWhenFull(gate);
+      refuseWhenFull(gate, onShed);
     } catch (err) {
       thrown = err;
     }
+    expect(sheds).toBe(1);
     expect(thrown).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: { retryDelayMs: SHED_RETRY_AFTER_MS, errorInfo: { reason: 'ROUTER_OVERLOADED' } } });
     expect(gate.inFlight).toBe(1);
   });

@@ -162,19 +162,24 @@ const overloadedErrors = new Map<number, AppError>();
  * Taking the place is still the handler's (shedExcess), so a place freed
  * meanwhile is not lost, and one taken meanwhile is still refused there.
  */
-export function refuseWhenFull(gate: InFlightGate): void {
-  if (gate.full()) throw overloadedError(gate.limit);
+export function refuseWhenFull(gate: InFlightGate, onShed: () => void = () => {}): void {
+  if (!gate.full()) return;
+  onShed();
+  throw overloadedError(gate.limit);
 }
 
 /**
  * Wraps an RPC handler so it runs only with a place in `gate`, held until the
  * handler settles (a stream: until it ends). The refusal is a rejected
- * promise, so the call is answered on the same tick.
+ * promise, so the call is answered on the same tick; `onShed` counts it.
  */
-export function shedExcess<A extends unknown[], R>(gate: InFlightGate, max: number, handler: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+export function shedExcess<A extends unknown[], R>(gate: InFlightGate, max: number, handler: (...args: A) => Promise<R>, onShed: () => void = () => {}): (...args: A) => Promise<R> {
   if (max === 0) return handler;
   return (...args: A) => {
-    if (!gate.tryEnter()) return Promise.reject(overloadedError(gate.limit));
+    if (!gate.tryEnter()) {
+      onShed();
+      return Promise.reject(overloadedError(gate.limit));
+    }
     let result: Promise<R>;
     try {
       result = handler(...args);
