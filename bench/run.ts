@@ -40,7 +40,7 @@ const benches: Record<string, { script: string; what: string }> = {
   },
   stack: {
     script: 'bench/stack/stack-bench.ts',
-    what: 'production topology (5 service processes, Redis, NATS) vs Portkey on one mock upstream: saturation, CPU per call over every process, added p50/p99 at 100 and 300 req/s, 2× saturation (goodput, refusals), peak RSS (flags: --quick, --reps, --seconds, --warmup, --traces, --only switchyard|portkey, --max-in-flight, --cpu-prof, --tsx, --variant label:K=V,…)',
+    what: 'production topology (5 service processes, Redis, NATS) vs Portkey on one mock upstream: saturation, CPU per call over every process, added p50/p99 at 100 and 300 req/s, 2× saturation (goodput, refusals), peak RSS (flags: --quick, --reps, --seconds, --warmup, --traces, --only switchyard|portkey, --max-in-flight, --over-rate, --cpu-prof, --tsx, --variant label:K=V,…)',
   },
 };
 

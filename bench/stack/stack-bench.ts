@@ -91,6 +91,13 @@ const MAX_IN_FLIGHT = arg('--max-in-flight', 64);
  * 4: 826 against 443 req/s); a floor of 4 refuses faster at 2× (see README).
  */
 const MIN_IN_FLIGHT = arg('--min-in-flight', 32);
+/**
+ * The overload row's offered rate, req/s: by default (0) twice each system's
+ * own saturation in that repetition, which is the target's definition but
+ * lets two variants of one run face different loads; a fixed rate gives an
+ * A/B of an overload lever the same load on both sides.
+ */
+const OVER_RATE = arg('--over-rate', 0);
 /** Directory for the router's `node --cpu-prof` profile (written when it stops), or none. */
 const CPU_PROF_DIR = (() => {
   const i = argv.indexOf('--cpu-prof');
@@ -457,7 +464,7 @@ async function repetition(sys: System, direct: Record<number, Row>): Promise<Rep
       failed: [...r.failed.values()].reduce((a, b) => a + b, 0),
     };
   }
-  const offered = Math.round(2 * satRps);
+  const offered = OVER_RATE > 0 ? OVER_RATE : Math.round(2 * satRps);
   const over = await measure(sys, openLoop((i) => sys.call(i), offered, SECONDS));
   const failed = [...over.failed.values()].reduce((a, b) => a + b, 0);
   return {
@@ -554,7 +561,7 @@ async function main() {
       ['… by process', rss.map((ps) => ps.map(([n, m]) => `${n} ${m.toFixed(0)}`).join(', '))],
       ['… of it the process\'s own (peak anonymous RSS, without the node binary\'s pages every Node process shares), MB', anonRss.map((ps) => ps.map(([n, m]) => `${n} ${m.toFixed(0)}`).join(', '))],
     ];
-    console.log(`\nstack bench: ${REPS} repetition(s), ${SECONDS} s per row, interleaved; medians [min–max]; router ROUTER_MAX_IN_FLIGHT=${MAX_IN_FLIGHT} ROUTER_MIN_IN_FLIGHT=${MIN_IN_FLIGHT} (unless a variant sets them); services ${TSX ? 'through tsx' : 'built (dist/)'}; Node ${process.version}, ${cpus().length} CPUs`);
+    console.log(`\nstack bench: ${REPS} repetition(s), ${SECONDS} s per row, interleaved; medians [min–max];${OVER_RATE > 0 ? ` overload row at ${OVER_RATE} req/s for every system;` : ''} router ROUTER_MAX_IN_FLIGHT=${MAX_IN_FLIGHT} ROUTER_MIN_IN_FLIGHT=${MIN_IN_FLIGHT} (unless a variant sets them); services ${TSX ? 'through tsx' : 'built (dist/)'}; Node ${process.version}, ${cpus().length} CPUs`);
     console.log(`| | ${names.join(' | ')} |`);
     console.log(`|---|${names.map(() => '---').join('|')}|`);
     for (const [label, cells] of rows) console.log(`| ${label} | ${cells.join(' | ')} |`);
