@@ -123,6 +123,12 @@ export const envSpec = {
     'adaptive bound on calls in flight (0 = off: ROUTER_MAX_IN_FLIGHT fixed): every 100 ms, an event-loop delay above this many ms shrinks the bound to ¾ of the calls in flight, and a window that reached the bound without it grows the bound by ⅛, between ROUTER_MIN_IN_FLIGHT and ROUTER_MAX_IN_FLIGHT. The bound so follows the calls the replica\'s CPU keeps up with (not a guess of upstream latency), and the loop stays prompt enough to refuse the excess within about this long, when the CPU is not taken by other processes',
     { min: 0, max: 10_000 },
   ),
+  sliceMs: envInt(
+    'ROUTER_SLICE_MS',
+    2,
+    'admitted calls\' CPU work (from admission to the provider request, and from the provider\'s answer to the caller\'s) runs in turns, at most this many ms of them per event-loop iteration before the loop polls its sockets again (0 = off: each wave of answers runs to the end first). Calls arriving meanwhile are admitted or refused between slices, not after the wave; the longest wait for a turn is, beside the loop\'s delay, what the adaptive bound (ROUTER_SHED_LAG_MS) holds under its target',
+    { min: 0, max: 1_000 },
+  ),
   minInFlight: envInt(
     'ROUTER_MIN_IN_FLIGHT',
     128,

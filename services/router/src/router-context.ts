@@ -70,4 +70,6 @@ export interface RouterContext {
   metrics: RouterMetrics;
   /** How late this process has lately run (handlers/loop-delay.ts): kept back from every call's deadline. Absent: the loop is taken to keep time. */
   loopDelay?: RecentLoopDelay;
+  /** Waits for this call's turn of the CPU (handlers/run-queue.ts) where its work resumes. Absent: at once. */
+  turn?: () => Promise<void>;
 }

@@ -33,7 +33,8 @@ import { createCallSteps } from './handlers/call-steps';
 import { createCompleteHandler } from './handlers/complete';
 import { startLagSampler } from './handlers/event-loop-lag';
 import { createRecentLoopDelay } from './handlers/loop-delay';
-import { createAdaptiveGate, createInFlightGate, refuseWhenFull, SHED_WINDOW_MS, shedExcess } from './handlers/load-shed';
+import { createAdaptiveGate, createInFlightGate, refuseWhenFull, SHED_WINDOW_MS, shedExcess, type InFlightGate } from './handlers/load-shed';
+import { createRunQueue, worstOf, type RunQueue } from './handlers/run-queue';
 import { createStreamCompleteHandler } from './handlers/stream-complete';
 import type { KeyOwner, RouterContext, RouterLogger } from './router-context';
 import { startEdge } from './edge/edge';
@@ -131,18 +132,22 @@ function quotaLeasing(config: RouterConfig): { leasing?: LimiterLeasing } {
  */
 /**
  * The in-flight bound (README "Load shedding"): adaptive to the event loop's
- * delay when ROUTER_SHED_LAG_MS is set, else ROUTER_MAX_IN_FLIGHT fixed. Its
- * windows run on the monotonic clock, not the router's (tests may hold that one still).
+ * delay and the run queue's wait when ROUTER_SHED_LAG_MS is set, else
+ * ROUTER_MAX_IN_FLIGHT fixed; and the run queue admitted calls take turns in
+ * (ROUTER_SLICE_MS). Its windows run on the monotonic clock, not the router's
+ * (tests may hold that one still).
  */
-function inFlightGate(config: RouterConfig, lifecycle: { onStop(name: string, stop: () => unknown): void }) {
-  if (config.shedLagMs === 0 || config.maxInFlight === 0) return createInFlightGate(config.maxInFlight);
+function inFlightGate(config: RouterConfig, lifecycle: { onStop(name: string, stop: () => unknown): void }): { gate: InFlightGate; queue?: RunQueue } {
+  const queue = config.sliceMs > 0 ? createRunQueue(config.sliceMs) : undefined;
+  if (config.shedLagMs === 0 || config.maxInFlight === 0) return { gate: createInFlightGate(config.maxInFlight), ...(queue ? { queue } : {}) };
   const lag = startLagSampler();
   lifecycle.onStop('event-loop lag sampler', () => lag.stop());
-  return createAdaptiveGate(
+  const gate = createAdaptiveGate(
     { max: config.maxInFlight, min: Math.min(config.minInFlight, config.maxInFlight), targetLagMs: config.shedLagMs, windowMs: SHED_WINDOW_MS },
     { now: () => performance.now() },
-    lag,
+    queue ? worstOf(lag, queue) : lag,
   );
+  return { gate, ...(queue ? { queue } : {}) };
 }
 
 /**
@@ -236,6 +241,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     }
     const { ttlMs, staleTtlMs } = config.switchyard.defaults.cache;
     const loopDelay = recentLoopDelay(lifecycle);
+    // One bound over both RPCs and both edges (gRPC, HTTP): a stream holds its place until it ends.
+    const { gate: inFlight, queue: runQueue } = inFlightGate(config, lifecycle);
     const ctx: RouterContext = {
       gateway: config.switchyard,
       keys: keyOwners(config),
@@ -275,18 +282,17 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       latency: createLatencyEstimate(),
       metrics,
       loopDelay,
+      ...(runQueue ? { turn: () => runQueue.turn() } : {}),
     };
     revokeLeases = (deployment) => ctx.limiter.revokeLeases(deployment);
     metrics.watchNats(() => !ctx.outcomes.sharedHealthReachable());
     loadTokenizer(); // every call estimates its tokens: build the tables before the first one
     const steps = createCallSteps(ctx);
-    // One bound over both RPCs and both edges (gRPC, HTTP): a stream holds its place until it ends.
-    const inFlight = inFlightGate(config, lifecycle);
     const shed = () => metrics.shed();
     metrics.watchInFlight(inFlight);
     const calls = {
-      complete: shedExcess(inFlight, config.maxInFlight, createCompleteHandler(steps), shed),
-      streamComplete: shedExcess(inFlight, config.maxInFlight, createStreamCompleteHandler(steps), shed),
+      complete: shedExcess(inFlight, config.maxInFlight, createCompleteHandler(steps), shed, ctx.turn),
+      streamComplete: shedExcess(inFlight, config.maxInFlight, createStreamCompleteHandler(steps), shed, ctx.turn),
     };
     const server = await createGrpcServer({
       host: config.grpcHost,

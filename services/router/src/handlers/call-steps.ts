@@ -40,7 +40,11 @@ export interface CallSteps {
   clock: RouterContext['clock'];
   /** Every call, however it ends: its metrics and its one summary log line. */
   summary: CallSummary;
+  /** Waits for the call's next turn of the CPU (RouterContext.turn): where a provider's answer resumes the call. */
+  turn(): Promise<void>;
 }
+
+const atOnce = () => Promise.resolve();
 
 export function createCallSteps(ctx: RouterContext): CallSteps {
   const admission = createAttemptAdmission({ limiter: ctx.limiter, breaker: ctx.breaker, local: ctx, probesInFlight: ctx.probesInFlight });
@@ -77,5 +81,6 @@ export function createCallSteps(ctx: RouterContext): CallSteps {
     latency: ctx.latency,
     clock: ctx.clock,
     summary: createCallSummary({ metrics: ctx.metrics, logger: ctx.logger, clock: ctx.clock, gateway: ctx.gateway }),
+    turn: ctx.turn ?? atOnce,
   };
 }

@@ -40,6 +40,7 @@ export function createCompleteHandler(steps: CallSteps) {
             withAttemptSpan(c, requestFor(p, c.name).maxTokens, async (attemptSpan) => {
               leader?.dispatched();
               const res = await steps.providers.get(c.name)!.complete(requestFor(p, c.name), { signal: work, timeoutMs });
+              await steps.turn();
               tagAttemptAnswer(attemptSpan, res);
               return res;
             }),
