@@ -1,4 +1,5 @@
-import Anthropic from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
+import { anthropicSdk } from './anthropic-sdk';
 import type { Clock } from '@switchyard/util';
 import { AttemptControl } from './attempt-control';
 import { providerFetch } from './http-fetch';
@@ -10,7 +11,7 @@ import { DEFAULT_SDK_TIMEOUT_MS } from './openai-adapter';
 import type { CallOptions, ChatRequest, ChatResponse, DeploymentTarget, FinishReason, ProviderAdapter, StreamChunk, ToolCallDelta } from './types';
 
 export function createAnthropicClient(d: DeploymentTarget): Anthropic {
-  return new Anthropic({
+  return new (anthropicSdk().default)({
     apiKey: d.apiKey,
     baseURL: d.baseUrl,
     maxRetries: 0,

@@ -1,9 +1,11 @@
-import Anthropic from '@anthropic-ai/sdk';
+import { anthropicSdk } from './anthropic-sdk';
 import OpenAI from 'openai';
 import { classify } from './classify';
 import { CLASS_POLICY } from './error-class';
 import { IncompleteStreamError, ProviderError, TimeoutAbort } from './errors';
 
+// As a process with an Anthropic deployment has it: the SDK is loaded with the first Anthropic client (anthropic-sdk.ts).
+const Anthropic = anthropicSdk().default;
 const NOW = Date.parse('2025-01-01T00:00:00Z');
 
 function openaiError(status: number | undefined, error: object | undefined, headers: Record<string, string> = {}) {

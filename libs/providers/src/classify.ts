@@ -1,4 +1,5 @@
-import { APIError as AnthropicAPIError, APIConnectionError as AnthropicConnectionError, APIConnectionTimeoutError as AnthropicConnectionTimeoutError, APIUserAbortError as AnthropicUserAbortError } from '@anthropic-ai/sdk';
+import type { APIError as AnthropicAPIError } from '@anthropic-ai/sdk';
+import { loadedAnthropicSdk } from './anthropic-sdk';
 import { APIError as OpenAIAPIError, APIConnectionError as OpenAIConnectionError, APIConnectionTimeoutError as OpenAIConnectionTimeoutError, APIUserAbortError as OpenAIUserAbortError } from 'openai';
 import { CLASS_POLICY, type Classification, type ErrorClass } from './error-class';
 import { CancelledError, IncompleteStreamError, InvalidChatRequestError, ProviderError, TimeoutAbort } from './errors';
@@ -75,14 +76,15 @@ function classifyBase(input: unknown, ctx: ClassifyContext): Classification | nu
     return make('TIMEOUT', ctx.signal.reason.message);
   }
 
-  if (input instanceof OpenAIConnectionTimeoutError || input instanceof AnthropicConnectionTimeoutError) {
-    return make('TIMEOUT', input.message);
+  const anthropic = loadedAnthropicSdk();
+  if (input instanceof OpenAIConnectionTimeoutError || (anthropic && input instanceof anthropic.APIConnectionTimeoutError)) {
+    return make('TIMEOUT', (input as Error).message);
   }
-  if (input instanceof OpenAIConnectionError || input instanceof AnthropicConnectionError) {
-    return classifyNetwork(input, ctx);
+  if (input instanceof OpenAIConnectionError || (anthropic && input instanceof anthropic.APIConnectionError)) {
+    return classifyNetwork(input as Error, ctx);
   }
-  if (input instanceof OpenAIAPIError || input instanceof AnthropicAPIError) {
-    return classifyApiError(input, ctx);
+  if (input instanceof OpenAIAPIError || (anthropic && input instanceof anthropic.APIError)) {
+    return classifyApiError(input as OpenAIAPIError | AnthropicAPIError, ctx);
   }
   if (isErrorLike(input)) {
     if (networkCode(input) !== undefined || /socket hang up|other side closed|terminated|fetch failed/i.test(input.message)) {
@@ -104,12 +106,14 @@ function isErrorLike(v: unknown): v is Error {
 }
 
 function isAbortLike(err: unknown): boolean {
-  if (err instanceof OpenAIUserAbortError || err instanceof AnthropicUserAbortError) return true;
+  const anthropic = loadedAnthropicSdk();
+  if (err instanceof OpenAIUserAbortError || (anthropic && err instanceof anthropic.APIUserAbortError)) return true;
   return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'AbortError';
 }
 
 function isConnectionError(err: unknown): boolean {
-  return err instanceof OpenAIConnectionError || err instanceof AnthropicConnectionError || (isErrorLike(err) && networkCode(err) !== undefined);
+  const anthropic = loadedAnthropicSdk();
+  return err instanceof OpenAIConnectionError || (anthropic !== undefined && err instanceof anthropic.APIConnectionError) || (isErrorLike(err) && networkCode(err) !== undefined);
 }
 
 const NETWORK_CODES = new Set([
