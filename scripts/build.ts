@@ -53,20 +53,9 @@ export function builtEntry(service: ServiceName): string {
  * call of the stack unchanged (3.11 against 3.24/3.01 ms; 3.01 against
  * 2.94/3.05 ms), saturation the same within noise. A factor of 1.5 or 1.75
  * cut more (157–167 MB) at 6–16 % more router CPU per call.
- *
- * Since the router's CPU per call fell below Portkey's (0.77–0.85 ms for the
- * whole stack against Portkey's 0.93), the router spends some of it on
- * memory: a 2 × 8 MB young generation and a growing factor of 1.5. Three runs
- * of `npm run bench -- stack --only switchyard --reps 3 --seconds 4 --variant
- * 'semi8+grow50:ROUTER_NODE_ARGS=--max-semi-space-size=8
- * --heap-growing-percent=50'` (the last with `--reps 5`): router peak
- * 176–192 → 142–154 MB (own memory 130–144 → 97–109 MB), stack CPU per call
- * 0.80–0.88 → 0.87–0.92 ms (the five pairs of the last run 0.96–1.15×,
- * median 1.06×), saturation the same within noise. 8 MB young alone: 158–162
- * MB, its CPU cost unresolved (none in one run, +18–41 % in another).
  */
 export const SERVICE_NODE_ARGS: Readonly<Record<ServiceName, readonly string[]>> = {
-  router: ['--max-semi-space-size=8', '--heap-growing-percent=50'],
+  router: ['--heap-growing-percent=100'],
   limiter: ['--max-old-space-size=256', '--max-semi-space-size=4'],
   breaker: ['--max-old-space-size=256', '--max-semi-space-size=4'],
   budget: ['--max-old-space-size=256', '--max-semi-space-size=4'],
