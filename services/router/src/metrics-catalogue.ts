@@ -119,6 +119,12 @@ export const routerMetrics = {
     help: 'Calls (Complete and StreamComplete, gRPC and HTTP) running in this replica now',
     labels: [],
   } satisfies MetricSpec,
+  turnWait: {
+    name: 'switchyard_router_turn_wait_seconds',
+    help: 'How long admitted calls waited for their turn of the CPU (ROUTER_SLICE_MS), on admission and when their provider answered: near 0 while the replica keeps up, up to about ROUTER_SHED_LAG_MS when the adaptive bound is holding it there',
+    labels: [],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+  } satisfies HistogramSpec,
   inFlightLimit: {
     name: 'switchyard_router_in_flight_limit',
     help: 'The bound on calls in flight now: ROUTER_MAX_IN_FLIGHT, or the adaptive bound of ROUTER_SHED_LAG_MS between ROUTER_MIN_IN_FLIGHT and it (0 = no bound)',

@@ -20,7 +20,7 @@ import { createLimiterFallback } from './adapters/limiter-fallback';
 import { createOutcomePublisher, ensureOutcomeStream } from './adapters/outcome-publisher';
 import { createPeers, type Peers } from './adapters/peers';
 import { startQuotaReplica } from './adapters/quota-replica';
-import { createRouterMetrics } from './adapters/router-metrics';
+import { createRouterMetrics, type RouterMetrics } from './adapters/router-metrics';
 import { timedPeers } from './adapters/timed-peers';
 import { createBackgroundTasks } from './background-tasks';
 import { createSettleRetry } from './settle-retry';
@@ -137,8 +137,12 @@ function quotaLeasing(config: RouterConfig): { leasing?: LimiterLeasing } {
  * (ROUTER_SLICE_MS). Its windows run on the monotonic clock, not the router's
  * (tests may hold that one still).
  */
-function inFlightGate(config: RouterConfig, lifecycle: { onStop(name: string, stop: () => unknown): void }): { gate: InFlightGate; queue?: RunQueue } {
-  const queue = config.sliceMs > 0 ? createRunQueue(config.sliceMs) : undefined;
+function inFlightGate(
+  config: RouterConfig,
+  lifecycle: { onStop(name: string, stop: () => unknown): void },
+  metrics: Pick<RouterMetrics, 'turnWait'>,
+): { gate: InFlightGate; queue?: RunQueue } {
+  const queue = config.sliceMs > 0 ? createRunQueue(config.sliceMs, () => performance.now(), (ms) => metrics.turnWait(ms / 1000)) : undefined;
   if (config.shedLagMs === 0 || config.maxInFlight === 0) return { gate: createInFlightGate(config.maxInFlight), ...(queue ? { queue } : {}) };
   const lag = startLagSampler();
   lifecycle.onStop('event-loop lag sampler', () => lag.stop());
@@ -242,7 +246,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     const { ttlMs, staleTtlMs } = config.switchyard.defaults.cache;
     const loopDelay = recentLoopDelay(lifecycle);
     // One bound over both RPCs and both edges (gRPC, HTTP): a stream holds its place until it ends.
-    const { gate: inFlight, queue: runQueue } = inFlightGate(config, lifecycle);
+    const { gate: inFlight, queue: runQueue } = inFlightGate(config, lifecycle, metrics);
     const ctx: RouterContext = {
       gateway: config.switchyard,
       keys: keyOwners(config),

@@ -57,6 +57,7 @@ describe('router load shedding (ROUTER_MAX_IN_FLIGHT)', () => {
 
   it('refuses the excess at once with RESOURCE_EXHAUSTED and a retry-after; admitted calls succeed', async () => {
     const shedBefore = await series('switchyard_router_shed_total');
+    const turnsBefore = await series('switchyard_router_turn_wait_seconds_count');
     const admitted = Array.from({ length: MAX }, (_, i) => complete(i));
     // Wait until all three hold their place (they are at the provider).
     const until = Date.now() + 10_000;
@@ -91,6 +92,8 @@ describe('router load shedding (ROUTER_MAX_IN_FLIGHT)', () => {
     // The refused calls never reached the provider, and each is counted as shed.
     expect(await upstreamReceived()).toBe(MAX);
     expect((await series('switchyard_router_shed_total')) - shedBefore).toBe(5);
+    // Each admitted call took two turns of the CPU (on admission, on its answer); a refused one none.
+    expect((await series('switchyard_router_turn_wait_seconds_count')) - turnsBefore).toBe(2 * MAX);
 
     // The places were given back.
     await expect(complete(200)).resolves.toMatchObject({ content: expect.any(String) });

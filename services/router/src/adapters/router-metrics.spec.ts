@@ -42,6 +42,17 @@ describe('router metrics', () => {
     expect(text).toContain('switchyard_router_in_flight_limit 24');
   });
 
+  it('records each wait for a turn of the CPU in its histogram', async () => {
+    const registry = new Registry();
+    const metrics = createRouterMetrics(gateway, registry);
+    metrics.turnWait(0.0002);
+    metrics.turnWait(0.004);
+    const text = await registry.metrics();
+    expect(text).toContain('switchyard_router_turn_wait_seconds_bucket{le="0.0005"} 1');
+    expect(text).toContain('switchyard_router_turn_wait_seconds_bucket{le="0.005"} 2');
+    expect(text).toContain('switchyard_router_turn_wait_seconds_count 2');
+  });
+
   it('keeps the first maxFeatures feature names and counts the rest as other', async () => {
     const registry = new Registry();
     const metrics = createRouterMetrics(gateway, registry, { maxFeatures: 2 });

@@ -56,6 +56,8 @@ export interface RouterMetrics {
   shed(): void;
   /** Reads, at scrape time, the calls in flight and their bound (the load shedder's gate). */
   watchInFlight(gate: { readonly inFlight: number; readonly limit: number }): void;
+  /** An admitted call waited this long for its turn of the CPU (handlers/run-queue.ts). */
+  turnWait(seconds: number): void;
 }
 
 /**
@@ -85,6 +87,7 @@ export function createRouterMetrics(
   const coalesced = counter(registry, M.coalesced);
   const replays = counter(registry, M.idempotentReplays);
   const peerDuration = histogram(registry, M.peerDuration);
+  const turnWait = histogram(registry, M.turnWait);
   const peerFallbacks = counter(registry, M.peerFallbacks);
   const failing: Record<PeerName, boolean> = { limiter: false, breaker: false, budget: false, cache: false };
   let natsUnreachable = () => false;
@@ -169,5 +172,6 @@ export function createRouterMetrics(
     watchInFlight: (gate) => {
       inFlight = gate;
     },
+    turnWait: (seconds) => turnWait.observe(seconds),
   };
 }

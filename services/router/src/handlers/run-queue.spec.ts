@@ -76,16 +76,19 @@ describe('run queue (admitted calls worked in slices)', () => {
     expect(events).toEqual(['turn 1', 'turn 2', 'turn 3', 'timer']);
   });
 
-  it('reports the longest wait for a turn since it was last asked (the load shedder’s measure), then starts again', async () => {
+  it('reports the longest wait for a turn since it was last asked (the load shedder’s measure), then starts again, and each wait as it is given', async () => {
     const clock = steppedClock();
-    const q = createRunQueue(4, clock.now);
+    const given: number[] = [];
+    const q = createRunQueue(4, clock.now, (ms) => given.push(ms));
     expect(q.takeWorstMs()).toBe(0);
-    const waits = [1, 2, 3, 4].map(() => q.turn().then(() => clock.advance(5)));
+    const turns = [1, 2, 3, 4].map(() => q.turn().then(() => clock.advance(5)));
     expect(q.waiting).toBe(4);
-    await Promise.all(waits);
+    await Promise.all(turns);
     // Asked at 1000; served at 1000, 1005, 1010, 1015 (each turn's 5 ms overran the slice: one per iteration).
     expect(q.takeWorstMs()).toBe(15);
     expect(q.takeWorstMs()).toBe(0);
+    // Each turn's own wait, for the metrics.
+    expect(given).toEqual([0, 5, 10, 15]);
   });
 
   it('worstOf takes the larger of two measures (the loop delay and the queue wait), draining both', () => {

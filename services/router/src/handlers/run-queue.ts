@@ -27,7 +27,8 @@ export interface RunQueue extends LagSource {
   readonly waiting: number;
 }
 
-export function createRunQueue(sliceMs: number, clock: () => number = () => performance.now()): RunQueue {
+/** `onWait`: each turn's wait in ms, as it is given (metrics). */
+export function createRunQueue(sliceMs: number, clock: () => number = () => performance.now(), onWait: (ms: number) => void = () => {}): RunQueue {
   if (!(sliceMs > 0)) throw new Error(`run-queue slice must be > 0 ms, got ${sliceMs}`);
   /** When the current iteration's slice began; undefined between slices. */
   let sliceStart: number | undefined;
@@ -48,6 +49,7 @@ export function createRunQueue(sliceMs: number, clock: () => number = () => perf
       return;
     }
     worst = Math.max(worst, now - since);
+    onWait(now - since);
     waiting -= 1;
     resolve();
   };
