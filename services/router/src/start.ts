@@ -295,8 +295,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     const shed = () => metrics.shed();
     metrics.watchInFlight(inFlight);
     const calls = {
-      complete: shedExcess(inFlight, config.maxInFlight, createCompleteHandler(steps), shed, ctx.turn),
-      streamComplete: shedExcess(inFlight, config.maxInFlight, createStreamCompleteHandler(steps), shed, ctx.turn),
+      complete: shedExcess(inFlight, config.maxInFlight, createCompleteHandler(steps), shed),
+      streamComplete: shedExcess(inFlight, config.maxInFlight, createStreamCompleteHandler(steps), shed),
     };
     const server = await createGrpcServer({
       host: config.grpcHost,

@@ -172,16 +172,8 @@ export function refuseWhenFull(gate: InFlightGate, onShed: () => void = () => {}
  * Wraps an RPC handler so it runs only with a place in `gate`, held until the
  * handler settles (a stream: until it ends). The refusal is a rejected
  * promise, so the call is answered on the same tick; `onShed` counts it.
- * An admitted call's work starts at its `turn` (handlers/run-queue.ts), so
- * the calls arriving with it are admitted or refused first.
  */
-export function shedExcess<A extends unknown[], R>(
-  gate: InFlightGate,
-  max: number,
-  handler: (...args: A) => Promise<R>,
-  onShed: () => void = () => {},
-  turn?: () => Promise<void>,
-): (...args: A) => Promise<R> {
+export function shedExcess<A extends unknown[], R>(gate: InFlightGate, max: number, handler: (...args: A) => Promise<R>, onShed: () => void = () => {}): (...args: A) => Promise<R> {
   if (max === 0) return handler;
   return (...args: A) => {
     if (!gate.tryEnter()) {
@@ -190,7 +182,7 @@ export function shedExcess<A extends unknown[], R>(
     }
     let result: Promise<R>;
     try {
-      result = turn ? turn().then(() => handler(...args)) : handler(...args);
+      result = handler(...args);
     } catch (err) {
       gate.leave();
       return Promise.reject(err);

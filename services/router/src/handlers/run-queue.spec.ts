@@ -1,5 +1,4 @@
 import { createServer, connect, type Socket } from 'node:net';
-import { createInFlightGate, shedExcess } from './load-shed';
 import { createRunQueue, worstOf } from './run-queue';
 
 /** A clock the test moves: each turn's "work" advances it, as CPU work would advance a real one. */
@@ -103,20 +102,5 @@ describe('run queue (admitted calls worked in slices)', () => {
   it('rejects a slice that is not a positive number of ms', () => {
     expect(() => createRunQueue(0)).toThrow(/slice must be > 0/);
     expect(() => createRunQueue(Number.NaN)).toThrow(/slice must be > 0/);
-  });
-
-  it('with shedExcess: a call arriving while an admitted one waits for its turn is refused at once, before that work runs', async () => {
-    const q = createRunQueue(4);
-    const gate = createInFlightGate(1);
-    const ran: string[] = [];
-    const shed = shedExcess(gate, 1, async (name: string) => { ran.push(name); return name; }, () => ran.push('shed'), () => q.turn());
-    const admitted = shed('a');
-    const refused = shed('b').catch((e: Error) => e.message);
-    expect(gate.inFlight).toBe(1);
-    await expect(refused).resolves.toMatch(/router at capacity/);
-    expect(ran).toEqual(['shed']);
-    await expect(admitted).resolves.toBe('a');
-    expect(ran).toEqual(['shed', 'a']);
-    expect(gate.inFlight).toBe(0);
   });
 });

@@ -10,8 +10,8 @@ import type { LagSource } from './load-shed';
  * into step: 32 answers arrive together and their 32 continuations (parse,
  * account, encode, write) run back to back, so a call arriving meanwhile is
  * read, and refused if the router is full, only a whole wave later. Each
- * admitted call instead waits its turn here at the two points where its work
- * begins (admission, and its provider's answer): each turn is a setImmediate,
+ * admitted call instead waits its turn here when its provider's answer
+ * arrives, before that work: each turn is a setImmediate,
  * and once a loop iteration has run `sliceMs` of turns the rest go to the
  * next iteration, after the next poll. Refusals and new arrivals are read
  * between slices, not after the wave.
