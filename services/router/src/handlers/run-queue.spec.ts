@@ -68,11 +68,17 @@ describe('run queue (admitted calls worked in slices)', () => {
     const clock = steppedClock();
     const q = createRunQueue(4, clock.now);
     const events: string[] = [];
-    const turns = [1, 2, 3].map((i) => q.turn().then(() => events.push(`turn ${i}`)));
-    setTimeout(() => events.push('timer'), 0);
+    // What the first turn's work defers with setImmediate runs in the next iteration's check phase:
+    // after all three turns only if they all ran in this one.
+    const turns = [1, 2, 3].map((i) =>
+      q.turn().then(() => {
+        events.push(`turn ${i}`);
+        if (i === 1) setImmediate(() => events.push('next iteration'));
+      }),
+    );
     await Promise.all(turns);
-    await new Promise((r) => setTimeout(r, 5));
-    expect(events).toEqual(['turn 1', 'turn 2', 'turn 3', 'timer']);
+    await until(() => events.includes('next iteration'));
+    expect(events).toEqual(['turn 1', 'turn 2', 'turn 3', 'next iteration']);
   });
 
   it('reports the longest wait for a turn since it was last asked (the load shedder’s measure), then starts again, and each wait as it is given', async () => {
