@@ -24,11 +24,35 @@ function statusResponse(code: status, message: string, details: ErrorDetails, bo
  */
 const encodedStatus = new WeakMap<AppError, BoundedStatus>();
 
-function appErrorStatus(err: AppError): ServerErrorResponse {
+function boundedStatusOf(err: AppError): BoundedStatus {
   let bounded = encodedStatus.get(err);
   if (!bounded) encodedStatus.set(err, (bounded = encodeBoundedStatus(err.code, err.message, err.details)));
-  return statusResponse(err.code, err.message, err.details, bounded);
+  return bounded;
 }
+
+function appErrorStatus(err: AppError): ServerErrorResponse {
+  return statusResponse(err.code, err.message, err.details, boundedStatusOf(err));
+}
+
+/**
+ * A gRPC trailers-only response carrying `err` as HTTP/2 headers, as grpc-js
+ * would send it (the message percent-encoded as it encodes it, the status
+ * details base64): for a stream answered before grpc-js sees it. A fresh
+ * object each time (Node takes ownership of what it is given).
+ */
+export function trailersOnlyHeaders(err: AppError): Record<string, string | number> {
+  const bounded = boundedStatusOf(err);
+  let details = detailsBase64.get(bounded);
+  if (details === undefined) detailsBase64.set(bounded, (details = Buffer.from(bounded.bytes).toString('base64')));
+  return {
+    ':status': 200,
+    'content-type': 'application/grpc',
+    'grpc-status': err.code,
+    'grpc-message': encodeURI(bounded.message),
+    [STATUS_DETAILS_KEY]: details,
+  };
+}
+const detailsBase64 = new WeakMap<BoundedStatus, string>();
 
 /**
  * The one place a thrown value becomes a gRPC status. A call whose signal

@@ -4,6 +4,7 @@
  * mapping from errors to gRPC status with google.rpc details.
  */
 export { createGrpcServer, toServiceDefinition, type GrpcServerHandle, type GrpcServerOptions } from './server';
+export type { ArrivalCheck } from './refuse-on-arrival';
 export { createClient, type ClientOptions } from './client';
 export { channelTarget, type ChannelTarget } from './channel-target';
 export {

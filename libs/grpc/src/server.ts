@@ -17,6 +17,7 @@ import { toServerError } from './error-status';
 import { createHealthRegistry } from './health';
 import { type AccessGuard, type InternalAuth, createAccessGuard, exposureProblem } from './internal-token';
 import { addReflection } from './reflection';
+import { refuseOnArrival, type ArrivalCheck } from './refuse-on-arrival';
 import type { AccessLevel, CallContext, GrpcLogger, ServiceRegistration } from './types';
 import { decodeRequest, rejectUndecodable } from './undecodable-request';
 
@@ -43,6 +44,13 @@ export interface GrpcServerOptions<T extends GenServiceMethods[] = GenServiceMet
    * authenticates its callers itself): no checks.
    */
   auth?: InternalAuth;
+  /**
+   * Checked as each stream arrives, before grpc-js reads it: an AppError
+   * answers the stream at once with that status (a trailers-only response),
+   * and no handler, interceptor or per-call context runs for it. For a load
+   * shedder's refusal, which must cost next to nothing (refuse-on-arrival.ts).
+   */
+  refuseOnArrival?: ArrivalCheck;
 }
 
 export interface GrpcServerHandle {
@@ -238,6 +246,7 @@ export async function createGrpcServer<const T extends GenServiceMethods[]>(opti
   const guard = options.auth && createAccessGuard(options.auth);
 
   const server = new Server(options.channelOptions);
+  if (options.refuseOnArrival) refuseOnArrival(server, options.refuseOnArrival);
   const health = createHealthRegistry(names);
   for (const registration of registrations) {
     server.addService(toServiceDefinition(registration.service), buildImplementation(registration, logger, guard));

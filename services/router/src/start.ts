@@ -33,7 +33,7 @@ import { createCallSteps } from './handlers/call-steps';
 import { createCompleteHandler } from './handlers/complete';
 import { startLagSampler } from './handlers/event-loop-lag';
 import { createRecentLoopDelay } from './handlers/loop-delay';
-import { createAdaptiveGate, createInFlightGate, refuseWhenFull, SHED_WINDOW_MS, shedExcess, type InFlightGate } from './handlers/load-shed';
+import { createAdaptiveGate, createInFlightGate, refuseArrivalsWhenFull, refuseWhenFull, SHED_WINDOW_MS, shedExcess, type InFlightGate } from './handlers/load-shed';
 import { createRunQueue, worstOf, type RunQueue } from './handlers/run-queue';
 import { createStreamCompleteHandler } from './handlers/stream-complete';
 import type { KeyOwner, RouterContext, RouterLogger } from './router-context';
@@ -305,6 +305,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       services: [serviceRegistration(RouterService, calls)],
       // An oversized request is refused by grpc-js from its length prefix, before it is parsed or reaches a handler.
       channelOptions: { 'grpc.max_receive_message_length': config.grpcMaxReceiveBytes },
+      // A call arriving while every place is taken is refused as it arrives, at HTTP/2's cost only.
+      ...(config.maxInFlight > 0 ? { refuseOnArrival: refuseArrivalsWhenFull(inFlight, shed) } : {}),
     });
     // The HTTP edge calls the same handlers in process (no extra hop).
     const edge = await startEdge(

@@ -1,6 +1,7 @@
+import { RouterService } from '@switchyard/contracts';
 import { isAppError, status } from '@switchyard/grpc';
 import { ManualClock } from '@switchyard/util';
-import { createAdaptiveGate, createInFlightGate, overloadedError, refuseWhenFull, SHED_RETRY_AFTER_MS, shedExcess, type LagSource } from './load-shed';
+import { createAdaptiveGate, createInFlightGate, overloadedError, refuseArrivalsWhenFull, refuseWhenFull, SHED_RETRY_AFTER_MS, shedExcess, type LagSource } from './load-shed';
 
 /** A handler whose calls stay in flight until the test settles them. */
 function heldHandler() {
@@ -212,6 +213,31 @@ describe('refuseWhenFull (the HTTP edge, before reading a body)', () => {
     expect(sheds).toBe(1);
     expect(thrown).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: { retryDelayMs: SHED_RETRY_AFTER_MS, errorInfo: { reason: 'ROUTER_OVERLOADED' } } });
     expect(gate.inFlight).toBe(1);
+  });
+});
+
+describe('refuseArrivalsWhenFull (the gRPC server, as a stream arrives)', () => {
+  const complete = `/${RouterService.typeName}/Complete`;
+  const stream = `/${RouterService.typeName}/StreamComplete`;
+
+  it('refuses Complete and StreamComplete while the gate is full, counting each, and takes no place either way', () => {
+    const gate = createInFlightGate(1);
+    let sheds = 0;
+    const check = refuseArrivalsWhenFull(gate, () => (sheds += 1));
+    expect(check(complete)).toBeUndefined();
+    expect(gate.inFlight).toBe(0);
+    gate.tryEnter();
+    expect(check(complete)).toBe(overloadedError(1));
+    expect(check(stream)).toMatchObject({ code: status.RESOURCE_EXHAUSTED, details: { retryDelayMs: SHED_RETRY_AFTER_MS, errorInfo: { reason: 'ROUTER_OVERLOADED' } } });
+    expect(sheds).toBe(2);
+    expect(gate.inFlight).toBe(1);
+  });
+
+  it('lets every other method through, full or not (health checks, reflection)', () => {
+    const gate = createInFlightGate(1);
+    gate.tryEnter();
+    const check = refuseArrivalsWhenFull(gate);
+    for (const path of ['/grpc.health.v1.Health/Check', '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', '/other.Service/Complete']) expect(check(path)).toBeUndefined();
   });
 });
 

@@ -1,3 +1,4 @@
+import { RouterService } from '@switchyard/contracts';
 import { AppError, status } from '@switchyard/grpc';
 import type { Clock } from '@switchyard/util';
 import { ROUTER_ERROR_DOMAIN } from './caller-errors';
@@ -166,6 +167,25 @@ export function refuseWhenFull(gate: InFlightGate, onShed: () => void = () => {}
   if (!gate.full()) return;
   onShed();
   throw overloadedError(gate.limit);
+}
+
+/** The router's calls that take a place in the in-flight gate (shedExcess wraps their handlers). */
+const GATED_PATHS = new Set(['Complete', 'StreamComplete'].map((m) => `/${RouterService.typeName}/${m}`));
+
+/**
+ * The gRPC server's arrival check (libs/grpc refuseOnArrival): a Complete or
+ * StreamComplete arriving while the gate is full is answered with the
+ * refusal before grpc-js reads it. Like refuseWhenFull it takes no place:
+ * shedExcess still takes it in the handler, so a place freed meanwhile is not
+ * lost, and one taken meanwhile (a burst read in one go, all of it arriving
+ * before any handler ran) is still refused there, at the full price.
+ */
+export function refuseArrivalsWhenFull(gate: InFlightGate, onShed: () => void = () => {}): (path: string) => AppError | undefined {
+  return (path) => {
+    if (!GATED_PATHS.has(path) || !gate.full()) return undefined;
+    onShed();
+    return overloadedError(gate.limit);
+  };
 }
 
 /**
