@@ -38,6 +38,10 @@ const benches: Record<string, { script: string; what: string }> = {
     script: 'services/limiter/bench/acquire.ts',
     what: 'Acquire p50/p99 and throughput, one replica on loopback, beside a bare Redis EVALSHA (flags: --n, --concurrency, --seconds)',
   },
+  refusals: {
+    script: 'bench/stack/refusal-cost.ts',
+    what: 'the router\'s CPU per call by how the call ends (admitted, shed by the in-flight bound, unknown route, bad key) over the built stack, a fixed amount of work per figure; --ref <commit> runs that commit in alternate rounds (flags: --seconds, --rounds, --callers, --ref)',
+  },
   stack: {
     script: 'bench/stack/stack-bench.ts',
     what: 'production topology (5 service processes, Redis, NATS) vs Portkey on one mock upstream: saturation, CPU per call over every process, added p50/p99 at 100 and 300 req/s, 2× saturation (goodput, refusals), peak RSS (flags: --quick, --reps, --seconds, --warmup, --traces, --only switchyard|portkey, --max-in-flight, --over-rate, --cpu-prof, --tsx, --variant label:K=V,…)',

@@ -40,20 +40,21 @@
  * The load generator is this process; its CPU is not counted. `--quick`: one
  * repetition of 3 s rows, for a smoke run.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { cpus } from 'node:os';
+import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { hashApiKey } from '@switchyard/config';
 import { Role, RouterService } from '@switchyard/contracts';
 import { createClient, parseGrpcError, status } from '@switchyard/grpc';
-import { builtEntry, builtNodeArgs, buildRef, buildServices } from '../../scripts/build';
+import { createGrpcCaller } from './grpc-caller';
+import { buildRef, buildServices } from '../../scripts/build';
+import { BENCH_KEY, benchGatewayYaml, startStackProcesses } from './stack-processes';
 
 const STACK_SERVICES = ['router', 'limiter', 'breaker', 'budget', 'cache'] as const;
-import { freePort, pidOfServer, processCpuMs, startNats, startOtlpReceiver, startRedis, spawnProcess, type SpawnedProcess, type ServerHandle } from '@switchyard/testing';
+import { freePort, processCpuMs, startOtlpReceiver, spawnProcess, type SpawnedProcess } from '@switchyard/testing';
 
 const root = resolve(__dirname, '../..');
 const argv = process.argv.slice(2);
@@ -105,11 +106,6 @@ const CPU_PROF_DIR = (() => {
 })();
 /** Run the services from their TypeScript sources through tsx instead of the build (`npm run stack` runs the build). */
 const TSX = flag('--tsx');
-type Svc = 'router' | 'limiter' | 'breaker' | 'budget' | 'cache';
-const entryOf = (svc: Svc, tsx: boolean, dist: string | undefined) =>
-  tsx ? resolve(root, `services/${svc}/src/main.ts`) : dist ? resolve(dist, svc, 'main.js') : builtEntry(svc);
-/** The node flags a build gives the service (scripts/build.ts SERVICE_NODE_ARGS), as `npm run stack` passes them; none through tsx. */
-const nodeArgsOf = (svc: Svc, tsx: boolean, dist: string | undefined) => (tsx ? [] : builtNodeArgs(svc, dist));
 /** A variant's space-separated node flags. */
 const flags = (spaced: string | undefined) => (spaced ? spaced.split(' ').filter(Boolean) : []);
 /**
@@ -139,7 +135,6 @@ const VARIANTS = argv.flatMap((a, i) => (a === '--variant' && argv[i + 1] ? [arg
   return { label: spec.slice(0, colon), env };
 });
 const CALL_DEADLINE_MS = 10_000;
-const KEY = 'sk-bench';
 const PROMPT = 'Say ok.';
 
 /** A refusal carries its retry-after (ms), which a closed-loop caller honours. */
@@ -222,75 +217,36 @@ async function startMock(): Promise<SpawnedProcess> {
   return spawnProcess({ entry: resolve(__dirname, 'mock-upstream.ts'), readyTimeoutMs: 60_000 });
 }
 
-const gatewayYaml = (upstream: string) => `
-deployments:
-  bench:
-    provider: openai
-    baseUrl: ${upstream}/v1
-    model: bench-m
-    apiKey: env:OPENAI_API_KEY
-    limits: { rpm: 1000000000, tpm: 1000000000000 }
-    price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }
-routes:
-  bench: { cacheable: false, candidates: [{ deployment: bench }] }
-tenants:
-  bench:
-    apiKeys: [{ id: bench-main, sha256: ${hashApiKey(KEY)} }]
-    limits: { rpm: 1000000000, tpm: 1000000000000 }
-    budgets: [{ period: day, limitUsd: 1000, hard: true }]
-`;
-
 /** The services as `npm run stack` runs them (scripts/stack.ts), on free ports. */
 async function startSwitchyard(name: string, upstream: string, variantEnv: Record<string, string>): Promise<System> {
-  const { TSX: tsxVar, REF: ref, ROUTER_NODE_ARGS: routerNodeArgs, SERVICES_NODE_ARGS: servicesNodeArgs, ...extraEnv } = variantEnv;
-  const tsx = TSX || tsxVar === '1';
-  const dist = ref ? await buildRef(ref, STACK_SERVICES) : undefined;
-  const [redis, nats] = await Promise.all([startRedis(), startNats({ jetstream: true })]);
-  const handles: ServerHandle[] = [redis, nats];
-  const dir = mkdtempSync(join(tmpdir(), 'sy-stack-bench-'));
-  const configPath = join(dir, 'switchyard.yaml');
-  writeFileSync(configPath, gatewayYaml(upstream));
-  const common = {
-    NATS_URL: nats.url,
-    REDIS_URL: redis.url,
-    SWITCHYARD_CONFIG: configPath,
-    GRPC_HOST: '127.0.0.1',
-    GRPC_PORT: '0',
-    OPENAI_API_KEY: 'sk-bench-upstream',
-    LOG_LEVEL: 'warn',
-    OTEL_TRACES_EXPORTER: 'none',
-    OTEL_METRICS_EXPORTER: 'none',
-    OTEL_SERVICE_NAME: undefined,
-    SWITCHYARD_INTERNAL_TOKEN: 'bench-internal-token',
-    SWITCHYARD_OPERATOR_TOKEN: 'bench-operator-token',
-    ...extraEnv,
-  };
-  const procs: Record<string, SpawnedProcess> = {};
-  const peers: Record<string, string> = {};
-  await Promise.all(
-    (['limiter', 'breaker', 'budget', 'cache'] as const).map(async (svc) => {
-      procs[svc] = await spawnProcess({ entry: entryOf(svc, tsx, dist), nodeArgs: [...nodeArgsOf(svc, tsx, dist), ...flags(servicesNodeArgs)], env: common, readyTimeoutMs: 120_000 });
-      peers[`${svc.toUpperCase()}_ADDR`] = `127.0.0.1:${procs[svc].port}`;
-    }),
-  );
-  procs.router = await spawnProcess({
-    entry: entryOf('router', tsx, dist),
+  const { TSX: tsxVar, REF: ref, ROUTER_NODE_ARGS: routerNodeArgs, SERVICES_NODE_ARGS: servicesNodeArgs, CALLER: caller, ...extraEnv } = variantEnv;
+  const stack = await startStackProcesses({
+    yaml: benchGatewayYaml(upstream),
+    tsx: TSX || tsxVar === '1',
+    ...(ref ? { dist: await buildRef(ref, STACK_SERVICES) } : {}),
+    env: extraEnv,
     // A variant's own ROUTER_* settings win over the bench's.
-    env: { ...common, ...peers, SWITCHYARD_OPERATOR_TOKEN: undefined, ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT), ROUTER_MIN_IN_FLIGHT: String(MIN_IN_FLIGHT), ...extraEnv },
-    nodeArgs: [...nodeArgsOf('router', tsx, dist), ...flags(routerNodeArgs), ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [])],
-    readyTimeoutMs: 120_000,
+    routerEnv: { ROUTER_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT), ROUTER_MIN_IN_FLIGHT: String(MIN_IN_FLIGHT), ...extraEnv },
+    routerNodeArgs: [...flags(routerNodeArgs), ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [])],
+    servicesNodeArgs: flags(servicesNodeArgs),
   });
-  const pids: Record<string, number> = Object.fromEntries(Object.entries(procs).map(([n, p]) => [n, p.pid]));
-  pids.redis = pidOfServer('redis-server', redis.port);
-  pids.nats = pidOfServer('nats-server', nats.port);
-  const client = createClient(RouterService, `127.0.0.1:${procs.router.port}`, { defaultDeadlineMs: CALL_DEADLINE_MS });
-  const metadata = { 'x-api-key': KEY };
+  const { address, pids } = stack;
+  const metadata = { 'x-api-key': BENCH_KEY };
+  const request = { route: 'bench', messages: [{ role: Role.USER, content: PROMPT }], params: { maxTokens: 16 } };
+  const client = caller === 'grpc-js' ? createClient(RouterService, address, { defaultDeadlineMs: CALL_DEADLINE_MS }) : undefined;
+  const lean = client ? undefined : createGrpcCaller(address, RouterService.method.complete, request, metadata, CALL_DEADLINE_MS);
   return {
     name,
     pids: () => pids,
     async call() {
+      if (lean) {
+        const o = await lean.call();
+        if (o.code === status.OK) return { ok: true };
+        const refused = (o.code === status.RESOURCE_EXHAUSTED || o.code === status.UNAVAILABLE) && o.retryDelayMs !== undefined;
+        return { ok: false, refused, code: `${status[o.code] ?? o.code}${refused ? '' : `: ${o.message.slice(0, 80)}`}`, ...(refused ? { retryMs: o.retryDelayMs } : {}) };
+      }
       try {
-        await client.complete({ route: 'bench', messages: [{ role: Role.USER, content: PROMPT }], params: { maxTokens: 16 } }, { metadata });
+        await client!.complete(request, { metadata });
         return { ok: true };
       } catch (err) {
         const e = parseGrpcError(err);
@@ -299,9 +255,9 @@ async function startSwitchyard(name: string, upstream: string, variantEnv: Recor
       }
     },
     async stop() {
-      client.close();
-      for (const svc of ['router', 'cache', 'budget', 'breaker', 'limiter']) await procs[svc]!.stop('SIGTERM', 10_000);
-      await Promise.all(handles.map((h) => h.stop()));
+      client?.close();
+      lean?.close();
+      await stack.stop();
     },
   };
 }
@@ -350,6 +306,8 @@ const quantile = (sorted: number[], q: number) => (sorted.length ? sorted[Math.m
 interface Row {
   /** This process's own event-loop delay p99 over the row (ms): the share of measured latency that is the load generator's. */
   selfLagP99: number;
+  /** This process's own CPU over the row (ms): the load generator shares the cores with what it measures. */
+  selfCpuMs: number;
   ok: number;
   latencies: number[];
   refused: number[];
@@ -359,9 +317,10 @@ interface Row {
 }
 
 async function measure(sys: System | undefined, run: (record: (o: Outcome, ms: number) => void) => Promise<void>): Promise<Row> {
-  const row: Row = { selfLagP99: NaN, ok: 0, latencies: [], refused: [], failed: new Map(), wallMs: 0, cpuMs: {} };
+  const row: Row = { selfLagP99: NaN, selfCpuMs: 0, ok: 0, latencies: [], refused: [], failed: new Map(), wallMs: 0, cpuMs: {} };
   const pids = sys?.pids() ?? {};
   const cpu0 = cpuOf(pids);
+  const self0 = process.cpuUsage();
   const t0 = performance.now();
   const lags: number[] = [];
   let due = t0 + 10;
@@ -378,6 +337,8 @@ async function measure(sys: System | undefined, run: (record: (o: Outcome, ms: n
     else row.failed.set(o.code, (row.failed.get(o.code) ?? 0) + 1);
   });
   row.wallMs = performance.now() - t0;
+  const self = process.cpuUsage(self0);
+  row.selfCpuMs = (self.user + self.system) / 1000;
   clearInterval(lagTimer);
   row.selfLagP99 = quantile(lags.sort((a, b) => a - b), 0.99);
   const cpu1 = cpuOf(pids);
@@ -426,6 +387,8 @@ interface Rep {
   satRps: number;
   cpuPerCallMs: number;
   cpuShare: Record<string, number>;
+  /** The load generator's own CPU per call at saturation and in the overload row (ms). */
+  selfCpuPerCallMs: { sat: number; over: number };
   added: Record<number, { p50: number; p99: number; refused: number; failed: number }>;
   satRefused: number;
   over: {
@@ -472,6 +435,7 @@ async function repetition(sys: System, direct: Record<number, Row>): Promise<Rep
     cpuPerCallMs: cpuTotal / calls,
     cpuShare: Object.fromEntries(Object.entries(sat.cpuMs).map(([n, ms]) => [n, ms / calls])),
     satRefused: sat.refused.length,
+    selfCpuPerCallMs: { sat: sat.selfCpuMs / calls, over: over.selfCpuMs / Math.max(1, over.ok + over.refused.length + failed) },
     added,
     over: {
       offered,
@@ -545,6 +509,7 @@ async function main() {
       ['… refused at saturation (callers wait the retry-after)', col((r) => fmt(r.map((x) => x.satRefused), 0))],
       ['CPU per call, all processes, ms', col((r) => fmt(r.map((x) => x.cpuPerCallMs), 2))],
       ['… by process, ms', col((r) => Object.keys(r[0]!.cpuShare).map((n) => `${n} ${median(r.map((x) => x.cpuShare[n]!)).toFixed(2)}`).join(', '))],
+      ['… the load generator\'s own CPU per call at saturation / at 2×, ms (not counted above; it shares the cores)', col((r) => `${fmt(r.map((x) => x.selfCpuPerCallMs.sat), 2)} / ${fmt(r.map((x) => x.selfCpuPerCallMs.over), 2)}`)],
       ...RATES.flatMap((rate): [string, string[]][] => [
         [`added p50 / p99 at ${rate} req/s, ms`, col((r) => `${signed(r.map((x) => x.added[rate]!.p50), 2)} / ${signed(r.map((x) => x.added[rate]!.p99), 1)}`)],
         [`… refused / failed at ${rate} req/s`, col((r) => `${fmt(r.map((x) => x.added[rate]!.refused), 0)} / ${fmt(r.map((x) => x.added[rate]!.failed), 0)}`)],
