@@ -53,21 +53,9 @@ export function builtEntry(service: ServiceName): string {
  * call of the stack unchanged (3.11 against 3.24/3.01 ms; 3.01 against
  * 2.94/3.05 ms), saturation the same within noise. A factor of 1.5 or 1.75
  * cut more (157–167 MB) at 6–16 % more router CPU per call.
- *
- * Since refusals became cheap (a shed call 97 → 27 µs of router CPU) and the
- * stack's CPU per call fell to 0.78× Portkey's, the router spends some of
- * that margin on memory: a 2 × 8 MB young generation and a growing factor of
- * 1.5. `npm run bench -- stack --reps 3 --seconds 5 --variant 'heap
- * flags:ROUTER_NODE_ARGS=--max-semi-space-size=8 --heap-growing-percent=50'`
- * beside Portkey: router peak 187 → 147 MB (own memory 142 → 101), stack 590
- * → 560 MB; router CPU per call 0.68 → 0.84 ms, the stack's 0.88 → 1.03
- * against Portkey's 1.14 (every pair still below it: 0.86–0.95×), saturation
- * 1,313 → 1,171 req/s against Portkey's 990. Tried before and reverted
- * (f6e81cb, 532e7cd) when the stack's CPU per call was at Portkey's, where
- * the flags took it above.
  */
 export const SERVICE_NODE_ARGS: Readonly<Record<ServiceName, readonly string[]>> = {
-  router: ['--max-semi-space-size=8', '--heap-growing-percent=50'],
+  router: ['--heap-growing-percent=100'],
   limiter: ['--max-old-space-size=256', '--max-semi-space-size=4'],
   breaker: ['--max-old-space-size=256', '--max-semi-space-size=4'],
   budget: ['--max-old-space-size=256', '--max-semi-space-size=4'],
