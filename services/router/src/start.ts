@@ -33,7 +33,7 @@ import { createCallSteps } from './handlers/call-steps';
 import { createCompleteHandler } from './handlers/complete';
 import { startLagSampler } from './handlers/event-loop-lag';
 import { createRecentLoopDelay } from './handlers/loop-delay';
-import { createAdaptiveGate, createInFlightGate, refuseArrivalsWhenFull, refuseWhenFull, SHED_WINDOW_MS, shedExcess, type InFlightGate } from './handlers/load-shed';
+import { countArrivals, createAdaptiveGate, createInFlightGate, refuseArrivalsWhenFull, refuseWhenFull, SHED_WINDOW_MS, shedExcess, type InFlightGate } from './handlers/load-shed';
 import { createRunQueue, worstOf, type RunQueue } from './handlers/run-queue';
 import { createStreamCompleteHandler } from './handlers/stream-complete';
 import type { KeyOwner, RouterContext, RouterLogger } from './router-context';
@@ -246,7 +246,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     const { ttlMs, staleTtlMs } = config.switchyard.defaults.cache;
     const loopDelay = recentLoopDelay(lifecycle);
     // One bound over both RPCs and both edges (gRPC, HTTP): a stream holds its place until it ends.
-    const { gate: inFlight, queue: runQueue } = inFlightGate(config, lifecycle, metrics);
+    const { gate, queue: runQueue } = inFlightGate(config, lifecycle, metrics);
+    const inFlight = countArrivals(gate);
     const ctx: RouterContext = {
       gateway: config.switchyard,
       keys: keyOwners(config),

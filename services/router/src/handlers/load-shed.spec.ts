@@ -1,7 +1,7 @@
 import { RouterService } from '@switchyard/contracts';
 import { isAppError, status } from '@switchyard/grpc';
 import { ManualClock } from '@switchyard/util';
-import { createAdaptiveGate, createInFlightGate, overloadedError, refuseArrivalsWhenFull, refuseWhenFull, SHED_RETRY_AFTER_MS, shedExcess, type LagSource } from './load-shed';
+import { countArrivals, createAdaptiveGate, createInFlightGate, overloadedError, refuseArrivalsWhenFull, refuseWhenFull, SHED_RETRY_AFTER_MS, shedExcess, type LagSource } from './load-shed';
 
 /** A handler whose calls stay in flight until the test settles them. */
 function heldHandler() {
@@ -216,12 +216,19 @@ describe('refuseWhenFull (the HTTP edge, before reading a body)', () => {
   });
 });
 
+/** countArrivals with its iteration boundary in the test's hands. */
+function arrivalGate(max: number) {
+  const clears: (() => void)[] = [];
+  const gate = countArrivals(createInFlightGate(max), (clear) => clears.push(clear));
+  return { gate, nextIteration: () => clears.splice(0).forEach((clear) => clear()) };
+}
+
 describe('refuseArrivalsWhenFull (the gRPC server, as a stream arrives)', () => {
   const complete = `/${RouterService.typeName}/Complete`;
   const stream = `/${RouterService.typeName}/StreamComplete`;
 
   it('refuses Complete and StreamComplete while the gate is full, counting each, and takes no place either way', () => {
-    const gate = createInFlightGate(1);
+    const { gate } = arrivalGate(1);
     let sheds = 0;
     const check = refuseArrivalsWhenFull(gate, () => (sheds += 1));
     expect(check(complete)).toBeUndefined();
@@ -234,10 +241,68 @@ describe('refuseArrivalsWhenFull (the gRPC server, as a stream arrives)', () => 
   });
 
   it('lets every other method through, full or not (health checks, reflection)', () => {
-    const gate = createInFlightGate(1);
+    const { gate } = arrivalGate(1);
     gate.tryEnter();
     const check = refuseArrivalsWhenFull(gate);
     for (const path of ['/grpc.health.v1.Health/Check', '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', '/other.Service/Complete']) expect(check(path)).toBeUndefined();
+  });
+
+  it('cuts a burst read in one go at the places left, before any of its handlers ran', () => {
+    const { gate } = arrivalGate(4);
+    gate.tryEnter();
+    const check = refuseArrivalsWhenFull(gate);
+    const burst = Array.from({ length: 6 }, () => check(complete));
+    expect(burst.map((r) => (r ? 'refused' : 'let in'))).toEqual(['let in', 'let in', 'let in', 'refused', 'refused', 'refused']);
+    expect(gate.inFlight).toBe(1);
+  });
+});
+
+describe('countArrivals', () => {
+  it('a handler taking its place takes its arrival off the count, so no call is counted twice', () => {
+    const { gate } = arrivalGate(3);
+    expect(gate.admitArrival()).toBe(true);
+    expect(gate.admitArrival()).toBe(true);
+    expect(gate.tryEnter()).toBe(true);
+    expect(gate.tryEnter()).toBe(true);
+    // Two in their handlers, none pending: one place left.
+    expect(gate.admitArrival()).toBe(true);
+    expect(gate.admitArrival()).toBe(false);
+  });
+
+  it('a handler refused a place takes its arrival off the count too', () => {
+    const { gate } = arrivalGate(1);
+    expect(gate.admitArrival()).toBe(true);
+    expect(gate.admitArrival()).toBe(false);
+    gate.tryEnter(); // the one let in takes the place
+    expect(gate.admitArrival()).toBe(false); // full
+    gate.leave();
+    expect(gate.admitArrival()).toBe(true);
+  });
+
+  it('forgets its count at the next loop iteration: a call whose request never comes holds nothing', () => {
+    const { gate, nextIteration } = arrivalGate(2);
+    expect(gate.admitArrival()).toBe(true);
+    expect(gate.admitArrival()).toBe(true);
+    expect(gate.admitArrival()).toBe(false);
+    nextIteration();
+    expect(gate.admitArrival()).toBe(true);
+    expect(gate.inFlight).toBe(0);
+  });
+
+  it('passes the gate through: places, bound and fullness are the gate\'s own', () => {
+    const inner = createInFlightGate(2);
+    const gate = countArrivals(inner, () => {});
+    expect(gate.tryEnter()).toBe(true);
+    expect(inner.inFlight).toBe(1);
+    expect(gate.limit).toBe(2);
+    gate.leave();
+    expect(inner.inFlight).toBe(0);
+    expect(gate.full()).toBe(false);
+  });
+
+  it('with no bound (0) every arrival is let in', () => {
+    const { gate } = arrivalGate(0);
+    for (let i = 0; i < 100; i++) expect(gate.admitArrival()).toBe(true);
   });
 });
 

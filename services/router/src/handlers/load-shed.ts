@@ -169,20 +169,75 @@ export function refuseWhenFull(gate: InFlightGate, onShed: () => void = () => {}
   throw overloadedError(gate.limit);
 }
 
+/** A gate that also counts the gated calls let in as they arrived and not yet in their handlers. */
+export interface ArrivalCountingGate extends InFlightGate {
+  /**
+   * A gated call arriving: false when it would be refused — every place
+   * taken, counting the calls let in before it in this loop iteration that
+   * have not reached their handlers yet; otherwise counts it and returns true.
+   */
+  admitArrival(): boolean;
+}
+
+/**
+ * Counts arrivals against `gate` as well as the calls in it. Node reads a
+ * burst of streams in one go and runs their handlers only after all of them
+ * arrived, so a check of the gate alone lets the whole burst through, and
+ * its excess is refused in the handlers, at grpc-js's price. Counted here, a
+ * burst is cut at the places it can have. The count is of this loop
+ * iteration only (it is cleared at `nextIteration`, the check phase), since
+ * what it counts is not a place: a call whose request never comes (a client
+ * that sends headers and trickles its body) must not hold one. Each handler
+ * that takes or is refused a place takes one off the count, so calls are not
+ * counted twice; a handler of a call that arrived in an earlier iteration
+ * takes off one it was not counted in, which errs towards refusing in the
+ * handler, as before.
+ */
+export function countArrivals(gate: InFlightGate, nextIteration: (clear: () => void) => void = (clear) => setImmediate(clear)): ArrivalCountingGate {
+  let pending = 0;
+  let clearQueued = false;
+  const clear = () => {
+    pending = 0;
+    clearQueued = false;
+  };
+  return {
+    get inFlight() {
+      return gate.inFlight;
+    },
+    get limit() {
+      return gate.limit;
+    },
+    full: () => gate.full(),
+    tryEnter() {
+      if (pending > 0) pending -= 1;
+      return gate.tryEnter();
+    },
+    leave: () => gate.leave(),
+    admitArrival() {
+      if (gate.full() || (gate.limit > 0 && gate.inFlight + pending >= gate.limit)) return false;
+      pending += 1;
+      if (!clearQueued) {
+        clearQueued = true;
+        nextIteration(clear);
+      }
+      return true;
+    },
+  };
+}
+
 /** The router's calls that take a place in the in-flight gate (shedExcess wraps their handlers). */
 const GATED_PATHS = new Set(['Complete', 'StreamComplete'].map((m) => `/${RouterService.typeName}/${m}`));
 
 /**
  * The gRPC server's arrival check (libs/grpc refuseOnArrival): a Complete or
- * StreamComplete arriving while the gate is full is answered with the
- * refusal before grpc-js reads it. Like refuseWhenFull it takes no place:
- * shedExcess still takes it in the handler, so a place freed meanwhile is not
- * lost, and one taken meanwhile (a burst read in one go, all of it arriving
- * before any handler ran) is still refused there, at the full price.
+ * StreamComplete arriving while every place is taken (countArrivals) is
+ * answered with the refusal before grpc-js reads it. Like refuseWhenFull it
+ * takes no place: shedExcess still takes it in the handler, so a place freed
+ * meanwhile is not lost, and one taken meanwhile is still refused there.
  */
-export function refuseArrivalsWhenFull(gate: InFlightGate, onShed: () => void = () => {}): (path: string) => AppError | undefined {
+export function refuseArrivalsWhenFull(gate: ArrivalCountingGate, onShed: () => void = () => {}): (path: string) => AppError | undefined {
   return (path) => {
-    if (!GATED_PATHS.has(path) || !gate.full()) return undefined;
+    if (!GATED_PATHS.has(path) || gate.admitArrival()) return undefined;
     onShed();
     return overloadedError(gate.limit);
   };
