@@ -126,7 +126,7 @@ export const envSpec = {
   sliceMs: envInt(
     'ROUTER_SLICE_MS',
     2,
-    'admitted calls\' CPU work from the provider\'s answer to the caller\'s runs in turns, at most this many ms of them per event-loop iteration before the loop polls its sockets again (0 = off: each wave of answers runs to the end first). Calls arriving meanwhile are admitted or refused between slices, not after the wave; the longest wait for a turn is, beside the loop\'s delay, what the adaptive bound (ROUTER_SHED_LAG_MS) holds under its target',
+    'admitted calls\' CPU work from the provider\'s answer to the caller\'s runs in turns, and so does a call\'s work from arrival to its provider request when other calls are waiting for their turns, at most this many ms of them per event-loop iteration before the loop polls its sockets again (0 = off: each wave of answers runs to the end first). Calls arriving meanwhile are admitted or refused between slices, not after the wave; the longest wait for a turn is, beside the loop\'s delay, what the adaptive bound (ROUTER_SHED_LAG_MS) holds under its target',
     { min: 0, max: 1_000 },
   ),
   minInFlight: envInt(

@@ -121,7 +121,7 @@ export const routerMetrics = {
   } satisfies MetricSpec,
   turnWait: {
     name: 'switchyard_router_turn_wait_seconds',
-    help: 'How long admitted calls waited for their turn of the CPU (ROUTER_SLICE_MS) once their provider answered: near 0 while the replica keeps up, up to about ROUTER_SHED_LAG_MS when the adaptive bound is holding it there',
+    help: 'How long admitted calls waited for their turn of the CPU (ROUTER_SLICE_MS) once their provider answered, and on admission while other calls were waiting: near 0 while the replica keeps up, up to about ROUTER_SHED_LAG_MS when the adaptive bound is holding it there',
     labels: [],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
   } satisfies HistogramSpec,

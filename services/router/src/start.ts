@@ -296,8 +296,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     const shed = () => metrics.shed();
     metrics.watchInFlight(inFlight);
     const calls = {
-      complete: shedExcess(inFlight, config.maxInFlight, createCompleteHandler(steps), shed),
-      streamComplete: shedExcess(inFlight, config.maxInFlight, createStreamCompleteHandler(steps), shed),
+      complete: shedExcess(inFlight, config.maxInFlight, createCompleteHandler(steps), shed, runQueue),
+      streamComplete: shedExcess(inFlight, config.maxInFlight, createStreamCompleteHandler(steps), shed, runQueue),
     };
     const server = await createGrpcServer({
       host: config.grpcHost,

@@ -93,6 +93,52 @@ function setLag(): LagSource & { next: number } {
   };
 }
 
+describe('the admission turn (shedExcess with a run queue)', () => {
+  /** A queue whose turns the test gives out. */
+  function manualQueue() {
+    const turns: (() => void)[] = [];
+    return {
+      turns,
+      queue: {
+        get waiting() {
+          return turns.length;
+        },
+        turn: () => new Promise<void>((resolve) => turns.push(resolve)),
+      },
+    };
+  }
+
+  it('starts an admitted call at once while nobody waits for a turn', () => {
+    const held = heldHandler();
+    const { queue, turns } = manualQueue();
+    const shed = shedExcess(createInFlightGate(4), 4, held.handler, () => {}, queue);
+    void shed('a');
+    void shed('b');
+    expect(held.calls()).toBe(2);
+    expect(turns).toHaveLength(0);
+  });
+
+  it('makes an admitted call wait its turn behind calls already waiting, holding its place meanwhile', async () => {
+    const held = heldHandler();
+    const { queue, turns } = manualQueue();
+    const gate = createInFlightGate(4);
+    const shed = shedExcess(gate, 4, held.handler, () => {}, queue);
+    const answerTurn = queue.turn(); // another call's answer waits for its turn
+    const a = shed('a');
+    expect(held.calls()).toBe(0);
+    expect(gate.inFlight).toBe(1);
+    expect(turns).toHaveLength(2);
+    turns.shift()!(); // the answer's turn
+    await answerTurn;
+    turns.shift()!(); // the admitted call's
+    await new Promise((r) => setImmediate(r));
+    expect(held.calls()).toBe(1);
+    held.pending[0]!.resolve('');
+    await expect(a).resolves.toBe('a');
+    expect(gate.inFlight).toBe(0);
+  });
+});
+
 describe('adaptive in-flight bound (ROUTER_SHED_LAG_MS)', () => {
   const WINDOW = 100;
   function setup(min = 4, max = 64, target = 10) {

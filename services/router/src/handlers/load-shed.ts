@@ -247,8 +247,23 @@ export function refuseArrivalsWhenFull(gate: ArrivalCountingGate, onShed: () => 
  * Wraps an RPC handler so it runs only with a place in `gate`, held until the
  * handler settles (a stream: until it ends). The refusal is a rejected
  * promise, so the call is answered on the same tick; `onShed` counts it.
+ *
+ * With a run queue (handlers/run-queue.ts), an admitted call that finds other
+ * calls waiting for their turn of the CPU waits for its own behind them
+ * before its work starts: under load its work from arrival to the provider
+ * request runs in the queue's slices too, and the loop reads (and refuses)
+ * what arrives between them. While nobody waits it starts at once, so a
+ * quiet replica, or a herd arriving at a replica whose upstream is failing
+ * (a failed answer takes no turn), runs each call straight through, in the
+ * order it arrived.
  */
-export function shedExcess<A extends unknown[], R>(gate: InFlightGate, max: number, handler: (...args: A) => Promise<R>, onShed: () => void = () => {}): (...args: A) => Promise<R> {
+export function shedExcess<A extends unknown[], R>(
+  gate: InFlightGate,
+  max: number,
+  handler: (...args: A) => Promise<R>,
+  onShed: () => void = () => {},
+  queue?: { turn: () => Promise<void>; readonly waiting: number },
+): (...args: A) => Promise<R> {
   if (max === 0) return handler;
   return (...args: A) => {
     if (!gate.tryEnter()) {
@@ -257,7 +272,7 @@ export function shedExcess<A extends unknown[], R>(gate: InFlightGate, max: numb
     }
     let result: Promise<R>;
     try {
-      result = handler(...args);
+      result = queue && queue.waiting > 0 ? queue.turn().then(() => handler(...args)) : handler(...args);
     } catch (err) {
       gate.leave();
       return Promise.reject(err);

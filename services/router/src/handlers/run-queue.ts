@@ -11,7 +11,8 @@ import type { LagSource } from './load-shed';
  * account, encode, write) run back to back, so a call arriving meanwhile is
  * read, and refused if the router is full, only a whole wave later. Each
  * admitted call instead waits its turn here when its provider's answer
- * arrives, before that work: each turn is a setImmediate,
+ * arrives, before that work, and on admission when others are already
+ * waiting (load-shed.ts shedExcess): each turn is a setImmediate,
  * and once a loop iteration has run `sliceMs` of turns the rest go to the
  * next iteration, after the next poll. Refusals and new arrivals are read
  * between slices, not after the wave.
