@@ -25,21 +25,12 @@ import { AttemptOutcomeBatchSchema, BatchedOutcomeSchema, ErrorClass } from '@sw
 import { OUTCOMES_STREAM, subjects } from '@switchyard/nats';
 import { pidOfServer, processCpuMs, spawnProcess, startNats, startRedis } from '@switchyard/testing';
 import { buildRef, buildServices, builtEntry, builtNodeArgs } from '../../scripts/build';
+import { positiveArg, stringArg } from '../args';
 import { OUTCOME_CONSUMER } from '@switchyard/breaker';
 
-const argv = process.argv.slice(2);
-const arg = (name: string, fallback: number) => {
-  const i = argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(argv[i + 1]) : NaN;
-  return Number.isFinite(v) && v > 0 ? v : fallback;
-};
-const BATCHES = arg('batches', 4_000);
-const BATCH = arg('batch', 5);
-const ROUNDS = arg('rounds', 3);
-const stringArg = (name: string) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
+const BATCHES = positiveArg('batches', 4_000);
+const BATCH = positiveArg('batch', 5);
+const ROUNDS = positiveArg('rounds', 3);
 const REF = stringArg('ref');
 const CPU_PROF_DIR = stringArg('cpu-prof');
 

@@ -4,7 +4,8 @@
  * The router's CPU per call for each way a call can end, from /proc, over
  * the built production topology (stack-processes.ts) in front of the stack
  * bench's mock upstream, driven by the lean gRPC caller (grpc-caller.ts),
- * `--callers` calling again at once:
+ * `--callers` calling again at once (at most as many as the places, 4, for
+ * every kind but `shed`: those calls take a place in the handler):
  * - admitted: the call goes to the upstream and is answered;
  * - shed: refused by the in-flight bound (RESOURCE_EXHAUSTED,
  *   ROUTER_OVERLOADED), while every place (ROUTER_MAX_IN_FLIGHT =
@@ -23,22 +24,14 @@ import { Role, RouterService } from '@switchyard/contracts';
 import { status } from '@switchyard/grpc';
 import { processCpuMs, spawnProcess } from '@switchyard/testing';
 import { buildRef, buildServices } from '../../scripts/build';
+import { positiveArg, stringArg } from '../args';
 import { createGrpcCaller } from './grpc-caller';
-import { BENCH_KEY, benchGatewayYaml, startStackProcesses, type StackProcesses } from './stack-processes';
+import { BENCH_KEY, benchDeploymentYaml, benchGatewayYaml, startStackProcesses, type StackProcesses } from './stack-processes';
 
-const argv = process.argv.slice(2);
-const arg = (name: string, fallback: number) => {
-  const i = argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(argv[i + 1]) : NaN;
-  return Number.isFinite(v) && v > 0 ? v : fallback;
-};
-const SECONDS = arg('seconds', 4);
-const ROUNDS = arg('rounds', 2);
-const CALLERS = arg('callers', 8);
-const REF = (() => {
-  const i = argv.indexOf('--ref');
-  return i >= 0 ? argv[i + 1] : undefined;
-})();
+const SECONDS = positiveArg('seconds', 4);
+const ROUNDS = positiveArg('rounds', 2);
+const CALLERS = positiveArg('callers', 8);
+const REF = stringArg('ref');
 const PLACES = 4;
 const DEADLINE_MS = 10_000;
 
@@ -65,8 +58,8 @@ async function measureKind(stack: StackProcesses, kind: Kind): Promise<{ us: num
     }
     return n;
   };
-  // Never more callers than places for the admitted kind, so none of them is shed.
-  const callers = kind === 'admitted' ? Math.min(CALLERS, PLACES) : CALLERS;
+  // Every kind but `shed` takes a place in the handler: never more callers than places, so none is shed.
+  const callers = kind === 'shed' ? CALLERS : Math.min(CALLERS, PLACES);
   await Promise.all(Array.from({ length: callers }, () => loop(performance.now() + 1_000)));
   const cpu0 = processCpuMs(stack.pids.router!);
   const t0 = performance.now();
@@ -77,7 +70,7 @@ async function measureKind(stack: StackProcesses, kind: Kind): Promise<{ us: num
   return { us: ((processCpuMs(stack.pids.router!) - cpu0) * 1000) / n, rps: (n / wallMs) * 1000 };
 }
 
-/** Takes every place with calls to the upstream that never answers, for `ms`; resolves once they have ended. */
+/** Takes every place with calls to the upstream that never answers, for `ms`; the function returned resolves once the router has every place free again. */
 async function holdPlaces(stack: StackProcesses, ms: number): Promise<() => Promise<void>> {
   const holder = createGrpcCaller(stack.address, RouterService.method.complete, request('hang'), { 'x-api-key': BENCH_KEY }, ms);
   const held = Array.from({ length: PLACES }, () => holder.call());
@@ -87,10 +80,15 @@ async function holdPlaces(stack: StackProcesses, ms: number): Promise<() => Prom
     if (i > 200) throw new Error('the holding calls never took every place');
     await new Promise((r) => setTimeout(r, 10));
   }
-  probe.close();
   return async () => {
     await Promise.all(held);
     holder.close();
+    // The holders' deadlines end their calls at the caller first; the router frees the places a moment later.
+    for (let i = 0; (await probe.call()).code !== status.OK; i++) {
+      if (i > 500) throw new Error('the router never gave the held places back');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    probe.close();
   };
 }
 
@@ -100,19 +98,7 @@ async function main() {
   const hang: Server = createServer(() => {}); // accepts requests and never answers them
   await new Promise<void>((r) => hang.listen(0, '127.0.0.1', () => r()));
   const hangUrl = `http://127.0.0.1:${(hang.address() as { port: number }).port}`;
-  const yaml = benchGatewayYaml(`http://127.0.0.1:${mock.port}`, {
-    deployments: `
-  hang:
-    provider: openai
-    baseUrl: ${hangUrl}/v1
-    model: bench-m
-    apiKey: env:OPENAI_API_KEY
-    timeoutMs: 120000
-    limits: { rpm: 1000000000, tpm: 1000000000000 }
-    price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }`,
-    routes: `
-  hang: { cacheable: false, candidates: [{ deployment: hang }] }`,
-  });
+  const yaml = benchGatewayYaml(`http://127.0.0.1:${mock.port}`, [benchDeploymentYaml('hang', hangUrl, '\n    timeoutMs: 120000')]);
   const routerEnv = { ROUTER_MAX_IN_FLIGHT: String(PLACES), ROUTER_MIN_IN_FLIGHT: String(PLACES) };
   const builds: { name: string; dist?: string }[] = [{ name: 'this checkout' }];
   if (REF) builds.push({ name: REF, dist: await buildRef(REF, ['router', 'limiter', 'breaker', 'budget', 'cache']) });
@@ -141,7 +127,7 @@ async function main() {
     return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
   };
   const cell = (rs: { us: number; rps: number }[]) => `${median(rs.map((r) => r.us)).toFixed(0)} [${Math.min(...rs.map((r) => r.us)).toFixed(0)}–${Math.max(...rs.map((r) => r.us)).toFixed(0)}] (${median(rs.map((r) => r.rps)).toFixed(0)}/s)`;
-  console.log(`\nrouter CPU per call, µs: median [min–max] of ${ROUNDS} round(s) of ${SECONDS} s, ${CALLERS} callers (admitted: ${Math.min(CALLERS, PLACES)}), calls/s in brackets; Node ${process.version}`);
+  console.log(`\nrouter CPU per call, µs: median [min–max] of ${ROUNDS} round(s) of ${SECONDS} s, ${CALLERS} callers (shed; the others ${Math.min(CALLERS, PLACES)}, the places), calls/s in brackets; Node ${process.version}`);
   console.log(`| call ends | ${builds.map((b) => b.name).join(' | ')} |`);
   console.log(`|---|${builds.map(() => '---').join('|')}|`);
   for (const kind of Object.keys(KINDS) as Kind[]) console.log(`| ${kind} | ${results.map((r) => cell(r.get(kind)!)).join(' | ')} |`);

@@ -13,23 +13,36 @@ export const BENCH_KEY = 'sk-bench';
 export type Svc = 'router' | 'limiter' | 'breaker' | 'budget' | 'cache';
 
 /**
- * The gateway config of the benches: deployment `bench` on the mock upstream
- * (limits far above any load, a price so budgets are checked), route `bench`
- * not cacheable, tenant `bench` with a $1,000 hard day cap. `more` adds
- * deployments (YAML lines under `deployments:`) and routes (under `routes:`).
+ * One OpenAI deployment of the benches and its route of the same name (not
+ * cacheable), on `upstream`: limits far above any load, a price so budgets
+ * are checked. `extra`: more YAML lines for the deployment, each starting
+ * with a newline and four spaces.
  */
-export function benchGatewayYaml(upstream: string, more: { deployments?: string; routes?: string } = {}): string {
-  return `
-deployments:
-  bench:
+export function benchDeploymentYaml(name: string, upstream: string, extra = ''): { deployment: string; route: string } {
+  return {
+    deployment: `
+  ${name}:
     provider: openai
     baseUrl: ${upstream}/v1
     model: bench-m
     apiKey: env:OPENAI_API_KEY
     limits: { rpm: 1000000000, tpm: 1000000000000 }
-    price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }${more.deployments ?? ''}
-routes:
-  bench: { cacheable: false, candidates: [{ deployment: bench }] }${more.routes ?? ''}
+    price: { inputPerMillionUsd: 0.15, outputPerMillionUsd: 0.6 }${extra}`,
+    route: `
+  ${name}: { cacheable: false, candidates: [{ deployment: ${name} }] }`,
+  };
+}
+
+/**
+ * The gateway config of the benches: deployment and route `bench` on the
+ * mock upstream (benchDeploymentYaml), tenant `bench` with a $1,000 hard day
+ * cap; `more` adds deployments and routes made the same way.
+ */
+export function benchGatewayYaml(upstream: string, more: { deployment: string; route: string }[] = []): string {
+  const all = [benchDeploymentYaml('bench', upstream), ...more];
+  return `
+deployments:${all.map((d) => d.deployment).join('')}
+routes:${all.map((d) => d.route).join('')}
 tenants:
   bench:
     apiKeys: [{ id: bench-main, sha256: ${hashApiKey(BENCH_KEY)} }]
