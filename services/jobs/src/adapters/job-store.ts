@@ -106,9 +106,12 @@ export async function createNatsJobStore(nc: NatsConnection, options: { ttlMs: n
     },
     async listIds(tenant) {
       const prefix = `job.${tenant}.`;
-      const ids: string[] = [];
-      for await (const key of await kv.keys(`${prefix}*`)) ids.push(key.slice(prefix.length));
-      return ids.sort().reverse();
+      // A Set, not a list: kv.keys() reads until nothing is pending, so a job
+      // updated while the keys are read comes back a second time (a ListJobs
+      // page then held it twice, and lacked a job its size had room for).
+      const ids = new Set<string>();
+      for await (const key of await kv.keys(`${prefix}*`)) ids.add(key.slice(prefix.length));
+      return [...ids].sort().reverse();
     },
   };
   return store;
