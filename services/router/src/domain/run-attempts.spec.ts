@@ -169,6 +169,26 @@ describe('runAttempts', () => {
     expect(tried).toEqual(['a', 'a', 'a', 'b']); // retried up to maxAttempts, then the fallback, as before
   });
 
+  it('marks a deadline-cut attempt as no breaker outcome only while it ran under 3x the usual latency', async () => {
+    const cutAfter = async (usualMs: number, deadlineInMs: number, deploymentTimeoutMs = 30_000) => {
+      const h = harness({});
+      h.ports.expectedLatencyMs = () => usualMs;
+      h.ports.call = async (_c, allowedMs) => {
+        h.clock.advance(allowedMs);
+        throw providerError('TIMEOUT');
+      };
+      await runAttempts([candidate('a', { timeoutMs: deploymentTimeoutMs })], h.ports, options(h.clock.now() + deadlineInMs));
+      return h.events.map((e) => [e.record.latencyMs, e.cutByDeadline ?? false, e.record.note ?? '']);
+    };
+    expect(await cutAfter(100, 260)).toEqual([[250, true, expect.stringMatching(/cut by the caller's deadline within 3x the deployment's usual 100 ms: not a breaker failure/)]]);
+    // Three times its usual latency and more: the deployment is slow by its own measure.
+    expect((await cutAfter(100, 310))[0]!.slice(0, 2)).toEqual([300, false]);
+    // No usual latency known yet: counted, as a hang would be.
+    expect((await cutAfter(0, 260))[0]!.slice(0, 2)).toEqual([250, false]);
+    // The deployment's own timeout, not the deadline's: counted.
+    expect((await cutAfter(100, 10_000, 200))[0]!.slice(0, 2)).toEqual([200, false]);
+  });
+
   it('fails fast on INVALID_REQUEST without trying other candidates', async () => {
     const h = harness({ a: ['INVALID_REQUEST'] });
     const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());

@@ -54,6 +54,12 @@ export interface AttemptEvent<T> {
   classification?: Classification;
   /** The caller went away mid-attempt: nothing about the provider was learned. */
   cancelled?: boolean;
+  /**
+   * The caller's deadline cut this attempt (a TIMEOUT) before the deployment
+   * took unusually long: the request was sent and is paid for, but it says
+   * nothing about the deployment's health, so it is no breaker outcome.
+   */
+  cutByDeadline?: boolean;
 }
 
 export interface AttemptPorts<T> {
@@ -159,6 +165,15 @@ export const ATTEMPT_CUT_BY_DEADLINE = "the caller's deadline cut the last attem
 
 /** A grant from the queue is used only with twice the observed latency plus this much left. */
 const LATE_GRANT_MIN_MS = 50;
+
+/**
+ * A timeout the caller's deadline forced is the deployment's fault only once
+ * the attempt had run this many times its usual latency (cluster p50, else
+ * this replica's average): a hung provider still opens its breaker for
+ * callers with long deadlines, while one caller's deadlines just above the
+ * usual latency cannot open it for everyone.
+ */
+export const CUT_BLAMES_DEPLOYMENT_AFTER = 3;
 
 /**
  * How long the last candidate may wait in the limiter's queue: what is left
@@ -319,9 +334,14 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
         if (c.retryAfterMs !== undefined) record.retryAfterMs = c.retryAfterMs;
         if (c.status !== undefined) record.httpStatus = c.status;
         record.note = joinNotes(record.note, failureNote(c));
+        // A timeout that used up what the deadline allowed (timers and the wall
+        // clock may differ by a millisecond) was the deadline's, not the deployment's.
+        const cutByDeadline = c.errorClass === 'TIMEOUT' && timeoutMs < candidate.deployment.timeoutMs && record.latencyMs >= timeoutMs - 1;
+        const blameless = cutByDeadline && expected > 0 && record.latencyMs < CUT_BLAMES_DEPLOYMENT_AFTER * expected;
+        if (blameless) record.note = joinNotes(record.note, `cut by the caller's deadline within ${CUT_BLAMES_DEPLOYMENT_AFTER}x the deployment's usual ${Math.round(expected)} ms: not a breaker failure`);
         attempts.push(record);
         last = { classification: c, candidate };
-        ports.afterAttempt({ candidate, admission, record, classification: c });
+        ports.afterAttempt({ candidate, admission, record, classification: c, ...(blameless ? { cutByDeadline: true } : {}) });
 
         if (ports.committed?.()) return fail('failed after output was sent');
         const step = decideNextStep(
@@ -339,14 +359,11 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
           options.retry,
           ports.rng,
         );
-        // A timeout that used up what the deadline allowed (timers and the wall
-        // clock may differ by a millisecond) was the deadline's, not the deployment's.
-        const cutByDeadline = c.errorClass === 'TIMEOUT' && timeoutMs < candidate.deployment.timeoutMs && record.latencyMs >= timeoutMs - 1;
         if (step.kind === 'stop') return fail(cutByDeadline ? ATTEMPT_CUT_BY_DEADLINE : step.reason);
         // A failed half-open probe is the breaker's verdict (back to OPEN); a retry
         // here would be a second request on the deployment that holds no permit.
         // Likewise once the breaker opened the deployment while this call was in flight.
-        const probeFailed = admission.probe !== undefined && c.countsTowardBreaker;
+        const probeFailed = admission.probe !== undefined && c.countsTowardBreaker && !blameless;
         const openedMeanwhile = !probeFailed && ports.mayDispatch !== undefined && !ports.mayDispatch(candidate);
         if (step.kind === 'retry' && (probeFailed || openedMeanwhile)) {
           if (queue.length === 0) return fail(probeFailed ? 'half-open probe failed' : 'deployment opened by the breaker');

@@ -61,25 +61,29 @@ export function createAttemptReport(
       ...(extras.rateLimit ? { successLimits: extras.rateLimit } : {}),
       requestId: p.requestId,
     });
-    outcomes.publish(
-      create(AttemptOutcomeSchema, {
-        eventId: randomUUID(),
-        requestId: p.requestId,
-        route: p.call.routeName,
-        tenant: p.owner.tenantId,
-        feature: p.call.feature,
-        deployment: deploymentRef(candidate),
-        errorClass: record.errorClass ? ErrorClassEnum[record.errorClass] : ErrorClassEnum.UNSPECIFIED,
-        httpStatus: record.httpStatus ?? (record.errorClass ? 0 : 200),
-        latencyMs: record.latencyMs,
-        upstreamRequestId: record.upstreamRequestId ?? '',
-        timeUnixMs: BigInt(clock.now()),
-        attempt: record.attempt,
-        streaming: extras.streaming ?? false,
-        timeToFirstTokenMs: extras.timeToFirstTokenMs ?? 0,
-        ...(usage ? { usage } : {}),
-      }),
-    );
+    // The breakers (shared and local) learn of a deployment from its outcomes;
+    // an attempt the caller's deadline cut short has none to tell.
+    if (!event.cutByDeadline) {
+      outcomes.publish(
+        create(AttemptOutcomeSchema, {
+          eventId: randomUUID(),
+          requestId: p.requestId,
+          route: p.call.routeName,
+          tenant: p.owner.tenantId,
+          feature: p.call.feature,
+          deployment: deploymentRef(candidate),
+          errorClass: record.errorClass ? ErrorClassEnum[record.errorClass] : ErrorClassEnum.UNSPECIFIED,
+          httpStatus: record.httpStatus ?? (record.errorClass ? 0 : 200),
+          latencyMs: record.latencyMs,
+          upstreamRequestId: record.upstreamRequestId ?? '',
+          timeUnixMs: BigInt(clock.now()),
+          attempt: record.attempt,
+          streaming: extras.streaming ?? false,
+          timeToFirstTokenMs: extras.timeToFirstTokenMs ?? 0,
+          ...(usage ? { usage } : {}),
+        }),
+      );
+    }
     if (!logsInfo(logger)) return;
     logger.info(
       {
