@@ -91,6 +91,7 @@ export interface KvStore {
   /** Compare-and-set: writes only if the key is at `revision`; throws `KvConflictError` otherwise. */
   update(key: string, data: Uint8Array, revision: number): Promise<number>;
   delete(key: string): Promise<void>;
+  /** Every key that holds a value, each once, even while keys are being written. */
   keys(): Promise<string[]>;
   /**
    * Starts a watcher; the promise resolves once the current values have been

@@ -361,9 +361,10 @@ function createNatsKv(
     },
     async keys() {
       assertOpen();
-      const out: string[] = [];
-      for await (const key of await kv.keys()) out.push(key);
-      return out;
+      // kv.keys() reads until nothing is pending, so a key written meanwhile comes twice.
+      const out = new Set<string>();
+      for await (const key of await kv.keys()) out.add(key);
+      return [...out];
     },
     async watch(watchOptions) {
       assertOpen();

@@ -261,6 +261,25 @@ export function eventBusContract(name: string, setup: () => Promise<EventBusFixt
         expect(await kv.keys()).toEqual(['anthropic.sonnet']);
       });
 
+      it('lists each key once while the keys are being written', async () => {
+        const kv = await (await connect('kv-busy')).kv(uid('busy'));
+        const keys = Array.from({ length: 100 }, (_, i) => `deployment.d${String(i).padStart(3, '0')}`);
+        for (const key of keys) await kv.put(key, enc('CLOSED'));
+        let writing = true;
+        const writes = (async () => {
+          let rounds = 0;
+          while (writing || rounds === 0) {
+            for (const key of keys) await kv.put(key, enc(`round ${rounds}`));
+            rounds++;
+          }
+        })();
+        const listings: string[][] = [];
+        for (let i = 0; i < 5; i++) listings.push(await kv.keys());
+        writing = false;
+        await writes;
+        for (const listed of listings) expect([...listed].sort()).toEqual(keys);
+      });
+
       it('create fails on an existing key and update is compare-and-set', async () => {
         const bus = await connect('cas');
         const bucket = uid('cas');
