@@ -183,6 +183,15 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       await expect(narrow.chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(OpenAI.PermissionDeniedError);
     });
 
+    it('a model id that is not valid percent-encoding gets a 400 naming it, and the router keeps serving', async () => {
+      for (const bad of ['%ZZ', '%E0%A4%A']) {
+        const res = await fetch(`${base}/v1/models/${bad}`);
+        expect(res.status).toBe(400);
+        expect(((await res.json()) as { error: { message: string; param: string } }).error).toMatchObject({ param: 'model', message: expect.stringMatching(/not valid percent-encoding/) });
+      }
+      expect((await openai.models.retrieve('chat')).id).toBe('chat');
+    });
+
     it('auth and unknown models raise the SDK typed errors', async () => {
       const stranger = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'nope', maxRetries: 0 });
       await expect(stranger.chat.completions.create({ model: 'chat', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(OpenAI.AuthenticationError);

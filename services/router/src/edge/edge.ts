@@ -5,7 +5,7 @@ import { authenticate, authorizeRoute } from '../handlers/auth';
 import type { KeyOwner, RouterLogger } from '../router-context';
 import { answerHeaders } from './answer-headers';
 import { anthropicEventWriter, countTokens, messageBody, parseMessages, sendAnthropicError } from './anthropic';
-import { EdgeError, toEdgeError } from './errors';
+import { badRequest, EdgeError, toEdgeError } from './errors';
 import { sendJson, startEdgeServer, type EdgeRequest, type EdgeRoute, type EdgeServer } from './http-server';
 import { chatCompletionBody, openAiChunkWriter, parseChatCompletion, sendOpenAiError } from './openai';
 import { completeRequest, headerControls, inProcessCall, streamCompleteRequest, TRACE_ID_HEADER, type HeaderControls, type RouterCalls, type RouterRequestInit } from './router-call';
@@ -188,7 +188,16 @@ export function startEdge(deps: EdgeDeps, opts: EdgeOptions): Promise<EdgeServer
       const exact = routes[`${method} ${path}`];
       if (exact) return exact;
       const m = method === 'GET' ? /^\/v1\/models\/(.+)$/.exec(path) : null;
-      return m ? getModel(decodeURIComponent(m[1]!)) : undefined;
+      if (!m) return undefined;
+      let id: string;
+      try {
+        id = decodeURIComponent(m[1]!);
+      } catch {
+        return async () => {
+          throw badRequest('model', `the model id in the path is not valid percent-encoding: ${JSON.stringify(m[1]!.slice(0, 64))}`);
+        };
+      }
+      return getModel(id);
     },
     fail: (r, err) => {
       // Anything not meant for the caller (a bug) is answered 500 "internal error"; its cause stays in the logs.

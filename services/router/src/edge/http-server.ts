@@ -94,9 +94,14 @@ export async function startEdgeServer(opts: EdgeServerOptions): Promise<EdgeServ
         if (!res.writableFinished) controller.abort(new Error('client disconnected'));
       });
       const r: EdgeRequest = { req, res, requestId, path, signal: controller.signal, json: () => readJson(req, opts.maxBodyBytes) };
-      const handler = opts.route(req.method ?? 'GET', path);
-      const run = handler ? handler(r) : Promise.reject(new EdgeError(404, 'not_found', `no endpoint ${req.method} ${path}`));
-      run.catch((err: unknown) => {
+      // Async, so that nothing thrown while choosing or starting the handler
+      // escapes this listener: an uncaught throw here would end the process.
+      const run = (async () => {
+        const handler = opts.route(req.method ?? 'GET', path);
+        if (!handler) throw new EdgeError(404, 'not_found', `no endpoint ${req.method} ${path}`);
+        return handler(r);
+      })();
+      void run.catch((err: unknown) => {
         if (res.headersSent) {
           res.destroy();
           return;
