@@ -82,6 +82,17 @@ describe('validateChatFeatures names the bad field', () => {
     }
   });
 
+  it('rejects schemas and arguments nested too deeply to be read back, naming them', () => {
+    const deepText = '{"x":'.repeat(20_000) + '1' + '}'.repeat(20_000);
+    const deep = JSON.parse(deepText) as Record<string, unknown>;
+    const schemaErr = thrown({ ...base, tools: [{ ...tool, parameters: { type: 'object', properties: {}, x: deep } }] });
+    expect(schemaErr).toBeInstanceOf(InvalidJsonSchemaError);
+    expect(schemaErr).toMatchObject({ field: 'tools[0].parameters', problem: expect.stringMatching(/nested more than 100 levels/) });
+    const argsErr = thrown({ ...base, messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: '', toolCalls: [{ ...call, arguments: deepText }] }] });
+    expect(argsErr).toBeInstanceOf(InvalidToolArgumentsError);
+    expect((argsErr as { field: string }).field).toBe('messages[1].toolCalls[0].arguments');
+  });
+
   it('rejects an image over the size bound, and a media type no provider takes', () => {
     const big = 'A'.repeat(Math.ceil(((MAX_IMAGE_BYTES + 3) * 4) / 3));
     const req = (data: string, mediaType = 'image/png'): ChatRequest => ({ ...base, messages: [{ role: 'user', content: [{ type: 'image', source: { kind: 'base64', mediaType, data } }] }] });

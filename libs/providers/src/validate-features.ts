@@ -1,3 +1,4 @@
+import { jsonDepth, MAX_JSON_DEPTH } from '@switchyard/util';
 import { InvalidChatRequestError } from './errors';
 import { messageImages, parseDataUrl } from './message-content';
 import type { ChatMessage, ChatRequest, ImagePart, ResponseFormat, ToolChoice, ToolDefinition } from './types';
@@ -50,6 +51,11 @@ const SCHEMA_ONE = ['items', 'additionalProperties', 'not', 'if', 'then', 'else'
  * schema that is not an object, a misspelt type, a malformed `properties`.
  */
 export function checkJsonSchema(schema: unknown, field: string): void {
+  if (jsonDepth(schema) > MAX_JSON_DEPTH) throw new InvalidJsonSchemaError(field, `is nested more than ${MAX_JSON_DEPTH} levels deep`);
+  checkSubschema(schema, field);
+}
+
+function checkSubschema(schema: unknown, field: string): void {
   if (typeof schema === 'boolean') return;
   if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) throw new InvalidJsonSchemaError(field, 'must be a JSON Schema object');
   const s = schema as Record<string, unknown>;
@@ -67,15 +73,15 @@ export function checkJsonSchema(schema: unknown, field: string): void {
     const map = s[key];
     if (map === undefined) continue;
     if (map === null || typeof map !== 'object' || Array.isArray(map)) throw new InvalidJsonSchemaError(`${field}.${key}`, 'must be an object of schemas');
-    for (const [name, sub] of Object.entries(map as Record<string, unknown>)) checkJsonSchema(sub, `${field}.${key}.${name}`);
+    for (const [name, sub] of Object.entries(map as Record<string, unknown>)) checkSubschema(sub, `${field}.${key}.${name}`);
   }
   for (const key of SCHEMA_LISTS) {
     const list = s[key];
     if (list === undefined) continue;
     if (!Array.isArray(list) || list.length === 0) throw new InvalidJsonSchemaError(`${field}.${key}`, 'must be a non-empty list of schemas');
-    list.forEach((sub, i) => checkJsonSchema(sub, `${field}.${key}[${i}]`));
+    list.forEach((sub, i) => checkSubschema(sub, `${field}.${key}[${i}]`));
   }
-  for (const key of SCHEMA_ONE) if (s[key] !== undefined) checkJsonSchema(s[key], `${field}.${key}`);
+  for (const key of SCHEMA_ONE) if (s[key] !== undefined) checkSubschema(s[key], `${field}.${key}`);
 }
 
 /** Tool parameters must be an object schema: both providers call functions with a JSON object. */
@@ -131,6 +137,7 @@ export function checkToolArguments(args: unknown, field: string): void {
     throw new InvalidToolArgumentsError(field, `is not JSON: ${(err as Error).message}`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidToolArgumentsError(field, 'must be a JSON object');
+  if (jsonDepth(value) > MAX_JSON_DEPTH) throw new InvalidToolArgumentsError(field, `is nested more than ${MAX_JSON_DEPTH} levels deep`);
 }
 
 /**

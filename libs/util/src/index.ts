@@ -11,3 +11,4 @@ export {
   type ErrorClassTraits,
 } from './error-class';
 export { isLoopbackHost } from './loopback';
+export { jsonDepth, MAX_JSON_DEPTH } from './json-depth';

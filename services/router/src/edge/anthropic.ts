@@ -1,7 +1,7 @@
 import { FinishReason, Role, ToolChoiceMode, type CompleteResponse, type Final } from '@switchyard/contracts';
 import { countChatTokens } from '@switchyard/tokens';
 import { ANTHROPIC_STOP } from './answer-headers';
-import { arr, bool, given, int, num, obj, onlyKnown, str, type Obj } from './check';
+import { arr, bool, given, int, jsonText, num, obj, onlyKnown, str, type Obj } from './check';
 import { badRequest, EdgeError, errorHeaders, toEdgeError } from './errors';
 import { sendJson, type EdgeRequest } from './http-server';
 import { controlFields, type HeaderControls, type RouterRequestInit } from './router-call';
@@ -55,7 +55,7 @@ function messagesOf(raw: unknown, i: number): MessageInit[] {
     if (type === 'text') parts.push({ part: { case: 'text', value: str(b.text, `${param}.text`) } });
     else if (type === 'image' && role === Role.USER) parts.push(imageOf(b, param));
     else if (type === 'tool_use' && role === Role.ASSISTANT) {
-      toolCalls.push({ id: str(b.id, `${param}.id`), name: str(b.name, `${param}.name`), arguments: JSON.stringify(obj(b.input, `${param}.input`)) });
+      toolCalls.push({ id: str(b.id, `${param}.id`), name: str(b.name, `${param}.name`), arguments: jsonText(obj(b.input, `${param}.input`), `${param}.input`) });
     } else if (type === 'tool_result' && role === Role.USER) {
       const text = given(b.content) ? textOf(b.content, `${param}.content`) : '';
       const isError = given(b.is_error) ? bool(b.is_error, `${param}.is_error`) : false;
@@ -79,7 +79,7 @@ function toolsOf(b: Obj, params: ParamsInit): void {
       return {
         name: str(t.name, `tools[${i}].name`),
         description: given(t.description) ? str(t.description, `tools[${i}].description`) : '',
-        parametersJson: JSON.stringify(obj(t.input_schema, `tools[${i}].input_schema`)),
+        parametersJson: jsonText(obj(t.input_schema, `tools[${i}].input_schema`), `tools[${i}].input_schema`),
       };
     });
   }

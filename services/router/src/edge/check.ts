@@ -1,3 +1,4 @@
+import { jsonDepth, MAX_JSON_DEPTH } from '@switchyard/util';
 import { badRequest } from './errors';
 
 /** Small type checks that name the parameter (`messages[2].content`) in their error. */
@@ -46,4 +47,10 @@ export function onlyKnown(o: Obj, known: ReadonlySet<string>, prefix: string): v
 export function dataUrl(url: string): { mediaType: string; data: Buffer } | undefined {
   const m = /^data:([^;,]+);base64,(.*)$/s.exec(url);
   return m ? { mediaType: m[1]!, data: Buffer.from(m[2]!, 'base64') } : undefined;
+}
+
+/** A JSON document the caller gave as an object (a schema, a tool call's input) → its text; refused when nested too deeply to be read back without a stack overflow. */
+export function jsonText(v: Obj, param: string): string {
+  if (jsonDepth(v) > MAX_JSON_DEPTH) throw badRequest(param, `is nested more than ${MAX_JSON_DEPTH} levels deep`);
+  return JSON.stringify(v);
 }

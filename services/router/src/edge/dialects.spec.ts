@@ -83,8 +83,28 @@ describe('OpenAI chat.completions → router request', () => {
     [{ model: 'chat', messages: [], frequency_penalty: 0.5 }, 'frequency_penalty'],
     [{ model: 'chat', messages: [], max_tokens: 1.5 }, 'max_tokens'],
     [{ model: 'chat', messages: [], temprature: 1 }, 'temprature'],
+    [{ model: 'chat', messages: [], max_tokens: 0 }, 'max_tokens'],
+    [{ model: 'chat', messages: [], max_tokens: null, max_completion_tokens: 0 }, 'max_completion_tokens'],
+    [{ model: 'chat', messages: [], store: true }, 'store'],
+    [{ model: 'chat', messages: [], metadata: { team: 'a' } }, 'metadata'],
   ])('%j is refused naming %s', (body, param) => {
     expect(badParam(() => parseChatCompletion(body, controls))).toBe(param);
+  });
+
+  it('store and metadata at their defaults are accepted', () => {
+    expect(parseChatCompletion({ model: 'chat', messages: [], store: false, metadata: {} }, controls).init.route).toBe('chat');
+    expect(parseChatCompletion({ model: 'chat', messages: [], store: null, metadata: null }, controls).init.route).toBe('chat');
+  });
+
+  it('a schema nested too deeply to be read back is refused naming it, not a stack overflow', () => {
+    let deep: unknown = {};
+    for (let i = 0; i < 20_000; i++) deep = { x: [deep] };
+    const tool = (parameters: unknown) => ({ type: 'function', function: { name: 'f', parameters } });
+    expect(badParam(() => parseChatCompletion({ model: 'chat', messages: [], tools: [tool({ type: 'object', properties: {} }), tool(deep)] }, controls))).toBe('tools[1].function.parameters');
+    expect(badParam(() => parseChatCompletion({ model: 'chat', messages: [], response_format: { type: 'json_schema', json_schema: { name: 's', schema: deep } } }, controls))).toBe('response_format.json_schema.schema');
+    expect(badParam(() => parseMessages({ model: 'claude', max_tokens: 8, messages: [], tools: [{ name: 'f', input_schema: deep }] }, controls))).toBe('tools[0].input_schema');
+    const toolUse = { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'f', input: deep }] };
+    expect(badParam(() => parseMessages({ model: 'claude', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }, toolUse] }, controls))).toBe('messages[1].content[0].input');
   });
 
   it('answers: tool calls with null content; a stream ends with finish, usage and [DONE], or an error event and no [DONE]', () => {

@@ -1,6 +1,6 @@
 import { FinishReason, ResponseFormatType, Role, ToolChoiceMode, type CompleteResponse, type Final } from '@switchyard/contracts';
 import { answerHeaders, OPENAI_FINISH } from './answer-headers';
-import { arr, bool, dataUrl, given, int, num, obj, onlyKnown, str, type Obj } from './check';
+import { arr, bool, dataUrl, given, int, jsonText, num, obj, onlyKnown, str, type Obj } from './check';
 import { badRequest, EdgeError, errorHeaders, toEdgeError } from './errors';
 import { sendJson, type EdgeRequest } from './http-server';
 import { controlFields, type HeaderControls, type RouterRequestInit } from './router-call';
@@ -73,7 +73,7 @@ function responseFormatOf(v: unknown): ParamsInit['responseFormat'] {
   return {
     type: ResponseFormatType.JSON_SCHEMA,
     name: str(s.name, 'response_format.json_schema.name'),
-    schemaJson: JSON.stringify(obj(s.schema ?? {}, 'response_format.json_schema.schema')),
+    schemaJson: jsonText(obj(s.schema ?? {}, 'response_format.json_schema.schema'), 'response_format.json_schema.schema'),
     ...(given(s.strict) ? { strict: bool(s.strict, 'response_format.json_schema.strict') } : {}),
   };
 }
@@ -88,13 +88,15 @@ export interface OpenAiCall {
 export function parseChatCompletion(body: unknown, controls: HeaderControls): OpenAiCall {
   const b = obj(body, 'body');
   onlyKnown(b, KNOWN, '');
-  for (const [k, neutral] of [['frequency_penalty', 0], ['presence_penalty', 0], ['logprobs', false]] as const) {
+  for (const [k, neutral] of [['frequency_penalty', 0], ['presence_penalty', 0], ['logprobs', false], ['store', false]] as const) {
     if (given(b[k]) && b[k] !== neutral) throw badRequest(k, `is not supported by this gateway (only ${String(neutral)} or null)`);
   }
+  // Metadata tags a stored completion; this gateway stores none.
+  if (given(b.metadata) && Object.keys(obj(b.metadata, 'metadata')).length > 0) throw badRequest('metadata', 'is not supported by this gateway (only {} or null: completions are not stored)');
   if (given(b.n) && int(b.n, 'n') !== 1) throw badRequest('n', 'only n = 1 is supported');
   const params: ParamsInit = {};
   const maxTokens = given(b.max_completion_tokens) ? int(b.max_completion_tokens, 'max_completion_tokens') : given(b.max_tokens) ? int(b.max_tokens, 'max_tokens') : 0;
-  if (maxTokens < 0) throw badRequest(given(b.max_completion_tokens) ? 'max_completion_tokens' : 'max_tokens', 'must be positive');
+  if (maxTokens < 1 && (given(b.max_completion_tokens) || given(b.max_tokens))) throw badRequest(given(b.max_completion_tokens) ? 'max_completion_tokens' : 'max_tokens', `must be at least 1, got ${maxTokens}`);
   params.maxTokens = maxTokens;
   if (given(b.temperature)) params.temperature = num(b.temperature, 'temperature');
   if (given(b.top_p)) params.topP = num(b.top_p, 'top_p');
@@ -108,7 +110,7 @@ export function parseChatCompletion(body: unknown, controls: HeaderControls): Op
       return {
         name: str(fn.name, `tools[${i}].function.name`),
         description: given(fn.description) ? str(fn.description, `tools[${i}].function.description`) : '',
-        parametersJson: JSON.stringify(given(fn.parameters) ? obj(fn.parameters, `tools[${i}].function.parameters`) : { type: 'object', properties: {} }),
+        parametersJson: given(fn.parameters) ? jsonText(obj(fn.parameters, `tools[${i}].function.parameters`), `tools[${i}].function.parameters`) : JSON.stringify({ type: 'object', properties: {} }),
         ...(given(fn.strict) ? { strict: bool(fn.strict, `tools[${i}].function.strict`) } : {}),
       };
     });
