@@ -369,19 +369,27 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       expect((await received(stack, 'fast-model')) - before).toBe(0);
     });
 
-    it('a streamed answer carries the x-switchyard-* facts as HTTP trailers', async () => {
-      const trailers = await new Promise<NodeJS.Dict<string>>((resolve, reject) => {
-        const req = request(
-          { host: '127.0.0.1', port: stack.router.httpPort, method: 'POST', path: '/v1/chat/completions', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' } },
-          (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.trailers));
-          },
-        );
-        req.on('error', reject);
-        req.end(JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'trailers' }], max_tokens: 16, stream: true }));
-      });
-      expect(trailers).toMatchObject({ 'x-switchyard-served-by': 'fast', 'x-switchyard-attempts': '1', 'x-switchyard-degraded': 'false' });
+    it('a streamed answer carries the x-switchyard-* facts as HTTP trailers, and one request id in its header, its chunks and its trailer', async () => {
+      const streamed = (path: string, body: object) =>
+        new Promise<{ requestId: string; text: string; trailers: NodeJS.Dict<string> }>((resolve, reject) => {
+          const req = request({ host: '127.0.0.1', port: stack.router.httpPort, method: 'POST', path, headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' } }, (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => (text += d));
+            res.on('end', () => resolve({ requestId: String(res.headers['x-request-id']), text, trailers: res.trailers }));
+          });
+          req.on('error', reject);
+          req.end(JSON.stringify(body));
+        });
+      const openaiStream = await streamed('/v1/chat/completions', { model: 'chat', messages: [{ role: 'user', content: 'trailers' }], max_tokens: 16, stream: true });
+      expect(openaiStream.trailers).toMatchObject({ 'x-switchyard-served-by': 'fast', 'x-switchyard-attempts': '1', 'x-switchyard-degraded': 'false' });
+      expect(openaiStream.trailers['x-switchyard-request-id']).toBe(openaiStream.requestId);
+      const ids = new Set([...openaiStream.text.matchAll(/"id":"([^"]+)"/g)].map((m) => m[1]));
+      expect([...ids]).toEqual([`chatcmpl-${openaiStream.requestId}`]);
+
+      const anthropicStream = await streamed('/v1/messages', { model: 'claude', max_tokens: 16, messages: [{ role: 'user', content: 'trailers' }], stream: true });
+      expect(anthropicStream.trailers['x-switchyard-request-id']).toBe(anthropicStream.requestId);
+      expect(anthropicStream.text).toContain(`"id":"msg_${anthropicStream.requestId.replace(/-/g, '')}"`);
     });
 
     it('a client that stalls while sending its headers is cut after HTTP_HEADERS_TIMEOUT_MS', async () => {

@@ -81,7 +81,7 @@ async function runCall(
   const headers: Record<string, string> = {};
   const onHeaders = (h: Record<string, string>) => Object.assign(headers, h);
   if (!stream) {
-    const res = await inProcessCall(r.req, controls, r.signal, r.path, onHeaders, (call) => deps.calls.complete(completeRequest(init), call));
+    const res = await inProcessCall(r.req, controls, r.signal, r.path, r.requestId, onHeaders, (call) => deps.calls.complete(completeRequest(init), call));
     sendJson(r.res, 200, whole(res), { ...headers, ...answerHeaders(res) });
     return;
   }
@@ -108,7 +108,7 @@ async function runCall(
     });
   };
   let final: Final | undefined;
-  await inProcessCall(r.req, controls, r.signal, r.path, onHeaders, (call) =>
+  await inProcessCall(r.req, controls, r.signal, r.path, r.requestId, onHeaders, (call) =>
     deps.calls.streamComplete(streamCompleteRequest(init), call, async (m) => {
       const ev = m.event;
       if (ev?.case === 'delta') {

@@ -13,6 +13,7 @@ import { AppError, isAppError, Metadata, status, type CallContext, type StreamSe
 import type { IncomingMessage } from 'node:http';
 import { ATTEMPT_CUT_BY_DEADLINE } from '../domain/run-attempts';
 import { TRACE_ID_HEADER } from '../handlers/tracing';
+import { assignRequestId } from '../handlers/request-id';
 import { badRequest } from './errors';
 
 /** The router's two RPC handlers, called in-process by the edge (no extra hop). */
@@ -93,11 +94,13 @@ export function inProcessCall<T>(
   controls: HeaderControls,
   clientSignal: AbortSignal,
   path: string,
+  requestId: string,
   onHeaders: (headers: Record<string, string>) => void,
   fn: (call: CallContext) => Promise<T>,
 ): Promise<T> {
   const metadata = new Metadata();
   if (controls.apiKey) metadata.set('x-api-key', controls.apiKey);
+  assignRequestId(metadata, requestId);
   const deadline = controls.timeoutMs !== undefined ? new Date(Date.now() + controls.timeoutMs) : undefined;
   const controller = new AbortController();
   const onClientGone = () => controller.abort(clientSignal.reason);

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Metadata } from '@switchyard/grpc';
 import { orderCandidates, planCandidates, skipSmallContextWindows, type CandidatePlan } from '../domain/candidates';
 import type { ChatMessage, ChatRequest } from '@switchyard/providers';
@@ -10,6 +10,7 @@ import { authenticate, authorizeRoute } from './auth';
 import { contextOverflowError, missingCapabilityError } from './caller-errors';
 import { deploymentView, type LocalView } from './deployment-view';
 import { loopDelayFor } from './loop-delay';
+import { requestIdFor } from './request-id';
 
 /** A request that passed auth and validation, with everything the fan-out and the attempt loop need. */
 export interface PreparedCall {
@@ -85,7 +86,7 @@ export function prepareCall(deps: PrepareDeps, req: CallRequest, metadata: Metad
   const call = validateCall(req, route, { ...deps.gateway.defaults.requestLimits, defaultMaxTokens: deps.defaultMaxTokens });
   const ordered = orderCandidates(route, deps.gateway.deployments, deps.rng);
   const fitted = fitCandidates(call.chat, ordered);
-  const requestId = randomUUID();
+  const requestId = requestIdFor(metadata);
   // No candidate of the route could ever serve this call: the caller must change it (or the route), not retry.
   if (fitted.fitting.length === 0) throw missingCapabilityError(req.route, fitted.lacking, requestId);
   const truncatedTurns = route.contextOverflow === 'truncate' ? truncateForWindows(fitted) : new Map<string, number>();
