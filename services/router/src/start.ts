@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { KeyKind, RouterService } from '@switchyard/contracts';
-import { createGrpcServer, serviceRegistration, status } from '@switchyard/grpc';
+import { KeyKind, RouterService, type CompleteRequest } from '@switchyard/contracts';
+import { createGrpcServer, serviceRegistration, status, type CallContext } from '@switchyard/grpc';
 import { createNatsEventBus, createReplicaPresence, PRESENCE_SUBJECTS, type EventBus } from '@switchyard/nats';
 import { createProviderAdapter, resolveCapabilities, type ProviderAdapter } from '@switchyard/providers';
 import { createLifecycle, type RunningService } from '@switchyard/runtime';
@@ -34,6 +34,7 @@ import { createCompleteHandler } from './handlers/complete';
 import { startLagSampler } from './handlers/event-loop-lag';
 import { createRecentLoopDelay } from './handlers/loop-delay';
 import { countArrivals, createAdaptiveGate, createInFlightGate, refuseArrivalsWhenFull, refuseWhenFull, SHED_WINDOW_MS, shedExcess, type InFlightGate } from './handlers/load-shed';
+import { firstAttemptInputTokens } from './handlers/prepare-call';
 import { createRunQueue, worstOf, type RunQueue } from './handlers/run-queue';
 import { createStreamCompleteHandler } from './handlers/stream-complete';
 import type { KeyOwner, RouterContext, RouterLogger } from './router-context';
@@ -299,6 +300,8 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
       complete: shedExcess(inFlight, config.maxInFlight, createCompleteHandler(steps), shed, runQueue),
       streamComplete: shedExcess(inFlight, config.maxInFlight, createStreamCompleteHandler(steps), shed, runQueue),
     };
+    // The HTTP edge's count_tokens: the estimate a call would reserve, from the call's own preparation.
+    const countInputTokens = (req: CompleteRequest, call: CallContext) => firstAttemptInputTokens(steps.prepare(req, call.metadata, undefined));
     const server = await createGrpcServer({
       host: config.grpcHost,
       port: config.grpcPort,
@@ -311,7 +314,7 @@ export async function start(config: RouterConfig, deps: Partial<RouterDeps> = {}
     });
     // The HTTP edge calls the same handlers in process (no extra hop).
     const edge = await startEdge(
-      { gateway: config.switchyard, keys: ctx.keys, calls, refuseWhenFull: () => refuseWhenFull(inFlight, shed), logger, peersReady: () => unreachablePeers(peers, config.peerDeadlineMs) },
+      { gateway: config.switchyard, keys: ctx.keys, calls: { ...calls, countInputTokens }, refuseWhenFull: () => refuseWhenFull(inFlight, shed), logger, peersReady: () => unreachablePeers(peers, config.peerDeadlineMs) },
       { host: config.httpHost, port: config.httpPort, maxBodyBytes: config.httpMaxBodyBytes, headersTimeoutMs: config.httpHeadersTimeoutMs, requestTimeoutMs: config.httpRequestTimeoutMs },
     ).catch(async (err: unknown) => {
       await server.shutdown(0);

@@ -311,6 +311,20 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       const counted = await anthropic.messages.countTokens({ model: 'claude', messages: [{ role: 'user', content: 'how many tokens is this?' }] });
       expect(counted.input_tokens).toBeGreaterThan(5);
     });
+
+    it('count_tokens is what the call would reserve: images and tool definitions included, never below what the provider then counts', async () => {
+      const body = {
+        model: 'claude',
+        messages: [{ role: 'user' as const, content: [{ type: 'image' as const, source: { type: 'url' as const, url: 'https://example.com/cat.png' } }, { type: 'text' as const, text: 'what is this?' }] }],
+        tools: [{ name: 'describe', description: 'Describe an image', input_schema: { type: 'object' as const, properties: { caption: { type: 'string' } } } }],
+      };
+      const textOnly = await anthropic.messages.countTokens({ model: 'claude', messages: [{ role: 'user', content: 'what is this?' }] });
+      const counted = await anthropic.messages.countTokens(body);
+      const answered = await anthropic.messages.create({ ...body, max_tokens: 16 });
+      expect(counted.input_tokens).toBeGreaterThan(textOnly.input_tokens + 1000);
+      expect(counted.input_tokens).toBeGreaterThanOrEqual(answered.usage.input_tokens);
+      await expect(anthropic.messages.countTokens({ model: 'chat-nope', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(Anthropic.NotFoundError);
+    });
   });
 
   describe('Switchyard controls as headers', () => {

@@ -1,5 +1,4 @@
 import { FinishReason, Role, ToolChoiceMode, type CompleteResponse, type Final } from '@switchyard/contracts';
-import { countChatTokens } from '@switchyard/tokens';
 import { ANTHROPIC_STOP } from './answer-headers';
 import { arr, bool, given, int, jsonText, num, obj, onlyKnown, str, type Obj } from './check';
 import { badRequest, EdgeError, errorHeaders, toEdgeError } from './errors';
@@ -123,18 +122,17 @@ export function parseMessages(body: unknown, controls: HeaderControls): Anthropi
   };
 }
 
-/** count_tokens: our own estimate (the one the limiter and budget reserve), over text, tool calls and tool schemas. */
-export function countTokens(body: unknown): { route: string; inputTokens: number } {
+/**
+ * A count_tokens body → the router request whose prompt it counts (the
+ * router's own estimate, what the limiter and budget reserve, is taken from it
+ * by the caller). max_tokens does not enter the prompt's count: 1.
+ */
+export function countTokensRequest(body: unknown): RouterRequestInit {
   const b = obj(body, 'body');
   onlyKnown(b, KNOWN_COUNT, '');
-  const params: ParamsInit = {};
+  const params: ParamsInit = { maxTokens: 1 };
   toolsOf(b, params);
-  const messages = conversationOf(b).map((m) => ({
-    role: String(m.role ?? ''),
-    content: [m.content ?? '', ...(m.parts ?? []).map((p) => (p.part?.case === 'text' ? p.part.value : '')), ...(m.toolCalls ?? []).map((c) => `${c.name}${c.arguments}`)].join(''),
-  }));
-  const tools = (params.tools ?? []).map((t) => ({ role: 'tool', content: `${t.name}${t.description}${t.parametersJson}` }));
-  return { route: str(b.model, 'model'), inputTokens: countChatTokens([...messages, ...tools], 'anthropic') };
+  return { route: str(b.model, 'model'), messages: conversationOf(b), params };
 }
 
 const msgId = (requestId: string) => `msg_${requestId.replace(/-/g, '')}`;

@@ -1,7 +1,7 @@
 import { create } from '@bufbuild/protobuf';
 import { CacheMode, CompleteResponseSchema, FinalSchema, FinishReason, ResponseFormatType, Role, ToolChoiceMode } from '@switchyard/contracts';
 import { AppError, status } from '@switchyard/grpc';
-import { anthropicEventWriter, countTokens, messageBody, parseMessages } from './anthropic';
+import { anthropicEventWriter, countTokensRequest, messageBody, parseMessages } from './anthropic';
 import { EdgeError, retryHeaders, toEdgeError } from './errors';
 import { chatCompletionBody, openAiChunkWriter, parseChatCompletion } from './openai';
 import type { HeaderControls } from './router-call';
@@ -179,12 +179,12 @@ describe('Anthropic messages → router request', () => {
     expect(w.final(create(FinalSchema, { finishReason: FinishReason.INCOMPLETE, errorMessage: 'x' }))).toMatch(/^event: error\n/);
   });
 
-  it('count_tokens grows with the prompt and counts tool schemas', () => {
-    const small = countTokens({ model: 'claude', messages: [{ role: 'user', content: 'hi' }] }).inputTokens;
-    const big = countTokens({ model: 'claude', messages: [{ role: 'user', content: 'hi '.repeat(100) }] }).inputTokens;
-    const tools = countTokens({ model: 'claude', messages: [{ role: 'user', content: 'hi' }], tools: [{ name: 'f', input_schema: schema }] }).inputTokens;
-    expect(big).toBeGreaterThan(small + 50);
-    expect(tools).toBeGreaterThan(small);
+  it('count_tokens is the router request a messages call with the same body would make', () => {
+    const body = { model: 'claude', system: 'be brief', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG.toString('base64') } }] }], tools: [{ name: 'f', input_schema: schema }] };
+    const counted = countTokensRequest(body);
+    const { init } = parseMessages({ ...body, max_tokens: 1 }, controls);
+    expect(counted).toEqual({ route: init.route, messages: init.messages, params: init.params });
+    expect(badParam(() => countTokensRequest({ model: 'claude', messages: [], max_tokens: 8 }))).toBe('max_tokens');
   });
 });
 

@@ -4,7 +4,7 @@ import { Metadata } from '@switchyard/grpc';
 import { authenticate, authorizeRoute } from '../handlers/auth';
 import type { KeyOwner, RouterLogger } from '../router-context';
 import { answerHeaders } from './answer-headers';
-import { anthropicEventWriter, countTokens, messageBody, parseMessages, sendAnthropicError } from './anthropic';
+import { anthropicEventWriter, countTokensRequest, messageBody, parseMessages, sendAnthropicError } from './anthropic';
 import { badRequest, EdgeError, toEdgeError } from './errors';
 import { sendJson, startEdgeServer, type EdgeRequest, type EdgeRoute, type EdgeServer } from './http-server';
 import { chatCompletionBody, openAiChunkWriter, parseChatCompletion, sendOpenAiError } from './openai';
@@ -155,8 +155,9 @@ export function startEdge(deps: EdgeDeps, opts: EdgeOptions): Promise<EdgeServer
   const countTokensRoute: EdgeRoute = async (r) => {
     const controls = headerControls(r.req);
     const o = owner(deps, controls);
-    const { route, inputTokens } = countTokens(await r.json());
-    checkModel(deps, o, route);
+    const init = countTokensRequest(await r.json());
+    checkModel(deps, o, init.route ?? '');
+    const inputTokens = await inProcessCall(r.req, controls, r.signal, r.path, r.requestId, () => {}, async (call) => deps.calls.countInputTokens(completeRequest(init), call));
     sendJson(r.res, 200, { input_tokens: inputTokens });
   };
   const model = (id: string) => ({ id, object: 'model', created: 0, owned_by: 'switchyard' });

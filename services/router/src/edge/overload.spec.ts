@@ -21,7 +21,14 @@ describe('HTTP edge under overload', () => {
       {
         gateway: { routes: {} } as unknown as SwitchyardConfig,
         keys: new Map(),
-        calls: { complete: never, streamComplete: never },
+        calls: {
+          complete: never,
+          streamComplete: never,
+          countInputTokens: () => {
+            handlerCalls += 1;
+            throw new Error('the handler must not run');
+          },
+        },
         refuseWhenFull: () => refuseWhenFull(gate),
         peersReady: async () => [],
         logger: { error: () => undefined },

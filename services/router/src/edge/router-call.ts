@@ -20,6 +20,8 @@ import { badRequest } from './errors';
 export interface RouterCalls {
   complete(req: CompleteRequest, call: CallContext): Promise<CompleteResponse>;
   streamComplete(req: StreamCompleteRequest, call: CallContext, send: StreamSend<typeof StreamCompleteResponseSchema>): Promise<void>;
+  /** The prompt tokens the call's first attempt would reserve, found as a call would (authenticated, validated, fitted); nothing is sent or reserved. */
+  countInputTokens(req: CompleteRequest, call: CallContext): number;
 }
 
 /** The parts of a router request the HTTP headers decide (Switchyard's own controls). */

@@ -123,6 +123,12 @@ export function prepareCall(deps: PrepareDeps, req: CallRequest, metadata: Metad
   };
 }
 
+/** The prompt tokens the call's first attempt reserves: on its first usable candidate, or, with none usable now, the most any candidate would. */
+export function firstAttemptInputTokens(p: Pick<PreparedCall, 'plan' | 'inputTokens'>): number {
+  const first = p.plan.usable[0];
+  return first ? (p.inputTokens.get(first.name) ?? 0) : Math.max(0, ...p.inputTokens.values());
+}
+
 /** The request an attempt on `c` sends (the call fitted to the candidate). */
 export function requestFor(p: Pick<PreparedCall, 'requests' | 'call'>, name: string): ChatRequest {
   return p.requests.get(name) ?? p.call.chat;
