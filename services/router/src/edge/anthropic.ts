@@ -1,6 +1,7 @@
 import { FinishReason, Role, ToolChoiceMode, type CompleteResponse, type Final } from '@switchyard/contracts';
 import { ANTHROPIC_STOP } from './answer-headers';
 import { arr, bool, given, int, jsonText, num, obj, onlyKnown, str, type Obj } from './check';
+import { ANTHROPIC_PATHS, type DialectPaths, type MessageOrigin } from './field-paths';
 import { badRequest, EdgeError, errorHeaders, toEdgeError } from './errors';
 import { sendJson, type EdgeRequest } from './http-server';
 import { controlFields, type HeaderControls, type RouterRequestInit } from './router-call';
@@ -38,35 +39,51 @@ function imageOf(b: Obj, param: string): PartInit {
  * become tool messages (in order, before its other content); an assistant
  * turn's tool_use blocks become its tool calls.
  */
-function messagesOf(raw: unknown, i: number): MessageInit[] {
-  const m = obj(raw, `messages[${i}]`);
-  const roleName = str(m.role, `messages[${i}].role`);
-  if (roleName !== 'user' && roleName !== 'assistant') throw badRequest(`messages[${i}].role`, `must be user or assistant, got "${roleName}"`);
+function messagesOf(raw: unknown, i: number, origins: MessageOrigin[]): MessageInit[] {
+  const at = `messages[${i}]`;
+  const m = obj(raw, at);
+  const roleName = str(m.role, `${at}.role`);
+  if (roleName !== 'user' && roleName !== 'assistant') throw badRequest(`${at}.role`, `must be user or assistant, got "${roleName}"`);
   const role = roleName === 'user' ? Role.USER : Role.ASSISTANT;
-  if (typeof m.content === 'string') return [{ role, content: m.content }];
+  if (typeof m.content === 'string') {
+    origins.push({ path: at });
+    return [{ role, content: m.content }];
+  }
+  const blocks = arr(m.content, `${at}.content`);
+  if (blocks.length === 0) throw badRequest(`${at}.content`, 'must hold at least one content block');
   const out: MessageInit[] = [];
   const parts: PartInit[] = [];
+  const partAt: number[] = [];
   const toolCalls: { id: string; name: string; arguments: string }[] = [];
-  arr(m.content, `messages[${i}].content`).forEach((rawBlock, j) => {
-    const param = `messages[${i}].content[${j}]`;
+  const toolCallAt: string[] = [];
+  blocks.forEach((rawBlock, j) => {
+    const param = `${at}.content[${j}]`;
     const b = obj(rawBlock, param);
     const type = str(b.type, `${param}.type`);
-    if (type === 'text') parts.push({ part: { case: 'text', value: str(b.text, `${param}.text`) } });
-    else if (type === 'image' && role === Role.USER) parts.push(imageOf(b, param));
-    else if (type === 'tool_use' && role === Role.ASSISTANT) {
+    if (type === 'text') {
+      parts.push({ part: { case: 'text', value: str(b.text, `${param}.text`) } });
+      partAt.push(j);
+    } else if (type === 'image' && role === Role.USER) {
+      parts.push(imageOf(b, param));
+      partAt.push(j);
+    } else if (type === 'tool_use' && role === Role.ASSISTANT) {
       toolCalls.push({ id: str(b.id, `${param}.id`), name: str(b.name, `${param}.name`), arguments: jsonText(obj(b.input, `${param}.input`), `${param}.input`) });
+      toolCallAt.push(`.content[${j}]`);
     } else if (type === 'tool_result' && role === Role.USER) {
       const text = given(b.content) ? textOf(b.content, `${param}.content`) : '';
       const isError = given(b.is_error) ? bool(b.is_error, `${param}.is_error`) : false;
       // The neutral model has no error flag on a tool result: the model reads it from the text.
       out.push({ role: Role.TOOL, toolCallId: str(b.tool_use_id, `${param}.tool_use_id`), content: isError ? `Error: ${text}` : text });
+      origins.push({ path: param });
     } else throw badRequest(`${param}.type`, `"${type}" is not accepted in a ${roleName} message`);
   });
   if (role === Role.ASSISTANT) {
     const text = parts.map((p) => (p.part?.case === 'text' ? p.part.value : '')).join('');
     out.push({ role, content: text, ...(toolCalls.length > 0 ? { toolCalls } : {}) });
+    origins.push({ path: at, toolCalls: toolCallAt });
   } else if (parts.length > 0) {
     out.push(parts.every((p) => p.part?.case === 'text') ? { role, content: parts.map((p) => p.part!.value as string).join('') } : { role, parts });
+    origins.push({ path: at, parts: partAt });
   }
   return out;
 }
@@ -92,14 +109,19 @@ function toolsOf(b: Obj, params: ParamsInit): void {
   }
 }
 
-function conversationOf(b: Obj): MessageInit[] {
+/** The router's messages, and where each came from in the body (a system prompt and tool_result blocks become messages of their own). */
+function conversationOf(b: Obj): { messages: MessageInit[]; paths: DialectPaths } {
   const system = given(b.system) ? textOf(b.system, 'system') : '';
-  return [...(system ? [{ role: Role.SYSTEM, content: system }] : []), ...arr(b.messages, 'messages').flatMap(messagesOf)];
+  const origins: MessageOrigin[] = system ? [{ path: 'system' }] : [];
+  const messages = [...(system ? [{ role: Role.SYSTEM, content: system }] : []), ...arr(b.messages, 'messages').flatMap((m, i) => messagesOf(m, i, origins))];
+  return { messages, paths: ANTHROPIC_PATHS(origins) };
 }
 
 export interface AnthropicCall {
   init: RouterRequestInit;
   stream: boolean;
+  /** How the router's field paths read in this body. */
+  paths: DialectPaths;
 }
 
 /** An Anthropic messages body → the router's request; every bad parameter is a 400 naming it. */
@@ -116,9 +138,11 @@ export function parseMessages(body: unknown, controls: HeaderControls): Anthropi
   toolsOf(b, params);
   const metadata = given(b.metadata) ? obj(b.metadata, 'metadata') : {};
   const user = given(metadata.user_id) ? str(metadata.user_id, 'metadata.user_id') : undefined;
+  const conversation = conversationOf(b);
   return {
-    init: { route: str(b.model, 'model'), messages: conversationOf(b), params, ...controlFields(controls, user) },
+    init: { route: str(b.model, 'model'), messages: conversation.messages, params, ...controlFields(controls, user) },
     stream: given(b.stream) ? bool(b.stream, 'stream') : false,
+    paths: conversation.paths,
   };
 }
 
@@ -127,12 +151,13 @@ export function parseMessages(body: unknown, controls: HeaderControls): Anthropi
  * router's own estimate, what the limiter and budget reserve, is taken from it
  * by the caller). max_tokens does not enter the prompt's count: 1.
  */
-export function countTokensRequest(body: unknown): RouterRequestInit {
+export function countTokensRequest(body: unknown): { init: RouterRequestInit; paths: DialectPaths } {
   const b = obj(body, 'body');
   onlyKnown(b, KNOWN_COUNT, '');
   const params: ParamsInit = { maxTokens: 1 };
   toolsOf(b, params);
-  return { route: str(b.model, 'model'), messages: conversationOf(b), params };
+  const { messages, paths } = conversationOf(b);
+  return { init: { route: str(b.model, 'model'), messages, params }, paths };
 }
 
 const msgId = (requestId: string) => `msg_${requestId.replace(/-/g, '')}`;
@@ -179,7 +204,7 @@ export function anthropicErrorBody(e: EdgeError): Obj {
 }
 
 export function sendAnthropicError(r: EdgeRequest, err: unknown): void {
-  const e = toEdgeError(err);
+  const e = toEdgeError(err, r.fieldPaths ?? ANTHROPIC_PATHS([]));
   sendJson(r.res, e.status, anthropicErrorBody(e), errorHeaders(e));
 }
 

@@ -1,8 +1,10 @@
 import { create } from '@bufbuild/protobuf';
 import { CacheMode, CompleteResponseSchema, FinalSchema, FinishReason, ResponseFormatType, Role, ToolChoiceMode } from '@switchyard/contracts';
 import { AppError, status } from '@switchyard/grpc';
+import { FieldError } from '@switchyard/util';
 import { anthropicEventWriter, countTokensRequest, messageBody, parseMessages } from './anthropic';
 import { EdgeError, retryHeaders, toEdgeError } from './errors';
+import type { DialectPaths } from './field-paths';
 import { chatCompletionBody, openAiChunkWriter, parseChatCompletion } from './openai';
 import type { HeaderControls } from './router-call';
 
@@ -181,10 +183,50 @@ describe('Anthropic messages → router request', () => {
 
   it('count_tokens is the router request a messages call with the same body would make', () => {
     const body = { model: 'claude', system: 'be brief', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG.toString('base64') } }] }], tools: [{ name: 'f', input_schema: schema }] };
-    const counted = countTokensRequest(body);
+    const counted = countTokensRequest(body).init;
     const { init } = parseMessages({ ...body, max_tokens: 1 }, controls);
     expect(counted).toEqual({ route: init.route, messages: init.messages, params: init.params });
     expect(badParam(() => countTokensRequest({ model: 'claude', messages: [], max_tokens: 8 }))).toBe('max_tokens');
+  });
+});
+
+describe('router field paths → the caller\'s body', () => {
+  const routerField = (field: string, problem = 'is wrong') => new FieldError(field, problem);
+  const param = (err: unknown, paths?: DialectPaths) => toEdgeError(err, paths).extra.param;
+
+  it('OpenAI: tool schemas, images, tool calls and response formats as the body spells them', () => {
+    expect(param(routerField('params.tools[0].parameters_json.type'))).toBe('tools[0].function.parameters.type');
+    expect(param(routerField('messages[0].parts[1].image.url'))).toBe('messages[0].content[1].image_url.url');
+    expect(param(routerField('messages[2].tool_calls[0].arguments'))).toBe('messages[2].tool_calls[0].function.arguments');
+    expect(param(routerField('params.response_format.schema_json'))).toBe('response_format.json_schema.schema');
+    expect(param(routerField('route'))).toBe('model');
+    const both = toEdgeError(new FieldError('params.max_tokens', 'too big', { more: [{ field: 'user_id', problem: 'too long' }] }));
+    expect(both.message).toBe('max_tokens: too big; user: too long');
+  });
+
+  it('Anthropic: message indices through a system prompt and tool_result blocks, and its own names', () => {
+    const { paths } = parseMessages(
+      {
+        model: 'claude',
+        max_tokens: 8,
+        system: 'be brief',
+        messages: [
+          { role: 'user', content: 'weather?' },
+          { role: 'assistant', content: [{ type: 'text', text: 'checking' }, { type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }] },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'sunny' }, { type: 'text', text: 'and' }, { type: 'image', source: { type: 'url', url: 'u' } }] },
+        ],
+      },
+      controls,
+    );
+    // Router messages: 0 system, 1 user, 2 assistant, 3 tool (the tool_result), 4 user (text and image).
+    expect(param(routerField('messages[1].content'), paths)).toBe('messages[0].content');
+    expect(param(routerField('messages[2].tool_calls[0].arguments'), paths)).toBe('messages[1].content[1].input');
+    expect(param(routerField('messages[3].tool_call_id'), paths)).toBe('messages[2].content[0].tool_use_id');
+    expect(param(routerField('messages[4].parts[1].image.url'), paths)).toBe('messages[2].content[2].source.url');
+    expect(param(routerField('messages[0].content'), paths)).toBe('system');
+    expect(param(routerField('params.tools[0].parameters_json.type'), paths)).toBe('tools[0].input_schema.type');
+    expect(param(routerField('params.stop[0]'), paths)).toBe('stop_sequences[0]');
+    expect(badParam(() => parseMessages({ model: 'claude', max_tokens: 8, messages: [{ role: 'user', content: [] }] }, controls))).toBe('messages[0].content');
   });
 });
 

@@ -149,13 +149,15 @@ export function startEdge(deps: EdgeDeps, opts: EdgeOptions): Promise<EdgeServer
     const controls = headerControls(r.req);
     owner(deps, controls);
     const call = parseMessages(await r.json(), controls);
+    r.fieldPaths = call.paths;
     const model = call.init.route ?? '';
     await runCall(deps, r, controls, call.init, call.stream ? anthropicEventWriter(r.requestId, model) : false, (res) => messageBody(res, model));
   };
   const countTokensRoute: EdgeRoute = async (r) => {
     const controls = headerControls(r.req);
     const o = owner(deps, controls);
-    const init = countTokensRequest(await r.json());
+    const { init, paths } = countTokensRequest(await r.json());
+    r.fieldPaths = paths;
     checkModel(deps, o, init.route ?? '');
     const inputTokens = await inProcessCall(r.req, controls, r.signal, r.path, r.requestId, () => {}, async (call) => deps.calls.countInputTokens(completeRequest(init), call));
     sendJson(r.res, 200, { input_tokens: inputTokens });

@@ -1,5 +1,6 @@
 import { isAppError, status, type AppError } from '@switchyard/grpc';
 import { isFieldError } from '@switchyard/util';
+import { callerField, OPENAI_PATHS, type DialectPaths } from './field-paths';
 
 /** What went wrong, in HTTP terms shared by both dialects (each renders it in its own shape). */
 export type EdgeErrorKind =
@@ -31,44 +32,38 @@ export class EdgeError extends Error {
 export const badRequest = (param: string, message: string) => new EdgeError(400, 'invalid_request', `${param}: ${message}`, { param });
 
 /**
- * Router field paths (proto names) in the caller's dialect: `params.max_tokens`
- * is `max_tokens`, `route` is `model`, `user_id` is `user`.
- */
-function dialectParam(field: string): string {
-  if (field === 'route') return 'model';
-  if (field === 'user_id') return 'user';
-  return field.replace(/^params\./, '');
-}
-
-/**
  * The one mapping from what the router's call steps throw (AppError with a
  * gRPC code, a FieldError for bad input) to an HTTP status. Every candidate
  * failed is 503, or 529-overloaded when every attempt was the provider saying
  * it is overloaded (only the Anthropic dialect has that status).
  */
-export function toEdgeError(err: unknown): EdgeError {
+export function toEdgeError(err: unknown, paths: DialectPaths = OPENAI_PATHS): EdgeError {
   if (err instanceof EdgeError) return err;
   if (isFieldError(err)) {
     const first = err.problems[0];
-    const param = first ? dialectParam(first.field) : undefined;
-    const message = err.problems.map((p) => `${dialectParam(p.field)}: ${p.problem}`).join('; ');
+    const param = first ? callerField(first.field, paths) : undefined;
+    const message = err.problems.map((p) => `${callerField(p.field, paths)}: ${p.problem}`).join('; ');
     return new EdgeError(400, 'invalid_request', message, param ? { param } : {});
   }
   if (!isAppError(err)) return new EdgeError(500, 'internal', 'internal error');
-  const e = fromAppError(err);
+  const e = fromAppError(err, paths);
   const requestId = err.details.errorInfo?.metadata.request_id;
   return requestId ? new EdgeError(e.status, e.kind, e.message, { ...e.extra, requestId }) : e;
 }
 
-function fromAppError(err: AppError): EdgeError {
+function fromAppError(err: AppError, paths: DialectPaths): EdgeError {
   const retryAfterMs = err.details.retryDelayMs;
   const retry = retryAfterMs !== undefined ? { retryAfterMs } : {};
   const reason = err.details.errorInfo?.reason;
   const code = reason ? { code: reason.toLowerCase() } : {};
   switch (err.code) {
     case status.INVALID_ARGUMENT: {
-      const field = err.details.badRequest?.[0]?.field;
-      return new EdgeError(400, 'invalid_request', err.message, { ...(field ? { param: dialectParam(field) } : {}), ...code });
+      const violations = err.details.badRequest ?? [];
+      const field = violations[0]?.field;
+      // A message made of its violations (invalidArguments) is made again with the caller's paths; any other is kept.
+      const spelled = (name: (field: string) => string) => violations.map((v) => `${name(v.field)}: ${v.description}`).join('; ');
+      const message = violations.length > 0 && err.message === spelled((f) => f) ? spelled((f) => callerField(f, paths)) : err.message;
+      return new EdgeError(400, 'invalid_request', message, { ...(field ? { param: callerField(field, paths) } : {}), ...code });
     }
     case status.FAILED_PRECONDITION:
       return new EdgeError(reason === 'IDEMPOTENCY_KEY_REUSED' ? 409 : 400, reason === 'IDEMPOTENCY_KEY_REUSED' ? 'conflict' : 'invalid_request', err.message, code);

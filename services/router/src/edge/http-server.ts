@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { DialectPaths } from './field-paths';
 import { EdgeError } from './errors';
 
 export interface EdgeRequest {
@@ -13,6 +14,8 @@ export interface EdgeRequest {
   json(): Promise<unknown>;
   /** Aborts when the client goes away before the answer is complete. */
   signal: AbortSignal;
+  /** How the router's field paths read in the body this caller sent; set once the body is parsed. */
+  fieldPaths?: DialectPaths;
 }
 
 export type EdgeRoute = (r: EdgeRequest) => Promise<void>;

@@ -180,7 +180,7 @@ export function openAiErrorBody(e: EdgeError): Obj {
 }
 
 export function sendOpenAiError(r: EdgeRequest, err: unknown): void {
-  const e = toEdgeError(err);
+  const e = toEdgeError(err, r.fieldPaths);
   const statusCode = e.status === 529 ? 503 : e.status;
   sendJson(r.res, statusCode, openAiErrorBody(e), errorHeaders(e));
 }
