@@ -55,7 +55,13 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
     life.onStop('event bus', () => bus.close());
     const kv = await bus.kv(KV_BUCKETS.health);
     const metrics = createBreakerMetrics();
-    const publisher = createHealthPublisher({ bus, kv, logger, slowCallMs: (deployment) => slowCallMsFor(config.policy, deployment) });
+    const publisher = createHealthPublisher({
+      bus,
+      kv,
+      logger,
+      slowCallMs: (deployment) => slowCallMsFor(config.policy, deployment),
+      raiseEpoch: (deployment, held) => ownedStore.raiseEpoch(deployment, held),
+    });
     const tracked = createHealthTracker({
       store,
       // Every transition reaches exactly one replica's publisher: counting here counts each once cluster-wide.

@@ -12,7 +12,8 @@ import {
 import { createClient, parseGrpcError, status } from '@switchyard/grpc';
 import { type EventBus, KV_BUCKETS, createNatsEventBus, subjects } from '@switchyard/nats';
 import { type InMemoryTracing, type ServerHandle, startInMemoryTracing, startNats, startRedis } from '@switchyard/testing';
-import { type BreakerService as RunningBreaker, loadConfig, start } from '../src';
+import { Redis } from 'ioredis';
+import { type BreakerService as RunningBreaker, breakerKeys, loadConfig, start } from '../src';
 
 const PROVIDER = 'openai';
 const OPEN_MS = 2_000;
@@ -194,6 +195,27 @@ describe('breaker service (real gRPC, Redis, NATS JetStream)', () => {
     ]);
     const kv = await bus.kv(KV_BUCKETS.health);
     expect(fromBinary(DeploymentHealthSchema, (await kv.get(dep))!.value)).toMatchObject({ state: CircuitState.CLOSED, epoch: 3n });
+  }, 20_000);
+
+  it('after Redis lost the circuit, its next transition is still heard: the epoch is lifted above the one published', async () => {
+    const dep = uniqueDeployment('lost');
+    const kv = await bus.kv(KV_BUCKETS.health);
+    for (let i = 0; i < 5; i++) await client.report({ outcome: outcome(dep, ErrorClass.OVERLOADED) });
+    await client.forceState({ deployment: dep, state: CircuitState.CLOSED, release: false, reason: 'test' });
+    await eventually(async () => (fromBinary(DeploymentHealthSchema, (await kv.get(dep))!.value).epoch === 2n ? true : undefined), 'KV to hold epoch 2');
+    // Redis restarted empty: the circuit starts again at epoch 0 while the KV holds 2.
+    const raw = new Redis(redis.url);
+    await raw.del(breakerKeys.circuit(dep));
+    raw.disconnect();
+    let fifth;
+    for (let i = 0; i < 5; i++) fifth = await client.report({ outcome: outcome(dep, ErrorClass.OVERLOADED) });
+    expect(fifth).toMatchObject({ transitioned: true, health: { state: CircuitState.OPEN } });
+    const published = await eventually(async () => {
+      const health = fromBinary(DeploymentHealthSchema, (await kv.get(dep))!.value);
+      return health.state === CircuitState.OPEN ? health : undefined;
+    }, 'KV to hold the new OPEN');
+    expect(published.epoch).toBe(3n);
+    expect((await client.getHealth({ deployment: dep })).health).toMatchObject({ state: CircuitState.OPEN, epoch: 3n });
   }, 20_000);
 
   it('ForceState publishes a forced transition and holds it', async () => {

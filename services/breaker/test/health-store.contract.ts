@@ -47,6 +47,20 @@ export function healthStoreContract(name: string, factory: HealthStoreFactory): 
       expect(await fx.store.openDeployments()).toContain(id.deployment);
     });
 
+    it('raiseEpoch lifts a record behind the epoch consumers hold, and leaves one that is not', async () => {
+      const id = dep();
+      expect(await fx.store.raiseEpoch(id.deployment, 9)).toBeUndefined();
+      for (let i = 0; i < 5; i++) await fail(id);
+      const lifted = await fx.store.raiseEpoch(id.deployment, 9);
+      expect(lifted?.record).toMatchObject({ deployment: id.deployment, state: 'OPEN', epoch: 10, consecutiveFailures: 5 });
+      expect(lifted?.transition).toBeUndefined();
+      expect((await fx.store.raiseEpoch(id.deployment, 10))?.record.epoch).toBe(10);
+      expect((await fx.store.raiseEpoch(id.deployment, 3))?.record.epoch).toBe(10);
+      // Epochs go on from there.
+      await fx.store.force(id, { state: 'CLOSED', release: false, reason: '' });
+      expect((await fx.store.observe(id.deployment))?.record).toMatchObject({ state: 'CLOSED', epoch: 11 });
+    });
+
     it('a success resets the count; client errors never open', async () => {
       const id = dep();
       for (let i = 0; i < 4; i++) await fail(id, 'SERVER_ERROR');

@@ -1,7 +1,7 @@
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { DeploymentHealthSchema, HealthTransitionSchema } from '@switchyard/contracts';
 import { type EventBus, type KvStore, isKvConflictError, subjects } from '@switchyard/nats';
-import type { StoreStep } from '../domain/health-store';
+import type { HealthStore, StoreStep } from '../domain/health-store';
 import type { HealthPublisher } from '../domain/health-tracker';
 import { toDeploymentHealth, toHealthTransition } from './proto-mapping';
 
@@ -22,14 +22,17 @@ export function createHealthPublisher(options: {
   logger: PublisherLogger;
   /** The deployment's slow-call threshold, so the KV value carries `degraded` (0 / absent = never). */
   slowCallMs?: (deployment: string) => number;
+  /** The store's HealthStore.raiseEpoch: lets a store that lost its records (and counts epochs from 0 again) be heard. */
+  raiseEpoch?: HealthStore['raiseEpoch'];
 }): HealthPublisher {
-  const { bus, kv, logger } = options;
+  const { bus, kv, logger, raiseEpoch } = options;
   const slowCallMs = options.slowCallMs ?? (() => 0);
 
-  async function putNewest(step: StoreStep): Promise<void> {
-    const health = toDeploymentHealth(step.record, step.now, slowCallMs(step.record.deployment));
+  async function putNewest(first: StoreStep): Promise<void> {
+    let step = first;
+    let health = toDeploymentHealth(step.record, step.now, slowCallMs(step.record.deployment));
     const key = step.record.deployment;
-    const bytes = toBinary(DeploymentHealthSchema, health);
+    let bytes = toBinary(DeploymentHealthSchema, health);
     for (let attempt = 0; attempt < 10; attempt++) {
       const current = await kv.get(key);
       try {
@@ -43,7 +46,18 @@ export function createHealthPublisher(options: {
         } catch {
           // Unreadable value: overwrite it.
         }
-        if (held >= health.epoch) return;
+        if (held >= health.epoch) {
+          // Usually a newer state is already there. But when the store itself is
+          // behind the bucket (its records were lost), every state it makes would
+          // be ignored by consumers until its epochs caught up: lift its epoch
+          // above the bucket's and publish the store's state as the newest.
+          const lifted = held > health.epoch ? await raiseEpoch?.(key, Number(held)) : undefined;
+          if (!lifted || BigInt(lifted.record.epoch) <= held) return;
+          logger.warn({ deployment: key, held: String(held), epoch: lifted.record.epoch }, 'breaker store was behind the published health (its records were lost): epoch lifted');
+          step = lifted;
+          health = toDeploymentHealth(step.record, step.now, slowCallMs(key));
+          bytes = toBinary(DeploymentHealthSchema, health);
+        }
         await kv.update(key, bytes, current.revision);
         return;
       } catch (err) {

@@ -104,6 +104,12 @@ export function createMemoryHealthStore(options: { policy?: BreakerPolicy; clock
       return { granted: true, holderId, expiresAt, state, step };
     },
 
+    async raiseEpoch(deployment: string, held: number) {
+      const current = circuits.get(deployment);
+      if (!current) return undefined;
+      return commit({ record: current.epoch >= held ? current : { ...current, epoch: held + 1 } }, clock.now());
+    },
+
     async deployments() {
       return [...circuits.keys()].sort();
     },

@@ -294,6 +294,16 @@ if not r then return cjson.encode({ now = now }) end
 return commit(r, observe(r, now), now)
 `;
 
+/** ARGV[15] the epoch consumers hold: a record behind it is lifted above it. Returns {} for an unknown deployment. */
+export const RAISE_EPOCH_SCRIPT = `${PRELUDE}
+local now = now_ms()
+local r = load()
+if not r then return cjson.encode({ now = now }) end
+local held = tonumber(ARGV[15])
+if r.epoch < held then r.epoch = held + 1 end
+return commit(r, nil, now)
+`;
+
 /** ARGV[15] target state ('' = keep current), [16] '1' = release, [17] reason. */
 export const FORCE_SCRIPT = `${PRELUDE}
 local now = now_ms()

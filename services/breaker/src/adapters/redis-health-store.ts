@@ -14,7 +14,7 @@ import {
   slowCallMsFor,
 } from '../domain/circuit';
 import { type HealthStore, type ProbeResult, type StoreStep, EVENT_DEDUP_MS } from '../domain/health-store';
-import { FORCE_SCRIPT, OBSERVE_SCRIPT, PROBE_SCRIPT, RECORD_BATCH_SCRIPT, RECORD_SCRIPT } from './redis-health-lua';
+import { FORCE_SCRIPT, OBSERVE_SCRIPT, PROBE_SCRIPT, RAISE_EPOCH_SCRIPT, RECORD_BATCH_SCRIPT, RECORD_SCRIPT } from './redis-health-lua';
 
 export const BREAKER_KEY_PREFIX = 'sy:brk:';
 
@@ -69,13 +69,14 @@ export interface RedisHealthStoreOptions {
   ownsConnection?: boolean;
 }
 
-type Script = 'record' | 'recordBatch' | 'observe' | 'force' | 'probe';
+type Script = 'record' | 'recordBatch' | 'observe' | 'force' | 'probe' | 'raiseEpoch';
 const SOURCES: Record<Script, { lua: string; numberOfKeys: number }> = {
   record: { lua: RECORD_SCRIPT, numberOfKeys: 3 },
   recordBatch: { lua: RECORD_BATCH_SCRIPT, numberOfKeys: 3 },
   observe: { lua: OBSERVE_SCRIPT, numberOfKeys: 2 },
   force: { lua: FORCE_SCRIPT, numberOfKeys: 2 },
   probe: { lua: PROBE_SCRIPT, numberOfKeys: 2 },
+  raiseEpoch: { lua: RAISE_EPOCH_SCRIPT, numberOfKeys: 2 },
 };
 
 /**
@@ -216,6 +217,13 @@ export function createRedisHealthStore(options: RedisHealthStoreOptions): Health
       ) as RawProbe;
       const step = raw.transition ? await track(toStep(raw), false) : undefined;
       return { granted: raw.granted, holderId: raw.holderId, expiresAt: raw.expiresAt, state: raw.state, step };
+    },
+
+    async raiseEpoch(deployment, held) {
+      const raw = JSON.parse(
+        await run('raiseEpoch', [breakerKeys.circuit(deployment), breakerKeys.probe(deployment)], identityOnly(deployment), [String(held)]),
+      ) as RawStep;
+      return raw.record ? toStep(raw) : undefined;
     },
 
     async deployments() {

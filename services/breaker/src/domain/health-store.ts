@@ -28,6 +28,14 @@ export interface HealthStore {
    * probe call: its holder asking again is refused unless `extend`.
    */
   acquireProbe(deployment: string, holderId: string, ttlMs: number, extend?: boolean): Promise<ProbeResult>;
+  /**
+   * Lifts the deployment's epoch to `held + 1` when it is below `held` (and
+   * returns the record), undefined when there is no record. Consumers ignore
+   * any state not newer than the epoch they hold; a store that lost its
+   * records (Redis restarted empty) counts epochs from 0 again, and its states
+   * would be ignored until they passed the old ones.
+   */
+  raiseEpoch(deployment: string, held: number): Promise<StoreStep | undefined>;
   /** Every deployment with a record, sorted. */
   deployments(): Promise<string[]>;
   /**
