@@ -125,15 +125,16 @@ describe('classify: transport failures, timeouts and cancellation', () => {
   it('an abort whose reason is our TimeoutAbort → TIMEOUT; any other abort reason is a caller cancel (null)', () => {
     const timedOut = new AbortController();
     timedOut.abort(new TimeoutAbort('first-token', 50));
-    expect(classify(new OpenAI.APIUserAbortError(), { signal: timedOut.signal })).toMatchObject({ errorClass: 'TIMEOUT', message: 'first-token timeout after 50 ms' });
+    expect(classify(new OpenAI.APIUserAbortError(), { signal: timedOut.signal })).toMatchObject({ errorClass: 'TIMEOUT', message: 'first-token timeout after 50 ms', timeoutKind: 'first-token' });
     const cancelled = new AbortController();
     cancelled.abort(new Error('client went away'));
     expect(classify(new OpenAI.APIUserAbortError(), { signal: cancelled.signal })).toBeNull();
     expect(classify(new DOMException('aborted', 'AbortError'), { signal: cancelled.signal })).toBeNull();
   });
 
-  it('a TimeoutAbort thrown directly → TIMEOUT', () => {
-    expect(classify(new TimeoutAbort('idle', 10))!.errorClass).toBe('TIMEOUT');
+  it('a TimeoutAbort thrown directly → TIMEOUT, naming which timer; after output, an interruption that keeps it', () => {
+    expect(classify(new TimeoutAbort('idle', 10))).toMatchObject({ errorClass: 'TIMEOUT', timeoutKind: 'idle' });
+    expect(classify(new TimeoutAbort('total', 10), { afterFirstChunk: true })).toMatchObject({ errorClass: 'STREAM_INTERRUPTED', interruptedBy: 'TIMEOUT', timeoutKind: 'total', countsTowardBreaker: true });
   });
 
   it('a stream that ends without its terminal event → NETWORK', () => {

@@ -60,20 +60,20 @@ function make(errorClass: ErrorClass, message: string, extra: Partial<Classifica
 function classifyBase(input: unknown, ctx: ClassifyContext): Classification | null {
   if (input instanceof ProviderError) return input.classification;
   if (input instanceof CancelledError) return null;
-  if (input instanceof TimeoutAbort) return make('TIMEOUT', input.message);
+  if (input instanceof TimeoutAbort) return make('TIMEOUT', input.message, { timeoutKind: input.kind });
   if (input instanceof InvalidChatRequestError) return make('INVALID_REQUEST', input.message);
   if (input instanceof IncompleteStreamError) return make('NETWORK', input.message, requestMeta(ctx.headers, ctx.now));
 
   // Aborts: what the abort meant is in the signal's reason, not in the error.
   if (isAbortLike(input)) {
     const reason = ctx.signal?.aborted ? ctx.signal.reason : undefined;
-    if (reason instanceof TimeoutAbort) return make('TIMEOUT', reason.message);
+    if (reason instanceof TimeoutAbort) return make('TIMEOUT', reason.message, { timeoutKind: reason.kind });
     if (ctx.signal?.aborted) return null;
     // An abort nobody asked for (SDK-internal timer): a timeout.
     return make('TIMEOUT', errorMessage(input) || 'request aborted');
   }
   if (ctx.signal?.aborted && ctx.signal.reason instanceof TimeoutAbort && isConnectionError(input)) {
-    return make('TIMEOUT', ctx.signal.reason.message);
+    return make('TIMEOUT', ctx.signal.reason.message, { timeoutKind: ctx.signal.reason.kind });
   }
 
   const anthropic = loadedAnthropicSdk();

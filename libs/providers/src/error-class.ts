@@ -1,4 +1,5 @@
 import { ERROR_CLASSES as ALL_CLASSES, ERROR_CLASS_TABLE, type ErrorClass, type ErrorClassTraits } from '@switchyard/util';
+import type { TimeoutKind } from './errors';
 import type { RateLimitSnapshot } from './types';
 
 /** Every provider failure maps to exactly one of these (the table lives in @switchyard/util). */
@@ -23,6 +24,8 @@ export interface Classification {
   providerCode?: string;
   /** STREAM_INTERRUPTED only: what interrupted the stream (NETWORK, TIMEOUT, OVERLOADED, ...). */
   interruptedBy?: ErrorClass;
+  /** Which of our own timers fired, for a TIMEOUT (or a stream it interrupted): `total` on a stream is the caller's deadline. */
+  timeoutKind?: TimeoutKind;
   /** Rate-limit headers on the failed response (a 429 tells the limiter when the key cools down). */
   rateLimit?: RateLimitSnapshot;
   message: string;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import { AttemptOutcomeSchema, ErrorClass as ErrorClassEnum } from '@switchyard/contracts';
-import type { RateLimitSnapshot, Usage } from '@switchyard/providers';
+import type { Classification, ErrorClass, RateLimitSnapshot, Usage } from '@switchyard/providers';
 import type { LimiterPeer } from '../adapters/limiter-peer';
 import type { OutcomePublisher } from '../adapters/outcome-publisher';
 import type { RouterMetrics } from '../adapters/router-metrics';
@@ -27,6 +27,20 @@ export interface AttemptExtras {
  * off the response path.
  */
 export type AttemptReport = <T>(p: PreparedCall, event: AttemptEvent<T>, extras?: AttemptExtras) => void;
+
+/**
+ * The class an attempt's outcome event carries, which the breakers (shared
+ * and local) count: the attempt's own, except for a stream interrupted after
+ * its first output by a breaker failure (a reset, an overloaded error event, a
+ * stall past the idle timeout), which carries what interrupted it. A stream
+ * ended by its total timer was ended by the caller's deadline (a stream has no
+ * other), which says nothing about the deployment.
+ */
+export function outcomeErrorClass(own: ErrorClass | undefined, c: Classification | undefined): ErrorClass | undefined {
+  if (c?.errorClass !== 'STREAM_INTERRUPTED' || !c.interruptedBy || !c.countsTowardBreaker) return own;
+  if (c.interruptedBy === 'TIMEOUT' && c.timeoutKind === 'total') return own;
+  return c.interruptedBy;
+}
 
 export function createAttemptReport(
   deps: { admission: AttemptAdmission; limiter: LimiterPeer; outcomes: OutcomePublisher; metrics?: RouterMetrics } & Pick<RouterContext, 'clock' | 'logger'>,
@@ -63,6 +77,7 @@ export function createAttemptReport(
     });
     // The breakers (shared and local) learn of a deployment from its outcomes;
     // an attempt the caller's deadline cut short has none to tell.
+    const outcomeClass = outcomeErrorClass(record.errorClass, classification);
     if (!event.cutByDeadline) {
       outcomes.publish(
         create(AttemptOutcomeSchema, {
@@ -72,7 +87,7 @@ export function createAttemptReport(
           tenant: p.owner.tenantId,
           feature: p.call.feature,
           deployment: deploymentRef(candidate),
-          errorClass: record.errorClass ? ErrorClassEnum[record.errorClass] : ErrorClassEnum.UNSPECIFIED,
+          errorClass: outcomeClass ? ErrorClassEnum[outcomeClass] : ErrorClassEnum.UNSPECIFIED,
           httpStatus: record.httpStatus ?? (record.errorClass ? 0 : 200),
           latencyMs: record.latencyMs,
           upstreamRequestId: record.upstreamRequestId ?? '',

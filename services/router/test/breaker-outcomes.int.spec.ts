@@ -1,15 +1,17 @@
 import { hashApiKey } from '@switchyard/config';
-import { BreakerService, CircuitState, Role } from '@switchyard/contracts';
+import { BreakerService, CircuitState, ErrorClass, FinishReason, Role, type Final } from '@switchyard/contracts';
 import { createClient, type Client } from '@switchyard/grpc';
 import { CHEAP_PRICE, simDeploymentYaml } from '@switchyard/testing';
 import { sleep } from '@switchyard/util';
 import { operatorMetadata, startStack, type Stack } from './stack';
 
 /**
- * An attempt the caller's deadline cuts short is a breaker failure only when
- * the deployment had already taken several times its usual latency: a caller
- * whose deadlines sit just above that latency must not open the breaker for
- * every other caller, while a provider that hangs still opens it.
+ * What an attempt tells the breaker. One cut short by the caller's deadline is
+ * a breaker failure only when the deployment had already taken several times
+ * its usual latency: a caller whose deadlines sit just above that latency must
+ * not open the breaker for every other caller, while a provider that hangs
+ * still opens it. A stream broken after its first output by a failure of the
+ * deployment (a reset) counts like that failure.
  */
 
 const KEY = 'deadline-cut-key';
@@ -19,8 +21,11 @@ const USUAL_MS = 150;
 const gatewayYaml = (sim: string) => `
 deployments:
   steady: ${simDeploymentYaml(sim, 'steady-model', { price: CHEAP_PRICE })}
+  resets: ${simDeploymentYaml(sim, 'resets-model', { price: CHEAP_PRICE })}
+  spare: ${simDeploymentYaml(sim, 'spare-model', { price: CHEAP_PRICE })}
 routes:
   chat: { cacheable: false, candidates: [{ deployment: steady }] }
+  streams: { cacheable: false, candidates: [{ deployment: resets }, { deployment: spare, priority: 1 }] }
 tenants:
   acme:
     apiKeys: [{ id: acme-main, sha256: ${hashApiKey(KEY)} }]
@@ -29,14 +34,18 @@ defaults:
   breaker: { consecutiveFailures: 3 }
 `;
 
-const scenario = (model: object) => ({ seed: 3, defaults: { limits: { rpm: 1_000_000, tpm: 1_000_000_000 } }, deployments: { 'steady-model': model } });
+const scenario = (model: object) => ({
+  seed: 3,
+  defaults: { limits: { rpm: 1_000_000, tpm: 1_000_000_000 } },
+  deployments: { 'steady-model': model, 'resets-model': { cutAfterChunks: 2, reply: { minTokens: 20, maxTokens: 24 } }, 'spare-model': {} },
+});
 const ask = () => ({ route: 'chat', messages: [{ role: Role.USER, content: `hello ${Math.random()}` }], params: { maxTokens: 8 } });
 
-describe("attempts cut by the caller's deadline and the breaker", () => {
+describe('what an attempt tells the breaker', () => {
   let stack: Stack;
   let breaker: Client<typeof BreakerService.method>;
 
-  const health = async () => (await breaker.getHealth({ deployment: 'steady' })).health!;
+  const health = async (deployment = 'steady') => (await breaker.getHealth({ deployment })).health!;
   /** Until the breaker has counted `calls` outcomes in its window (outcomes reach it in batches, after the answer). */
   const windowReaches = async (calls: number) => {
     const until = Date.now() + 5000;
@@ -76,5 +85,23 @@ describe("attempts cut by the caller's deadline and the breaker", () => {
     const until = Date.now() + 5000;
     while ((await health()).state !== CircuitState.OPEN && Date.now() < until) await sleep(20);
     expect((await health()).state).toBe(CircuitState.OPEN);
+  }, 30_000);
+
+  it('streams broken by a reset after their first output count as NETWORK failures: the breaker opens and later streams start on the spare', async () => {
+    const servedBy: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      let final: Final | undefined;
+      for await (const m of stack.client.streamComplete({ ...ask(), route: 'streams' }, auth(10_000))) if (m.event.case === 'final') final = m.event.value;
+      expect(final?.finishReason).toBe(FinishReason.INCOMPLETE);
+      servedBy.push(final?.servedBy?.deployment ?? '');
+    }
+    expect(servedBy).toEqual(['resets', 'resets', 'resets']);
+    const until = Date.now() + 5000;
+    while ((await health('resets')).state !== CircuitState.OPEN && Date.now() < until) await sleep(20);
+    expect(await health('resets')).toMatchObject({ state: CircuitState.OPEN, lastErrorClass: ErrorClass.NETWORK });
+    let final: Final | undefined;
+    for await (const m of stack.client.streamComplete({ ...ask(), route: 'streams' }, auth(10_000))) if (m.event.case === 'final') final = m.event.value;
+    expect(final?.servedBy?.deployment).toBe('spare');
+    expect(final?.finishReason).not.toBe(FinishReason.INCOMPLETE);
   }, 30_000);
 });
