@@ -189,6 +189,38 @@ describe('runAttempts', () => {
     expect((await cutAfter(100, 10_000, 200))[0]!.slice(0, 2)).toEqual([200, false]);
   });
 
+  it('a hung deployment leaves the next candidate time to answer: it is cut early, counted, and not retried', async () => {
+    const run = async (usual: Record<string, number>) => {
+      const h = harness({});
+      h.ports.expectedLatencyMs = (c) => usual[c.name] ?? 0;
+      const allowed: number[] = [];
+      h.ports.call = async (c, allowedMs) => {
+        allowed.push(allowedMs);
+        if (c.name === 'b') {
+          h.clock.advance(20);
+          return 'answer from b';
+        }
+        h.clock.advance(allowedMs); // hangs until cut
+        throw providerError('TIMEOUT');
+      };
+      const result = await runAttempts([candidate('a', { timeoutMs: 30_000 }), candidate('b')], h.ports, options(h.clock.now() + 1000));
+      return { result, allowed, events: h.events };
+    };
+    const kept = await run({ a: 100, b: 20 });
+    // 1000 ms less the 10 ms answer margin, less 3 x 20 + 100 ms kept for b.
+    expect(kept.allowed).toEqual([830, 160]);
+    expect(kept.result).toMatchObject({ ok: true, value: 'answer from b' });
+    expect(kept.result.attempts[0]!.note).toMatch(/cut at 830 ms, keeping 160 ms for b/);
+    expect(kept.events[0]!.cutByDeadline).toBeUndefined();
+
+    // a's usual latency unknown: nothing to judge a hang by, so nothing is kept, and b is left no time.
+    const unknown = await run({ b: 20 });
+    expect(unknown.allowed).toEqual([990]);
+    expect(unknown.result).toMatchObject({ ok: false });
+    // Too little time for both: a gets it all.
+    expect((await run({ a: 300, b: 20 })).allowed[0]).toBe(990);
+  });
+
   it('fails fast on INVALID_REQUEST without trying other candidates', async () => {
     const h = harness({ a: ['INVALID_REQUEST'] });
     const result = await runAttempts([candidate('a'), candidate('b')], h.ports, options());

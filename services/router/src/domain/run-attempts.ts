@@ -8,7 +8,7 @@ import {
 } from '@switchyard/providers';
 import type { Candidate, Rng, SkippedCandidate } from './candidates';
 import type { DegradedReason } from './degraded';
-import { decideNextStep, isTransient } from './outcome-action';
+import { decideNextStep, isTransient, type NextStep } from './outcome-action';
 import type { RetryBudget } from './retry-budget';
 import type { RetrySettings } from './retry-policy';
 
@@ -175,6 +175,22 @@ const LATE_GRANT_MIN_MS = 50;
  */
 export const CUT_BLAMES_DEPLOYMENT_AFTER = 3;
 
+/** Beside three times its usual latency, what the next candidate's attempt is kept for its own hops, a late loop and the answer. */
+const NEXT_CANDIDATE_SLACK_MS = 100;
+
+/**
+ * Time an attempt leaves for the next candidate: three times that
+ * candidate's usual latency plus NEXT_CANDIDATE_SLACK_MS, when both usual
+ * latencies are known and the attempt still gets CUT_BLAMES_DEPLOYMENT_AFTER
+ * times its own. A hung deployment otherwise took the whole deadline, and a
+ * fallback answering in milliseconds was skipped for lack of time.
+ */
+export function keepForNextCandidate(remainingMs: number, expectedMs: number, nextExpectedMs: number): number {
+  if (expectedMs <= 0 || nextExpectedMs <= 0) return 0;
+  const keep = 3 * nextExpectedMs + NEXT_CANDIDATE_SLACK_MS;
+  return remainingMs - keep >= CUT_BLAMES_DEPLOYMENT_AFTER * expectedMs ? keep : 0;
+}
+
 /**
  * How long the last candidate may wait in the limiter's queue: what is left
  * before the deadline minus twice the observed latency of an attempt and a
@@ -306,7 +322,9 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
         return fail('deadline exceeded', { deadlineExceeded: true });
       }
       const record = baseRecord(candidate, attempts.length + 1, 0, admission);
-      const timeoutMs = Math.min(candidate.deployment.timeoutMs, remaining);
+      const next = queue[0];
+      const keep = keepForNextCandidate(remaining, expected, next ? (ports.expectedLatencyMs?.(next) ?? 0) : 0);
+      const timeoutMs = Math.min(candidate.deployment.timeoutMs, remaining - keep);
       try {
         const value = await ports.call(candidate, timeoutMs);
         record.latencyMs = ports.clock.now() - started;
@@ -337,14 +355,16 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
         // A timeout that used up what the deadline allowed (timers and the wall
         // clock may differ by a millisecond) was the deadline's, not the deployment's.
         const cutByDeadline = c.errorClass === 'TIMEOUT' && timeoutMs < candidate.deployment.timeoutMs && record.latencyMs >= timeoutMs - 1;
-        const blameless = cutByDeadline && expected > 0 && record.latencyMs < CUT_BLAMES_DEPLOYMENT_AFTER * expected;
+        const cutForNext = cutByDeadline && keep > 0;
+        const blameless = cutByDeadline && !cutForNext && expected > 0 && record.latencyMs < CUT_BLAMES_DEPLOYMENT_AFTER * expected;
+        if (cutForNext) record.note = joinNotes(record.note, `cut at ${Math.round(timeoutMs)} ms, keeping ${Math.round(keep)} ms for ${next!.name}`);
         if (blameless) record.note = joinNotes(record.note, `cut by the caller's deadline within ${CUT_BLAMES_DEPLOYMENT_AFTER}x the deployment's usual ${Math.round(expected)} ms: not a breaker failure`);
         attempts.push(record);
         last = { classification: c, candidate };
         ports.afterAttempt({ candidate, admission, record, classification: c, ...(blameless ? { cutByDeadline: true } : {}) });
 
         if (ports.committed?.()) return fail('failed after output was sent');
-        const step = decideNextStep(
+        const planned = decideNextStep(
           {
             errorClass: c.errorClass,
             retryable: c.retryable,
@@ -359,6 +379,8 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
           options.retry,
           ports.rng,
         );
+        // The time kept for the next candidate is its: not a retry of the one that used up the rest.
+        const step: NextStep = cutForNext && planned.kind === 'retry' ? { kind: 'fallback' } : planned;
         if (step.kind === 'stop') return fail(cutByDeadline ? ATTEMPT_CUT_BY_DEADLINE : step.reason);
         // A failed half-open probe is the breaker's verdict (back to OPEN); a retry
         // here would be a second request on the deployment that holds no permit.
