@@ -251,6 +251,19 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       expect((n2 as InstanceType<typeof OpenAI.APIError>).param).toBe('n');
       const unknown = await post(JSON.stringify({ model: 'chat', messages: [], temprature: 1 }));
       expect(((await unknown.json()) as { error: { param: string } }).error.param).toBe('temprature');
+      const ok = JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'x' }], max_tokens: 4 });
+      const patch = await post(ok, { 'content-type': 'application/json-patch+json' });
+      expect([patch.status, ((await patch.json()) as { error: { message: string } }).error.message]).toEqual([400, expect.stringMatching(/content-type must be application\/json/)]);
+      expect((await post(ok, { 'content-type': 'application/json; charset=utf-8' })).status).toBe(200);
+      const sci = await post(ok, { 'x-switchyard-timeout-ms': '1e3' });
+      expect([sci.status, ((await sci.json()) as { error: { param: string } }).error.param]).toEqual([400, 'x-switchyard-timeout-ms']);
+      const basic = await post(ok, { authorization: 'Basic dXNlcjpwYXNz' });
+      expect([basic.status, ((await basic.json()) as { error: { message: string } }).error.message]).toEqual([401, expect.stringMatching(/only "Bearer <key>" is accepted.*"Basic"/)]);
+      const badImage = await post(JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,***not base64***' } }] }] }));
+      expect([badImage.status, ((await badImage.json()) as { error: { param: string } }).error.param]).toEqual([400, 'messages[0].content[0].image_url.url']);
+      const wrongMethod = await fetch(`${base}/v1/chat/completions`, { headers: { authorization: `Bearer ${KEY}` } });
+      expect([wrongMethod.status, wrongMethod.headers.get('allow')]).toEqual([405, 'POST']);
+      expect((await fetch(`${base}/v1/no-such-thing`)).status).toBe(404);
       const { router } = await stack.startRouter({ HTTP_MAX_BODY_BYTES: '2048' });
       const big = await fetch(`http://127.0.0.1:${router.httpPort}/v1/chat/completions`, {
         method: 'POST',

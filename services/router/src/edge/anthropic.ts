@@ -1,6 +1,6 @@
 import { FinishReason, Role, ToolChoiceMode, type CompleteResponse, type Final } from '@switchyard/contracts';
 import { ANTHROPIC_STOP } from './answer-headers';
-import { arr, bool, given, int, jsonText, num, obj, onlyKnown, str, type Obj } from './check';
+import { arr, base64Bytes, bool, given, int, jsonText, num, obj, onlyKnown, str, type Obj } from './check';
 import { ANTHROPIC_PATHS, type DialectPaths, type MessageOrigin } from './field-paths';
 import { badRequest, EdgeError, errorHeaders, toEdgeError } from './errors';
 import { sendJson, type EdgeRequest } from './http-server';
@@ -28,7 +28,7 @@ function imageOf(b: Obj, param: string): PartInit {
   const source = obj(b.source, `${param}.source`);
   const type = str(source.type, `${param}.source.type`);
   if (type === 'base64') {
-    return { part: { case: 'image', value: { source: { case: 'data', value: new Uint8Array(Buffer.from(str(source.data, `${param}.source.data`), 'base64')) }, mediaType: str(source.media_type, `${param}.source.media_type`) } } };
+    return { part: { case: 'image', value: { source: { case: 'data', value: new Uint8Array(base64Bytes(str(source.data, `${param}.source.data`), `${param}.source.data`)) }, mediaType: str(source.media_type, `${param}.source.media_type`) } } };
   }
   if (type === 'url') return { part: { case: 'image', value: { source: { case: 'url', value: str(source.url, `${param}.source.url`) } } } };
   throw badRequest(`${param}.source.type`, `must be base64 or url, got "${type}"`);

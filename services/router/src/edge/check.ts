@@ -43,10 +43,17 @@ export function onlyKnown(o: Obj, known: ReadonlySet<string>, prefix: string): v
   }
 }
 
-/** `data:<media>;base64,<data>` → its parts; undefined for any other URL. */
-export function dataUrl(url: string): { mediaType: string; data: Buffer } | undefined {
+/** Base64 text → its bytes; a 400 naming `param` when it is not base64 (Buffer.from would skip what it cannot read and send the rest). */
+export function base64Bytes(text: string, param: string): Buffer {
+  const compact = text.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) throw badRequest(param, 'is not valid base64');
+  return Buffer.from(compact, 'base64');
+}
+
+/** `data:<media>;base64,<data>` → its parts; undefined for any other URL; a 400 naming `param` when its data is not base64. */
+export function dataUrl(url: string, param: string): { mediaType: string; data: Buffer } | undefined {
   const m = /^data:([^;,]+);base64,(.*)$/s.exec(url);
-  return m ? { mediaType: m[1]!, data: Buffer.from(m[2]!, 'base64') } : undefined;
+  return m ? { mediaType: m[1]!, data: base64Bytes(m[2]!, param) } : undefined;
 }
 
 /** A JSON document the caller gave as an object (a schema, a tool call's input) → its text; refused when nested too deeply to be read back without a stack overflow. */

@@ -64,7 +64,7 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
 
 async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown> {
   const type = req.headers['content-type'] ?? '';
-  if (!/^application\/json\b/i.test(type)) throw new EdgeError(400, 'invalid_request', `content-type must be application/json, got "${type}"`);
+  if (!/^application\/json\s*(;|$)/i.test(type)) throw new EdgeError(400, 'invalid_request', `content-type must be application/json, got "${type}"`);
   const body = await readBody(req, maxBytes);
   try {
     return JSON.parse(body.toString('utf8'));
@@ -100,8 +100,14 @@ export async function startEdgeServer(opts: EdgeServerOptions): Promise<EdgeServ
       // Async, so that nothing thrown while choosing or starting the handler
       // escapes this listener: an uncaught throw here would end the process.
       const run = (async () => {
-        const handler = opts.route(req.method ?? 'GET', path);
-        if (!handler) throw new EdgeError(404, 'not_found', `no endpoint ${req.method} ${path}`);
+        const method = req.method ?? 'GET';
+        const handler = opts.route(method, path);
+        if (!handler) {
+          const allowed = ['GET', 'POST'].filter((m) => m !== method && opts.route(m, path));
+          if (allowed.length === 0) throw new EdgeError(404, 'not_found', `no endpoint ${method} ${path}`);
+          res.setHeader('allow', allowed.join(', '));
+          throw new EdgeError(405, 'invalid_request', `${path} takes ${allowed.join(' or ')}, not ${method}`);
+        }
         return handler(r);
       })();
       void run.catch((err: unknown) => {

@@ -27,7 +27,7 @@ function contentOf(v: unknown, param: string, role: string): Pick<MessageInit, '
       const image = obj(p.image_url, `${param}[${i}].image_url`);
       const url = str(image.url, `${param}[${i}].image_url.url`);
       const detail = given(image.detail) ? str(image.detail, `${param}[${i}].image_url.detail`) : '';
-      const inline = dataUrl(url);
+      const inline = dataUrl(url, `${param}[${i}].image_url.url`);
       const source = inline ? { case: 'data' as const, value: new Uint8Array(inline.data) } : { case: 'url' as const, value: url };
       return { part: { case: 'image' as const, value: { source, mediaType: inline?.mediaType ?? '', detail } } };
     }

@@ -14,7 +14,7 @@ import type { IncomingMessage } from 'node:http';
 import { ATTEMPT_CUT_BY_DEADLINE } from '../domain/run-attempts';
 import { TRACE_ID_HEADER } from '../handlers/tracing';
 import { assignRequestId } from '../handlers/request-id';
-import { badRequest } from './errors';
+import { badRequest, EdgeError } from './errors';
 
 /** The router's two RPC handlers, called in-process by the edge (no extra hop). */
 export interface RouterCalls {
@@ -51,7 +51,10 @@ export function apiKeyOf(req: IncomingMessage): string | undefined {
   const direct = header(req, 'x-api-key');
   if (direct) return direct;
   const auth = header(req, 'authorization');
-  return auth ? /^Bearer\s+(\S+)$/i.exec(auth)?.[1] : undefined;
+  if (!auth) return undefined;
+  const bearer = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
+  if (!bearer) throw new EdgeError(401, 'authentication', `authorization: only "Bearer <key>" is accepted (or x-api-key: <key>), got a "${auth.split(/\s/)[0]!.slice(0, 32)}" header`);
+  return bearer;
 }
 
 export function headerControls(req: IncomingMessage): HeaderControls {
@@ -59,7 +62,7 @@ export function headerControls(req: IncomingMessage): HeaderControls {
   const cacheMode = cache === undefined ? CacheMode.UNSPECIFIED : CACHE_MODES[cache.toLowerCase()];
   if (cacheMode === undefined) throw badRequest('x-switchyard-cache', `must be bypass, refresh, no-store or read-write, got "${cache}"`);
   const timeout = header(req, 'x-switchyard-timeout-ms');
-  const timeoutMs = timeout === undefined ? undefined : Number(timeout);
+  const timeoutMs = timeout === undefined ? undefined : /^\s*\d+\s*$/.test(timeout) ? Number(timeout) : Number.NaN;
   if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs > 0 && timeoutMs <= 3_600_000)) {
     throw badRequest('x-switchyard-timeout-ms', `must be a whole number of milliseconds between 1 and 3600000, got "${timeout}"`);
   }
