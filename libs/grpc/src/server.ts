@@ -13,6 +13,7 @@ import {
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import type { GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
+import { unavailable, type AppError } from './app-error';
 import { toServerError } from './error-status';
 import { createHealthRegistry } from './health';
 import { type AccessGuard, type InternalAuth, createAccessGuard, exposureProblem } from './internal-token';
@@ -103,8 +104,20 @@ function openContext(call: ServerUnaryCall<unknown, unknown> | ServerWritableStr
     if (timer) clearTimeout(timer);
     call.removeListener('cancelled', onCancelled);
   };
-  return { ctx, close };
+  return { ctx, close, abort: (reason: unknown) => controller.abort(reason) };
 }
+
+/**
+ * Calls still running when a shutdown's grace ends: each is answered with
+ * `reason` (UNAVAILABLE: call again, another replica will take it) and its
+ * handler's signal aborted, before the server forces its connections closed.
+ * Without it grpc-js ends them CANCELLED, which callers read as their own
+ * cancellation and do not retry.
+ */
+type InFlightCalls = Set<(reason: AppError) => void>;
+
+/** How long the answers to interrupted calls get to leave before the connections are forced closed. */
+const INTERRUPTED_ANSWER_MS = 250;
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return value != null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
@@ -152,22 +165,42 @@ export function toServiceDefinition(service: DescService): ServiceDefinition {
 
 type AnyHandler = (request: unknown, ctx: CallContext, send: (m: unknown) => Promise<void>) => unknown;
 
-function unaryHandler(path: string, handler: AnyHandler, logger: GrpcLogger) {
+function unaryHandler(path: string, handler: AnyHandler, logger: GrpcLogger, inFlight: InFlightCalls) {
   return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-    const { ctx, close } = openContext(call, path);
+    const { ctx, close, abort } = openContext(call, path);
+    let answered = false;
+    const answer: sendUnaryData<unknown> = (err, response) => {
+      if (answered) return;
+      answered = true;
+      callback(err, response);
+    };
+    const interrupt = (reason: AppError) => {
+      answer(toServerError(reason, path, logger));
+      abort(reason);
+    };
+    inFlight.add(interrupt);
     Promise.resolve()
       .then(() => handler(call.request, ctx, () => Promise.reject(new Error('send is only available on streaming methods'))))
       .then(
-        (response) => callback(null, response),
-        (err: unknown) => callback(toServerError(err, path, logger, ctx.signal.aborted)),
+        (response) => answer(null, response),
+        (err: unknown) => answer(toServerError(err, path, logger, ctx.signal.aborted)),
       )
-      .finally(close);
+      .finally(() => {
+        inFlight.delete(interrupt);
+        close();
+      });
   };
 }
 
-function serverStreamingHandler(path: string, handler: AnyHandler, logger: GrpcLogger) {
+function serverStreamingHandler(path: string, handler: AnyHandler, logger: GrpcLogger, inFlight: InFlightCalls) {
   return (call: ServerWritableStream<unknown, unknown>) => {
-    const { ctx, close } = openContext(call, path);
+    const { ctx, close, abort } = openContext(call, path);
+    const interrupt = (reason: AppError) => {
+      if (ctx.signal.aborted) return;
+      call.emit('error', toServerError(reason, path, logger));
+      abort(reason);
+    };
+    inFlight.add(interrupt);
     const send = (message: unknown) => writeWithBackpressure(call, message, ctx.signal);
     (async () => {
       const result = handler(call.request, ctx, send);
@@ -190,11 +223,14 @@ function serverStreamingHandler(path: string, handler: AnyHandler, logger: GrpcL
           if (!ctx.signal.aborted) call.emit('error', toServerError(err, path, logger));
         },
       )
-      .finally(close);
+      .finally(() => {
+        inFlight.delete(interrupt);
+        close();
+      });
   };
 }
 
-function buildImplementation(registration: ServiceRegistration, logger: GrpcLogger, guard?: AccessGuard): UntypedServiceImplementation {
+function buildImplementation(registration: ServiceRegistration, logger: GrpcLogger, inFlight: InFlightCalls, guard?: AccessGuard): UntypedServiceImplementation {
   const impl: UntypedServiceImplementation = {};
   const handlers = registration.implementation as unknown as Record<string, AnyHandler | undefined>;
   const access = (registration.access ?? {}) as Record<string, AccessLevel | undefined>;
@@ -219,8 +255,8 @@ function buildImplementation(registration: ServiceRegistration, logger: GrpcLogg
     if (typeof handler !== 'function') {
       throw new Error(`services[${registration.service.typeName}].implementation.${method.localName}: handler missing`);
     }
-    if (method.methodKind === 'unary') impl[method.name] = unaryHandler(path, handler, logger);
-    else if (method.methodKind === 'server_streaming') impl[method.name] = serverStreamingHandler(path, handler, logger);
+    if (method.methodKind === 'unary') impl[method.name] = unaryHandler(path, handler, logger, inFlight);
+    else if (method.methodKind === 'server_streaming') impl[method.name] = serverStreamingHandler(path, handler, logger, inFlight);
     else throw new Error(`${path}: ${method.methodKind} methods are not supported by this adapter`);
   }
   return impl;
@@ -248,10 +284,11 @@ export async function createGrpcServer<const T extends GenServiceMethods[]>(opti
   const server = new Server(options.channelOptions);
   if (options.refuseOnArrival) refuseOnArrival(server, options.refuseOnArrival);
   const health = createHealthRegistry(names);
+  const inFlight: InFlightCalls = new Set();
   for (const registration of registrations) {
-    server.addService(toServiceDefinition(registration.service), buildImplementation(registration, logger, guard));
+    server.addService(toServiceDefinition(registration.service), buildImplementation(registration, logger, inFlight, guard));
   }
-  server.addService(toServiceDefinition(health.registration.service), buildImplementation(health.registration, logger));
+  server.addService(toServiceDefinition(health.registration.service), buildImplementation(health.registration, logger, inFlight));
   if (options.reflection ?? true) {
     addReflection(server, [...registrations, health.registration].map((r) => r.service));
   }
@@ -270,10 +307,16 @@ export async function createGrpcServer<const T extends GenServiceMethods[]>(opti
       stopping ??= new Promise<void>((resolve) => {
         health.setServing(false);
         health.closeWatchers();
-        const force = setTimeout(() => {
-          logger.warn({ graceMs }, 'gRPC graceful shutdown timed out; forcing');
-          server.forceShutdown();
-          resolve();
+        let force = setTimeout(() => {
+          logger.warn({ graceMs, calls: inFlight.size }, 'gRPC graceful shutdown timed out; answering the calls still running, then forcing');
+          const reason = unavailable(`server shutting down: the call was still running after the ${graceMs} ms grace period; call again (another replica will take it)`, 0);
+          for (const interrupt of [...inFlight]) interrupt(reason);
+          // Their answers end the calls, and so the graceful shutdown; a peer that
+          // does not read them is cut after INTERRUPTED_ANSWER_MS.
+          force = setTimeout(() => {
+            server.forceShutdown();
+            resolve();
+          }, INTERRUPTED_ANSWER_MS);
         }, graceMs);
         server.tryShutdown(() => {
           clearTimeout(force);

@@ -134,7 +134,40 @@ describe('shutdown', () => {
       const t0 = Date.now();
       await handle.shutdown(200);
       expect(Date.now() - t0).toBeLessThan(2000);
-      expect(parseGrpcError(await inFlight).code).not.toBe(status.OK);
+      // Answered UNAVAILABLE (call again), not CANCELLED, which a caller takes for its own cancellation.
+      expect(parseGrpcError(await inFlight)).toMatchObject({ code: status.UNAVAILABLE, message: expect.stringMatching(/server shutting down.*200 ms grace/), details: { retryDelayMs: 0 } });
+      await within(aborted.promise, 2000, 'handler signal to abort');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a stream still running after the grace period ends UNAVAILABLE after what it sent', async () => {
+    const aborted = deferred();
+    const { handle, address } = await pool.start({
+      services: [
+        {
+          service: RouterService,
+          implementation: {
+            complete: async () => ({}),
+            streamComplete: async (_r: unknown, ctx: CallContext, send: (m: object) => Promise<void>) => {
+              await send({ event: { case: 'delta', value: { text: 'partial' } } });
+              await sleep(30_000, ctx.signal).catch(() => aborted.resolve());
+            },
+          } as unknown as ImplementationOf<typeof RouterService>,
+        },
+      ],
+    });
+    const client = createClient(RouterService, address);
+    try {
+      const received: string[] = [];
+      const reading = (async () => {
+        for await (const m of client.streamComplete({ route: 'r' })) if (m.event.case === 'delta') received.push(m.event.value.text);
+      })().catch((e: unknown) => e);
+      await sleep(100);
+      await handle.shutdown(200);
+      expect(received).toEqual(['partial']);
+      expect(parseGrpcError(await reading)).toMatchObject({ code: status.UNAVAILABLE, message: expect.stringMatching(/server shutting down/) });
       await within(aborted.promise, 2000, 'handler signal to abort');
     } finally {
       client.close();

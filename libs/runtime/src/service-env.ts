@@ -35,7 +35,7 @@ export function commonServiceEnv(defaultPort: number, defaultMetricsPort: number
       "largest request message the gRPC server accepts; a bigger one is answered RESOURCE_EXHAUSTED before any handler runs (nothing reserved or charged). 4 MiB admits the router's largest valid request: 1,000,000 prompt characters at up to 3 UTF-8 bytes each, plus 256 messages (the cache takes at least CACHE_MAX_ENTRY_BYTES + 64 KiB)",
       { min: 64 * 1024, max: 1024 * 1024 * 1024 },
     ),
-    shutdownGraceMs: envInt('SHUTDOWN_GRACE_MS', 10_000, 'on SIGTERM, how long in-flight calls may finish before they are cancelled'),
+    shutdownGraceMs: envInt('SHUTDOWN_GRACE_MS', 10_000, 'on SIGTERM, how long in-flight calls may finish; any still running then are answered UNAVAILABLE (server shutting down: call again) and their work stopped'),
   };
 }
 
