@@ -3,8 +3,8 @@
  * schema, a response schema, a tool call's input) may nest. Every step that
  * reads one (JSON.stringify, the providers' SDKs, schema checks) recurses, so
  * a document thousands of levels deep would end in a stack overflow, answered
- * as an internal error. Real schemas stay far below this: OpenAI's strict
- * mode allows 10 levels of nested objects, about 20 of JSON.
+ * as an internal error. A schema for real arguments nests a few levels,
+ * two JSON levels per nested object (`properties`, then the property).
  */
 export const MAX_JSON_DEPTH = 100;
 
