@@ -65,6 +65,7 @@ export function createAnthropicAdapter(d: DeploymentTarget, clock: Clock): Provi
       const meta = metaFromHeaders(headers, clock.now());
       ctl.streamOpened();
       let finishReason: FinishReason | undefined;
+      let stopSequence: string | undefined;
       let inputTokens = 0;
       let outputTokens = 0;
       let done = false;
@@ -80,6 +81,7 @@ export function createAnthropicAdapter(d: DeploymentTarget, clock: Clock): Provi
         if (parts.inputTokens !== undefined) inputTokens = parts.inputTokens;
         if (parts.outputTokens !== undefined) outputTokens = parts.outputTokens;
         if (parts.finishReason) finishReason = parts.finishReason;
+        if (parts.stopSequence !== undefined) stopSequence = parts.stopSequence;
         if (parts.done) done = true;
         responseId ??= parts.responseId;
         // The forced structured-output tool's argument fragments are the answer's text.
@@ -116,7 +118,15 @@ export function createAnthropicAdapter(d: DeploymentTarget, clock: Clock): Provi
       if (reason === 'content_filter') {
         throw contentFilterFailure({ content: text, finishReason: reason, usage, model: d.model, ...meta }, d.name)!;
       }
-      yield { type: 'end', finishReason: reason, usage, ...(calls.size > 0 ? { toolCalls: calls.result()! } : {}), ...(responseId ? { responseId } : {}), ...meta };
+      yield {
+        type: 'end',
+        finishReason: reason,
+        usage,
+        ...(calls.size > 0 ? { toolCalls: calls.result()! } : {}),
+        ...(stopSequence !== undefined && reason === 'stop' ? { stopSequence } : {}),
+        ...(responseId ? { responseId } : {}),
+        ...meta,
+      };
     } catch (err) {
       throw withResponseId(ctl.failure(err, d.name, delivered, headers), responseId);
     } finally {

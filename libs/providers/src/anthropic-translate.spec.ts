@@ -83,7 +83,7 @@ describe('toAnthropicParams', () => {
 });
 
 describe('fromAnthropicResponse', () => {
-  const message = (stop: string | null, usage: Partial<Message['usage']> = {}): Message =>
+  const message = (stop: string | null, usage: Partial<Message['usage']> = {}, stopSequence: string | null = null): Message =>
     ({
       id: 'msg_1',
       type: 'message',
@@ -94,7 +94,7 @@ describe('fromAnthropicResponse', () => {
         { type: 'text', text: 'lo', citations: null },
       ],
       stop_reason: stop,
-      stop_sequence: null,
+      stop_sequence: stopSequence,
       usage: { input_tokens: 20, output_tokens: 4, cache_creation_input_tokens: null, cache_read_input_tokens: null, ...usage },
     }) as unknown as Message;
 
@@ -107,6 +107,12 @@ describe('fromAnthropicResponse', () => {
       responseId: 'msg_1',
       upstreamRequestId: 'req_a',
     });
+  });
+
+  it('keeps the stop sequence that ended the answer (a plain stop), and none for another stop', () => {
+    expect(fromAnthropicResponse(message('stop_sequence', {}, 'END'))).toMatchObject({ finishReason: 'stop', stopSequence: 'END' });
+    expect(fromAnthropicResponse(message('end_turn'))).not.toHaveProperty('stopSequence');
+    expect(fromAnthropicResponse(message('stop_sequence'))).not.toHaveProperty('stopSequence');
   });
 
   it('counts prompt-cache reads and writes as input tokens', () => {
@@ -136,6 +142,11 @@ describe('fromAnthropicEvent', () => {
     const md = { type: 'message_delta', delta: { stop_reason: 'max_tokens', stop_sequence: null }, usage: { output_tokens: 7 } } as unknown as RawMessageStreamEvent;
     expect(fromAnthropicEvent(md)).toEqual({ finishReason: 'length', outputTokens: 7 });
     expect(fromAnthropicEvent({ type: 'message_stop' } as RawMessageStreamEvent)).toEqual({ done: true });
+  });
+
+  it('reads the matched stop sequence from message_delta', () => {
+    const md = { type: 'message_delta', delta: { stop_reason: 'stop_sequence', stop_sequence: '###' }, usage: { output_tokens: 3 } } as unknown as RawMessageStreamEvent;
+    expect(fromAnthropicEvent(md)).toEqual({ finishReason: 'stop', stopSequence: '###', outputTokens: 3 });
   });
 
   it('reads the streamed answer\'s id from message_start', () => {

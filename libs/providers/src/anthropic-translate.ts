@@ -231,6 +231,7 @@ export function fromAnthropicResponse(message: Message, meta: ResponseMeta = {},
     model: message.model,
   };
   if (message.id) response.responseId = message.id;
+  if (message.stop_reason === 'stop_sequence' && message.stop_sequence) response.stopSequence = message.stop_sequence;
   if (meta.upstreamRequestId !== undefined) response.upstreamRequestId = meta.upstreamRequestId;
   if (meta.rateLimit !== undefined) response.rateLimit = meta.rateLimit;
   return response;
@@ -243,6 +244,8 @@ export interface AnthropicEventParts {
   /** input_json_delta: a fragment of the arguments of the tool_use at content index `block`. */
   toolArguments?: { block: number; fragment: string };
   finishReason?: FinishReason;
+  /** message_delta's `stop_sequence`, when a stop sequence ended the answer. */
+  stopSequence?: string;
   inputTokens?: number;
   /** Cumulative output tokens so far (message_delta carries the running total). */
   outputTokens?: number;
@@ -273,6 +276,7 @@ export function fromAnthropicEvent(event: RawMessageStreamEvent): AnthropicEvent
     case 'message_delta': {
       const parts: AnthropicEventParts = {};
       if (event.delta.stop_reason) parts.finishReason = fromAnthropicStopReason(event.delta.stop_reason);
+      if (event.delta.stop_reason === 'stop_sequence' && event.delta.stop_sequence) parts.stopSequence = event.delta.stop_sequence;
       if (event.usage?.output_tokens != null) parts.outputTokens = event.usage.output_tokens;
       if (event.usage?.input_tokens != null) parts.inputTokens = anthropicInputTokens(event.usage);
       return parts;

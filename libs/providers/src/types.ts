@@ -116,6 +116,8 @@ export interface ChatResponse {
   toolCalls?: ToolCall[];
   /** The model's refusal text (OpenAI `message.refusal`); absent when it did not refuse. */
   refusal?: string;
+  /** The stop sequence that ended the answer, when the provider says which (Anthropic `stop_sequence`); absent otherwise. */
+  stopSequence?: string;
   usage: Usage;
   /** The model the provider says served the call (may differ from the alias asked for). */
   model: string;
@@ -145,6 +147,8 @@ export type StreamChunk =
       /** The calls assembled from this stream's tool_call_delta chunks, in index order; absent when none. */
       toolCalls?: ToolCall[];
       refusal?: string;
+      /** As ChatResponse.stopSequence. */
+      stopSequence?: string;
       /**
        * Set when the upstream did not report usage in the stream (some
        * OpenAI-compatible servers ignore `stream_options.include_usage`) and the

@@ -157,6 +157,19 @@ describe.each(PROVIDERS)('%s adapter against the simulator', (provider) => {
       expect(r.end?.responseId).not.toBe(whole.responseId);
     });
 
+    it('a stop sequence ends the answer before it; the adapter names it when the provider does (Anthropic), whole and streamed', async () => {
+      // The simulator's replies begin "Simulated answer".
+      const req = { ...REQUEST, stop: [' answer'] };
+      const whole = await adapters[provider].complete(req);
+      const r = await drain(adapters[provider].stream(req, { timeoutMs: 5000, firstTokenTimeoutMs: 2000, idleTimeoutMs: 2000 }));
+      expect(whole).toMatchObject({ content: 'Simulated', finishReason: 'stop' });
+      expect(r.deltas.join('')).toBe('Simulated');
+      const named = provider === 'anthropic' ? ' answer' : undefined;
+      expect(whole.stopSequence).toBe(named);
+      expect(r.end).toMatchObject({ type: 'end', finishReason: 'stop' });
+      expect(r.end?.stopSequence).toBe(named);
+    });
+
     it('maps maxTokens to a length stop', async () => {
       const res = await adapters[provider].complete({ ...REQUEST, maxTokens: 3 });
       expect(res).toMatchObject({ finishReason: 'length', usage: { outputTokens: 3 } });

@@ -298,6 +298,19 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       expect(final.usage.output_tokens).toBeGreaterThan(0);
     });
 
+    it('a matched stop sequence is stop_reason stop_sequence naming it, whole and streamed', async () => {
+      // The simulator's replies begin "Simulated answer".
+      const body = { model: 'claude', max_tokens: 32, stop_sequences: ['zzz', ' answer'], messages: [{ role: 'user' as const, content: 'stop early' }] };
+      const msg = await anthropic.messages.create(body);
+      expect(msg).toMatchObject({ content: [{ type: 'text', text: 'Simulated' }], stop_reason: 'stop_sequence', stop_sequence: ' answer' });
+      const stream = anthropic.messages.stream(body);
+      const final = await stream.finalMessage();
+      expect(final).toMatchObject({ content: [{ type: 'text', text: 'Simulated' }], stop_reason: 'stop_sequence', stop_sequence: ' answer' });
+      // No match: a plain end_turn, stop_sequence null.
+      const plain = await anthropic.messages.create({ ...body, stop_sequences: ['zzz'] });
+      expect(plain).toMatchObject({ stop_reason: 'end_turn', stop_sequence: null });
+    });
+
     it('an overloaded route raises the typed OverloadedError (529)', async () => {
       await expect(anthropic.messages.create({ model: 'claude-over', max_tokens: 16, messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(Anthropic.InternalServerError);
       const err = await anthropic.messages.create({ model: 'claude-over', max_tokens: 16, messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);

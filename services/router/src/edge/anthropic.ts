@@ -170,6 +170,12 @@ function parseInput(args: string): unknown {
   }
 }
 
+/** Anthropic's stop_reason and stop_sequence for an answer: a matched stop sequence is its own stop reason there. */
+function stopFields(a: { finishReason: FinishReason; stopSequence: string }): { stop_reason: string; stop_sequence: string | null } {
+  if (a.finishReason === FinishReason.STOP && a.stopSequence) return { stop_reason: 'stop_sequence', stop_sequence: a.stopSequence };
+  return { stop_reason: ANTHROPIC_STOP[a.finishReason] ?? 'end_turn', stop_sequence: null };
+}
+
 /** A whole answer as an Anthropic message. */
 export function messageBody(res: CompleteResponse, model: string): Obj {
   const content: Obj[] = [];
@@ -181,8 +187,7 @@ export function messageBody(res: CompleteResponse, model: string): Obj {
     role: 'assistant',
     model,
     content,
-    stop_reason: ANTHROPIC_STOP[res.finishReason] ?? 'end_turn',
-    stop_sequence: null,
+    ...stopFields(res),
     usage: { input_tokens: res.usage?.inputTokens ?? 0, output_tokens: res.usage?.outputTokens ?? 0 },
   };
 }
@@ -256,7 +261,7 @@ export function anthropicEventWriter(requestId: string, model: string) {
       return (
         close() +
         event('message_delta', {
-          delta: { stop_reason: ANTHROPIC_STOP[f.finishReason] ?? 'end_turn', stop_sequence: null },
+          delta: stopFields(f),
           usage: { input_tokens: f.usage?.inputTokens ?? 0, output_tokens: f.usage?.outputTokens ?? 0 },
         }) +
         event('message_stop', {})

@@ -24,6 +24,8 @@ export interface UpstreamAnswer {
   toolCalls?: ToolCall[];
   /** The model's refusal text, when it declined. */
   refusal?: string;
+  /** The stop sequence that ended the answer, when the provider said which. */
+  stopSequence?: string;
 }
 
 /** The call's answer, and whether it may be replayed to a duplicate with the same idempotency key. */
@@ -125,6 +127,7 @@ export function createAnswerStep(deps: { budget: BudgetPeer; cache: CachePeer; a
           finishReason: finishReasonProto(answer.finishReason),
           toolCalls: (answer.toolCalls ?? []).map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })),
           refusal: answer.refusal ?? '',
+          stopSequence: answer.stopSequence ?? '',
           usage: answer.usage,
           costMicros: BigInt(cost),
           servedBy: servedBy(candidate),

@@ -171,6 +171,7 @@ export function createStreamCompleteHandler(steps: CallSteps) {
           usage: v.end.usage,
           ...(v.end.toolCalls ? { toolCalls: v.end.toolCalls } : {}),
           ...(v.end.refusal ? { refusal: v.end.refusal } : {}),
+          ...(v.end.stopSequence ? { stopSequence: v.end.stopSequence } : {}),
         }), idempotency.degraded);
         if (answer.replayable) idempotency.keep(answer.response);
         await sendWhole(answer.response, result.ok);
