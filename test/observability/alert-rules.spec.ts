@@ -31,8 +31,8 @@ describe('deploy/prometheus alert rules', () => {
   });
 
   it('and both Prometheus configs are valid and load them', () => {
-    expect(promtool('check', 'config', 'prometheus.yml')).toContain('SUCCESS: 27 rules found');
-    expect(promtool('check', 'config', 'prometheus.stack.yml')).toContain('SUCCESS: 27 rules found');
+    expect(promtool('check', 'config', 'prometheus.yml')).toContain('SUCCESS: 28 rules found');
+    expect(promtool('check', 'config', 'prometheus.stack.yml')).toContain('SUCCESS: 28 rules found');
   });
 
   it('every alert names the figure its threshold comes from and is exercised by a firing unit test', () => {

@@ -46,6 +46,7 @@ export const envSpec = {
   probeTtlMs: envInt('BREAKER_PROBE_TTL_MS', 30_000, 'legacy for defaults.breaker.probeTtlMs: default lifetime of the half-open probe permit (AcquireProbe ttl_ms = 0)', { min: 1, max: 600_000 }),
   outcomeAckWaitMs: envInt('BREAKER_OUTCOME_ACK_WAIT_MS', 5_000, 'an outcome a replica took but did not ack (it crashed) is redelivered to another replica after this long (set when the durable consumer is created)', { min: 100, max: 600_000 }),
   sweepIntervalMs: envInt('BREAKER_SWEEP_INTERVAL_MS', 1_000, 'how often each replica checks OPEN circuits whose open interval has elapsed (0 = never)'),
+  fallbackRetryMs: envInt('BREAKER_FALLBACK_RETRY_MS', 500, 'while Redis is unreachable circuits are counted in this replica\'s memory (README "When our own dependencies fail"); how often a store call tries Redis again', { min: 10, max: 60_000 }),
 };
 
 export interface BreakerConfig {
@@ -68,6 +69,8 @@ export interface BreakerConfig {
   probeTtlMsByDeployment: Record<string, number>;
   outcomeAckWaitMs: number;
   sweepIntervalMs: number;
+  /** While in the local (memory) fallback, how often a store call tries Redis again. */
+  fallbackRetryMs: number;
   /** Deployments from SWITCHYARD_CONFIG (empty without it). */
   deployments: DeploymentIdentity[];
 }
@@ -90,6 +93,7 @@ export function loadConfig(env: Env): BreakerConfig {
     ...breakerPolicy(e, file),
     outcomeAckWaitMs: e.outcomeAckWaitMs,
     sweepIntervalMs: e.sweepIntervalMs,
+    fallbackRetryMs: e.fallbackRetryMs,
     deployments: file
       ? Object.entries(file.deployments).map(([deployment, d]) => ({ deployment, provider: d.provider, model: d.model }))
       : [],

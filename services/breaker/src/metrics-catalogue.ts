@@ -40,4 +40,14 @@ export const breakerMetrics = {
     labels: ['deployment'],
     buckets: LATENCY_BUCKETS_SECONDS,
   } satisfies HistogramSpec,
+  localFallback: {
+    name: 'switchyard_breaker_local_fallback',
+    help: '1 while this replica keeps circuit state in its own memory because Redis is unreachable',
+    labels: [],
+  } satisfies MetricSpec,
+  fallbackTransitions: {
+    name: 'switchyard_breaker_fallback_transitions_total',
+    help: 'Switches between shared (Redis) and local (memory) circuit state, by the mode switched to',
+    labels: ['to'],
+  } satisfies MetricSpec,
 } as const;

@@ -11,6 +11,8 @@ import { createBreakerHandlers } from './adapters/grpc-handlers';
 import { createHealthPublisher } from './adapters/health-publisher';
 import { startOutcomeConsumer } from './adapters/outcome-consumer';
 import { createRedisHealthStore } from './adapters/redis-health-store';
+import { createFailoverHealthStore } from './adapters/failover-health-store';
+import { createMemoryHealthStore } from './adapters/memory-health-store';
 import { createHealthTracker, type HealthTracker, type TrackerLogger } from './domain/health-tracker';
 import { createServiceLogger } from './logger';
 
@@ -38,11 +40,27 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
   const logger = deps.logger ?? createServiceLogger('breaker', config.logLevel);
   const life = createLifecycle(logger);
   return life.starting(async () => {
+    const metrics = createBreakerMetrics();
+    /** Set once the tracker exists: Redis back from an outage is the truth again, and its state is republished. */
+    let republish: () => void = () => {};
     let store = deps.store;
     if (!store) {
-      // Circuit state lives only in Redis: without it there is nothing to serve.
+      // Circuit state lives in Redis; a breaker that cannot reach it at start has no state to serve.
       const redis = await connectRedis({ url: config.redisUrl, name: 'switchyard-breaker', logger, graceMs: REDIS_CONNECT_WAIT_MS, whileUnreachable: 'fail' });
-      store = createRedisHealthStore({ redis, policy: config.policy, ownsConnection: true });
+      store = createFailoverHealthStore({
+        shared: createRedisHealthStore({ redis, policy: config.policy, ownsConnection: true }),
+        createLocal: () => createMemoryHealthStore({ policy: config.policy }),
+        retryAfterMs: config.fallbackRetryMs,
+        onModeChange: (mode, cause) => {
+          metrics.modeChange(mode);
+          if (mode === 'local') {
+            logger.warn({ event: 'breaker_local_fallback', err: { message: (cause as Error)?.message } }, 'Redis unreachable: counting circuits in this replica\'s memory');
+          } else {
+            logger.info({ event: 'breaker_shared_state' }, 'Redis reachable again: circuit state from Redis, republished');
+            republish();
+          }
+        },
+      });
     }
     const ownedStore = store;
     life.onStop('health store', () => ownedStore.close());
@@ -54,7 +72,6 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
       }));
     life.onStop('event bus', () => bus.close());
     const kv = await bus.kv(KV_BUCKETS.health);
-    const metrics = createBreakerMetrics();
     const publisher = createHealthPublisher({
       bus,
       kv,
@@ -91,6 +108,7 @@ export async function start(config: BreakerConfig, deps: Partial<BreakerDeps> = 
         return results;
       },
     };
+    republish = () => void tracker.resync().catch((err: Error) => logger.warn({ err: { message: err.message } }, 'health republish after Redis returned failed'));
     // State, failure rate and p95 are read from the shared store at scrape time (list() publishes any due transition itself).
     metrics.watchHealth(() => tracker.list());
 

@@ -35,6 +35,9 @@ export interface Stack {
   client: Client<typeof RouterService.method>;
   /** Router env used, so a test can start a second replica against the same peers. */
   routerEnv: Record<string, string>;
+  /** The stack's own Redis and NATS, for fault drills (kill, restart). */
+  redis: ServerHandle;
+  nats: ServerHandle;
   startRouter(env?: Record<string, string>, deps?: Partial<RouterDeps>): Promise<{ router: RunningRouter; client: Client<typeof RouterService.method> }>;
   stop(): Promise<void>;
 }
@@ -44,7 +47,13 @@ export interface Stack {
  * peers through their production start(), the provider simulator; then the
  * router itself. `gatewayYaml(simUrl)` writes the gateway config.
  */
-export async function startStack(gatewayYaml: (simUrl: string) => string, scenario: object, routerEnv: Record<string, string> = {}): Promise<Stack> {
+export async function startStack(
+  gatewayYaml: (simUrl: string) => string,
+  scenario: object,
+  routerEnv: Record<string, string> = {},
+  /** Extra env of the four peers (e.g. BREAKER_FALLBACK_RETRY_MS); each reads only its own. */
+  peerExtra: Record<string, string> = {},
+): Promise<Stack> {
   const [redis, nats, sim] = await Promise.all([startRedis(), startNats({ jetstream: true }), spawnSimulator({ scenario })]);
   const handles: ServerHandle[] = [redis, nats];
   const dir = mkdtempSync(join(tmpdir(), 'sy-router-'));
@@ -59,7 +68,7 @@ export async function startStack(gatewayYaml: (simUrl: string) => string, scenar
     LOG_LEVEL: 'silent',
     SWITCHYARD_INTERNAL_TOKEN: INTERNAL_TOKEN,
   };
-  const peerEnv = { ...common, SWITCHYARD_OPERATOR_TOKEN: OPERATOR_TOKEN };
+  const peerEnv = { ...common, SWITCHYARD_OPERATOR_TOKEN: OPERATOR_TOKEN, ...peerExtra };
   const services = await Promise.all([
     startLimiter(loadLimiterConfig(peerEnv), { logger: silent as never }),
     startBreaker(loadBreakerConfig(peerEnv), { logger: silent as never }),
@@ -90,6 +99,8 @@ export async function startStack(gatewayYaml: (simUrl: string) => string, scenar
     sim,
     ...first,
     routerEnv: env,
+    redis,
+    nats,
     startRouter,
     async stop() {
       for (const c of clients) c.close();

@@ -31,4 +31,18 @@ describe('breaker metrics', () => {
     expect(text).toContain('switchyard_breaker_outcomes_total{deployment="gpt4o",result="neutral"} 1');
     expect(text).toContain('switchyard_breaker_failure_rate{deployment="gpt4o"} 0');
   });
+
+  it('shows the local fallback while it lasts and counts each switch', async () => {
+    const registry = new Registry();
+    const metrics = createBreakerMetrics(registry);
+    expect(await registry.metrics()).toContain('switchyard_breaker_local_fallback 0');
+    expect(await registry.metrics()).toContain('switchyard_breaker_fallback_transitions_total{to="local"} 0');
+    metrics.modeChange('local');
+    expect(await registry.metrics()).toContain('switchyard_breaker_local_fallback 1');
+    metrics.modeChange('shared');
+    const text = await registry.metrics();
+    expect(text).toContain('switchyard_breaker_local_fallback 0');
+    expect(text).toContain('switchyard_breaker_fallback_transitions_total{to="local"} 1');
+    expect(text).toContain('switchyard_breaker_fallback_transitions_total{to="shared"} 1');
+  });
 });

@@ -24,6 +24,8 @@ export interface BreakerMetrics {
   transition(t: Pick<Transition, 'deployment' | 'from' | 'to' | 'reason' | 'forced'>): void;
   /** Circuit state, failure rate and p95 of every deployment, read through `list` at scrape time. */
   watchHealth(list: () => Promise<HealthSnapshot[]>): void;
+  /** The store switched between Redis (shared) and this replica's memory (local). */
+  modeChange(mode: 'shared' | 'local'): void;
 }
 
 /** Breaker instruments of the catalogue; deployments come from the store and the config (bounded). */
@@ -31,6 +33,10 @@ export function createBreakerMetrics(registry: Registry = metricsRegistry()): Br
   const outcomes = counter(registry, M.outcomes);
   const outcomeDuration = histogram(registry, M.outcomeDuration);
   const transitions = counter(registry, M.transitions);
+  const modeChanges = counter(registry, M.fallbackTransitions);
+  for (const to of ['local', 'shared']) modeChanges.inc({ to }, 0);
+  let local = 0;
+  gauge(registry, M.localFallback, (g) => g.set(local));
   let list: () => Promise<HealthSnapshot[]> = async () => [];
   // One read of the store per scrape feeds all three gauges.
   let snapshot: Promise<HealthSnapshot[]> | undefined;
@@ -57,6 +63,10 @@ export function createBreakerMetrics(registry: Registry = metricsRegistry()): Br
     transition: (t) => transitions.inc({ deployment: t.deployment, from: t.from.toLowerCase(), to: t.to.toLowerCase(), reason: transitionReason(t) }),
     watchHealth: (fn) => {
       list = fn;
+    },
+    modeChange: (mode) => {
+      local = mode === 'local' ? 1 : 0;
+      modeChanges.inc({ to: mode });
     },
   };
 }

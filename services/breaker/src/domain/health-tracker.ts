@@ -161,6 +161,14 @@ export function createHealthTracker(options: {
     async acquireProbe(deployment, holderId, ttlMs, extend) {
       const result = await store.acquireProbe(deployment, holderId, ttlMs, extend);
       if (result.step) await publish(result.step);
+      else if (!result.granted && result.state === 'CLOSED') {
+        // A router asks for a probe because the published health is not CLOSED,
+        // while the store's is: the published state outlived the store's (Redis
+        // came back without its records, or after the local fallback). Publish
+        // the store's state; the epoch is lifted above the published one.
+        const current = await store.observe(deployment);
+        if (current) await publisher.state(current).catch((err) => logger.error({ err, deployment }, 'could not write health state'));
+      }
       return result;
     },
 

@@ -1,3 +1,4 @@
+import { isUnreachable } from '@switchyard/redis';
 import type { AcquireInput, AcquireResult, KeyLimits, LimitedKey, QuotaStore } from '../domain/quota-store';
 
 /** Reservations issued by the local fallback carry this prefix, so Settle finds them after Redis is back. */
@@ -19,17 +20,6 @@ export interface FailoverQuotaStoreOptions {
 
 export interface FailoverQuotaStore extends QuotaStore {
   mode(): 'shared' | 'local';
-}
-
-/**
- * Server errors that mean "Redis cannot serve" rather than "the script is wrong".
- * Anything that is not a Redis reply (connection closed, stream not writeable,
- * command timeout) is unreachability too.
- */
-export function isUnreachable(err: unknown): boolean {
-  const e = err as { name?: string; message?: string };
-  if (e?.name !== 'ReplyError') return true;
-  return /^(LOADING|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|BUSY)/.test(e.message ?? '');
 }
 
 /** Each key's limits divided among the live replicas (floor: the shares never add up to more than the limit). */

@@ -29,6 +29,10 @@ export function createBreakerPeer({ client, clock, logger, peerDeadlineMs, repli
           hopDeadline({ now: clock.now(), deadlineAt: r.deadlineAt, peerDeadlineMs }),
         );
         if (res.granted) return { ok: true, note: 'half-open probe' };
+        // This replica's view (from the published health) is behind the breaker's
+        // store, which holds the circuit CLOSED: no probe is needed, and waiting
+        // for one would never end (the breaker republishes its state meanwhile).
+        if (res.state === CircuitState.CLOSED && !res.holderId) return { ok: true, note: 'breaker holds the circuit CLOSED: no probe needed' };
         const expires = Number(res.expiresAtUnixMs);
         return {
           ok: false,
