@@ -262,7 +262,13 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       const badImage = await post(JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,***not base64***' } }] }] }));
       expect([badImage.status, ((await badImage.json()) as { error: { param: string } }).error.param]).toEqual([400, 'messages[0].content[0].image_url.url']);
       const wrongMethod = await fetch(`${base}/v1/chat/completions`, { headers: { authorization: `Bearer ${KEY}` } });
-      expect([wrongMethod.status, wrongMethod.headers.get('allow')]).toEqual([405, 'POST']);
+      expect([wrongMethod.status, wrongMethod.headers.get('allow')]).toEqual([405, 'POST, OPTIONS']);
+      // OPTIONS names the methods; HEAD is GET without its body.
+      const options = await fetch(`${base}/v1/chat/completions`, { method: 'OPTIONS' });
+      expect([options.status, options.headers.get('allow')]).toEqual([204, 'POST, OPTIONS']);
+      const head = await fetch(`${base}/v1/models`, { method: 'HEAD', headers: { authorization: `Bearer ${KEY}` } });
+      expect([head.status, head.headers.get('content-type'), await head.text()]).toEqual([200, 'application/json', '']);
+      expect((await fetch(`${base}/v1/models`, { method: 'DELETE' })).headers.get('allow')).toBe('GET, HEAD, OPTIONS');
       expect((await fetch(`${base}/v1/no-such-thing`)).status).toBe(404);
       const { router } = await stack.startRouter({ HTTP_MAX_BODY_BYTES: '2048' });
       const big = await fetch(`http://127.0.0.1:${router.httpPort}/v1/chat/completions`, {
@@ -442,7 +448,22 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
         socket.on('close', () => resolve(text));
       });
       expect(answer).toMatch(/^HTTP\/1.1 408/);
+      expect(JSON.parse(answer.split('\r\n\r\n')[1]!)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('HTTP_HEADERS_TIMEOUT_MS') } });
       expect(Date.now() - started).toBeLessThan(2000);
+    });
+
+    it('headers too large, or a request node:http cannot parse, get a JSON error both SDKs read', async () => {
+      const huge = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'x-filler': 'x'.repeat(40_000), 'content-type': 'application/json' }, body: '{}' });
+      expect(huge.status).toBe(431);
+      expect(await huge.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: 'request headers too large' } });
+      const garbled = await new Promise<string>((resolve) => {
+        const socket = connect(Number(new URL(base).port), '127.0.0.1', () => socket.write('NOT-HTTP \x00\r\n\r\n'));
+        let text = '';
+        socket.on('data', (d) => (text += d.toString()));
+        socket.on('close', () => resolve(text));
+      });
+      expect(garbled).toMatch(/^HTTP\/1.1 400 Bad Request/);
+      expect(JSON.parse(garbled.split('\r\n\r\n')[1]!).error.message).toMatch(/^malformed HTTP request/);
     });
 
     it('x-switchyard-timeout-ms becomes the call deadline: 504 when it passes', async () => {

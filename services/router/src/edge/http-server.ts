@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { DialectPaths } from './field-paths';
 import { EdgeError } from './errors';
 
@@ -73,6 +74,32 @@ async function readJson(req: IncomingMessage, maxBytes: number): Promise<unknown
   }
 }
 
+/** Requests node:http refuses before any handler sees them: status and why. */
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'request headers too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request not received in time (HTTP_HEADERS_TIMEOUT_MS / HTTP_REQUEST_TIMEOUT_MS)'],
+};
+
+/**
+ * node:http answers a request it cannot parse, or one whose headers or body
+ * came too slowly, with a bare status line. Answer with a JSON error both
+ * SDKs read (OpenAI's `error.message`, Anthropic's `type: "error"` and
+ * `error.type`) instead, and close: the connection's framing is unknown.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // As node:http's own handler: nothing is written over a response already under way.
+  const answering = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || answering?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, message] = CLIENT_ERRORS[err.code ?? ''] ?? [400, `malformed HTTP request (${err.code ?? err.message})`];
+  const body = JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message, code: status === 408 ? 'request_timeout' : 'bad_request' } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
 /**
  * The router's HTTP listener (node:http: the edge needs nothing a framework
  * adds, and every framework adds per-request cost). Every response carries
@@ -100,13 +127,20 @@ export async function startEdgeServer(opts: EdgeServerOptions): Promise<EdgeServ
       // Async, so that nothing thrown while choosing or starting the handler
       // escapes this listener: an uncaught throw here would end the process.
       const run = (async () => {
-        const method = req.method ?? 'GET';
+        // HEAD is GET without the body (node:http drops what is written).
+        const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
         const handler = opts.route(method, path);
         if (!handler) {
-          const allowed = ['GET', 'POST'].filter((m) => m !== method && opts.route(m, path));
-          if (allowed.length === 0) throw new EdgeError(404, 'not_found', `no endpoint ${method} ${path}`);
-          res.setHeader('allow', allowed.join(', '));
-          throw new EdgeError(405, 'invalid_request', `${path} takes ${allowed.join(' or ')}, not ${method}`);
+          const served = ['GET', 'POST'].filter((m) => opts.route(m, path));
+          if (served.length === 0) throw new EdgeError(404, 'not_found', `no endpoint ${method} ${path}`);
+          const allow = [...served, ...(served.includes('GET') ? ['HEAD'] : []), 'OPTIONS'].join(', ');
+          res.setHeader('allow', allow);
+          if (method === 'OPTIONS') {
+            res.writeHead(204);
+            res.end();
+            return;
+          }
+          throw new EdgeError(405, 'invalid_request', `${path} takes ${served.join(' or ')}, not ${method}`);
         }
         return handler(r);
       })();
@@ -121,6 +155,7 @@ export async function startEdgeServer(opts: EdgeServerOptions): Promise<EdgeServ
       });
     },
   );
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {
