@@ -93,6 +93,8 @@ describe('what an attempt tells the breaker', () => {
       let final: Final | undefined;
       for await (const m of stack.client.streamComplete({ ...ask(), route: 'streams' }, auth(10_000))) if (m.event.case === 'final') final = m.event.value;
       expect(final?.finishReason).toBe(FinishReason.INCOMPLETE);
+      // What cut it, for the caller (the HTTP dialects name it too).
+      expect(ErrorClass[final!.interruptedBy]).toBe('NETWORK');
       servedBy.push(final?.servedBy?.deployment ?? '');
     }
     expect(servedBy).toEqual(['resets', 'resets', 'resets']);

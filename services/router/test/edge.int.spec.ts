@@ -334,6 +334,9 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       expect(body).toContain('event: message_start');
       expect(body).toContain('event: error');
       expect(body).not.toContain('message_stop');
+      // Anthropic's own mid-stream overload (the simulator's error event) keeps its type for the caller.
+      const error = JSON.parse(/event: error\ndata: (.*)\n/.exec(body)![1]!) as { type: string; error: { type: string; message: string } };
+      expect(error).toMatchObject({ type: 'error', error: { type: 'overloaded_error', message: expect.stringContaining('stream interrupted after output was sent') } });
     });
 
     it('errors in Anthropic shape: missing max_tokens names it; count_tokens answers our estimate', async () => {

@@ -1,4 +1,4 @@
-import { FinishReason, Role, ToolChoiceMode, type CompleteResponse, type Final } from '@switchyard/contracts';
+import { ErrorClass, FinishReason, Role, ToolChoiceMode, type CompleteResponse, type Final } from '@switchyard/contracts';
 import { ANTHROPIC_STOP } from './answer-headers';
 import { arr, base64Bytes, bool, given, int, jsonText, num, obj, onlyKnown, str, type Obj } from './check';
 import { ANTHROPIC_PATHS, type DialectPaths, type MessageOrigin } from './field-paths';
@@ -170,6 +170,12 @@ function parseInput(args: string): unknown {
   }
 }
 
+/** Anthropic's error event type for what cut a stream mid-way, as Anthropic itself sends it (overloaded_error mid-stream); api_error otherwise. */
+const INTERRUPTION_TYPES: Partial<Record<ErrorClass, string>> = {
+  [ErrorClass.OVERLOADED]: 'overloaded_error',
+  [ErrorClass.RATE_LIMITED]: 'rate_limit_error',
+};
+
 /** Anthropic's stop_reason and stop_sequence for an answer: a matched stop sequence is its own stop reason there. */
 function stopFields(a: { finishReason: FinishReason; stopSequence: string }): { stop_reason: string; stop_sequence: string | null } {
   if (a.finishReason === FinishReason.STOP && a.stopSequence) return { stop_reason: 'stop_sequence', stop_sequence: a.stopSequence };
@@ -256,7 +262,7 @@ export function anthropicEventWriter(requestId: string, model: string) {
     },
     final(f: Final): string {
       if (f.finishReason === FinishReason.INCOMPLETE) {
-        return event('error', { error: { type: 'api_error', message: `stream interrupted after output was sent: ${f.errorMessage}` } });
+        return event('error', { error: { type: INTERRUPTION_TYPES[f.interruptedBy] ?? 'api_error', message: `stream interrupted after output was sent: ${f.errorMessage}` } });
       }
       return (
         close() +

@@ -151,6 +151,7 @@ export function createStreamCompleteHandler(steps: CallSteps) {
             finishReason: FinishReason.INCOMPLETE,
             errorClass: ErrorClassEnum.STREAM_INTERRUPTED,
             errorMessage: cause ? `${cause.interruptedBy ? `${cause.interruptedBy}: ` : ''}${cause.message}` : result.reason,
+            ...(cause?.interruptedBy ? { interruptedBy: ErrorClassEnum[cause.interruptedBy] } : {}),
             usage,
             costMicros: BigInt(cost),
             servedBy: servedBy(current),
