@@ -183,6 +183,17 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       await expect(narrow.chat.completions.create({ model: 'claude', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(OpenAI.PermissionDeniedError);
     });
 
+    it('the Anthropic SDK lists and retrieves the same routes in Anthropic\'s model shape', async () => {
+      const listed = [];
+      for await (const m of anthropic.models.list()) listed.push(m);
+      expect(listed.map((m) => m.id)).toEqual(expect.arrayContaining(['chat', 'claude', 'chat-down']));
+      expect(listed[0]).toEqual({ type: 'model', id: listed[0]!.id, display_name: listed[0]!.id, created_at: '1970-01-01T00:00:00Z' });
+      const page = await anthropic.models.list();
+      expect({ has_more: page.has_more, first_id: page.first_id, last_id: page.last_id }).toEqual({ has_more: false, first_id: listed[0]!.id, last_id: listed.at(-1)!.id });
+      expect(await anthropic.models.retrieve('claude')).toMatchObject({ type: 'model', id: 'claude', display_name: 'claude' });
+      await expect(anthropic.models.retrieve('nope')).rejects.toBeInstanceOf(Anthropic.NotFoundError);
+    });
+
     it('a model id that is not valid percent-encoding gets a 400 naming it, and the router keeps serving', async () => {
       for (const bad of ['%ZZ', '%E0%A4%A']) {
         const res = await fetch(`${base}/v1/models/${bad}`);

@@ -515,7 +515,7 @@ describe('router (real peers, Redis, NATS, simulator)', () => {
       (e: unknown) => parseGrpcError(e),
     );
     expect(err.code).toBe(status.FAILED_PRECONDITION);
-    expect(err.message).toMatch(/^prompt has \d+ tokens; largest context window among candidates is 30$/);
+    expect(err.message).toMatch(/^prompt is too long: \d+ tokens > 30 maximum context length \(the largest context window among the route's candidates\)$/);
   });
 
   it('fails fast with the provider message on INVALID_REQUEST, without trying the fallback', async () => {

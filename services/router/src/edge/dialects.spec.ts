@@ -89,13 +89,20 @@ describe('OpenAI chat.completions → router request', () => {
     [{ model: 'chat', messages: [], max_tokens: null, max_completion_tokens: 0 }, 'max_completion_tokens'],
     [{ model: 'chat', messages: [], store: true }, 'store'],
     [{ model: 'chat', messages: [], metadata: { team: 'a' } }, 'metadata'],
+    [{ model: 'chat', messages: [], top_logprobs: 3 }, 'top_logprobs'],
+    [{ model: 'chat', messages: [], logit_bias: { '50256': -100 } }, 'logit_bias'],
+    [{ model: 'chat', messages: [], service_tier: 'flex' }, 'service_tier'],
+    [{ model: 'chat', messages: [], modalities: ['text', 'audio'] }, 'modalities'],
   ])('%j is refused naming %s', (body, param) => {
     expect(badParam(() => parseChatCompletion(body, controls))).toBe(param);
   });
 
-  it('store and metadata at their defaults are accepted', () => {
+  it('store, metadata, top_logprobs, logit_bias, service_tier and modalities at their defaults are accepted', () => {
     expect(parseChatCompletion({ model: 'chat', messages: [], store: false, metadata: {} }, controls).init.route).toBe('chat');
     expect(parseChatCompletion({ model: 'chat', messages: [], store: null, metadata: null }, controls).init.route).toBe('chat');
+    const defaults = { top_logprobs: null, logit_bias: {}, service_tier: 'auto', modalities: ['text'] };
+    expect(parseChatCompletion({ model: 'chat', messages: [], ...defaults }, controls).init.route).toBe('chat');
+    expect(parseChatCompletion({ model: 'chat', messages: [], top_logprobs: 0, logit_bias: null, service_tier: null, modalities: null }, controls).init.route).toBe('chat');
   });
 
   it('a schema nested too deeply to be read back is refused naming it, not a stack overflow', () => {

@@ -162,15 +162,20 @@ export function startEdge(deps: EdgeDeps, opts: EdgeOptions): Promise<EdgeServer
     const inputTokens = await inProcessCall(r.req, controls, r.signal, r.path, r.requestId, () => {}, async (call) => deps.calls.countInputTokens(completeRequest(init), call));
     sendJson(r.res, 200, { input_tokens: inputTokens });
   };
-  const model = (id: string) => ({ id, object: 'model', created: 0, owned_by: 'switchyard' });
+  // One path for both dialects: the Anthropic SDK always sends anthropic-version, and reads its own shape.
+  const anthropicAsks = (r: EdgeRequest) => r.req.headers['anthropic-version'] !== undefined;
+  const model = (r: EdgeRequest, id: string) =>
+    anthropicAsks(r) ? { type: 'model', id, display_name: id, created_at: '1970-01-01T00:00:00Z' } : { id, object: 'model', created: 0, owned_by: 'switchyard' };
   const listModels: EdgeRoute = async (r) => {
     const o = owner(deps, headerControls(r.req));
-    sendJson(r.res, 200, { object: 'list', data: Object.keys(deps.gateway.routes).filter((id) => mayUse(o, id)).map(model) });
+    const ids = Object.keys(deps.gateway.routes).filter((id) => mayUse(o, id));
+    const data = ids.map((id) => model(r, id));
+    sendJson(r.res, 200, anthropicAsks(r) ? { data, has_more: false, first_id: ids[0] ?? null, last_id: ids.at(-1) ?? null } : { object: 'list', data });
   };
   const getModel = (id: string): EdgeRoute => async (r) => {
     const o = owner(deps, headerControls(r.req));
     if (!Object.prototype.hasOwnProperty.call(deps.gateway.routes, id) || !mayUse(o, id)) throw new EdgeError(404, 'not_found', `model "${id}" does not exist or this key may not use it`, { param: 'model', code: 'model_not_found' });
-    sendJson(r.res, 200, model(id));
+    sendJson(r.res, 200, model(r, id));
   };
   const healthz: EdgeRoute = async (r) => sendJson(r.res, 200, { status: 'ok' });
   const readyz: EdgeRoute = async (r) => {

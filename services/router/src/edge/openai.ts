@@ -12,7 +12,7 @@ const KNOWN = new Set([
   'model', 'messages', 'tools', 'tool_choice', 'parallel_tool_calls', 'response_format', 'seed', 'stop', 'temperature', 'top_p',
   'max_tokens', 'max_completion_tokens', 'n', 'user', 'stream', 'stream_options',
   // Accepted only at their defaults (null, or what leaves the answer unchanged): clients send them routinely.
-  'frequency_penalty', 'presence_penalty', 'logprobs', 'store', 'metadata',
+  'frequency_penalty', 'presence_penalty', 'logprobs', 'top_logprobs', 'logit_bias', 'store', 'metadata', 'service_tier', 'modalities',
 ]);
 const ROLES: Record<string, Role> = { system: Role.SYSTEM, developer: Role.SYSTEM, user: Role.USER, assistant: Role.ASSISTANT, tool: Role.TOOL };
 
@@ -88,11 +88,16 @@ export interface OpenAiCall {
 export function parseChatCompletion(body: unknown, controls: HeaderControls): OpenAiCall {
   const b = obj(body, 'body');
   onlyKnown(b, KNOWN, '');
-  for (const [k, neutral] of [['frequency_penalty', 0], ['presence_penalty', 0], ['logprobs', false], ['store', false]] as const) {
-    if (given(b[k]) && b[k] !== neutral) throw badRequest(k, `is not supported by this gateway (only ${String(neutral)} or null)`);
+  for (const [k, neutral] of [['frequency_penalty', 0], ['presence_penalty', 0], ['logprobs', false], ['top_logprobs', 0], ['store', false], ['service_tier', 'auto']] as const) {
+    if (given(b[k]) && b[k] !== neutral) throw badRequest(k, `is not supported by this gateway (only ${JSON.stringify(neutral)} or null)`);
   }
   // Metadata tags a stored completion; this gateway stores none.
   if (given(b.metadata) && Object.keys(obj(b.metadata, 'metadata')).length > 0) throw badRequest('metadata', 'is not supported by this gateway (only {} or null: completions are not stored)');
+  if (given(b.logit_bias) && Object.keys(obj(b.logit_bias, 'logit_bias')).length > 0) throw badRequest('logit_bias', 'is not supported by this gateway (only {} or null)');
+  if (given(b.modalities)) {
+    const modalities = arr(b.modalities, 'modalities');
+    if (modalities.length !== 1 || modalities[0] !== 'text') throw badRequest('modalities', 'only ["text"] is supported');
+  }
   if (given(b.n) && int(b.n, 'n') !== 1) throw badRequest('n', 'only n = 1 is supported');
   const params: ParamsInit = {};
   const maxTokens = given(b.max_completion_tokens) ? int(b.max_completion_tokens, 'max_completion_tokens') : given(b.max_tokens) ? int(b.max_tokens, 'max_tokens') : 0;

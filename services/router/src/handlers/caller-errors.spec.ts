@@ -72,14 +72,14 @@ describe('failureError', () => {
   it('says how large the prompt is and the largest window on CONTEXT_LENGTH', () => {
     const err = failureError(failure([attempt('a', 'CONTEXT_LENGTH'), attempt('b', 'CONTEXT_LENGTH')], [], 'CONTEXT_LENGTH'));
     expect(err.code).toBe(status.FAILED_PRECONDITION);
-    expect(err.message).toBe('prompt has 20000 tokens; largest context window among candidates is 16000');
+    expect(err.message).toBe("prompt is too long: 20000 tokens > 16000 maximum context length (the largest context window among the route's candidates)");
   });
 
   it('answers FAILED_PRECONDITION when every candidate was skipped before sending because its window is too small', () => {
     const tooSmall = (name: string, window: number) => ({ name, reason: `context window of ${window} tokens is smaller than the estimated prompt of 20000`, retryAt: 0, quota: false, promptTokens: 20000 });
     const err = failureError(failure([], [tooSmall('a', 8000), tooSmall('b', 16000)]));
     expect(err.code).toBe(status.FAILED_PRECONDITION);
-    expect(err.message).toBe('prompt has 20000 tokens; largest context window among candidates is 16000');
+    expect(err.message).toBe("prompt is too long: 20000 tokens > 16000 maximum context length (the largest context window among the route's candidates)");
   });
 
   it('keeps UNAVAILABLE when a candidate that could hold the prompt was skipped for its health', () => {

@@ -80,10 +80,21 @@ export function missingCapabilityError(routeName: string, lacking: readonly { na
   });
 }
 
+/**
+ * How a prompt too long for the window is said: in the words both providers
+ * use ("prompt is too long: N tokens > M maximum", Anthropic; "maximum
+ * context length", OpenAI), which client libraries match to raise their
+ * context-overflow error (LangChain's ContextOverflowError, and the trimming
+ * built on it) — the HTTP dialects pass the message through.
+ */
+function promptTooLong(tokens: number, window: number): string {
+  return `prompt is too long: ${tokens} tokens > ${window} maximum context length`;
+}
+
 /** Route `contextOverflow: fail`: the prompt does not fit the preferred candidate's window, and no larger one is tried. */
 export function contextOverflowError(routeName: string, deployment: string, tokens: number, window: number, requestId: string): AppError {
   const description = `prompt of ${tokens} tokens exceeds the context window of ${window} tokens of deployment ${deployment} (route ${routeName} has contextOverflow: fail)`;
-  return new AppError(status.FAILED_PRECONDITION, description, {
+  return new AppError(status.FAILED_PRECONDITION, `${promptTooLong(tokens, window)}: ${description}`, {
     preconditionFailure: [{ type: 'CONTEXT_LENGTH', subject: `route:${routeName}`, description }],
     errorInfo: { reason: 'CONTEXT_LENGTH_EXCEEDED', domain: ROUTER_ERROR_DOMAIN, metadata: { request_id: requestId, route: routeName, deployment } },
   });
@@ -180,7 +191,7 @@ export function failureError(f: Failure, call: FailedCall): AppError {
       ...contextSkips.map((s) => s.promptTokens!),
     );
     const largest = call.largestContextWindow;
-    return new AppError(status.FAILED_PRECONDITION, `prompt has ${tokens} tokens; largest context window among candidates is ${largest}`, {
+    return new AppError(status.FAILED_PRECONDITION, `${promptTooLong(tokens, largest)} (the largest context window among the route's candidates)`, {
       preconditionFailure: [{ type: 'CONTEXT_LENGTH', subject: `route:${call.routeName}`, description: `prompt of ${tokens} tokens exceeds every candidate's context window` }],
       errorInfo: errorInfo('CONTEXT_LENGTH_EXCEEDED'),
     });
