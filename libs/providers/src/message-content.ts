@@ -6,12 +6,18 @@ export function contentParts(m: Pick<ChatMessage, 'content'>): ContentPart[] {
   return m.content;
 }
 
-/** The message's text: every text part concatenated in order (images contribute nothing). */
+/**
+ * The message's text where a provider takes one string (a system prompt, a
+ * tool result, OpenAI's non-user turns): its text parts in order, one per
+ * line, so separate blocks ("be brief." + "Answer in French.") do not fuse
+ * into one word. Images contribute nothing.
+ */
 export function messageText(m: Pick<ChatMessage, 'content'>): string {
   if (typeof m.content === 'string') return m.content;
-  let out = '';
-  for (const p of m.content) if (p.type === 'text') out += p.text;
-  return out;
+  return m.content
+    .filter((p) => p.type === 'text')
+    .map((p) => (p as { text: string }).text)
+    .join('\n');
 }
 
 export function messageImages(m: Pick<ChatMessage, 'content'>): ImagePart[] {

@@ -328,6 +328,19 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       expect(plain).toMatchObject({ stop_reason: 'end_turn', stop_sequence: null });
     });
 
+    it('separate text blocks stay apart: system blocks one per line, user blocks as blocks', async () => {
+      const before = (await stack.sim.requests('claude-model')).length;
+      await anthropic.messages.create({
+        model: 'claude',
+        max_tokens: 16,
+        system: [{ type: 'text', text: 'be brief.' }, { type: 'text', text: 'Answer in French.' }],
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'first part' }, { type: 'text', text: 'second part' }] }],
+      });
+      const sent = (await stack.sim.requests('claude-model')).slice(before)[0]!.body as { system: unknown; messages: { content: unknown }[] };
+      expect(sent.system).toBe('be brief.\nAnswer in French.');
+      expect(sent.messages[0]!.content).toEqual([{ type: 'text', text: 'first part' }, { type: 'text', text: 'second part' }]);
+    });
+
     it('an overloaded route raises the typed OverloadedError (529)', async () => {
       await expect(anthropic.messages.create({ model: 'claude-over', max_tokens: 16, messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(Anthropic.InternalServerError);
       const err = await anthropic.messages.create({ model: 'claude-over', max_tokens: 16, messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
@@ -555,6 +568,21 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
         max_tokens: 64,
       });
       expect(JSON.parse(res.choices[0]!.message.content!)).toEqual({ name: expect.any(String) });
+    });
+
+    it('anthropic: output_config.format json_schema answers JSON text matching the schema, on an Anthropic or an OpenAI deployment', async () => {
+      const schema = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'], additionalProperties: false };
+      for (const model of ['claude', 'chat']) {
+        const msg = await anthropic.messages.create({ model, max_tokens: 64, messages: [{ role: 'user', content: 'a city' }], output_config: { format: { type: 'json_schema', schema } } });
+        expect(msg.stop_reason).toBe('end_turn');
+        expect(msg.content).toHaveLength(1);
+        expect(JSON.parse((msg.content[0] as { text: string }).text)).toEqual({ name: expect.any(String) });
+      }
+      const bad = await anthropic.messages
+        .create({ model: 'claude', max_tokens: 64, messages: [{ role: 'user', content: 'x' }], output_config: { format: { type: 'json_schema', schema: 'nope' as never } } })
+        .catch((e: unknown) => e);
+      expect(bad).toBeInstanceOf(Anthropic.BadRequestError);
+      expect(((bad as InstanceType<typeof Anthropic.APIError>).error as { error: { message: string } }).error.message).toMatch(/^output_config\.format\.schema/);
     });
 
     it('openai: streamed tool calls assemble in the SDK', async () => {

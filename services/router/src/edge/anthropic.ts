@@ -1,4 +1,4 @@
-import { ErrorClass, FinishReason, Role, ToolChoiceMode, type CompleteResponse, type Final } from '@switchyard/contracts';
+import { ErrorClass, FinishReason, ResponseFormatType, Role, ToolChoiceMode, type CompleteResponse, type Final } from '@switchyard/contracts';
 import { ANTHROPIC_STOP } from './answer-headers';
 import { arr, base64Bytes, bool, given, int, jsonText, num, obj, onlyKnown, str, type Obj } from './check';
 import { ANTHROPIC_PATHS, type DialectPaths, type MessageOrigin } from './field-paths';
@@ -10,8 +10,8 @@ type MessageInit = NonNullable<RouterRequestInit['messages']>[number];
 type ParamsInit = NonNullable<RouterRequestInit['params']>;
 type PartInit = NonNullable<MessageInit['parts']>[number];
 
-const KNOWN = new Set(['model', 'max_tokens', 'messages', 'system', 'tools', 'tool_choice', 'stop_sequences', 'temperature', 'top_p', 'top_k', 'metadata', 'stream']);
-const KNOWN_COUNT = new Set(['model', 'messages', 'system', 'tools', 'tool_choice']);
+const KNOWN = new Set(['model', 'max_tokens', 'messages', 'system', 'tools', 'tool_choice', 'stop_sequences', 'temperature', 'top_p', 'top_k', 'metadata', 'stream', 'output_config']);
+const KNOWN_COUNT = new Set(['model', 'messages', 'system', 'tools', 'tool_choice', 'output_config']);
 
 function textOf(v: unknown, param: string): string {
   if (typeof v === 'string') return v;
@@ -21,7 +21,8 @@ function textOf(v: unknown, param: string): string {
       if (b.type !== 'text') throw badRequest(`${param}[${i}].type`, `must be "text" here, got ${JSON.stringify(b.type)}`);
       return str(b.text, `${param}[${i}].text`);
     })
-    .join('');
+    // One line per block, as the providers' single-string fields get them (libs/providers messageText).
+    .join('\n');
 }
 
 function imageOf(b: Obj, param: string): PartInit {
@@ -78,11 +79,12 @@ function messagesOf(raw: unknown, i: number, origins: MessageOrigin[]): MessageI
     } else throw badRequest(`${param}.type`, `"${type}" is not accepted in a ${roleName} message`);
   });
   if (role === Role.ASSISTANT) {
-    const text = parts.map((p) => (p.part?.case === 'text' ? p.part.value : '')).join('');
+    const text = parts.flatMap((p) => (p.part?.case === 'text' ? [p.part.value] : [])).join('\n');
     out.push({ role, content: text, ...(toolCalls.length > 0 ? { toolCalls } : {}) });
     origins.push({ path: at, toolCalls: toolCallAt });
   } else if (parts.length > 0) {
-    out.push(parts.every((p) => p.part?.case === 'text') ? { role, content: parts.map((p) => p.part!.value as string).join('') } : { role, parts });
+    // Several blocks stay several parts (each provider gets them as blocks or content parts); one text block is the string shorthand.
+    out.push(parts.length === 1 && parts[0]!.part?.case === 'text' ? { role, content: parts[0]!.part.value } : { role, parts });
     origins.push({ path: at, parts: partAt });
   }
   return out;
@@ -107,6 +109,28 @@ function toolsOf(b: Obj, params: ParamsInit): void {
     params.toolChoice = { mode, ...(mode === ToolChoiceMode.FUNCTION ? { functionName: str(c.name, 'tool_choice.name') } : {}) };
     if (given(c.disable_parallel_tool_use) && bool(c.disable_parallel_tool_use, 'tool_choice.disable_parallel_tool_use')) params.parallelToolCalls = false;
   }
+}
+
+/**
+ * Anthropic's structured output (`output_config.format`, a JSON schema the
+ * answer's text must follow) → the neutral response format: sent natively
+ * where the deployment declares jsonSchema, through a forced tool elsewhere,
+ * the answer's text being the JSON either way (README "Chat features").
+ */
+function outputConfigOf(raw: unknown, params: ParamsInit): void {
+  const c = obj(raw, 'output_config');
+  onlyKnown(c, new Set(['format', 'effort']), 'output_config.');
+  if (given(c.effort)) throw badRequest('output_config.effort', 'is not supported by this gateway (only null)');
+  if (!given(c.format)) return;
+  const f = obj(c.format, 'output_config.format');
+  const type = str(f.type, 'output_config.format.type');
+  if (type !== 'json_schema') throw badRequest('output_config.format.type', `must be json_schema, got "${type}"`);
+  params.responseFormat = {
+    type: ResponseFormatType.JSON_SCHEMA,
+    name: 'output',
+    schemaJson: jsonText(obj(f.schema, 'output_config.format.schema'), 'output_config.format.schema'),
+    strict: true,
+  };
 }
 
 /** The router's messages, and where each came from in the body (a system prompt and tool_result blocks become messages of their own). */
@@ -136,6 +160,7 @@ export function parseMessages(body: unknown, controls: HeaderControls): Anthropi
   if (given(b.top_p)) params.topP = num(b.top_p, 'top_p');
   if (given(b.stop_sequences)) params.stop = arr(b.stop_sequences, 'stop_sequences').map((s, i) => str(s, `stop_sequences[${i}]`));
   toolsOf(b, params);
+  if (given(b.output_config)) outputConfigOf(b.output_config, params);
   const metadata = given(b.metadata) ? obj(b.metadata, 'metadata') : {};
   const user = given(metadata.user_id) ? str(metadata.user_id, 'metadata.user_id') : undefined;
   const conversation = conversationOf(b);
@@ -156,6 +181,7 @@ export function countTokensRequest(body: unknown): { init: RouterRequestInit; pa
   onlyKnown(b, KNOWN_COUNT, '');
   const params: ParamsInit = { maxTokens: 1 };
   toolsOf(b, params);
+  if (given(b.output_config)) outputConfigOf(b.output_config, params);
   const { messages, paths } = conversationOf(b);
   return { init: { route: str(b.model, 'model'), messages, params }, paths };
 }

@@ -54,6 +54,8 @@ export const ANTHROPIC_PATHS = (origins: readonly MessageOrigin[]): DialectPaths
     [/^stop(?=\[|$)/, 'stop_sequences'],
     [/^tools\[(\d+)\]\.parameters_json/, 'tools[$1].input_schema'],
     [/^tool_choice\.function_name$/, 'tool_choice.name'],
+    [/^response_format\.schema_json/, 'output_config.format.schema'],
+    [/^response_format(?=\.|$)/, 'output_config.format'],
     [/^(messages\[\d+\]\.content\[\d+\])\.arguments/, '$1.input'],
     [/^(messages\[\d+\]\.content\[\d+\])\.tool_call_id$/, '$1.tool_use_id'],
     // An image block's `source`: `source.url`, `source.data`, `source.media_type`.
