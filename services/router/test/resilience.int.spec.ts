@@ -283,6 +283,19 @@ describe('router resilience (retry-after, deadlines, stream timeouts) against th
       expect((await stack.sim.counters())['idem-model']?.received).toBe(1);
     });
 
+    it('with a deadline over a minute (a job\'s is its expiry), duplicates are still answered from the first call: 1 upstream call', async () => {
+      await stack.sim.reset();
+      const req = { ...ask('chat-idem', 'a long-deadline idempotent question'), idempotencyKey: `l-${Date.now()}` };
+      const long = { ...auth, deadlineMs: 15 * 60_000 };
+      const answers = await Promise.all(Array.from({ length: 4 }, () => stack.client.complete(req, long)));
+      const later = await stack.client.complete(req, long);
+      expect((await stack.sim.counters())['idem-model']?.received).toBe(1);
+      for (const a of [...answers, later]) {
+        expect(a.requestId).toBe(answers[0]!.requestId);
+        expect(a.degradedReason).not.toContain('idempotency');
+      }
+    });
+
     it('the same key with a different request is refused with FAILED_PRECONDITION naming the key, not answered with the first answer', async () => {
       await stack.sim.reset();
       const key = `r-${Date.now()}`;

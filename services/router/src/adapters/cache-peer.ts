@@ -68,6 +68,14 @@ const MAX_LEASE_MS = 300_000;
 const WAIT_MARGIN_MS = 20;
 /** Longest an identical call waits for the leader's answer; it then calls upstream itself. */
 const MAX_COALESCE_WAIT_MS = 30_000;
+/**
+ * Longest a Lookup may ask the cache to wait (the cache refuses more: its
+ * MAX_WAIT_MS). A duplicate of an idempotent call with a longer deadline
+ * waits this long, then hears the first is still in progress; asking for
+ * more was refused, read as "cache unavailable", and every duplicate of a
+ * call with a deadline over a minute (every job) ran upstream again.
+ */
+const MAX_LOOKUP_WAIT_MS = 60_000;
 
 /**
  * Lease and wait of a coalescing Lookup: the lease lives as long as the
@@ -153,7 +161,7 @@ export function createCachePeer({ client, clock, logger, tasks, peerDeadlineMs, 
       const key = idempotencyKeyFor(r.key);
       const left = r.deadlineAt - clock.now();
       const leaseTtlMs = Math.min(MAX_LEASE_MS, Number.isFinite(left) ? Math.max(1, Math.ceil(left)) : DEFAULT_LEASE_MS);
-      const maxWaitMs = Math.floor(Math.max(0, Math.min(leaseTtlMs, (Number.isFinite(left) ? left : DEFAULT_LEASE_MS) - WAIT_MARGIN_MS)));
+      const maxWaitMs = Math.floor(Math.max(0, Math.min(leaseTtlMs, MAX_LOOKUP_WAIT_MS, (Number.isFinite(left) ? left : DEFAULT_LEASE_MS) - WAIT_MARGIN_MS)));
       try {
         const res = await client.lookup({ tenant: r.tenant, key, leaseTtlMs, maxWaitMs }, { deadlineMs: Math.max(1, maxWaitMs + peerDeadlineMs) });
         switch (res.status) {
