@@ -301,6 +301,21 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
       expect(msg.usage.input_tokens).toBeGreaterThan(0);
     });
 
+    it('message_start counts the prompt (LangChain reads input tokens only there), close to the provider\'s count in message_delta', async () => {
+      const raw = await fetch(`${base}/v1/messages`, {
+        method: 'POST',
+        headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'claude', max_tokens: 16, stream: true, messages: [{ role: 'user', content: 'count my prompt, please, in the first event' }] }),
+      });
+      const body = await raw.text();
+      const data = (name: string) => JSON.parse(new RegExp(`event: ${name}\\ndata: (.*)\\n`).exec(body)![1]!);
+      const atStart = (data('message_start') as { message: { usage: { input_tokens: number } } }).message.usage.input_tokens;
+      const atEnd = (data('message_delta') as { usage: { input_tokens: number } }).usage.input_tokens;
+      expect(atEnd).toBeGreaterThan(0);
+      expect(atStart).toBeGreaterThan(0);
+      expect(Math.abs(atStart - atEnd)).toBeLessThanOrEqual(Math.max(3, atEnd * 0.2));
+    });
+
     it('messages.stream delivers the events in Anthropic order and assembles the message', async () => {
       const stream = anthropic.messages.stream({ model: 'claude', max_tokens: 32, messages: [{ role: 'user', content: 'stream' }] });
       const types: string[] = [];

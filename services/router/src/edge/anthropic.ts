@@ -263,9 +263,10 @@ export function anthropicEventWriter(requestId: string, model: string) {
     return out;
   };
   return {
-    first: () =>
+    // Anthropic counts the prompt in message_start (libraries such as LangChain read it only there); message_delta then has the provider's own count.
+    first: (inputTokens: number) =>
       event('message_start', {
-        message: { id: msgId(requestId), type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } },
+        message: { id: msgId(requestId), type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: inputTokens, output_tokens: 0 } },
       }),
     text(text: string): string {
       let out = '';

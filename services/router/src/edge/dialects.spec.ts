@@ -181,7 +181,8 @@ describe('Anthropic messages → router request', () => {
     const res = create(CompleteResponseSchema, { requestId: 'ab-cd', content: 'hi', finishReason: FinishReason.TOOL_CALLS, toolCalls: [{ id: 't', name: 'f', arguments: '{"a":1}' }] });
     expect(messageBody(res, 'claude')).toMatchObject({ id: 'msg_abcd', content: [{ type: 'text', text: 'hi' }, { type: 'tool_use', id: 't', name: 'f', input: { a: 1 } }], stop_reason: 'tool_use' });
     const w = anthropicEventWriter('r', 'claude');
-    const text = [w.first(), w.text('a'), w.text('b'), w.toolCall({ index: 0, id: 't', name: 'f', argumentsFragment: '{"a"' }), w.toolCall({ index: 0, id: '', name: '', argumentsFragment: ':1}' }), w.final(create(FinalSchema, { finishReason: FinishReason.TOOL_CALLS }))].join('');
+    expect(w.first(12)).toContain('"usage":{"input_tokens":12,"output_tokens":0}');
+    const text = [w.first(0), w.text('a'), w.text('b'), w.toolCall({ index: 0, id: 't', name: 'f', argumentsFragment: '{"a"' }), w.toolCall({ index: 0, id: '', name: '', argumentsFragment: ':1}' }), w.final(create(FinalSchema, { finishReason: FinishReason.TOOL_CALLS }))].join('');
     const events = [...text.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
     expect(events).toEqual(['message_start', 'content_block_start', 'content_block_delta', 'content_block_delta', 'content_block_stop', 'content_block_start', 'content_block_delta', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
     expect(text).toContain('"delta":{"type":"input_json_delta","partial_json":"{\\"a\\""}');

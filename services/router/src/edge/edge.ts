@@ -33,7 +33,8 @@ const SWITCHYARD_TRAILERS = ['x-switchyard-served-by', 'x-switchyard-attempts', 
 
 /** What a dialect's stream writer turns into SSE text. */
 interface StreamWriter {
-  first(): string;
+  /** The stream's opening; `inputTokens` from the router's first delta (Delta.input_tokens). */
+  first(inputTokens: number): string;
   text(text: string): string;
   toolCall(t: { index: number; id: string; name: string; argumentsFragment: string }): string;
   final(f: Final): string;
@@ -86,11 +87,12 @@ async function runCall(
     return;
   }
   const writer = stream;
+  let firstInputTokens = 0;
   const write = (text: string): Promise<void> => {
     if (r.signal.aborted) return Promise.reject(new Error('client disconnected'));
     if (!r.res.headersSent) {
       r.res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', 'cache-control': 'no-cache', trailer: SWITCHYARD_TRAILERS.join(', ') });
-      text = writer.first() + text;
+      text = writer.first(firstInputTokens) + text;
     }
     if (r.res.write(text)) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -113,6 +115,7 @@ async function runCall(
       const ev = m.event;
       if (ev?.case === 'delta') {
         const d = ev.value;
+        if (d.inputTokens) firstInputTokens = d.inputTokens;
         if (d.text) await write(writer.text(d.text));
         const t = d.toolCall;
         if (t) await write(writer.toolCall({ index: t.index ?? 0, id: t.id ?? '', name: t.name ?? '', argumentsFragment: t.argumentsFragment ?? '' }));

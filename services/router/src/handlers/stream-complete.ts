@@ -40,16 +40,20 @@ interface StreamedAnswer {
 export function createStreamCompleteHandler(steps: CallSteps) {
   return (req: StreamCompleteRequest, call: CallContext, send: StreamSend<typeof StreamCompleteResponseSchema>): Promise<void> =>
     inCallSpan('router.StreamComplete', call, (span) => steps.summary.run('StreamComplete', req, async (obs) => {
-      const sendDelta = (text: string) => send({ event: { case: 'delta', value: { text } } });
-      const sendToolCallDelta = (d: ToolCallDelta) =>
-        send({ event: { case: 'delta', value: { toolCall: { index: d.index, id: d.id ?? '', name: d.name ?? '', argumentsFragment: d.argumentsDelta } } } });
+      /** `inputTokens`: on the stream's first delta only (Delta.input_tokens). */
+      const sendDelta = (text: string, inputTokens = 0) => send({ event: { case: 'delta', value: { text, inputTokens } } });
+      const sendToolCallDelta = (d: ToolCallDelta, inputTokens = 0) =>
+        send({ event: { case: 'delta', value: { inputTokens, toolCall: { index: d.index, id: d.id ?? '', name: d.name ?? '', argumentsFragment: d.argumentsDelta } } } });
       const sendFinal = (final: MessageInitShape<typeof FinalSchema>) => send({ event: { case: 'final', value: create(FinalSchema, final) } });
       /** A whole answer as a stream: its content and each tool call as one delta (none already sent), the rest as the Final. */
       const sendWhole = async (response: CompleteResponse, contentSent: boolean) => {
         obs.answered(response);
-        if (response.content && !contentSent) await sendDelta(response.content);
+        const inputTokens = response.usage?.inputTokens ?? 0;
+        if (response.content && !contentSent) await sendDelta(response.content, inputTokens);
         if (!contentSent) {
-          for (const [index, c] of response.toolCalls.entries()) await sendToolCallDelta({ type: 'tool_call_delta', index, id: c.id, name: c.name, argumentsDelta: c.arguments });
+          for (const [index, c] of response.toolCalls.entries()) {
+            await sendToolCallDelta({ type: 'tool_call_delta', index, id: c.id, name: c.name, argumentsDelta: c.arguments }, index === 0 && !response.content ? inputTokens : 0);
+          }
         }
         const { content: _content, $typeName: _t, ...rest } = response;
         await sendFinal(rest);
@@ -108,16 +112,17 @@ export function createStreamCompleteHandler(steps: CallSteps) {
                 }
                 if (chunk.type === 'delta' && !chunk.text) continue;
                 // The first text or tool-call piece commits the stream: before it a failure fails over, after it the Final is INCOMPLETE.
+                const inputTokens = committed ? 0 : (p.inputTokens.get(c.name) ?? 0);
                 if (!committed) timeToFirstTokenMs = steps.clock.now() - startedAt;
                 committed = true;
                 try {
                   if (chunk.type === 'delta') {
                     partial += chunk.text;
-                    await sendDelta(chunk.text);
+                    await sendDelta(chunk.text, inputTokens);
                   } else {
                     toolCalls.add(chunk);
                     toolCallText += (chunk.name ?? '') + chunk.argumentsDelta;
-                    await sendToolCallDelta(chunk);
+                    await sendToolCallDelta(chunk, inputTokens);
                   }
                 } catch (err) {
                   throw new CancelledError(err);
