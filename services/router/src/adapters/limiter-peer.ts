@@ -129,7 +129,13 @@ export function createLimiterPeer({
       const who = key ? `${tenantBlocked ? 'tenant' : 'deployment'} ${key.id}` : a.deployment;
       return {
         kind: 'answered',
-        admission: { granted: false, retryAfterMs: res.retryAfterMs, reason: `${who} ${LIMIT_NAMES[res.blockedLimit] ?? 'limit'} exhausted`, final: tenantBlocked },
+        admission: {
+          granted: false,
+          retryAfterMs: res.retryAfterMs,
+          reason: `${who} ${LIMIT_NAMES[res.blockedLimit] ?? 'limit'} exhausted`,
+          final: tenantBlocked,
+          ...(res.blockedLimit === LimitKind.CONCURRENCY ? { mayFreeSooner: true } : {}),
+        },
       };
     } catch (err) {
       // The caller left while queued: not a limiter failure, and nothing to admit.

@@ -508,6 +508,14 @@ describe('runAttempts: limiter waits on the last candidate', () => {
     expect(result.skipped).toEqual([{ name: 'a', reason: 'limiter: RPM exhausted', retryAt: h.clock.now() + 40, quota: true }]);
   });
 
+  it('waits for a concurrency slot whatever the limiter\'s retry-after says: it only bounds when the oldest slot expires', async () => {
+    const h = waitingHarness((_c, w) => (w ? { granted: true } : { granted: false, retryAfterMs: 60_000, reason: 'deployment a concurrency exhausted', mayFreeSooner: true }));
+    const result = await runAttempts([candidate('a')], h.ports, { ...options(h.clock.now() + 1000), maxAdmissionWaitMs: 30_000 });
+    expect(result).toMatchObject({ ok: true, value: 'answer from a' });
+    expect(h.asks).toHaveLength(2);
+    expect(h.asks[1]!.maxWaitMs).toBeGreaterThan(0);
+  });
+
   it('does not wait when another candidate can go now, when the wait does not fit, when waiting is off, or for the tenant\'s own limit', async () => {
     const blockedA = waitingHarness((c) => (c.name === 'a' ? { granted: false, retryAfterMs: 20, reason: 'cooldown' } : { granted: true }));
     const result = await runAttempts([candidate('a'), candidate('b')], blockedA.ports, { ...options(blockedA.clock.now() + 1000), maxAdmissionWaitMs: 30_000 });

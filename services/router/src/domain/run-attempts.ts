@@ -43,6 +43,12 @@ export type Admission =
       final?: boolean;
       /** Who refused: the limiter (a wait may help) or the breaker (half-open, another replica holds the probe: skip). Default limiter. */
       source?: 'limiter' | 'breaker';
+      /**
+       * `retryAfterMs` is only an upper bound: a concurrency slot frees as soon
+       * as any call holding one ends (the limiter can only say when the oldest
+       * would expire), so a wait in the queue is worth it whatever it says.
+       */
+      mayFreeSooner?: boolean;
     };
 
 /** What the loop reports after each upstream attempt (accounting and outcome events hang off this). */
@@ -292,7 +298,8 @@ export async function runAttempts<T>(candidates: readonly Candidate[], ports: At
         // Earlier candidates are skipped instead: the next one may answer now.
         const fromBreaker = admission.source === 'breaker';
         const maxWaitMs = admissionWaitMs(remainingBefore, expectedAfterWait, options.maxAdmissionWaitMs ?? 0);
-        if (!fromBreaker && !admission.final && !waitedForAdmission && queue.length === 0 && maxWaitMs > 0 && admission.retryAfterMs <= maxWaitMs) {
+        const worthWaiting = admission.retryAfterMs <= maxWaitMs || admission.mayFreeSooner === true;
+        if (!fromBreaker && !admission.final && !waitedForAdmission && queue.length === 0 && maxWaitMs > 0 && worthWaiting) {
           waitedForAdmission = true;
           pending = await ports.admit(candidate, maxWaitMs);
           continue;
