@@ -248,6 +248,18 @@ describe('jobs: a durable queue drained at the providers\' pace (simulator enfor
     expect((await stack.sim.counters())[stack.model]?.received ?? 0).toBe(0);
   }, 60_000);
 
+  it('the router down for 5 s mid-drain (a restart): the jobs wait for it and all succeed, none sent twice', async () => {
+    // More jobs than the worker runs at once (JOBS_CONCURRENCY): some are sent while the router is down.
+    const total = 4 * PER_WINDOW;
+    const ids = await submitMany(client, 'acme', total, Priority.BATCH, 'router-restart');
+    await sleep(300);
+    // Longer than the transient-failure budget (3 × JOBS_RETRY_DELAY_MS), which used to fail every job sent meanwhile.
+    await stack.restartRouter(5_000);
+    const jobs = await waitFinal(client, 'acme', ids, 60_000);
+    expect(jobs.filter((j) => j.state !== JobState.SUCCEEDED).map((j) => `${JobState[j.state]}: ${j.error?.message}`)).toEqual([]);
+    expect((await stack.sim.counters())[stack.model]?.received).toBe(total);
+  }, 90_000);
+
   it('a worker SIGKILLed and NATS restarted mid-drain: no job lost, none sent twice, every job final', async () => {
     const second = await stack.spawnJobs();
     const total = 5 * PER_WINDOW;

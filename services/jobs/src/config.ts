@@ -43,7 +43,7 @@ export const envSpec = {
     max: MINUTE,
   }),
   retryDelayMs: envInt('JOBS_RETRY_DELAY_MS', 1000, 'requeue delay after a transient router failure (UNAVAILABLE) or a RESOURCE_EXHAUSTED without RetryInfo', { min: 10, max: HOUR }),
-  maxTransientFailures: envInt('JOBS_MAX_TRANSIENT_FAILURES', 3, 'router UNAVAILABLE answers after which a job FAILS (quota waits are not counted: they retry until expiry)', {
+  maxTransientFailures: envInt('JOBS_MAX_TRANSIENT_FAILURES', 3, 'router UNAVAILABLE answers after which a job FAILS (every candidate down, or the budget unreachable for a hard-capped tenant); an UNAVAILABLE no router answered (unreachable, restarting) and quota waits are not counted: they retry until expiry', {
     min: 1,
     max: 1000,
   }),

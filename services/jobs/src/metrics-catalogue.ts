@@ -29,7 +29,7 @@ export const jobsMetrics = {
   } satisfies MetricSpec,
   requeued: {
     name: 'switchyard_jobs_requeued_total',
-    help: 'Jobs put back into their lane after a router answer worth retrying: transient (UNAVAILABLE, counted toward JOBS_MAX_TRANSIENT_FAILURES) or quota (RESOURCE_EXHAUSTED, retried until expiry)',
+    help: 'Jobs put back into their lane after a router answer worth retrying: transient (UNAVAILABLE: counted toward JOBS_MAX_TRANSIENT_FAILURES when the router itself answered it, not when no router did) or quota (RESOURCE_EXHAUSTED, retried until expiry)',
     labels: ['tenant', 'priority', 'reason'],
   } satisfies MetricSpec,
   redeliveries: {

@@ -46,6 +46,8 @@ export interface JobsStack {
   model: string;
   /** Starts one more jobs replica (its own process). */
   spawnJobs(): Promise<{ process: SpawnedProcess; client: Client<typeof JobsService.method> }>;
+  /** Stops the router (gracefully), leaves it down `downMs`, and starts it again on the same port: a restart or a deploy. */
+  restartRouter(downMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -103,17 +105,15 @@ defaults:
     startCache(loadCacheConfig(common), { logger: silent as never }),
   ]);
   const [lim, brk, bud, cache] = peers;
-  const router = await startRouter(
-    loadRouterConfig({
-      ...common,
-      SIM_PROVIDER_KEY: 'sim-key',
-      LIMITER_ADDR: `127.0.0.1:${lim!.port}`,
-      BREAKER_ADDR: `127.0.0.1:${brk!.port}`,
-      BUDGET_ADDR: `127.0.0.1:${bud!.port}`,
-      CACHE_ADDR: `127.0.0.1:${cache!.port}`,
-    }),
-    { logger: silent as never },
-  );
+  const routerEnv = {
+    ...common,
+    SIM_PROVIDER_KEY: 'sim-key',
+    LIMITER_ADDR: `127.0.0.1:${lim!.port}`,
+    BREAKER_ADDR: `127.0.0.1:${brk!.port}`,
+    BUDGET_ADDR: `127.0.0.1:${bud!.port}`,
+    CACHE_ADDR: `127.0.0.1:${cache!.port}`,
+  };
+  let router = await startRouter(loadRouterConfig(routerEnv), { logger: silent as never });
   const spawned: SpawnedProcess[] = [];
   const clients: Client<typeof JobsService.method>[] = [];
   return {
@@ -140,6 +140,12 @@ defaults:
       const client = createClient(JobsService, `127.0.0.1:${process.port}`, { defaultDeadlineMs: 15_000 });
       clients.push(client);
       return { process, client };
+    },
+    async restartRouter(downMs) {
+      const port = router.port;
+      await router.stop();
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      router = await startRouter(loadRouterConfig({ ...routerEnv, GRPC_PORT: String(port), HTTP_PORT: '0' }), { logger: silent as never });
     },
     async stop() {
       for (const c of clients) c.close();

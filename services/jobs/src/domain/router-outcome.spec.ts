@@ -12,9 +12,14 @@ describe('classifyRouterError', () => {
     expect(classifyRouterError({ code: status.RESOURCE_EXHAUSTED, retryDelayMs: 2500, reason: 'BUDGET_EXCEEDED' }, 0, options)).toEqual({ kind: 'fail' });
   });
 
-  it('requeues UNAVAILABLE only up to the transient limit', () => {
-    expect(classifyRouterError({ code: status.UNAVAILABLE }, 1, options)).toEqual({ kind: 'requeue', delayMs: 1000, transient: true });
-    expect(classifyRouterError({ code: status.UNAVAILABLE }, 2, options)).toEqual({ kind: 'fail' });
+  it('requeues the router\'s own UNAVAILABLE only up to the transient limit', () => {
+    expect(classifyRouterError({ code: status.UNAVAILABLE, reason: 'ALL_CANDIDATES_FAILED' }, 1, options)).toEqual({ kind: 'requeue', delayMs: 1000, transient: true });
+    expect(classifyRouterError({ code: status.UNAVAILABLE, reason: 'ALL_CANDIDATES_FAILED' }, 2, options)).toEqual({ kind: 'fail' });
+  });
+
+  it('requeues an UNAVAILABLE no router answered (unreachable, restarting) without counting it', () => {
+    expect(classifyRouterError({ code: status.UNAVAILABLE }, 2, options)).toEqual({ kind: 'requeue', delayMs: 1000, transient: false });
+    expect(classifyRouterError({ code: status.UNAVAILABLE, retryDelayMs: 0 }, 99, options)).toEqual({ kind: 'requeue', delayMs: 1000, transient: false });
   });
 
   it('requeues ABORTED (the same idempotency key still in flight) and fails client errors', () => {

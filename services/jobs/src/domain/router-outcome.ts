@@ -22,8 +22,14 @@ export interface RouterErrorFacts {
  *   its expiry. A budget that ran out (BUDGET_EXCEEDED) is final.
  * - ABORTED (a call with the job's idempotency key still in progress, e.g.
  *   the one a crashed worker started): requeue; the next try gets its answer.
- * - UNAVAILABLE (router unreachable or every candidate down): requeue as a
- *   transient failure, at most `maxTransient` times.
+ * - UNAVAILABLE from the router itself (it names why in ErrorInfo: every
+ *   candidate down, the budget unreachable for a hard-capped tenant):
+ *   requeue as a transient failure, at most `maxTransient` times.
+ * - UNAVAILABLE with no reason: no router answered it (unreachable,
+ *   restarting, or shutting down with the call still running): nothing of the
+ *   job's was decided, so requeue without counting it, until its expiry. A
+ *   router restart took longer than the transient budget (3 × 1 s) and failed
+ *   every job running through it.
  * - everything else (invalid request, auth, content filter…): final.
  */
 export function classifyRouterError(facts: RouterErrorFacts, transientSoFar: number, options: { retryDelayMs: number; maxTransient: number }): RouterErrorAction {
@@ -34,6 +40,7 @@ export function classifyRouterError(facts: RouterErrorFacts, transientSoFar: num
     case status.ABORTED:
       return { kind: 'requeue', delayMs: delay, transient: false };
     case status.UNAVAILABLE:
+      if (!facts.reason) return { kind: 'requeue', delayMs: delay, transient: false };
       return transientSoFar + 1 < options.maxTransient ? { kind: 'requeue', delayMs: delay, transient: true } : { kind: 'fail' };
     default:
       return { kind: 'fail' };
