@@ -8,18 +8,21 @@ export interface SimDeploymentOptions {
   price?: string;
   /** More lines for the deployment, each starting with a newline and four spaces. */
   extra?: string;
+  /** The simulator's dialect to speak; default openai (its base URL ends in /v1, Anthropic's does not). */
+  provider?: 'openai' | 'anthropic';
 }
 
 /**
- * One OpenAI deployment of a gateway config pointed at a provider simulator,
+ * One deployment (OpenAI unless `provider` says otherwise) of a gateway config pointed at a provider simulator,
  * as a test writes it under `deployments:` (`  name: ${simDeploymentYaml(...)}`):
  * the key comes from SIM_PROVIDER_KEY, which the test stacks set.
  */
 export function simDeploymentYaml(sim: string, model: string, options: SimDeploymentOptions = {}): string {
   const limits = options.limits === undefined ? '' : `\n    limits: ${options.limits}`;
+  const provider = options.provider ?? 'openai';
   return `
-    provider: openai
-    baseUrl: ${sim}/v1
+    provider: ${provider}
+    baseUrl: ${provider === 'anthropic' ? sim : `${sim}/v1`}
     model: ${model}
     apiKey: env:SIM_PROVIDER_KEY${limits}
     price: ${options.price ?? '{ inputPerMillionUsd: 1, outputPerMillionUsd: 2 }'}${options.extra ?? ''}`;

@@ -293,6 +293,16 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
   });
 
   describe('Anthropic dialect', () => {
+    /** A streamed /v1/messages call read as the raw SSE text, for what the SDK would hide. */
+    const rawMessagesStream = async (body: object): Promise<string> =>
+      (
+        await fetch(`${base}/v1/messages`, {
+          method: 'POST',
+          headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        })
+      ).text();
+
     it('messages.create answers with content blocks and usage', async () => {
       const msg = await anthropic.messages.create({ model: 'claude', max_tokens: 32, system: 'be brief', messages: [{ role: 'user', content: [{ type: 'text', text: 'hello' }] }] });
       expect(msg.type).toBe('message');
@@ -302,12 +312,7 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
     });
 
     it('message_start counts the prompt (LangChain reads input tokens only there), close to the provider\'s count in message_delta', async () => {
-      const raw = await fetch(`${base}/v1/messages`, {
-        method: 'POST',
-        headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'claude', max_tokens: 16, stream: true, messages: [{ role: 'user', content: 'count my prompt, please, in the first event' }] }),
-      });
-      const body = await raw.text();
+      const body = await rawMessagesStream({ model: 'claude', max_tokens: 16, stream: true, messages: [{ role: 'user', content: 'count my prompt, please, in the first event' }] });
       const data = (name: string) => JSON.parse(new RegExp(`event: ${name}\\ndata: (.*)\\n`).exec(body)![1]!);
       const atStart = (data('message_start') as { message: { usage: { input_tokens: number } } }).message.usage.input_tokens;
       const atEnd = (data('message_delta') as { usage: { input_tokens: number } }).usage.input_tokens;
@@ -364,12 +369,7 @@ describe('HTTP edge: the official SDKs with only the base URL changed', () => {
     });
 
     it('a stream cut after its first byte ends with event: error and no message_stop', async () => {
-      const raw = await fetch(`${base}/v1/messages`, {
-        method: 'POST',
-        headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'claude-cut', max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'long' }] }),
-      });
-      const body = await raw.text();
+      const body = await rawMessagesStream({ model: 'claude-cut', max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'long' }] });
       expect(body).toContain('event: message_start');
       expect(body).toContain('event: error');
       expect(body).not.toContain('message_stop');

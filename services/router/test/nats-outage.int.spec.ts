@@ -18,7 +18,7 @@ import { start as startLimiter, loadConfig as loadLimiterConfig } from '@switchy
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { start as startCache, loadConfig as loadCacheConfig } from '@switchyard/cache';
 import { loadConfig, start } from '../src';
-import { silent } from './stack';
+import { driveUntilOpen, silent } from './stack';
 
 /**
  * DESIGN "When our own dependencies fail": NATS down while the primary fails.
@@ -32,12 +32,7 @@ const yaml = (sim: string) => `
 deployments:
   primary: ${simDeploymentYaml(sim, 'gpt-4o-mini', { price: CHEAP_PRICE })}
   primary-b: ${simDeploymentYaml(sim, 'gpt-4.1-mini', { price: CHEAP_PRICE })}
-  fallback:
-    provider: anthropic
-    baseUrl: ${sim}
-    model: claude-haiku-4-5
-    apiKey: env:SIM_PROVIDER_KEY
-    price: { inputPerMillionUsd: 1, outputPerMillionUsd: 5 }
+  fallback: ${simDeploymentYaml(sim, 'claude-haiku-4-5', { provider: 'anthropic', price: '{ inputPerMillionUsd: 1, outputPerMillionUsd: 5 }' })}
 routes:
   chat:
     candidates:
@@ -114,14 +109,7 @@ describe('router with NATS down while the primary fails', () => {
 
     // Each failing call reaches the primary once, falls back, and reports the
     // outcome over gRPC; three consecutive failures open the circuit in Redis.
-    let n = 1;
-    const before = await primaryCalls();
-    for (let skipped = false; !skipped && n < 20; n++) {
-      const res = await call(n);
-      expect(res.servedBy?.deployment).toBe('fallback');
-      skipped = res.attempts.every((a) => a.deployment?.deployment !== 'primary');
-    }
-    const failedOnPrimary = (await primaryCalls()) - before;
+    const { failedOnPrimary } = await driveUntilOpen({ call, primary: 'primary', fallback: 'fallback', primaryCalls, from: 1 });
     expect(failedOnPrimary).toBeGreaterThanOrEqual(3);
     // Outcomes are reported after the answer, so a call or two may race the open circuit; no more.
     expect(failedOnPrimary).toBeLessThanOrEqual(5);
@@ -157,16 +145,8 @@ describe('router with NATS down while the primary fails', () => {
     await nats.kill();
     await services[1]!.stop(); // the breaker service
     await sim.setScenario({ seed: 3, deployments: { 'gpt-4o-mini': { faults: { unavailable: 1 } }, 'gpt-4.1-mini': { faults: { unavailable: 1 } }, 'claude-haiku-4-5': {} } });
-    const before = await primaryB();
-    let skipped = false;
-    for (let n = 301; !skipped && n < 320; n++) {
-      const res = await call(n, 'chat-b');
-      expect(res.servedBy?.deployment).toBe('fallback');
-      skipped = res.attempts.every((a) => a.deployment?.deployment !== 'primary-b');
-    }
-    expect(skipped).toBe(true);
     // consecutiveFailures 3, plus at most a call or two racing the (off-path) outcome.
-    const failed = (await primaryB()) - before;
+    const { failedOnPrimary: failed } = await driveUntilOpen({ call: (n) => call(n, 'chat-b'), primary: 'primary-b', fallback: 'fallback', primaryCalls: primaryB, from: 301 });
     expect(failed).toBeGreaterThanOrEqual(3);
     expect(failed).toBeLessThanOrEqual(5);
     const atOpen = await primaryB();

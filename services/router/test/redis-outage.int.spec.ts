@@ -3,7 +3,7 @@ import { hashApiKey } from '@switchyard/config';
 import { CircuitState, DeploymentHealthSchema, Role } from '@switchyard/contracts';
 import { createNatsEventBus, KV_BUCKETS, type EventBus } from '@switchyard/nats';
 import { CHEAP_PRICE, simDeploymentYaml } from '@switchyard/testing';
-import { startStack, type Stack } from './stack';
+import { driveUntilOpen, startStack, type Stack } from './stack';
 
 /**
  * DESIGN "When our own dependencies fail": Redis down while the primary fails.
@@ -20,12 +20,7 @@ const OPEN_MS = 4_000;
 const yaml = (sim: string) => `
 deployments:
   primary: ${simDeploymentYaml(sim, 'gpt-4o-mini', { price: CHEAP_PRICE })}
-  fallback:
-    provider: anthropic
-    baseUrl: ${sim}
-    model: claude-haiku-4-5
-    apiKey: env:SIM_PROVIDER_KEY
-    price: { inputPerMillionUsd: 1, outputPerMillionUsd: 5 }
+  fallback: ${simDeploymentYaml(sim, 'claude-haiku-4-5', { provider: 'anthropic', price: '{ inputPerMillionUsd: 1, outputPerMillionUsd: 5 }' })}
 routes:
   chat:
     candidates:
@@ -61,16 +56,9 @@ describe('router with Redis down while the primary fails', () => {
     await stack.redis.kill();
     await stack.sim.setScenario({ seed: 3, deployments: { 'gpt-4o-mini': { faults: { unavailable: 1 } }, 'claude-haiku-4-5': {} } });
 
-    const before = await primaryCalls();
-    let n = 1;
-    let skipped = false;
-    for (; !skipped && n < 20; n++) {
-      const res = await call(n);
-      expect(res.servedBy?.deployment).toBe('fallback');
-      skipped = res.attempts.every((a) => a.deployment?.deployment !== 'primary');
-    }
-    expect(skipped).toBe(true);
-    const failedOnPrimary = (await primaryCalls()) - before;
+    const opened = await driveUntilOpen({ call, primary: 'primary', fallback: 'fallback', primaryCalls, from: 1 });
+    let n = opened.next;
+    const { failedOnPrimary } = opened;
     expect(failedOnPrimary).toBeGreaterThanOrEqual(3);
     // Outcomes are recorded after the answer, so a call or two may race the open circuit; no more.
     expect(failedOnPrimary).toBeLessThanOrEqual(5);

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RouterService } from '@switchyard/contracts';
+import { RouterService, type CompleteResponse } from '@switchyard/contracts';
 import { createClient, INTERNAL_TOKEN_METADATA, type Client } from '@switchyard/grpc';
 import { spawnSimulator, startNats, startRedis, type ServerHandle, type SimulatorHandle } from '@switchyard/testing';
 // The peers run in-process through their production start(), so the router
@@ -110,4 +110,29 @@ export async function startStack(
       await Promise.all(handles.map((h) => h.stop()));
     },
   };
+}
+
+/**
+ * Calls while `primary` fails, until its circuit opens: every call must be
+ * answered by `fallback`, and the drive stops at the first one with no
+ * attempt on the primary (or throws after `maxCalls`). Returns how many
+ * requests the primary received meanwhile, for the caller to hold against
+ * the breaker's threshold, and the next call number.
+ */
+export async function driveUntilOpen(o: {
+  call: (n: number) => Promise<CompleteResponse>;
+  primary: string;
+  fallback: string;
+  primaryCalls: () => Promise<number>;
+  from: number;
+  maxCalls?: number;
+}): Promise<{ failedOnPrimary: number; next: number }> {
+  const before = await o.primaryCalls();
+  for (let n = o.from; n < o.from + (o.maxCalls ?? 19); n++) {
+    const res = await o.call(n);
+    const served = res.servedBy?.deployment;
+    if (served !== o.fallback) throw new Error(`call ${n} was served by ${served}, not ${o.fallback}`);
+    if (res.attempts.every((a) => a.deployment?.deployment !== o.primary)) return { failedOnPrimary: (await o.primaryCalls()) - before, next: n + 1 };
+  }
+  throw new Error(`${o.primary} was still tried after ${o.maxCalls ?? 19} calls: its circuit never opened`);
 }
